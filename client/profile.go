@@ -1,0 +1,217 @@
+package client
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/hpke"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+
+	"github.com/xchat-im/xchat/spec/wire"
+)
+
+// ErrNoIdentity is returned when a profile has no registered identity.
+var ErrNoIdentity = errors.New("client: profile has no identity: run xchat register first")
+
+// ProfileFile is the database in a profile directory.
+const ProfileFile = "profile.db"
+
+// Profile is a client's local state: its identity and keys, its contacts'
+// delivery tokens and the messages it received. It lives in one SQLite file,
+// readable by its owner only.
+type Profile struct {
+	dir string
+	db  *sql.DB
+}
+
+const profileSchema = `
+CREATE TABLE IF NOT EXISTS identity (
+	id INTEGER PRIMARY KEY CHECK (id = 1),
+	address TEXT NOT NULL,
+	device INTEGER NOT NULL,
+	server TEXT NOT NULL,
+	ca_file TEXT NOT NULL,
+	sig_seed BLOB NOT NULL,
+	hpke_key BLOB NOT NULL,
+	token BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS contacts (
+	address TEXT PRIMARY KEY,
+	token BLOB
+);
+CREATE TABLE IF NOT EXISTS messages (
+	id BLOB PRIMARY KEY,
+	sender TEXT NOT NULL,
+	sender_device INTEGER NOT NULL,
+	recipient TEXT NOT NULL,
+	text TEXT NOT NULL,
+	sent_at_ms INTEGER NOT NULL,
+	received_at_ms INTEGER NOT NULL,
+	lane INTEGER NOT NULL,
+	stored_at_ms INTEGER NOT NULL
+);
+`
+
+// OpenProfile opens the profile in dir, creating dir (mode 0700) and the
+// database (mode 0600) when missing.
+func OpenProfile(dir string) (*Profile, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	path := filepath.Join(dir, ProfileFile)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	f.Close()
+	if err := os.Chmod(path, 0o600); err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=synchronous(FULL)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(profileSchema); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("profile %s: %w", path, err)
+	}
+	for _, suffix := range []string{"-wal", "-shm"} {
+		os.Chmod(path+suffix, 0o600)
+	}
+	return &Profile{dir: dir, db: db}, nil
+}
+
+// Close closes the profile.
+func (p *Profile) Close() error { return p.db.Close() }
+
+// Identity is a registered device.
+type Identity struct {
+	Address string
+	Device  uint32
+	Server  string // host:port
+	CAFile  string // extra root CA, or empty for the system roots
+	SigKey  ed25519.PrivateKey
+	HPKEKey hpke.PrivateKey
+	// Token is this account's delivery token, shared with contacts.
+	Token []byte
+}
+
+// Mailbox returns the identity's mailbox.
+func (id *Identity) Mailbox() wire.Mailbox {
+	return wire.Mailbox{Address: id.Address, Device: id.Device}
+}
+
+// Identity returns the profile's identity, or ErrNoIdentity.
+func (p *Profile) Identity(ctx context.Context) (*Identity, error) {
+	var id Identity
+	var seed, hk []byte
+	err := p.db.QueryRowContext(ctx, `SELECT address, device, server, ca_file, sig_seed, hpke_key, token FROM identity`).
+		Scan(&id.Address, &id.Device, &id.Server, &id.CAFile, &seed, &hk, &id.Token)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNoIdentity
+	}
+	if err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	if len(seed) != ed25519.SeedSize {
+		return nil, errors.New("profile: corrupt signature key")
+	}
+	id.SigKey = ed25519.NewKeyFromSeed(seed)
+	id.HPKEKey, err = hpke.MLKEM768X25519().NewPrivateKey(hk)
+	if err != nil {
+		return nil, fmt.Errorf("profile: HPKE key: %w", err)
+	}
+	return &id, nil
+}
+
+func (p *Profile) saveIdentity(ctx context.Context, id *Identity) error {
+	hk, err := id.HPKEKey.Bytes()
+	if err != nil {
+		return err
+	}
+	_, err = p.db.ExecContext(ctx, `INSERT INTO identity (id, address, device, server, ca_file, sig_seed, hpke_key, token)
+		VALUES (1, ?, ?, ?, ?, ?, ?, ?)`, id.Address, id.Device, id.Server, id.CAFile, id.SigKey.Seed(), hk, id.Token)
+	if err != nil {
+		return fmt.Errorf("profile: save identity: %w", err)
+	}
+	return nil
+}
+
+// contactToken returns the delivery token a contact gave us, or nil.
+func (p *Profile) contactToken(ctx context.Context, address string) ([]byte, error) {
+	var tok []byte
+	err := p.db.QueryRowContext(ctx, `SELECT token FROM contacts WHERE address = ?`, address).Scan(&tok)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	return tok, err
+}
+
+func (p *Profile) setContactToken(ctx context.Context, address string, token []byte) error {
+	_, err := p.db.ExecContext(ctx, `INSERT INTO contacts (address, token) VALUES (?, ?)
+		ON CONFLICT (address) DO UPDATE SET token = excluded.token`, address, token)
+	return err
+}
+
+// Message is a received message.
+type Message struct {
+	ID          [16]byte
+	From        string
+	FromDevice  uint32
+	To          string
+	Text        string
+	SentAt      time.Time // sender's clock
+	ReceivedAt  time.Time // the homeserver's clock
+	RequestLane bool      // arrived without a delivery token (first contact)
+
+	replyToken []byte // the sender\'s delivery token, for replies
+}
+
+// storeMessage stores m durably; false when a message with its ID was
+// already stored.
+func (p *Profile) storeMessage(ctx context.Context, m *Message) (bool, error) {
+	lane := 0
+	if m.RequestLane {
+		lane = 1
+	}
+	res, err := p.db.ExecContext(ctx, `INSERT INTO messages
+		(id, sender, sender_device, recipient, text, sent_at_ms, received_at_ms, lane, stored_at_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		m.ID[:], m.From, m.FromDevice, m.To, m.Text, m.SentAt.UnixMilli(), m.ReceivedAt.UnixMilli(), lane, time.Now().UnixMilli())
+	if err != nil {
+		return false, fmt.Errorf("profile: store message: %w", err)
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}
+
+// Messages returns every stored message in the order it was stored.
+func (p *Profile) Messages(ctx context.Context) ([]Message, error) {
+	rows, err := p.db.QueryContext(ctx, `SELECT id, sender, sender_device, recipient, text, sent_at_ms, received_at_ms, lane
+		FROM messages ORDER BY rowid`)
+	if err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	defer rows.Close()
+	var out []Message
+	for rows.Next() {
+		var m Message
+		var id []byte
+		var sent, recv int64
+		var lane int
+		if err := rows.Scan(&id, &m.From, &m.FromDevice, &m.To, &m.Text, &sent, &recv, &lane); err != nil {
+			return nil, fmt.Errorf("profile: %w", err)
+		}
+		copy(m.ID[:], id)
+		m.SentAt, m.ReceivedAt, m.RequestLane = time.UnixMilli(sent), time.UnixMilli(recv), lane == 1
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,144 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/xchat-im/xchat/client/seal"
+	"github.com/xchat-im/xchat/spec/wire"
+)
+
+// ReceiveOptions control Receive.
+type ReceiveOptions struct {
+	// Wait is how long Receive keeps waiting for new envelopes after the
+	// last one arrived (and after everything waiting was delivered).
+	Wait time.Duration
+	// OnMessage is called for every new message, after it is stored.
+	OnMessage func(Message)
+	// OnDrop is called for an envelope that fails to open or verify; it is
+	// acknowledged and dropped.
+	OnDrop func(id [16]byte, err error)
+}
+
+// Receive reads the push stream: it prints (through OnMessage) what is
+// waiting, then keeps receiving until nothing new arrives for o.Wait. Every
+// message is stored in the profile before it is acknowledged; duplicates
+// (by envelope id) are acknowledged and not reported again.
+func (cl *Client) Receive(ctx context.Context, o ReceiveOptions) error {
+	st, err := cl.c.qc.AcceptUniStream(ctx)
+	if err != nil {
+		return fmt.Errorf("push stream: %w", err)
+	}
+	defer st.CancelRead(0)
+	frames := make(chan any)
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			b, err := wire.ReadFrame(st, wire.MaxFrame)
+			if err == nil {
+				var f any
+				f, err = wire.DecodePush(b)
+				if err == nil {
+					select {
+					case frames <- f:
+						continue
+					case <-ctx.Done():
+						err = ctx.Err()
+					}
+				}
+			}
+			errc <- err
+			return
+		}
+	}()
+	caughtUp := false
+	var timer <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case err := <-errc:
+			if errors.Is(err, wire.ErrEndOfStream) {
+				return errors.New("server ended the push stream")
+			}
+			return fmt.Errorf("push stream: %w", err)
+		case <-timer:
+			return nil
+		case f := <-frames:
+			switch f := f.(type) {
+			case *wire.CaughtUp:
+				caughtUp = true
+			case *wire.Deliver:
+				if err := cl.deliver(ctx, f, o); err != nil {
+					return err
+				}
+			}
+			if caughtUp {
+				timer = time.After(o.Wait)
+			}
+		}
+	}
+}
+
+// deliver opens, stores and then acknowledges one deliver frame.
+func (cl *Client) deliver(ctx context.Context, f *wire.Deliver, o ReceiveOptions) error {
+	me := cl.id.Mailbox()
+	ids := make([][]byte, 0, len(f.Deliveries))
+	for _, d := range f.Deliveries {
+		var id [16]byte
+		copy(id[:], d.ID)
+		if cl.afterReceive != nil {
+			cl.afterReceive()
+		}
+		m, err := cl.open(ctx, id, me, d)
+		if err != nil {
+			if o.OnDrop != nil {
+				o.OnDrop(id, err)
+			}
+			ids = append(ids, d.ID)
+			continue
+		}
+		isNew, err := cl.p.storeMessage(ctx, m)
+		if err == nil && m.replyToken != nil {
+			err = cl.p.setContactToken(ctx, m.From, m.replyToken)
+		}
+		if err != nil {
+			return err // not acknowledged: the server delivers it again
+		}
+		ids = append(ids, d.ID)
+		if isNew && o.OnMessage != nil {
+			o.OnMessage(*m)
+		}
+	}
+	if err := cl.c.do(ctx, &wire.Ack{IDs: ids}, &wire.OK{}); err != nil {
+		return fmt.Errorf("acknowledge: %w", err)
+	}
+	return nil
+}
+
+// open decrypts and verifies one delivery and records the sender's delivery
+// token.
+func (cl *Client) open(_ context.Context, id [16]byte, me wire.Mailbox, d wire.Delivery) (*Message, error) {
+	o, err := seal.Open(cl.id.HPKEKey, d.ID, me, d.Sealed, cl.domainKeys, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	var p wire.Payload
+	if err := wire.Unmarshal(o.Payload, &p); err != nil {
+		return nil, fmt.Errorf("payload: %w", err)
+	}
+	if p.Mode != wire.PayloadDirect || p.ContentType != wire.ContentText {
+		return nil, fmt.Errorf("payload mode %d content %d not supported", p.Mode, p.ContentType)
+	}
+	m := &Message{
+		ID: id, From: o.From.Address, FromDevice: o.From.Device, To: me.Address, Text: p.Text,
+		SentAt: time.UnixMilli(int64(p.SentAt)), ReceivedAt: time.UnixMilli(int64(d.ReceivedAt)),
+		RequestLane: d.Lane == 1,
+	}
+	if len(p.ReplyToken) == 32 {
+		m.replyToken = p.ReplyToken
+	}
+	return m, nil
+}

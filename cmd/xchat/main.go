@@ -1,0 +1,228 @@
+// Command xchat is the xchat reference client.
+//
+//	xchat register USER@DOMAIN --server HOST:PORT [--ca FILE] [--invite TOKEN]
+//	xchat send USER@DOMAIN TEXT
+//	xchat recv [--json] [--wait DURATION]
+//	xchat whoami
+//
+// Its state lives in --profile DIR (default: the user's config directory).
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xchat-im/xchat/client"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes the command line args and returns the exit code. Errors are
+// one line on stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRoot(stdout)
+	root.SetArgs(args)
+	root.SetErr(stderr)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(stderr, "xchat: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func defaultProfile() string {
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return ".xchat"
+	}
+	return filepath.Join(dir, "xchat")
+}
+
+type app struct {
+	profile string
+	stdout  io.Writer
+}
+
+func (a *app) open() (*client.Profile, error) { return client.OpenProfile(a.profile) }
+
+func newRoot(stdout io.Writer) *cobra.Command {
+	a := &app{stdout: stdout}
+	root := &cobra.Command{
+		Use:           "xchat",
+		Short:         "xchat reference client",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.PersistentFlags().StringVar(&a.profile, "profile", defaultProfile(), "profile directory (identity, keys, messages)")
+	root.AddCommand(a.registerCmd(), a.sendCmd(), a.recvCmd(), a.whoamiCmd())
+	return root
+}
+
+// timeout bounds commands that make a few requests.
+const timeout = 30 * time.Second
+
+func (a *app) registerCmd() *cobra.Command {
+	var o client.RegisterOptions
+	cmd := &cobra.Command{
+		Use:   "register USER@DOMAIN --server HOST:PORT",
+		Short: "Create an account with this profile as its first device",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.Server == "" {
+				return fmt.Errorf("--server is required")
+			}
+			if o.CAFile != "" {
+				abs, err := filepath.Abs(o.CAFile)
+				if err != nil {
+					return err
+				}
+				o.CAFile = abs
+			}
+			o.Address = args[0]
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			p, err := a.open()
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			id, err := client.Register(ctx, p, o)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "registered %s (device %d)\n", id.Address, id.Device)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Server, "server", "", "homeserver address, HOST:PORT (UDP)")
+	f.StringVar(&o.CAFile, "ca", "", "PEM file of a CA to trust for the homeserver (default: system roots)")
+	f.StringVar(&o.Invite, "invite", "", "invite token, when the homeserver requires one")
+	return cmd
+}
+
+func (a *app) sendCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "send USER@DOMAIN TEXT",
+		Short: "Send a text; exits 0 once the homeserver stored it durably",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			p, err := a.open()
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			c, err := client.Connect(ctx, p)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return c.Send(ctx, args[0], args[1])
+		},
+	}
+}
+
+// jsonMessage is one line of recv --json.
+type jsonMessage struct {
+	ID         string `json:"id"`
+	From       string `json:"from"`
+	FromDevice uint32 `json:"from_device"`
+	To         string `json:"to"`
+	Text       string `json:"text"`
+	SentAt     string `json:"sent_at"`
+	ReceivedAt string `json:"received_at"`
+	Lane       string `json:"lane"`
+}
+
+func (a *app) recvCmd() *cobra.Command {
+	var asJSON bool
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "recv [--json] [--wait DURATION]",
+		Short: "Print waiting messages, then keep receiving until nothing new arrives for --wait",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			p, err := a.open()
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			c, err := client.Connect(cctx, p)
+			cancel()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			enc := json.NewEncoder(a.stdout)
+			return c.Receive(ctx, client.ReceiveOptions{
+				Wait: wait,
+				OnMessage: func(m client.Message) {
+					if asJSON {
+						lane := "token"
+						if m.RequestLane {
+							lane = "request"
+						}
+						enc.Encode(jsonMessage{
+							ID: hex.EncodeToString(m.ID[:]), From: m.From, FromDevice: m.FromDevice, To: m.To,
+							Text: m.Text, SentAt: m.SentAt.UTC().Format(time.RFC3339Nano),
+							ReceivedAt: m.ReceivedAt.UTC().Format(time.RFC3339Nano), Lane: lane,
+						})
+						return
+					}
+					req := ""
+					if m.RequestLane {
+						req = " (message request)"
+					}
+					fmt.Fprintf(a.stdout, "%s %s%s: %s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), m.From, req, m.Text)
+				},
+				OnDrop: func(id [16]byte, err error) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "xchat: dropped envelope %x: %v\n", id, err)
+				},
+			})
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
+	cmd.Flags().DurationVar(&wait, "wait", 2*time.Second, "stop after this long without a new message")
+	return cmd
+}
+
+func (a *app) whoamiCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "whoami",
+		Short: "Print this profile's address, device and homeserver",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := a.open()
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			id, err := p.Identity(cmd.Context())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "%s device %d on %s\n", id.Address, id.Device, id.Server)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,136 @@
+// Command xchatd is the xchat homeserver.
+//
+//	xchatd serve [--domain D] [--listen ADDR] [--data DIR] [--tls-cert F --tls-key F] [--registration open|invite|closed]
+//	xchatd dev-ca --out DIR DOMAIN...
+//	xchatd invite [--data DIR] [--ttl DURATION]
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/xchat-im/xchat/server"
+	"github.com/xchat-im/xchat/server/devca"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run executes the command line args and returns the exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := newRoot(stdout, stderr)
+	root.SetArgs(args)
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintf(stderr, "xchatd: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func newRoot(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "xchatd",
+		Short:         "xchat homeserver",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(serveCmd(stdout, stderr), devCACmd(stdout), inviteCmd(stdout))
+	return root
+}
+
+func serveCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o server.Options
+	var registration, logLevel string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the homeserver until SIGINT or SIGTERM",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var err error
+			if o.Registration, err = server.ParseRegistration(registration); err != nil {
+				return fmt.Errorf("--registration: %w", err)
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
+			}
+			o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+			o.Out = stdout
+			return server.Run(cmd.Context(), o, nil)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.Domain, "domain", "localhost", "the domain this server serves (user@DOMAIN)")
+	f.StringVar(&o.Listen, "listen", "127.0.0.1:7443", "UDP address to listen on")
+	f.StringVar(&o.DataDir, "data", "./xchatd-data", "data directory (database, keys, development CA)")
+	f.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate chain for the domain (default: a development certificate in the data directory)")
+	f.StringVar(&o.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	f.StringVar(&registration, "registration", "open", "who may register: open, invite or closed")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+func devCACmd(stdout io.Writer) *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "dev-ca --out DIR DOMAIN...",
+		Short: "Make a development CA and a certificate for each domain",
+		Long: "Writes DIR/ca.pem (creating the CA, with its key DIR/ca.key, unless it exists) and, for each\n" +
+			"domain, DIR/DOMAIN.pem and DIR/DOMAIN.key. For local federations and tests only.",
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, domains []string) error {
+			if out == "" {
+				return fmt.Errorf("--out is required")
+			}
+			ca, err := devca.LoadOrCreate(out)
+			if err != nil {
+				return err
+			}
+			for _, d := range domains {
+				if err := ca.Issue(out, d); err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "%s %s\n", devca.DomainCertPath(out, d), devca.DomainKeyPath(out, d))
+			}
+			fmt.Fprintf(stdout, "%s\n", devca.CertPath(out))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "directory to write the CA and certificates to")
+	return cmd
+}
+
+func inviteCmd(stdout io.Writer) *cobra.Command {
+	var dataDir string
+	var ttl time.Duration
+	cmd := &cobra.Command{
+		Use:   "invite",
+		Short: "Create a single-use invite token (for --registration invite)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			tok, err := server.CreateInvite(cmd.Context(), dataDir, ttl)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, tok)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data", "./xchatd-data", "data directory of the server")
+	cmd.Flags().DurationVar(&ttl, "ttl", 7*24*time.Hour, "how long the invite stays valid")
+	return cmd
+}

@@ -1,0 +1,51 @@
+package server
+
+import (
+	"sync"
+
+	"github.com/xchat-im/xchat/server/store"
+)
+
+// hub wakes the pushers of connected devices when their mailbox changes.
+// A wake-up is a hint: pushers always read the store.
+type hub struct {
+	mu   sync.Mutex
+	subs map[store.Mailbox]map[chan struct{}]struct{}
+}
+
+func newHub() *hub {
+	return &hub{subs: make(map[store.Mailbox]map[chan struct{}]struct{})}
+}
+
+// subscribe returns a channel that receives a value after each notify of
+// mb (coalesced), and a function that ends the subscription.
+func (h *hub) subscribe(mb store.Mailbox) (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	h.mu.Lock()
+	m := h.subs[mb]
+	if m == nil {
+		m = make(map[chan struct{}]struct{})
+		h.subs[mb] = m
+	}
+	m[ch] = struct{}{}
+	h.mu.Unlock()
+	return ch, func() {
+		h.mu.Lock()
+		delete(h.subs[mb], ch)
+		if len(h.subs[mb]) == 0 {
+			delete(h.subs, mb)
+		}
+		h.mu.Unlock()
+	}
+}
+
+func (h *hub) notify(mb store.Mailbox) {
+	h.mu.Lock()
+	for ch := range h.subs[mb] {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	h.mu.Unlock()
+}

@@ -1,0 +1,217 @@
+// Package server is the xchat homeserver: the client API of spec/ over QUIC
+// (accounts, device authentication, the key directory, sealed envelopes,
+// delivery tokens and mailboxes), on a [store.Store].
+//
+// The server handles opaque sealed bytes, tokens and public keys only; it
+// links no code that could decrypt an envelope.
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/xchat-im/xchat/server/store"
+	"github.com/xchat-im/xchat/spec/wire"
+)
+
+// Registration is a registration policy.
+type Registration uint8
+
+// Registration policies.
+const (
+	RegistrationOpen   Registration = wire.RegistrationOpen
+	RegistrationInvite Registration = wire.RegistrationInvite
+	RegistrationClosed Registration = wire.RegistrationClosed
+)
+
+// ParseRegistration parses "open", "invite" or "closed".
+func ParseRegistration(s string) (Registration, error) {
+	switch s {
+	case "open":
+		return RegistrationOpen, nil
+	case "invite":
+		return RegistrationInvite, nil
+	case "closed":
+		return RegistrationClosed, nil
+	}
+	return 0, fmt.Errorf("registration policy %q: want open, invite or closed", s)
+}
+
+func (r Registration) String() string {
+	return [...]string{"open", "invite", "closed"}[r]
+}
+
+// Config configures a Server.
+type Config struct {
+	Domain       string
+	Store        store.Store
+	Certificate  tls.Certificate    // for Domain
+	CertKey      ed25519.PrivateKey // signs sender certificates
+	ResetKey     quic.StatelessResetKey
+	Registration Registration
+	Logger       *slog.Logger // nil: discard
+	// ShutdownGrace bounds how long in-flight requests may take to finish
+	// once shutdown starts. Zero means 10 seconds.
+	ShutdownGrace time.Duration
+}
+
+// Server is a homeserver. Create it with New and run it with Serve.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	hub     *hub
+	lane    *laneLimiter
+	tlsConf *tls.Config
+
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+	// requests counts in-flight requests, for graceful shutdown.
+	requests sync.WaitGroup
+	closing  bool
+}
+
+// New returns a Server for cfg.
+func New(cfg Config) (*Server, error) {
+	if err := wire.ValidateDomain(cfg.Domain); err != nil {
+		return nil, fmt.Errorf("server: domain: %w", err)
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("server: no store")
+	}
+	if len(cfg.CertKey) != ed25519.PrivateKeySize {
+		return nil, errors.New("server: no sender-certificate key")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ShutdownGrace == 0 {
+		cfg.ShutdownGrace = 10 * time.Second
+	}
+	return &Server{
+		cfg:  cfg,
+		log:  cfg.Logger,
+		hub:  newHub(),
+		lane: newLaneLimiter(wire.RequestLaneBurst, wire.RequestLaneRefill),
+		tlsConf: &tls.Config{
+			Certificates: []tls.Certificate{cfg.Certificate},
+			MinVersion:   tls.VersionTLS13,
+			NextProtos:   []string{wire.ALPN},
+		},
+		conns: make(map[*conn]struct{}),
+	}, nil
+}
+
+func quicConfig() *quic.Config {
+	return &quic.Config{
+		HandshakeIdleTimeout:  wire.HandshakeDeadline,
+		MaxIdleTimeout:        wire.IdleTimeout,
+		MaxIncomingStreams:    wire.MaxConcurrentStreams,
+		MaxIncomingUniStreams: -1,
+		Allow0RTT:             false,
+	}
+}
+
+// Serve accepts connections on pc until ctx is cancelled, then shuts down
+// gracefully: it stops accepting, lets in-flight requests finish (within
+// the shutdown grace), closes every connection and returns nil. Serve does
+// not close the store.
+func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
+	tr := &quic.Transport{Conn: pc, StatelessResetKey: &s.cfg.ResetKey}
+	defer tr.Close()
+	ln, err := tr.Listen(s.tlsConf, quicConfig())
+	if err != nil {
+		return fmt.Errorf("server: listen: %w", err)
+	}
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	defer stopSweep()
+	go s.sweep(sweepCtx)
+
+	connCtx, cancelConns := context.WithCancel(context.Background())
+	defer cancelConns()
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+	}()
+	s.log.Info("serving", "domain", s.cfg.Domain, "addr", pc.LocalAddr().String(),
+		"registration", s.cfg.Registration.String())
+	for {
+		qc, err := ln.Accept(ctx)
+		if err != nil {
+			break
+		}
+		c := s.newConn(qc)
+		if c == nil {
+			qc.CloseWithError(wire.CloseServerShutdown, "shutting down")
+			continue
+		}
+		go c.serve(connCtx)
+	}
+	s.shutdown()
+	return nil
+}
+
+// shutdown waits for in-flight requests, then closes every connection.
+func (s *Server) shutdown() {
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.requests.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(s.cfg.ShutdownGrace):
+		s.log.Warn("shutdown grace elapsed with requests in flight")
+	}
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.qc.CloseWithError(wire.CloseServerShutdown, "server shutting down")
+	}
+	s.log.Info("stopped", "connections_closed", len(conns))
+}
+
+// beginRequest registers an in-flight request; false once shutdown began.
+func (s *Server) beginRequest() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.requests.Add(1)
+	return true
+}
+
+// sweep deletes envelopes past the retention limit, at start and hourly.
+func (s *Server) sweep(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := s.cfg.Store.Expire(ctx, time.Now().Add(-wire.Retention))
+		if err != nil && ctx.Err() == nil {
+			s.log.Error("retention sweep", "err", err)
+		} else if n > 0 {
+			s.log.Info("retention sweep", "expired", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,198 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/xchat-im/xchat/server/store"
+)
+
+// expireChunk is how many envelopes one Expire transaction deletes at most,
+// so that a large expiry does not hold up other writes.
+const expireChunk = 1000
+
+// box is what an Enqueue transaction knows about one mailbox.
+type box struct {
+	missing bool // the device is not registered
+	count   int
+	bytes   int64
+}
+
+// Enqueue stores envelopes durably, all in one transaction, and returns one
+// result per envelope.
+func (s *Store) Enqueue(ctx context.Context, envs []store.Envelope) ([]error, error) {
+	if s.isClosed() {
+		return nil, fmt.Errorf("sqlite: enqueue: %w", store.ErrClosed)
+	}
+	if len(envs) == 0 {
+		return []error{}, nil
+	}
+	size := 0
+	for i := range envs {
+		size += len(envs[i].Sealed) + 64
+	}
+	results := make([]error, len(envs))
+	err := s.write(ctx, size, func(w *wtx) error {
+		boxes := make(map[store.Mailbox]*box)
+		for i := range envs {
+			e := &envs[i]
+			b := boxes[e.To]
+			if b == nil {
+				b = &box{}
+				err := w.queryRow(`SELECT mb_count, mb_bytes FROM devices WHERE address = ? AND id = ?`,
+					e.To.Address, int64(e.To.Device)).Scan(&b.count, &b.bytes)
+				if errors.Is(err, sql.ErrNoRows) {
+					b.missing = true
+				} else if err != nil {
+					return err
+				}
+				boxes[e.To] = b
+			}
+			var err error
+			results[i], err = s.enqueueOne(w, b, e)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: enqueue: %w", err)
+	}
+	return results, nil
+}
+
+// enqueueOne stores one envelope in mailbox b and returns its result, or an
+// error that fails the whole Enqueue.
+func (s *Store) enqueueOne(w *wtx, b *box, e *store.Envelope) (result, err error) {
+	if b.missing {
+		return store.ErrUnknownDevice, nil
+	}
+	size := int64(len(e.Sealed))
+	full := (s.limits.MailboxMaxEnvelopes > 0 && b.count+1 > s.limits.MailboxMaxEnvelopes) ||
+		(s.limits.MailboxMaxBytes > 0 && b.bytes+size > s.limits.MailboxMaxBytes)
+	if full {
+		// An envelope already waiting is stored, however full its mailbox.
+		var one int
+		err := w.queryRow(`SELECT 1 FROM mailbox WHERE address = ? AND device = ? AND envelope_id = ?`,
+			e.To.Address, int64(e.To.Device), e.ID[:]).Scan(&one)
+		switch {
+		case err == nil:
+			return nil, nil
+		case errors.Is(err, sql.ErrNoRows):
+			return store.ErrLimit, nil
+		default:
+			return nil, err
+		}
+	}
+	n, err := w.exec(`INSERT INTO mailbox (address, device, envelope_id, lane, received_at_ms, size, sealed)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (address, device, envelope_id) DO NOTHING`,
+		e.To.Address, int64(e.To.Device), e.ID[:], int64(e.Lane), millis(e.ReceivedAt), size, blob(e.Sealed))
+	if err != nil {
+		return nil, err
+	}
+	if n == 1 { // not a duplicate
+		b.count++
+		b.bytes += size
+	}
+	return nil, nil
+}
+
+// Pending returns up to limit envelopes waiting in a mailbox after the given
+// sequence number, in sequence order. A limit below 1 returns none.
+func (s *Store) Pending(ctx context.Context, mb store.Mailbox, after int64, limit int) ([]store.Stored, error) {
+	var out []store.Stored
+	err := s.read(func(db *sql.DB) error {
+		if limit < 1 {
+			return nil
+		}
+		rows, err := db.QueryContext(ctx, `SELECT seq, envelope_id, lane, received_at_ms, sealed
+			FROM mailbox WHERE address = ? AND device = ? AND seq > ? ORDER BY seq LIMIT ?`,
+			mb.Address, int64(mb.Device), after, limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				st       store.Stored
+				id       []byte
+				lane, at int64
+			)
+			if err := rows.Scan(&st.Seq, &id, &lane, &at, &st.Sealed); err != nil {
+				return err
+			}
+			if len(id) != len(st.ID) {
+				return fmt.Errorf("envelope at seq %d has a %d-byte id", st.Seq, len(id))
+			}
+			copy(st.ID[:], id)
+			st.To = mb
+			st.Lane = store.Lane(lane)
+			st.ReceivedAt = fromMillis(at)
+			if st.Sealed == nil {
+				st.Sealed = []byte{}
+			}
+			out = append(out, st)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: pending: %w", err)
+	}
+	return out, nil
+}
+
+// Ack deletes envelopes from a mailbox; unknown IDs are ignored.
+func (s *Store) Ack(ctx context.Context, mb store.Mailbox, ids []store.EnvelopeID) error {
+	if s.isClosed() {
+		return fmt.Errorf("sqlite: ack: %w", store.ErrClosed)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	err := s.write(ctx, 64+16*len(ids), func(w *wtx) error {
+		for _, id := range ids {
+			if _, err := w.exec(`DELETE FROM mailbox WHERE address = ? AND device = ? AND envelope_id = ?`,
+				mb.Address, int64(mb.Device), id[:]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: ack: %w", err)
+	}
+	return nil
+}
+
+// Expire deletes every envelope received before the given time and returns
+// how many. It deletes in several transactions of at most expireChunk
+// envelopes; when it fails, the count says how many were deleted before.
+func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		var n int64
+		err := s.write(ctx, 64, func(w *wtx) error {
+			var err error
+			n, err = w.exec(`DELETE FROM mailbox WHERE seq IN (
+				SELECT seq FROM mailbox WHERE received_at_ms < ? ORDER BY received_at_ms LIMIT ?)`,
+				millis(before), expireChunk)
+			return err
+		})
+		if err != nil {
+			return total, fmt.Errorf("sqlite: expire: %w", err)
+		}
+		total += int(n)
+		if n < expireChunk {
+			break
+		}
+	}
+	if total > 0 {
+		s.log.Info("sqlite: expired envelopes", "count", total)
+	}
+	return total, nil
+}

@@ -1,0 +1,124 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// schemaVersion is the user_version this package writes and understands.
+const schemaVersion = 1
+
+// schema creates every table, index and trigger of schemaVersion. Each
+// statement is idempotent.
+//
+// Times are integer milliseconds since the Unix epoch. Each device row
+// carries its mailbox counters (mb_count, mb_bytes), kept exact by the
+// mailbox triggers so that every delete path (Ack, Expire, cascades) fixes
+// them in the same transaction.
+const schema = `
+CREATE TABLE IF NOT EXISTS accounts (
+	address           TEXT    PRIMARY KEY,
+	created_at_ms     INTEGER NOT NULL,
+	request_lane_open INTEGER NOT NULL DEFAULT 1
+);
+
+CREATE TABLE IF NOT EXISTS policy_verifiers (
+	address  TEXT    NOT NULL REFERENCES accounts(address) ON DELETE CASCADE,
+	pos      INTEGER NOT NULL,
+	verifier BLOB    NOT NULL,
+	PRIMARY KEY (address, pos)
+);
+
+CREATE TABLE IF NOT EXISTS devices (
+	address       TEXT    NOT NULL REFERENCES accounts(address) ON DELETE CASCADE,
+	id            INTEGER NOT NULL,
+	sig_key       BLOB    NOT NULL,
+	kem           INTEGER NOT NULL,
+	hpke_key      BLOB    NOT NULL,
+	created_at_ms INTEGER NOT NULL,
+	mb_count      INTEGER NOT NULL DEFAULT 0,
+	mb_bytes      INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (address, id)
+);
+
+CREATE TABLE IF NOT EXISTS invites (
+	hash       BLOB    PRIMARY KEY,
+	expires_ms INTEGER NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS key_packages (
+	id      INTEGER PRIMARY KEY,
+	address TEXT    NOT NULL,
+	device  INTEGER NOT NULL,
+	data    BLOB    NOT NULL,
+	FOREIGN KEY (address, device) REFERENCES devices(address, id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS key_packages_by_device ON key_packages(address, device, id);
+
+CREATE TABLE IF NOT EXISTS last_resort (
+	address TEXT    NOT NULL,
+	device  INTEGER NOT NULL,
+	data    BLOB    NOT NULL,
+	PRIMARY KEY (address, device),
+	FOREIGN KEY (address, device) REFERENCES devices(address, id) ON DELETE CASCADE
+);
+
+CREATE TABLE IF NOT EXISTS mailbox (
+	seq            INTEGER PRIMARY KEY AUTOINCREMENT,
+	address        TEXT    NOT NULL,
+	device         INTEGER NOT NULL,
+	envelope_id    BLOB    NOT NULL,
+	lane           INTEGER NOT NULL,
+	received_at_ms INTEGER NOT NULL,
+	size           INTEGER NOT NULL,
+	sealed         BLOB    NOT NULL,
+	UNIQUE (address, device, envelope_id),
+	FOREIGN KEY (address, device) REFERENCES devices(address, id) ON DELETE CASCADE
+);
+CREATE INDEX IF NOT EXISTS mailbox_by_box ON mailbox(address, device, seq);
+CREATE INDEX IF NOT EXISTS mailbox_by_received ON mailbox(received_at_ms);
+
+CREATE TRIGGER IF NOT EXISTS mailbox_count_insert AFTER INSERT ON mailbox BEGIN
+	UPDATE devices SET mb_count = mb_count + 1, mb_bytes = mb_bytes + NEW.size
+	WHERE address = NEW.address AND id = NEW.device;
+END;
+
+CREATE TRIGGER IF NOT EXISTS mailbox_count_delete AFTER DELETE ON mailbox BEGIN
+	UPDATE devices SET mb_count = mb_count - 1, mb_bytes = mb_bytes - OLD.size
+	WHERE address = OLD.address AND id = OLD.device;
+END;
+`
+
+// migrate checks the database's schema version and creates the schema. It
+// refuses a database written by a newer version of this package.
+func migrate(ctx context.Context, conn *sql.Conn) (err error) {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: schema: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	var v int
+	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
+		return fmt.Errorf("sqlite: schema: read version: %w", err)
+	}
+	if v > schemaVersion {
+		return fmt.Errorf("sqlite: schema: database has schema version %d, newer than the %d this build supports", v, schemaVersion)
+	}
+	if _, err := tx.ExecContext(ctx, schema); err != nil {
+		return fmt.Errorf("sqlite: schema: create: %w", err)
+	}
+	if v < schemaVersion {
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
+			return fmt.Errorf("sqlite: schema: set version: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: schema: commit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,149 @@
+// Package store defines the homeserver's durable state: accounts, devices,
+// key packages, delivery policies, invites and device mailboxes.
+//
+// Backends (the embedded SQLite store in package sqlite, and later
+// PostgreSQL) implement [Store]. Every write is durable when the call returns
+// without error: a homeserver acknowledges an envelope to its sender only
+// after [Store.Enqueue] returned.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors that callers decide on. Backends wrap them with %w.
+var (
+	ErrAccountExists  = errors.New("store: account exists")
+	ErrUnknownAccount = errors.New("store: unknown account")
+	ErrUnknownDevice  = errors.New("store: unknown device")
+	ErrInviteInvalid  = errors.New("store: invite invalid or used")
+	ErrNoKeyPackage   = errors.New("store: no key package")
+	ErrLimit          = errors.New("store: limit exceeded")
+	ErrClosed         = errors.New("store: closed")
+)
+
+// EnvelopeID is the 16-byte identifier a sender chooses for an envelope.
+type EnvelopeID [16]byte
+
+// Mailbox names one device's mailbox.
+type Mailbox struct {
+	Address string // normalised user@domain
+	Device  uint32
+}
+
+// Device is one registered device of an account.
+type Device struct {
+	Address   string
+	ID        uint32
+	SigKey    []byte // Ed25519 public key, 32 bytes
+	KEM       uint16 // HPKE KEM id of HPKEKey
+	HPKEKey   []byte // HPKE public key
+	CreatedAt time.Time
+}
+
+// Policy is an account's delivery policy.
+type Policy struct {
+	// Verifiers are SHA-256 verifiers of the delivery tokens the account
+	// accepts (spec/envelopes.md). The store keeps them as given.
+	Verifiers [][]byte
+	// RequestLaneOpen says whether envelopes without a token are accepted.
+	RequestLaneOpen bool
+}
+
+// Lane says how an envelope was admitted.
+type Lane uint8
+
+const (
+	LaneToken   Lane = 0 // carried a delivery token that verified
+	LaneRequest Lane = 1 // first contact, without a token
+)
+
+// Envelope is a sealed envelope as stored in a mailbox. The store never
+// sees who sent it.
+type Envelope struct {
+	ID         EnvelopeID
+	To         Mailbox
+	Sealed     []byte
+	Lane       Lane
+	ReceivedAt time.Time // server clock, millisecond precision
+}
+
+// Stored is an envelope read back from a mailbox with its position.
+type Stored struct {
+	Envelope
+	// Seq increases with every envelope the store accepts; a mailbox reads in
+	// Seq order.
+	Seq int64
+}
+
+// Limits bound what one account or device may hold.
+type Limits struct {
+	MailboxMaxEnvelopes int   // envelopes waiting in one device mailbox
+	MailboxMaxBytes     int64 // sum of sealed lengths waiting in one device mailbox
+	MaxOneTimeKeys      int   // one-time key packages stored per device
+}
+
+// DefaultLimits are the limits of spec/limits.md.
+var DefaultLimits = Limits{
+	MailboxMaxEnvelopes: 10000,
+	MailboxMaxBytes:     256 << 20,
+	MaxOneTimeKeys:      1000,
+}
+
+// Store is the homeserver's durable state. Implementations are safe for
+// concurrent use. A write has reached stable storage when its call returns
+// nil.
+type Store interface {
+	// CreateInvite records the SHA-256 hash of a single-use invite token.
+	CreateInvite(ctx context.Context, hash []byte, expires time.Time) error
+	// CreateAccount creates the account dev.Address with dev as its first
+	// device; dev.ID must be 1. When inviteHash is not nil, the matching
+	// unexpired invite is consumed in the same transaction, or
+	// ErrInviteInvalid is returned and nothing is written. ErrAccountExists
+	// when the address is taken.
+	CreateAccount(ctx context.Context, dev Device, inviteHash []byte) error
+	// Device returns one device, or ErrUnknownDevice (also for an unknown
+	// account).
+	Device(ctx context.Context, mb Mailbox) (Device, error)
+	// Devices returns an account's devices in ID order, or ErrUnknownAccount.
+	Devices(ctx context.Context, address string) ([]Device, error)
+
+	// Policy returns an account's delivery policy, or ErrUnknownAccount.
+	// A new account has no verifiers and an open request lane.
+	Policy(ctx context.Context, address string) (Policy, error)
+	// SetPolicy replaces an account's delivery policy.
+	SetPolicy(ctx context.Context, address string, p Policy) error
+
+	// PublishKeyPackages adds one-time key packages to a device and, when
+	// lastResort is not nil, replaces its last-resort package. It returns the
+	// number of one-time packages stored for the device afterwards, or
+	// ErrLimit (and writes nothing) when that would exceed MaxOneTimeKeys.
+	PublishKeyPackages(ctx context.Context, mb Mailbox, oneTime [][]byte, lastResort []byte) (int, error)
+	// ClaimKeyPackage removes and returns one one-time key package of the
+	// device (each is returned to exactly one caller, however many claim at
+	// once), or, when none is left, returns the last-resort package without
+	// removing it and lastResort true. ErrNoKeyPackage when there is neither.
+	ClaimKeyPackage(ctx context.Context, mb Mailbox) (kp []byte, lastResort bool, err error)
+
+	// Enqueue stores envelopes durably and returns one error per envelope,
+	// in order: nil when stored (or already stored: an envelope whose ID is
+	// already waiting in the same mailbox is not stored twice), ErrLimit when
+	// the mailbox is full, ErrUnknownDevice when the mailbox does not exist.
+	// The returned error is for failures of the whole call; then nothing was
+	// stored.
+	Enqueue(ctx context.Context, envs []Envelope) ([]error, error)
+	// Pending returns up to limit envelopes waiting in a mailbox with
+	// Seq > after, in Seq order.
+	Pending(ctx context.Context, mb Mailbox, after int64, limit int) ([]Stored, error)
+	// Ack deletes the given envelopes from a mailbox. Unknown IDs are
+	// ignored.
+	Ack(ctx context.Context, mb Mailbox, ids []EnvelopeID) error
+	// Expire deletes every envelope received before t and returns how many.
+	Expire(ctx context.Context, before time.Time) (int, error)
+
+	// Close flushes pending writes and releases the store. Calls after Close
+	// return ErrClosed.
+	Close() error
+}

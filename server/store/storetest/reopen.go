@@ -1,0 +1,86 @@
+package storetest
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/xchat-im/xchat/server/store"
+)
+
+// Reopener opens a new, empty store with the given limits for t, like
+// [Opener], and returns with it a function that opens the same durable
+// state again once the store was closed. Every store it opens is closed
+// when t ends.
+type Reopener func(t *testing.T, limits store.Limits) (s store.Store, reopen func(t *testing.T) store.Store)
+
+// RunReopen checks that everything a store acknowledged survives closing
+// and reopening it.
+func RunReopen(t *testing.T, open Reopener) {
+	s, reopen := open(t, testLimits)
+	ctx := t.Context()
+	aliceDev := device("alice@example.org")
+	wantErr(t, "CreateAccount", s.CreateAccount(ctx, aliceDev, nil), nil)
+	alice := store.Mailbox{Address: aliceDev.Address, Device: 1}
+	bob := newAccount(t, s, "bob@example.org")
+	policy := store.Policy{Verifiers: [][]byte{bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)}}
+	wantErr(t, "SetPolicy", s.SetPolicy(ctx, alice.Address, policy), nil)
+	invite := bytes.Repeat([]byte{9}, 32)
+	wantErr(t, "CreateInvite", s.CreateInvite(ctx, invite, time.Now().Add(time.Hour)), nil)
+	publish(t, s, alice, kps("a", 3), []byte("a-lr"), 3)
+	claim(t, s, alice, []byte("a-0"), false)
+
+	var envs []store.Envelope
+	for i := range 5 {
+		envs = append(envs, env(alice, i, 100))
+	}
+	enqueue(t, s, envs...)
+	wantErr(t, "Ack", s.Ack(ctx, alice, []store.EnvelopeID{id(1), id(4)}), nil)
+	enqueue(t, s, env(alice, 5, 100), env(alice, 6, 100), env(bob, 7, 100))
+	before := pending(t, s, alice)
+	lastSeq := before[len(before)-1].Seq
+
+	wantErr(t, "Close", s.Close(), nil)
+	s = reopen(t)
+
+	got, err := s.Device(ctx, alice)
+	wantErr(t, "Device", err, nil)
+	sameDevice(t, got, aliceDev)
+	p, err := s.Policy(ctx, alice.Address)
+	wantErr(t, "Policy", err, nil)
+	samePolicy(t, p, policy)
+	p, err = s.Policy(ctx, bob.Address)
+	wantErr(t, "Policy", err, nil)
+	samePolicy(t, p, store.Policy{RequestLaneOpen: true})
+
+	after := pending(t, s, alice)
+	if len(after) != len(before) {
+		t.Fatalf("after reopening, %d envelopes wait, want %d", len(after), len(before))
+	}
+	for i := range after {
+		if after[i].Seq != before[i].Seq {
+			t.Fatalf("after reopening, envelope %d has seq %d, want %d", i, after[i].Seq, before[i].Seq)
+		}
+		sameEnvelope(t, after[i], before[i].Envelope)
+	}
+	wantIDs(t, "bob's mailbox", pendingIDs(t, s, bob), 7)
+
+	// The mailbox is still full (5), and the next seq is new.
+	res, err := s.Enqueue(ctx, []store.Envelope{env(alice, 8, 100), env(bob, 9, 100)})
+	wantErr(t, "Enqueue", err, nil)
+	wantErr(t, "Enqueue to a full mailbox", res[0], store.ErrLimit)
+	wantErr(t, "Enqueue", res[1], nil)
+	bobs := pending(t, s, bob)
+	if bobs[1].Seq <= lastSeq {
+		t.Fatalf("after reopening, a new envelope has seq %d, not after %d", bobs[1].Seq, lastSeq)
+	}
+
+	claim(t, s, alice, []byte("a-1"), false)
+	claim(t, s, alice, []byte("a-2"), false)
+	claim(t, s, alice, []byte("a-lr"), true)
+
+	wantErr(t, "CreateAccount with the invite", s.CreateAccount(ctx, device("carol@example.org"), invite), nil)
+	wantErr(t, "CreateAccount with the used invite",
+		s.CreateAccount(ctx, device("dave@example.org"), invite), store.ErrInviteInvalid)
+	wantErr(t, "CreateAccount of a taken address", s.CreateAccount(ctx, device("bob@example.org"), nil), store.ErrAccountExists)
+}

@@ -1,0 +1,61 @@
+package wire
+
+// Deliver pushes waiting envelopes to a device.
+type Deliver struct {
+	Header
+	Deliveries []Delivery `cbor:"1,keyasint"`
+}
+
+// Delivery is one envelope pushed to a device.
+type Delivery struct {
+	ID         []byte `cbor:"1,keyasint"`
+	Sealed     []byte `cbor:"2,keyasint"`
+	ReceivedAt uint64 `cbor:"3,keyasint"` // Unix milliseconds, server clock
+	Lane       uint8  `cbor:"4,keyasint"` // 0 token, 1 request
+}
+
+// CaughtUp says that everything waiting at authentication was pushed.
+type CaughtUp struct {
+	Header
+}
+
+// EncodePush sets the frame's type and returns it.
+func EncodePush(p any) ([]byte, error) {
+	switch v := p.(type) {
+	case *Deliver:
+		v.Type = TypeDeliver
+	case *CaughtUp:
+		v.Type = TypeCaughtUp
+	default:
+		return nil, Errorf(CodeInternal, "not a push frame: %T", p)
+	}
+	return EncodeFrame(p)
+}
+
+// DecodePush decodes and validates a push frame payload: a *Deliver or a
+// *CaughtUp.
+func DecodePush(b []byte) (any, error) {
+	t, err := peekType(b)
+	if err != nil {
+		return nil, err
+	}
+	switch t {
+	case TypeDeliver:
+		var d Deliver
+		if err := decodeChecked(b, &d); err != nil {
+			return nil, err
+		}
+		if len(d.Deliveries) == 0 || len(d.Deliveries) > MaxDeliveriesPerPush {
+			return nil, Errorf(CodeMalformed, "%d deliveries, want 1 to %d", len(d.Deliveries), MaxDeliveriesPerPush)
+		}
+		for _, x := range d.Deliveries {
+			if len(x.ID) != 16 || len(x.Sealed) == 0 || x.Lane > 1 {
+				return nil, Errorf(CodeMalformed, "invalid delivery")
+			}
+		}
+		return &d, nil
+	case TypeCaughtUp:
+		return &CaughtUp{Header{Type: TypeCaughtUp}}, nil
+	}
+	return nil, Errorf(CodeMalformed, "push type %d", t)
+}
