@@ -94,6 +94,9 @@ type Client struct {
 	// afterReceive, when set by tests, runs after a delivery is read and
 	// before it is stored.
 	afterReceive func()
+	// afterStore, when set by tests, runs after a delivery is stored and
+	// before it is acknowledged.
+	afterStore func()
 }
 
 // Connect connects the profile's device to its homeserver and

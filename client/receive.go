@@ -107,6 +107,9 @@ func (cl *Client) deliver(ctx context.Context, f *wire.Deliver, o ReceiveOptions
 		if err != nil {
 			return err // not acknowledged: the server delivers it again
 		}
+		if cl.afterStore != nil {
+			cl.afterStore()
+		}
 		ids = append(ids, d.ID)
 		if isNew && o.OnMessage != nil {
 			o.OnMessage(*m)

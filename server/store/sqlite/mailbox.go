@@ -16,9 +16,10 @@ const expireChunk = 1000
 
 // box is what an Enqueue transaction knows about one mailbox.
 type box struct {
-	missing bool // the device is not registered
-	count   int
-	bytes   int64
+	missing bool  // the device is not registered
+	count   int   // envelopes waiting
+	bytes   int64 // sealed bytes waiting
+	added   bool  // count and bytes changed
 }
 
 // Enqueue stores envelopes durably, all in one transaction, and returns one
@@ -55,6 +56,14 @@ func (s *Store) Enqueue(ctx context.Context, envs []store.Envelope) ([]error, er
 			results[i], err = s.enqueueOne(w, b, e)
 			if err != nil {
 				return err
+			}
+		}
+		for mb, b := range boxes {
+			if b.added {
+				if _, err := w.exec(`UPDATE devices SET mb_count = ?, mb_bytes = ? WHERE address = ? AND id = ?`,
+					b.count, b.bytes, mb.Address, int64(mb.Device)); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -98,6 +107,7 @@ func (s *Store) enqueueOne(w *wtx, b *box, e *store.Envelope) (result, err error
 	if n == 1 { // not a duplicate
 		b.count++
 		b.bytes += size
+		b.added = true
 	}
 	return nil, nil
 }
@@ -155,13 +165,20 @@ func (s *Store) Ack(ctx context.Context, mb store.Mailbox, ids []store.EnvelopeI
 		return nil
 	}
 	err := s.write(ctx, 64+16*len(ids), func(w *wtx) error {
+		var count, bytes int64
 		for _, id := range ids {
-			if _, err := w.exec(`DELETE FROM mailbox WHERE address = ? AND device = ? AND envelope_id = ?`,
-				mb.Address, int64(mb.Device), id[:]); err != nil {
+			var size int64
+			err := w.queryRow(`DELETE FROM mailbox WHERE address = ? AND device = ? AND envelope_id = ?
+				RETURNING size`, mb.Address, int64(mb.Device), id[:]).Scan(&size)
+			switch {
+			case err == nil:
+				count++
+				bytes += size
+			case !errors.Is(err, sql.ErrNoRows):
 				return err
 			}
 		}
-		return nil
+		return removed(w, mb, count, bytes)
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: ack: %w", err)
@@ -177,11 +194,45 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 	for {
 		var n int64
 		err := s.write(ctx, 64, func(w *wtx) error {
-			var err error
-			n, err = w.exec(`DELETE FROM mailbox WHERE seq IN (
-				SELECT seq FROM mailbox WHERE received_at_ms < ? ORDER BY received_at_ms LIMIT ?)`,
+			n = 0
+			type sum struct{ count, bytes int64 }
+			sums := make(map[store.Mailbox]*sum)
+			rows, err := w.query(`DELETE FROM mailbox WHERE seq IN (
+					SELECT seq FROM mailbox WHERE received_at_ms < ? ORDER BY received_at_ms LIMIT ?
+				) RETURNING address, device, size`,
 				millis(before), expireChunk)
-			return err
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var (
+					mb     store.Mailbox
+					device int64
+					size   int64
+				)
+				if err := rows.Scan(&mb.Address, &device, &size); err != nil {
+					return err
+				}
+				mb.Device = uint32(device)
+				su := sums[mb]
+				if su == nil {
+					su = &sum{}
+					sums[mb] = su
+				}
+				su.count++
+				su.bytes += size
+				n++
+			}
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			for mb, su := range sums {
+				if err := removed(w, mb, su.count, su.bytes); err != nil {
+					return err
+				}
+			}
+			return nil
 		})
 		if err != nil {
 			return total, fmt.Errorf("sqlite: expire: %w", err)
@@ -195,4 +246,15 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 		s.log.Info("sqlite: expired envelopes", "count", total)
 	}
 	return total, nil
+}
+
+// removed updates a mailbox's counters after count envelopes of bytes sealed
+// bytes in total were deleted from it.
+func removed(w *wtx, mb store.Mailbox, count, bytes int64) error {
+	if count == 0 {
+		return nil
+	}
+	_, err := w.exec(`UPDATE devices SET mb_count = mb_count - ?, mb_bytes = mb_bytes - ?
+		WHERE address = ? AND id = ?`, count, bytes, mb.Address, int64(mb.Device))
+	return err
 }

@@ -82,7 +82,9 @@ func Open(ctx context.Context, path string, limits store.Limits, log *slog.Logge
 	base := (&url.URL{Scheme: "file", Path: abs}).String()
 	wdb, err := sql.Open("sqlite", base+"?_txlock=immediate"+
 		fmt.Sprintf("&_pragma=busy_timeout(%d)", busyTimeoutMS)+
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)")
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"+
+		// Savepoint journals in memory: every operation runs in one.
+		"&_pragma=temp_store(MEMORY)")
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open: %w", err)
 	}
@@ -401,6 +403,15 @@ func (w *wtx) savepoint(fn func(w *wtx) error, opErr *error) error {
 		return fmt.Errorf("sqlite: release savepoint: %w", err)
 	}
 	return nil
+}
+
+// query runs a query.
+func (w *wtx) query(query string, args ...any) (*sql.Rows, error) {
+	st, err := w.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(wctx, args...)
 }
 
 // queryRow runs a query that returns at most one row.

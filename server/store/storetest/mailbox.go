@@ -55,6 +55,10 @@ func testEnqueueDuplicate(t *testing.T, open Opener) {
 	wantErr(t, "Ack", s.Ack(ctx, alice, []store.EnvelopeID{id(7)}), nil)
 	enqueue(t, s, again)
 	wantIDs(t, "alice's mailbox", pendingIDs(t, s, alice), 8, 7)
+
+	// Duplicates take no room: with 2 of 5 waiting, 3 more fit.
+	enqueue(t, s, env(alice, 7, 10), env(alice, 8, 10), env(alice, 20, 10), env(alice, 21, 10), env(alice, 22, 10))
+	wantIDs(t, "alice's mailbox", pendingIDs(t, s, alice), 8, 7, 20, 21, 22)
 }
 
 func testEnqueueUnknownDevice(t *testing.T, open Opener) {

@@ -1,0 +1,184 @@
+package server_test
+
+import (
+	"time"
+
+	"testing"
+
+	"github.com/xchat-im/xchat/server"
+	"github.com/xchat-im/xchat/server/servertest"
+	"github.com/xchat-im/xchat/spec/wire"
+)
+
+// sendOne sends one envelope and returns its per-envelope result.
+func sendOne(t *testing.T, r *raw, env wire.Envelope) wire.Code {
+	t.Helper()
+	var ok wire.SendOK
+	if err := r.request(&wire.Send{Envelopes: []wire.Envelope{env}}, &ok); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if len(ok.Results) != 1 {
+		t.Fatalf("%d results", len(ok.Results))
+	}
+	return ok.Results[0]
+}
+
+func TestDeliveryTokensAndRequestLane(t *testing.T) {
+	t.Parallel()
+	s := servertest.Start(t, servertest.Options{})
+	ra, rb := dialRaw(t, s), dialRaw(t, s)
+	if err := ra.register(newDevice(t, "alice@a.test"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := rb.register(newDevice(t, "bob@a.test"), nil); err != nil {
+		t.Fatal(err)
+	}
+	token := randomID()
+	token = append(token, randomID()...)
+	v := wire.TokenVerifier(token)
+	if err := rb.request(&wire.SetDeliveryPolicy{Verifiers: [][]byte{v[:]}, RequestLaneOpen: false}, &wire.OK{}); err != nil {
+		t.Fatal(err)
+	}
+	bob := wire.Mailbox{Address: "bob@a.test", Device: 1}
+	env := func(tok []byte) wire.Envelope {
+		return wire.Envelope{ID: randomID(), To: bob, Token: tok, Sealed: sealedOfLen(256)}
+	}
+	if got := sendOne(t, ra, env(token)); got != wire.CodeOK {
+		t.Errorf("valid token: %s", got)
+	}
+	wrong := append([]byte(nil), token...)
+	wrong[0] ^= 1
+	if got := sendOne(t, ra, env(wrong)); got != wire.CodeTokenInvalid {
+		t.Errorf("wrong token: %s, want token_invalid", got)
+	}
+	if got := sendOne(t, ra, env(nil)); got != wire.CodeRequestLaneClosed {
+		t.Errorf("no token, lane closed: %s", got)
+	}
+	// Open the lane: its budget per recipient is RequestLaneBurst envelopes.
+	if err := rb.request(&wire.SetDeliveryPolicy{Verifiers: [][]byte{v[:]}, RequestLaneOpen: true}, &wire.OK{}); err != nil {
+		t.Fatal(err)
+	}
+	envs := make([]wire.Envelope, wire.RequestLaneBurst+2)
+	for i := range envs {
+		envs[i] = env(nil)
+	}
+	var ok wire.SendOK
+	if err := ra.request(&wire.Send{Envelopes: envs}, &ok); err != nil {
+		t.Fatal(err)
+	}
+	for i, code := range ok.Results {
+		want := wire.CodeOK
+		if i >= wire.RequestLaneBurst {
+			want = wire.CodeRateLimited
+		}
+		if code != want {
+			t.Errorf("request-lane envelope %d: %s, want %s", i, code, want)
+		}
+	}
+	// Tokens are not limited by the request budget.
+	if got := sendOne(t, ra, env(token)); got != wire.CodeOK {
+		t.Errorf("token after lane budget spent: %s", got)
+	}
+}
+
+func TestEnvelopeChecks(t *testing.T) {
+	t.Parallel()
+	s := servertest.Start(t, servertest.Options{})
+	ra, rb := dialRaw(t, s), dialRaw(t, s)
+	if err := ra.register(newDevice(t, "alice@a.test"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := rb.register(newDevice(t, "bob@a.test"), nil); err != nil {
+		t.Fatal(err)
+	}
+	bob := wire.Mailbox{Address: "bob@a.test", Device: 1}
+	tests := []struct {
+		name string
+		env  wire.Envelope
+		want wire.Code
+	}{
+		{"smallest bucket", wire.Envelope{To: bob, Sealed: sealedOfLen(wire.MinBucket)}, wire.CodeOK},
+		{"largest bucket", wire.Envelope{To: bob, Sealed: sealedOfLen(wire.MaxBucket)}, wire.CodeOK},
+		{"not a bucket", wire.Envelope{To: bob, Sealed: sealedOfLen(300)}, wire.CodeBadPadding},
+		{"too large", wire.Envelope{To: bob, Sealed: sealedOfLen(2 * wire.MaxBucket)}, wire.CodeEnvelopeTooLarge},
+		{"unknown device", wire.Envelope{To: wire.Mailbox{Address: "bob@a.test", Device: 2}, Sealed: sealedOfLen(256)}, wire.CodeUnknownDevice},
+		{"unknown account", wire.Envelope{To: wire.Mailbox{Address: "nobody@a.test", Device: 1}, Sealed: sealedOfLen(256)}, wire.CodeUnknownDevice},
+		{"other domain", wire.Envelope{To: wire.Mailbox{Address: "bob@b.test", Device: 1}, Sealed: sealedOfLen(256)}, wire.CodeWrongDomain},
+	}
+	for _, tt := range tests {
+		tt.env.ID = randomID()
+		if got := sendOne(t, ra, tt.env); got != tt.want {
+			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
+		}
+	}
+	// A send with too many envelopes fails as a whole.
+	envs := make([]wire.Envelope, wire.MaxEnvelopesPerSend+1)
+	for i := range envs {
+		envs[i] = wire.Envelope{ID: randomID(), To: bob, Sealed: []byte{1}}
+	}
+	mustCode(t, ra.request(&wire.Send{Envelopes: envs}, &wire.SendOK{}), wire.CodeLimitExceeded)
+}
+
+func TestRegistrationPolicies(t *testing.T) {
+	t.Parallel()
+	closed := servertest.Start(t, servertest.Options{Registration: server.RegistrationClosed})
+	mustCode(t, dialRaw(t, closed).register(newDevice(t, "alice@a.test"), nil), wire.CodeRegistrationClosed)
+
+	inv := servertest.Start(t, servertest.Options{Registration: server.RegistrationInvite})
+	mustCode(t, dialRaw(t, inv).register(newDevice(t, "alice@a.test"), nil), wire.CodeInviteInvalid)
+	mustCode(t, dialRaw(t, inv).register(newDevice(t, "alice@a.test"), []byte("made-up")), wire.CodeInviteInvalid)
+	token, err := server.CreateInvite(testCtx(t), inv.Data, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dialRaw(t, inv).register(newDevice(t, "alice@a.test"), []byte(token)); err != nil {
+		t.Fatalf("register with invite: %v", err)
+	}
+	mustCode(t, dialRaw(t, inv).register(newDevice(t, "bob@a.test"), []byte(token)), wire.CodeInviteInvalid)
+}
+
+func TestKeyDirectory(t *testing.T) {
+	t.Parallel()
+	s := servertest.Start(t, servertest.Options{})
+	ra, rb := dialRaw(t, s), dialRaw(t, s)
+	a, b := newDevice(t, "alice@a.test"), newDevice(t, "bob@a.test")
+	if err := ra.register(a, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := rb.register(b, nil); err != nil {
+		t.Fatal(err)
+	}
+	var devs wire.GetDevicesOK
+	if err := ra.request(&wire.GetDevices{Address: "bob@a.test"}, &devs); err != nil {
+		t.Fatal(err)
+	}
+	if len(devs.Devices) != 1 || devs.Devices[0].ID != 1 || string(devs.Devices[0].Keys.HPKEKey) != string(b.keys().HPKEKey) {
+		t.Fatalf("devices: %+v", devs)
+	}
+	mustCode(t, ra.request(&wire.GetDevices{Address: "nobody@a.test"}, &devs), wire.CodeUnknownAccount)
+
+	bob := &wire.ClaimKeyPackage{Address: "bob@a.test", Device: 1}
+	mustCode(t, ra.request(bob, &wire.ClaimKeyPackageOK{}), wire.CodeNoKeyPackage)
+	var pub wire.PublishKeyPackagesOK
+	if err := rb.request(&wire.PublishKeyPackages{OneTime: [][]byte{[]byte("kp1"), []byte("kp2")}, LastResort: []byte("last")}, &pub); err != nil || pub.Stored != 2 {
+		t.Fatalf("publish: %v %+v", err, pub)
+	}
+	seen := map[string]bool{}
+	for range 2 {
+		var c wire.ClaimKeyPackageOK
+		if err := ra.request(bob, &c); err != nil || c.LastResort {
+			t.Fatalf("claim: %v %+v", err, c)
+		}
+		if seen[string(c.KeyPackage)] {
+			t.Fatalf("key package %q claimed twice", c.KeyPackage)
+		}
+		seen[string(c.KeyPackage)] = true
+	}
+	for range 2 {
+		var c wire.ClaimKeyPackageOK
+		if err := ra.request(bob, &c); err != nil || !c.LastResort || string(c.KeyPackage) != "last" {
+			t.Fatalf("claim last resort: %v %+v", err, c)
+		}
+	}
+	mustCode(t, ra.request(&wire.ClaimKeyPackage{Address: "bob@a.test", Device: 9}, &wire.ClaimKeyPackageOK{}), wire.CodeUnknownDevice)
+}

@@ -1,0 +1,138 @@
+package sqlite_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+
+	"github.com/xchat-im/xchat/server/store"
+	"github.com/xchat-im/xchat/server/store/sqlite"
+)
+
+// benchLimits never refuse an envelope but are checked all the same.
+var benchLimits = store.Limits{
+	MailboxMaxEnvelopes: 1 << 30,
+	MailboxMaxBytes:     1 << 50,
+	MaxOneTimeKeys:      1000,
+}
+
+// benchStore opens a store with boxes accounts and returns their mailboxes.
+func benchStore(b *testing.B, boxes int) (*sqlite.Store, []store.Mailbox) {
+	b.Helper()
+	s := open(b, filepath.Join(b.TempDir(), "store.db"), benchLimits)
+	mbs := make([]store.Mailbox, boxes)
+	for i := range mbs {
+		mbs[i] = account(b, s, fmt.Sprintf("user%d@example.org", i))
+	}
+	return s, mbs
+}
+
+// report reports envelopes per second and, when the store committed
+// anything, envelopes per transaction.
+func report(b *testing.B, s *sqlite.Store, envelopes int, txs0, ops0 int64) {
+	b.ReportMetric(float64(envelopes)/b.Elapsed().Seconds(), "envelopes/s")
+	if txs, ops := s.Stats(); txs > txs0 {
+		b.ReportMetric(float64(ops-ops0)/float64(txs-txs0), "ops/tx")
+	}
+}
+
+func BenchmarkEnqueueSerial(b *testing.B) {
+	s, mbs := benchStore(b, 16)
+	ctx := b.Context()
+	txs0, ops0 := s.Stats()
+	n := 0
+	for b.Loop() {
+		res, err := s.Enqueue(ctx, []store.Envelope{envelope(mbs[n%len(mbs)], n)})
+		if err != nil || res[0] != nil {
+			b.Fatal(err, res)
+		}
+		n++
+	}
+	report(b, s, n, txs0, ops0)
+}
+
+func BenchmarkEnqueueParallel(b *testing.B) {
+	s, mbs := benchStore(b, 16)
+	ctx := b.Context()
+	b.SetParallelism(32) // senders per CPU: a busy homeserver has many
+	txs0, ops0 := s.Stats()
+	var next atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := int(next.Add(1))
+			res, err := s.Enqueue(ctx, []store.Envelope{envelope(mbs[n%len(mbs)], n)})
+			if err != nil || res[0] != nil {
+				b.Error(err, res)
+				return
+			}
+		}
+	})
+	report(b, s, int(next.Load()), txs0, ops0)
+}
+
+func BenchmarkEnqueueBatch100(b *testing.B) {
+	s, mbs := benchStore(b, 16)
+	ctx := b.Context()
+	txs0, ops0 := s.Stats()
+	envs := make([]store.Envelope, 100)
+	n := 0
+	for b.Loop() {
+		for i := range envs {
+			envs[i] = envelope(mbs[n%len(mbs)], n)
+			n++
+		}
+		res, err := s.Enqueue(ctx, envs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, err := range res {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	report(b, s, n, txs0, ops0)
+}
+
+// BenchmarkPendingAck measures draining a mailbox: each iteration reads 100
+// waiting envelopes and acknowledges them. Refilling is not timed.
+func BenchmarkPendingAck(b *testing.B) {
+	s, mbs := benchStore(b, 1)
+	mb := mbs[0]
+	ctx := b.Context()
+	envs := make([]store.Envelope, 100)
+	ids := make([]store.EnvelopeID, 0, len(envs))
+	n, drained := 0, 0
+	var cursor int64
+	for b.Loop() {
+		b.StopTimer()
+		for i := range envs {
+			envs[i] = envelope(mb, n)
+			n++
+		}
+		if _, err := s.Enqueue(ctx, envs); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+
+		got, err := s.Pending(ctx, mb, cursor, len(envs))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(got) != len(envs) {
+			b.Fatalf("Pending returned %d envelopes, want %d", len(got), len(envs))
+		}
+		ids = ids[:0]
+		for _, st := range got {
+			ids = append(ids, st.ID)
+		}
+		cursor = got[len(got)-1].Seq
+		if err := s.Ack(ctx, mb, ids); err != nil {
+			b.Fatal(err)
+		}
+		drained += len(got)
+	}
+	b.ReportMetric(float64(drained)/b.Elapsed().Seconds(), "envelopes/s")
+}
