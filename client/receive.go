@@ -124,7 +124,10 @@ func (cl *Client) deliver(ctx context.Context, f *wire.Deliver, o ReceiveOptions
 // open decrypts and verifies one delivery and records the sender's delivery
 // token.
 func (cl *Client) open(_ context.Context, id [16]byte, me wire.Mailbox, d wire.Delivery) (*Message, error) {
-	o, err := seal.Open(cl.id.HPKEKey, d.ID, me, d.Sealed, cl.domainKeys, time.Now())
+	// The certificate must have been valid when the envelope reached the
+	// homeserver (spec/07-envelopes.md), not now: a device offline for days
+	// still accepts what was sent meanwhile.
+	o, err := seal.Open(cl.id.HPKEKey, d.ID, me, d.Sealed, cl.domainKeys, time.UnixMilli(int64(d.ReceivedAt)))
 	if err != nil {
 		return nil, err
 	}

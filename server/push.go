@@ -59,10 +59,16 @@ func (c *conn) push(ctx context.Context, mb store.Mailbox) {
 			if err != nil {
 				return
 			}
-			continue
+			// A short page means the mailbox was read to its end: say
+			// caught-up now rather than after a steady flow of arrivals
+			// pauses.
+			if caughtUp || len(pending) == wire.MaxDeliveriesPerPush || len(d.Deliveries) < len(pending) {
+				continue
+			}
 		}
 		if !caughtUp {
 			frame, _ := wire.EncodePush(&wire.CaughtUp{})
+			st.SetWriteDeadline(time.Now().Add(wire.IdleTimeout))
 			if _, err := st.Write(frame); err != nil {
 				return
 			}

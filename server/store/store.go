@@ -46,7 +46,7 @@ type Device struct {
 // Policy is an account's delivery policy.
 type Policy struct {
 	// Verifiers are SHA-256 verifiers of the delivery tokens the account
-	// accepts (spec/envelopes.md). The store keeps them as given.
+	// accepts (spec/07-envelopes.md). The store keeps them as given.
 	Verifiers [][]byte
 	// RequestLaneOpen says whether envelopes without a token are accepted.
 	RequestLaneOpen bool
@@ -85,7 +85,7 @@ type Limits struct {
 	MaxOneTimeKeys      int   // one-time key packages stored per device
 }
 
-// DefaultLimits are the limits of spec/limits.md.
+// DefaultLimits are the limits of spec/15-limits.md.
 var DefaultLimits = Limits{
 	MailboxMaxEnvelopes: 10000,
 	MailboxMaxBytes:     256 << 20,
@@ -102,7 +102,9 @@ type Store interface {
 	// device; dev.ID must be 1. When inviteHash is not nil, the matching
 	// unexpired invite is consumed in the same transaction, or
 	// ErrInviteInvalid is returned and nothing is written. ErrAccountExists
-	// when the address is taken.
+	// when the address is taken; when both the invite and the address are
+	// wrong, ErrInviteInvalid wins (no probing of addresses without an
+	// invite), and a valid invite is not consumed by a failed call.
 	CreateAccount(ctx context.Context, dev Device, inviteHash []byte) error
 	// Device returns one device, or ErrUnknownDevice (also for an unknown
 	// account).
@@ -113,18 +115,22 @@ type Store interface {
 	// Policy returns an account's delivery policy, or ErrUnknownAccount.
 	// A new account has no verifiers and an open request lane.
 	Policy(ctx context.Context, address string) (Policy, error)
-	// SetPolicy replaces an account's delivery policy.
+	// SetPolicy replaces an account's delivery policy, or returns
+	// ErrUnknownAccount.
 	SetPolicy(ctx context.Context, address string, p Policy) error
 
 	// PublishKeyPackages adds one-time key packages to a device and, when
 	// lastResort is not nil, replaces its last-resort package. It returns the
 	// number of one-time packages stored for the device afterwards, or
-	// ErrLimit (and writes nothing) when that would exceed MaxOneTimeKeys.
+	// ErrLimit (and writes nothing) when that would exceed MaxOneTimeKeys,
+	// or ErrUnknownDevice.
 	PublishKeyPackages(ctx context.Context, mb Mailbox, oneTime [][]byte, lastResort []byte) (int, error)
 	// ClaimKeyPackage removes and returns one one-time key package of the
 	// device (each is returned to exactly one caller, however many claim at
 	// once), or, when none is left, returns the last-resort package without
-	// removing it and lastResort true. ErrNoKeyPackage when there is neither.
+	// removing it and lastResort true. The oldest one-time package goes
+	// first. ErrNoKeyPackage when there is neither; ErrUnknownDevice for an
+	// unknown device.
 	ClaimKeyPackage(ctx context.Context, mb Mailbox) (kp []byte, lastResort bool, err error)
 
 	// Enqueue stores envelopes durably and returns one error per envelope,
@@ -135,10 +141,11 @@ type Store interface {
 	// stored.
 	Enqueue(ctx context.Context, envs []Envelope) ([]error, error)
 	// Pending returns up to limit envelopes waiting in a mailbox with
-	// Seq > after, in Seq order.
+	// Seq > after, in Seq order. An unknown mailbox has nothing waiting.
 	Pending(ctx context.Context, mb Mailbox, after int64, limit int) ([]Stored, error)
 	// Ack deletes the given envelopes from a mailbox. Unknown IDs are
-	// ignored.
+	// ignored. An acknowledged ID is no longer waiting, so an envelope with
+	// the same ID may be stored again later.
 	Ack(ctx context.Context, mb Mailbox, ids []EnvelopeID) error
 	// Expire deletes every envelope received before t and returns how many.
 	Expire(ctx context.Context, before time.Time) (int, error)

@@ -48,7 +48,8 @@ type Store struct {
 	log    *slog.Logger
 
 	wdb   *sql.DB   // holds exactly one connection: wconn
-	wconn *sql.Conn // owned by the writer goroutine after Open
+	wconn *sql.Conn // the write connection
+	w     *wtx      // wconn's statements, owned by the writer goroutine
 	rdb   *sql.DB   // read-only pool
 
 	// mu guards closed. Readers and queuers hold it shared for the duration
@@ -114,6 +115,7 @@ func Open(ctx context.Context, path string, limits store.Limits, log *slog.Logge
 	if err := migrate(ctx, s.wconn); err != nil {
 		return fail(err)
 	}
+	s.w = &wtx{ctx: context.Background(), conn: s.wconn, stmts: make(map[string]*sql.Stmt)}
 
 	s.rdb, err = sql.Open("sqlite", base+
 		fmt.Sprintf("?_pragma=busy_timeout(%d)", busyTimeoutMS)+
@@ -144,6 +146,10 @@ func createFile(path string, log *slog.Logger) error {
 		if err := f.Close(); err != nil {
 			return fmt.Errorf("sqlite: create %s: %w", path, err)
 		}
+		// Make the new directory entry durable too.
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			log.Warn("sqlite: cannot sync the database directory", "path", path, "err", err)
+		}
 		log.Info("sqlite database file created", "path", path)
 		return nil
 	case errors.Is(err, fs.ErrExist):
@@ -160,6 +166,15 @@ func createFile(path string, log *slog.Logger) error {
 	}
 }
 
+// syncDir flushes a directory's entries to stable storage.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
+}
+
 // checkDurable verifies that the write connection runs in WAL mode with
 // synchronous=FULL, which the durability promise of store.Store relies on.
 func checkDurable(ctx context.Context, conn *sql.Conn) error {
@@ -170,12 +185,12 @@ func checkDurable(ctx context.Context, conn *sql.Conn) error {
 	if mode != "wal" {
 		return fmt.Errorf("sqlite: open: journal mode is %q, not wal", mode)
 	}
-	var sync int
-	if err := conn.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&sync); err != nil {
+	var level int
+	if err := conn.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&level); err != nil {
 		return fmt.Errorf("sqlite: open: synchronous: %w", err)
 	}
-	if sync < 2 {
-		return fmt.Errorf("sqlite: open: synchronous is %d, not FULL", sync)
+	if level < 2 {
+		return fmt.Errorf("sqlite: open: synchronous is %d, not FULL", level)
 	}
 	return nil
 }
@@ -192,7 +207,9 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	s.closeOnce.Do(func() {
 		<-s.writerDone
-		s.closeErr = errors.Join(s.wconn.Close(), s.wdb.Close(), s.rdb.Close())
+		// The write connection closes last, so that it checkpoints the WAL
+		// into the database file.
+		s.closeErr = errors.Join(s.rdb.Close(), s.wconn.Close(), s.wdb.Close())
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("sqlite: close: %w", s.closeErr)
 		}
@@ -279,6 +296,7 @@ func (s *Store) enqueueOp(ctx context.Context, op *writeOp) error {
 // batching costs no latency when the store is idle.
 func (s *Store) writer() {
 	defer close(s.writerDone)
+	defer s.w.close()
 	batch := make([]*writeOp, 0, maxBatchOps)
 	for op := range s.ops {
 		batch = append(batch[:0], op)
@@ -301,11 +319,6 @@ func (s *Store) writer() {
 	}
 }
 
-// wctx is the context of every statement the writer runs. It is never
-// cancelled: interrupting a statement can roll back the whole transaction,
-// and with it other callers' operations.
-var wctx = context.Background()
-
 // commit runs batch in one transaction, each operation in its own savepoint,
 // and tells every operation its outcome once the transaction committed.
 func (s *Store) commit(batch []*writeOp) {
@@ -326,25 +339,25 @@ func (s *Store) commit(batch []*writeOp) {
 			op.done <- err
 		}
 	}
-	tx, err := s.wconn.BeginTx(wctx, nil)
-	if err != nil {
+	w := s.w
+	if _, err := w.exec(`BEGIN IMMEDIATE`); err != nil {
+		w.rollback()
 		fail(fmt.Errorf("sqlite: begin: %w", err))
 		return
 	}
-	w := &wtx{tx: tx, stmts: make(map[string]*sql.Stmt)}
 	errs := make([]error, len(run))
 	for i, op := range run {
 		if err := w.savepoint(op.fn, &errs[i]); err != nil {
 			// The transaction cannot go on (SQLite may already have rolled
 			// it back after an I/O error): every operation's writes are
 			// lost, those that ran before included.
-			_ = tx.Rollback()
+			w.rollback()
 			fail(err)
 			return
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		_, _ = s.wconn.ExecContext(wctx, `ROLLBACK`) // in case SQLite kept the transaction open
+	if _, err := w.exec(`COMMIT`); err != nil {
+		w.rollback()
 		fail(fmt.Errorf("sqlite: commit: %w", err))
 		return
 	}
@@ -353,18 +366,36 @@ func (s *Store) commit(batch []*writeOp) {
 	}
 }
 
-// wtx is the writer's transaction with statements prepared once per
-// transaction.
+// wtx is the write connection with the statements prepared on it. The
+// writer begins and ends transactions on it with plain statements, so that
+// prepared statements outlive each transaction.
 type wtx struct {
-	tx    *sql.Tx
+	// ctx is the context of every statement. It is never cancelled:
+	// interrupting a statement can roll back the whole transaction, and
+	// with it other callers' operations.
+	ctx   context.Context
+	conn  *sql.Conn
 	stmts map[string]*sql.Stmt
+}
+
+// rollback ends the current transaction, if any, without committing it.
+func (w *wtx) rollback() {
+	_, _ = w.exec(`ROLLBACK`) // fails when SQLite already rolled back
+}
+
+// close releases the prepared statements.
+func (w *wtx) close() {
+	for q, st := range w.stmts {
+		_ = st.Close()
+		delete(w.stmts, q)
+	}
 }
 
 func (w *wtx) stmt(query string) (*sql.Stmt, error) {
 	if st, ok := w.stmts[query]; ok {
 		return st, nil
 	}
-	st, err := w.tx.PrepareContext(wctx, query)
+	st, err := w.conn.PrepareContext(w.ctx, query)
 	if err != nil {
 		return nil, err
 	}
@@ -378,7 +409,7 @@ func (w *wtx) exec(query string, args ...any) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	res, err := st.ExecContext(wctx, args...)
+	res, err := st.ExecContext(w.ctx, args...)
 	if err != nil {
 		return 0, err
 	}
@@ -389,17 +420,17 @@ func (w *wtx) exec(query string, args ...any) (int64, error) {
 // fn's error in opErr and returns an error only when the transaction itself
 // failed.
 func (w *wtx) savepoint(fn func(w *wtx) error, opErr *error) error {
-	if _, err := w.tx.ExecContext(wctx, `SAVEPOINT op`); err != nil {
+	if _, err := w.exec(`SAVEPOINT op`); err != nil {
 		return fmt.Errorf("sqlite: savepoint: %w", err)
 	}
 	if *opErr = fn(w); *opErr != nil {
 		// ROLLBACK TO fails when SQLite already rolled back the whole
 		// transaction.
-		if _, err := w.tx.ExecContext(wctx, `ROLLBACK TO op`); err != nil {
+		if _, err := w.exec(`ROLLBACK TO op`); err != nil {
 			return fmt.Errorf("sqlite: rollback to savepoint: %w (after %w)", err, *opErr)
 		}
 	}
-	if _, err := w.tx.ExecContext(wctx, `RELEASE op`); err != nil {
+	if _, err := w.exec(`RELEASE op`); err != nil {
 		return fmt.Errorf("sqlite: release savepoint: %w", err)
 	}
 	return nil
@@ -411,7 +442,7 @@ func (w *wtx) query(query string, args ...any) (*sql.Rows, error) {
 	if err != nil {
 		return nil, err
 	}
-	return st.QueryContext(wctx, args...)
+	return st.QueryContext(w.ctx, args...)
 }
 
 // queryRow runs a query that returns at most one row.
@@ -420,7 +451,7 @@ func (w *wtx) queryRow(query string, args ...any) scanner {
 	if err != nil {
 		return errRow{err}
 	}
-	return st.QueryRowContext(wctx, args...)
+	return st.QueryRowContext(w.ctx, args...)
 }
 
 // scanner is a row to scan.

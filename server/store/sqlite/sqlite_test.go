@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -284,5 +285,77 @@ func TestCancelWhileQueued(t *testing.T) {
 	}
 	if len(got) != 1 || got[0].ID != envelope(mb, 2).ID {
 		t.Fatalf("%d envelopes wait, want only the second", len(got))
+	}
+}
+
+// TestCountersMatchMailbox checks the mailbox counters the store keeps
+// against the envelopes actually waiting, after a mix of every operation
+// that adds or removes envelopes.
+func TestCountersMatchMailbox(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "store.db")
+	limits := store.Limits{MailboxMaxEnvelopes: 40, MailboxMaxBytes: 30 << 10}
+	s := open(t, path, limits)
+	ctx := t.Context()
+	mbs := []store.Mailbox{account(t, s, "a@example.org"), account(t, s, "b@example.org"), account(t, s, "c@example.org")}
+	rng := rand.New(rand.NewPCG(1, 2))
+	t0 := time.Now()
+	for round := range 20 {
+		var envs []store.Envelope
+		for range 10 {
+			n := rng.IntN(150) // IDs repeat: duplicates
+			e := envelope(mbs[n%3], n)
+			e.Sealed = make([]byte, rng.IntN(2000))
+			e.ReceivedAt = t0.Add(time.Duration(round) * time.Minute)
+			envs = append(envs, e)
+		}
+		if _, err := s.Enqueue(ctx, envs); err != nil {
+			t.Fatal(err)
+		}
+		var ids []store.EnvelopeID
+		for range 3 {
+			ids = append(ids, envelope(mbs[0], rng.IntN(150)).ID)
+		}
+		if err := s.Ack(ctx, mbs[rng.IntN(3)], ids); err != nil {
+			t.Fatal(err)
+		}
+		if round%5 == 4 {
+			if _, err := s.Expire(ctx, t0.Add(time.Duration(round-2)*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT d.address, d.mb_count, d.mb_bytes,
+		(SELECT count(*) FROM mailbox m WHERE m.address = d.address AND m.device = d.id),
+		(SELECT coalesce(sum(length(sealed)), 0) FROM mailbox m WHERE m.address = d.address AND m.device = d.id)
+		FROM devices d`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			address                         string
+			count, bytes, realCount, realBy int64
+		)
+		if err := rows.Scan(&address, &count, &bytes, &realCount, &realBy); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %d envelopes, %d bytes", address, realCount, realBy)
+		if count != realCount || bytes != realBy {
+			t.Errorf("%s: counters say %d envelopes, %d bytes; mailbox holds %d, %d", address, count, bytes, realCount, realBy)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 }
