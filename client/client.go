@@ -24,18 +24,77 @@ type RegisterOptions struct {
 // Register creates an account with this device as its first device, sets
 // its delivery policy (a fresh delivery token, request lane open) and saves
 // the identity in the profile. A profile holds one identity.
+//
+// The device's keys are saved before the server sees them. When
+// registration is interrupted (the connection fails, the process dies), the
+// same call again resumes it with the same keys; when the server refuses it
+// (address taken, registration closed, bad invite), the keys are dropped so
+// that another address can be tried.
 func Register(ctx context.Context, p *Profile, o RegisterOptions) (*Identity, error) {
-	if _, err := p.Identity(ctx); err == nil {
-		return nil, errors.New("this profile already has an identity (use another --profile)")
-	} else if !errors.Is(err, ErrNoIdentity) {
-		return nil, err
-	}
 	addr, err := wire.NormalizeAddress(o.Address)
 	if err != nil {
 		return nil, err
 	}
 	_, domain := wire.SplitAddress(addr)
-	pub, sigKey, err := ed25519.GenerateKey(rand.Reader)
+	id, err := p.Identity(ctx)
+	switch {
+	case errors.Is(err, ErrNoIdentity):
+		if id, err = newIdentity(addr, o); err != nil {
+			return nil, err
+		}
+		if err := p.saveIdentity(ctx, id); err != nil {
+			return nil, err
+		}
+	case err != nil:
+		return nil, err
+	case id.state == regComplete:
+		return nil, fmt.Errorf("this profile is already registered as %s (use another --profile)", id.Address)
+	case id.Address != addr:
+		return nil, fmt.Errorf("this profile holds an unfinished registration of %s: run the register command for %s again, or use another --profile", id.Address, id.Address)
+	default:
+		id.Server, id.CAFile = o.Server, o.CAFile // resume, possibly with corrected flags
+	}
+
+	c, err := dial(ctx, o.Server, domain, o.CAFile)
+	if err != nil {
+		return nil, unfinished(err)
+	}
+	defer c.close()
+	if id.state == regKeys {
+		dev, err := registerDevice(ctx, c, id, o.Invite)
+		if err != nil {
+			var pe *wire.Error
+			if errors.As(err, &pe) {
+				p.dropIdentity(ctx)
+				return nil, fmt.Errorf("register %s: %w", addr, err)
+			}
+			return nil, unfinished(err)
+		}
+		id.Device, id.state = dev, regRegistered
+		if err := p.setRegState(ctx, id.Device, id.state); err != nil {
+			return nil, err
+		}
+	} else if err := authenticate(ctx, c, id); err != nil {
+		return nil, unfinished(err)
+	}
+	v := wire.TokenVerifier(id.Token)
+	if err := c.do(ctx, &wire.SetDeliveryPolicy{Verifiers: [][]byte{v[:]}, RequestLaneOpen: true}, &wire.OK{}); err != nil {
+		return nil, unfinished(fmt.Errorf("set delivery policy: %w", err))
+	}
+	id.state = regComplete
+	if err := p.setRegState(ctx, id.Device, id.state); err != nil {
+		return nil, err
+	}
+	return id, nil
+}
+
+func unfinished(err error) error {
+	return fmt.Errorf("registration did not finish (%w); run the same command again to resume it", err)
+}
+
+// newIdentity makes the keys and delivery token of a new device.
+func newIdentity(addr string, o RegisterOptions) (*Identity, error) {
+	_, sigKey, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
 	}
@@ -45,38 +104,53 @@ func Register(ctx context.Context, p *Profile, o RegisterOptions) (*Identity, er
 	}
 	token := make([]byte, 32)
 	rand.Read(token)
-	id := &Identity{Address: addr, Server: o.Server, CAFile: o.CAFile, SigKey: sigKey, HPKEKey: hk, Token: token}
+	return &Identity{Address: addr, Server: o.Server, CAFile: o.CAFile, SigKey: sigKey, HPKEKey: hk, Token: token, state: regKeys}, nil
+}
 
-	c, err := dial(ctx, o.Server, domain, o.CAFile)
-	if err != nil {
-		return nil, err
-	}
-	defer c.close()
+// registerDevice sends register for id. When the address is taken, it may
+// be this device's own account from an interrupted earlier attempt: then
+// authenticating as device 1 with the same keys succeeds.
+func registerDevice(ctx context.Context, c *conn, id *Identity, invite string) (uint32, error) {
 	exp, err := c.exporter()
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	req := &wire.Register{
-		Address:   addr,
-		Keys:      wire.DeviceKeys{SigKey: pub, KEM: wire.KEMXWing, HPKEKey: hk.PublicKey().Bytes()},
-		Signature: ed25519.Sign(sigKey, wire.DeviceAuthMessage(addr, 0, exp)),
+		Address: id.Address,
+		Keys: wire.DeviceKeys{SigKey: id.SigKey.Public().(ed25519.PublicKey), KEM: wire.KEMXWing,
+			HPKEKey: id.HPKEKey.PublicKey().Bytes()},
+		Signature: ed25519.Sign(id.SigKey, wire.DeviceAuthMessage(id.Address, 0, exp)),
 	}
-	if o.Invite != "" {
-		req.Invite = []byte(o.Invite)
+	if invite != "" {
+		req.Invite = []byte(invite)
 	}
 	var ok wire.RegisterOK
-	if err := c.do(ctx, req, &ok); err != nil {
-		return nil, fmt.Errorf("register %s: %w", addr, err)
+	err = c.do(ctx, req, &ok)
+	if errors.Is(err, wire.ErrAccountExists) {
+		own := *id
+		own.Device = 1
+		if authenticate(ctx, c, &own) == nil {
+			return 1, nil
+		}
 	}
-	id.Device = ok.Device
-	v := wire.TokenVerifier(token)
-	if err := c.do(ctx, &wire.SetDeliveryPolicy{Verifiers: [][]byte{v[:]}, RequestLaneOpen: true}, &wire.OK{}); err != nil {
-		return nil, fmt.Errorf("set delivery policy: %w", err)
+	if err != nil {
+		return 0, err
 	}
-	if err := p.saveIdentity(ctx, id); err != nil {
-		return nil, err
+	return ok.Device, nil
+}
+
+// authenticate authenticates the connection as id's device.
+func authenticate(ctx context.Context, c *conn, id *Identity) error {
+	exp, err := c.exporter()
+	if err != nil {
+		return err
 	}
-	return id, nil
+	auth := &wire.Authenticate{Address: id.Address, Device: id.Device,
+		Signature: ed25519.Sign(id.SigKey, wire.DeviceAuthMessage(id.Address, id.Device, exp))}
+	if err := c.do(ctx, auth, &wire.OK{}); err != nil {
+		return fmt.Errorf("authenticate %s: %w", id.Address, err)
+	}
+	return nil
 }
 
 // Client is an authenticated connection of a profile's device.
@@ -106,6 +180,9 @@ func Connect(ctx context.Context, p *Profile) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if id.state != regComplete {
+		return nil, fmt.Errorf("the registration of %s did not finish: run 'xchat register %s --server %s' again", id.Address, id.Address, id.Server)
+	}
 	_, domain := wire.SplitAddress(id.Address)
 	c, err := dial(ctx, id.Server, domain, id.CAFile)
 	if err != nil {
@@ -120,16 +197,9 @@ func Connect(ctx context.Context, p *Profile) (*Client, error) {
 		c.close()
 		return nil, fmt.Errorf("server at %s serves %q, not %q", id.Server, info.Domain, domain)
 	}
-	exp, err := c.exporter()
-	if err != nil {
+	if err := authenticate(ctx, c, id); err != nil {
 		c.close()
 		return nil, err
-	}
-	auth := &wire.Authenticate{Address: id.Address, Device: id.Device,
-		Signature: ed25519.Sign(id.SigKey, wire.DeviceAuthMessage(id.Address, id.Device, exp))}
-	if err := c.do(ctx, auth, &wire.OK{}); err != nil {
-		c.close()
-		return nil, fmt.Errorf("authenticate %s: %w", id.Address, err)
 	}
 	return &Client{p: p, id: id, c: c, domainKey: info.CertKey}, nil
 }

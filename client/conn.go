@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/quic-go/quic-go"
@@ -50,14 +51,35 @@ func dial(ctx context.Context, server, domain, caFile string) (*conn, error) {
 		return nil, err
 	}
 	qc, err := quic.DialAddr(ctx, server, tc, &quic.Config{
-		HandshakeIdleTimeout: wire.HandshakeDeadline,
+		// quic-go gives up on a handshake after twice this.
+		HandshakeIdleTimeout: wire.HandshakeDeadline / 2,
 		MaxIdleTimeout:       wire.IdleTimeout,
 		KeepAlivePeriod:      wire.KeepAlive,
+		MaxIncomingStreams:   -1, // the server opens no bidirectional streams
 	})
 	if err != nil {
-		return nil, fmt.Errorf("connect to %s (%s): %w", domain, server, err)
+		return nil, dialError(server, domain, caFile, err)
 	}
 	return &conn{qc: qc}, nil
+}
+
+// dialError explains the usual reasons a connection fails.
+func dialError(server, domain, caFile string, err error) error {
+	var idle *quic.IdleTimeoutError
+	var hs *quic.HandshakeTimeoutError
+	var unknownCA x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	switch {
+	case errors.As(err, &idle), errors.As(err, &hs):
+		return fmt.Errorf("no answer from %s (UDP): is the homeserver of %s running there? (%w)", server, domain, err)
+	case errors.As(err, &unknownCA) && caFile == "":
+		return fmt.Errorf("the certificate of %s at %s is not from a trusted CA; for a development server pass its CA with --ca FILE (%w)", domain, server, err)
+	case errors.As(err, &unknownCA):
+		return fmt.Errorf("the certificate of %s at %s is not signed by the CA in %s (%w)", domain, server, caFile, err)
+	case errors.As(err, &hostname):
+		return fmt.Errorf("the server at %s has no certificate for %s (%w)", server, domain, err)
+	}
+	return fmt.Errorf("connect to %s at %s: %w", domain, server, err)
 }
 
 func (c *conn) close() { c.qc.CloseWithError(wire.CloseNoError, "") }
@@ -95,13 +117,42 @@ func (c *conn) do(ctx context.Context, req wire.Request, resp any) error {
 	}
 	payload, err := wire.ReadFrame(st, wire.MaxFrame)
 	if errors.Is(err, wire.ErrEndOfStream) {
-		return errors.New("server closed the stream without a response")
+		return errors.New("the homeserver closed the request stream without a response")
 	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("read response: %w", err)
+		return fmt.Errorf("read response: %w", closeReason(err))
+	}
+	// Exactly one frame, then FIN.
+	var one [1]byte
+	if n, err := st.Read(one[:]); n > 0 || !errors.Is(err, io.EOF) {
+		st.CancelRead(wire.StreamRequestCancelled)
+		if n > 0 {
+			return wire.Errorf(wire.CodeMalformed, "more than one frame in a response")
+		}
 	}
 	return wire.DecodeResponse(payload, resp)
+}
+
+// closeReason turns the homeserver's connection close codes into plain
+// words, keeping err in the chain.
+func closeReason(err error) error {
+	var ae *quic.ApplicationError
+	if errors.As(err, &ae) && ae.Remote {
+		switch ae.ErrorCode {
+		case wire.CloseServerShutdown:
+			return fmt.Errorf("the homeserver shut down (%w)", err)
+		case wire.CloseAuthTimeout:
+			return fmt.Errorf("the homeserver closed the connection: not authenticated in time (%w)", err)
+		case wire.CloseProtocolViolation:
+			return fmt.Errorf("the homeserver closed the connection: protocol violation (%w)", err)
+		}
+	}
+	var idle *quic.IdleTimeoutError
+	if errors.As(err, &idle) {
+		return fmt.Errorf("the homeserver stopped answering (%w)", err)
+	}
+	return err
 }

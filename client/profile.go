@@ -17,7 +17,7 @@ import (
 )
 
 // ErrNoIdentity is returned when a profile has no registered identity.
-var ErrNoIdentity = errors.New("client: profile has no identity: run xchat register first")
+var ErrNoIdentity = errors.New("this profile has no identity yet: create one with 'xchat register USER@DOMAIN --server HOST:PORT'")
 
 // ProfileFile is the database in a profile directory.
 const ProfileFile = "profile.db"
@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS identity (
 	ca_file TEXT NOT NULL,
 	sig_seed BLOB NOT NULL,
 	hpke_key BLOB NOT NULL,
-	token BLOB NOT NULL
+	token BLOB NOT NULL,
+	state INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS contacts (
 	address TEXT PRIMARY KEY,
@@ -57,6 +58,15 @@ CREATE TABLE IF NOT EXISTS messages (
 	stored_at_ms INTEGER NOT NULL
 );
 `
+
+// OpenExistingProfile opens the profile in dir, or returns ErrNoIdentity
+// when there is none.
+func OpenExistingProfile(dir string) (*Profile, error) {
+	if _, err := os.Stat(filepath.Join(dir, ProfileFile)); errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNoIdentity
+	}
+	return OpenProfile(dir)
+}
 
 // OpenProfile opens the profile in dir, creating dir (mode 0700) and the
 // database (mode 0600) when missing.
@@ -101,7 +111,19 @@ type Identity struct {
 	HPKEKey hpke.PrivateKey
 	// Token is this account's delivery token, shared with contacts.
 	Token []byte
+
+	state regState
 }
+
+// regState is how far registration of an identity got; keys are saved
+// before the server sees them, so that no account is left without them.
+type regState int
+
+const (
+	regKeys       regState = 0 // keys made, register not confirmed
+	regRegistered regState = 1 // account exists, delivery policy not set
+	regComplete   regState = 2
+)
 
 // Mailbox returns the identity's mailbox.
 func (id *Identity) Mailbox() wire.Mailbox {
@@ -112,8 +134,8 @@ func (id *Identity) Mailbox() wire.Mailbox {
 func (p *Profile) Identity(ctx context.Context) (*Identity, error) {
 	var id Identity
 	var seed, hk []byte
-	err := p.db.QueryRowContext(ctx, `SELECT address, device, server, ca_file, sig_seed, hpke_key, token FROM identity`).
-		Scan(&id.Address, &id.Device, &id.Server, &id.CAFile, &seed, &hk, &id.Token)
+	err := p.db.QueryRowContext(ctx, `SELECT address, device, server, ca_file, sig_seed, hpke_key, token, state FROM identity`).
+		Scan(&id.Address, &id.Device, &id.Server, &id.CAFile, &seed, &hk, &id.Token, &id.state)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNoIdentity
 	}
@@ -136,10 +158,26 @@ func (p *Profile) saveIdentity(ctx context.Context, id *Identity) error {
 	if err != nil {
 		return err
 	}
-	_, err = p.db.ExecContext(ctx, `INSERT INTO identity (id, address, device, server, ca_file, sig_seed, hpke_key, token)
-		VALUES (1, ?, ?, ?, ?, ?, ?, ?)`, id.Address, id.Device, id.Server, id.CAFile, id.SigKey.Seed(), hk, id.Token)
+	_, err = p.db.ExecContext(ctx, `INSERT INTO identity (id, address, device, server, ca_file, sig_seed, hpke_key, token, state)
+		VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)`, id.Address, id.Device, id.Server, id.CAFile, id.SigKey.Seed(), hk, id.Token, id.state)
 	if err != nil {
 		return fmt.Errorf("profile: save identity: %w", err)
+	}
+	return nil
+}
+
+// setRegState records registration progress and the device id.
+func (p *Profile) setRegState(ctx context.Context, device uint32, state regState) error {
+	if _, err := p.db.ExecContext(ctx, `UPDATE identity SET device = ?, state = ?`, device, state); err != nil {
+		return fmt.Errorf("profile: save identity: %w", err)
+	}
+	return nil
+}
+
+// dropIdentity deletes an identity whose registration the server refused.
+func (p *Profile) dropIdentity(ctx context.Context) error {
+	if _, err := p.db.ExecContext(ctx, `DELETE FROM identity`); err != nil {
+		return fmt.Errorf("profile: %w", err)
 	}
 	return nil
 }

@@ -31,9 +31,11 @@ func (cl *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 	if err != nil {
 		return fmt.Errorf("push stream: %w", err)
 	}
-	defer st.CancelRead(0)
+	defer st.CancelRead(wire.StreamRequestCancelled)
 	frames := make(chan any)
 	errc := make(chan error, 1)
+	done := make(chan struct{})
+	defer close(done)
 	go func() {
 		for {
 			b, err := wire.ReadFrame(st, wire.MaxFrame)
@@ -44,8 +46,8 @@ func (cl *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 					select {
 					case frames <- f:
 						continue
-					case <-ctx.Done():
-						err = ctx.Err()
+					case <-done:
+						return
 					}
 				}
 			}
@@ -61,9 +63,14 @@ func (cl *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 			return ctx.Err()
 		case err := <-errc:
 			if errors.Is(err, wire.ErrEndOfStream) {
-				return errors.New("server ended the push stream")
+				return errors.New("the homeserver ended the push stream (it is shutting down)")
 			}
-			return fmt.Errorf("push stream: %w", err)
+			var pe *wire.Error
+			if errors.As(err, &pe) {
+				cl.c.qc.CloseWithError(wire.CloseProtocolViolation, "invalid push frame")
+				return fmt.Errorf("invalid push frame from the homeserver: %w", err)
+			}
+			return fmt.Errorf("push stream: %w", closeReason(err))
 		case <-timer:
 			return nil
 		case f := <-frames:

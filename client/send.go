@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,19 +22,26 @@ type SendError struct {
 
 func (e *SendError) Error() string {
 	var parts []string
-	for dev, code := range e.Refused {
-		parts = append(parts, fmt.Sprintf("device %d: %s", dev, code))
+	for _, dev := range e.devices() {
+		parts = append(parts, fmt.Sprintf("device %d: %s", dev, e.Refused[dev]))
 	}
-	return fmt.Sprintf("%s did not accept the message (%s)", e.To, strings.Join(parts, ", "))
+	return fmt.Sprintf("the homeserver did not accept the message for %s (%s)", e.To, strings.Join(parts, ", "))
 }
 
-// Unwrap returns the protocol error of one refused device, so that
+func (e *SendError) devices() []uint32 {
+	devs := slices.Collect(maps.Keys(e.Refused))
+	slices.Sort(devs)
+	return devs
+}
+
+// Unwrap returns the protocol errors of the refused devices, so that
 // errors.Is(err, wire.ErrRateLimited) works.
-func (e *SendError) Unwrap() error {
-	for _, code := range e.Refused {
-		return &wire.Error{Code: code}
+func (e *SendError) Unwrap() []error {
+	var errs []error
+	for _, dev := range e.devices() {
+		errs = append(errs, &wire.Error{Code: e.Refused[dev]})
 	}
-	return nil
+	return errs
 }
 
 // Send seals text for every device of the recipient and returns once the
@@ -103,7 +112,9 @@ func (cl *Client) Send(ctx context.Context, to, text string) error {
 		}
 		if len(retry) > 0 {
 			token, pending = nil, retry
-			cl.p.setContactToken(ctx, to, nil)
+			if err := cl.p.setContactToken(ctx, to, nil); err != nil {
+				return fmt.Errorf("profile: %w", err)
+			}
 			continue
 		}
 		if len(refused) > 0 {

@@ -14,6 +14,15 @@ import (
 	"github.com/xchat-im/xchat/spec/wire"
 )
 
+// authState is where a connection is in authentication.
+type authState uint8
+
+const (
+	unauthenticated authState = iota
+	authenticating            // a register or authenticate request is running
+	authenticated
+)
+
 // conn is one client connection.
 type conn struct {
 	s   *Server
@@ -21,16 +30,21 @@ type conn struct {
 	log *slog.Logger
 
 	mu     sync.Mutex
+	state  authState
 	device *store.Device // set once authenticated
 	// authed is closed on authentication.
 	authed chan struct{}
+	// pushStop, closed by stopPush, tells the pusher to end its stream.
+	pushStop     chan struct{}
+	pushStopOnce sync.Once
 }
 
 func (s *Server) newConn(qc *quic.Conn) *conn {
-	c := &conn{s: s, qc: qc, log: s.log.With("remote", qc.RemoteAddr().String()), authed: make(chan struct{})}
+	c := &conn{s: s, qc: qc, log: s.log.With("remote", qc.RemoteAddr().String()),
+		authed: make(chan struct{}), pushStop: make(chan struct{})}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closing {
+	if s.closing || len(s.conns) >= s.cfg.MaxConnections {
 		return nil
 	}
 	s.conns[c] = struct{}{}
@@ -60,7 +74,15 @@ func (c *conn) serve(ctx context.Context) {
 		}
 		if !c.s.beginRequest() {
 			st.CancelRead(wire.StreamRequestCancelled)
-			writeAndClose(st, wire.EncodeError(wire.Errorf(wire.CodeUnavailable, "server shutting down")))
+			writeResponse(st, wire.EncodeError(wire.Errorf(wire.CodeUnavailable, "server shutting down")))
+			continue
+		}
+		if c.authenticated() == nil {
+			// Before authentication requests are handled one at a time: a
+			// client needs no more, and an unauthenticated peer then holds
+			// at most one small frame (wire.MaxPreAuthFrame) in memory.
+			c.handleStream(ctx, st)
+			c.s.requests.Done()
 			continue
 		}
 		go func() {
@@ -72,27 +94,53 @@ func (c *conn) serve(ctx context.Context) {
 
 // handleStream reads one request frame, answers it and closes the stream.
 func (c *conn) handleStream(ctx context.Context, st *quic.Stream) {
-	st.SetDeadline(time.Now().Add(wire.RequestDeadline))
-	resp, err := c.readAndHandle(ctx, st)
+	st.SetReadDeadline(time.Now().Add(wire.RequestDeadline))
+	payload, err := c.readRequest(st)
+	if err != nil {
+		var pe *wire.Error
+		if !errors.As(err, &pe) {
+			// The peer reset the stream, timed out or went away: there is
+			// no one to answer.
+			c.log.Debug("request stream failed", "err", err)
+			st.CancelRead(wire.StreamRequestCancelled)
+			st.CancelWrite(wire.StreamRequestCancelled)
+			return
+		}
+		st.CancelRead(wire.StreamRequestCancelled)
+		writeResponse(st, wire.EncodeError(err))
+		return
+	}
+	resp, err := c.handlePayload(ctx, payload)
 	if err != nil {
 		var pe *wire.Error
 		if !errors.As(err, &pe) {
 			c.log.Error("request failed", "err", err)
 		}
-		st.CancelRead(wire.StreamRequestCancelled)
-		writeAndClose(st, wire.EncodeError(err))
-		return
+		resp = wire.EncodeError(err)
 	}
-	writeAndClose(st, resp)
+	writeResponse(st, resp)
 }
 
-func writeAndClose(st *quic.Stream, b []byte) {
-	st.Write(b)
+// writeResponse writes a response frame and the stream's FIN.
+func writeResponse(st *quic.Stream, b []byte) {
+	st.SetWriteDeadline(time.Now().Add(wire.RequestDeadline))
+	if _, err := st.Write(b); err != nil {
+		st.CancelWrite(wire.StreamRequestCancelled)
+		return
+	}
 	st.Close()
 }
 
-func (c *conn) readAndHandle(ctx context.Context, st *quic.Stream) ([]byte, error) {
-	payload, err := wire.ReadFrame(st, wire.MaxFrame)
+// readRequest reads the one request frame of a stream and its FIN. The
+// frame's bytes count against the server's request budget until the
+// request is answered; before authentication frames are limited to
+// wire.MaxPreAuthFrame.
+func (c *conn) readRequest(st *quic.Stream) ([]byte, error) {
+	max := wire.MaxFrame
+	if c.authenticated() == nil {
+		max = wire.MaxPreAuthFrame
+	}
+	payload, err := wire.ReadFrame(st, max)
 	if errors.Is(err, wire.ErrEndOfStream) {
 		return nil, wire.Errorf(wire.CodeMalformed, "stream ended without a request")
 	}
@@ -105,8 +153,12 @@ func (c *conn) readAndHandle(ctx context.Context, st *quic.Stream) ([]byte, erro
 		if n > 0 {
 			return nil, wire.Errorf(wire.CodeMalformed, "more than one frame on a request stream")
 		}
-		return nil, wire.Errorf(wire.CodeMalformed, "request stream not finished: %v", err)
+		return nil, err
 	}
+	return payload, nil
+}
+
+func (c *conn) handlePayload(ctx context.Context, payload []byte) ([]byte, error) {
 	req, err := wire.DecodeRequest(payload)
 	if err != nil {
 		return nil, err
@@ -121,17 +173,29 @@ func (c *conn) authenticated() *store.Device {
 	return c.device
 }
 
-// setDevice marks the connection authenticated and starts its pusher.
-// It fails when the connection is already authenticated.
-func (c *conn) setDevice(ctx context.Context, d store.Device) error {
+// beginAuth claims the connection for one register or authenticate
+// request; it fails when the connection is authenticated or another such
+// request is running. The caller must call endAuth.
+func (c *conn) beginAuth() error {
 	c.mu.Lock()
-	if c.device != nil {
-		c.mu.Unlock()
-		return wire.ErrAlreadyAuthenticated
+	defer c.mu.Unlock()
+	if c.state != unauthenticated {
+		return wire.Errorf(wire.CodeAlreadyAuthenticated, "connection already authenticated or authenticating")
 	}
-	c.device = &d
-	c.mu.Unlock()
+	c.state = authenticating
+	return nil
+}
+
+// endAuth ends what beginAuth started: with a device, the connection is
+// authenticated as it and its pusher starts; with nil, it is not.
+func (c *conn) endAuth(d *store.Device) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d == nil {
+		c.state = unauthenticated
+		return
+	}
+	c.state, c.device = authenticated, d
 	close(c.authed)
 	go c.push(c.qc.Context(), store.Mailbox{Address: d.Address, Device: d.ID})
-	return nil
 }

@@ -79,7 +79,7 @@ func Run(ctx context.Context, o Options, ready func(net.Addr)) error {
 	}
 	copy(resetKey[:], rk)
 
-	st, err := sqlite.Open(ctx, filepath.Join(o.DataDir, dbFile), store.DefaultLimits, o.Logger)
+	st, err := sqlite.Open(ctx, filepath.Join(o.DataDir, dbFile), store.DefaultLimits(), o.Logger)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
@@ -224,7 +224,7 @@ func CreateInvite(ctx context.Context, dataDir string, ttl time.Duration) (strin
 	if _, err := os.Stat(dataDir); err != nil {
 		return "", fmt.Errorf("data directory: %w", err)
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(dataDir, dbFile), store.DefaultLimits, nil)
+	st, err := sqlite.Open(ctx, filepath.Join(dataDir, dbFile), store.DefaultLimits(), nil)
 	if err != nil {
 		return "", fmt.Errorf("store: %w", err)
 	}

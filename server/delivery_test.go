@@ -69,7 +69,7 @@ func TestOfflineDeliverySurvivesRestart(t *testing.T) {
 		t.Fatalf("delivered again after ack: %+v", again)
 	}
 	s.Stop()
-	st, err := sqlite.Open(testCtx(t), s.DBPath(), store.DefaultLimits, nil)
+	st, err := sqlite.Open(testCtx(t), s.DBPath(), store.DefaultLimits(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

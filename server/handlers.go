@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/xchat-im/xchat/server/store"
@@ -79,9 +80,14 @@ func (c *conn) checkDomain(address string) error {
 	return nil
 }
 
-func (c *conn) register(ctx context.Context, r *wire.Register) ([]byte, error) {
-	if c.authenticated() != nil {
-		return nil, wire.ErrAlreadyAuthenticated
+func (c *conn) register(ctx context.Context, r *wire.Register) (resp []byte, err error) {
+	if err := c.beginAuth(); err != nil {
+		return nil, err
+	}
+	var dev *store.Device
+	defer func() { c.endAuth(dev) }()
+	if ok, retry := c.s.registrations.allow(remoteIP(c.qc.RemoteAddr()), time.Now()); !ok {
+		return nil, &wire.Error{Code: wire.CodeRateLimited, Message: "too many registrations from this address", RetryAfter: retry}
 	}
 	switch c.s.cfg.Registration {
 	case RegistrationClosed:
@@ -106,11 +112,11 @@ func (c *conn) register(ctx context.Context, r *wire.Register) ([]byte, error) {
 		h := sha256.Sum256(r.Invite)
 		invite = h[:]
 	}
-	dev := store.Device{
+	d := store.Device{
 		Address: r.Address, ID: 1, SigKey: r.Keys.SigKey, KEM: r.Keys.KEM, HPKEKey: r.Keys.HPKEKey,
 		CreatedAt: time.Now(),
 	}
-	switch err := c.s.cfg.Store.CreateAccount(ctx, dev, invite); {
+	switch err := c.s.cfg.Store.CreateAccount(ctx, d, invite); {
 	case errors.Is(err, store.ErrAccountExists):
 		return nil, wire.Errorf(wire.CodeAccountExists, "%s is taken", r.Address)
 	case errors.Is(err, store.ErrInviteInvalid):
@@ -118,37 +124,48 @@ func (c *conn) register(ctx context.Context, r *wire.Register) ([]byte, error) {
 	case err != nil:
 		return nil, fmt.Errorf("register: %w", err)
 	}
-	if err := c.setDevice(ctx, dev); err != nil {
-		return nil, err
-	}
+	dev = &d
 	c.log.Info("account registered")
 	return wire.EncodeSuccess(&wire.RegisterOK{Device: 1})
 }
 
+// remoteIP returns the IP address of a peer, the key of per-address limits.
+func remoteIP(a net.Addr) string {
+	if u, ok := a.(*net.UDPAddr); ok {
+		return u.IP.String()
+	}
+	return a.String()
+}
+
+// dummyKey stands in for the key of an unknown device, so that a failed
+// authentication costs the same whether or not the device exists.
+var dummyKey = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public().(ed25519.PublicKey)
+
 func (c *conn) authenticate(ctx context.Context, r *wire.Authenticate) ([]byte, error) {
-	if c.authenticated() != nil {
-		return nil, wire.ErrAlreadyAuthenticated
+	if err := c.beginAuth(); err != nil {
+		return nil, err
 	}
-	fail := wire.Errorf(wire.CodeAuthFailed, "device authentication failed")
-	if c.checkDomain(r.Address) != nil {
-		return nil, fail
-	}
-	dev, err := c.s.cfg.Store.Device(ctx, store.Mailbox{Address: r.Address, Device: r.Device})
-	if errors.Is(err, store.ErrUnknownDevice) {
-		return nil, fail
-	}
-	if err != nil {
-		return nil, fmt.Errorf("authenticate: %w", err)
+	var dev *store.Device
+	defer func() { c.endAuth(dev) }()
+	key, known := dummyKey, false
+	if c.checkDomain(r.Address) == nil {
+		d, err := c.s.cfg.Store.Device(ctx, store.Mailbox{Address: r.Address, Device: r.Device})
+		switch {
+		case err == nil:
+			key, known = d.SigKey, true
+			dev = &d
+		case !errors.Is(err, store.ErrUnknownDevice):
+			return nil, fmt.Errorf("authenticate: %w", err)
+		}
 	}
 	exp, err := c.exporter()
 	if err != nil {
+		dev = nil
 		return nil, fmt.Errorf("exporter: %w", err)
 	}
-	if !ed25519.Verify(dev.SigKey, wire.DeviceAuthMessage(r.Address, r.Device, exp), r.Signature) {
-		return nil, fail
-	}
-	if err := c.setDevice(ctx, dev); err != nil {
-		return nil, err
+	if !ed25519.Verify(key, wire.DeviceAuthMessage(r.Address, r.Device, exp), r.Signature) || !known {
+		dev = nil
+		return nil, wire.Errorf(wire.CodeAuthFailed, "device authentication failed")
 	}
 	return wire.EncodeSuccess(&wire.OK{})
 }
@@ -190,9 +207,6 @@ func (c *conn) claimKeyPackage(ctx context.Context, r *wire.ClaimKeyPackage) ([]
 		return nil, err
 	}
 	mb := store.Mailbox{Address: r.Address, Device: r.Device}
-	if _, err := c.s.cfg.Store.Device(ctx, mb); errors.Is(err, store.ErrUnknownDevice) {
-		return nil, wire.Errorf(wire.CodeUnknownDevice, "%s device %d", r.Address, r.Device)
-	}
 	kp, lastResort, err := c.s.cfg.Store.ClaimKeyPackage(ctx, mb)
 	switch {
 	case errors.Is(err, store.ErrNoKeyPackage):

@@ -100,6 +100,7 @@ func TestEnvelopeChecks(t *testing.T) {
 		{"smallest bucket", wire.Envelope{To: bob, Sealed: sealedOfLen(wire.MinBucket)}, wire.CodeOK},
 		{"largest bucket", wire.Envelope{To: bob, Sealed: sealedOfLen(wire.MaxBucket)}, wire.CodeOK},
 		{"not a bucket", wire.Envelope{To: bob, Sealed: sealedOfLen(300)}, wire.CodeBadPadding},
+		{"empty", wire.Envelope{To: bob, Sealed: []byte{}}, wire.CodeBadPadding},
 		{"too large", wire.Envelope{To: bob, Sealed: sealedOfLen(2 * wire.MaxBucket)}, wire.CodeEnvelopeTooLarge},
 		{"unknown device", wire.Envelope{To: wire.Mailbox{Address: "bob@a.test", Device: 2}, Sealed: sealedOfLen(256)}, wire.CodeUnknownDevice},
 		{"unknown account", wire.Envelope{To: wire.Mailbox{Address: "nobody@a.test", Device: 1}, Sealed: sealedOfLen(256)}, wire.CodeUnknownDevice},

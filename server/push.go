@@ -23,7 +23,7 @@ func (c *conn) push(ctx context.Context, mb store.Mailbox) {
 	if err != nil {
 		return
 	}
-	defer st.CancelWrite(0)
+	defer st.Close() // FIN: the server ends the push stream (spec/03-framing.md)
 	var cursor int64
 	caughtUp := false
 	for {
@@ -77,7 +77,14 @@ func (c *conn) push(ctx context.Context, mb store.Mailbox) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-c.pushStop:
+			return
 		case <-wake:
 		}
 	}
+}
+
+// stopPush makes the connection's pusher end its stream; shutdown calls it.
+func (c *conn) stopPush() {
+	c.pushStopOnce.Do(func() { close(c.pushStop) })
 }

@@ -47,7 +47,15 @@ func ParseRegistration(s string) (Registration, error) {
 }
 
 func (r Registration) String() string {
-	return [...]string{"open", "invite", "closed"}[r]
+	switch r {
+	case RegistrationOpen:
+		return "open"
+	case RegistrationInvite:
+		return "invite"
+	case RegistrationClosed:
+		return "closed"
+	}
+	return fmt.Sprintf("registration(%d)", uint8(r))
 }
 
 // Config configures a Server.
@@ -62,15 +70,35 @@ type Config struct {
 	// ShutdownGrace bounds how long in-flight requests may take to finish
 	// once shutdown starts. Zero means 10 seconds.
 	ShutdownGrace time.Duration
+	// MaxConnections bounds concurrent client connections; more are
+	// refused. Zero means DefaultMaxConnections.
+	MaxConnections int
 }
+
+// DefaultMaxConnections is the default bound on concurrent connections.
+const DefaultMaxConnections = 100000
+
+// Registration attempts per source IP address: a burst, then one per
+// interval (spec/15-limits.md).
+const (
+	registrationBurst  = 20
+	registrationRefill = 30 * time.Second
+)
+
+// drainWait bounds how long shutdown waits, after the last response was
+// written, for clients to receive it and close before connections are
+// closed.
+const drainWait = 500 * time.Millisecond
 
 // Server is a homeserver. Create it with New and run it with Serve.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	hub     *hub
-	lane    *laneLimiter
-	tlsConf *tls.Config
+	cfg  Config
+	log  *slog.Logger
+	hub  *hub
+	lane *rateLimiter // request-lane budget per recipient account
+	// registrations limits register requests per source IP address.
+	registrations *rateLimiter
+	tlsConf       *tls.Config
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
@@ -96,11 +124,18 @@ func New(cfg Config) (*Server, error) {
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 10 * time.Second
 	}
+	if cfg.MaxConnections == 0 {
+		cfg.MaxConnections = DefaultMaxConnections
+	}
+	if cfg.Registration > RegistrationClosed {
+		return nil, fmt.Errorf("server: unknown registration policy %d", cfg.Registration)
+	}
 	return &Server{
-		cfg:  cfg,
-		log:  cfg.Logger,
-		hub:  newHub(),
-		lane: newLaneLimiter(wire.RequestLaneBurst, wire.RequestLaneRefill),
+		cfg:           cfg,
+		log:           cfg.Logger,
+		hub:           newHub(),
+		lane:          newRateLimiter(wire.RequestLaneBurst, wire.RequestLaneRefill),
+		registrations: newRateLimiter(registrationBurst, registrationRefill),
 		tlsConf: &tls.Config{
 			Certificates: []tls.Certificate{cfg.Certificate},
 			MinVersion:   tls.VersionTLS13,
@@ -112,7 +147,8 @@ func New(cfg Config) (*Server, error) {
 
 func quicConfig() *quic.Config {
 	return &quic.Config{
-		HandshakeIdleTimeout:  wire.HandshakeDeadline,
+		// quic-go gives up on a handshake after twice this.
+		HandshakeIdleTimeout:  wire.HandshakeDeadline / 2,
 		MaxIdleTimeout:        wire.IdleTimeout,
 		MaxIncomingStreams:    wire.MaxConcurrentStreams,
 		MaxIncomingUniStreams: -1,
@@ -159,11 +195,15 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 	return nil
 }
 
-// shutdown waits for in-flight requests, then closes every connection.
+// shutdown waits for in-flight requests, ends every push stream, gives
+// clients a moment to read their last responses, then closes every
+// connection.
 func (s *Server) shutdown() {
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
+	grace := time.NewTimer(s.cfg.ShutdownGrace)
+	defer grace.Stop()
 	done := make(chan struct{})
 	go func() {
 		s.requests.Wait()
@@ -171,7 +211,7 @@ func (s *Server) shutdown() {
 	}()
 	select {
 	case <-done:
-	case <-time.After(s.cfg.ShutdownGrace):
+	case <-grace.C:
 		s.log.Warn("shutdown grace elapsed with requests in flight")
 	}
 	s.mu.Lock()
@@ -180,6 +220,19 @@ func (s *Server) shutdown() {
 		conns = append(conns, c)
 	}
 	s.mu.Unlock()
+	for _, c := range conns {
+		c.stopPush()
+	}
+	drain := time.NewTimer(drainWait)
+	defer drain.Stop()
+wait:
+	for _, c := range conns {
+		select {
+		case <-c.qc.Context().Done():
+		case <-drain.C:
+			break wait
+		}
+	}
 	for _, c := range conns {
 		c.qc.CloseWithError(wire.CloseServerShutdown, "server shutting down")
 	}

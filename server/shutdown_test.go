@@ -88,7 +88,7 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 	if len(acked) == 0 {
 		t.Fatal("no send was acknowledged")
 	}
-	st, err := sqlite.Open(testCtx(t), s.DBPath(), store.DefaultLimits, nil)
+	st, err := sqlite.Open(testCtx(t), s.DBPath(), store.DefaultLimits(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,11 +108,20 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 			after = e.Seq
 		}
 	}
+	ackedSet := map[store.EnvelopeID]bool{}
 	for _, id := range acked {
 		var k store.EnvelopeID
 		copy(k[:], id)
+		ackedSet[k] = true
 		if !stored[k] {
 			t.Fatalf("acknowledged envelope %x lost in shutdown", id)
+		}
+	}
+	// In-flight requests finished and their responses reached the client:
+	// nothing was stored without its sender hearing of it.
+	for k := range stored {
+		if !ackedSet[k] {
+			t.Errorf("envelope %x stored but its send was never answered", k)
 		}
 	}
 	t.Logf("%d envelopes acknowledged before shutdown, all stored", len(acked))

@@ -9,6 +9,7 @@ import (
 	"crypto/hpke"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/xchat-im/xchat/spec/wire"
@@ -85,7 +86,7 @@ func Open(priv hpke.PrivateKey, id []byte, to wire.Mailbox, sealed []byte, keys 
 	kdf, aead := suite()
 	padded, err := hpke.Open(priv, kdf, aead, wire.EnvelopeInfo(id, to), sealed)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrDecrypt, err)
+		return nil, fmt.Errorf("%w: %w", ErrDecrypt, err)
 	}
 	end := len(bytes.TrimRight(padded, "\x00"))
 	if end == 0 || padded[end-1] != 0x80 || wire.Bucket(len(padded)) != len(padded) {
@@ -133,8 +134,23 @@ func VerifyCert(cert []byte, keys DomainKeys, now time.Time) (*wire.SenderCertBo
 	if len(c.Signature) != ed25519.SignatureSize || !ed25519.Verify(dk, wire.SenderCertMessage(c.Body), c.Signature) {
 		return nil, ErrCertificate
 	}
-	if now.After(time.Unix(int64(body.Expires), 0).Add(ClockSkew)) {
+	if expired(body.Expires, now) {
 		return nil, ErrExpired
 	}
 	return &body, nil
+}
+
+// expired applies spec/07-envelopes.md section 7.8 step 6: a certificate
+// is accepted when received-at ≤ expires × 1000 + 300,000, in Unix
+// milliseconds, without overflow.
+func expired(expires uint64, now time.Time) bool {
+	ms := now.UnixMilli()
+	if ms < 0 {
+		return false
+	}
+	skew := uint64(ClockSkew / time.Millisecond)
+	if expires > (math.MaxUint64-skew)/1000 {
+		return false
+	}
+	return uint64(ms) > expires*1000+skew
 }

@@ -85,11 +85,13 @@ type Limits struct {
 	MaxOneTimeKeys      int   // one-time key packages stored per device
 }
 
-// DefaultLimits are the limits of spec/15-limits.md.
-var DefaultLimits = Limits{
-	MailboxMaxEnvelopes: 10000,
-	MailboxMaxBytes:     256 << 20,
-	MaxOneTimeKeys:      1000,
+// DefaultLimits returns the limits of spec/15-limits.md.
+func DefaultLimits() Limits {
+	return Limits{
+		MailboxMaxEnvelopes: 10000,
+		MailboxMaxBytes:     256 << 20,
+		MaxOneTimeKeys:      1000,
+	}
 }
 
 // Store is the homeserver's durable state. Implementations are safe for

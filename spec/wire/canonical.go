@@ -83,13 +83,16 @@ func (c *checker) head() (major byte, arg uint64, err error) {
 	return major, arg, nil
 }
 
+// item checks one data item. depth is the depth an array or map at this
+// position would have: the outermost container is at depth 1, and scalars
+// do not count (spec/01-conventions.md section 1.7).
 func (c *checker) item(depth int) error {
-	if depth > MaxDepth {
-		return Errorf(CodeMalformed, "nesting deeper than %d", MaxDepth)
-	}
 	major, arg, err := c.head()
 	if err != nil {
 		return err
+	}
+	if (major == 4 || major == 5) && depth > MaxDepth {
+		return Errorf(CodeMalformed, "arrays and maps nested deeper than %d", MaxDepth)
 	}
 	switch major {
 	case 0, 1:

@@ -59,6 +59,16 @@ func Unmarshal(b []byte, v any) error {
 	if err := CheckDeterministic(b); err != nil {
 		return err
 	}
+	return decodeChecked(b, v)
+}
+
+// decodeChecked decodes b, already checked by CheckDeterministic, into v:
+// every required key of v's type must be present and no defined field may
+// be null (checkShape), then the decoder checks the types.
+func decodeChecked(b []byte, v any) error {
+	if err := checkShape(b, v); err != nil {
+		return err
+	}
 	if err := decMode.Unmarshal(b, v); err != nil {
 		var e *Error
 		if errors.As(err, &e) {

@@ -34,14 +34,20 @@ func ParseVarint(b []byte) (uint64, int, error) {
 	if len(b) < n {
 		return 0, 0, Errorf(CodeMalformed, "truncated varint")
 	}
-	v := uint64(b[0] & 0x3f)
-	for _, c := range b[1:n] {
-		v = v<<8 | uint64(c)
-	}
+	v := varintValue(b[:n])
 	if n > 1 && v < 1<<(8*(n/2)-2) {
 		return 0, 0, Errorf(CodeNoncanonical, "frame length %d not in shortest form", v)
 	}
 	return v, n, nil
+}
+
+// varintValue returns the value of the complete varint b, whatever its form.
+func varintValue(b []byte) uint64 {
+	v := uint64(b[0] & 0x3f)
+	for _, c := range b[1:] {
+		v = v<<8 | uint64(c)
+	}
+	return v
 }
 
 // AppendFrame appends a frame holding payload to b.
@@ -87,19 +93,27 @@ func ReadFrame(r io.Reader, max int) ([]byte, error) {
 			return nil, readErr(err)
 		}
 	}
-	length, _, err := ParseVarint(hdr[:n])
-	if err != nil {
-		return nil, err
-	}
+	// The value is checked before the form (spec/03-framing.md section
+	// 3.1): a long form of a too-large length is frame_too_large, and a
+	// long form of 0 is malformed.
+	length := varintValue(hdr[:n])
 	if length == 0 {
 		return nil, Errorf(CodeMalformed, "empty frame")
 	}
 	if length > uint64(max) {
 		return nil, Errorf(CodeFrameTooLarge, "frame of %d bytes, limit %d", length, max)
 	}
-	p := make([]byte, length)
-	if _, err := io.ReadFull(r, p); err != nil {
+	if _, _, err := ParseVarint(hdr[:n]); err != nil {
+		return nil, err
+	}
+	// Grow the buffer as bytes arrive rather than trusting the announced
+	// length: a peer that announces 1 MiB and sends 4 bytes costs 4 bytes.
+	p, err := io.ReadAll(io.LimitReader(r, int64(length)))
+	if err != nil {
 		return nil, readErr(err)
+	}
+	if uint64(len(p)) < length {
+		return nil, Errorf(CodeMalformed, "frame cut short")
 	}
 	return p, nil
 }

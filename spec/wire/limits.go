@@ -4,10 +4,11 @@ import "time"
 
 // Limits of spec/15-limits.md.
 const (
-	MaxFrame             = 1 << 20 // payload bytes of one frame
-	MaxDepth             = 8       // CBOR nesting, a top-level item is depth 1
-	MaxArray             = 1024    // elements of one CBOR array
-	MaxMapPairs          = 64      // pairs of one CBOR map
+	MaxFrame             = 1 << 20  // payload bytes of one frame
+	MaxPreAuthFrame      = 16 << 10 // payload bytes of a frame before authentication
+	MaxDepth             = 8        // CBOR nesting, a top-level item is depth 1
+	MaxArray             = 1024     // elements of one CBOR array
+	MaxMapPairs          = 64       // pairs of one CBOR map
 	MaxEnvelopesPerSend  = 256
 	MaxIDsPerAck         = 1024
 	MaxDeliveriesPerPush = 64
@@ -43,6 +44,7 @@ const (
 // XWing sizes.
 const (
 	XWingPublicKeyLen = 1216
+	MaxHPKEKeyLen     = 2048 // device-keys key 3, any KEM
 	XWingEncLen       = 1120
 	AEADTagLen        = 16
 )

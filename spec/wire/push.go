@@ -19,6 +19,12 @@ type CaughtUp struct {
 	Header
 }
 
+// UnknownPush is a well-formed push frame of a type this package does not
+// know. Clients ignore it (spec/03-framing.md section 3.4).
+type UnknownPush struct {
+	Header
+}
+
 // EncodePush sets the frame's type and returns it.
 func EncodePush(p any) ([]byte, error) {
 	switch v := p.(type) {
@@ -32,8 +38,8 @@ func EncodePush(p any) ([]byte, error) {
 	return EncodeFrame(p)
 }
 
-// DecodePush decodes and validates a push frame payload: a *Deliver or a
-// *CaughtUp.
+// DecodePush decodes and validates a push frame payload: a *Deliver, a
+// *CaughtUp, or an *UnknownPush for a type that a client must ignore.
 func DecodePush(b []byte) (any, error) {
 	t, err := peekType(b)
 	if err != nil {
@@ -57,5 +63,5 @@ func DecodePush(b []byte) (any, error) {
 	case TypeCaughtUp:
 		return &CaughtUp{Header{Type: TypeCaughtUp}}, nil
 	}
-	return nil, Errorf(CodeMalformed, "push type %d", t)
+	return &UnknownPush{Header{Type: t}}, nil
 }

@@ -150,47 +150,59 @@ func DecodeRequest(b []byte) (Request, error) {
 	return r, nil
 }
 
-// peekType checks b and returns the value of its key 0.
+// peekType checks b and returns the value of its key 0. Map keys are in
+// bytewise order of their encodings and 0x00 is the smallest encoding, so
+// key 0, when present, is the first key.
 func peekType(b []byte) (uint64, error) {
-	var h struct {
-		Type *uint64 `cbor:"0,keyasint"`
-	}
-	if err := Unmarshal(b, &h); err != nil {
+	if err := CheckDeterministic(b); err != nil {
 		return 0, err
 	}
-	if h.Type == nil {
+	w := shapeWalker{b: b}
+	major, n, next := w.head()
+	if major != 5 {
+		return 0, Errorf(CodeMalformed, "not a map")
+	}
+	if n == 0 || b[next] != 0x00 {
 		return 0, Errorf(CodeMalformed, "no message type (key 0)")
 	}
-	return *h.Type, nil
+	w.pos = next + 1
+	major, t, _ := w.head()
+	if major != 0 {
+		return 0, Errorf(CodeMalformed, "message type (key 0) is not an unsigned integer")
+	}
+	return t, nil
 }
 
-// decodeChecked decodes b, already checked by CheckDeterministic, into v.
-func decodeChecked(b []byte, v any) error {
-	if err := decMode.Unmarshal(b, v); err != nil {
-		return Errorf(CodeMalformed, "decode %T: %v", v, err)
-	}
-	return nil
-}
+// The Validate methods check in the order of spec/03-framing.md section
+// 3.3.1 step 4: the CDDL rule (malformed), then addresses
+// (invalid_address), then array counts (limit_exceeded), then register's
+// device keys (malformed).
 
 func (r *Register) Validate() error {
-	if err := ValidateAddress(r.Address); err != nil {
-		return err
+	if len(r.Keys.SigKey) != 32 {
+		return Errorf(CodeMalformed, "signature key of %d bytes, want 32", len(r.Keys.SigKey))
 	}
-	if err := r.Keys.Validate(); err != nil {
-		return err
+	if len(r.Keys.HPKEKey) == 0 || len(r.Keys.HPKEKey) > MaxHPKEKeyLen {
+		return Errorf(CodeMalformed, "HPKE key of %d bytes, want 1 to %d", len(r.Keys.HPKEKey), MaxHPKEKeyLen)
 	}
 	if r.Invite != nil && (len(r.Invite) == 0 || len(r.Invite) > MaxInviteToken) {
 		return Errorf(CodeMalformed, "invite token of %d bytes, want 1 to %d", len(r.Invite), MaxInviteToken)
 	}
-	return checkSig(r.Signature)
+	if err := checkSig(r.Signature); err != nil {
+		return err
+	}
+	if err := ValidateAddress(r.Address); err != nil {
+		return err
+	}
+	return r.Keys.Validate() // spec/05-accounts.md section 5.3
 }
 
 func (r *Authenticate) Validate() error {
-	m := Mailbox{Address: r.Address, Device: r.Device}
-	if err := m.Validate(); err != nil {
+	if err := checkSig(r.Signature); err != nil {
 		return err
 	}
-	return checkSig(r.Signature)
+	m := Mailbox{Address: r.Address, Device: r.Device}
+	return m.Validate()
 }
 
 func (r *ServerInfo) Validate() error { return nil }
@@ -198,16 +210,18 @@ func (r *ServerInfo) Validate() error { return nil }
 func (r *GetDevices) Validate() error { return ValidateAddress(r.Address) }
 
 func (r *PublishKeyPackages) Validate() error {
-	if len(r.OneTime) > MaxKeyPackagesPerPub {
-		return Errorf(CodeLimitExceeded, "%d key packages, limit %d per request", len(r.OneTime), MaxKeyPackagesPerPub)
-	}
 	for _, kp := range r.OneTime {
 		if err := checkKeyPackage(kp); err != nil {
 			return err
 		}
 	}
 	if r.LastResort != nil {
-		return checkKeyPackage(r.LastResort)
+		if err := checkKeyPackage(r.LastResort); err != nil {
+			return err
+		}
+	}
+	if len(r.OneTime) > MaxKeyPackagesPerPub {
+		return Errorf(CodeLimitExceeded, "%d key packages, limit %d per request", len(r.OneTime), MaxKeyPackagesPerPub)
 	}
 	return nil
 }
@@ -225,37 +239,43 @@ func (r *ClaimKeyPackage) Validate() error {
 }
 
 func (r *Send) Validate() error {
-	if len(r.Envelopes) == 0 || len(r.Envelopes) > MaxEnvelopesPerSend {
-		return Errorf(CodeLimitExceeded, "%d envelopes, want 1 to %d", len(r.Envelopes), MaxEnvelopesPerSend)
-	}
+	// Every envelope's CDDL rule, then every address, then the count.
 	for i := range r.Envelopes {
-		if err := r.Envelopes[i].Validate(); err != nil {
+		if err := r.Envelopes[i].validateFields(); err != nil {
 			return err
 		}
+	}
+	for i := range r.Envelopes {
+		if err := ValidateAddress(r.Envelopes[i].To.Address); err != nil {
+			return err
+		}
+	}
+	if len(r.Envelopes) == 0 || len(r.Envelopes) > MaxEnvelopesPerSend {
+		return Errorf(CodeLimitExceeded, "%d envelopes, want 1 to %d", len(r.Envelopes), MaxEnvelopesPerSend)
 	}
 	return nil
 }
 
 func (r *Ack) Validate() error {
-	if len(r.IDs) == 0 || len(r.IDs) > MaxIDsPerAck {
-		return Errorf(CodeLimitExceeded, "%d ids, want 1 to %d", len(r.IDs), MaxIDsPerAck)
-	}
 	for _, id := range r.IDs {
 		if len(id) != 16 {
 			return Errorf(CodeMalformed, "envelope id of %d bytes, want 16", len(id))
 		}
 	}
+	if len(r.IDs) == 0 || len(r.IDs) > MaxIDsPerAck {
+		return Errorf(CodeLimitExceeded, "%d ids, want 1 to %d", len(r.IDs), MaxIDsPerAck)
+	}
 	return nil
 }
 
 func (r *SetDeliveryPolicy) Validate() error {
-	if len(r.Verifiers) > MaxVerifiers {
-		return Errorf(CodeLimitExceeded, "%d verifiers, limit %d", len(r.Verifiers), MaxVerifiers)
-	}
 	for _, v := range r.Verifiers {
 		if len(v) != 32 {
 			return Errorf(CodeMalformed, "verifier of %d bytes, want 32", len(v))
 		}
+	}
+	if len(r.Verifiers) > MaxVerifiers {
+		return Errorf(CodeLimitExceeded, "%d verifiers, limit %d", len(r.Verifiers), MaxVerifiers)
 	}
 	return nil
 }

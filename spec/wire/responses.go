@@ -1,6 +1,12 @@
 package wire
 
-import "time"
+import (
+	"errors"
+	"math"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
 
 // ErrorFrame is an error response (spec/xchat.cddl "error").
 type ErrorFrame struct {
@@ -86,23 +92,41 @@ func EncodeSuccess(v interface{ header() *Header }) ([]byte, error) {
 	return EncodeFrame(v)
 }
 
-// EncodeError returns the frame of an error response for err: its *Error,
-// or internal.
+// EncodeError returns the frame of an error response for err: the code,
+// message and retry-after of the *Error it is or wraps, or internal. The
+// message is made valid UTF-8 and cut, on a character boundary, to
+// MaxErrorMessage bytes; code 0, which never appears in an error response,
+// becomes internal.
 func EncodeError(err error) []byte {
 	e := &Error{Code: CodeInternal, Message: "internal error"}
-	if pe, ok := err.(*Error); ok {
-		e = pe
-	} else if c := CodeOf(err); c != CodeInternal {
-		e = &Error{Code: c, Message: err.Error()}
+	var pe *Error
+	if errors.As(err, &pe) && pe.Code != CodeOK {
+		e = &Error{Code: pe.Code, Message: pe.Message, RetryAfter: pe.RetryAfter}
+		if error(pe) != err {
+			e.Message = err.Error() // keep the wrapping context
+		}
 	}
-	msg := e.Message
-	if len(msg) > MaxErrorMessage {
-		msg = msg[:MaxErrorMessage]
+	var retry uint64
+	if e.RetryAfter > 0 {
+		retry = uint64((e.RetryAfter + time.Millisecond - 1) / time.Millisecond)
 	}
-	f := ErrorFrame{Header: Header{Type: TypeError}, Code: e.Code, Message: msg,
-		RetryAfter: uint64(e.RetryAfter / time.Millisecond)}
+	f := ErrorFrame{Header: Header{Type: TypeError}, Code: e.Code,
+		Message: truncateUTF8(e.Message, MaxErrorMessage), RetryAfter: retry}
 	b, _ := EncodeFrame(&f) // cannot fail: bounded sizes
 	return b
+}
+
+// truncateUTF8 returns s as valid UTF-8, cut to at most n bytes without
+// splitting a character.
+func truncateUTF8(s string, n int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // DecodeResponse decodes a response payload: an error response becomes an
@@ -120,7 +144,22 @@ func DecodeResponse(b []byte, ok any) error {
 		if err := decodeChecked(b, &f); err != nil {
 			return err
 		}
-		return &Error{Code: f.Code, Message: f.Message, RetryAfter: time.Duration(f.RetryAfter) * time.Millisecond}
+		if f.Code == CodeOK {
+			return Errorf(CodeMalformed, "error response with code 0")
+		}
+		if len(f.Message) > MaxErrorMessage {
+			return Errorf(CodeMalformed, "error message of %d bytes, limit %d", len(f.Message), MaxErrorMessage)
+		}
+		return &Error{Code: f.Code, Message: f.Message, RetryAfter: retryAfter(f.RetryAfter)}
 	}
 	return Errorf(CodeMalformed, "response type %d", t)
+}
+
+// retryAfter converts milliseconds to a duration, saturating instead of
+// overflowing.
+func retryAfter(ms uint64) time.Duration {
+	if ms > math.MaxInt64/uint64(time.Millisecond) {
+		return math.MaxInt64
+	}
+	return time.Duration(ms) * time.Millisecond
 }

@@ -34,15 +34,13 @@ type Mailbox struct {
 	Device  uint32 `cbor:"2,keyasint"`
 }
 
-// Validate checks the address and that the device is not 0.
+// Validate checks that the device is not 0 (malformed), then the address
+// (invalid_address).
 func (m *Mailbox) Validate() error {
-	if err := ValidateAddress(m.Address); err != nil {
-		return err
-	}
 	if m.Device == 0 {
 		return Errorf(CodeMalformed, "device id 0 is reserved")
 	}
-	return nil
+	return ValidateAddress(m.Address)
 }
 
 // Encode returns the deterministic encoding of the mailbox map, as used in
@@ -98,17 +96,24 @@ type Envelope struct {
 // Validate checks the envelope's fields, not its sealed length, which
 // depends on the recipient's key.
 func (e *Envelope) Validate() error {
+	if err := e.validateFields(); err != nil {
+		return err
+	}
+	return ValidateAddress(e.To.Address)
+}
+
+// validateFields checks everything Validate does except the address.
+func (e *Envelope) validateFields() error {
 	if len(e.ID) != 16 {
 		return Errorf(CodeMalformed, "envelope id of %d bytes, want 16", len(e.ID))
 	}
-	if err := e.To.Validate(); err != nil {
-		return err
+	if e.To.Device == 0 {
+		return Errorf(CodeMalformed, "device id 0 is reserved")
 	}
 	if e.Token != nil && len(e.Token) != 32 {
 		return Errorf(CodeMalformed, "delivery token of %d bytes, want 32", len(e.Token))
 	}
-	if len(e.Sealed) == 0 {
-		return Errorf(CodeMalformed, "empty sealed value")
-	}
+	// An empty or odd-sized sealed value is the server's per-envelope
+	// bad_padding (spec/07-envelopes.md), not a malformed request.
 	return nil
 }

@@ -98,7 +98,7 @@ func enqueueAsync(t *testing.T, ctx context.Context, s store.Store, mb store.Mai
 func TestFileMode(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "store.db")
-	s := open(t, path, store.DefaultLimits)
+	s := open(t, path, store.DefaultLimits())
 	mb := account(t, s, "alice@example.org")
 	if _, err := s.Enqueue(t.Context(), []store.Envelope{envelope(mb, 1)}); err != nil {
 		t.Fatal(err)
@@ -117,7 +117,7 @@ func TestFileMode(t *testing.T) {
 func TestOpenRefusesNewerSchema(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "store.db")
-	s := open(t, path, store.DefaultLimits)
+	s := open(t, path, store.DefaultLimits())
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s, err = sqlite.Open(t.Context(), path, store.DefaultLimits, nil)
+	s, err = sqlite.Open(t.Context(), path, store.DefaultLimits(), nil)
 	if err == nil {
 		s.Close()
 		t.Fatal("Open of a database with a newer schema succeeded")
@@ -143,7 +143,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 
 func TestOpenMissingDirectory(t *testing.T) {
 	t.Parallel()
-	_, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "missing", "store.db"), store.DefaultLimits, nil)
+	_, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "missing", "store.db"), store.DefaultLimits(), nil)
 	if err == nil {
 		t.Fatal("Open in a missing directory succeeded")
 	}
@@ -152,7 +152,7 @@ func TestOpenMissingDirectory(t *testing.T) {
 func TestCloseFlushesQueued(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "store.db")
-	s := open(t, path, store.DefaultLimits)
+	s := open(t, path, store.DefaultLimits())
 	mb := account(t, s, "alice@example.org")
 
 	release := s.BlockWriter(t)
@@ -174,7 +174,7 @@ func TestCloseFlushesQueued(t *testing.T) {
 		t.Fatalf("Enqueue after Close: %v, want ErrClosed", err)
 	}
 
-	s = open(t, path, store.DefaultLimits)
+	s = open(t, path, store.DefaultLimits())
 	got, err := s.Pending(t.Context(), mb, 0, 1000)
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +186,7 @@ func TestCloseFlushesQueued(t *testing.T) {
 
 func TestGroupCommit(t *testing.T) {
 	t.Parallel()
-	s := open(t, filepath.Join(t.TempDir(), "store.db"), store.DefaultLimits)
+	s := open(t, filepath.Join(t.TempDir(), "store.db"), store.DefaultLimits())
 	mb := account(t, s, "alice@example.org")
 
 	// Hold the writer so that every call is queued when it is free again.
@@ -217,7 +217,7 @@ func TestGroupCommit(t *testing.T) {
 
 func TestGroupCommitIsolatesFailures(t *testing.T) {
 	t.Parallel()
-	s := open(t, filepath.Join(t.TempDir(), "store.db"), store.DefaultLimits)
+	s := open(t, filepath.Join(t.TempDir(), "store.db"), store.DefaultLimits())
 	account(t, s, "alice@example.org")
 
 	release := s.BlockWriter(t)
@@ -259,7 +259,7 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 
 func TestCancelWhileQueued(t *testing.T) {
 	t.Parallel()
-	s := open(t, filepath.Join(t.TempDir(), "store.db"), store.DefaultLimits)
+	s := open(t, filepath.Join(t.TempDir(), "store.db"), store.DefaultLimits())
 	mb := account(t, s, "alice@example.org")
 
 	release := s.BlockWriter(t)

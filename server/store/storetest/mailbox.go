@@ -211,7 +211,7 @@ func testSeqNotReused(t *testing.T, open Opener) {
 }
 
 func testPending(t *testing.T, open Opener) {
-	s := open(t, store.DefaultLimits)
+	s := open(t, store.DefaultLimits())
 	ctx := t.Context()
 	alice := newAccount(t, s, "alice@example.org")
 	bob := newAccount(t, s, "bob@example.org")
@@ -328,7 +328,7 @@ func testExpire(t *testing.T, open Opener) {
 }
 
 func testExpireMany(t *testing.T, open Opener) {
-	s := open(t, store.DefaultLimits)
+	s := open(t, store.DefaultLimits())
 	alice := newAccount(t, s, "alice@example.org")
 	old := now().Add(-48 * time.Hour)
 	var envs []store.Envelope
@@ -348,7 +348,7 @@ func testExpireMany(t *testing.T, open Opener) {
 }
 
 func testConcurrentEnqueue(t *testing.T, open Opener) {
-	s := open(t, store.DefaultLimits)
+	s := open(t, store.DefaultLimits())
 	mbs := []store.Mailbox{
 		newAccount(t, s, "alice@example.org"),
 		newAccount(t, s, "bob@example.org"),
