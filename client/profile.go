@@ -30,6 +30,9 @@ type Profile struct {
 	db  *sql.DB
 }
 
+// profileVersion is the format of the profile database.
+const profileVersion = 1
+
 const profileSchema = `
 CREATE TABLE IF NOT EXISTS identity (
 	id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -88,7 +91,16 @@ func OpenProfile(dir string) (*Profile, error) {
 		return nil, fmt.Errorf("profile: %w", err)
 	}
 	db.SetMaxOpenConns(1)
-	if _, err := db.Exec(profileSchema); err != nil {
+	var version int
+	if err := db.QueryRow(`PRAGMA user_version`).Scan(&version); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("profile %s: %w", path, err)
+	}
+	if version != 0 && version != profileVersion {
+		db.Close()
+		return nil, fmt.Errorf("profile %s has format %d; this xchat reads format %d", path, version, profileVersion)
+	}
+	if _, err := db.Exec(profileSchema + fmt.Sprintf("PRAGMA user_version = %d;", profileVersion)); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("profile %s: %w", path, err)
 	}

@@ -61,6 +61,17 @@ func Run(ctx context.Context, o Options, ready func(net.Addr)) error {
 	if err := wire.ValidateDomain(o.Domain); err != nil {
 		return fmt.Errorf("--domain: %w", err)
 	}
+	// Bind first: a taken port is the most common start-up failure, and it
+	// should not leave a fresh data directory behind.
+	addr, err := net.ResolveUDPAddr("udp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", o.Listen, err)
+	}
+	pc, err := net.ListenUDP("udp", addr)
+	if err != nil {
+		return fmt.Errorf("--listen %s: %w", o.Listen, err)
+	}
+	defer pc.Close()
 	if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -70,12 +81,12 @@ func Run(ctx context.Context, o Options, ready func(net.Addr)) error {
 	}
 	certKey, err := loadOrCreateCertKey(filepath.Join(o.DataDir, certKeyFile))
 	if err != nil {
-		return err
+		return fmt.Errorf("sender-certificate key: %w", err)
 	}
 	var resetKey quic.StatelessResetKey
 	rk, err := loadOrCreateSecret(filepath.Join(o.DataDir, resetKeyFile), len(resetKey))
 	if err != nil {
-		return err
+		return fmt.Errorf("stateless reset key: %w", err)
 	}
 	copy(resetKey[:], rk)
 
@@ -91,15 +102,6 @@ func Run(ctx context.Context, o Options, ready func(net.Addr)) error {
 	if err != nil {
 		return err
 	}
-	addr, err := net.ResolveUDPAddr("udp", o.Listen)
-	if err != nil {
-		return fmt.Errorf("--listen: %w", err)
-	}
-	pc, err := net.ListenUDP("udp", addr)
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	defer pc.Close()
 	fmt.Fprintf(o.Out, "xchatd: serving %s on %s (udp), registration %s\n", o.Domain, pc.LocalAddr(), o.Registration)
 	if ready != nil {
 		ready(pc.LocalAddr())

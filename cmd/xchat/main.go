@@ -58,7 +58,18 @@ type app struct {
 	stdout  io.Writer
 }
 
-func (a *app) open() (*client.Profile, error) { return client.OpenProfile(a.profile) }
+// open opens the profile, which must exist.
+func (a *app) open() (*client.Profile, error) { return client.OpenExistingProfile(a.profile) }
+
+// args requires exactly n arguments and names the usage when they are not.
+func args(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, a []string) error {
+		if len(a) != n {
+			return fmt.Errorf("want %d argument(s), got %d; usage: xchat %s", n, len(a), cmd.Use)
+		}
+		return nil
+	}
+}
 
 func newRoot(stdout io.Writer) *cobra.Command {
 	a := &app{stdout: stdout}
@@ -82,7 +93,7 @@ func (a *app) registerCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "register USER@DOMAIN --server HOST:PORT",
 		Short: "Create an account with this profile as its first device",
-		Args:  cobra.ExactArgs(1),
+		Args:  args(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.Server == "" {
 				return fmt.Errorf("--server is required")
@@ -97,7 +108,7 @@ func (a *app) registerCmd() *cobra.Command {
 			o.Address = args[0]
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			p, err := a.open()
+			p, err := client.OpenProfile(a.profile)
 			if err != nil {
 				return err
 			}
@@ -121,7 +132,7 @@ func (a *app) sendCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "send USER@DOMAIN TEXT",
 		Short: "Send a text; exits 0 once the homeserver stored it durably",
-		Args:  cobra.ExactArgs(2),
+		Args:  args(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
@@ -158,7 +169,7 @@ func (a *app) recvCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "recv [--json] [--wait DURATION]",
 		Short: "Print waiting messages, then keep receiving until nothing new arrives for --wait",
-		Args:  cobra.NoArgs,
+		Args:  args(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			p, err := a.open()
@@ -210,7 +221,7 @@ func (a *app) whoamiCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "whoami",
 		Short: "Print this profile's address, device and homeserver",
-		Args:  cobra.NoArgs,
+		Args:  args(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := a.open()
 			if err != nil {
