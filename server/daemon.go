@@ -34,7 +34,10 @@ type Options struct {
 	TLSCert      string // PEM certificate chain; empty: development CA
 	TLSKey       string
 	Registration Registration
-	Logger       *slog.Logger
+	// MaxConnections bounds concurrent client connections; zero: the
+	// default.
+	MaxConnections int
+	Logger         *slog.Logger
 	// Out receives the lines a user should read (paths of generated
 	// certificates, the listening address). Nil: discarded.
 	Out io.Writer
@@ -97,7 +100,7 @@ func Run(ctx context.Context, o Options, ready func(net.Addr)) error {
 	defer st.Close()
 	srv, err := New(Config{
 		Domain: o.Domain, Store: st, Certificate: cert, CertKey: certKey, ResetKey: resetKey,
-		Registration: o.Registration, Logger: o.Logger,
+		Registration: o.Registration, Logger: o.Logger, MaxConnections: o.MaxConnections,
 	})
 	if err != nil {
 		return err

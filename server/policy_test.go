@@ -1,7 +1,11 @@
 package server_test
 
 import (
+	"context"
+	"errors"
 	"time"
+
+	"github.com/quic-go/quic-go"
 
 	"testing"
 
@@ -182,4 +186,27 @@ func TestKeyDirectory(t *testing.T) {
 		}
 	}
 	mustCode(t, ra.request(&wire.ClaimKeyPackage{Address: "bob@a.test", Device: 9}, &wire.ClaimKeyPackageOK{}), wire.CodeUnknownDevice)
+}
+
+// Connections beyond the server's limit are refused during the handshake.
+func TestConnectionLimit(t *testing.T) {
+	t.Parallel()
+	s := servertest.Start(t, servertest.Options{MaxConnections: 2})
+	dialRaw(t, s)
+	dialRaw(t, s)
+	ctx, cancel := context.WithTimeout(testCtx(t), 20*time.Second)
+	defer cancel()
+	qc, err := quic.DialAddr(ctx, s.Addr, tlsConf(t, s, wire.ALPN), &quic.Config{})
+	if err == nil {
+		// The handshake may complete before the refusal arrives; then the
+		// connection is closed at once.
+		<-qc.Context().Done()
+		err = context.Cause(qc.Context())
+	}
+	var te *quic.TransportError
+	var ae *quic.ApplicationError
+	if !errors.As(err, &te) && !errors.As(err, &ae) {
+		t.Fatalf("third connection: %v, want it refused", err)
+	}
+	t.Logf("third connection refused: %v", err)
 }

@@ -163,7 +163,20 @@ func quicConfig() *quic.Config {
 func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 	tr := &quic.Transport{Conn: pc, StatelessResetKey: &s.cfg.ResetKey}
 	defer tr.Close()
-	ln, err := tr.Listen(s.tlsConf, quicConfig())
+	qconf := quicConfig()
+	base := qconf.Clone()
+	// Refuse connections beyond the limit during the handshake, with
+	// CONNECTION_REFUSED (spec/02-transport.md).
+	qconf.GetConfigForClient = func(*quic.ClientInfo) (*quic.Config, error) {
+		s.mu.Lock()
+		full := len(s.conns) >= s.cfg.MaxConnections
+		s.mu.Unlock()
+		if full {
+			return nil, errors.New("connection limit reached")
+		}
+		return base, nil
+	}
+	ln, err := tr.Listen(s.tlsConf, qconf)
 	if err != nil {
 		return fmt.Errorf("server: listen: %w", err)
 	}
@@ -186,7 +199,8 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 		}
 		c := s.newConn(qc)
 		if c == nil {
-			qc.CloseWithError(wire.CloseServerShutdown, "shutting down")
+			// Shutting down, or the limit was reached during the handshake.
+			qc.CloseWithError(wire.CloseServerShutdown, "shutting down or at the connection limit")
 			continue
 		}
 		go c.serve(connCtx)

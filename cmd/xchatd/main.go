@@ -80,6 +80,7 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate chain for the domain (default: a development certificate in the data directory)")
 	f.StringVar(&o.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringVar(&registration, "registration", "open", "who may register: open, invite or closed")
+	f.IntVar(&o.MaxConnections, "max-connections", server.DefaultMaxConnections, "concurrent client connections; more are refused")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }

@@ -21,6 +21,8 @@ import (
 type Options struct {
 	Domain       string // default "a.test"
 	Registration server.Registration
+	// MaxConnections bounds concurrent connections; zero: the default.
+	MaxConnections int
 }
 
 // Server is a running test homeserver.
@@ -62,12 +64,13 @@ func Start(t testing.TB, o Options) *Server {
 		logs:   &syncBuffer{},
 	}
 	s.opts = server.Options{
-		Domain:       o.Domain,
-		DataDir:      s.Data,
-		TLSCert:      devca.DomainCertPath(caDir, o.Domain),
-		TLSKey:       devca.DomainKeyPath(caDir, o.Domain),
-		Registration: o.Registration,
-		Logger:       slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Domain:         o.Domain,
+		DataDir:        s.Data,
+		TLSCert:        devca.DomainCertPath(caDir, o.Domain),
+		TLSKey:         devca.DomainKeyPath(caDir, o.Domain),
+		Registration:   o.Registration,
+		MaxConnections: o.MaxConnections,
+		Logger:         slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	s.start()
 	t.Cleanup(func() { s.Stop() })
