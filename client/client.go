@@ -159,7 +159,10 @@ type Client struct {
 	id *Identity
 	c  *conn
 
-	domainKey ed25519.PublicKey // sender-certificate key of the own domain
+	domainKey0 ed25519.PublicKey // sender-certificate key of the own domain
+
+	keysMu sync.Mutex
+	keys   map[string]ed25519.PublicKey // other domains' keys
 
 	certMu      sync.Mutex
 	cert        []byte
@@ -201,7 +204,7 @@ func Connect(ctx context.Context, p *Profile) (*Client, error) {
 		c.close()
 		return nil, err
 	}
-	return &Client{p: p, id: id, c: c, domainKey: info.CertKey}, nil
+	return &Client{p: p, id: id, c: c, domainKey0: info.CertKey, keys: make(map[string]ed25519.PublicKey)}, nil
 }
 
 // Close closes the connection.
@@ -236,12 +239,29 @@ func (cl *Client) senderCert(ctx context.Context) ([]byte, error) {
 	return cl.cert, nil
 }
 
-// domainKeys returns the sender-certificate key of a domain. Until
-// federation lands only the own domain's key is known.
-func (cl *Client) domainKeys(domain string) (ed25519.PublicKey, error) {
+// domainKey returns the sender-certificate key of a domain: the own
+// domain's from server-info, another's from get-domain-key (which the
+// homeserver answers over federation), cached for the connection.
+func (cl *Client) domainKey(ctx context.Context, domain string) (ed25519.PublicKey, error) {
 	_, own := wire.SplitAddress(cl.id.Address)
-	if domain != own {
-		return nil, fmt.Errorf("no key for domain %s (federation is not implemented yet)", domain)
+	if domain == own {
+		return cl.domainKey0, nil
 	}
-	return cl.domainKey, nil
+	cl.keysMu.Lock()
+	k, ok := cl.keys[domain]
+	cl.keysMu.Unlock()
+	if ok {
+		return k, nil
+	}
+	var resp wire.DomainKeyOK
+	if err := cl.c.do(ctx, &wire.GetDomainKey{Domain: domain}, &resp); err != nil {
+		return nil, fmt.Errorf("key of %s: %w", domain, err)
+	}
+	if len(resp.Key) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("key of %s: %d bytes", domain, len(resp.Key))
+	}
+	cl.keysMu.Lock()
+	cl.keys[domain] = resp.Key
+	cl.keysMu.Unlock()
+	return resp.Key, nil
 }

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 
 	"github.com/quic-go/quic-go"
@@ -93,47 +92,10 @@ func (c *conn) exporter() ([]byte, error) {
 // do sends one request on its own stream and decodes the response into
 // resp. An error response is returned as *wire.Error.
 func (c *conn) do(ctx context.Context, req wire.Request, resp any) error {
-	frame, err := wire.EncodeRequest(req)
-	if err != nil {
-		return err
+	if err := wire.RoundTrip(ctx, c.qc, req, resp); err != nil {
+		return closeReason(err)
 	}
-	st, err := c.qc.OpenStreamSync(ctx)
-	if err != nil {
-		return fmt.Errorf("open stream: %w", err)
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		st.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() {
-		st.CancelRead(wire.StreamRequestCancelled)
-		st.CancelWrite(wire.StreamRequestCancelled)
-	})
-	defer stop()
-	if _, err := st.Write(frame); err != nil {
-		return fmt.Errorf("send request: %w", err)
-	}
-	if err := st.Close(); err != nil {
-		return fmt.Errorf("send request: %w", err)
-	}
-	payload, err := wire.ReadFrame(st, wire.MaxFrame)
-	if errors.Is(err, wire.ErrEndOfStream) {
-		return errors.New("the homeserver closed the request stream without a response")
-	}
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("read response: %w", closeReason(err))
-	}
-	// Exactly one frame, then FIN.
-	var one [1]byte
-	if n, err := st.Read(one[:]); n > 0 || !errors.Is(err, io.EOF) {
-		st.CancelRead(wire.StreamRequestCancelled)
-		if n > 0 {
-			return wire.Errorf(wire.CodeMalformed, "more than one frame in a response")
-		}
-	}
-	return wire.DecodeResponse(payload, resp)
+	return nil
 }
 
 // closeReason turns the homeserver's connection close codes into plain

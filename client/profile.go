@@ -49,6 +49,11 @@ CREATE TABLE IF NOT EXISTS contacts (
 	address TEXT PRIMARY KEY,
 	token BLOB
 );
+CREATE TABLE IF NOT EXISTS device_lists (
+	address TEXT PRIMARY KEY,
+	devices BLOB NOT NULL,
+	fetched_at_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS messages (
 	id BLOB PRIMARY KEY,
 	sender TEXT NOT NULL,
@@ -208,6 +213,39 @@ func (p *Profile) setContactToken(ctx context.Context, address string, token []b
 	_, err := p.db.ExecContext(ctx, `INSERT INTO contacts (address, token) VALUES (?, ?)
 		ON CONFLICT (address) DO UPDATE SET token = excluded.token`, address, token)
 	return err
+}
+
+// saveDevices remembers a contact's device list, so that messages to it
+// can be queued while its homeserver is unreachable.
+func (p *Profile) saveDevices(ctx context.Context, address string, devs []wire.DeviceInfo) error {
+	b, err := wire.Marshal(devs)
+	if err != nil {
+		return err
+	}
+	_, err = p.db.ExecContext(ctx, `INSERT INTO device_lists (address, devices, fetched_at_ms) VALUES (?, ?, ?)
+		ON CONFLICT (address) DO UPDATE SET devices = excluded.devices, fetched_at_ms = excluded.fetched_at_ms`,
+		address, b, time.Now().UnixMilli())
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	return nil
+}
+
+// savedDevices returns the device list last seen for a contact, if any.
+func (p *Profile) savedDevices(ctx context.Context, address string) ([]wire.DeviceInfo, bool, error) {
+	var b []byte
+	err := p.db.QueryRowContext(ctx, `SELECT devices FROM device_lists WHERE address = ?`, address).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("profile: %w", err)
+	}
+	var devs []wire.DeviceInfo
+	if err := wire.Unmarshal(b, &devs); err != nil {
+		return nil, false, fmt.Errorf("profile: device list of %s: %w", address, err)
+	}
+	return devs, true, nil
 }
 
 // Message is a received message.

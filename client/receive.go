@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"time"
@@ -20,6 +21,18 @@ type ReceiveOptions struct {
 	// OnDrop is called for an envelope that fails to open or verify; it is
 	// acknowledged and dropped.
 	OnDrop func(id [16]byte, err error)
+	// OnNotice is called for a notice from the homeserver that an envelope
+	// this device sent to another domain was not delivered.
+	OnNotice func(Undeliverable)
+}
+
+// Undeliverable is a notice that an envelope sent to another domain was
+// not delivered.
+type Undeliverable struct {
+	ID     [16]byte  // the envelope
+	To     string    // its recipient
+	Device uint32    // the recipient device
+	Reason wire.Code // why: the peer's refusal, or expired
 }
 
 // Receive reads the push stream: it prints (through OnMessage) what is
@@ -99,6 +112,17 @@ func (cl *Client) deliver(ctx context.Context, f *wire.Deliver, o ReceiveOptions
 		if cl.afterReceive != nil {
 			cl.afterReceive()
 		}
+		if d.Lane == wire.LaneNotice {
+			// Notices carry no message to store; telling the user is all.
+			var n wire.Notice
+			if err := wire.Unmarshal(d.Sealed, &n); err == nil && len(n.ID) == 16 && o.OnNotice != nil {
+				u := Undeliverable{To: n.To.Address, Device: n.To.Device, Reason: n.Code}
+				copy(u.ID[:], n.ID)
+				o.OnNotice(u)
+			}
+			ids = append(ids, d.ID)
+			continue
+		}
 		m, err := cl.open(ctx, id, me, d)
 		if err != nil {
 			if o.OnDrop != nil {
@@ -130,11 +154,12 @@ func (cl *Client) deliver(ctx context.Context, f *wire.Deliver, o ReceiveOptions
 
 // open decrypts and verifies one delivery and records the sender's delivery
 // token.
-func (cl *Client) open(_ context.Context, id [16]byte, me wire.Mailbox, d wire.Delivery) (*Message, error) {
+func (cl *Client) open(ctx context.Context, id [16]byte, me wire.Mailbox, d wire.Delivery) (*Message, error) {
 	// The certificate must have been valid when the envelope reached the
 	// homeserver (spec/07-envelopes.md), not now: a device offline for days
 	// still accepts what was sent meanwhile.
-	o, err := seal.Open(cl.id.HPKEKey, d.ID, me, d.Sealed, cl.domainKeys, time.UnixMilli(int64(d.ReceivedAt)))
+	keys := func(domain string) (ed25519.PublicKey, error) { return cl.domainKey(ctx, domain) }
+	o, err := seal.Open(cl.id.HPKEKey, d.ID, me, d.Sealed, keys, time.UnixMilli(int64(d.ReceivedAt)))
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -54,12 +55,9 @@ func (cl *Client) Send(ctx context.Context, to, text string) error {
 	if err != nil {
 		return err
 	}
-	var devs wire.GetDevicesOK
-	if err := cl.c.do(ctx, &wire.GetDevices{Address: to}, &devs); err != nil {
-		return fmt.Errorf("look up %s: %w", to, err)
-	}
-	if len(devs.Devices) == 0 {
-		return fmt.Errorf("%s has no devices", to)
+	devices, err := cl.devices(ctx, to)
+	if err != nil {
+		return err
 	}
 	cert, err := cl.senderCert(ctx)
 	if err != nil {
@@ -76,7 +74,7 @@ func (cl *Client) Send(ctx context.Context, to, text string) error {
 	if err != nil {
 		return fmt.Errorf("profile: %w", err)
 	}
-	pending := devs.Devices
+	pending := devices
 	for attempt := 0; ; attempt++ {
 		envs := make([]wire.Envelope, len(pending))
 		for i, d := range pending {
@@ -122,4 +120,31 @@ func (cl *Client) Send(ctx context.Context, to, text string) error {
 		}
 		return nil
 	}
+}
+
+// devices returns the recipient's devices from its homeserver, or, when
+// that homeserver cannot be reached, the list last seen, so that the
+// message waits in the outbound queue of this device's homeserver.
+func (cl *Client) devices(ctx context.Context, to string) ([]wire.DeviceInfo, error) {
+	var resp wire.GetDevicesOK
+	err := cl.c.do(ctx, &wire.GetDevices{Address: to}, &resp)
+	if errors.Is(err, wire.ErrUnavailable) {
+		devs, ok, serr := cl.p.savedDevices(ctx, to)
+		if serr != nil {
+			return nil, serr
+		}
+		if ok {
+			return devs, nil
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up %s: %w", to, err)
+	}
+	if len(resp.Devices) == 0 {
+		return nil, fmt.Errorf("%s has no devices", to)
+	}
+	if err := cl.p.saveDevices(ctx, to, resp.Devices); err != nil {
+		return nil, err
+	}
+	return resp.Devices, nil
 }

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"sync"
 	"time"
@@ -74,7 +73,7 @@ func (c *conn) serve(ctx context.Context) {
 		}
 		if !c.s.beginRequest() {
 			st.CancelRead(wire.StreamRequestCancelled)
-			writeResponse(st, wire.EncodeError(wire.Errorf(wire.CodeUnavailable, "server shutting down")))
+			wire.WriteResponse(st, wire.EncodeError(wire.Errorf(wire.CodeUnavailable, "server shutting down")))
 			continue
 		}
 		if c.authenticated() == nil {
@@ -93,69 +92,26 @@ func (c *conn) serve(ctx context.Context) {
 }
 
 // handleStream reads one request frame, answers it and closes the stream.
+// Before authentication frames are limited to wire.MaxPreAuthFrame.
 func (c *conn) handleStream(ctx context.Context, st *quic.Stream) {
-	st.SetReadDeadline(time.Now().Add(wire.RequestDeadline))
-	payload, err := c.readRequest(st)
-	if err != nil {
-		var pe *wire.Error
-		if !errors.As(err, &pe) {
-			// The peer reset the stream, timed out or went away: there is
-			// no one to answer.
-			c.log.Debug("request stream failed", "err", err)
-			st.CancelRead(wire.StreamRequestCancelled)
-			st.CancelWrite(wire.StreamRequestCancelled)
-			return
-		}
-		st.CancelRead(wire.StreamRequestCancelled)
-		writeResponse(st, wire.EncodeError(err))
-		return
-	}
-	resp, err := c.handlePayload(ctx, payload)
-	if err != nil {
-		var pe *wire.Error
-		if !errors.As(err, &pe) {
-			c.log.Error("request failed", "err", err)
-		}
-		resp = wire.EncodeError(err)
-	}
-	writeResponse(st, resp)
-}
-
-// writeResponse writes a response frame and the stream's FIN.
-func writeResponse(st *quic.Stream, b []byte) {
-	st.SetWriteDeadline(time.Now().Add(wire.RequestDeadline))
-	if _, err := st.Write(b); err != nil {
-		st.CancelWrite(wire.StreamRequestCancelled)
-		return
-	}
-	st.Close()
-}
-
-// readRequest reads the one request frame of a stream and its FIN. The
-// frame's bytes count against the server's request budget until the
-// request is answered; before authentication frames are limited to
-// wire.MaxPreAuthFrame.
-func (c *conn) readRequest(st *quic.Stream) ([]byte, error) {
 	max := wire.MaxFrame
 	if c.authenticated() == nil {
 		max = wire.MaxPreAuthFrame
 	}
-	payload, err := wire.ReadFrame(st, max)
-	if errors.Is(err, wire.ErrEndOfStream) {
-		return nil, wire.Errorf(wire.CodeMalformed, "stream ended without a request")
-	}
-	if err != nil {
-		return nil, err
-	}
-	// Exactly one frame, then FIN.
-	var one [1]byte
-	if n, err := st.Read(one[:]); n > 0 || !errors.Is(err, io.EOF) {
-		if n > 0 {
-			return nil, wire.Errorf(wire.CodeMalformed, "more than one frame on a request stream")
+	wire.ServeStream(st, max, func(payload []byte) []byte {
+		resp, err := c.handlePayload(ctx, payload)
+		if err != nil {
+			var pe *wire.Error
+			if !errors.As(err, &pe) {
+				c.log.Error("request failed", "err", err)
+			}
+			return wire.EncodeError(err)
 		}
-		return nil, err
-	}
-	return payload, nil
+		return resp
+	}, func(err error) {
+		// The peer reset the stream, timed out or went away.
+		c.log.Debug("request stream failed", "err", err)
+	})
 }
 
 func (c *conn) handlePayload(ctx context.Context, payload []byte) ([]byte, error) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/xchat-im/xchat/federation"
 	"github.com/xchat-im/xchat/server/devca"
 	"github.com/xchat-im/xchat/server/store"
 	"github.com/xchat-im/xchat/server/store/sqlite"
@@ -37,7 +38,18 @@ type Options struct {
 	// MaxConnections bounds concurrent client connections; zero: the
 	// default.
 	MaxConnections int
-	Logger         *slog.Logger
+	// Peers are static federation peers, DOMAIN to HOST:PORT.
+	Peers map[string]string
+	// TrustCAs are PEM files of extra roots for peers' certificates, added
+	// to the system roots.
+	TrustCAs []string
+	// AllowDomains, when not empty, are the only domains that federate;
+	// DenyDomains never do.
+	AllowDomains, DenyDomains []string
+	// Retry and MaxRetry tune the relay backoff, OutboundTTL how long an
+	// envelope may wait for its peer; zero: the defaults.
+	Retry, MaxRetry, OutboundTTL time.Duration
+	Logger                       *slog.Logger
 	// Out receives the lines a user should read (paths of generated
 	// certificates, the listening address). Nil: discarded.
 	Out io.Writer
@@ -93,6 +105,10 @@ func Run(ctx context.Context, o Options, ready func(net.Addr)) error {
 	}
 	copy(resetKey[:], rk)
 
+	roots, err := trustRoots(o.TrustCAs)
+	if err != nil {
+		return err
+	}
 	st, err := sqlite.Open(ctx, filepath.Join(o.DataDir, dbFile), store.DefaultLimits(), o.Logger)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
@@ -101,6 +117,10 @@ func Run(ctx context.Context, o Options, ready func(net.Addr)) error {
 	srv, err := New(Config{
 		Domain: o.Domain, Store: st, Certificate: cert, CertKey: certKey, ResetKey: resetKey,
 		Registration: o.Registration, Logger: o.Logger, MaxConnections: o.MaxConnections,
+		Federation: federation.Config{
+			Roots: roots, Peers: o.Peers, Allow: o.AllowDomains, Deny: o.DenyDomains,
+			Retry: o.Retry, MaxRetry: o.MaxRetry, OutboundTTL: o.OutboundTTL,
+		},
 	})
 	if err != nil {
 		return err
@@ -116,6 +136,24 @@ func Run(ctx context.Context, o Options, ready func(net.Addr)) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	return nil
+}
+
+// trustRoots returns the system roots plus the certificates in files.
+func trustRoots(files []string) (*x509.CertPool, error) {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("--trust-ca: %w", err)
+		}
+		if !pool.AppendCertsFromPEM(b) {
+			return nil, fmt.Errorf("--trust-ca %s: no PEM certificate", f)
+		}
+	}
+	return pool, nil
 }
 
 func loadOrMakeCert(o Options) (tls.Certificate, error) {

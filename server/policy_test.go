@@ -108,7 +108,8 @@ func TestEnvelopeChecks(t *testing.T) {
 		{"too large", wire.Envelope{To: bob, Sealed: sealedOfLen(2 * wire.MaxBucket)}, wire.CodeEnvelopeTooLarge},
 		{"unknown device", wire.Envelope{To: wire.Mailbox{Address: "bob@a.test", Device: 2}, Sealed: sealedOfLen(256)}, wire.CodeUnknownDevice},
 		{"unknown account", wire.Envelope{To: wire.Mailbox{Address: "nobody@a.test", Device: 1}, Sealed: sealedOfLen(256)}, wire.CodeUnknownDevice},
-		{"other domain", wire.Envelope{To: wire.Mailbox{Address: "bob@b.test", Device: 1}, Sealed: sealedOfLen(256)}, wire.CodeWrongDomain},
+		{"other domain: queued for relay", wire.Envelope{To: wire.Mailbox{Address: "bob@b.test", Device: 1}, Sealed: sealedOfLen(256)}, wire.CodeOK},
+		{"other domain, bad padding", wire.Envelope{To: wire.Mailbox{Address: "bob@b.test", Device: 1}, Sealed: sealedOfLen(300)}, wire.CodeBadPadding},
 	}
 	for _, tt := range tests {
 		tt.env.ID = randomID()

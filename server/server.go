@@ -14,11 +14,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/xchat-im/xchat/federation"
+	"github.com/xchat-im/xchat/server/ratelimit"
 	"github.com/xchat-im/xchat/server/store"
 	"github.com/xchat-im/xchat/spec/wire"
 )
@@ -73,6 +76,10 @@ type Config struct {
 	// MaxConnections bounds concurrent client connections; more are
 	// refused. Zero means DefaultMaxConnections.
 	MaxConnections int
+	// Federation configures relaying to and from other domains: peers,
+	// trust roots, domain policy and tuning. Its Domain, Certificate,
+	// Store, Local and Logger are set by New.
+	Federation federation.Config
 }
 
 // DefaultMaxConnections is the default bound on concurrent connections.
@@ -95,10 +102,12 @@ type Server struct {
 	cfg  Config
 	log  *slog.Logger
 	hub  *hub
-	lane *rateLimiter // request-lane budget per recipient account
+	lane *ratelimit.Limiter // request-lane budget per recipient account
 	// registrations limits register requests per source IP address.
-	registrations *rateLimiter
-	tlsConf       *tls.Config
+	registrations *ratelimit.Limiter
+	tlsConf       *tls.Config // for clients (xchat/1)
+	fedTLS        *tls.Config // for peers (xchat-fed/1)
+	fed           *federation.Federation
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
@@ -130,19 +139,38 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Registration > RegistrationClosed {
 		return nil, fmt.Errorf("server: unknown registration policy %d", cfg.Registration)
 	}
-	return &Server{
+	s := &Server{
 		cfg:           cfg,
 		log:           cfg.Logger,
 		hub:           newHub(),
-		lane:          newRateLimiter(wire.RequestLaneBurst, wire.RequestLaneRefill),
-		registrations: newRateLimiter(registrationBurst, registrationRefill),
+		lane:          ratelimit.New(wire.RequestLaneBurst, wire.RequestLaneRefill),
+		registrations: ratelimit.New(registrationBurst, registrationRefill),
 		tlsConf: &tls.Config{
 			Certificates: []tls.Certificate{cfg.Certificate},
 			MinVersion:   tls.VersionTLS13,
 			NextProtos:   []string{wire.ALPN},
 		},
 		conns: make(map[*conn]struct{}),
-	}, nil
+	}
+	fc := cfg.Federation
+	fc.Domain, fc.Certificate, fc.Store, fc.Local, fc.Logger = cfg.Domain, cfg.Certificate, cfg.Store, s, cfg.Logger.With("component", "federation")
+	fed, err := federation.New(fc)
+	if err != nil {
+		return nil, err
+	}
+	s.fed = fed
+	s.fedTLS = fed.ListenTLS(cfg.Certificate)
+	// One port for clients and peers: the ALPN the peer offers picks the
+	// configuration; only peers are asked for a certificate.
+	clientTLS := s.tlsConf.Clone()
+	s.tlsConf.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		if slices.Contains(hello.SupportedProtos, wire.ALPNFederation) {
+			return s.fedTLS, nil
+		}
+		return clientTLS, nil
+	}
+	s.tlsConf.NextProtos = []string{wire.ALPN, wire.ALPNFederation}
+	return s, nil
 }
 
 func quicConfig() *quic.Config {
@@ -180,6 +208,11 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 	if err != nil {
 		return fmt.Errorf("server: listen: %w", err)
 	}
+	fedCtx, stopFed := context.WithCancel(context.Background())
+	defer stopFed()
+	if err := s.fed.Start(fedCtx, tr); err != nil {
+		return fmt.Errorf("server: federation: %w", err)
+	}
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
 	go s.sweep(sweepCtx)
@@ -196,6 +229,10 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 		qc, err := ln.Accept(ctx)
 		if err != nil {
 			break
+		}
+		if qc.ConnectionState().TLS.NegotiatedProtocol == wire.ALPNFederation {
+			go s.fed.ServeConn(connCtx, qc)
+			continue
 		}
 		c := s.newConn(qc)
 		if c == nil {
@@ -250,6 +287,7 @@ wait:
 	for _, c := range conns {
 		c.qc.CloseWithError(wire.CloseServerShutdown, "server shutting down")
 	}
+	s.fed.Stop()
 	s.log.Info("stopped", "connections_closed", len(conns))
 }
 

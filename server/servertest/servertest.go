@@ -4,7 +4,12 @@
 package servertest
 
 import (
+	"database/sql"
+
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+
 	"bytes"
+	"cmp"
 	"context"
 	"log/slog"
 	"net"
@@ -23,6 +28,18 @@ type Options struct {
 	Registration server.Registration
 	// MaxConnections bounds concurrent connections; zero: the default.
 	MaxConnections int
+	// CADir, when set, is a development CA directory to issue the server's
+	// certificate from (and which the server trusts for peers); otherwise
+	// the server gets a CA of its own.
+	CADir string
+	// Listen is the UDP address; default 127.0.0.1:0.
+	Listen string
+	// Peers, AllowDomains and DenyDomains configure federation.
+	Peers                     map[string]string
+	AllowDomains, DenyDomains []string
+	// OutboundTTL is how long an envelope may wait for its peer; zero:
+	// the default.
+	OutboundTTL time.Duration
 }
 
 // Server is a running test homeserver.
@@ -47,7 +64,10 @@ func Start(t testing.TB, o Options) *Server {
 		o.Domain = "a.test"
 	}
 	dir := t.TempDir()
-	caDir := filepath.Join(dir, "ca")
+	caDir := o.CADir
+	if caDir == "" {
+		caDir = filepath.Join(dir, "ca")
+	}
 	ca, err := devca.LoadOrCreate(caDir)
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +80,7 @@ func Start(t testing.TB, o Options) *Server {
 		Domain: o.Domain,
 		CAFile: devca.CertPath(caDir),
 		Data:   filepath.Join(dir, "data"),
-		Addr:   "127.0.0.1:0",
+		Addr:   cmp.Or(o.Listen, "127.0.0.1:0"),
 		logs:   &syncBuffer{},
 	}
 	s.opts = server.Options{
@@ -70,6 +90,13 @@ func Start(t testing.TB, o Options) *Server {
 		TLSKey:         devca.DomainKeyPath(caDir, o.Domain),
 		Registration:   o.Registration,
 		MaxConnections: o.MaxConnections,
+		Peers:          o.Peers,
+		TrustCAs:       []string{devca.CertPath(caDir)},
+		AllowDomains:   o.AllowDomains,
+		DenyDomains:    o.DenyDomains,
+		Retry:          50 * time.Millisecond,
+		MaxRetry:       time.Second,
+		OutboundTTL:    o.OutboundTTL,
 		Logger:         slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	s.start()
@@ -149,4 +176,57 @@ func (b *syncBuffer) Bytes() []byte {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return bytes.Clone(b.b.Bytes())
+}
+
+// StartFederation starts one homeserver for each domain, all with
+// certificates from one development CA, each with static peer entries for
+// all the others (fast relay retries for tests). Use Options for the
+// settings every server shares; its Domain, CADir, Listen and Peers are
+// set here.
+func StartFederation(t testing.TB, o Options, domains ...string) map[string]*Server {
+	t.Helper()
+	caDir := filepath.Join(t.TempDir(), "ca")
+	addrs := make(map[string]string, len(domains))
+	for _, d := range domains {
+		addrs[d] = freeUDPAddr(t)
+	}
+	servers := make(map[string]*Server, len(domains))
+	for _, d := range domains {
+		peers := make(map[string]string)
+		for _, p := range domains {
+			if p != d {
+				peers[p] = addrs[p]
+			}
+		}
+		so := o
+		so.Domain, so.CADir, so.Listen, so.Peers = d, caDir, addrs[d], peers
+		servers[d] = Start(t, so)
+	}
+	return servers
+}
+
+// freeUDPAddr returns a loopback UDP address that was free a moment ago.
+func freeUDPAddr(t testing.TB) string {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().String()
+}
+
+// MailboxCount returns how many envelopes wait in all mailboxes of the
+// SQLite database at path, read through a read-only connection.
+func MailboxCount(t testing.TB, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT count(*) FROM mailbox`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

@@ -58,6 +58,7 @@ type Lane uint8
 const (
 	LaneToken   Lane = 0 // carried a delivery token that verified
 	LaneRequest Lane = 1 // first contact, without a token
+	LaneNotice  Lane = 2 // a notice from the homeserver itself, not sealed
 )
 
 // Envelope is a sealed envelope as stored in a mailbox. The store never
@@ -152,7 +153,44 @@ type Store interface {
 	// Expire deletes every envelope received before t and returns how many.
 	Expire(ctx context.Context, before time.Time) (int, error)
 
+	// EnqueueOutbound stores envelopes for other domains durably in the
+	// outbound queue, due at once. An envelope whose (To, ID) is already
+	// queued is not queued twice.
+	EnqueueOutbound(ctx context.Context, out []Outbound) error
+	// ClaimOutbound returns up to limit queued envelopes for domain that are
+	// due at now, in Seq order, and leases them: each one's NextTry becomes
+	// now+lease and its Attempts grows by one, so that no other worker (of
+	// this process or another sharing the store) claims it before the lease
+	// ends. A worker that dies leaves its claims to expire.
+	ClaimOutbound(ctx context.Context, domain string, now time.Time, lease time.Duration, limit int) ([]Outbound, error)
+	// DeleteOutbound removes envelopes from the outbound queue; unknown Seqs
+	// are ignored.
+	DeleteOutbound(ctx context.Context, seqs []int64) error
+	// RetryOutbound makes queued envelopes due again at at.
+	RetryOutbound(ctx context.Context, seqs []int64, at time.Time) error
+	// OutboundDomains returns every domain with queued envelopes and the
+	// earliest time one of them is due, in domain order.
+	OutboundDomains(ctx context.Context) ([]OutboundDomain, error)
+
 	// Close flushes pending writes and releases the store. Calls after Close
 	// return ErrClosed.
 	Close() error
+}
+
+// Outbound is an envelope in the outbound queue, waiting to be relayed to
+// the homeserver of another domain.
+type Outbound struct {
+	Seq      int64     // position in the queue, set by the store
+	Domain   string    // destination domain: the domain of Envelope.To
+	Envelope Envelope  // Lane is unused; ReceivedAt is when it was queued
+	Token    []byte    // delivery token to present, or nil for the request lane
+	From     Mailbox   // the local device that submitted it, told if it is undeliverable
+	Attempts int       // relay attempts so far
+	NextTry  time.Time // when it is next due
+}
+
+// OutboundDomain is a destination with queued envelopes.
+type OutboundDomain struct {
+	Domain  string
+	NextTry time.Time // the earliest NextTry of its envelopes
 }

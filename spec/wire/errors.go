@@ -36,6 +36,9 @@ const (
 	CodeInternal             Code = 22
 	CodeUnavailable          Code = 23
 	CodeAlreadyAuthenticated Code = 24
+	CodeDomainRefused        Code = 25
+	CodePeerUnauthenticated  Code = 26
+	CodeExpired              Code = 27
 )
 
 var codeNames = [...]string{
@@ -45,6 +48,7 @@ var codeNames = [...]string{
 	"auth_failed", "token_invalid", "request_lane_closed", "rate_limited",
 	"mailbox_full", "envelope_too_large", "bad_padding", "no_key_package",
 	"limit_exceeded", "internal", "unavailable", "already_authenticated",
+	"domain_refused", "peer_unauthenticated", "expired",
 }
 
 // String returns the code's name from spec/14-errors.md, or "code_N".
@@ -118,4 +122,7 @@ var (
 	ErrInternal             = &Error{Code: CodeInternal}
 	ErrUnavailable          = &Error{Code: CodeUnavailable}
 	ErrAlreadyAuthenticated = &Error{Code: CodeAlreadyAuthenticated}
+	ErrDomainRefused        = &Error{Code: CodeDomainRefused}
+	ErrPeerUnauthenticated  = &Error{Code: CodePeerUnauthenticated}
+	ErrExpired              = &Error{Code: CodeExpired}
 )

@@ -65,6 +65,7 @@ const (
 	ContextSealed        = "xchat/1 sealed"
 	ContextEnvelope      = "xchat/1 envelope"
 	ContextDeliveryToken = "xchat/1 delivery-token"
+	ContextNotice        = "xchat/1 notice"
 )
 
 // QUIC application error codes for closing connections.

@@ -1,5 +1,28 @@
 package wire
 
+import "crypto/sha256"
+
+// Delivery lanes.
+const (
+	LaneToken   = 0 // admitted with a delivery token
+	LaneRequest = 1 // first contact, without a token
+	LaneNotice  = 2 // a notice from the device's own homeserver; Sealed holds an encoded Notice
+)
+
+// Notice tells a device that an envelope it submitted for another domain
+// was not delivered.
+type Notice struct {
+	ID   []byte  `cbor:"1,keyasint"` // the envelope
+	To   Mailbox `cbor:"2,keyasint"` // its recipient
+	Code Code    `cbor:"3,keyasint"` // why
+}
+
+// NoticeID returns the delivery id of the notice about an envelope.
+func NoticeID(id []byte, to Mailbox) []byte {
+	h := sha256.Sum256(withContext(ContextNotice, id, to.Encode()))
+	return h[:16]
+}
+
 // Deliver pushes waiting envelopes to a device.
 type Deliver struct {
 	Header
@@ -55,7 +78,7 @@ func DecodePush(b []byte) (any, error) {
 			return nil, Errorf(CodeMalformed, "%d deliveries, want 1 to %d", len(d.Deliveries), MaxDeliveriesPerPush)
 		}
 		for _, x := range d.Deliveries {
-			if len(x.ID) != 16 || len(x.Sealed) == 0 || x.Lane > 1 {
+			if len(x.ID) != 16 || len(x.Sealed) == 0 || x.Lane > LaneNotice {
 				return nil, Errorf(CodeMalformed, "invalid delivery")
 			}
 		}

@@ -88,7 +88,7 @@ func TestDecodePush(t *testing.T) {
 		{"delivery null", enc(m(0, 32, 1, []any{nil})), wire.CodeMalformed},
 		{"delivery id 15 bytes", enc(m(0, 32, 1, []any{d(1, repeat(1, 15))})), wire.CodeMalformed},
 		{"delivery empty sealed", enc(m(0, 32, 1, []any{d(2, []byte{})})), wire.CodeMalformed},
-		{"delivery lane 2", enc(m(0, 32, 1, []any{d(4, 2)})), wire.CodeMalformed},
+		{"delivery lane 3", enc(m(0, 32, 1, []any{d(4, 3)})), wire.CodeMalformed},
 		{"delivery lane 256", enc(m(0, 32, 1, []any{d(4, 256)})), wire.CodeMalformed},
 		{"delivery without received-at", enc(m(0, 32, 1, []any{d(3, "DELETE")})), wire.CodeMalformed},
 		{"delivery without lane", enc(m(0, 32, 1, []any{d(4, "DELETE")})), wire.CodeMalformed},

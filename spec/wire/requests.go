@@ -77,6 +77,14 @@ type GetSenderCert struct {
 	Header
 }
 
+// GetDomainKey asks for the sender-certificate key of a domain.
+type GetDomainKey struct {
+	Header
+	Domain string `cbor:"1,keyasint"`
+}
+
+func (r *GetDomainKey) Validate() error { return ValidateDomain(r.Domain) }
+
 // RequestType returns the message type of a request.
 func RequestType(r Request) uint64 {
 	switch r.(type) {
@@ -100,6 +108,12 @@ func RequestType(r Request) uint64 {
 		return TypeSetDeliveryPolicy
 	case *GetSenderCert:
 		return TypeGetSenderCert
+	case *GetDomainKey:
+		return TypeGetDomainKey
+	case *FedHello:
+		return TypeFedHello
+	case *Relay:
+		return TypeRelay
 	}
 	panic(fmt.Sprintf("wire: unknown request type %T", r))
 }
@@ -138,9 +152,16 @@ func DecodeRequest(b []byte) (Request, error) {
 		r = new(SetDeliveryPolicy)
 	case TypeGetSenderCert:
 		r = new(GetSenderCert)
+	case TypeGetDomainKey:
+		r = new(GetDomainKey)
 	default:
 		return nil, Errorf(CodeUnknownRequest, "request type %d", t)
 	}
+	return decodeRequest(b, r)
+}
+
+// decodeRequest decodes the checked payload b into r and validates it.
+func decodeRequest(b []byte, r Request) (Request, error) {
 	if err := decodeChecked(b, r); err != nil {
 		return nil, err
 	}

@@ -254,7 +254,7 @@ func rawRequests(t testing.TB) []rawRequest {
 	}
 	enc := func(v any) []byte { return mustMarshal(t, v) }
 	return []rawRequest{
-		{"unknown type 11", enc(m(0, 11)), wire.CodeUnknownRequest},
+		{"unknown type 12", enc(m(0, 12)), wire.CodeUnknownRequest},
 		{"unknown type 32 (push)", enc(m(0, 32)), wire.CodeUnknownRequest},
 		{"unknown type 0 (response status)", enc(m(0, 0)), wire.CodeUnknownRequest},
 		{"unknown type 2^64-1", unhex(t, "a1 00 1bffffffffffffffff"), wire.CodeUnknownRequest},

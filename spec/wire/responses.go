@@ -80,6 +80,12 @@ type SendOK struct {
 	Results []Code `cbor:"1,keyasint"`
 }
 
+// DomainKeyOK answers GetDomainKey.
+type DomainKeyOK struct {
+	Header
+	Key []byte `cbor:"1,keyasint"`
+}
+
 // SenderCertOK answers GetSenderCert.
 type SenderCertOK struct {
 	Header

@@ -246,7 +246,7 @@ func TestDecodeResponseAccepts(t *testing.T) {
 func TestCodeNames(t *testing.T) {
 	want := map[wire.Code]string{
 		0: "ok", 1: "malformed", 2: "frame_too_large", 3: "noncanonical", 4: "unknown_request",
-		6: "invalid_address", 16: "rate_limited", 19: "bad_padding", 24: "already_authenticated", 25: "code_25",
+		6: "invalid_address", 16: "rate_limited", 19: "bad_padding", 24: "already_authenticated", 25: "domain_refused", 26: "peer_unauthenticated", 27: "expired", 28: "code_28",
 	}
 	for c, name := range want {
 		if c.String() != name {

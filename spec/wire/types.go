@@ -12,12 +12,16 @@ const (
 	TypeAck                = 8
 	TypeSetDeliveryPolicy  = 9
 	TypeGetSenderCert      = 10
+	TypeGetDomainKey       = 11
 
 	TypeSuccess = 0 // response
 	TypeError   = 1 // response
 
 	TypeDeliver  = 32 // push
 	TypeCaughtUp = 33 // push
+
+	TypeFedHello = 64 // federation request
+	TypeRelay    = 65 // federation request
 )
 
 // Header is key 0 of every request, response and push frame: the message

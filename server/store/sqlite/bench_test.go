@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/xchat-im/xchat/server/store"
 	"github.com/xchat-im/xchat/server/store/sqlite"
@@ -135,4 +136,88 @@ func BenchmarkPendingAck(b *testing.B) {
 		drained += len(got)
 	}
 	b.ReportMetric(float64(drained)/b.Elapsed().Seconds(), "envelopes/s")
+}
+
+// outboundEnvelope returns an envelope for domain with an ID made from n,
+// a 1 KiB payload and a 32-byte token.
+func outboundEnvelope(domain string, n int) store.Outbound {
+	e := envelope(store.Mailbox{Address: fmt.Sprintf("user%d@%s", n%16, domain), Device: 1}, n)
+	return store.Outbound{
+		Domain:   domain,
+		Envelope: e,
+		Token:    make([]byte, 32),
+		From:     store.Mailbox{Address: "alice@example.org", Device: 1},
+	}
+}
+
+func BenchmarkEnqueueOutboundBatch100(b *testing.B) {
+	s, _ := benchStore(b, 0)
+	ctx := b.Context()
+	txs0, ops0 := s.Stats()
+	out := make([]store.Outbound, 100)
+	n := 0
+	for b.Loop() {
+		for i := range out {
+			out[i] = outboundEnvelope(fmt.Sprintf("d%d.example", n%4), n)
+			n++
+		}
+		if err := s.EnqueueOutbound(ctx, out); err != nil {
+			b.Fatal(err)
+		}
+	}
+	report(b, s, n, txs0, ops0)
+}
+
+// BenchmarkClaimDelete100 measures relaying: each iteration claims the 100
+// oldest envelopes queued for a domain and deletes them. Refilling is not
+// timed. backlog is how many more envelopes stay queued for the domain,
+// which a claim (taking the lowest Seqs of those due) orders.
+func BenchmarkClaimDelete100(b *testing.B) {
+	for _, backlog := range []int{0, 10000, 100000} {
+		b.Run(fmt.Sprintf("backlog=%d", backlog), func(b *testing.B) {
+			s, _ := benchStore(b, 0)
+			ctx := b.Context()
+			const domain = "b.example"
+			out := make([]store.Outbound, 100)
+			n := 0
+			fill := func(count int) {
+				for count > 0 {
+					out = out[:min(count, 100)]
+					for i := range out {
+						out[i] = outboundEnvelope(domain, n)
+						n++
+					}
+					if err := s.EnqueueOutbound(ctx, out); err != nil {
+						b.Fatal(err)
+					}
+					count -= len(out)
+				}
+			}
+			fill(backlog)
+			seqs := make([]int64, 0, 100)
+			relayed := 0
+			for b.Loop() {
+				b.StopTimer()
+				fill(100)
+				b.StartTimer()
+
+				got, err := s.ClaimOutbound(ctx, domain, time.Now(), time.Minute, 100)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(got) != 100 {
+					b.Fatalf("ClaimOutbound returned %d envelopes, want 100", len(got))
+				}
+				seqs = seqs[:0]
+				for _, o := range got {
+					seqs = append(seqs, o.Seq)
+				}
+				if err := s.DeleteOutbound(ctx, seqs); err != nil {
+					b.Fatal(err)
+				}
+				relayed += len(got)
+			}
+			b.ReportMetric(float64(relayed)/b.Elapsed().Seconds(), "envelopes/s")
+		})
+	}
 }

@@ -7,10 +7,10 @@ import (
 )
 
 // schemaVersion is the user_version this package writes and understands.
-const schemaVersion = 1
+const schemaVersion = 2
 
-// schema creates every table, index and trigger of schemaVersion. Each
-// statement is idempotent.
+// schema creates every table and index of schema version 1. Each statement
+// is idempotent. Later versions add to it with the steps in upgrades.
 //
 // Times are integer milliseconds since the Unix epoch. Each device row
 // carries the counters of its mailbox (mb_count, mb_bytes: envelopes and
@@ -83,12 +83,42 @@ CREATE INDEX IF NOT EXISTS mailbox_by_received ON mailbox(received_at_ms);
 
 `
 
-// migrate checks the database's schema version and creates the schema. It
-// refuses a database written by a newer version of this package.
-func migrate(ctx context.Context, conn *sql.Conn) (err error) {
+// upgrades[v] takes a database from schema version v to v+1. Each statement
+// is idempotent. A new database runs schema and then every step.
+var upgrades = map[int]string{
+	// Version 2: the outbound queue (outbound.go). A row is due when
+	// next_try_ms is not after the claimer's clock; a claim leases it by
+	// moving next_try_ms forward. The rows of a domain are claimed in seq
+	// order, and OutboundDomains reads the earliest next_try_ms of each
+	// domain from the same index.
+	1: `
+CREATE TABLE IF NOT EXISTS outbound (
+	seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+	domain       TEXT    NOT NULL,
+	to_address   TEXT    NOT NULL,
+	to_device    INTEGER NOT NULL,
+	envelope_id  BLOB    NOT NULL,
+	token        BLOB,
+	sealed       BLOB    NOT NULL,
+	from_address TEXT    NOT NULL,
+	from_device  INTEGER NOT NULL,
+	queued_at_ms INTEGER NOT NULL,
+	attempts     INTEGER NOT NULL DEFAULT 0,
+	next_try_ms  INTEGER NOT NULL,
+	UNIQUE (to_address, to_device, envelope_id)
+);
+CREATE INDEX IF NOT EXISTS outbound_due ON outbound(domain, next_try_ms, seq);
+`,
+}
+
+// migrate checks the database's schema version, creates the schema or
+// upgrades it in place to schemaVersion, all in one transaction, and returns
+// the version the database had before (0 for a new one). It refuses a
+// database written by a newer version of this package.
+func migrate(ctx context.Context, conn *sql.Conn) (from int, err error) {
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlite: schema: %w", err)
+		return 0, fmt.Errorf("sqlite: schema: %w", err)
 	}
 	defer func() {
 		if err != nil {
@@ -97,21 +127,29 @@ func migrate(ctx context.Context, conn *sql.Conn) (err error) {
 	}()
 	var v int
 	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&v); err != nil {
-		return fmt.Errorf("sqlite: schema: read version: %w", err)
+		return 0, fmt.Errorf("sqlite: schema: read version: %w", err)
+	}
+	if v < 0 {
+		return v, fmt.Errorf("sqlite: schema: database has invalid schema version %d", v)
 	}
 	if v > schemaVersion {
-		return fmt.Errorf("sqlite: schema: database has schema version %d, newer than the %d this build supports", v, schemaVersion)
+		return v, fmt.Errorf("sqlite: schema: database has schema version %d, newer than the %d this build supports", v, schemaVersion)
 	}
 	if _, err := tx.ExecContext(ctx, schema); err != nil {
-		return fmt.Errorf("sqlite: schema: create: %w", err)
+		return v, fmt.Errorf("sqlite: schema: create: %w", err)
+	}
+	for step := max(v, 1); step < schemaVersion; step++ {
+		if _, err := tx.ExecContext(ctx, upgrades[step]); err != nil {
+			return v, fmt.Errorf("sqlite: schema: upgrade from version %d: %w", step, err)
+		}
 	}
 	if v < schemaVersion {
 		if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
-			return fmt.Errorf("sqlite: schema: set version: %w", err)
+			return v, fmt.Errorf("sqlite: schema: set version: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: schema: commit: %w", err)
+		return v, fmt.Errorf("sqlite: schema: commit: %w", err)
 	}
-	return nil
+	return v, nil
 }

@@ -112,8 +112,12 @@ func Open(ctx context.Context, path string, limits store.Limits, log *slog.Logge
 	if err := checkDurable(ctx, s.wconn); err != nil {
 		return fail(err)
 	}
-	if err := migrate(ctx, s.wconn); err != nil {
+	from, err := migrate(ctx, s.wconn)
+	if err != nil {
 		return fail(err)
+	}
+	if from != 0 && from != schemaVersion {
+		log.Info("sqlite schema upgraded", "path", abs, "from", from, "to", schemaVersion)
 	}
 	s.w = &wtx{ctx: context.Background(), conn: s.wconn, stmts: make(map[string]*sql.Stmt)}
 

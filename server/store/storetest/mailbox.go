@@ -31,6 +31,25 @@ func testEnqueue(t *testing.T, open Opener) {
 	}
 }
 
+func testEnqueueNotice(t *testing.T, open Opener) {
+	s := open(t, testLimits)
+	alice := newAccount(t, s, "alice@example.org")
+	notice := env(alice, 0, 60)
+	notice.Lane = store.LaneNotice
+	other := env(alice, 1, 10)
+	other.Lane = store.LaneToken
+	enqueue(t, s, notice, other)
+	got := pending(t, s, alice)
+	if len(got) != 2 {
+		t.Fatalf("Pending: %d envelopes, want 2", len(got))
+	}
+	if got[0].Lane != 2 {
+		t.Fatalf("notice read back with lane %d, want %d", got[0].Lane, store.LaneNotice)
+	}
+	sameEnvelope(t, got[0], notice)
+	sameEnvelope(t, got[1], other)
+}
+
 func testEnqueueDuplicate(t *testing.T, open Opener) {
 	s := open(t, testLimits)
 	ctx := t.Context()

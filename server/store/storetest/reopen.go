@@ -40,8 +40,46 @@ func RunReopen(t *testing.T, open Reopener) {
 	before := pending(t, s, alice)
 	lastSeq := before[len(before)-1].Seq
 
+	t0 := now()
+	outB := outbounds("b.example", 10, 11, 12) // 11 has no token
+	outC := outbound("c.example", 13)
+	enqueueOut(t, s, append(outB, outC)...)
+	leased := claimOut(t, s, "b.example", t0, time.Hour, 1)
+	wantIDs(t, "claimed", outIDs(leased), 10)
+	domainsBefore := domains(t, s)
+
 	wantErr(t, "Close", s.Close(), nil)
 	s = reopen(t)
+
+	domainsAfter := domains(t, s)
+	if len(domainsAfter) != len(domainsBefore) {
+		t.Fatalf("after reopening, OutboundDomains = %v, want %v", domainsAfter, domainsBefore)
+	}
+	for i := range domainsAfter {
+		if domainsAfter[i].Domain != domainsBefore[i].Domain || !domainsAfter[i].NextTry.Equal(domainsBefore[i].NextTry) {
+			t.Fatalf("after reopening, OutboundDomains = %v, want %v", domainsAfter, domainsBefore)
+		}
+	}
+	wantIDs(t, "claim during the lease", outIDs(claimOut(t, s, "b.example", t0, time.Hour, 10)), 11, 12)
+	outs := claimOut(t, s, "b.example", t0.Add(time.Hour), time.Hour, 10)
+	wantIDs(t, "claim after the lease", outIDs(outs), 10, 11, 12)
+	if outs[0].Seq != leased[0].Seq {
+		t.Fatalf("after reopening, the leased envelope has seq %d, want %d", outs[0].Seq, leased[0].Seq)
+	}
+	for i := range outs {
+		sameOutbound(t, outs[i], outB[i])
+	}
+	wantAttempts(t, outs, 2) // 10 before reopening, 11 and 12 after
+	outsC := claimOut(t, s, "c.example", t0, time.Hour, 10)
+	wantIDs(t, "c.example", outIDs(outsC), 13)
+	sameOutbound(t, outsC[0], outC)
+	wantAttempts(t, outsC, 1)
+	enqueueOut(t, s, outbound("b.example", 14))
+	outs = claimOut(t, s, "b.example", t0.Add(5*time.Hour), time.Hour, 10)
+	wantIDs(t, "after queueing more", outIDs(outs), 10, 11, 12, 14)
+	if outs[3].Seq <= outsC[0].Seq {
+		t.Fatalf("after reopening, a new outbound envelope has seq %d, not after %d", outs[3].Seq, outsC[0].Seq)
+	}
 
 	got, err := s.Device(ctx, alice)
 	wantErr(t, "Device", err, nil)

@@ -61,6 +61,21 @@ func Run(t *testing.T, open Opener) {
 		{"ExpireMany", testExpireMany},
 		{"ConcurrentEnqueue", testConcurrentEnqueue},
 		{"Closed", testClosed},
+		{"EnqueueNotice", testEnqueueNotice},
+		{"OutboundClaimOrder", testOutboundClaimOrder},
+		{"OutboundDuplicate", testOutboundDuplicate},
+		{"OutboundLease", testOutboundLease},
+		{"OutboundDue", testOutboundDue},
+		{"OutboundLimit", testOutboundLimit},
+		{"OutboundDomainsIndependent", testOutboundDomainsIndependent},
+		{"OutboundConcurrentClaims", testOutboundConcurrentClaims},
+		{"OutboundDelete", testOutboundDelete},
+		{"OutboundRetry", testOutboundRetry},
+		{"OutboundDomains", testOutboundDomains},
+		{"OutboundToken", testOutboundToken},
+		{"OutboundRoundTrip", testOutboundRoundTrip},
+		{"OutboundCanceled", testOutboundCanceled},
+		{"OutboundClosed", testOutboundClosed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,15 +1,18 @@
-package server
+// Package ratelimit keeps token buckets per key, in memory: per recipient
+// account for the request lane, per source address for registrations, per
+// origin domain for federation.
+package ratelimit
 
 import (
 	"sync"
 	"time"
 )
 
-// rateLimiter keeps a token bucket per key: per recipient account for the
-// request lane (never per sender: the sender is sealed), per source address
-// for registrations. It lives in memory; a restart refills every bucket
-// (spec/07-envelopes.md).
-type rateLimiter struct {
+// Limiter keeps a token bucket per key. The request lane's budget is keyed
+// by recipient account, never by sender (the sender is sealed). It lives in
+// memory; a restart refills every bucket (spec/07-envelopes.md). It is safe
+// for concurrent use.
+type Limiter struct {
 	burst  float64
 	refill time.Duration
 
@@ -26,13 +29,15 @@ type bucket struct {
 // maxBuckets bounds the limiter's memory; full buckets are dropped first.
 const maxBuckets = 100000
 
-func newRateLimiter(burst int, refill time.Duration) *rateLimiter {
-	return &rateLimiter{burst: float64(burst), refill: refill, buckets: make(map[string]*bucket)}
+// New returns a Limiter whose buckets hold burst units and regain one unit
+// every refill.
+func New(burst int, refill time.Duration) *Limiter {
+	return &Limiter{burst: float64(burst), refill: refill, buckets: make(map[string]*bucket)}
 }
 
-// allow takes one unit from key's budget at now. When the
-// budget is spent it returns false and how long until one more fits.
-func (l *rateLimiter) allow(key string, now time.Time) (bool, time.Duration) {
+// Allow takes one unit from key's budget at now. When the budget is spent
+// it returns false and how long until one more fits.
+func (l *Limiter) Allow(key string, now time.Time) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.buckets[key]
@@ -58,7 +63,7 @@ func (l *rateLimiter) allow(key string, now time.Time) (bool, time.Duration) {
 // prune drops buckets that have refilled completely, at most once per
 // refill interval; when that frees nothing, it drops half of all buckets
 // (their keys get a full budget again) so that the map stays bounded.
-func (l *rateLimiter) prune(now time.Time) {
+func (l *Limiter) prune(now time.Time) {
 	if now.Sub(l.lastPrune) >= l.refill {
 		l.lastPrune = now
 		full := time.Duration(l.burst * float64(l.refill))

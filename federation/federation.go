@@ -1,0 +1,110 @@
+package federation
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/xchat-im/xchat/server/ratelimit"
+)
+
+// Federation is one homeserver's federation: its peers, its relay workers
+// and its side of incoming federation connections.
+type Federation struct {
+	cfg      Config
+	resolver *net.Resolver
+
+	relayBudget *ratelimit.Limiter // envelopes per origin domain
+	queryBudget *ratelimit.Limiter // key-directory requests per origin domain
+	keys        *domainKeys
+
+	mu      sync.Mutex
+	tr      *quic.Transport
+	ctx     context.Context // ends when Stop is called
+	peers   map[string]*peer
+	workers map[string]*worker
+	conns   map[*quic.Conn]struct{} // accepted federation connections
+	wg      sync.WaitGroup
+	stop    context.CancelFunc
+}
+
+// New returns a Federation for cfg. Start must be called before it relays.
+func New(cfg Config) (*Federation, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	return &Federation{
+		cfg:         cfg,
+		resolver:    net.DefaultResolver,
+		relayBudget: ratelimit.New(cfg.RelayBurst, time.Second/time.Duration(cfg.RelayRate)),
+		queryBudget: ratelimit.New(queryBurst, time.Second/queryRate),
+		keys:        newDomainKeys(),
+		peers:       make(map[string]*peer),
+		workers:     make(map[string]*worker),
+		conns:       make(map[*quic.Conn]struct{}),
+	}, nil
+}
+
+// Domain returns the local domain.
+func (f *Federation) Domain() string { return f.cfg.Domain }
+
+// Allowed reports whether the domain policy lets domain federate.
+func (f *Federation) Allowed(domain string) bool { return f.cfg.allowed(domain) }
+
+// Start makes federation dial through tr (the transport the homeserver
+// listens on) and starts a relay worker for every domain with queued
+// envelopes.
+func (f *Federation) Start(ctx context.Context, tr *quic.Transport) error {
+	ctx, cancel := context.WithCancel(ctx)
+	f.mu.Lock()
+	f.tr, f.ctx, f.stop = tr, ctx, cancel
+	f.mu.Unlock()
+	domains, err := f.cfg.Store.OutboundDomains(ctx)
+	if err != nil {
+		return err
+	}
+	for _, d := range domains {
+		f.ensureWorker(d.Domain)
+	}
+	return nil
+}
+
+// Stop stops the relay workers (queued envelopes stay queued) and closes
+// every federation connection.
+func (f *Federation) Stop() {
+	f.mu.Lock()
+	stop := f.stop
+	peers := make([]*peer, 0, len(f.peers))
+	for _, p := range f.peers {
+		peers = append(peers, p)
+	}
+	conns := make([]*quic.Conn, 0, len(f.conns))
+	for c := range f.conns {
+		conns = append(conns, c)
+	}
+	f.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	f.wg.Wait()
+	for _, p := range peers {
+		p.close()
+	}
+	for _, c := range conns {
+		c.CloseWithError(3, "server shutting down")
+	}
+}
+
+// running returns the context of a started federation, or an error.
+func (f *Federation) running() (context.Context, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ctx == nil {
+		return nil, errors.New("federation: not started")
+	}
+	return f.ctx, nil
+}

@@ -1,0 +1,178 @@
+package federation
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/xchat-im/xchat/spec/wire"
+)
+
+// inbound is an accepted federation connection.
+type inbound struct {
+	f   *Federation
+	qc  *quic.Conn
+	log *slog.Logger
+
+	mu     sync.Mutex
+	origin string // set by a successful fed-hello
+	hello  chan struct{}
+}
+
+// ServeConn serves an accepted federation connection (ALPN xchat-fed/1)
+// until it ends or ctx is done: fed-hello first, then relays and
+// key-directory queries from the origin domain it proved.
+func (f *Federation) ServeConn(ctx context.Context, qc *quic.Conn) {
+	f.mu.Lock()
+	f.conns[qc] = struct{}{}
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		delete(f.conns, qc)
+		f.mu.Unlock()
+	}()
+	in := &inbound{f: f, qc: qc, log: f.cfg.Logger.With("remote", qc.RemoteAddr().String()), hello: make(chan struct{})}
+	go func() {
+		select {
+		case <-in.hello:
+		case <-time.After(wire.AuthDeadline):
+			qc.CloseWithError(wire.CloseAuthTimeout, "no fed-hello in time")
+		case <-qc.Context().Done():
+		}
+	}()
+	for {
+		st, err := qc.AcceptStream(ctx)
+		if err != nil {
+			return
+		}
+		if in.originDomain() == "" {
+			// Before fed-hello: one small request at a time.
+			in.serveStream(ctx, st, wire.MaxPreAuthFrame)
+			continue
+		}
+		go in.serveStream(ctx, st, wire.MaxFrame)
+	}
+}
+
+func (in *inbound) originDomain() string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.origin
+}
+
+func (in *inbound) serveStream(ctx context.Context, st *quic.Stream, max int) {
+	wire.ServeStream(st, max, func(payload []byte) []byte {
+		resp, err := in.handle(ctx, payload)
+		if err != nil {
+			var pe *wire.Error
+			if !errors.As(err, &pe) {
+				in.log.Error("federation request failed", "err", err)
+			}
+			return wire.EncodeError(err)
+		}
+		return resp
+	}, func(err error) { in.log.Debug("federation stream failed", "err", err) })
+}
+
+func (in *inbound) handle(ctx context.Context, payload []byte) ([]byte, error) {
+	req, err := wire.DecodeFedRequest(payload)
+	if err != nil {
+		return nil, err
+	}
+	if h, ok := req.(*wire.FedHello); ok {
+		return in.fedHello(h)
+	}
+	origin := in.originDomain()
+	if origin == "" {
+		return nil, wire.Errorf(wire.CodePeerUnauthenticated, "send fed-hello first")
+	}
+	local := in.f.cfg.Local
+	switch r := req.(type) {
+	case *wire.Relay:
+		return in.relay(ctx, origin, r)
+	case *wire.ServerInfo:
+		return wire.EncodeSuccess(local.ServerInfo())
+	case *wire.GetDevices:
+		if err := in.query(origin); err != nil {
+			return nil, err
+		}
+		ok, err := local.GetDevices(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		return wire.EncodeSuccess(ok)
+	case *wire.ClaimKeyPackage:
+		if err := in.query(origin); err != nil {
+			return nil, err
+		}
+		ok, err := local.ClaimKeyPackage(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		return wire.EncodeSuccess(ok)
+	}
+	return nil, wire.Errorf(wire.CodeUnknownRequest, "%T", req)
+}
+
+// fedHello checks that the peer's certificate covers the domain it names.
+func (in *inbound) fedHello(h *wire.FedHello) ([]byte, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.origin != "" {
+		return nil, wire.Errorf(wire.CodeAlreadyAuthenticated, "fed-hello already done")
+	}
+	f := in.f
+	if h.Domain == f.cfg.Domain {
+		return nil, wire.Errorf(wire.CodePeerUnauthenticated, "a peer cannot be %s itself", h.Domain)
+	}
+	if !f.Allowed(h.Domain) {
+		in.log.Info("federation refused by domain policy", "origin", h.Domain)
+		return nil, wire.Errorf(wire.CodeDomainRefused, "%s does not federate with %s", f.cfg.Domain, h.Domain)
+	}
+	if err := f.verifyPeer(in.qc.ConnectionState().TLS, h.Domain); err != nil {
+		in.log.Info("federation peer not authenticated", "claimed", h.Domain, "err", err)
+		return nil, wire.Errorf(wire.CodePeerUnauthenticated, "%v", err)
+	}
+	in.origin = h.Domain
+	close(in.hello)
+	in.log.Debug("federation peer authenticated", "origin", h.Domain)
+	return wire.EncodeSuccess(&wire.FedHelloOK{Domain: f.cfg.Domain})
+}
+
+// query charges one key-directory request to the origin's budget.
+func (in *inbound) query(origin string) error {
+	if ok, retry := in.f.queryBudget.Allow(origin, time.Now()); !ok {
+		return &wire.Error{Code: wire.CodeRateLimited, Message: "key-directory budget of " + origin + " spent", RetryAfter: retry}
+	}
+	return nil
+}
+
+// relay admits envelopes from origin, within its budget.
+func (in *inbound) relay(ctx context.Context, origin string, r *wire.Relay) ([]byte, error) {
+	now := time.Now()
+	results := make([]wire.Code, len(r.Envelopes))
+	admit := make([]wire.Envelope, 0, len(r.Envelopes))
+	index := make([]int, 0, len(r.Envelopes))
+	for i := range r.Envelopes {
+		if ok, _ := in.f.relayBudget.Allow(origin, now); !ok {
+			results[i] = wire.CodeRateLimited
+			continue
+		}
+		admit = append(admit, r.Envelopes[i])
+		index = append(index, i)
+	}
+	if len(admit) > 0 {
+		codes, err := in.f.cfg.Local.AdmitRelay(ctx, origin, admit)
+		if err != nil {
+			return nil, err
+		}
+		for j, c := range codes {
+			results[index[j]] = c
+		}
+	}
+	return wire.EncodeSuccess(&wire.RelayOK{Results: results})
+}

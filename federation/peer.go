@@ -1,0 +1,100 @@
+package federation
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/xchat-im/xchat/spec/wire"
+)
+
+// peer is the connection to one destination domain's homeserver, dialled
+// on demand and reused for every request to it.
+type peer struct {
+	f      *Federation
+	domain string
+
+	mu sync.Mutex // held while dialling
+	qc *quic.Conn
+}
+
+// peer returns the peer of domain.
+func (f *Federation) peer(domain string) *peer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	p := f.peers[domain]
+	if p == nil {
+		p = &peer{f: f, domain: domain}
+		f.peers[domain] = p
+	}
+	return p
+}
+
+// conn returns an open, hello'd connection, dialling when needed.
+func (p *peer) conn(ctx context.Context) (*quic.Conn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.qc != nil && p.qc.Context().Err() == nil {
+		return p.qc, nil
+	}
+	p.qc = nil
+	fctx, err := p.f.running()
+	if err != nil {
+		return nil, err
+	}
+	addr, err := p.f.resolve(ctx, p.domain)
+	if err != nil {
+		return nil, err
+	}
+	p.f.mu.Lock()
+	tr := p.f.tr
+	p.f.mu.Unlock()
+	qc, err := tr.Dial(ctx, addr, p.f.dialTLS(p.domain), &quic.Config{
+		HandshakeIdleTimeout:  wire.HandshakeDeadline / 2,
+		MaxIdleTimeout:        wire.IdleTimeout,
+		KeepAlivePeriod:       wire.KeepAlive,
+		MaxIncomingStreams:    -1,
+		MaxIncomingUniStreams: -1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s at %s: %w", p.domain, addr, err)
+	}
+	var ok wire.FedHelloOK
+	if err := wire.RoundTrip(ctx, qc, &wire.FedHello{Domain: p.f.cfg.Domain}, &ok); err != nil {
+		qc.CloseWithError(wire.CloseNoError, "")
+		return nil, fmt.Errorf("hello to %s: %w", p.domain, err)
+	}
+	if ok.Domain != p.domain {
+		qc.CloseWithError(wire.CloseProtocolViolation, "wrong domain")
+		return nil, fmt.Errorf("hello to %s: the peer says it is %q", p.domain, ok.Domain)
+	}
+	// The connection ends with the federation.
+	stop := context.AfterFunc(fctx, func() { qc.CloseWithError(wire.CloseServerShutdown, "server shutting down") })
+	go func() {
+		<-qc.Context().Done()
+		stop()
+	}()
+	p.qc = qc
+	p.f.cfg.Logger.Debug("federation connection", "peer", p.domain, "addr", addr.String())
+	return qc, nil
+}
+
+// do sends one request to the peer.
+func (p *peer) do(ctx context.Context, req wire.Request, resp any) error {
+	qc, err := p.conn(ctx)
+	if err != nil {
+		return err
+	}
+	return wire.RoundTrip(ctx, qc, req, resp)
+}
+
+func (p *peer) close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.qc != nil {
+		p.qc.CloseWithError(wire.CloseServerShutdown, "server shutting down")
+		p.qc = nil
+	}
+}

@@ -1,0 +1,299 @@
+package federation
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"github.com/xchat-im/xchat/server/store"
+	"github.com/xchat-im/xchat/spec/wire"
+)
+
+// Enqueue queues envelopes that the local device from submitted for other
+// domains, durably, and returns one code per envelope: 0 when queued.
+func (f *Federation) Enqueue(ctx context.Context, from store.Mailbox, envs []wire.Envelope) ([]wire.Code, error) {
+	now := time.Now()
+	codes := make([]wire.Code, len(envs))
+	rows := make([]store.Outbound, 0, len(envs))
+	domains := map[string]bool{}
+	for i, e := range envs {
+		_, domain := wire.SplitAddress(e.To.Address)
+		switch {
+		case !f.Allowed(domain):
+			codes[i] = wire.CodeDomainRefused
+			continue
+		case len(e.Sealed) > wire.XWingEncLen+wire.MaxBucket+wire.AEADTagLen:
+			codes[i] = wire.CodeEnvelopeTooLarge
+			continue
+		case !wire.SealedLenOK(len(e.Sealed), wire.XWingEncLen):
+			codes[i] = wire.CodeBadPadding
+			continue
+		}
+		var id store.EnvelopeID
+		copy(id[:], e.ID)
+		rows = append(rows, store.Outbound{
+			Domain: domain,
+			Envelope: store.Envelope{ID: id, To: store.Mailbox{Address: e.To.Address, Device: e.To.Device},
+				Sealed: e.Sealed, ReceivedAt: now},
+			Token:   e.Token,
+			From:    from,
+			NextTry: now,
+		})
+		domains[domain] = true
+	}
+	if len(rows) > 0 {
+		if err := f.cfg.Store.EnqueueOutbound(ctx, rows); err != nil {
+			return nil, err
+		}
+	}
+	for d := range domains {
+		f.ensureWorker(d)
+	}
+	return codes, nil
+}
+
+// worker relays the outbound queue of one destination domain. It runs
+// while the domain has queued envelopes.
+type worker struct {
+	f        *Federation
+	domain   string
+	wake     chan struct{}
+	failures int // consecutive failures, for backoff
+}
+
+// ensureWorker starts the worker of domain, or wakes it.
+func (f *Federation) ensureWorker(domain string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ctx == nil || f.ctx.Err() != nil {
+		return // Start picks queued domains up
+	}
+	if w := f.workers[domain]; w != nil {
+		select {
+		case w.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	w := &worker{f: f, domain: domain, wake: make(chan struct{}, 1)}
+	f.workers[domain] = w
+	f.wg.Add(1)
+	go w.run(f.ctx)
+}
+
+// idlePoll bounds how long an idle worker waits before it looks at the
+// queue again (leases of dead workers expire; other processes queue).
+const idlePoll = 30 * time.Second
+
+// relayBudget bounds the sealed bytes of one relay request, under the
+// frame limit.
+const relayBudget = wire.MaxFrame - 64<<10
+
+func (w *worker) run(ctx context.Context) {
+	defer w.f.wg.Done()
+	log := w.f.cfg.Logger.With("peer", w.domain)
+	for ctx.Err() == nil {
+		rows, err := w.f.cfg.Store.ClaimOutbound(ctx, w.domain, time.Now(), w.f.cfg.Lease, wire.MaxEnvelopesPerSend)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Error("outbound queue", "err", err)
+				w.sleep(ctx, w.backoff())
+			}
+			continue
+		}
+		if len(rows) > 0 {
+			w.process(ctx, rows)
+			continue
+		}
+		next, queued, err := w.nextDue(ctx)
+		if err != nil {
+			continue
+		}
+		if !queued {
+			if w.retire(ctx) {
+				return
+			}
+			continue
+		}
+		w.sleep(ctx, min(time.Until(next), idlePoll))
+	}
+	w.retire(ctx)
+}
+
+// sleep waits for d, a wake-up or the end of ctx.
+func (w *worker) sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-w.wake:
+	case <-t.C:
+	}
+}
+
+// nextDue returns when the domain's next queued envelope is due.
+func (w *worker) nextDue(ctx context.Context) (time.Time, bool, error) {
+	ds, err := w.f.cfg.Store.OutboundDomains(ctx)
+	if err != nil {
+		return time.Time{}, false, err
+	}
+	for _, d := range ds {
+		if d.Domain == w.domain {
+			return d.NextTry, true, nil
+		}
+	}
+	return time.Time{}, false, nil
+}
+
+// retire removes the worker; it returns false when envelopes were queued
+// meanwhile and the worker must go on.
+func (w *worker) retire(ctx context.Context) bool {
+	f := w.f
+	f.mu.Lock()
+	if f.workers[w.domain] == w {
+		delete(f.workers, w.domain)
+	}
+	f.mu.Unlock()
+	if ctx.Err() != nil {
+		return true
+	}
+	// An envelope queued after the last look found no worker? Then start
+	// one again.
+	if _, queued, err := w.nextDue(ctx); err == nil && queued {
+		f.ensureWorker(w.domain)
+	}
+	return true
+}
+
+// backoff returns the delay after another failure: capped exponential,
+// chosen uniformly in [d/2, d].
+func (w *worker) backoff() time.Duration {
+	d := w.f.cfg.Retry << min(w.failures, 30)
+	if d > w.f.cfg.MaxRetry || d <= 0 {
+		d = w.f.cfg.MaxRetry
+	}
+	w.failures++
+	return d/2 + rand.N(d/2+1)
+}
+
+// permanent lists the per-envelope codes after which retrying cannot help.
+var permanent = map[wire.Code]bool{
+	wire.CodeMalformed: true, wire.CodeNoncanonical: true, wire.CodeInvalidAddress: true,
+	wire.CodeWrongDomain: true, wire.CodeUnknownAccount: true, wire.CodeUnknownDevice: true,
+	wire.CodeTokenInvalid: true, wire.CodeRequestLaneClosed: true, wire.CodeEnvelopeTooLarge: true,
+	wire.CodeBadPadding: true, wire.CodeDomainRefused: true,
+}
+
+// process relays claimed envelopes and settles each: delivered, refused
+// for good (the sender is told), or retried later.
+func (w *worker) process(ctx context.Context, rows []store.Outbound) {
+	f := w.f
+	log := f.cfg.Logger.With("peer", w.domain)
+	now := time.Now()
+	var done []int64
+	var notices []store.Outbound
+	var codes []wire.Code
+	live := rows[:0]
+	for _, r := range rows {
+		if now.Sub(r.Envelope.ReceivedAt) > f.cfg.OutboundTTL {
+			notices, codes = append(notices, r), append(codes, wire.CodeExpired)
+			done = append(done, r.Seq)
+			continue
+		}
+		live = append(live, r)
+	}
+	var retry []int64
+	failed := false
+	for len(live) > 0 {
+		n, size := 0, 0
+		for n < len(live) && (n == 0 || size+len(live[n].Envelope.Sealed) <= relayBudget) {
+			size += len(live[n].Envelope.Sealed)
+			n++
+		}
+		batch := live[:n]
+		live = live[n:]
+		envs := make([]wire.Envelope, len(batch))
+		for i, r := range batch {
+			envs[i] = wire.Envelope{ID: r.Envelope.ID[:], To: wire.Mailbox{Address: r.Envelope.To.Address, Device: r.Envelope.To.Device},
+				Token: r.Token, Sealed: r.Envelope.Sealed}
+		}
+		var ok wire.RelayOK
+		err := f.peer(w.domain).do(ctx, &wire.Relay{Envelopes: envs}, &ok)
+		if err == nil && len(ok.Results) != len(envs) {
+			err = wire.Errorf(wire.CodeMalformed, "%d results for %d envelopes", len(ok.Results), len(envs))
+		}
+		if err != nil {
+			if ctx.Err() != nil {
+				return // the lease runs out; the next start relays them
+			}
+			log.Info("relay failed; will retry", "envelopes", len(batch), "err", err)
+			failed = true
+			for _, r := range batch {
+				retry = append(retry, r.Seq)
+			}
+			for _, r := range live {
+				retry = append(retry, r.Seq)
+			}
+			break
+		}
+		for i, c := range ok.Results {
+			switch {
+			case c == wire.CodeOK:
+				done = append(done, batch[i].Seq)
+			case permanent[c]:
+				notices, codes = append(notices, batch[i]), append(codes, c)
+				done = append(done, batch[i].Seq)
+			default:
+				failed = true
+				retry = append(retry, batch[i].Seq)
+			}
+		}
+	}
+	w.notify(ctx, notices, codes, now)
+	if len(done) > 0 {
+		if err := f.cfg.Store.DeleteOutbound(ctx, done); err != nil {
+			log.Error("outbound queue: delete", "err", err)
+		}
+	}
+	if failed {
+		if err := f.cfg.Store.RetryOutbound(ctx, retry, time.Now().Add(w.backoff())); err != nil {
+			log.Error("outbound queue: retry", "err", err)
+		}
+	} else {
+		w.failures = 0
+	}
+}
+
+// notify puts a notice in the mailbox of each undeliverable envelope's
+// submitting device.
+func (w *worker) notify(ctx context.Context, rows []store.Outbound, codes []wire.Code, now time.Time) {
+	if len(rows) == 0 {
+		return
+	}
+	f := w.f
+	envs := make([]store.Envelope, 0, len(rows))
+	for i, r := range rows {
+		to := wire.Mailbox{Address: r.Envelope.To.Address, Device: r.Envelope.To.Device}
+		b, err := wire.Marshal(&wire.Notice{ID: r.Envelope.ID[:], To: to, Code: codes[i]})
+		if err != nil {
+			continue
+		}
+		var id store.EnvelopeID
+		copy(id[:], wire.NoticeID(r.Envelope.ID[:], to))
+		envs = append(envs, store.Envelope{ID: id, To: r.From, Sealed: b, Lane: store.LaneNotice, ReceivedAt: now})
+	}
+	errs, err := f.cfg.Store.Enqueue(ctx, envs)
+	if err != nil {
+		f.cfg.Logger.Error("undeliverable notices", "err", err)
+		return
+	}
+	for i, e := range errs {
+		if e == nil {
+			f.cfg.Local.Notify(envs[i].To)
+		}
+	}
+	f.cfg.Logger.Info("envelopes undeliverable", "peer", w.domain, "count", len(rows))
+}

@@ -1,0 +1,106 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+
+	"github.com/xchat-im/xchat/server/store"
+	"github.com/xchat-im/xchat/spec/wire"
+)
+
+// isLocal reports whether address is on this server's domain.
+func (s *Server) isLocal(address string) bool {
+	_, d := wire.SplitAddress(address)
+	return d == s.cfg.Domain
+}
+
+// getDevices answers get-devices, relaying it to the account's homeserver
+// when the account is on another domain.
+func (c *conn) getDevices(ctx context.Context, r *wire.GetDevices) ([]byte, error) {
+	if !c.s.isLocal(r.Address) {
+		var ok wire.GetDevicesOK
+		_, domain := wire.SplitAddress(r.Address)
+		if err := c.s.fed.Forward(ctx, domain, r, &ok); err != nil {
+			return nil, err
+		}
+		return wire.EncodeSuccess(&ok)
+	}
+	ok, err := c.s.GetDevices(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return wire.EncodeSuccess(ok)
+}
+
+// GetDevices answers get-devices for a local account.
+func (s *Server) GetDevices(ctx context.Context, r *wire.GetDevices) (*wire.GetDevicesOK, error) {
+	if !s.isLocal(r.Address) {
+		return nil, wire.Errorf(wire.CodeWrongDomain, "%s is not on %s", r.Address, s.cfg.Domain)
+	}
+	devs, err := s.cfg.Store.Devices(ctx, r.Address)
+	if errors.Is(err, store.ErrUnknownAccount) {
+		return nil, wire.Errorf(wire.CodeUnknownAccount, "%s", r.Address)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get devices: %w", err)
+	}
+	resp := &wire.GetDevicesOK{Devices: make([]wire.DeviceInfo, 0, len(devs))}
+	for _, d := range devs {
+		resp.Devices = append(resp.Devices, wire.DeviceInfo{
+			ID:   d.ID,
+			Keys: wire.DeviceKeys{SigKey: d.SigKey, KEM: d.KEM, HPKEKey: d.HPKEKey},
+		})
+	}
+	return resp, nil
+}
+
+// claimKeyPackage answers claim-key-package, relaying it to the account's
+// homeserver when the account is on another domain.
+func (c *conn) claimKeyPackage(ctx context.Context, r *wire.ClaimKeyPackage) ([]byte, error) {
+	if !c.s.isLocal(r.Address) {
+		var ok wire.ClaimKeyPackageOK
+		_, domain := wire.SplitAddress(r.Address)
+		if err := c.s.fed.Forward(ctx, domain, r, &ok); err != nil {
+			return nil, err
+		}
+		return wire.EncodeSuccess(&ok)
+	}
+	ok, err := c.s.ClaimKeyPackage(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return wire.EncodeSuccess(ok)
+}
+
+// ClaimKeyPackage answers claim-key-package for a local device.
+func (s *Server) ClaimKeyPackage(ctx context.Context, r *wire.ClaimKeyPackage) (*wire.ClaimKeyPackageOK, error) {
+	if !s.isLocal(r.Address) {
+		return nil, wire.Errorf(wire.CodeWrongDomain, "%s is not on %s", r.Address, s.cfg.Domain)
+	}
+	mb := store.Mailbox{Address: r.Address, Device: r.Device}
+	kp, lastResort, err := s.cfg.Store.ClaimKeyPackage(ctx, mb)
+	switch {
+	case errors.Is(err, store.ErrNoKeyPackage):
+		return nil, wire.Errorf(wire.CodeNoKeyPackage, "%s device %d has no key package", r.Address, r.Device)
+	case errors.Is(err, store.ErrUnknownDevice):
+		return nil, wire.Errorf(wire.CodeUnknownDevice, "%s device %d", r.Address, r.Device)
+	case err != nil:
+		return nil, fmt.Errorf("claim key package: %w", err)
+	}
+	return &wire.ClaimKeyPackageOK{KeyPackage: kp, LastResort: lastResort}, nil
+}
+
+// domainKey answers get-domain-key: this server's sender-certificate key,
+// or a peer's, fetched over federation.
+func (c *conn) domainKey(ctx context.Context, r *wire.GetDomainKey) ([]byte, error) {
+	if r.Domain == c.s.cfg.Domain {
+		return wire.EncodeSuccess(&wire.DomainKeyOK{Key: c.s.cfg.CertKey.Public().(ed25519.PublicKey)})
+	}
+	k, err := c.s.fed.DomainKey(ctx, r.Domain)
+	if err != nil {
+		return nil, err
+	}
+	return wire.EncodeSuccess(&wire.DomainKeyOK{Key: k})
+}

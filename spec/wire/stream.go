@@ -1,0 +1,113 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/quic-go/quic-go"
+)
+
+// RoundTrip sends req on a new request stream of qc and decodes the
+// response into resp (spec/03-framing.md section 3.2). An error response
+// is returned as *Error. The stream is abandoned when ctx ends.
+func RoundTrip(ctx context.Context, qc *quic.Conn, req Request, resp any) error {
+	frame, err := EncodeRequest(req)
+	if err != nil {
+		return err
+	}
+	st, err := qc.OpenStreamSync(ctx)
+	if err != nil {
+		return fmt.Errorf("open stream: %w", err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		st.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() {
+		st.CancelRead(StreamRequestCancelled)
+		st.CancelWrite(StreamRequestCancelled)
+	})
+	defer stop()
+	if _, err := st.Write(frame); err != nil {
+		return fmt.Errorf("send request: %w", err)
+	}
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("send request: %w", err)
+	}
+	payload, err := ReadFrame(st, MaxFrame)
+	if errors.Is(err, ErrEndOfStream) {
+		return errors.New("the peer closed the request stream without a response")
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("read response: %w", err)
+	}
+	// Exactly one frame, then FIN.
+	var one [1]byte
+	if n, err := st.Read(one[:]); n > 0 || !errors.Is(err, io.EOF) {
+		st.CancelRead(StreamRequestCancelled)
+		if n > 0 {
+			return Errorf(CodeMalformed, "more than one frame in a response")
+		}
+	}
+	return DecodeResponse(payload, resp)
+}
+
+// ReadRequest reads the one request frame of a request stream and the FIN
+// after it, within max bytes. A protocol violation is an *Error to answer
+// with; any other error means the stream failed and there is no one to
+// answer.
+func ReadRequest(st *quic.Stream, max int) ([]byte, error) {
+	st.SetReadDeadline(time.Now().Add(RequestDeadline))
+	payload, err := ReadFrame(st, max)
+	if errors.Is(err, ErrEndOfStream) {
+		return nil, Errorf(CodeMalformed, "stream ended without a request")
+	}
+	if err != nil {
+		return nil, err
+	}
+	var one [1]byte
+	if n, err := st.Read(one[:]); n > 0 || !errors.Is(err, io.EOF) {
+		if n > 0 {
+			return nil, Errorf(CodeMalformed, "more than one frame on a request stream")
+		}
+		return nil, err
+	}
+	return payload, nil
+}
+
+// WriteResponse writes a response frame and the stream's FIN, or resets the
+// stream when the peer does not take it in time.
+func WriteResponse(st *quic.Stream, b []byte) {
+	st.SetWriteDeadline(time.Now().Add(RequestDeadline))
+	if _, err := st.Write(b); err != nil {
+		st.CancelWrite(StreamRequestCancelled)
+		return
+	}
+	st.Close()
+}
+
+// ServeStream reads one request from st and answers it with handle's
+// response frame, or with an error frame for a protocol error. When the
+// stream itself fails it is reset and failed is called with the error.
+func ServeStream(st *quic.Stream, max int, handle func(payload []byte) []byte, failed func(error)) {
+	payload, err := ReadRequest(st, max)
+	if err != nil {
+		st.CancelRead(StreamRequestCancelled)
+		var pe *Error
+		if !errors.As(err, &pe) {
+			st.CancelWrite(StreamRequestCancelled)
+			if failed != nil {
+				failed(err)
+			}
+			return
+		}
+		WriteResponse(st, EncodeError(err))
+		return
+	}
+	WriteResponse(st, handle(payload))
+}
