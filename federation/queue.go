@@ -227,7 +227,16 @@ func (w *worker) process(ctx context.Context, rows []store.Outbound) {
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return // the lease runs out; the next start relays them
+				// Stopping: settle what was answered and give the rest
+				// back at once rather than when the lease runs out.
+				for _, r := range batch {
+					retry = append(retry, r.Seq)
+				}
+				for _, r := range live {
+					retry = append(retry, r.Seq)
+				}
+				w.settle(notices, codes, done, retry, time.Now())
+				return
 			}
 			log.Info("relay failed; will retry", "envelopes", len(batch), "err", err)
 			failed = true
@@ -252,18 +261,32 @@ func (w *worker) process(ctx context.Context, rows []store.Outbound) {
 			}
 		}
 	}
-	w.notify(ctx, notices, codes, now)
+	if !failed {
+		w.failures = 0
+		w.settle(notices, codes, done, nil, time.Time{})
+		return
+	}
+	w.settle(notices, codes, done, retry, time.Now().Add(w.backoff()))
+}
+
+// settle records the outcome of a round: notices for undeliverable
+// envelopes, then removal of the finished ones, then the retry time of the
+// others. It runs to completion even while the federation stops, so that
+// nothing stays leased longer than needed.
+func (w *worker) settle(notices []store.Outbound, codes []wire.Code, done, retry []int64, at time.Time) {
+	f := w.f
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	w.notify(ctx, notices, codes, time.Now())
 	if len(done) > 0 {
 		if err := f.cfg.Store.DeleteOutbound(ctx, done); err != nil {
-			log.Error("outbound queue: delete", "err", err)
+			f.cfg.Logger.Error("outbound queue: delete", "peer", w.domain, "err", err)
 		}
 	}
-	if failed {
-		if err := f.cfg.Store.RetryOutbound(ctx, retry, time.Now().Add(w.backoff())); err != nil {
-			log.Error("outbound queue: retry", "err", err)
+	if len(retry) > 0 {
+		if err := f.cfg.Store.RetryOutbound(ctx, retry, at); err != nil {
+			f.cfg.Logger.Error("outbound queue: retry", "peer", w.domain, "err", err)
 		}
-	} else {
-		w.failures = 0
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 func TestBadInputIsRefusedWithTypedErrors(t *testing.T) {
 	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
-	r := dialRaw(t, s)
+	r := servertest.Dial(t, s)
 	frame := func(payload []byte) []byte { return wire.AppendFrame(nil, payload) }
 
 	tests := []struct {
@@ -44,14 +44,14 @@ func TestBadInputIsRefusedWithTypedErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r.t = t
-			r.expectCode(tt.bytes, tt.code)
+			r.T = t
+			r.ExpectCode(tt.bytes, tt.code)
 		})
 	}
-	r.t = t
+	r.T = t
 	// Still usable.
 	var info wire.ServerInfoOK
-	if err := r.request(&wire.ServerInfo{}, &info); err != nil || info.Domain != "a.test" {
+	if err := r.Request(&wire.ServerInfo{}, &info); err != nil || info.Domain != "a.test" {
 		t.Fatalf("server-info after bad input: %v %+v", err, info)
 	}
 }
@@ -59,51 +59,51 @@ func TestBadInputIsRefusedWithTypedErrors(t *testing.T) {
 func TestRequestsBeforeAuthentication(t *testing.T) {
 	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
-	r := dialRaw(t, s)
+	r := servertest.Dial(t, s)
 	for _, req := range []wire.Request{
 		&wire.GetDevices{Address: "bob@a.test"},
-		&wire.Send{Envelopes: []wire.Envelope{{ID: randomID(), To: wire.Mailbox{Address: "bob@a.test", Device: 1}, Sealed: sealedOfLen(256)}}},
-		&wire.Ack{IDs: [][]byte{randomID()}},
+		&wire.Send{Envelopes: []wire.Envelope{{ID: servertest.RandomID(), To: wire.Mailbox{Address: "bob@a.test", Device: 1}, Sealed: servertest.SealedOfLen(256)}}},
+		&wire.Ack{IDs: [][]byte{servertest.RandomID()}},
 		&wire.GetSenderCert{},
 		&wire.SetDeliveryPolicy{RequestLaneOpen: false},
 		&wire.PublishKeyPackages{OneTime: [][]byte{{1}}},
 		&wire.ClaimKeyPackage{Address: "bob@a.test", Device: 1},
 	} {
-		mustCode(t, r.request(req, &wire.OK{}), wire.CodeUnauthenticated)
+		servertest.MustCode(t, r.Request(req, &wire.OK{}), wire.CodeUnauthenticated)
 	}
 }
 
 func TestAuthentication(t *testing.T) {
 	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
-	d := newDevice(t, "alice@a.test")
-	if err := dialRaw(t, s).register(d, nil); err != nil {
+	d := servertest.NewDevice(t, "alice@a.test")
+	if err := servertest.Dial(t, s).Register(d, nil); err != nil {
 		t.Fatal(err)
 	}
 	// A signature made for another TLS session does not verify here.
-	other := dialRaw(t, s)
-	r := dialRaw(t, s)
-	sig := ed25519.Sign(d.sig, wire.DeviceAuthMessage(d.address, d.id, other.exporter()))
-	mustCode(t, r.request(&wire.Authenticate{Address: d.address, Device: d.id, Signature: sig}, &wire.OK{}), wire.CodeAuthFailed)
+	other := servertest.Dial(t, s)
+	r := servertest.Dial(t, s)
+	sig := ed25519.Sign(d.Sig, wire.DeviceAuthMessage(d.Address, d.ID, other.Exporter()))
+	servertest.MustCode(t, r.Request(&wire.Authenticate{Address: d.Address, Device: d.ID, Signature: sig}, &wire.OK{}), wire.CodeAuthFailed)
 	// Unknown device and unknown account fail the same way.
-	mustCode(t, r.request(&wire.Authenticate{Address: d.address, Device: 7, Signature: sig}, &wire.OK{}), wire.CodeAuthFailed)
-	mustCode(t, r.request(&wire.Authenticate{Address: "nobody@a.test", Device: 1, Signature: sig}, &wire.OK{}), wire.CodeAuthFailed)
+	servertest.MustCode(t, r.Request(&wire.Authenticate{Address: d.Address, Device: 7, Signature: sig}, &wire.OK{}), wire.CodeAuthFailed)
+	servertest.MustCode(t, r.Request(&wire.Authenticate{Address: "nobody@a.test", Device: 1, Signature: sig}, &wire.OK{}), wire.CodeAuthFailed)
 	// The right signature works, once.
-	if err := r.authenticate(d); err != nil {
+	if err := r.Authenticate(d); err != nil {
 		t.Fatal(err)
 	}
-	mustCode(t, r.authenticate(d), wire.CodeAlreadyAuthenticated)
+	servertest.MustCode(t, r.Authenticate(d), wire.CodeAlreadyAuthenticated)
 	// Registering the same address again fails; so does a wrong domain and a
 	// bad proof of possession.
-	r2 := dialRaw(t, s)
-	mustCode(t, r2.register(newDevice(t, "alice@a.test"), nil), wire.CodeAccountExists)
-	mustCode(t, r2.register(newDevice(t, "carol@b.test"), nil), wire.CodeWrongDomain)
-	c := newDevice(t, "carol@a.test")
-	mustCode(t, r2.request(&wire.Register{Address: c.address, Keys: c.keys(),
-		Signature: ed25519.Sign(c.sig, wire.DeviceAuthMessage(c.address, 0, other.exporter()))}, &wire.OK{}), wire.CodeAuthFailed)
+	r2 := servertest.Dial(t, s)
+	servertest.MustCode(t, r2.Register(servertest.NewDevice(t, "alice@a.test"), nil), wire.CodeAccountExists)
+	servertest.MustCode(t, r2.Register(servertest.NewDevice(t, "carol@b.test"), nil), wire.CodeWrongDomain)
+	c := servertest.NewDevice(t, "carol@a.test")
+	servertest.MustCode(t, r2.Request(&wire.Register{Address: c.Address, Keys: c.Keys(),
+		Signature: ed25519.Sign(c.Sig, wire.DeviceAuthMessage(c.Address, 0, other.Exporter()))}, &wire.OK{}), wire.CodeAuthFailed)
 	// An invalid address is refused as such.
-	bad := newDevice(t, "Carol@a.test")
-	mustCode(t, r2.register(bad, nil), wire.CodeInvalidAddress)
+	bad := servertest.NewDevice(t, "Carol@a.test")
+	servertest.MustCode(t, r2.Register(bad, nil), wire.CodeInvalidAddress)
 }
 
 func TestWrongALPNIsRefused(t *testing.T) {
@@ -111,14 +111,14 @@ func TestWrongALPNIsRefused(t *testing.T) {
 	s := servertest.Start(t, servertest.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	_, err := quic.DialAddr(ctx, s.Addr, tlsConf(t, s, "h3"), &quic.Config{})
+	_, err := quic.DialAddr(ctx, s.Addr, servertest.TLSConfig(t, s, "h3"), &quic.Config{})
 	var te *quic.TransportError
 	if !errors.As(err, &te) || te.ErrorCode != 0x100+0x78 {
 		t.Fatalf("dial with ALPN h3: got %v, want CRYPTO_ERROR 0x178", err)
 	}
 	// And a client that does not verify the domain's certificate is not a
 	// concern of the server, but a wrong server name fails on the client.
-	conf := tlsConf(t, s, wire.ALPN)
+	conf := servertest.TLSConfig(t, s, wire.ALPN)
 	conf.ServerName = "b.test"
 	if _, err := quic.DialAddr(ctx, s.Addr, conf, &quic.Config{}); err == nil {
 		t.Fatal("certificate for a.test accepted as b.test")
@@ -132,14 +132,14 @@ func TestAuthDeadline(t *testing.T) {
 	}
 	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
-	r := dialRaw(t, s)
+	r := servertest.Dial(t, s)
 	select {
-	case <-r.qc.Context().Done():
+	case <-r.QC.Context().Done():
 	case <-time.After(wire.AuthDeadline + 10*time.Second):
 		t.Fatal("unauthenticated connection still open")
 	}
 	var ae *quic.ApplicationError
-	if err := context.Cause(r.qc.Context()); !errors.As(err, &ae) || ae.ErrorCode != wire.CloseAuthTimeout {
+	if err := context.Cause(r.QC.Context()); !errors.As(err, &ae) || ae.ErrorCode != wire.CloseAuthTimeout {
 		t.Fatalf("closed with %v, want application error %d", err, wire.CloseAuthTimeout)
 	}
 }

@@ -155,29 +155,29 @@ func TestStoredEnvelopeHidesSender(t *testing.T) {
 func TestRedeliveryUntilAck(t *testing.T) {
 	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
-	r := dialRaw(t, s)
-	a := newDevice(t, "alice@a.test")
-	if err := r.register(a, nil); err != nil {
+	r := servertest.Dial(t, s)
+	a := servertest.NewDevice(t, "alice@a.test")
+	if err := r.Register(a, nil); err != nil {
 		t.Fatal(err)
 	}
-	b := newDevice(t, "bob@a.test")
-	rb := dialRaw(t, s)
-	if err := rb.register(b, nil); err != nil {
+	b := servertest.NewDevice(t, "bob@a.test")
+	rb := servertest.Dial(t, s)
+	if err := rb.Register(b, nil); err != nil {
 		t.Fatal(err)
 	}
-	id := randomID()
+	id := servertest.RandomID()
 	var ok wire.SendOK
-	env := wire.Envelope{ID: id, To: wire.Mailbox{Address: "bob@a.test", Device: 1}, Sealed: sealedOfLen(256)}
-	if err := r.request(&wire.Send{Envelopes: []wire.Envelope{env}}, &ok); err != nil || ok.Results[0] != wire.CodeOK {
+	env := wire.Envelope{ID: id, To: wire.Mailbox{Address: "bob@a.test", Device: 1}, Sealed: servertest.SealedOfLen(256)}
+	if err := r.Request(&wire.Send{Envelopes: []wire.Envelope{env}}, &ok); err != nil || ok.Results[0] != wire.CodeOK {
 		t.Fatalf("send: %v %v", err, ok.Results)
 	}
 	// The same id again is accepted and not stored twice.
-	if err := r.request(&wire.Send{Envelopes: []wire.Envelope{env}}, &ok); err != nil || ok.Results[0] != wire.CodeOK {
+	if err := r.Request(&wire.Send{Envelopes: []wire.Envelope{env}}, &ok); err != nil || ok.Results[0] != wire.CodeOK {
 		t.Fatalf("resend: %v %v", err, ok.Results)
 	}
-	rb.qc.CloseWithError(0, "")
-	rb1 := dialRaw(t, s)
-	if err := rb1.authenticate(b); err != nil {
+	rb.QC.CloseWithError(0, "")
+	rb1 := servertest.Dial(t, s)
+	if err := rb1.Authenticate(b); err != nil {
 		t.Fatal(err)
 	}
 	first := pushed(t, rb1)
@@ -185,19 +185,19 @@ func TestRedeliveryUntilAck(t *testing.T) {
 		t.Fatalf("first connection got %+v", first)
 	}
 	// Not acknowledged: a new connection gets it again.
-	rb2 := dialRaw(t, s)
-	if err := rb2.authenticate(b); err != nil {
+	rb2 := servertest.Dial(t, s)
+	if err := rb2.Authenticate(b); err != nil {
 		t.Fatal(err)
 	}
 	second := pushed(t, rb2)
 	if len(second) != 1 || !bytes.Equal(second[0].ID, id) {
 		t.Fatalf("second connection got %+v", second)
 	}
-	if err := rb2.request(&wire.Ack{IDs: [][]byte{id}}, &wire.OK{}); err != nil {
+	if err := rb2.Request(&wire.Ack{IDs: [][]byte{id}}, &wire.OK{}); err != nil {
 		t.Fatal(err)
 	}
-	rb3 := dialRaw(t, s)
-	if err := rb3.authenticate(b); err != nil {
+	rb3 := servertest.Dial(t, s)
+	if err := rb3.Authenticate(b); err != nil {
 		t.Fatal(err)
 	}
 	if third := pushed(t, rb3); len(third) != 0 {
@@ -206,11 +206,11 @@ func TestRedeliveryUntilAck(t *testing.T) {
 }
 
 // pushed reads the push stream up to the caught-up frame.
-func pushed(t *testing.T, r *raw) []wire.Delivery {
+func pushed(t *testing.T, r *servertest.Raw) []wire.Delivery {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(testCtx(t), 30*time.Second)
 	defer cancel()
-	st, err := r.qc.AcceptUniStream(ctx)
+	st, err := r.QC.AcceptUniStream(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,15 +237,15 @@ func pushed(t *testing.T, r *raw) []wire.Delivery {
 func TestPushToOnlineDevice(t *testing.T) {
 	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
-	ra, rb := dialRaw(t, s), dialRaw(t, s)
-	a, b := newDevice(t, "alice@a.test"), newDevice(t, "bob@a.test")
-	if err := ra.register(a, nil); err != nil {
+	ra, rb := servertest.Dial(t, s), servertest.Dial(t, s)
+	a, b := servertest.NewDevice(t, "alice@a.test"), servertest.NewDevice(t, "bob@a.test")
+	if err := ra.Register(a, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := rb.register(b, nil); err != nil {
+	if err := rb.Register(b, nil); err != nil {
 		t.Fatal(err)
 	}
-	st, err := rb.qc.AcceptUniStream(testCtx(t))
+	st, err := rb.QC.AcceptUniStream(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,9 +265,9 @@ func TestPushToOnlineDevice(t *testing.T) {
 		t.Fatal("first push frame is not caught-up for an empty mailbox")
 	}
 	for i := range 3 {
-		env := wire.Envelope{ID: randomID(), To: wire.Mailbox{Address: "bob@a.test", Device: 1}, Sealed: sealedOfLen(512)}
+		env := wire.Envelope{ID: servertest.RandomID(), To: wire.Mailbox{Address: "bob@a.test", Device: 1}, Sealed: servertest.SealedOfLen(512)}
 		var ok wire.SendOK
-		if err := ra.request(&wire.Send{Envelopes: []wire.Envelope{env}}, &ok); err != nil || ok.Results[0] != 0 {
+		if err := ra.Request(&wire.Send{Envelopes: []wire.Envelope{env}}, &ok); err != nil || ok.Results[0] != 0 {
 			t.Fatalf("send %d: %v %v", i, err, ok.Results)
 		}
 		d, isDeliver := readPush().(*wire.Deliver)

@@ -15,10 +15,10 @@ import (
 )
 
 // sendOne sends one envelope and returns its per-envelope result.
-func sendOne(t *testing.T, r *raw, env wire.Envelope) wire.Code {
+func sendOne(t *testing.T, r *servertest.Raw, env wire.Envelope) wire.Code {
 	t.Helper()
 	var ok wire.SendOK
-	if err := r.request(&wire.Send{Envelopes: []wire.Envelope{env}}, &ok); err != nil {
+	if err := r.Request(&wire.Send{Envelopes: []wire.Envelope{env}}, &ok); err != nil {
 		t.Fatalf("send: %v", err)
 	}
 	if len(ok.Results) != 1 {
@@ -30,22 +30,22 @@ func sendOne(t *testing.T, r *raw, env wire.Envelope) wire.Code {
 func TestDeliveryTokensAndRequestLane(t *testing.T) {
 	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
-	ra, rb := dialRaw(t, s), dialRaw(t, s)
-	if err := ra.register(newDevice(t, "alice@a.test"), nil); err != nil {
+	ra, rb := servertest.Dial(t, s), servertest.Dial(t, s)
+	if err := ra.Register(servertest.NewDevice(t, "alice@a.test"), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := rb.register(newDevice(t, "bob@a.test"), nil); err != nil {
+	if err := rb.Register(servertest.NewDevice(t, "bob@a.test"), nil); err != nil {
 		t.Fatal(err)
 	}
-	token := randomID()
-	token = append(token, randomID()...)
+	token := servertest.RandomID()
+	token = append(token, servertest.RandomID()...)
 	v := wire.TokenVerifier(token)
-	if err := rb.request(&wire.SetDeliveryPolicy{Verifiers: [][]byte{v[:]}, RequestLaneOpen: false}, &wire.OK{}); err != nil {
+	if err := rb.Request(&wire.SetDeliveryPolicy{Verifiers: [][]byte{v[:]}, RequestLaneOpen: false}, &wire.OK{}); err != nil {
 		t.Fatal(err)
 	}
 	bob := wire.Mailbox{Address: "bob@a.test", Device: 1}
 	env := func(tok []byte) wire.Envelope {
-		return wire.Envelope{ID: randomID(), To: bob, Token: tok, Sealed: sealedOfLen(256)}
+		return wire.Envelope{ID: servertest.RandomID(), To: bob, Token: tok, Sealed: servertest.SealedOfLen(256)}
 	}
 	if got := sendOne(t, ra, env(token)); got != wire.CodeOK {
 		t.Errorf("valid token: %s", got)
@@ -59,7 +59,7 @@ func TestDeliveryTokensAndRequestLane(t *testing.T) {
 		t.Errorf("no token, lane closed: %s", got)
 	}
 	// Open the lane: its budget per recipient is RequestLaneBurst envelopes.
-	if err := rb.request(&wire.SetDeliveryPolicy{Verifiers: [][]byte{v[:]}, RequestLaneOpen: true}, &wire.OK{}); err != nil {
+	if err := rb.Request(&wire.SetDeliveryPolicy{Verifiers: [][]byte{v[:]}, RequestLaneOpen: true}, &wire.OK{}); err != nil {
 		t.Fatal(err)
 	}
 	envs := make([]wire.Envelope, wire.RequestLaneBurst+2)
@@ -67,7 +67,7 @@ func TestDeliveryTokensAndRequestLane(t *testing.T) {
 		envs[i] = env(nil)
 	}
 	var ok wire.SendOK
-	if err := ra.request(&wire.Send{Envelopes: envs}, &ok); err != nil {
+	if err := ra.Request(&wire.Send{Envelopes: envs}, &ok); err != nil {
 		t.Fatal(err)
 	}
 	for i, code := range ok.Results {
@@ -88,11 +88,11 @@ func TestDeliveryTokensAndRequestLane(t *testing.T) {
 func TestEnvelopeChecks(t *testing.T) {
 	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
-	ra, rb := dialRaw(t, s), dialRaw(t, s)
-	if err := ra.register(newDevice(t, "alice@a.test"), nil); err != nil {
+	ra, rb := servertest.Dial(t, s), servertest.Dial(t, s)
+	if err := ra.Register(servertest.NewDevice(t, "alice@a.test"), nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := rb.register(newDevice(t, "bob@a.test"), nil); err != nil {
+	if err := rb.Register(servertest.NewDevice(t, "bob@a.test"), nil); err != nil {
 		t.Fatal(err)
 	}
 	bob := wire.Mailbox{Address: "bob@a.test", Device: 1}
@@ -101,18 +101,18 @@ func TestEnvelopeChecks(t *testing.T) {
 		env  wire.Envelope
 		want wire.Code
 	}{
-		{"smallest bucket", wire.Envelope{To: bob, Sealed: sealedOfLen(wire.MinBucket)}, wire.CodeOK},
-		{"largest bucket", wire.Envelope{To: bob, Sealed: sealedOfLen(wire.MaxBucket)}, wire.CodeOK},
-		{"not a bucket", wire.Envelope{To: bob, Sealed: sealedOfLen(300)}, wire.CodeBadPadding},
+		{"smallest bucket", wire.Envelope{To: bob, Sealed: servertest.SealedOfLen(wire.MinBucket)}, wire.CodeOK},
+		{"largest bucket", wire.Envelope{To: bob, Sealed: servertest.SealedOfLen(wire.MaxBucket)}, wire.CodeOK},
+		{"not a bucket", wire.Envelope{To: bob, Sealed: servertest.SealedOfLen(300)}, wire.CodeBadPadding},
 		{"empty", wire.Envelope{To: bob, Sealed: []byte{}}, wire.CodeBadPadding},
-		{"too large", wire.Envelope{To: bob, Sealed: sealedOfLen(2 * wire.MaxBucket)}, wire.CodeEnvelopeTooLarge},
-		{"unknown device", wire.Envelope{To: wire.Mailbox{Address: "bob@a.test", Device: 2}, Sealed: sealedOfLen(256)}, wire.CodeUnknownDevice},
-		{"unknown account", wire.Envelope{To: wire.Mailbox{Address: "nobody@a.test", Device: 1}, Sealed: sealedOfLen(256)}, wire.CodeUnknownDevice},
-		{"other domain: queued for relay", wire.Envelope{To: wire.Mailbox{Address: "bob@b.test", Device: 1}, Sealed: sealedOfLen(256)}, wire.CodeOK},
-		{"other domain, bad padding", wire.Envelope{To: wire.Mailbox{Address: "bob@b.test", Device: 1}, Sealed: sealedOfLen(300)}, wire.CodeBadPadding},
+		{"too large", wire.Envelope{To: bob, Sealed: servertest.SealedOfLen(2 * wire.MaxBucket)}, wire.CodeEnvelopeTooLarge},
+		{"unknown device", wire.Envelope{To: wire.Mailbox{Address: "bob@a.test", Device: 2}, Sealed: servertest.SealedOfLen(256)}, wire.CodeUnknownDevice},
+		{"unknown account", wire.Envelope{To: wire.Mailbox{Address: "nobody@a.test", Device: 1}, Sealed: servertest.SealedOfLen(256)}, wire.CodeUnknownDevice},
+		{"other domain: queued for relay", wire.Envelope{To: wire.Mailbox{Address: "bob@b.test", Device: 1}, Sealed: servertest.SealedOfLen(256)}, wire.CodeOK},
+		{"other domain, bad padding", wire.Envelope{To: wire.Mailbox{Address: "bob@b.test", Device: 1}, Sealed: servertest.SealedOfLen(300)}, wire.CodeBadPadding},
 	}
 	for _, tt := range tests {
-		tt.env.ID = randomID()
+		tt.env.ID = servertest.RandomID()
 		if got := sendOne(t, ra, tt.env); got != tt.want {
 			t.Errorf("%s: %s, want %s", tt.name, got, tt.want)
 		}
@@ -120,59 +120,59 @@ func TestEnvelopeChecks(t *testing.T) {
 	// A send with too many envelopes fails as a whole.
 	envs := make([]wire.Envelope, wire.MaxEnvelopesPerSend+1)
 	for i := range envs {
-		envs[i] = wire.Envelope{ID: randomID(), To: bob, Sealed: []byte{1}}
+		envs[i] = wire.Envelope{ID: servertest.RandomID(), To: bob, Sealed: []byte{1}}
 	}
-	mustCode(t, ra.request(&wire.Send{Envelopes: envs}, &wire.SendOK{}), wire.CodeLimitExceeded)
+	servertest.MustCode(t, ra.Request(&wire.Send{Envelopes: envs}, &wire.SendOK{}), wire.CodeLimitExceeded)
 }
 
 func TestRegistrationPolicies(t *testing.T) {
 	t.Parallel()
 	closed := servertest.Start(t, servertest.Options{Registration: server.RegistrationClosed})
-	mustCode(t, dialRaw(t, closed).register(newDevice(t, "alice@a.test"), nil), wire.CodeRegistrationClosed)
+	servertest.MustCode(t, servertest.Dial(t, closed).Register(servertest.NewDevice(t, "alice@a.test"), nil), wire.CodeRegistrationClosed)
 
 	inv := servertest.Start(t, servertest.Options{Registration: server.RegistrationInvite})
-	mustCode(t, dialRaw(t, inv).register(newDevice(t, "alice@a.test"), nil), wire.CodeInviteInvalid)
-	mustCode(t, dialRaw(t, inv).register(newDevice(t, "alice@a.test"), []byte("made-up")), wire.CodeInviteInvalid)
+	servertest.MustCode(t, servertest.Dial(t, inv).Register(servertest.NewDevice(t, "alice@a.test"), nil), wire.CodeInviteInvalid)
+	servertest.MustCode(t, servertest.Dial(t, inv).Register(servertest.NewDevice(t, "alice@a.test"), []byte("made-up")), wire.CodeInviteInvalid)
 	token, err := server.CreateInvite(testCtx(t), inv.Data, time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := dialRaw(t, inv).register(newDevice(t, "alice@a.test"), []byte(token)); err != nil {
+	if err := servertest.Dial(t, inv).Register(servertest.NewDevice(t, "alice@a.test"), []byte(token)); err != nil {
 		t.Fatalf("register with invite: %v", err)
 	}
-	mustCode(t, dialRaw(t, inv).register(newDevice(t, "bob@a.test"), []byte(token)), wire.CodeInviteInvalid)
+	servertest.MustCode(t, servertest.Dial(t, inv).Register(servertest.NewDevice(t, "bob@a.test"), []byte(token)), wire.CodeInviteInvalid)
 }
 
 func TestKeyDirectory(t *testing.T) {
 	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
-	ra, rb := dialRaw(t, s), dialRaw(t, s)
-	a, b := newDevice(t, "alice@a.test"), newDevice(t, "bob@a.test")
-	if err := ra.register(a, nil); err != nil {
+	ra, rb := servertest.Dial(t, s), servertest.Dial(t, s)
+	a, b := servertest.NewDevice(t, "alice@a.test"), servertest.NewDevice(t, "bob@a.test")
+	if err := ra.Register(a, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := rb.register(b, nil); err != nil {
+	if err := rb.Register(b, nil); err != nil {
 		t.Fatal(err)
 	}
 	var devs wire.GetDevicesOK
-	if err := ra.request(&wire.GetDevices{Address: "bob@a.test"}, &devs); err != nil {
+	if err := ra.Request(&wire.GetDevices{Address: "bob@a.test"}, &devs); err != nil {
 		t.Fatal(err)
 	}
-	if len(devs.Devices) != 1 || devs.Devices[0].ID != 1 || string(devs.Devices[0].Keys.HPKEKey) != string(b.keys().HPKEKey) {
+	if len(devs.Devices) != 1 || devs.Devices[0].ID != 1 || string(devs.Devices[0].Keys.HPKEKey) != string(b.Keys().HPKEKey) {
 		t.Fatalf("devices: %+v", devs)
 	}
-	mustCode(t, ra.request(&wire.GetDevices{Address: "nobody@a.test"}, &devs), wire.CodeUnknownAccount)
+	servertest.MustCode(t, ra.Request(&wire.GetDevices{Address: "nobody@a.test"}, &devs), wire.CodeUnknownAccount)
 
 	bob := &wire.ClaimKeyPackage{Address: "bob@a.test", Device: 1}
-	mustCode(t, ra.request(bob, &wire.ClaimKeyPackageOK{}), wire.CodeNoKeyPackage)
+	servertest.MustCode(t, ra.Request(bob, &wire.ClaimKeyPackageOK{}), wire.CodeNoKeyPackage)
 	var pub wire.PublishKeyPackagesOK
-	if err := rb.request(&wire.PublishKeyPackages{OneTime: [][]byte{[]byte("kp1"), []byte("kp2")}, LastResort: []byte("last")}, &pub); err != nil || pub.Stored != 2 {
+	if err := rb.Request(&wire.PublishKeyPackages{OneTime: [][]byte{[]byte("kp1"), []byte("kp2")}, LastResort: []byte("last")}, &pub); err != nil || pub.Stored != 2 {
 		t.Fatalf("publish: %v %+v", err, pub)
 	}
 	seen := map[string]bool{}
 	for range 2 {
 		var c wire.ClaimKeyPackageOK
-		if err := ra.request(bob, &c); err != nil || c.LastResort {
+		if err := ra.Request(bob, &c); err != nil || c.LastResort {
 			t.Fatalf("claim: %v %+v", err, c)
 		}
 		if seen[string(c.KeyPackage)] {
@@ -182,22 +182,22 @@ func TestKeyDirectory(t *testing.T) {
 	}
 	for range 2 {
 		var c wire.ClaimKeyPackageOK
-		if err := ra.request(bob, &c); err != nil || !c.LastResort || string(c.KeyPackage) != "last" {
+		if err := ra.Request(bob, &c); err != nil || !c.LastResort || string(c.KeyPackage) != "last" {
 			t.Fatalf("claim last resort: %v %+v", err, c)
 		}
 	}
-	mustCode(t, ra.request(&wire.ClaimKeyPackage{Address: "bob@a.test", Device: 9}, &wire.ClaimKeyPackageOK{}), wire.CodeUnknownDevice)
+	servertest.MustCode(t, ra.Request(&wire.ClaimKeyPackage{Address: "bob@a.test", Device: 9}, &wire.ClaimKeyPackageOK{}), wire.CodeUnknownDevice)
 }
 
 // Connections beyond the server's limit are refused during the handshake.
 func TestConnectionLimit(t *testing.T) {
 	t.Parallel()
 	s := servertest.Start(t, servertest.Options{MaxConnections: 2})
-	dialRaw(t, s)
-	dialRaw(t, s)
+	servertest.Dial(t, s)
+	servertest.Dial(t, s)
 	ctx, cancel := context.WithTimeout(testCtx(t), 20*time.Second)
 	defer cancel()
-	qc, err := quic.DialAddr(ctx, s.Addr, tlsConf(t, s, wire.ALPN), &quic.Config{})
+	qc, err := quic.DialAddr(ctx, s.Addr, servertest.TLSConfig(t, s, wire.ALPN), &quic.Config{})
 	if err == nil {
 		// The handshake may complete before the refusal arrives; then the
 		// connection is closed at once.

@@ -17,13 +17,13 @@ import (
 func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
-	rb := dialRaw(t, s)
-	if err := rb.register(newDevice(t, "bob@a.test"), nil); err != nil {
+	rb := servertest.Dial(t, s)
+	if err := rb.Register(servertest.NewDevice(t, "bob@a.test"), nil); err != nil {
 		t.Fatal(err)
 	}
-	token := append(randomID(), randomID()...)
+	token := append(servertest.RandomID(), servertest.RandomID()...)
 	v := wire.TokenVerifier(token)
-	if err := rb.request(&wire.SetDeliveryPolicy{Verifiers: [][]byte{v[:]}}, &wire.OK{}); err != nil {
+	if err := rb.Request(&wire.SetDeliveryPolicy{Verifiers: [][]byte{v[:]}}, &wire.OK{}); err != nil {
 		t.Fatal(err)
 	}
 	bob := wire.Mailbox{Address: "bob@a.test", Device: 1}
@@ -36,9 +36,9 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 	)
 	enough := make(chan struct{})
 	for g := range 4 {
-		r := dialRaw(t, s)
-		d := newDevice(t, "sender"+string(rune('a'+g))+"@a.test")
-		if err := r.register(d, nil); err != nil {
+		r := servertest.Dial(t, s)
+		d := servertest.NewDevice(t, "sender"+string(rune('a'+g))+"@a.test")
+		if err := r.Register(d, nil); err != nil {
 			t.Fatal(err)
 		}
 		wg.Add(1)
@@ -47,10 +47,10 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 			for {
 				envs := make([]wire.Envelope, 4)
 				for i := range envs {
-					envs[i] = wire.Envelope{ID: randomID(), To: bob, Token: token, Sealed: sealedOfLen(256)}
+					envs[i] = wire.Envelope{ID: servertest.RandomID(), To: bob, Token: token, Sealed: servertest.SealedOfLen(256)}
 				}
 				frame, _ := wire.EncodeRequest(&wire.Send{Envelopes: envs})
-				st, err := r.qc.OpenStreamSync(t.Context())
+				st, err := r.QC.OpenStreamSync(t.Context())
 				if err != nil {
 					return
 				}

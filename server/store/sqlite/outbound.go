@@ -20,7 +20,17 @@ import (
 // next_try_ms 0 (the Unix epoch), due at whatever clock a claimer reads: not
 // from its ReceivedAt, which a claimer that read its clock a moment before,
 // or whose clock is behind (another process), would see in the future. A
-// claim moves next_try_ms to the end of its lease.
+// claim moves next_try_ms to the end of its lease, RetryOutbound to the time
+// it is given; both store at least 1, so that 0 marks the rows never claimed.
+//
+// That mark keeps claims cheap when a domain has a backlog of new rows. A
+// claim takes the lowest Seqs among the due rows, and the outbound_due index
+// (domain, next_try_ms, seq) lists the due rows of a domain ordered by
+// next_try_ms first, so ordering them all by seq costs a sort of every due
+// row. But the never-claimed rows are one run of that index already in seq
+// order: the claim reads the first limit of them, sorts only the due rows
+// that were claimed before (those whose lease ended or whose retry time
+// came), and merges the two.
 
 // EnqueueOutbound stores envelopes in the outbound queue, all in one
 // transaction. An envelope whose (To, ID) is already queued is left as it
@@ -79,12 +89,21 @@ func (s *Store) ClaimOutbound(ctx context.Context, domain string, now time.Time,
 	var out []store.Outbound
 	err := s.write(ctx, 64, func(w *wtx) error {
 		out = out[:0]
-		rows, err := w.query(`UPDATE outbound SET next_try_ms = ?, attempts = attempts + 1
+		rows, err := w.query(`UPDATE outbound SET next_try_ms = ?1, attempts = attempts + 1
 			WHERE seq IN (
-				SELECT seq FROM outbound WHERE domain = ? AND next_try_ms <= ? ORDER BY next_try_ms, seq LIMIT ?
+				SELECT seq FROM (
+					SELECT seq FROM outbound WHERE domain = ?2 AND next_try_ms = 0 AND next_try_ms <= ?3
+					ORDER BY seq LIMIT ?4
+				)
+				UNION ALL
+				SELECT seq FROM (
+					SELECT seq FROM outbound WHERE domain = ?2 AND next_try_ms > 0 AND next_try_ms <= ?3
+					ORDER BY seq LIMIT ?4
+				)
+				ORDER BY seq LIMIT ?4
 			) RETURNING seq, to_address, to_device, envelope_id, token, token IS NOT NULL, sealed,
 				from_address, from_device, queued_at_ms, attempts, next_try_ms`,
-			ceilMillis(now.Add(lease)), domain, millis(now), limit)
+			tryMillis(now.Add(lease)), domain, millis(now), limit)
 		if err != nil {
 			return err
 		}
@@ -154,7 +173,8 @@ func (s *Store) DeleteOutbound(ctx context.Context, seqs []int64) error {
 }
 
 // RetryOutbound makes queued envelopes due again at at (rounded up to the
-// millisecond); unknown Seqs are ignored. Attempts is left as it is.
+// millisecond, and not before 1 ms after the Unix epoch); unknown Seqs are
+// ignored. Attempts is left as it is.
 func (s *Store) RetryOutbound(ctx context.Context, seqs []int64, at time.Time) error {
 	if s.isClosed() {
 		return fmt.Errorf("sqlite: retry outbound: %w", store.ErrClosed)
@@ -162,7 +182,7 @@ func (s *Store) RetryOutbound(ctx context.Context, seqs []int64, at time.Time) e
 	if len(seqs) == 0 {
 		return nil
 	}
-	next := ceilMillis(at)
+	next := tryMillis(at)
 	err := s.write(ctx, 64+8*len(seqs), func(w *wtx) error {
 		for _, seq := range seqs {
 			if _, err := w.exec(`UPDATE outbound SET next_try_ms = ? WHERE seq = ?`, next, seq); err != nil {
@@ -215,12 +235,13 @@ func (s *Store) OutboundDomains(ctx context.Context) ([]store.OutboundDomain, er
 	return out, nil
 }
 
-// ceilMillis is t as integer milliseconds since the Unix epoch, rounded up:
-// a time stored with it is never earlier than t.
-func ceilMillis(t time.Time) int64 {
+// tryMillis is t as a next_try_ms of a row that was claimed: integer
+// milliseconds since the Unix epoch, rounded up so that the row is not due
+// before t, and at least 1, since 0 marks the rows never claimed.
+func tryMillis(t time.Time) int64 {
 	ms := t.UnixMilli()
 	if t.After(time.UnixMilli(ms)) {
 		ms++
 	}
-	return ms
+	return max(ms, 1)
 }

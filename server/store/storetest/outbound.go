@@ -263,6 +263,30 @@ func testOutboundLimit(t *testing.T, open Opener) {
 	wantIDs(t, "claim of 1 after the lease", outIDs(claimOut(t, s, "b.example", t0.Add(time.Minute), time.Minute, 1)), 0)
 }
 
+// testOutboundLimitMixed checks that a limited claim takes the lowest Seqs
+// of the due envelopes, whether they were claimed before or never.
+func testOutboundLimitMixed(t *testing.T, open Opener) {
+	s := open(t, testLimits)
+	ctx := t.Context()
+	t0 := now()
+	enqueueOut(t, s, outbounds("b.example", ns(0, 6)...)...)
+	all := claimOut(t, s, "b.example", t0, time.Hour, 6)
+	// 1 and 3 are due again (1 later than 3), 0, 2, 4 and 5 leased.
+	wantErr(t, "RetryOutbound", s.RetryOutbound(ctx, []int64{all[1].Seq}, t0.Add(2*time.Millisecond)), nil)
+	wantErr(t, "RetryOutbound", s.RetryOutbound(ctx, []int64{all[3].Seq}, t0.Add(time.Millisecond)), nil)
+	enqueueOut(t, s, outbounds("b.example", 6, 7, 8)...)
+	at := t0.Add(time.Minute)
+	wantIDs(t, "claim of 1", outIDs(claimOut(t, s, "b.example", at, time.Hour, 1)), 1)
+	wantIDs(t, "claim of 2", outIDs(claimOut(t, s, "b.example", at, time.Hour, 2)), 3, 6)
+	wantIDs(t, "claim of 1", outIDs(claimOut(t, s, "b.example", at, time.Hour, 1)), 7)
+
+	// New envelopes before ones claimed again.
+	enqueueOut(t, s, outbounds("b.example", 9, 10)...)
+	wantErr(t, "RetryOutbound", s.RetryOutbound(ctx, []int64{all[0].Seq, all[5].Seq}, t0), nil)
+	wantIDs(t, "claim of 3", outIDs(claimOut(t, s, "b.example", at, time.Hour, 3)), 0, 5, 8)
+	wantIDs(t, "claim of 3", outIDs(claimOut(t, s, "b.example", at, time.Hour, 3)), 9, 10)
+}
+
 func testOutboundDomainsIndependent(t *testing.T, open Opener) {
 	s := open(t, testLimits)
 	t0 := now()

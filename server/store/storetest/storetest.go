@@ -67,6 +67,7 @@ func Run(t *testing.T, open Opener) {
 		{"OutboundLease", testOutboundLease},
 		{"OutboundDue", testOutboundDue},
 		{"OutboundLimit", testOutboundLimit},
+		{"OutboundLimitMixed", testOutboundLimitMixed},
 		{"OutboundDomainsIndependent", testOutboundDomainsIndependent},
 		{"OutboundConcurrentClaims", testOutboundConcurrentClaims},
 		{"OutboundDelete", testOutboundDelete},
