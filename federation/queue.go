@@ -3,6 +3,7 @@ package federation
 import (
 	"context"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/xchat-im/xchat/server/store"
@@ -89,11 +90,15 @@ const idlePoll = 30 * time.Second
 // frame limit.
 const relayBudget = wire.MaxFrame - 64<<10
 
+// claimBatches is how many relay requests' worth of envelopes a worker
+// claims at once; it sends them concurrently on its peer connection.
+const claimBatches = 8
+
 func (w *worker) run(ctx context.Context) {
 	defer w.f.wg.Done()
 	log := w.f.cfg.Logger.With("peer", w.domain)
 	for ctx.Err() == nil {
-		rows, err := w.f.cfg.Store.ClaimOutbound(ctx, w.domain, time.Now(), w.f.cfg.Lease, wire.MaxEnvelopesPerSend)
+		rows, err := w.f.cfg.Store.ClaimOutbound(ctx, w.domain, time.Now(), w.f.cfg.Lease, claimBatches*wire.MaxEnvelopesPerSend)
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Error("outbound queue", "err", err)
@@ -205,61 +210,60 @@ func (w *worker) process(ctx context.Context, rows []store.Outbound) {
 		}
 		live = append(live, r)
 	}
-	var retry []int64
-	failed := false
+	// Split into relay requests within the frame limit, send them
+	// concurrently, then settle every envelope by its result.
+	var batches [][]store.Outbound
 	for len(live) > 0 {
 		n, size := 0, 0
-		for n < len(live) && (n == 0 || size+len(live[n].Envelope.Sealed) <= relayBudget) {
+		for n < len(live) && n < wire.MaxEnvelopesPerSend && (n == 0 || size+len(live[n].Envelope.Sealed) <= relayBudget) {
 			size += len(live[n].Envelope.Sealed)
 			n++
 		}
-		batch := live[:n]
+		batches = append(batches, live[:n])
 		live = live[n:]
-		envs := make([]wire.Envelope, len(batch))
-		for i, r := range batch {
-			envs[i] = wire.Envelope{ID: r.Envelope.ID[:], To: wire.Mailbox{Address: r.Envelope.To.Address, Device: r.Envelope.To.Device},
-				Token: r.Token, Sealed: r.Envelope.Sealed}
-		}
-		var ok wire.RelayOK
-		err := f.peer(w.domain).do(ctx, &wire.Relay{Envelopes: envs}, &ok)
-		if err == nil && len(ok.Results) != len(envs) {
-			err = wire.Errorf(wire.CodeMalformed, "%d results for %d envelopes", len(ok.Results), len(envs))
-		}
-		if err != nil {
-			if ctx.Err() != nil {
-				// Stopping: settle what was answered and give the rest
-				// back at once rather than when the lease runs out.
-				for _, r := range batch {
-					retry = append(retry, r.Seq)
-				}
-				for _, r := range live {
-					retry = append(retry, r.Seq)
-				}
-				w.settle(notices, codes, done, retry, time.Now())
-				return
+	}
+	results := make([][]wire.Code, len(batches))
+	errs := make([]error, len(batches))
+	var wg sync.WaitGroup
+	for i, batch := range batches {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = w.relay(ctx, batch)
+		}()
+	}
+	wg.Wait()
+	var retry []int64
+	failed := false
+	for i, batch := range batches {
+		if errs[i] != nil {
+			if ctx.Err() == nil {
+				log.Info("relay failed; will retry", "envelopes", len(batch), "err", errs[i])
 			}
-			log.Info("relay failed; will retry", "envelopes", len(batch), "err", err)
 			failed = true
 			for _, r := range batch {
 				retry = append(retry, r.Seq)
 			}
-			for _, r := range live {
-				retry = append(retry, r.Seq)
-			}
-			break
+			continue
 		}
-		for i, c := range ok.Results {
+		for j, c := range results[i] {
 			switch {
 			case c == wire.CodeOK:
-				done = append(done, batch[i].Seq)
+				done = append(done, batch[j].Seq)
 			case permanent[c]:
-				notices, codes = append(notices, batch[i]), append(codes, c)
-				done = append(done, batch[i].Seq)
+				notices, codes = append(notices, batch[j]), append(codes, c)
+				done = append(done, batch[j].Seq)
 			default:
 				failed = true
-				retry = append(retry, batch[i].Seq)
+				retry = append(retry, batch[j].Seq)
 			}
 		}
+	}
+	if ctx.Err() != nil {
+		// Stopping: settle what was answered and give the rest back at
+		// once rather than when the lease runs out.
+		w.settle(notices, codes, done, retry, time.Now())
+		return
 	}
 	if !failed {
 		w.failures = 0
@@ -288,6 +292,23 @@ func (w *worker) settle(notices []store.Outbound, codes []wire.Code, done, retry
 			f.cfg.Logger.Error("outbound queue: retry", "peer", w.domain, "err", err)
 		}
 	}
+}
+
+// relay sends one relay request and returns its per-envelope results.
+func (w *worker) relay(ctx context.Context, batch []store.Outbound) ([]wire.Code, error) {
+	envs := make([]wire.Envelope, len(batch))
+	for i, r := range batch {
+		envs[i] = wire.Envelope{ID: r.Envelope.ID[:], To: wire.Mailbox{Address: r.Envelope.To.Address, Device: r.Envelope.To.Device},
+			Token: r.Token, Sealed: r.Envelope.Sealed}
+	}
+	var ok wire.RelayOK
+	if err := w.f.peer(w.domain).do(ctx, &wire.Relay{Envelopes: envs}, &ok); err != nil {
+		return nil, err
+	}
+	if len(ok.Results) != len(envs) {
+		return nil, wire.Errorf(wire.CodeMalformed, "%d results for %d envelopes", len(ok.Results), len(envs))
+	}
+	return ok.Results, nil
 }
 
 // notify puts a notice in the mailbox of each undeliverable envelope's

@@ -106,7 +106,7 @@ func (s *Server) admit(ctx context.Context, e *wire.Envelope, policies map[strin
 	if !s.isLocal(e.To.Address) {
 		return 0, wire.CodeWrongDomain, nil
 	}
-	dev, err := s.cfg.Store.Device(ctx, store.Mailbox{Address: e.To.Address, Device: e.To.Device})
+	dev, err := s.device(ctx, store.Mailbox{Address: e.To.Address, Device: e.To.Device})
 	if errors.Is(err, store.ErrUnknownDevice) {
 		return 0, wire.CodeUnknownDevice, nil
 	}

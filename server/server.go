@@ -108,6 +108,7 @@ type Server struct {
 	tlsConf       *tls.Config // for clients (xchat/1)
 	fedTLS        *tls.Config // for peers (xchat-fed/1)
 	fed           *federation.Federation
+	devices       deviceCache
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}

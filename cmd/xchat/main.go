@@ -163,6 +163,15 @@ type jsonMessage struct {
 	Lane       string `json:"lane"`
 }
 
+// jsonNotice is a line of recv --json for an envelope that was not
+// delivered to another domain.
+type jsonNotice struct {
+	Undeliverable string `json:"undeliverable"` // the envelope id
+	To            string `json:"to"`
+	Device        uint32 `json:"device"`
+	Reason        string `json:"reason"`
+}
+
 func (a *app) recvCmd() *cobra.Command {
 	var asJSON bool
 	var wait time.Duration
@@ -205,6 +214,13 @@ func (a *app) recvCmd() *cobra.Command {
 						req = " (message request)"
 					}
 					fmt.Fprintf(a.stdout, "%s %s%s: %s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), m.From, req, m.Text)
+				},
+				OnNotice: func(u client.Undeliverable) {
+					if asJSON {
+						enc.Encode(jsonNotice{Undeliverable: hex.EncodeToString(u.ID[:]), To: u.To, Device: u.Device, Reason: u.Reason.String()})
+						return
+					}
+					fmt.Fprintf(a.stdout, "not delivered to %s (device %d): %s\n", u.To, u.Device, u.Reason)
 				},
 				OnDrop: func(id [16]byte, err error) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "xchat: dropped envelope %x: %v\n", id, err)

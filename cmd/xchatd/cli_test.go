@@ -220,3 +220,40 @@ func TestNewUserSequence(t *testing.T) {
 		}
 	}
 }
+
+// The README's federation walk-through: three homeservers from one
+// development CA with --peer flags, three users, messages across domains.
+func TestFederationWalkthrough(t *testing.T) {
+	t.Parallel()
+	xchatd, xchat := buildBinaries(t)
+	dir := t.TempDir()
+	domains := []string{"a.test", "b.test", "c.test"}
+	addrs := map[string]string{}
+	for _, d := range domains {
+		addrs[d] = freeUDPPort(t)
+	}
+	mustRun(t, dir, xchatd, append([]string{"dev-ca", "--out", "CA"}, domains...)...)
+	for _, d := range domains {
+		args := []string{"--domain", d, "--listen", addrs[d], "--data", "data-" + d,
+			"--tls-cert", "CA/" + d + ".pem", "--tls-key", "CA/" + d + ".key", "--trust-ca", "CA/ca.pem"}
+		for _, p := range domains {
+			if p != d {
+				args = append(args, "--peer", p+"="+addrs[p])
+			}
+		}
+		startServe(t, xchatd, dir, args...)
+	}
+	users := map[string]string{"alice": "a.test", "bob": "b.test", "carol": "c.test"}
+	for u, d := range users {
+		mustRun(t, dir, xchat, "--profile", u, "register", u+"@"+d, "--server", addrs[d], "--ca", "CA/ca.pem")
+	}
+	mustRun(t, dir, xchat, "--profile", "alice", "send", "bob@b.test", "hello bob, from a.test")
+	mustRun(t, dir, xchat, "--profile", "bob", "send", "carol@c.test", "hello carol, from b.test")
+	mustRun(t, dir, xchat, "--profile", "carol", "send", "alice@a.test", "hello alice, from c.test")
+	for u, from := range map[string]string{"bob": "alice@a.test", "carol": "bob@b.test", "alice": "carol@c.test"} {
+		got := parseRecv(t, mustRun(t, dir, xchat, "--profile", u, "recv", "--json", "--wait", "3s"))
+		if len(got) != 1 || got[0].From != from || !strings.HasPrefix(got[0].Text, "hello "+u) {
+			t.Errorf("%s received %+v, want one message from %s", u, got, from)
+		}
+	}
+}

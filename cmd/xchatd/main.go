@@ -1,6 +1,7 @@
 // Command xchatd is the xchat homeserver.
 //
 //	xchatd serve [--domain D] [--listen ADDR] [--data DIR] [--tls-cert F --tls-key F] [--registration open|invite|closed]
+//	             [--peer DOMAIN=HOST:PORT]... [--trust-ca FILE]... [--allow-domain D]... [--deny-domain D]...
 //	xchatd dev-ca --out DIR DOMAIN...
 //	xchatd invite [--data DIR] [--ttl DURATION]
 package main
@@ -12,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -55,6 +57,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	var o server.Options
 	var registration, logLevel string
+	var peers []string
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the homeserver until SIGINT or SIGTERM",
@@ -67,6 +70,14 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
 				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
+			}
+			o.Peers = make(map[string]string, len(peers))
+			for _, p := range peers {
+				domain, addr, ok := strings.Cut(p, "=")
+				if !ok || domain == "" || addr == "" {
+					return fmt.Errorf("--peer %q: want DOMAIN=HOST:PORT", p)
+				}
+				o.Peers[domain] = addr
 			}
 			o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 			o.Out = stdout
@@ -81,6 +92,10 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&o.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringVar(&registration, "registration", "open", "who may register: open, invite or closed")
 	f.IntVar(&o.MaxConnections, "max-connections", server.DefaultMaxConnections, "concurrent client connections; more are refused")
+	f.StringArrayVar(&peers, "peer", nil, "static federation peer DOMAIN=HOST:PORT, overriding DNS (repeatable)")
+	f.StringArrayVar(&o.TrustCAs, "trust-ca", nil, "PEM file of extra root CAs for peers' certificates, added to the system roots (repeatable)")
+	f.StringArrayVar(&o.AllowDomains, "allow-domain", nil, "federate only with these domains (repeatable; default: any)")
+	f.StringArrayVar(&o.DenyDomains, "deny-domain", nil, "never federate with this domain (repeatable)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }
