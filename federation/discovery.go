@@ -21,7 +21,9 @@ func (f *Federation) resolve(ctx context.Context, domain string) (*net.UDPAddr, 
 		_, srvs, err := f.resolver.LookupSRV(ctx, "xchat", "udp", domain)
 		var dnsErr *net.DNSError
 		switch {
-		case err == nil && len(srvs) > 0 && srvs[0].Target != ".":
+		case err == nil && len(srvs) == 1 && srvs[0].Target == ".":
+			return nil, fmt.Errorf("discover %s: its SRV record says it has no homeserver", domain)
+		case err == nil && len(srvs) > 0:
 			// net sorts by priority and randomises by weight.
 			hostport = net.JoinHostPort(srvs[0].Target, strconv.Itoa(int(srvs[0].Port)))
 		case err == nil || errors.As(err, &dnsErr) && dnsErr.IsNotFound:

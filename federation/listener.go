@@ -129,13 +129,15 @@ func (in *inbound) fedHello(h *wire.FedHello) ([]byte, error) {
 	if h.Domain == f.cfg.Domain {
 		return nil, wire.Errorf(wire.CodePeerUnauthenticated, "a peer cannot be %s itself", h.Domain)
 	}
-	if !f.Allowed(h.Domain) {
-		in.log.Info("federation refused by domain policy", "origin", h.Domain)
-		return nil, wire.Errorf(wire.CodeDomainRefused, "%s does not federate with %s", f.cfg.Domain, h.Domain)
-	}
+	// The certificate first, so that an unauthenticated party cannot probe
+	// the domain policy (spec/08-federation.md).
 	if err := f.verifyPeer(in.qc.ConnectionState().TLS, h.Domain); err != nil {
 		in.log.Info("federation peer not authenticated", "claimed", h.Domain, "err", err)
 		return nil, wire.Errorf(wire.CodePeerUnauthenticated, "%v", err)
+	}
+	if !f.Allowed(h.Domain) {
+		in.log.Info("federation refused by domain policy", "origin", h.Domain)
+		return nil, wire.Errorf(wire.CodeDomainRefused, "%s does not federate with %s", f.cfg.Domain, h.Domain)
 	}
 	in.origin = h.Domain
 	close(in.hello)

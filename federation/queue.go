@@ -202,8 +202,14 @@ func (w *worker) process(ctx context.Context, rows []store.Outbound) {
 	var notices []store.Outbound
 	var codes []wire.Code
 	live := rows[:0]
+	refused := !f.Allowed(w.domain)
 	for _, r := range rows {
-		if now.Sub(r.Envelope.ReceivedAt) > f.cfg.OutboundTTL {
+		switch {
+		case refused: // the domain policy changed while it waited
+			notices, codes = append(notices, r), append(codes, wire.CodeDomainRefused)
+			done = append(done, r.Seq)
+			continue
+		case now.Sub(r.Envelope.ReceivedAt) > f.cfg.OutboundTTL:
 			notices, codes = append(notices, r), append(codes, wire.CodeExpired)
 			done = append(done, r.Seq)
 			continue
@@ -299,7 +305,7 @@ func (w *worker) relay(ctx context.Context, batch []store.Outbound) ([]wire.Code
 	envs := make([]wire.Envelope, len(batch))
 	for i, r := range batch {
 		envs[i] = wire.Envelope{ID: r.Envelope.ID[:], To: wire.Mailbox{Address: r.Envelope.To.Address, Device: r.Envelope.To.Device},
-			Token: r.Token, Sealed: r.Envelope.Sealed}
+			Token: r.Token, Sealed: r.Envelope.Sealed, AcceptedAt: uint64(r.Envelope.ReceivedAt.UnixMilli())}
 	}
 	var ok wire.RelayOK
 	if err := w.f.peer(w.domain).do(ctx, &wire.Relay{Envelopes: envs}, &ok); err != nil {

@@ -166,3 +166,78 @@ func TestUndeliverableNotices(t *testing.T) {
 		}
 	}
 }
+
+// A relayed envelope keeps the time its origin accepted it, within the
+// outbound expiry, so that a sender certificate valid when the sender sent
+// still verifies after a long outage; a client cannot set that time.
+func TestRelayKeepsAcceptanceTime(t *testing.T) {
+	t.Parallel()
+	fed := servertest.StartFederation(t, servertest.Options{}, "a.test", "b.test")
+	b := fed["b.test"]
+	rb := servertest.Dial(t, b)
+	bob := servertest.NewDevice(t, "bob@b.test")
+	if err := rb.Register(bob, nil); err != nil {
+		t.Fatal(err)
+	}
+	box := wire.Mailbox{Address: "bob@b.test", Device: 1}
+	now := time.Now()
+	twoHours := wire.Envelope{ID: servertest.RandomID(), To: box, Sealed: servertest.SealedOfLen(256),
+		AcceptedAt: uint64(now.Add(-2 * time.Hour).UnixMilli())}
+	ancient := wire.Envelope{ID: servertest.RandomID(), To: box, Sealed: servertest.SealedOfLen(256),
+		AcceptedAt: uint64(now.Add(-60 * 24 * time.Hour).UnixMilli())}
+	future := wire.Envelope{ID: servertest.RandomID(), To: box, Sealed: servertest.SealedOfLen(256),
+		AcceptedAt: uint64(now.Add(time.Hour).UnixMilli())}
+	r := servertest.DialFed(t, b, b.CADir(), "a.test")
+	if err := hello(r, "a.test"); err != nil {
+		t.Fatal(err)
+	}
+	var ok wire.RelayOK
+	if err := r.Request(&wire.Relay{Envelopes: []wire.Envelope{twoHours, ancient, future}}, &ok); err != nil {
+		t.Fatal(err)
+	}
+	// A local client's claim is ignored.
+	ra := servertest.Dial(t, b)
+	if err := ra.Register(servertest.NewDevice(t, "eve@b.test"), nil); err != nil {
+		t.Fatal(err)
+	}
+	claimed := wire.Envelope{ID: servertest.RandomID(), To: box, Sealed: servertest.SealedOfLen(256),
+		AcceptedAt: uint64(now.Add(-2 * time.Hour).UnixMilli())}
+	var sent wire.SendOK
+	if err := ra.Request(&wire.Send{Envelopes: []wire.Envelope{claimed}}, &sent); err != nil || sent.Results[0] != 0 {
+		t.Fatalf("send: %v %v", err, sent.Results)
+	}
+
+	rb2 := servertest.Dial(t, b)
+	if err := rb2.Authenticate(bob); err != nil {
+		t.Fatal(err)
+	}
+	st, err := rb2.QC.AcceptUniStream(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]time.Time{}
+	for len(got) < 4 {
+		p, err := wire.ReadFrame(st, wire.MaxFrame)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := wire.DecodePush(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, isDeliver := f.(*wire.Deliver); isDeliver {
+			for _, x := range d.Deliveries {
+				got[string(x.ID)] = time.UnixMilli(int64(x.ReceivedAt))
+			}
+		}
+	}
+	near := func(name string, got, want time.Time) {
+		if d := got.Sub(want); d < -time.Minute || d > time.Minute {
+			t.Errorf("%s: received-at %v, want about %v", name, got, want)
+		}
+	}
+	near("accepted 2 h ago", got[string(twoHours.ID)], now.Add(-2*time.Hour))
+	near("accepted 60 days ago", got[string(ancient.ID)], now.Add(-7*24*time.Hour-time.Hour))
+	near("accepted in the future", got[string(future.ID)], now)
+	near("claimed by a client", got[string(claimed.ID)], now)
+}

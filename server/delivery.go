@@ -26,7 +26,7 @@ func (c *conn) send(ctx context.Context, me store.Mailbox, r *wire.Send) ([]byte
 		}
 	}
 	if len(local) > 0 {
-		codes, err := c.s.accept(ctx, local)
+		codes, err := c.s.accept(ctx, local, false)
 		if err != nil {
 			return nil, err
 		}
@@ -49,12 +49,33 @@ func (c *conn) send(ctx context.Context, me store.Mailbox, r *wire.Send) ([]byte
 // AdmitRelay admits envelopes relayed from another domain exactly as a
 // local send. It implements federation.Local.
 func (s *Server) AdmitRelay(ctx context.Context, origin string, envs []wire.Envelope) ([]wire.Code, error) {
-	return s.accept(ctx, envs)
+	return s.accept(ctx, envs, true)
+}
+
+// maxRelayAge bounds how far back a relayed envelope's accepted-at time
+// may lie: the origin's outbound expiry plus clock skew
+// (spec/08-federation.md).
+const maxRelayAge = 7*24*time.Hour + time.Hour
+
+// receivedAt is the time recorded for an envelope: now, or for a relayed
+// envelope the time the origin accepted it, kept within [now-maxRelayAge,
+// now], so that a sender certificate valid when the sender sent is still
+// valid for the recipient after a long outage.
+func receivedAt(e *wire.Envelope, relayed bool, now time.Time) time.Time {
+	if !relayed || e.AcceptedAt == 0 {
+		return now
+	}
+	t := time.UnixMilli(int64(min(e.AcceptedAt, uint64(now.UnixMilli()))))
+	if oldest := now.Add(-maxRelayAge); t.Before(oldest) {
+		return oldest
+	}
+	return t
 }
 
 // accept admits envelopes for local mailboxes, stores the admitted ones
-// durably, wakes their devices and returns one code per envelope.
-func (s *Server) accept(ctx context.Context, envs []wire.Envelope) ([]wire.Code, error) {
+// durably, wakes their devices and returns one code per envelope. Relayed
+// envelopes keep the origin's acceptance time.
+func (s *Server) accept(ctx context.Context, envs []wire.Envelope, relayed bool) ([]wire.Code, error) {
 	now := time.Now()
 	results := make([]wire.Code, len(envs))
 	admit := make([]store.Envelope, 0, len(envs))
@@ -74,7 +95,7 @@ func (s *Server) accept(ctx context.Context, envs []wire.Envelope) ([]wire.Code,
 		copy(id[:], e.ID)
 		admit = append(admit, store.Envelope{
 			ID: id, To: store.Mailbox{Address: e.To.Address, Device: e.To.Device},
-			Sealed: e.Sealed, Lane: lane, ReceivedAt: now,
+			Sealed: e.Sealed, Lane: lane, ReceivedAt: receivedAt(e, relayed, now),
 		})
 		index = append(index, i)
 	}

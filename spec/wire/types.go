@@ -95,6 +95,9 @@ type Envelope struct {
 	To     Mailbox `cbor:"2,keyasint"`
 	Token  []byte  `cbor:"3,keyasint,omitempty"`
 	Sealed []byte  `cbor:"4,keyasint"`
+	// AcceptedAt is set only in a relay: when the origin server accepted
+	// the envelope, Unix milliseconds. Servers ignore it in a send.
+	AcceptedAt uint64 `cbor:"5,keyasint,omitempty"`
 }
 
 // Validate checks the envelope's fields, not its sealed length, which
