@@ -387,6 +387,7 @@ func requestVectors(t *testing.T) []*vector {
 		raw           map[uint64]any
 		rawBytes      []byte
 		want          wire.Code
+		fed           bool // received on a federation connection (ALPN xchat-fed/1)
 	}
 	m := func(kv ...any) map[uint64]any {
 		r := make(map[uint64]any)
@@ -412,6 +413,12 @@ func requestVectors(t *testing.T) []*vector {
 		{section: "7.10", desc: "set-delivery-policy", req: &wire.SetDeliveryPolicy{Verifiers: n(2, 32), RequestLaneOpen: true}},
 		{section: "7.10", desc: "set-delivery-policy with no verifiers", req: &wire.SetDeliveryPolicy{}},
 		{section: "5.9", desc: "get-sender-cert", req: &wire.GetSenderCert{}},
+		{section: "8.12", desc: "get-domain-key", req: &wire.GetDomainKey{Domain: "b.example"}},
+		{section: "8.4.1", desc: "fed-hello", req: &wire.FedHello{Domain: "a.example"}, fed: true},
+		{section: "8.8", desc: "relay with acceptance times", req: &wire.Relay{Envelopes: []wire.Envelope{
+			{ID: env.ID, To: env.To, Sealed: env.Sealed, AcceptedAt: 1795000000000}, envTok}}, fed: true},
+		{section: "8.4", desc: "send on a federation connection", req: &wire.Send{Envelopes: []wire.Envelope{env}}, fed: true, want: wire.CodeUnknownRequest},
+		{section: "8.4", desc: "relay on a client connection", req: &wire.Relay{Envelopes: []wire.Envelope{env}}, want: wire.CodeUnknownRequest},
 		{section: "1.7", desc: "server-info with unknown keys", raw: m(0, 3, 1, nil, 99, []any{"x", m(1, true)})},
 		{section: "1.7", desc: "get-devices with a text key", rawBytes: mustMarshal(t, map[any]any{uint64(0): 4, uint64(1): "alice@example.org", "1": "x"})},
 
@@ -464,8 +471,9 @@ func requestVectors(t *testing.T) []*vector {
 		{section: "7.10", desc: "set-delivery-policy with lane switch as uint", raw: m(0, 9, 1, [][]byte{}, 2, 1), want: wire.CodeMalformed},
 	}
 	typeNames := map[uint64]string{1: "register", 2: "authenticate", 3: "server-info", 4: "get-devices", 5: "publish-key-packages",
-		6: "claim-key-package", 7: "send", 8: "ack", 9: "set-delivery-policy", 10: "get-sender-cert"}
-	files := map[string]string{"1": "01-conventions.md", "3": "03-framing.md", "4": "04-addressing.md", "5": "05-accounts.md", "6": "06-key-directory.md", "7": "07-envelopes.md"}
+		6: "claim-key-package", 7: "send", 8: "ack", 9: "set-delivery-policy", 10: "get-sender-cert",
+		11: "get-domain-key", 64: "fed-hello", 65: "relay"}
+	files := map[string]string{"1": "01-conventions.md", "3": "03-framing.md", "4": "04-addressing.md", "5": "05-accounts.md", "6": "06-key-directory.md", "7": "07-envelopes.md", "8": "08-federation.md"}
 	var vs []*vector
 	for _, c := range cases {
 		var frame []byte
@@ -487,11 +495,20 @@ func requestVectors(t *testing.T) []*vector {
 		}
 		// The implementation must agree with the table.
 		payload := frame[len(frame)-payloadLen(frame):]
-		r, err := wire.DecodeRequest(payload)
+		decode := wire.DecodeRequest
+		if c.fed {
+			decode = wire.DecodeFedRequest
+		}
+		r, err := decode(payload)
 		if wire.CodeOf(err) != c.want && !(err == nil && c.want == 0) {
 			t.Fatalf("request %q: implementation says %v, table says %s", c.desc, err, c.want)
 		}
 		v := newVector("requests", c.section, files[strings.Split(c.section, ".")[0]], c.desc, expect)
+		if c.fed {
+			v.add("alpn", wire.ALPNFederation)
+		} else {
+			v.add("alpn", wire.ALPN)
+		}
 		if r != nil {
 			v.add("type", strconv.FormatUint(wire.RequestType(r), 10)+" "+typeNames[wire.RequestType(r)])
 		}

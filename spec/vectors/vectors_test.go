@@ -211,7 +211,11 @@ func checkRequest(t *testing.T, f *file) {
 	if err != nil {
 		t.Fatalf("frame: %v", err)
 	}
-	r, err := wire.DecodeRequest(p)
+	decode := wire.DecodeRequest
+	if f.get(t, "alpn") == wire.ALPNFederation {
+		decode = wire.DecodeFedRequest
+	}
+	r, err := decode(p)
 	expectOutcome(t, f, err)
 	if err != nil {
 		return
