@@ -194,3 +194,59 @@ type OutboundDomain struct {
 	Domain  string
 	NextTry time.Time // the earliest NextTry of its envelopes
 }
+
+// Notifier is implemented by stores shared by several homeserver
+// processes: it tells this process about envelopes other processes stored,
+// so that their devices connected here are pushed at once. Notifications
+// are hints; the store stays the truth.
+type Notifier interface {
+	// Listen calls fn with the mailbox of every envelope stored by any
+	// process, until ctx ends or the listening connection fails.
+	Listen(ctx context.Context, fn func(Mailbox)) error
+}
+
+// Record is one row of a store's contents, for copying a store to another
+// backend (xchatd copy). Exactly one field is set.
+type Record struct {
+	Account    *AccountRecord
+	Device     *Device
+	Invite     *InviteRecord
+	KeyPackage *KeyPackageRecord
+	Envelope   *Envelope
+	Outbound   *Outbound
+}
+
+// AccountRecord is an account with its delivery policy.
+type AccountRecord struct {
+	Address   string
+	CreatedAt time.Time
+	Policy    Policy
+}
+
+// InviteRecord is an unused invite.
+type InviteRecord struct {
+	Hash    []byte
+	Expires time.Time
+}
+
+// KeyPackageRecord is one stored key package of a device.
+type KeyPackageRecord struct {
+	Mailbox    Mailbox
+	Data       []byte
+	LastResort bool
+}
+
+// Exporter is implemented by stores whose contents can be copied out.
+type Exporter interface {
+	// Export calls fn with every record: accounts before their devices,
+	// devices before their key packages and envelopes; key packages and
+	// envelopes in the order they were stored.
+	Export(ctx context.Context, fn func(Record) error) error
+}
+
+// Importer is implemented by stores that can take a copied store's
+// contents. Import is called with records in Export's order, in batches;
+// it is meant for an empty store.
+type Importer interface {
+	Import(ctx context.Context, recs []Record) error
+}
