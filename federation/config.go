@@ -52,6 +52,10 @@ type Config struct {
 	// Lease is how long a relay worker holds the envelopes it claimed
 	// (default 60 s).
 	Lease time.Duration
+	// Scan is how often the queue is searched for domains without a
+	// worker here: envelopes queued by other processes sharing the store,
+	// or left by one that died (default 30 s).
+	Scan time.Duration
 	// RelayBurst and RelayRate bound the envelopes accepted from one origin
 	// domain (default 20,000 and 10,000 per second).
 	RelayBurst int
@@ -64,6 +68,7 @@ const (
 	DefaultMaxRetry    = 5 * time.Minute
 	DefaultOutboundTTL = 7 * 24 * time.Hour
 	DefaultLease       = 60 * time.Second
+	DefaultScan        = 30 * time.Second
 	DefaultRelayBurst  = 20000
 	DefaultRelayRate   = 10000
 	// Key-directory requests from one origin domain: a burst, then a rate
@@ -112,6 +117,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Lease == 0 {
 		c.Lease = DefaultLease
+	}
+	if c.Scan == 0 {
+		c.Scan = DefaultScan
 	}
 	if c.RelayBurst == 0 {
 		c.RelayBurst = DefaultRelayBurst

@@ -63,6 +63,30 @@ func (f *Federation) Start(ctx context.Context, tr *quic.Transport) error {
 	f.mu.Lock()
 	f.tr, f.ctx, f.stop = tr, ctx, cancel
 	f.mu.Unlock()
+	if err := f.scan(ctx); err != nil {
+		return err
+	}
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		t := time.NewTicker(f.cfg.Scan)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if err := f.scan(ctx); err != nil && ctx.Err() == nil {
+					f.cfg.Logger.Error("outbound queue scan", "err", err)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// scan starts a worker for every domain with queued envelopes.
+func (f *Federation) scan(ctx context.Context) error {
 	domains, err := f.cfg.Store.OutboundDomains(ctx)
 	if err != nil {
 		return err
@@ -97,6 +121,13 @@ func (f *Federation) Stop() {
 	for _, c := range conns {
 		c.CloseWithError(3, "server shutting down")
 	}
+}
+
+// Conns returns the number of accepted federation connections.
+func (f *Federation) Conns() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.conns)
 }
 
 // running returns the context of a started federation, or an error.

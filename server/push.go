@@ -12,10 +12,20 @@ import (
 // the frame's own encoding under wire.MaxFrame.
 const pushBudget = wire.MaxFrame - 64<<10
 
+// maxPushedSet bounds the ids a pusher remembers; past it, it forgets them
+// and may push an unacknowledged envelope again (delivery is at least
+// once).
+const maxPushedSet = 2 * wire.MailboxMaxEnvelopes
+
 // push sends a device its waiting envelopes on the push stream, then a
-// caught-up frame, then new arrivals, until the connection ends. Each
-// envelope is pushed at most once per connection; envelopes stay in the
-// store until acknowledged.
+// caught-up frame, then new arrivals, until the connection ends or
+// shutdown stops it. Envelopes stay in the store until acknowledged.
+//
+// Each pass reads the mailbox from its start and skips what this
+// connection already pushed, so an envelope is found even when a store
+// shared by several processes commits envelopes out of sequence order. A
+// pass runs at every wake-up, and every poll interval when the store is
+// shared (a lost notification then delays nothing longer than that).
 func (c *conn) push(ctx context.Context, mb store.Mailbox) {
 	wake, unsubscribe := c.s.hub.subscribe(mb)
 	defer unsubscribe()
@@ -24,52 +34,30 @@ func (c *conn) push(ctx context.Context, mb store.Mailbox) {
 		return
 	}
 	defer st.Close() // FIN: the server ends the push stream (spec/03-framing.md)
-	var cursor int64
+	var poll <-chan time.Time
+	if c.s.cfg.PollInterval > 0 {
+		t := time.NewTicker(c.s.cfg.PollInterval)
+		defer t.Stop()
+		poll = t.C
+	}
+	pushed := make(map[store.EnvelopeID]struct{})
 	caughtUp := false
-	for {
-		pending, err := c.s.cfg.Store.Pending(ctx, mb, cursor, wire.MaxDeliveriesPerPush)
+	write := func(v any) bool {
+		frame, err := wire.EncodePush(v)
 		if err != nil {
-			if ctx.Err() == nil {
-				c.log.Error("push: read mailbox", "err", err)
-				c.qc.CloseWithError(wire.CloseInternal, "internal error")
-			}
+			return false
+		}
+		st.SetWriteDeadline(time.Now().Add(wire.IdleTimeout))
+		_, err = st.Write(frame)
+		return err == nil
+	}
+	for {
+		if !c.pushPass(ctx, mb, pushed, write) {
 			return
 		}
-		if len(pending) > 0 {
-			d := wire.Deliver{Deliveries: make([]wire.Delivery, 0, len(pending))}
-			size := 0
-			for _, e := range pending {
-				if size+len(e.Sealed) > pushBudget && len(d.Deliveries) > 0 {
-					break
-				}
-				size += len(e.Sealed)
-				d.Deliveries = append(d.Deliveries, wire.Delivery{
-					ID:         e.ID[:],
-					Sealed:     e.Sealed,
-					ReceivedAt: uint64(e.ReceivedAt.UnixMilli()),
-					Lane:       uint8(e.Lane),
-				})
-				cursor = e.Seq
-			}
-			frame, err := wire.EncodePush(&d)
-			if err == nil {
-				st.SetWriteDeadline(time.Now().Add(wire.IdleTimeout))
-				_, err = st.Write(frame)
-			}
-			if err != nil {
-				return
-			}
-			// A short page means the mailbox was read to its end: say
-			// caught-up now rather than after a steady flow of arrivals
-			// pauses.
-			if caughtUp || len(pending) == wire.MaxDeliveriesPerPush || len(d.Deliveries) < len(pending) {
-				continue
-			}
-		}
+		// Everything waiting when the pass started has been pushed.
 		if !caughtUp {
-			frame, _ := wire.EncodePush(&wire.CaughtUp{})
-			st.SetWriteDeadline(time.Now().Add(wire.IdleTimeout))
-			if _, err := st.Write(frame); err != nil {
+			if !write(&wire.CaughtUp{}) {
 				return
 			}
 			caughtUp = true
@@ -80,6 +68,54 @@ func (c *conn) push(ctx context.Context, mb store.Mailbox) {
 		case <-c.pushStop:
 			return
 		case <-wake:
+		case <-poll:
+		}
+	}
+}
+
+// pushPass pushes every waiting envelope not yet in pushed, page by page.
+// It returns false when the connection or the store failed.
+func (c *conn) pushPass(ctx context.Context, mb store.Mailbox, pushed map[store.EnvelopeID]struct{}, write func(any) bool) bool {
+	var cursor int64
+	for {
+		page, err := c.s.cfg.Store.Pending(ctx, mb, cursor, wire.MaxDeliveriesPerPush)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.log.Error("push: read mailbox", "err", err)
+				c.qc.CloseWithError(wire.CloseInternal, "internal error")
+			}
+			return false
+		}
+		d := wire.Deliver{}
+		size := 0
+		for _, e := range page {
+			cursor = e.Seq
+			if _, done := pushed[e.ID]; done {
+				continue
+			}
+			if len(d.Deliveries) == wire.MaxDeliveriesPerPush || (size+len(e.Sealed) > pushBudget && len(d.Deliveries) > 0) {
+				if !write(&d) {
+					return false
+				}
+				d, size = wire.Deliver{}, 0
+			}
+			size += len(e.Sealed)
+			d.Deliveries = append(d.Deliveries, wire.Delivery{
+				ID:         e.ID[:],
+				Sealed:     e.Sealed,
+				ReceivedAt: uint64(e.ReceivedAt.UnixMilli()),
+				Lane:       uint8(e.Lane),
+			})
+			if len(pushed) >= maxPushedSet {
+				clear(pushed)
+			}
+			pushed[e.ID] = struct{}{}
+		}
+		if len(d.Deliveries) > 0 && !write(&d) {
+			return false
+		}
+		if len(page) < wire.MaxDeliveriesPerPush {
+			return true
 		}
 	}
 }

@@ -76,6 +76,10 @@ type Config struct {
 	// MaxConnections bounds concurrent client connections; more are
 	// refused. Zero means DefaultMaxConnections.
 	MaxConnections int
+	// PollInterval, when not zero, makes every connected device's pusher
+	// look at its mailbox that often even without a wake-up: for stores
+	// shared by several processes, where a notification may be lost.
+	PollInterval time.Duration
 	// Federation configures relaying to and from other domains: peers,
 	// trust roots, domain policy and tuning. Its Domain, Certificate,
 	// Store, Local and Logger are set by New.
@@ -198,8 +202,9 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 	// CONNECTION_REFUSED (spec/02-transport.md).
 	qconf.GetConfigForClient = func(*quic.ClientInfo) (*quic.Config, error) {
 		s.mu.Lock()
-		full := len(s.conns) >= s.cfg.MaxConnections
+		n := len(s.conns)
 		s.mu.Unlock()
+		full := n+s.fed.Conns() >= s.cfg.MaxConnections
 		if full {
 			return nil, errors.New("connection limit reached")
 		}
@@ -211,6 +216,9 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 	}
 	fedCtx, stopFed := context.WithCancel(context.Background())
 	defer stopFed()
+	if n, ok := s.cfg.Store.(store.Notifier); ok {
+		go s.listen(fedCtx, n)
+	}
 	if err := s.fed.Start(fedCtx, tr); err != nil {
 		return fmt.Errorf("server: federation: %w", err)
 	}
@@ -301,6 +309,23 @@ func (s *Server) beginRequest() bool {
 	}
 	s.requests.Add(1)
 	return true
+}
+
+// listen turns a shared store's notifications about envelopes stored by
+// other processes into wake-ups of this process's pushers, re-listening
+// after failures until ctx ends.
+func (s *Server) listen(ctx context.Context, n store.Notifier) {
+	for ctx.Err() == nil {
+		err := n.Listen(ctx, s.hub.notify)
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("store notifications interrupted; pushers poll meanwhile", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
 }
 
 // sweep deletes envelopes past the retention limit, at start and hourly.
