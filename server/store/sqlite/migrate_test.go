@@ -283,13 +283,3 @@ func TestOpenRefusesNextSchema(t *testing.T) {
 		t.Fatalf("after a refused Open, schema version %d", v)
 	}
 }
-
-func TestClaimOutboundRefusesNoLease(t *testing.T) {
-	t.Parallel()
-	s := open(t, filepath.Join(t.TempDir(), "store.db"), store.DefaultLimits())
-	for _, lease := range []time.Duration{0, -time.Second} {
-		if _, err := s.ClaimOutbound(t.Context(), "b.example", time.Now(), lease, 10); err == nil {
-			t.Errorf("ClaimOutbound with lease %v succeeded", lease)
-		}
-	}
-}
