@@ -21,6 +21,10 @@ type ReceiveOptions struct {
 	// OnDrop is called for an envelope that fails to open or verify; it is
 	// acknowledged and dropped.
 	OnDrop func(id [16]byte, err error)
+	// OnDefer is called for an envelope that cannot be verified now
+	// because its sender's domain key is unavailable; it is not
+	// acknowledged, so the homeserver delivers it again later.
+	OnDefer func(id [16]byte, err error)
 	// OnNotice is called for a notice from the homeserver that an envelope
 	// this device sent to another domain was not delivered.
 	OnNotice func(Undeliverable)
@@ -124,6 +128,12 @@ func (cl *Client) deliver(ctx context.Context, f *wire.Deliver, o ReceiveOptions
 			continue
 		}
 		m, err := cl.open(ctx, id, me, d)
+		if errors.Is(err, seal.ErrNoDomainKey) {
+			if o.OnDefer != nil {
+				o.OnDefer(id, err)
+			}
+			continue
+		}
 		if err != nil {
 			if o.OnDrop != nil {
 				o.OnDrop(id, err)
@@ -145,6 +155,9 @@ func (cl *Client) deliver(ctx context.Context, f *wire.Deliver, o ReceiveOptions
 		if isNew && o.OnMessage != nil {
 			o.OnMessage(*m)
 		}
+	}
+	if len(ids) == 0 {
+		return nil
 	}
 	if err := cl.c.do(ctx, &wire.Ack{IDs: ids}, &wire.OK{}); err != nil {
 		return fmt.Errorf("acknowledge: %w", err)

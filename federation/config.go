@@ -77,8 +77,6 @@ const (
 	queryRate  = 100
 	// domainKeyTTL is how long a peer's sender-certificate key is cached.
 	domainKeyTTL = time.Hour
-	// maxInFlight bounds concurrent relay requests to one peer.
-	maxInFlight = 16
 )
 
 func (c *Config) setDefaults() error {

@@ -28,8 +28,12 @@ type Federation struct {
 	peers   map[string]*peer
 	workers map[string]*worker
 	conns   map[*quic.Conn]struct{} // accepted federation connections
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup          // workers and the queue scan
 	stop    context.CancelFunc
+	// handlers counts requests of accepted connections being served;
+	// stopping (under mu) ends new ones.
+	handlers sync.WaitGroup
+	stopping bool
 }
 
 // New returns a Federation for cfg. Start must be called before it relays.
@@ -101,7 +105,10 @@ func (f *Federation) scan(ctx context.Context) error {
 // every federation connection.
 func (f *Federation) Stop() {
 	f.mu.Lock()
-	stop := f.stop
+	if f.stop != nil {
+		f.stop() // under f.mu: no worker starts after this
+	}
+	f.stopping = true // and no request handler
 	peers := make([]*peer, 0, len(f.peers))
 	for _, p := range f.peers {
 		peers = append(peers, p)
@@ -111,9 +118,6 @@ func (f *Federation) Stop() {
 		conns = append(conns, c)
 	}
 	f.mu.Unlock()
-	if stop != nil {
-		stop()
-	}
 	f.wg.Wait()
 	for _, p := range peers {
 		p.close()
@@ -121,6 +125,18 @@ func (f *Federation) Stop() {
 	for _, c := range conns {
 		c.CloseWithError(3, "server shutting down")
 	}
+	f.handlers.Wait() // no relay is admitted after Stop returns
+}
+
+// beginHandler registers a request being served; false once Stop began.
+func (f *Federation) beginHandler() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stopping {
+		return false
+	}
+	f.handlers.Add(1)
+	return true
 }
 
 // Conns returns the number of accepted federation connections.

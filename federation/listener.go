@@ -49,12 +49,21 @@ func (f *Federation) ServeConn(ctx context.Context, qc *quic.Conn) {
 		if err != nil {
 			return
 		}
+		if !f.beginHandler() {
+			st.CancelRead(wire.StreamRequestCancelled)
+			st.CancelWrite(wire.StreamRequestCancelled)
+			return
+		}
 		if in.originDomain() == "" {
 			// Before fed-hello: one small request at a time.
 			in.serveStream(ctx, st, wire.MaxPreAuthFrame)
+			f.handlers.Done()
 			continue
 		}
-		go in.serveStream(ctx, st, wire.MaxFrame)
+		go func() {
+			defer f.handlers.Done()
+			in.serveStream(ctx, st, wire.MaxFrame)
+		}()
 	}
 }
 
@@ -132,11 +141,11 @@ func (in *inbound) fedHello(h *wire.FedHello) ([]byte, error) {
 	// The certificate first, so that an unauthenticated party cannot probe
 	// the domain policy (spec/08-federation.md).
 	if err := f.verifyPeer(in.qc.ConnectionState().TLS, h.Domain); err != nil {
-		in.log.Info("federation peer not authenticated", "claimed", h.Domain, "err", err)
+		in.log.Debug("federation peer not authenticated", "claimed", h.Domain, "err", err)
 		return nil, wire.Errorf(wire.CodePeerUnauthenticated, "%v", err)
 	}
 	if !f.Allowed(h.Domain) {
-		in.log.Info("federation refused by domain policy", "origin", h.Domain)
+		in.log.Debug("federation refused by domain policy", "origin", h.Domain)
 		return nil, wire.Errorf(wire.CodeDomainRefused, "%s does not federate with %s", f.cfg.Domain, h.Domain)
 	}
 	in.origin = h.Domain

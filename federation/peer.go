@@ -64,7 +64,9 @@ func (p *peer) conn(ctx context.Context) (*quic.Conn, error) {
 	var ok wire.FedHelloOK
 	if err := wire.RoundTrip(ctx, qc, &wire.FedHello{Domain: p.f.cfg.Domain}, &ok); err != nil {
 		qc.CloseWithError(wire.CloseNoError, "")
-		return nil, fmt.Errorf("hello to %s: %w", p.domain, err)
+		// %v: the peer's refusal of this server is not an answer to the
+		// request being relayed, so it must not reach a client as one.
+		return nil, fmt.Errorf("hello to %s: %v", p.domain, err)
 	}
 	if ok.Domain != p.domain {
 		qc.CloseWithError(wire.CloseProtocolViolation, "wrong domain")
@@ -81,13 +83,19 @@ func (p *peer) conn(ctx context.Context) (*quic.Conn, error) {
 	return qc, nil
 }
 
-// do sends one request to the peer.
+// do sends one request to the peer. The dial and the request each get at
+// most the request deadline (spec/03-framing.md), so a peer that stalls
+// cannot hold a worker or a client's request longer.
 func (p *peer) do(ctx context.Context, req wire.Request, resp any) error {
-	qc, err := p.conn(ctx)
+	dctx, cancel := context.WithTimeout(ctx, wire.RequestDeadline)
+	qc, err := p.conn(dctx)
+	cancel()
 	if err != nil {
 		return err
 	}
-	return wire.RoundTrip(ctx, qc, req, resp)
+	rctx, cancel := context.WithTimeout(ctx, wire.RequestDeadline)
+	defer cancel()
+	return wire.RoundTrip(rctx, qc, req, resp)
 }
 
 func (p *peer) close() {

@@ -3,6 +3,7 @@ package federation
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -112,6 +113,10 @@ func (w *worker) run(ctx context.Context) {
 		}
 		next, queued, err := w.nextDue(ctx)
 		if err != nil {
+			if ctx.Err() == nil {
+				log.Error("outbound queue", "err", err)
+				w.sleep(ctx, w.backoff())
+			}
 			continue
 		}
 		if !queued {
@@ -221,8 +226,8 @@ func (w *worker) process(ctx context.Context, rows []store.Outbound) {
 	var batches [][]store.Outbound
 	for len(live) > 0 {
 		n, size := 0, 0
-		for n < len(live) && n < wire.MaxEnvelopesPerSend && (n == 0 || size+len(live[n].Envelope.Sealed) <= relayBudget) {
-			size += len(live[n].Envelope.Sealed)
+		for n < len(live) && n < wire.MaxEnvelopesPerSend && (n == 0 || size+relaySize(live[n]) <= relayBudget) {
+			size += relaySize(live[n])
 			n++
 		}
 		batches = append(batches, live[:n])
@@ -287,7 +292,20 @@ func (w *worker) settle(notices []store.Outbound, codes []wire.Code, done, retry
 	f := w.f
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	w.notify(ctx, notices, codes, time.Now())
+	if err := w.notify(ctx, notices, codes, time.Now()); err != nil {
+		// The notice must be durable before its envelope leaves the
+		// queue: keep those envelopes and try again later.
+		f.cfg.Logger.Error("undeliverable notices", "peer", w.domain, "err", err)
+		keep := make(map[int64]bool, len(notices))
+		for _, n := range notices {
+			keep[n.Seq] = true
+			retry = append(retry, n.Seq)
+		}
+		done = slices.DeleteFunc(done, func(seq int64) bool { return keep[seq] })
+		if at.IsZero() {
+			at = time.Now().Add(w.backoff())
+		}
+	}
 	if len(done) > 0 {
 		if err := f.cfg.Store.DeleteOutbound(ctx, done); err != nil {
 			f.cfg.Logger.Error("outbound queue: delete", "peer", w.domain, "err", err)
@@ -298,6 +316,11 @@ func (w *worker) settle(notices []store.Outbound, codes []wire.Code, done, retry
 			f.cfg.Logger.Error("outbound queue: retry", "peer", w.domain, "err", err)
 		}
 	}
+}
+
+// relaySize bounds the encoded size of an envelope in a relay request.
+func relaySize(r store.Outbound) int {
+	return len(r.Envelope.Sealed) + len(r.Envelope.To.Address) + len(r.Token) + 64
 }
 
 // relay sends one relay request and returns its per-envelope results.
@@ -318,10 +341,12 @@ func (w *worker) relay(ctx context.Context, batch []store.Outbound) ([]wire.Code
 }
 
 // notify puts a notice in the mailbox of each undeliverable envelope's
-// submitting device.
-func (w *worker) notify(ctx context.Context, rows []store.Outbound, codes []wire.Code, now time.Time) {
+// submitting device. A notice that cannot be written because that
+// device's mailbox is full or the device is gone is given up (spec 8.9.5);
+// any other failure is returned.
+func (w *worker) notify(ctx context.Context, rows []store.Outbound, codes []wire.Code, now time.Time) error {
 	if len(rows) == 0 {
-		return
+		return nil
 	}
 	f := w.f
 	envs := make([]store.Envelope, 0, len(rows))
@@ -329,7 +354,7 @@ func (w *worker) notify(ctx context.Context, rows []store.Outbound, codes []wire
 		to := wire.Mailbox{Address: r.Envelope.To.Address, Device: r.Envelope.To.Device}
 		b, err := wire.Marshal(&wire.Notice{ID: r.Envelope.ID[:], To: to, Code: codes[i]})
 		if err != nil {
-			continue
+			return err
 		}
 		var id store.EnvelopeID
 		copy(id[:], wire.NoticeID(r.Envelope.ID[:], to))
@@ -337,8 +362,7 @@ func (w *worker) notify(ctx context.Context, rows []store.Outbound, codes []wire
 	}
 	errs, err := f.cfg.Store.Enqueue(ctx, envs)
 	if err != nil {
-		f.cfg.Logger.Error("undeliverable notices", "err", err)
-		return
+		return err
 	}
 	for i, e := range errs {
 		if e == nil {
@@ -346,4 +370,5 @@ func (w *worker) notify(ctx context.Context, rows []store.Outbound, codes []wire
 		}
 	}
 	f.cfg.Logger.Info("envelopes undeliverable", "peer", w.domain, "count", len(rows))
+	return nil
 }

@@ -133,7 +133,7 @@ func TestRegistrationPolicies(t *testing.T) {
 	inv := servertest.Start(t, servertest.Options{Registration: server.RegistrationInvite})
 	servertest.MustCode(t, servertest.Dial(t, inv).Register(servertest.NewDevice(t, "alice@a.test"), nil), wire.CodeInviteInvalid)
 	servertest.MustCode(t, servertest.Dial(t, inv).Register(servertest.NewDevice(t, "alice@a.test"), []byte("made-up")), wire.CodeInviteInvalid)
-	token, err := server.CreateInvite(testCtx(t), inv.Data, time.Hour)
+	token, err := server.CreateInvite(testCtx(t), inv.Data, "", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,9 @@ var (
 	ErrExpired     = errors.New("seal: sender certificate expired")
 	ErrSignature   = errors.New("seal: sender signature does not verify")
 	ErrTooLarge    = errors.New("seal: content too large for an envelope")
+	// ErrNoDomainKey means the sender's domain key could not be had now;
+	// the envelope may open later.
+	ErrNoDomainKey = errors.New("seal: sender domain key unavailable")
 )
 
 // ClockSkew is the grace allowed on a sender certificate's expiry.
@@ -129,7 +132,7 @@ func VerifyCert(cert []byte, keys DomainKeys, now time.Time) (*wire.SenderCertBo
 	_, domain := wire.SplitAddress(body.Address)
 	dk, err := keys(domain)
 	if err != nil {
-		return nil, fmt.Errorf("%w: key of %s: %w", ErrCertificate, domain, err)
+		return nil, fmt.Errorf("%w: key of %s: %w", ErrNoDomainKey, domain, err)
 	}
 	if len(c.Signature) != ed25519.SignatureSize || !ed25519.Verify(dk, wire.SenderCertMessage(c.Body), c.Signature) {
 		return nil, ErrCertificate

@@ -304,8 +304,8 @@ func TestOpenCertificate(t *testing.T) {
 	h := newFixture(t)
 	h.body.Address = "alice@elsewhere.example"
 	h.sender.Cert, _ = wire.IssueSenderCert(h.domainKey, h.body)
-	if _, err := h.open(h.seal(t, payload)); !errors.Is(err, seal.ErrCertificate) {
-		t.Errorf("unknown domain: %v, want ErrCertificate", err)
+	if _, err := h.open(h.seal(t, payload)); !errors.Is(err, seal.ErrNoDomainKey) {
+		t.Errorf("unknown domain: %v, want ErrNoDomainKey", err)
 	}
 
 	// A certificate whose signature bytes are damaged.

@@ -222,6 +222,9 @@ func (a *app) recvCmd() *cobra.Command {
 					}
 					fmt.Fprintf(a.stdout, "not delivered to %s (device %d): %s\n", u.To, u.Device, u.Reason)
 				},
+				OnDefer: func(id [16]byte, err error) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "xchat: envelope %x kept for later: %v\n", id, err)
+				},
 				OnDrop: func(id [16]byte, err error) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "xchat: dropped envelope %x: %v\n", id, err)
 				},

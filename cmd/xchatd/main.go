@@ -19,6 +19,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/xchat-im/xchat/federation"
 	"github.com/xchat-im/xchat/server"
 	"github.com/xchat-im/xchat/server/devca"
 )
@@ -50,7 +51,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(stdout, stderr), devCACmd(stdout), inviteCmd(stdout))
+	root.AddCommand(serveCmd(stdout, stderr), devCACmd(stdout), inviteCmd(stdout), migrateCmd(stdout), copyCmd(stdout))
 	return root
 }
 
@@ -87,7 +88,8 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.Domain, "domain", "localhost", "the domain this server serves (user@DOMAIN)")
 	f.StringVar(&o.Listen, "listen", "127.0.0.1:7443", "UDP address to listen on")
-	f.StringVar(&o.DataDir, "data", "./xchatd-data", "data directory (database, keys, development CA)")
+	f.StringVar(&o.DataDir, "data", "./xchatd-data", "data directory (embedded database, keys, development CA)")
+	f.StringVar(&o.DB, "db", "", "PostgreSQL URL (postgres://...); default: the embedded store in --data")
 	f.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate chain for the domain (default: a development certificate in the data directory)")
 	f.StringVar(&o.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringVar(&registration, "registration", "open", "who may register: open, invite or closed")
@@ -96,6 +98,8 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringArrayVar(&o.TrustCAs, "trust-ca", nil, "PEM file of extra root CAs for peers' certificates, added to the system roots (repeatable)")
 	f.StringArrayVar(&o.AllowDomains, "allow-domain", nil, "federate only with these domains (repeatable; default: any)")
 	f.StringArrayVar(&o.DenyDomains, "deny-domain", nil, "never federate with this domain (repeatable)")
+	f.DurationVar(&o.Lease, "relay-lease", federation.DefaultLease, "how long a relay worker holds the envelopes it claimed; a process that dies leaves them to others after this")
+	f.DurationVar(&o.Scan, "queue-scan", federation.DefaultScan, "how often the outbound queue is searched for work without a worker here")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }
@@ -131,14 +135,14 @@ func devCACmd(stdout io.Writer) *cobra.Command {
 }
 
 func inviteCmd(stdout io.Writer) *cobra.Command {
-	var dataDir string
+	var dataDir, db string
 	var ttl time.Duration
 	cmd := &cobra.Command{
 		Use:   "invite",
 		Short: "Create a single-use invite token (for --registration invite)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			tok, err := server.CreateInvite(cmd.Context(), dataDir, ttl)
+			tok, err := server.CreateInvite(cmd.Context(), dataDir, db, ttl)
 			if err != nil {
 				return err
 			}
@@ -148,5 +152,55 @@ func inviteCmd(stdout io.Writer) *cobra.Command {
 	}
 	cmd.Flags().StringVar(&dataDir, "data", "./xchatd-data", "data directory of the server")
 	cmd.Flags().DurationVar(&ttl, "ttl", 7*24*time.Hour, "how long the invite stays valid")
+	cmd.Flags().StringVar(&db, "db", "", "PostgreSQL URL of the server's store, when it uses one")
+	return cmd
+}
+
+func migrateCmd(stdout io.Writer) *cobra.Command {
+	var db string
+	cmd := &cobra.Command{
+		Use:   "migrate --db URL",
+		Short: "Create or upgrade the PostgreSQL schema (safe while servers run)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if db == "" {
+				return fmt.Errorf("--db is required")
+			}
+			if err := server.Migrate(cmd.Context(), db); err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, "xchatd: schema is up to date")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&db, "db", "", "PostgreSQL URL (postgres://...)")
+	return cmd
+}
+
+func copyCmd(stdout io.Writer) *cobra.Command {
+	var dataDir, db string
+	cmd := &cobra.Command{
+		Use:   "copy --data DIR --db URL",
+		Short: "Copy the embedded store of a data directory into an empty, migrated PostgreSQL database",
+		Long: "Copies accounts, devices, delivery policies, invites, key packages, waiting envelopes and the\n" +
+			"outbound federation queue. Stop the server first; afterwards start it with --db URL and the same --data\n" +
+			"directory (its key files stay there).",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if db == "" {
+				return fmt.Errorf("--db is required")
+			}
+			n, err := server.CopyToPostgres(cmd.Context(), dataDir, db, func(n int) {
+				fmt.Fprintf(stdout, "xchatd: %d records copied\n", n)
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "xchatd: copy complete, %d records\n", n)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dataDir, "data", "./xchatd-data", "data directory of the embedded store")
+	cmd.Flags().StringVar(&db, "db", "", "PostgreSQL URL (postgres://...)")
 	return cmd
 }

@@ -40,6 +40,12 @@ type Options struct {
 	// OutboundTTL is how long an envelope may wait for its peer; zero:
 	// the default.
 	OutboundTTL time.Duration
+	// DB is a PostgreSQL URL for the store; empty: SQLite in the data
+	// directory. Data, when set, is the data directory (shared by several
+	// servers of one domain).
+	DB, Data string
+	// Lease and Scan tune the outbound queue's claims; zero: the defaults.
+	Lease, Scan time.Duration
 }
 
 // Server is a running test homeserver.
@@ -79,7 +85,7 @@ func Start(t testing.TB, o Options) *Server {
 		t:      t,
 		Domain: o.Domain,
 		CAFile: devca.CertPath(caDir),
-		Data:   filepath.Join(dir, "data"),
+		Data:   cmp.Or(o.Data, filepath.Join(dir, "data")),
 		Addr:   cmp.Or(o.Listen, "127.0.0.1:0"),
 		logs:   &syncBuffer{},
 	}
@@ -97,6 +103,9 @@ func Start(t testing.TB, o Options) *Server {
 		Retry:          50 * time.Millisecond,
 		MaxRetry:       time.Second,
 		OutboundTTL:    o.OutboundTTL,
+		DB:             o.DB,
+		Lease:          o.Lease,
+		Scan:           o.Scan,
 		Logger:         slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	s.start()

@@ -1,0 +1,378 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/xchat-im/xchat/server/store"
+)
+
+// expireChunk is how many envelopes one Expire transaction deletes at most,
+// so that a large expiry holds few locks at a time.
+const expireChunk = 1000
+
+// lockDevices locks the rows of the devices $1[i], $2[i] in (address, id)
+// order, the order every transaction that locks several takes, and reads
+// their mailbox counters.
+const lockDevices = `SELECT address, id, mb_count, mb_bytes FROM devices
+	WHERE (address, id) IN (SELECT * FROM unnest($1::text[], $2::bigint[]))
+	ORDER BY address, id FOR NO KEY UPDATE`
+
+// insertEnvelopes stores envelopes given as arrays, in array order (so that
+// their Seqs follow it), skips those already waiting, adds what it stored to
+// the counters of their mailboxes and notifies each mailbox once. The
+// notifications are delivered when the transaction commits.
+const insertEnvelopes = `WITH ins AS (
+		INSERT INTO mailbox (address, device, envelope_id, lane, received_at_ms, size, sealed)
+		SELECT u.address, u.device, u.id, u.lane, u.received, octet_length(u.sealed), u.sealed
+		FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::smallint[], $5::bigint[], $6::bytea[])
+			WITH ORDINALITY AS u(address, device, id, lane, received, sealed, ord)
+		ORDER BY u.ord
+		ON CONFLICT (address, device, envelope_id) DO NOTHING
+		RETURNING address, device, size
+	), sums AS (
+		SELECT address, device, count(*) AS n, sum(size) AS bytes FROM ins GROUP BY address, device
+	), upd AS (
+		UPDATE devices d SET mb_count = d.mb_count + s.n, mb_bytes = d.mb_bytes + s.bytes
+		FROM sums s WHERE d.address = s.address AND d.id = s.device
+		RETURNING d.address, d.id
+	)
+	SELECT pg_notify('xchat_mailbox', address || ' ' || id) FROM upd`
+
+// box is what an Enqueue transaction knows about one mailbox.
+type box struct {
+	found        bool  // the device is registered (its row is locked)
+	count, bytes int64 // envelopes and sealed bytes waiting
+	n, size      int64 // envelopes and sealed bytes of the call to it
+	tight        bool  // the call might fill it up
+}
+
+// entry names one envelope of one mailbox.
+type entry struct {
+	mb store.Mailbox
+	id store.EnvelopeID
+}
+
+// envelopeRows are envelopes as the array parameters of insertEnvelopes.
+type envelopeRows struct {
+	addrs    []string
+	devs     []int64
+	ids      [][]byte
+	lanes    []int16
+	received []int64
+	sealed   [][]byte
+}
+
+func (r *envelopeRows) add(e *store.Envelope) {
+	r.addrs = append(r.addrs, e.To.Address)
+	r.devs = append(r.devs, int64(e.To.Device))
+	r.ids = append(r.ids, e.ID[:])
+	r.lanes = append(r.lanes, int16(e.Lane))
+	r.received = append(r.received, millis(e.ReceivedAt))
+	r.sealed = append(r.sealed, blob(e.Sealed))
+}
+
+func (r *envelopeRows) args() []any {
+	return []any{r.addrs, r.devs, r.ids, r.lanes, r.received, r.sealed}
+}
+
+// Enqueue stores envelopes durably, all in one transaction of two round
+// trips (three when a mailbox may fill up), and returns one result per
+// envelope. The rows of the mailboxes' devices stay locked until the
+// commit, so that concurrent calls, in this process or others, see each
+// other's counters.
+func (s *Store) Enqueue(ctx context.Context, envs []store.Envelope) ([]error, error) {
+	if s.closed.Load() {
+		return nil, fmt.Errorf("postgres: enqueue: %w", store.ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: enqueue: %w", err)
+	}
+	if len(envs) == 0 {
+		return []error{}, nil
+	}
+	boxes := make(map[store.Mailbox]*box)
+	var (
+		addrs []string
+		devs  []int64
+	)
+	for i := range envs {
+		e := &envs[i]
+		b := boxes[e.To]
+		if b == nil {
+			b = &box{}
+			boxes[e.To] = b
+			addrs = append(addrs, e.To.Address)
+			devs = append(devs, int64(e.To.Device))
+		}
+		b.n++
+		b.size += int64(len(e.Sealed))
+	}
+	results := make([]error, len(envs))
+	err := s.with(ctx, func(c *pgxpool.Conn) error {
+		batch := &pgx.Batch{}
+		batch.Queue(`BEGIN`)
+		batch.Queue(lockDevices, addrs, devs).Query(func(rows pgx.Rows) error {
+			return scanAll(rows, func(r pgx.Rows) error {
+				var (
+					mb     store.Mailbox
+					device int64
+					b      box
+				)
+				if err := r.Scan(&mb.Address, &device, &b.count, &b.bytes); err != nil {
+					return err
+				}
+				mb.Device = uint32(device)
+				if x := boxes[mb]; x != nil {
+					x.found, x.count, x.bytes = true, b.count, b.bytes
+				}
+				return nil
+			})
+		})
+		if err := send(ctx, c, batch); err != nil {
+			return err
+		}
+
+		// Duplicates take no room in a mailbox, so where the call may fill
+		// one up, look up which of its envelopes are already waiting.
+		// Elsewhere, the insert skips them.
+		var tight envelopeRows
+		for i := range envs {
+			b := boxes[envs[i].To]
+			if b.found && s.full(b.count+b.n-1, b.bytes+b.size, 0) {
+				b.tight = true
+				tight.add(&envs[i])
+			}
+		}
+		waiting := make(map[entry]bool)
+		if len(tight.ids) > 0 {
+			rows, err := c.Query(ctx, `SELECT address, device, envelope_id FROM mailbox
+				WHERE (address, device, envelope_id) IN (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[]))`,
+				tight.addrs, tight.devs, tight.ids)
+			if err != nil {
+				return err
+			}
+			err = scanAll(rows, func(r pgx.Rows) error {
+				var (
+					k      entry
+					device int64
+					id     []byte
+				)
+				if err := r.Scan(&k.mb.Address, &device, &id); err != nil {
+					return err
+				}
+				k.mb.Device = uint32(device)
+				copy(k.id[:], id)
+				waiting[k] = true
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+
+		var ins envelopeRows
+		for i := range envs {
+			e := &envs[i]
+			b := boxes[e.To]
+			if !b.found {
+				results[i] = store.ErrUnknownDevice
+				continue
+			}
+			k := entry{e.To, e.ID}
+			if waiting[k] {
+				continue // stored before, or earlier in this call
+			}
+			if b.tight {
+				size := int64(len(e.Sealed))
+				if s.full(b.count, b.bytes, size) {
+					results[i] = store.ErrLimit
+					continue
+				}
+				b.count++
+				b.bytes += size
+			}
+			waiting[k] = true
+			ins.add(e)
+		}
+		batch = &pgx.Batch{}
+		if len(ins.ids) > 0 {
+			batch.Queue(insertEnvelopes, ins.args()...)
+		}
+		batch.Queue(`COMMIT`)
+		return send(ctx, c, batch)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: enqueue: %w", err)
+	}
+	return results, nil
+}
+
+// full reports whether a mailbox holding count envelopes of bytes sealed
+// bytes is too full to take one more of size bytes.
+func (s *Store) full(count, bytes, size int64) bool {
+	return (s.limits.MailboxMaxEnvelopes > 0 && count+1 > int64(s.limits.MailboxMaxEnvelopes)) ||
+		(s.limits.MailboxMaxBytes > 0 && bytes+size > s.limits.MailboxMaxBytes)
+}
+
+// Pending returns up to limit envelopes waiting in a mailbox after the given
+// sequence number, in sequence order. A limit below 1 returns none.
+func (s *Store) Pending(ctx context.Context, mb store.Mailbox, after int64, limit int) ([]store.Stored, error) {
+	var out []store.Stored
+	err := s.with(ctx, func(c *pgxpool.Conn) error {
+		if limit < 1 {
+			return nil
+		}
+		rows, err := c.Query(ctx, `SELECT seq, envelope_id, lane, received_at_ms, sealed
+			FROM mailbox WHERE address = $1 AND device = $2 AND seq > $3 ORDER BY seq LIMIT $4`,
+			mb.Address, int64(mb.Device), after, int64(limit))
+		if err != nil {
+			return err
+		}
+		return scanAll(rows, func(r pgx.Rows) error {
+			var (
+				st   store.Stored
+				id   []byte
+				lane int16
+				at   int64
+			)
+			if err := r.Scan(&st.Seq, &id, &lane, &at, &st.Sealed); err != nil {
+				return err
+			}
+			if len(id) != len(st.ID) {
+				return fmt.Errorf("envelope at seq %d has a %d-byte id", st.Seq, len(id))
+			}
+			copy(st.ID[:], id)
+			st.To = mb
+			st.Lane = store.Lane(lane)
+			st.ReceivedAt = fromMillis(at)
+			st.Sealed = blob(st.Sealed)
+			out = append(out, st)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: pending: %w", err)
+	}
+	return out, nil
+}
+
+// Ack deletes envelopes from a mailbox; unknown IDs are ignored. It takes
+// one round trip: the device row is locked first, as Enqueue does, then the
+// envelopes deleted and the counters updated, in one implicit transaction.
+func (s *Store) Ack(ctx context.Context, mb store.Mailbox, ids []store.EnvelopeID) error {
+	if s.closed.Load() {
+		return fmt.Errorf("postgres: ack: %w", store.ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("postgres: ack: %w", err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	raw := make([][]byte, len(ids))
+	for i := range ids {
+		raw[i] = ids[i][:]
+	}
+	err := s.with(ctx, func(c *pgxpool.Conn) error {
+		b := &pgx.Batch{}
+		b.Queue(`SELECT 1 FROM devices WHERE address = $1 AND id = $2 FOR NO KEY UPDATE`, mb.Address, int64(mb.Device))
+		b.Queue(`WITH d AS (
+				DELETE FROM mailbox WHERE address = $1 AND device = $2 AND envelope_id = ANY($3::bytea[])
+				RETURNING size
+			), s AS (SELECT count(*) AS n, coalesce(sum(size), 0) AS bytes FROM d)
+			UPDATE devices v SET mb_count = v.mb_count - s.n, mb_bytes = v.mb_bytes - s.bytes
+			FROM s WHERE v.address = $1 AND v.id = $2 AND s.n > 0`,
+			mb.Address, int64(mb.Device), raw)
+		return send(ctx, c, b)
+	})
+	if err != nil {
+		return fmt.Errorf("postgres: ack: %w", err)
+	}
+	return nil
+}
+
+// Expire deletes every envelope received before the given time and returns
+// how many. It deletes in several transactions of at most expireChunk
+// envelopes; when it fails, the count says how many were deleted before.
+func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
+	total := 0
+	for {
+		n, more, err := s.expireChunk(ctx, millis(before))
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("postgres: expire: %w", err)
+		}
+		if !more {
+			break
+		}
+	}
+	if total > 0 {
+		s.log.Info("postgres: expired envelopes", "count", total)
+	}
+	return total, nil
+}
+
+// expireChunk deletes up to expireChunk envelopes received before the given
+// time and reports whether there may be more.
+func (s *Store) expireChunk(ctx context.Context, before int64) (n int, more bool, err error) {
+	err = s.with(ctx, func(c *pgxpool.Conn) error {
+		var (
+			seqs  []int64
+			addrs []string
+			devs  []int64
+			seen  = make(map[store.Mailbox]bool)
+		)
+		rows, err := c.Query(ctx, `SELECT seq, address, device FROM mailbox
+			WHERE received_at_ms < $1 ORDER BY received_at_ms LIMIT $2`, before, expireChunk)
+		if err != nil {
+			return err
+		}
+		err = scanAll(rows, func(r pgx.Rows) error {
+			var (
+				seq, device int64
+				address     string
+			)
+			if err := r.Scan(&seq, &address, &device); err != nil {
+				return err
+			}
+			seqs = append(seqs, seq)
+			mb := store.Mailbox{Address: address, Device: uint32(device)}
+			if !seen[mb] {
+				seen[mb] = true
+				addrs = append(addrs, address)
+				devs = append(devs, device)
+			}
+			return nil
+		})
+		if err != nil || len(seqs) == 0 {
+			return err
+		}
+		more = len(seqs) == expireChunk
+		// One implicit transaction: lock the devices, then delete what is
+		// still there and update the counters.
+		var deleted int64
+		b := &pgx.Batch{}
+		b.Queue(lockDevices, addrs, devs)
+		b.Queue(`WITH d AS (
+				DELETE FROM mailbox WHERE seq = ANY($1::bigint[]) AND received_at_ms < $2
+				RETURNING address, device, size
+			), s AS (
+				SELECT address, device, count(*) AS n, sum(size) AS bytes FROM d GROUP BY address, device
+			), u AS (
+				UPDATE devices v SET mb_count = v.mb_count - s.n, mb_bytes = v.mb_bytes - s.bytes
+				FROM s WHERE v.address = s.address AND v.id = s.device
+			)
+			SELECT count(*) FROM d`, seqs, before).QueryRow(func(r pgx.Row) error { return r.Scan(&deleted) })
+		if err := send(ctx, c, b); err != nil {
+			return err
+		}
+		n = int(deleted)
+		return nil
+	})
+	return n, more, err
+}
