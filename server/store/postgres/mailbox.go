@@ -47,8 +47,6 @@ const insertEnvelopes = `WITH ins AS (
 type box struct {
 	found        bool  // the device is registered (its row is locked)
 	count, bytes int64 // envelopes and sealed bytes waiting
-	n, size      int64 // envelopes and sealed bytes of the call to it
-	tight        bool  // the call might fill it up
 }
 
 // entry names one envelope of one mailbox.
@@ -80,11 +78,49 @@ func (r *envelopeRows) args() []any {
 	return []any{r.addrs, r.devs, r.ids, r.lanes, r.received, r.sealed}
 }
 
-// Enqueue stores envelopes durably, all in one transaction of two round
-// trips (three when a mailbox may fill up), and returns one result per
-// envelope. The rows of the mailboxes' devices stay locked until the
-// commit, so that concurrent calls, in this process or others, see each
-// other's counters.
+// enqueueFast stores envelopes as insertEnvelopes does, in their array
+// parameters, but only when every mailbox they go to has room for all of
+// them (counting those already waiting too, as if new), and reports with
+// ok whether it did. Envelopes to devices that are not registered are left
+// out. $7 and $8 are the limits, not enforced when not positive.
+const enqueueFast = `WITH u AS (
+		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::smallint[], $5::bigint[], $6::bytea[])
+			WITH ORDINALITY AS u(address, device, id, lane, received, sealed, ord)
+	), box AS (
+		SELECT d.address, d.id, d.mb_count + count(*) AS n, d.mb_bytes + sum(octet_length(u.sealed)) AS bytes
+		FROM u JOIN devices d ON d.address = u.address AND d.id = u.device
+		GROUP BY d.address, d.id
+	), fits AS (
+		SELECT coalesce(bool_and(($7::bigint <= 0 OR n <= $7::bigint) AND ($8::bigint <= 0 OR bytes <= $8::bigint)), TRUE) AS ok FROM box
+	), ins AS (
+		INSERT INTO mailbox (address, device, envelope_id, lane, received_at_ms, size, sealed)
+		SELECT u.address, u.device, u.id, u.lane, u.received, octet_length(u.sealed), u.sealed
+		FROM u JOIN box b ON b.address = u.address AND b.id = u.device
+		WHERE (SELECT ok FROM fits)
+		ORDER BY u.ord
+		ON CONFLICT (address, device, envelope_id) DO NOTHING
+		RETURNING address, device, size
+	), sums AS (
+		SELECT address, device, count(*) AS n, sum(size) AS bytes FROM ins GROUP BY address, device
+	), upd AS (
+		UPDATE devices d SET mb_count = d.mb_count + s.n, mb_bytes = d.mb_bytes + s.bytes
+		FROM sums s WHERE d.address = s.address AND d.id = s.device
+		RETURNING d.address, d.id
+	), notified AS (
+		SELECT pg_notify('xchat_mailbox', address || ' ' || id) FROM upd
+	)
+	SELECT ok, (SELECT count(*) FROM notified) FROM fits`
+
+// Enqueue stores envelopes durably, all in one transaction, and returns one
+// result per envelope. The rows of the mailboxes' devices are locked first
+// and stay locked until the commit, so that concurrent calls, in this
+// process or others, see each other's counters.
+//
+// When the mailboxes have room for all the envelopes, that is one round
+// trip: BEGIN, the locks, a conditional insert and COMMIT, pipelined. When
+// one may fill up, the insert does nothing and a second transaction looks
+// up which envelopes are already waiting (they take no room) before it
+// decides, envelope by envelope, which to store.
 func (s *Store) Enqueue(ctx context.Context, envs []store.Envelope) ([]error, error) {
 	if s.closed.Load() {
 		return nil, fmt.Errorf("postgres: enqueue: %w", store.ErrClosed)
@@ -95,121 +131,152 @@ func (s *Store) Enqueue(ctx context.Context, envs []store.Envelope) ([]error, er
 	if len(envs) == 0 {
 		return []error{}, nil
 	}
-	boxes := make(map[store.Mailbox]*box)
-	var (
-		addrs []string
-		devs  []int64
-	)
+	e := &enqueueOp{s: s, envs: envs, boxes: make(map[store.Mailbox]*box), results: make([]error, len(envs))}
 	for i := range envs {
-		e := &envs[i]
-		b := boxes[e.To]
-		if b == nil {
-			b = &box{}
-			boxes[e.To] = b
-			addrs = append(addrs, e.To.Address)
-			devs = append(devs, int64(e.To.Device))
+		env := &envs[i]
+		if e.boxes[env.To] == nil {
+			e.boxes[env.To] = &box{}
+			e.addrs = append(e.addrs, env.To.Address)
+			e.devs = append(e.devs, int64(env.To.Device))
 		}
-		b.n++
-		b.size += int64(len(e.Sealed))
 	}
-	results := make([]error, len(envs))
 	err := s.with(ctx, func(c *pgxpool.Conn) error {
-		batch := &pgx.Batch{}
-		batch.Queue(`BEGIN`)
-		batch.Queue(lockDevices, addrs, devs).Query(func(rows pgx.Rows) error {
-			return scanAll(rows, func(r pgx.Rows) error {
-				var (
-					mb     store.Mailbox
-					device int64
-					b      box
-				)
-				if err := r.Scan(&mb.Address, &device, &b.count, &b.bytes); err != nil {
-					return err
-				}
-				mb.Device = uint32(device)
-				if x := boxes[mb]; x != nil {
-					x.found, x.count, x.bytes = true, b.count, b.bytes
-				}
-				return nil
-			})
-		})
-		if err := send(ctx, c, batch); err != nil {
+		ok, err := e.fast(ctx, c)
+		if err != nil || ok {
 			return err
 		}
-
-		// Duplicates take no room in a mailbox, so where the call may fill
-		// one up, look up which of its envelopes are already waiting.
-		// Elsewhere, the insert skips them.
-		var tight envelopeRows
-		for i := range envs {
-			b := boxes[envs[i].To]
-			if b.found && s.full(b.count+b.n-1, b.bytes+b.size, 0) {
-				b.tight = true
-				tight.add(&envs[i])
-			}
-		}
-		waiting := make(map[entry]bool)
-		if len(tight.ids) > 0 {
-			rows, err := c.Query(ctx, `SELECT address, device, envelope_id FROM mailbox
-				WHERE (address, device, envelope_id) IN (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[]))`,
-				tight.addrs, tight.devs, tight.ids)
-			if err != nil {
-				return err
-			}
-			err = scanAll(rows, func(r pgx.Rows) error {
-				var (
-					k      entry
-					device int64
-					id     []byte
-				)
-				if err := r.Scan(&k.mb.Address, &device, &id); err != nil {
-					return err
-				}
-				k.mb.Device = uint32(device)
-				copy(k.id[:], id)
-				waiting[k] = true
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-		}
-
-		var ins envelopeRows
-		for i := range envs {
-			e := &envs[i]
-			b := boxes[e.To]
-			if !b.found {
-				results[i] = store.ErrUnknownDevice
-				continue
-			}
-			k := entry{e.To, e.ID}
-			if waiting[k] {
-				continue // stored before, or earlier in this call
-			}
-			if b.tight {
-				size := int64(len(e.Sealed))
-				if s.full(b.count, b.bytes, size) {
-					results[i] = store.ErrLimit
-					continue
-				}
-				b.count++
-				b.bytes += size
-			}
-			waiting[k] = true
-			ins.add(e)
-		}
-		batch = &pgx.Batch{}
-		if len(ins.ids) > 0 {
-			batch.Queue(insertEnvelopes, ins.args()...)
-		}
-		batch.Queue(`COMMIT`)
-		return send(ctx, c, batch)
+		return e.slow(ctx, c)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("postgres: enqueue: %w", err)
 	}
-	return results, nil
+	return e.results, nil
+}
+
+// enqueueOp is one call of Enqueue.
+type enqueueOp struct {
+	s       *Store
+	envs    []store.Envelope
+	boxes   map[store.Mailbox]*box
+	addrs   []string // of the mailboxes, each once
+	devs    []int64
+	results []error
+}
+
+// lock queues on b the query that locks the devices of the mailboxes and
+// reads their counters.
+func (e *enqueueOp) lock(b *pgx.Batch) {
+	for _, x := range e.boxes {
+		x.found, x.count, x.bytes = false, 0, 0
+	}
+	b.Queue(lockDevices, e.addrs, e.devs).Query(func(rows pgx.Rows) error {
+		return scanAll(rows, func(r pgx.Rows) error {
+			var (
+				mb     store.Mailbox
+				device int64
+				b      box
+			)
+			if err := r.Scan(&mb.Address, &device, &b.count, &b.bytes); err != nil {
+				return err
+			}
+			mb.Device = uint32(device)
+			if x := e.boxes[mb]; x != nil {
+				x.found, x.count, x.bytes = true, b.count, b.bytes
+			}
+			return nil
+		})
+	})
+}
+
+// fast stores all the envelopes in one round trip if their mailboxes have
+// room for all of them, and reports whether it did.
+func (e *enqueueOp) fast(ctx context.Context, c *pgxpool.Conn) (ok bool, err error) {
+	var rows envelopeRows
+	for i := range e.envs {
+		rows.add(&e.envs[i])
+	}
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	e.lock(b)
+	b.Queue(enqueueFast, append(rows.args(), int64(e.s.limits.MailboxMaxEnvelopes), e.s.limits.MailboxMaxBytes)...).
+		QueryRow(func(r pgx.Row) error {
+			var notified int64
+			return r.Scan(&ok, &notified)
+		})
+	b.Queue(`COMMIT`) // commits nothing when not ok
+	if err := send(ctx, c, b); err != nil || !ok {
+		return false, err
+	}
+	for i := range e.envs {
+		if !e.boxes[e.envs[i].To].found {
+			e.results[i] = store.ErrUnknownDevice
+		}
+	}
+	return true, nil
+}
+
+// slow stores the envelopes when a mailbox may fill up, in two round
+// trips: it locks the devices and looks up which envelopes are already
+// waiting, then decides envelope by envelope and stores those that fit.
+func (e *enqueueOp) slow(ctx context.Context, c *pgxpool.Conn) error {
+	var all envelopeRows
+	for i := range e.envs {
+		all.add(&e.envs[i])
+	}
+	waiting := make(map[entry]bool)
+	b := &pgx.Batch{}
+	b.Queue(`BEGIN`)
+	e.lock(b)
+	b.Queue(`SELECT address, device, envelope_id FROM mailbox
+		WHERE (address, device, envelope_id) IN (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[]))`,
+		all.addrs, all.devs, all.ids).Query(func(rows pgx.Rows) error {
+		return scanAll(rows, func(r pgx.Rows) error {
+			var (
+				k      entry
+				device int64
+				id     []byte
+			)
+			if err := r.Scan(&k.mb.Address, &device, &id); err != nil {
+				return err
+			}
+			k.mb.Device = uint32(device)
+			copy(k.id[:], id)
+			waiting[k] = true
+			return nil
+		})
+	})
+	if err := send(ctx, c, b); err != nil {
+		return err
+	}
+
+	var ins envelopeRows
+	for i := range e.envs {
+		env := &e.envs[i]
+		x := e.boxes[env.To]
+		if !x.found {
+			e.results[i] = store.ErrUnknownDevice
+			continue
+		}
+		k := entry{env.To, env.ID}
+		if waiting[k] {
+			continue // stored before, or earlier in this call
+		}
+		size := int64(len(env.Sealed))
+		if e.s.full(x.count, x.bytes, size) {
+			e.results[i] = store.ErrLimit
+			continue
+		}
+		x.count++
+		x.bytes += size
+		waiting[k] = true
+		ins.add(env)
+	}
+	b = &pgx.Batch{}
+	if len(ins.ids) > 0 {
+		b.Queue(insertEnvelopes, ins.args()...)
+	}
+	b.Queue(`COMMIT`)
+	return send(ctx, c, b)
 }
 
 // full reports whether a mailbox holding count envelopes of bytes sealed

@@ -446,7 +446,7 @@ func TestOutboundClaimsTwoStores(t *testing.T) {
 func TestMailboxLimitTwoStores(t *testing.T) {
 	t.Parallel()
 	u := newSchema(t, true)
-	limits := store.Limits{MailboxMaxEnvelopes: 50, MailboxMaxBytes: 1 << 30, MaxOneTimeKeys: 10}
+	limits := store.Limits{MailboxMaxEnvelopes: 50, MailboxMaxBytes: 1 << 40, MaxOneTimeKeys: 10} // bytes beyond int4
 	stores := []*postgres.Store{open(t, u, limits), open(t, u, limits)}
 	alice := account(t, stores[0], "alice@example.org")
 	bob := account(t, stores[0], "bob@example.org")

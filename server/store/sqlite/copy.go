@@ -144,9 +144,16 @@ func exportOutbound(ctx context.Context, tx *sql.Tx, fn func(store.Record) error
 		var o store.Outbound
 		var toDevice, fromDevice, queued, attempts, next int64
 		var id []byte
-		if err := r.Scan(&o.Domain, &o.Envelope.To.Address, &toDevice, &id, &o.Token, &o.Envelope.Sealed,
+		var token any // NULL (no token) and an empty token stay apart
+		if err := r.Scan(&o.Domain, &o.Envelope.To.Address, &toDevice, &id, &token, &o.Envelope.Sealed,
 			&o.From.Address, &fromDevice, &queued, &attempts, &next); err != nil {
 			return err
+		}
+		switch t := token.(type) {
+		case []byte:
+			o.Token = append([]byte{}, t...)
+		case string:
+			o.Token = []byte(t)
 		}
 		copy(o.Envelope.ID[:], id)
 		o.Envelope.To.Device, o.From.Device = uint32(toDevice), uint32(fromDevice)
