@@ -52,9 +52,11 @@ func (p *peer) conn(ctx context.Context) (*quic.Conn, error) {
 	tr := p.f.tr
 	p.f.mu.Unlock()
 	qc, err := tr.Dial(ctx, addr, p.f.dialTLS(p.domain), &quic.Config{
-		HandshakeIdleTimeout:  wire.HandshakeDeadline / 2,
+		HandshakeIdleTimeout: wire.HandshakeDeadline / 2,
+		// No keep-alives: relays keep the connection busy while envelopes
+		// are queued, and an idle connection closes after the idle timeout
+		// rather than being held open to every domain ever contacted.
 		MaxIdleTimeout:        wire.IdleTimeout,
-		KeepAlivePeriod:       wire.KeepAlive,
 		MaxIncomingStreams:    -1,
 		MaxIncomingUniStreams: -1,
 	})
@@ -77,6 +79,7 @@ func (p *peer) conn(ctx context.Context) (*quic.Conn, error) {
 	go func() {
 		<-qc.Context().Done()
 		stop()
+		p.forget(qc)
 	}()
 	p.qc = qc
 	p.f.cfg.Logger.Debug("federation connection", "peer", p.domain, "addr", addr.String())
@@ -96,6 +99,25 @@ func (p *peer) do(ctx context.Context, req wire.Request, resp any) error {
 	rctx, cancel := context.WithTimeout(ctx, wire.RequestDeadline)
 	defer cancel()
 	return wire.RoundTrip(rctx, qc, req, resp)
+}
+
+// forget drops the peer from the federation's table once its connection
+// qc has ended, so that the table holds only live peers.
+func (p *peer) forget(qc *quic.Conn) {
+	p.mu.Lock()
+	idle := p.qc == qc || p.qc == nil
+	if p.qc == qc {
+		p.qc = nil
+	}
+	p.mu.Unlock()
+	if !idle {
+		return
+	}
+	p.f.mu.Lock()
+	if p.f.peers[p.domain] == p {
+		delete(p.f.peers, p.domain)
+	}
+	p.f.mu.Unlock()
 }
 
 func (p *peer) close() {

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/xchat-im/xchat/server/store"
 	"github.com/xchat-im/xchat/spec/wire"
@@ -16,10 +17,24 @@ func (s *Server) isLocal(address string) bool {
 	return d == s.cfg.Domain
 }
 
+// remoteLookup charges one request to another domain to the device's
+// budget: each makes this server contact a peer, perhaps a new one.
+func (c *conn) remoteLookup() error {
+	d := c.authenticated()
+	key := fmt.Sprintf("%s/%d", d.Address, d.ID)
+	if ok, retry := c.s.lookups.Allow(key, time.Now()); !ok {
+		return &wire.Error{Code: wire.CodeRateLimited, Message: "too many lookups on other domains", RetryAfter: retry}
+	}
+	return nil
+}
+
 // getDevices answers get-devices, relaying it to the account's homeserver
 // when the account is on another domain.
 func (c *conn) getDevices(ctx context.Context, r *wire.GetDevices) ([]byte, error) {
 	if !c.s.isLocal(r.Address) {
+		if err := c.remoteLookup(); err != nil {
+			return nil, err
+		}
 		var ok wire.GetDevicesOK
 		_, domain := wire.SplitAddress(r.Address)
 		if err := c.s.fed.Forward(ctx, domain, r, &ok); err != nil {
@@ -60,6 +75,9 @@ func (s *Server) GetDevices(ctx context.Context, r *wire.GetDevices) (*wire.GetD
 // homeserver when the account is on another domain.
 func (c *conn) claimKeyPackage(ctx context.Context, r *wire.ClaimKeyPackage) ([]byte, error) {
 	if !c.s.isLocal(r.Address) {
+		if err := c.remoteLookup(); err != nil {
+			return nil, err
+		}
 		var ok wire.ClaimKeyPackageOK
 		_, domain := wire.SplitAddress(r.Address)
 		if err := c.s.fed.Forward(ctx, domain, r, &ok); err != nil {
@@ -97,6 +115,9 @@ func (s *Server) ClaimKeyPackage(ctx context.Context, r *wire.ClaimKeyPackage) (
 func (c *conn) domainKey(ctx context.Context, r *wire.GetDomainKey) ([]byte, error) {
 	if r.Domain == c.s.cfg.Domain {
 		return wire.EncodeSuccess(&wire.DomainKeyOK{Key: c.s.cfg.CertKey.Public().(ed25519.PublicKey)})
+	}
+	if err := c.remoteLookup(); err != nil {
+		return nil, err
 	}
 	k, err := c.s.fed.DomainKey(ctx, r.Domain)
 	if err != nil {

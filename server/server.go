@@ -96,6 +96,13 @@ const (
 	registrationRefill = 30 * time.Second
 )
 
+// Requests of one device that reach other domains (remote get-devices,
+// claim-key-package, get-domain-key): a burst, then one per interval.
+const (
+	lookupBurst  = 100
+	lookupRefill = time.Second
+)
+
 // drainWait bounds how long shutdown waits, after the last response was
 // written, for clients to receive it and close before connections are
 // closed.
@@ -109,10 +116,12 @@ type Server struct {
 	lane *ratelimit.Limiter // request-lane budget per recipient account
 	// registrations limits register requests per source IP address.
 	registrations *ratelimit.Limiter
-	tlsConf       *tls.Config // for clients (xchat/1)
-	fedTLS        *tls.Config // for peers (xchat-fed/1)
-	fed           *federation.Federation
-	devices       deviceCache
+	// lookups limits each device's requests that reach other domains.
+	lookups *ratelimit.Limiter
+	tlsConf *tls.Config // for clients (xchat/1)
+	fedTLS  *tls.Config // for peers (xchat-fed/1)
+	fed     *federation.Federation
+	devices deviceCache
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
@@ -150,6 +159,7 @@ func New(cfg Config) (*Server, error) {
 		hub:           newHub(),
 		lane:          ratelimit.New(wire.RequestLaneBurst, wire.RequestLaneRefill),
 		registrations: ratelimit.New(registrationBurst, registrationRefill),
+		lookups:       ratelimit.New(lookupBurst, lookupRefill),
 		tlsConf: &tls.Config{
 			Certificates: []tls.Certificate{cfg.Certificate},
 			MinVersion:   tls.VersionTLS13,

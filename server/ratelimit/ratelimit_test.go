@@ -1,0 +1,51 @@
+package ratelimit
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestBurstThenRefill(t *testing.T) {
+	l := New(3, time.Second)
+	now := time.Unix(1000, 0)
+	for i := range 3 {
+		if ok, _ := l.Allow("k", now); !ok {
+			t.Fatalf("unit %d of the burst refused", i)
+		}
+	}
+	ok, retry := l.Allow("k", now)
+	if ok || retry != time.Second {
+		t.Fatalf("over the burst: %v, retry %v; want refused, retry 1s", ok, retry)
+	}
+	if ok, _ := l.Allow("other", now); !ok {
+		t.Fatal("another key shares the budget")
+	}
+	if ok, _ := l.Allow("k", now.Add(999*time.Millisecond)); ok {
+		t.Fatal("a unit came back early")
+	}
+	if ok, _ := l.Allow("k", now.Add(2*time.Second)); !ok {
+		t.Fatal("no unit back after the refill time")
+	}
+	// A long pause refills no more than the burst.
+	later := now.Add(time.Hour)
+	for i := range 3 {
+		if ok, _ := l.Allow("k", later); !ok {
+			t.Fatalf("unit %d after a long pause refused", i)
+		}
+	}
+	if ok, _ := l.Allow("k", later); ok {
+		t.Fatal("more than the burst after a long pause")
+	}
+}
+
+func TestBoundedKeys(t *testing.T) {
+	l := New(1, time.Minute)
+	now := time.Unix(1000, 0)
+	for i := range maxBuckets + 10 {
+		l.Allow(fmt.Sprint(i), now)
+	}
+	if n := len(l.buckets); n > maxBuckets {
+		t.Fatalf("%d buckets, bound %d", n, maxBuckets)
+	}
+}
