@@ -255,24 +255,11 @@ func account(t testing.TB, s store.Store, address string) store.Mailbox {
 }
 
 // envelope returns an envelope to mb with an ID made from n and a 1 KiB
-// payload.
-func envelope(mb store.Mailbox, n int) store.Envelope {
-	var id store.EnvelopeID
-	copy(id[:], fmt.Sprintf("%016d", n))
-	return store.Envelope{ID: id, To: mb, Sealed: make([]byte, 1024), ReceivedAt: time.Now()}
-}
-
-// outboundEnvelope returns an envelope for domain with an ID made from n,
-// a 1 KiB payload and a 32-byte token.
-func outboundEnvelope(domain string, n int) store.Outbound {
-	e := envelope(store.Mailbox{Address: fmt.Sprintf("user%d@%s", n%16, domain), Device: 1}, n)
-	return store.Outbound{
-		Domain:   domain,
-		Envelope: e,
-		Token:    make([]byte, 32),
-		From:     store.Mailbox{Address: "alice@example.org", Device: 1},
-	}
-}
+// payload; outboundEnvelope one for domain, with a 32-byte token too.
+var (
+	envelope         = storetest.BenchEnvelope
+	outboundEnvelope = storetest.BenchOutbound
+)
 
 // An Enqueue on one store is seen by Listen on another store of the same
 // database, once per mailbox stored into.

@@ -70,12 +70,11 @@ func account(t testing.TB, s store.Store, address string) store.Mailbox {
 }
 
 // envelope returns an envelope to mb with an ID made from n and a 1 KiB
-// payload.
-func envelope(mb store.Mailbox, n int) store.Envelope {
-	var id store.EnvelopeID
-	copy(id[:], fmt.Sprintf("%016d", n))
-	return store.Envelope{ID: id, To: mb, Sealed: make([]byte, 1024), ReceivedAt: time.Now()}
-}
+// payload; outboundEnvelope one for domain, with a 32-byte token too.
+var (
+	envelope         = storetest.BenchEnvelope
+	outboundEnvelope = storetest.BenchOutbound
+)
 
 // enqueueAsync enqueues one envelope per goroutine and returns a function
 // that waits for all and fails the test unless each was stored.
