@@ -120,11 +120,15 @@ func (p *peer) forget(qc *quic.Conn) {
 	p.f.mu.Unlock()
 }
 
-func (p *peer) close() {
+func (p *peer) close() { p.closeWith(wire.CloseServerShutdown, "server shutting down") }
+
+// closeWith closes the peer's connection, if any, with an application
+// error code.
+func (p *peer) closeWith(code uint64, reason string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.qc != nil {
-		p.qc.CloseWithError(wire.CloseServerShutdown, "server shutting down")
+		p.qc.CloseWithError(quic.ApplicationErrorCode(code), reason)
 		p.qc = nil
 	}
 }

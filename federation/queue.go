@@ -335,6 +335,9 @@ func (w *worker) relay(ctx context.Context, batch []store.Outbound) ([]wire.Code
 		return nil, err
 	}
 	if len(ok.Results) != len(envs) {
+		// A peer that answers for other envelopes than it was sent breaks
+		// the protocol; nothing it said can be trusted (spec 8.9.1).
+		w.f.peer(w.domain).closeWith(wire.CloseProtocolViolation, "relay-ok of the wrong length")
 		return nil, wire.Errorf(wire.CodeMalformed, "%d results for %d envelopes", len(ok.Results), len(envs))
 	}
 	return ok.Results, nil
