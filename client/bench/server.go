@@ -1,0 +1,213 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// xchatdPackage is built when no xchatd binary is given or found.
+const xchatdPackage = "github.com/xchat-im/xchat/cmd/xchatd"
+
+// childServer is an xchatd serve process started for a run.
+type childServer struct {
+	cmd    *exec.Cmd
+	stderr *tailBuffer
+	exited chan struct{}
+	addr   string
+	domain string
+	caFile string
+}
+
+// findXchatd returns the xchatd binary to run: path when set, else the
+// xchatd next to the running executable, else one built with go build
+// into dir.
+func findXchatd(ctx context.Context, path, dir string, progress io.Writer) (string, error) {
+	if path != "" {
+		return path, nil
+	}
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "xchatd")
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	goCmd, err := exec.LookPath("go")
+	if err != nil {
+		return "", errors.New("no xchatd next to this binary and no go command to build one: pass --xchatd PATH")
+	}
+	fmt.Fprintf(progress, "xchat-bench: building xchatd (go build %s)\n", xchatdPackage)
+	out := filepath.Join(dir, "xchatd")
+	cmd := exec.CommandContext(ctx, goCmd, "build", "-o", out, xchatdPackage)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build %s (run inside the xchat module, or pass --xchatd PATH): %v\n%s", xchatdPackage, err, b)
+	}
+	return out, nil
+}
+
+// startServer makes a development CA and certificate for domain in dir and
+// starts xchatd serve with the embedded store in dir on a free loopback
+// UDP port, returning once it serves.
+func startServer(ctx context.Context, xchatd, dir, domain string) (*childServer, error) {
+	caDir := filepath.Join(dir, "ca")
+	if b, err := exec.CommandContext(ctx, xchatd, "dev-ca", "--out", caDir, domain).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("xchatd dev-ca: %v\n%s", err, b)
+	}
+	addr, err := freeUDPAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(xchatd, "serve", "--domain", domain, "--listen", addr,
+		"--data", filepath.Join(dir, "data"),
+		"--tls-cert", filepath.Join(caDir, domain+".pem"), "--tls-key", filepath.Join(caDir, domain+".key"),
+		"--log-level", "warn")
+	dieWithParent(cmd)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	s := &childServer{cmd: cmd, stderr: &tailBuffer{max: 16 << 10}, exited: make(chan struct{}),
+		addr: addr, domain: domain, caFile: filepath.Join(caDir, "ca.pem")}
+	cmd.Stderr = s.stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start xchatd: %w", err)
+	}
+	go func() { cmd.Wait(); close(s.exited) }()
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		signalled := false
+		for sc.Scan() {
+			if !signalled && strings.Contains(sc.Text(), "xchatd: serving") {
+				close(ready)
+				signalled = true
+			}
+		}
+		io.Copy(io.Discard, stdout)
+	}()
+	select {
+	case <-ready:
+		return s, nil
+	case <-s.exited:
+		return nil, fmt.Errorf("xchatd exited before serving: %s", s.stderr)
+	case <-time.After(30 * time.Second):
+		s.stop()
+		return nil, fmt.Errorf("xchatd did not start in 30 s: %s", s.stderr)
+	case <-ctx.Done():
+		s.stop()
+		return nil, ctx.Err()
+	}
+}
+
+// stop ends the server with SIGTERM, or SIGKILL after 15 s.
+func (s *childServer) stop() {
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(15 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.exited
+	}
+}
+
+func freeUDPAddr() (string, error) {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	return c.LocalAddr().String(), nil
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(bytes.TrimSpace(t.b))
+}
+
+// procStats are a process's resource figures from /proc.
+type procStats struct {
+	CPU  time.Duration // user + system
+	RSS  int64         // bytes resident now (VmRSS)
+	Peak int64         // peak resident bytes (VmHWM)
+}
+
+// clockTick is the unit of /proc/PID/stat times (USER_HZ, 100 on Linux).
+const clockTick = 10 * time.Millisecond
+
+// readProc reads the CPU time and memory of process pid.
+func readProc(pid int) (procStats, error) {
+	var st procStats
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return st, err
+	}
+	// The command name may hold spaces: fields follow the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return st, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return st, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
+	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
+	if err := errors.Join(err1, err2); err != nil {
+		return st, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	}
+	st.CPU = time.Duration(utime+stime) * clockTick
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return st, err
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "VmRSS" && k != "VmHWM") {
+			continue
+		}
+		fs := strings.Fields(v) // "1234 kB"
+		if len(fs) == 0 {
+			continue
+		}
+		n, err := strconv.ParseInt(fs[0], 10, 64)
+		if err != nil {
+			continue
+		}
+		if k == "VmRSS" {
+			st.RSS = n << 10
+		} else {
+			st.Peak = n << 10
+		}
+	}
+	return st, nil
+}
