@@ -14,7 +14,7 @@ func vectorDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("XCHAT_MLS_VECTORS")
 	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "vectors", "mls")
+		dir = findShared()
 	}
 	if _, err := os.Stat(dir); err != nil {
 		if os.Getenv("CI") == "true" {
@@ -23,6 +23,24 @@ func vectorDir(t *testing.T) string {
 		t.Skipf("MLS test vectors not found at %s (set XCHAT_MLS_VECTORS): %v", dir, err)
 	}
 	return dir
+}
+
+// findShared returns shared/vectors/mls in the nearest directory above
+// the package that has one (the repository's parent holds shared/), or
+// the conventional relative path when none does.
+func findShared() string {
+	if wd, err := os.Getwd(); err == nil {
+		for d := wd; ; d = filepath.Dir(d) {
+			p := filepath.Join(d, "shared", "vectors", "mls")
+			if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+				return p
+			}
+			if filepath.Dir(d) == d {
+				break
+			}
+		}
+	}
+	return filepath.Join("..", "..", "..", "shared", "vectors", "mls")
 }
 
 // loadVectors decodes the named vector file into v.
