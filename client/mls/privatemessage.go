@@ -1,0 +1,265 @@
+package mls
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// ErrPadding reports PrivateMessageContent padding that is not all zeros.
+var ErrPadding = errors.New("mls: non-zero padding")
+
+// MaxPrivateMessagePadding bounds the padding ProtectPrivate adds.
+const MaxPrivateMessagePadding = 1 << 16
+
+// MessageKeys holds one epoch's secrets for PrivateMessage protection: the
+// secret tree with the per-sender handshake and application ratchets taken
+// from it, and the sender_data_secret. It is safe for concurrent use.
+// A member uses one MessageKeys per epoch both for its own messages and
+// for those of others; its own leaf's ratchets then serve encryption only.
+type MessageKeys struct {
+	cs               *CipherSuite
+	senderDataSecret []byte
+
+	mu       sync.Mutex
+	tree     *SecretTree
+	ratchets map[LeafIndex]*[2]*HashRatchet // handshake, application
+}
+
+// NewMessageKeys returns the PrivateMessage keys of an epoch whose ratchet
+// tree has nLeaves leaves (a power of two, RFC 9420 section 7).
+func NewMessageKeys(cs *CipherSuite, encryptionSecret, senderDataSecret []byte, nLeaves uint32) (*MessageKeys, error) {
+	if nLeaves == 0 || nLeaves&(nLeaves-1) != 0 {
+		return nil, fmt.Errorf("%w: secret tree of %d leaves", ErrTreeMath, nLeaves)
+	}
+	return &MessageKeys{
+		cs:               cs,
+		senderDataSecret: append([]byte(nil), senderDataSecret...),
+		tree:             NewSecretTree(cs, encryptionSecret, nLeaves),
+		ratchets:         make(map[LeafIndex]*[2]*HashRatchet),
+	}, nil
+}
+
+// ratchet returns leaf l's ratchet for content type ct. k.mu must be held.
+func (k *MessageKeys) ratchet(l LeafIndex, ct ContentType) (*HashRatchet, error) {
+	rs, ok := k.ratchets[l]
+	if !ok {
+		hs, app, err := k.tree.LeafRatchets(l)
+		if err != nil {
+			return nil, err
+		}
+		rs = &[2]*HashRatchet{hs, app}
+		k.ratchets[l] = rs
+	}
+	if ct == ContentTypeApplication {
+		return rs[1], nil
+	}
+	return rs[0], nil
+}
+
+// applyReuseGuard XORs the reuse guard into the first bytes of nonce.
+func applyReuseGuard(nonce []byte, guard [reuseGuardSize]byte) []byte {
+	out := append([]byte(nil), nonce...)
+	for i := range guard {
+		out[i] ^= guard[i]
+	}
+	return out
+}
+
+// privateContentAAD encodes PrivateContentAAD.
+func privateContentAAD(pm *PrivateMessage) ([]byte, error) {
+	var w Writer
+	w.Opaque(pm.GroupID)
+	w.Uint64(pm.Epoch)
+	w.Uint8(uint8(pm.ContentType))
+	w.Opaque(pm.AuthenticatedData)
+	return w.Bytes()
+}
+
+// marshalPrivateContent encodes PrivateMessageContent with padding zero
+// bytes.
+func marshalPrivateContent(c *FramedContent, auth *FramedContentAuthData, padding int) ([]byte, error) {
+	var w Writer
+	switch {
+	case c.ContentType == ContentTypeApplication:
+		w.Opaque(c.ApplicationData)
+	case c.ContentType == ContentTypeProposal && c.Proposal != nil:
+		c.Proposal.Marshal(&w)
+	case c.ContentType == ContentTypeCommit && c.Commit != nil:
+		c.Commit.Marshal(&w)
+	default:
+		return nil, invalid("content type %d", c.ContentType)
+	}
+	auth.Marshal(&w, c.ContentType)
+	w.Raw(make([]byte, padding))
+	return w.Bytes()
+}
+
+// unmarshalPrivateContent decodes PrivateMessageContent of content type
+// ct into c and auth, requiring the padding to be all zeros.
+func unmarshalPrivateContent(b []byte, ct ContentType, c *FramedContent, auth *FramedContentAuthData) error {
+	r := NewReader(b)
+	d := dec{r: r}
+	c.ContentType = ct
+	switch ct {
+	case ContentTypeApplication:
+		c.ApplicationData = d.opaque()
+	case ContentTypeProposal:
+		c.Proposal = new(Proposal)
+		d.do(c.Proposal.Unmarshal)
+	case ContentTypeCommit:
+		c.Commit = new(Commit)
+		d.do(c.Commit.Unmarshal)
+	default:
+		return invalid("content type %d", ct)
+	}
+	d.do(func(r *Reader) error { return auth.Unmarshal(r, ct) })
+	if d.err != nil {
+		return d.err
+	}
+	pad, _ := r.Raw(r.Len())
+	for _, p := range pad {
+		if p != 0 {
+			return ErrPadding
+		}
+	}
+	return nil
+}
+
+// ProtectPrivate encrypts content signed for the PrivateMessage wire
+// format (see SignFramedContent) with the next key of the sender's ratchet.
+// The plaintext is padded with zeros to a multiple of padTo bytes (no
+// padding when padTo <= 1).
+func (k *MessageKeys) ProtectPrivate(ac *AuthenticatedContent, padTo int) (*PrivateMessage, error) {
+	c := &ac.Content
+	if ac.WireFormat != WireFormatPrivateMessage {
+		return nil, fmt.Errorf("mls: protect private: %w", invalid("content signed for wire format %d", ac.WireFormat))
+	}
+	if err := checkSenderContent(ac.WireFormat, c); err != nil {
+		return nil, fmt.Errorf("mls: protect private: %w", err)
+	}
+	if (c.ContentType == ContentTypeCommit) != (ac.Auth.ConfirmationTag != nil) {
+		return nil, fmt.Errorf("mls: protect private: %w", invalid("confirmation tag must be present exactly for commits"))
+	}
+	if padTo > MaxPrivateMessagePadding {
+		return nil, fmt.Errorf("mls: protect private: padding to %d bytes", padTo)
+	}
+	plain, err := marshalPrivateContent(c, &ac.Auth, 0)
+	if err != nil {
+		return nil, fmt.Errorf("mls: protect private: %w", err)
+	}
+	if padTo > 1 {
+		if n := len(plain) % padTo; n != 0 {
+			plain = append(plain, make([]byte, padTo-n)...)
+		}
+	}
+	pm := &PrivateMessage{
+		GroupID:           c.GroupID,
+		Epoch:             c.Epoch,
+		ContentType:       c.ContentType,
+		AuthenticatedData: c.AuthenticatedData,
+	}
+	aad, err := privateContentAAD(pm)
+	if err != nil {
+		return nil, fmt.Errorf("mls: protect private: %w", err)
+	}
+	sd := SenderData{LeafIndex: LeafIndex(c.Sender.LeafIndex)}
+	if _, err := rand.Read(sd.ReuseGuard[:]); err != nil {
+		return nil, err
+	}
+
+	k.mu.Lock()
+	r, err := k.ratchet(sd.LeafIndex, c.ContentType)
+	var key, nonce []byte
+	if err == nil {
+		key, nonce, sd.Generation, err = r.Next()
+	}
+	k.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("mls: protect private: %w", err)
+	}
+
+	pm.Ciphertext, err = k.cs.aeadSeal(key, applyReuseGuard(nonce, sd.ReuseGuard), aad, plain)
+	if err != nil {
+		return nil, err
+	}
+	pm.EncryptedSenderData, err = k.cs.EncryptSenderData(k.senderDataSecret, &sd, pm)
+	if err != nil {
+		return nil, err
+	}
+	return pm, nil
+}
+
+// UnprotectPrivate decrypts and checks a PrivateMessage against the group
+// context of the current epoch: group and epoch, sender data, the
+// generation (keys already used or too far ahead are refused), the
+// content (decoded according to the message's content type, padding all
+// zeros) and the signature under the key lookup returns for the sender.
+// The sender's ratchet only moves when the content decrypts. Checking a
+// commit's confirmation tag is left to the caller.
+func (k *MessageKeys) UnprotectPrivate(pm *PrivateMessage, ctx *GroupContext, lookup SignatureKeyLookup) (*AuthenticatedContent, error) {
+	if !bytes.Equal(pm.GroupID, ctx.GroupID) || pm.Epoch != ctx.Epoch {
+		return nil, ErrWrongGroupEpoch
+	}
+	if !pm.ContentType.valid() {
+		return nil, fmt.Errorf("mls: unprotect private: %w", invalid("content type %d", pm.ContentType))
+	}
+	sd, err := k.cs.DecryptSenderData(k.senderDataSecret, pm)
+	if err != nil {
+		return nil, err
+	}
+	aad, err := privateContentAAD(pm)
+	if err != nil {
+		return nil, fmt.Errorf("mls: unprotect private: %w", err)
+	}
+
+	k.mu.Lock()
+	plain, err := k.open(sd, pm, aad)
+	k.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("mls: unprotect private: %w", err)
+	}
+
+	ac := &AuthenticatedContent{
+		WireFormat: WireFormatPrivateMessage,
+		Content: FramedContent{
+			GroupID:           pm.GroupID,
+			Epoch:             pm.Epoch,
+			Sender:            Sender{Type: SenderTypeMember, LeafIndex: uint32(sd.LeafIndex)},
+			AuthenticatedData: pm.AuthenticatedData,
+		},
+	}
+	if err := unmarshalPrivateContent(plain, pm.ContentType, &ac.Content, &ac.Auth); err != nil {
+		return nil, fmt.Errorf("mls: unprotect private: %w", err)
+	}
+	pub, err := lookup(ac.Content.Sender)
+	if err != nil {
+		return nil, fmt.Errorf("mls: unprotect private: %w", err)
+	}
+	if err := k.cs.VerifyAuthenticatedContent(pub, ac, ctx); err != nil {
+		return nil, err
+	}
+	return ac, nil
+}
+
+// open decrypts pm's content with the key of sd's generation, advancing
+// the sender's ratchet only on success. k.mu must be held.
+func (k *MessageKeys) open(sd *SenderData, pm *PrivateMessage, aad []byte) ([]byte, error) {
+	r, err := k.ratchet(sd.LeafIndex, pm.ContentType)
+	if err != nil {
+		return nil, err
+	}
+	tmp := *r
+	key, nonce, err := tmp.KeyAt(sd.Generation)
+	if err != nil {
+		return nil, err
+	}
+	plain, err := k.cs.aeadOpen(key, applyReuseGuard(nonce, sd.ReuseGuard), aad, pm.Ciphertext)
+	if err != nil {
+		return nil, err
+	}
+	*r = tmp
+	return plain, nil
+}
