@@ -122,6 +122,11 @@ func (cs *CipherSuite) SignWithLabel(priv []byte, label string, content []byte) 
 		}
 		return ed25519.Sign(key, msg), nil
 	case sigECDSA:
+		// A scalar may come without its leading zero bytes (P-521 keys
+		// often do); restore the curve's fixed length.
+		if n := (cs.p.ecCurve().Params().BitSize + 7) / 8; len(priv) < n {
+			priv = append(make([]byte, n-len(priv)), priv...)
+		}
 		key, err := ecdsa.ParseRawPrivateKey(cs.p.ecCurve(), priv)
 		if err != nil {
 			return nil, fmt.Errorf("mls: sign: %w", err)
