@@ -1,0 +1,229 @@
+package mls
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"testing"
+)
+
+type welcomeVector struct {
+	CipherSuite uint16   `json:"cipher_suite"`
+	InitPriv    hexBytes `json:"init_priv"`
+	SignerPub   hexBytes `json:"signer_pub"`
+	KeyPackage  hexBytes `json:"key_package"`
+	Welcome     hexBytes `json:"welcome"`
+}
+
+func decodeMLSMessage(t *testing.T, b []byte, wf WireFormat) *MLSMessage {
+	t.Helper()
+	var m MLSMessage
+	if err := unmarshalAll(b, &m); err != nil {
+		t.Fatalf("decode MLSMessage: %v", err)
+	}
+	if m.WireFormat != wf {
+		t.Fatalf("wire format %d, want %d", m.WireFormat, wf)
+	}
+	return &m
+}
+
+func TestWelcomeVectors(t *testing.T) {
+	var vs []welcomeVector
+	loadVectors(t, "welcome.json", &vs)
+	ran := 0
+	for _, v := range vs {
+		cs, ok := suiteOrSkip(t, v.CipherSuite)
+		if !ok {
+			continue
+		}
+		ran++
+		kp := decodeMLSMessage(t, v.KeyPackage, WireFormatKeyPackage).KeyPackage
+		w := decodeMLSMessage(t, v.Welcome, WireFormatWelcome).Welcome
+		signer := func(*GroupInfo) ([]byte, error) { return v.SignerPub, nil }
+		j, err := cs.ProcessWelcome(w, kp, v.InitPriv, signer, nil)
+		if err != nil {
+			t.Fatalf("suite %d: ProcessWelcome: %v", v.CipherSuite, err)
+		}
+		if j.GroupInfo.GroupContext.CipherSuite != cs.ID() {
+			t.Fatalf("suite %d: group info suite %d", v.CipherSuite, j.GroupInfo.GroupContext.CipherSuite)
+		}
+
+		// A wrong signer key is rejected.
+		_, otherPub, err := cs.GenerateSignatureKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := func(*GroupInfo) ([]byte, error) { return otherPub, nil }
+		if _, err := cs.ProcessWelcome(w, kp, v.InitPriv, bad, nil); !errors.Is(err, ErrSignature) {
+			t.Fatalf("suite %d: wrong signer: %v", v.CipherSuite, err)
+		}
+		// A wrong init key fails to decrypt.
+		otherPriv, _, err := cs.GenerateHPKEKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cs.ProcessWelcome(w, kp, otherPriv, signer, nil); !errors.Is(err, ErrDecryption) {
+			t.Fatalf("suite %d: wrong init key: %v", v.CipherSuite, err)
+		}
+		// Another key package has no entry.
+		kp2 := *kp
+		kp2.Signature = append([]byte{1}, kp.Signature...)
+		if _, err := cs.ProcessWelcome(w, &kp2, v.InitPriv, signer, nil); !errors.Is(err, ErrWelcomeNoMatch) {
+			t.Fatalf("suite %d: other key package: %v", v.CipherSuite, err)
+		}
+		// A tampered group info fails to decrypt.
+		w2 := *w
+		w2.EncryptedGroupInfo = bytes.Clone(w.EncryptedGroupInfo)
+		w2.EncryptedGroupInfo[len(w2.EncryptedGroupInfo)-1] ^= 1
+		if _, err := cs.ProcessWelcome(&w2, kp, v.InitPriv, signer, nil); !errors.Is(err, ErrDecryption) {
+			t.Fatalf("suite %d: tampered group info: %v", v.CipherSuite, err)
+		}
+		// A Welcome for another suite is rejected.
+		w3 := *w
+		w3.CipherSuite++
+		if _, err := cs.ProcessWelcome(&w3, kp, v.InitPriv, signer, nil); !errors.Is(err, ErrWelcomeSuite) {
+			t.Fatalf("suite %d: suite mismatch: %v", v.CipherSuite, err)
+		}
+	}
+	if ran == 0 {
+		t.Skip("no supported cipher suite in welcome.json")
+	}
+}
+
+// testKeyPackage returns a key package of cs with a fresh init key.
+func testKeyPackage(t *testing.T, cs *CipherSuite, id byte) (*KeyPackage, []byte) {
+	t.Helper()
+	priv, pub, err := cs.GenerateHPKEKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &KeyPackage{
+		Version:     ProtocolVersionMLS10,
+		CipherSuite: cs.ID(),
+		InitKey:     pub,
+		LeafNode: LeafNode{
+			EncryptionKey: []byte{id},
+			SignatureKey:  []byte{id},
+			Credential:    Credential{Type: CredentialTypeBasic, Identity: []byte{id}},
+			Source:        LeafNodeSourceKeyPackage,
+		},
+		Signature: []byte{id},
+	}, priv
+}
+
+func TestWelcomeRoundTrip(t *testing.T) {
+	for _, id := range []CipherSuiteID{
+		X25519AES128GCMSHA256Ed25519, P256AES128GCMSHA256P256, X25519ChaCha20Poly1305SHA256Ed25519,
+		P521AES256GCMSHA512P521, P384AES256GCMSHA384P384, XWingAES128GCMSHA256Ed25519,
+	} {
+		cs, err := LookupSuite(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sigPriv, sigPub, err := cs.GenerateSignatureKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		joiner := make([]byte, cs.Nh())
+		rand.Read(joiner)
+		pskID := PreSharedKeyID{Type: PSKTypeExternal, ID: []byte("psk"), Nonce: make([]byte, cs.Nh())}
+		psks := []PSK{{ID: pskID, Secret: []byte("secret")}}
+		pskSecret, err := cs.PSKSecret(psks)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gi := &GroupInfo{
+			GroupContext: GroupContext{
+				CipherSuite:             id,
+				GroupID:                 []byte("group"),
+				Epoch:                   3,
+				TreeHash:                bytes.Repeat([]byte{1}, cs.Nh()),
+				ConfirmedTranscriptHash: bytes.Repeat([]byte{2}, cs.Nh()),
+			},
+			Signer: 0,
+		}
+		gc, err := gi.GroupContext.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ep, err := cs.EpochFromJoiner(joiner, pskSecret, gc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gi.ConfirmationTag = cs.ConfirmationTag(ep.ConfirmationKey, gi.GroupContext.ConfirmedTranscriptHash)
+		if err := cs.SignGroupInfo(sigPriv, gi); err != nil {
+			t.Fatal(err)
+		}
+		kpA, privA := testKeyPackage(t, cs, 1)
+		kpB, privB := testKeyPackage(t, cs, 2)
+		path := []byte("path secret")
+		w, err := cs.SealWelcome(gi, joiner, psks, []WelcomeRecipient{{KeyPackage: kpA}, {KeyPackage: kpB, PathSecret: path}})
+		if err != nil {
+			t.Fatalf("suite 0x%04x: SealWelcome: %v", id, err)
+		}
+		// Through the wire encoding.
+		wb, err := marshalAll(&MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatWelcome, Welcome: w})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w = decodeMLSMessage(t, wb, WireFormatWelcome).Welcome
+
+		signer := func(g *GroupInfo) ([]byte, error) {
+			if g.Signer != 0 {
+				return nil, errors.New("unknown signer")
+			}
+			return sigPub, nil
+		}
+		lookup := func(p *PreSharedKeyID) ([]byte, error) {
+			if p.Type == PSKTypeExternal && string(p.ID) == "psk" {
+				return []byte("secret"), nil
+			}
+			return nil, errors.New("unknown PSK")
+		}
+		for i, r := range []struct {
+			kp   *KeyPackage
+			priv []byte
+			path []byte
+		}{{kpA, privA, nil}, {kpB, privB, path}} {
+			j, err := cs.ProcessWelcome(w, r.kp, r.priv, signer, lookup)
+			if err != nil {
+				t.Fatalf("suite 0x%04x: recipient %d: %v", id, i, err)
+			}
+			if !bytes.Equal(j.GroupSecrets.JoinerSecret, joiner) || !bytes.Equal(j.GroupSecrets.PathSecret, r.path) {
+				t.Fatalf("suite 0x%04x: recipient %d: group secrets differ", id, i)
+			}
+			if !bytes.Equal(j.Epoch.EpochSecret, ep.EpochSecret) || !bytes.Equal(j.GroupInfo.Signature, gi.Signature) {
+				t.Fatalf("suite 0x%04x: recipient %d: epoch differs", id, i)
+			}
+		}
+		// Without the PSK the joiner cannot proceed.
+		if _, err := cs.ProcessWelcome(w, kpA, privA, signer, nil); !errors.Is(err, ErrWelcomePSK) {
+			t.Fatalf("suite 0x%04x: missing PSK: %v", id, err)
+		}
+		// A wrong PSK yields the wrong welcome key.
+		wrong := func(*PreSharedKeyID) ([]byte, error) { return []byte("other"), nil }
+		if _, err := cs.ProcessWelcome(w, kpA, privA, signer, wrong); !errors.Is(err, ErrDecryption) {
+			t.Fatalf("suite 0x%04x: wrong PSK: %v", id, err)
+		}
+		// A validly signed GroupInfo with a bad confirmation tag is rejected.
+		badGI := *gi
+		badGI.ConfirmationTag = bytes.Clone(gi.ConfirmationTag)
+		badGI.ConfirmationTag[0] ^= 1
+		if err := cs.SignGroupInfo(sigPriv, &badGI); err != nil {
+			t.Fatal(err)
+		}
+		wBad, err := cs.SealWelcome(&badGI, joiner, psks, []WelcomeRecipient{{KeyPackage: kpA}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cs.ProcessWelcome(wBad, kpA, privA, signer, lookup); !errors.Is(err, ErrWelcomeConfirmation) {
+			t.Fatalf("suite 0x%04x: bad confirmation tag: %v", id, err)
+		}
+		// A key package of another suite cannot be a recipient.
+		kpOther := *kpA
+		kpOther.CipherSuite ^= 0x0100
+		if _, err := cs.SealWelcome(gi, joiner, psks, []WelcomeRecipient{{KeyPackage: &kpOther}}); !errors.Is(err, ErrWelcomeSuite) {
+			t.Fatalf("suite 0x%04x: recipient suite: %v", id, err)
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package mls
+
+import (
+	"bytes"
+	"testing"
+)
+
+type treeKEMVector struct {
+	CipherSuite             uint16   `json:"cipher_suite"`
+	GroupID                 hexBytes `json:"group_id"`
+	Epoch                   uint64   `json:"epoch"`
+	ConfirmedTranscriptHash hexBytes `json:"confirmed_transcript_hash"`
+	RatchetTree             hexBytes `json:"ratchet_tree"`
+	LeavesPrivate           []struct {
+		Index          uint32   `json:"index"`
+		EncryptionPriv hexBytes `json:"encryption_priv"`
+		SignaturePriv  hexBytes `json:"signature_priv"`
+		PathSecrets    []struct {
+			Node       uint32   `json:"node"`
+			PathSecret hexBytes `json:"path_secret"`
+		} `json:"path_secrets"`
+	} `json:"leaves_private"`
+	UpdatePaths []struct {
+		Sender        uint32     `json:"sender"`
+		UpdatePath    hexBytes   `json:"update_path"`
+		PathSecrets   []hexBytes `json:"path_secrets"`
+		CommitSecret  hexBytes   `json:"commit_secret"`
+		TreeHashAfter hexBytes   `json:"tree_hash_after"`
+	} `json:"update_paths"`
+}
+
+func TestTreeKEMVectors(t *testing.T) {
+	var vs []treeKEMVector
+	loadVectors(t, "treekem.json", &vs)
+	passed, applied := 0, 0
+	for ci, v := range vs {
+		cs, ok := suiteOrSkip(t, v.CipherSuite)
+		if !ok {
+			continue
+		}
+		r := NewReader(v.RatchetTree)
+		var rt RatchetTree
+		if err := rt.Unmarshal(r); err != nil || r.Done() != nil {
+			t.Fatalf("case %d: ratchet tree: %v", ci, err)
+		}
+		tree, err := NewTree(rt)
+		if err != nil {
+			t.Fatalf("case %d: %v", ci, err)
+		}
+		gc := GroupContext{
+			CipherSuite:             CipherSuiteID(v.CipherSuite),
+			GroupID:                 v.GroupID,
+			Epoch:                   v.Epoch,
+			ConfirmedTranscriptHash: v.ConfirmedTranscriptHash,
+		}
+		privs := map[LeafIndex]*TreeKEMPrivate{}
+		sigs := map[LeafIndex][]byte{}
+		for _, lp := range v.LeavesPrivate {
+			l := LeafIndex(lp.Index)
+			p := NewTreeKEMPrivate(l, lp.EncryptionPriv)
+			for _, s := range lp.PathSecrets {
+				pub, err := p.SetPathSecret(cs, NodeIndex(s.Node), s.PathSecret)
+				if err != nil {
+					t.Fatalf("case %d leaf %d: %v", ci, l, err)
+				}
+				if !bytes.Equal(pub, tree.nodePublicKey(NodeIndex(s.Node))) {
+					t.Fatalf("case %d leaf %d: path secret of node %d gives a different key", ci, l, s.Node)
+				}
+			}
+			privs[l] = p
+			sigs[l] = lp.SignaturePriv
+		}
+
+		for ui, u := range v.UpdatePaths {
+			r := NewReader(u.UpdatePath)
+			var up UpdatePath
+			if err := up.Unmarshal(r); err != nil || r.Done() != nil {
+				t.Fatalf("case %d path %d: decode: %v", ci, ui, err)
+			}
+			sender := LeafIndex(u.Sender)
+			for l, p := range privs {
+				if l == sender {
+					continue
+				}
+				tr := tree.Clone()
+				np := p.Clone()
+				cs2, err := ApplyUpdatePath(cs, tr, np, sender, &up, gc, nil)
+				if err != nil {
+					t.Fatalf("case %d path %d leaf %d: %v", ci, ui, l, err)
+				}
+				ca := CommonAncestor(l.Node(), sender.Node())
+				if want := u.PathSecrets[l]; !bytes.Equal(np.PathSecrets[ca], want) {
+					t.Errorf("case %d path %d leaf %d: path secret %x, want %x", ci, ui, l, np.PathSecrets[ca], want)
+				}
+				if !bytes.Equal(cs2, u.CommitSecret) {
+					t.Errorf("case %d path %d leaf %d: commit secret mismatch", ci, ui, l)
+				}
+				th, err := tr.TreeHash(cs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(th, u.TreeHashAfter) {
+					t.Errorf("case %d path %d leaf %d: tree hash after mismatch", ci, ui, l)
+				}
+				applied++
+				if err := tr.VerifyParentHashes(cs); err != nil {
+					t.Errorf("case %d path %d leaf %d: %v", ci, ui, l, err)
+				}
+			}
+		}
+
+		// Each leaf with private state commits; every other one processes
+		// the commit and must reach the same commit secret and tree.
+		for l := range privs {
+			tr := tree.Clone()
+			res, err := GenerateUpdatePath(cs, tr, l, *tree.Leaf(l), sigs[l], gc, nil)
+			if err != nil {
+				t.Fatalf("case %d leaf %d: generate: %v", ci, l, err)
+			}
+			want, err := tr.TreeHash(cs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for o, q := range privs {
+				if o == l {
+					continue
+				}
+				ot := tree.Clone()
+				cs2, err := ApplyUpdatePath(cs, ot, q.Clone(), l, res.Path, gc, nil)
+				if err != nil {
+					t.Fatalf("case %d leaf %d -> %d: apply: %v", ci, l, o, err)
+				}
+				if !bytes.Equal(cs2, res.CommitSecret) {
+					t.Errorf("case %d leaf %d -> %d: commit secret mismatch", ci, l, o)
+				}
+				got, err := ot.TreeHash(cs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("case %d leaf %d -> %d: tree hash mismatch", ci, l, o)
+				}
+			}
+		}
+		passed++
+	}
+	t.Logf("%d treekem cases run, %d vector update paths applied", passed, applied)
+}
