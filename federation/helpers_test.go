@@ -9,12 +9,6 @@ import (
 	"github.com/xchat-im/xchat/server/servertest"
 )
 
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // user is a registered account with its profile.
 type user struct {
 	t       *testing.T
@@ -29,7 +23,7 @@ func register(t *testing.T, s *servertest.Server, address string) *user {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	if _, err := client.Register(testCtx(t), p, client.RegisterOptions{Address: address, Server: s.Addr, CAFile: s.CAFile}); err != nil {
+	if _, err := client.Register(servertest.Context(t), p, client.RegisterOptions{Address: address, Server: s.Addr, CAFile: s.CAFile}); err != nil {
 		t.Fatalf("register %s: %v", address, err)
 	}
 	return &user{t: t, address: address, p: p}
@@ -44,12 +38,12 @@ func (u *user) send(to, text string) {
 }
 
 func (u *user) trySend(to, text string) error {
-	c, err := client.Connect(testCtx(u.t), u.p)
+	c, err := client.Connect(servertest.Context(u.t), u.p)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	return c.Send(testCtx(u.t), to, text)
+	return c.Send(servertest.Context(u.t), to, text)
 }
 
 // receiveUntil receives until n messages arrived or the deadline passes,
@@ -57,7 +51,7 @@ func (u *user) trySend(to, text string) error {
 // the messages it expects rather than for a fixed time.
 func (u *user) receiveUntil(n int, deadline time.Duration) []client.Message {
 	u.t.Helper()
-	ctx, cancel := context.WithTimeout(testCtx(u.t), deadline)
+	ctx, cancel := context.WithTimeout(servertest.Context(u.t), deadline)
 	defer cancel()
 	var got []client.Message
 	for len(got) < n && ctx.Err() == nil {
@@ -87,13 +81,13 @@ func (u *user) receiveUntil(n int, deadline time.Duration) []client.Message {
 // short while.
 func (u *user) receiveAll() []client.Message {
 	u.t.Helper()
-	c, err := client.Connect(testCtx(u.t), u.p)
+	c, err := client.Connect(servertest.Context(u.t), u.p)
 	if err != nil {
 		u.t.Fatal(err)
 	}
 	defer c.Close()
 	var got []client.Message
-	if err := c.Receive(testCtx(u.t), client.ReceiveOptions{
+	if err := c.Receive(servertest.Context(u.t), client.ReceiveOptions{
 		Wait:      500 * time.Millisecond,
 		OnMessage: func(m client.Message) { got = append(got, m) },
 	}); err != nil {

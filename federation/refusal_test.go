@@ -132,7 +132,7 @@ func TestUndeliverableNotices(t *testing.T) {
 	// directory answer: one to a device that does not exist, one to a
 	// domain that is down.
 	raw := servertest.Dial(t, a)
-	id, err := alice.p.Identity(testCtx(t))
+	id, err := alice.p.Identity(servertest.Context(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestUndeliverableNotices(t *testing.T) {
 
 	want := map[string]wire.Code{string(noSuch.ID): wire.CodeUnknownDevice, string(down.ID): wire.CodeExpired}
 	got := map[string]wire.Code{}
-	ctx := testCtx(t)
+	ctx := servertest.Context(t)
 	for len(got) < len(want) && ctx.Err() == nil {
 		c2, err := client.Connect(ctx, alice.p)
 		if err != nil {
@@ -211,7 +211,7 @@ func TestRelayKeepsAcceptanceTime(t *testing.T) {
 	if err := rb2.Authenticate(bob); err != nil {
 		t.Fatal(err)
 	}
-	st, err := rb2.QC.AcceptUniStream(testCtx(t))
+	st, err := rb2.QC.AcceptUniStream(servertest.Context(t))
 	if err != nil {
 		t.Fatal(err)
 	}

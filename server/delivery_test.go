@@ -22,7 +22,7 @@ func TestSendAndReceive(t *testing.T) {
 	alice := register(t, s, "alice@a.test")
 	bob := register(t, s, "Bob@A.test")
 
-	if err := connect(t, alice).Send(testCtx(t), "bob@a.test", "hello bob"); err != nil {
+	if err := connect(t, alice).Send(servertest.Context(t), "bob@a.test", "hello bob"); err != nil {
 		t.Fatal(err)
 	}
 	got := receiveAll(t, bob)
@@ -33,14 +33,14 @@ func TestSendAndReceive(t *testing.T) {
 		t.Error("a first contact should arrive in the request lane")
 	}
 	// Bob's reply uses the token Alice sent along, and so does her next one.
-	if err := connect(t, bob).Send(testCtx(t), "alice@a.test", "hi alice"); err != nil {
+	if err := connect(t, bob).Send(servertest.Context(t), "alice@a.test", "hi alice"); err != nil {
 		t.Fatal(err)
 	}
 	got = receiveAll(t, alice)
 	if len(got) != 1 || got[0].From != "bob@a.test" || got[0].Text != "hi alice" || got[0].RequestLane {
 		t.Fatalf("alice got %+v", got)
 	}
-	if err := connect(t, alice).Send(testCtx(t), "bob@a.test", "second"); err != nil {
+	if err := connect(t, alice).Send(servertest.Context(t), "bob@a.test", "second"); err != nil {
 		t.Fatal(err)
 	}
 	got = receiveAll(t, bob)
@@ -56,7 +56,7 @@ func TestOfflineDeliverySurvivesRestart(t *testing.T) {
 	s := servertest.Start(t, servertest.Options{})
 	alice := register(t, s, "alice@a.test")
 	bob := register(t, s, "bob@a.test")
-	if err := connect(t, alice).Send(testCtx(t), "bob@a.test", "while you were out"); err != nil {
+	if err := connect(t, alice).Send(servertest.Context(t), "bob@a.test", "while you were out"); err != nil {
 		t.Fatal(err)
 	}
 	s.Restart()
@@ -69,12 +69,12 @@ func TestOfflineDeliverySurvivesRestart(t *testing.T) {
 		t.Fatalf("delivered again after ack: %+v", again)
 	}
 	s.Stop()
-	st, err := sqlite.Open(testCtx(t), s.DBPath(), store.DefaultLimits(), nil)
+	st, err := sqlite.Open(servertest.Context(t), s.DBPath(), store.DefaultLimits(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	left, err := st.Pending(testCtx(t), store.Mailbox{Address: "bob@a.test", Device: 1}, 0, 10)
+	left, err := st.Pending(servertest.Context(t), store.Mailbox{Address: "bob@a.test", Device: 1}, 0, 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,10 +91,10 @@ func TestStoredEnvelopeHidesSender(t *testing.T) {
 	s := servertest.Start(t, servertest.Options{})
 	sender := register(t, s, "zelda-sender@a.test")
 	register(t, s, "bob@a.test")
-	if err := connect(t, sender).Send(testCtx(t), "bob@a.test", "sealed"); err != nil {
+	if err := connect(t, sender).Send(servertest.Context(t), "bob@a.test", "sealed"); err != nil {
 		t.Fatal(err)
 	}
-	id, err := sender.Identity(testCtx(t))
+	id, err := sender.Identity(servertest.Context(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +208,7 @@ func TestRedeliveryUntilAck(t *testing.T) {
 // pushed reads the push stream up to the caught-up frame.
 func pushed(t *testing.T, r *servertest.Raw) []wire.Delivery {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(testCtx(t), 30*time.Second)
+	ctx, cancel := context.WithTimeout(servertest.Context(t), 30*time.Second)
 	defer cancel()
 	st, err := r.QC.AcceptUniStream(ctx)
 	if err != nil {
@@ -245,7 +245,7 @@ func TestPushToOnlineDevice(t *testing.T) {
 	if err := rb.Register(b, nil); err != nil {
 		t.Fatal(err)
 	}
-	st, err := rb.QC.AcceptUniStream(testCtx(t))
+	st, err := rb.QC.AcceptUniStream(servertest.Context(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,19 +1,12 @@
 package server_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
 	"github.com/xchat-im/xchat/client"
 	"github.com/xchat-im/xchat/server/servertest"
 )
-
-func testCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
-}
 
 // register creates an account with the reference client in a fresh profile.
 func register(t *testing.T, s *servertest.Server, address string) *client.Profile {
@@ -23,7 +16,7 @@ func register(t *testing.T, s *servertest.Server, address string) *client.Profil
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Close() })
-	if _, err := client.Register(testCtx(t), p, client.RegisterOptions{Address: address, Server: s.Addr, CAFile: s.CAFile}); err != nil {
+	if _, err := client.Register(servertest.Context(t), p, client.RegisterOptions{Address: address, Server: s.Addr, CAFile: s.CAFile}); err != nil {
 		t.Fatalf("register %s: %v", address, err)
 	}
 	return p
@@ -31,7 +24,7 @@ func register(t *testing.T, s *servertest.Server, address string) *client.Profil
 
 func connect(t *testing.T, p *client.Profile) *client.Client {
 	t.Helper()
-	c, err := client.Connect(testCtx(t), p)
+	c, err := client.Connect(servertest.Context(t), p)
 	if err != nil {
 		t.Fatalf("connect: %v", err)
 	}
@@ -44,7 +37,7 @@ func receiveAll(t *testing.T, p *client.Profile) []client.Message {
 	t.Helper()
 	c := connect(t, p)
 	var got []client.Message
-	err := c.Receive(testCtx(t), client.ReceiveOptions{
+	err := c.Receive(servertest.Context(t), client.ReceiveOptions{
 		Wait:      300 * time.Millisecond,
 		OnMessage: func(m client.Message) { got = append(got, m) },
 		OnDrop:    func(_ [16]byte, err error) { t.Errorf("dropped envelope: %v", err) },

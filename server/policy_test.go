@@ -133,7 +133,7 @@ func TestRegistrationPolicies(t *testing.T) {
 	inv := servertest.Start(t, servertest.Options{Registration: server.RegistrationInvite})
 	servertest.MustCode(t, servertest.Dial(t, inv).Register(servertest.NewDevice(t, "alice@a.test"), nil), wire.CodeInviteInvalid)
 	servertest.MustCode(t, servertest.Dial(t, inv).Register(servertest.NewDevice(t, "alice@a.test"), []byte("made-up")), wire.CodeInviteInvalid)
-	token, err := server.CreateInvite(testCtx(t), inv.Data, "", time.Hour)
+	token, err := server.CreateInvite(servertest.Context(t), inv.Data, "", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +195,7 @@ func TestConnectionLimit(t *testing.T) {
 	s := servertest.Start(t, servertest.Options{MaxConnections: 2})
 	servertest.Dial(t, s)
 	servertest.Dial(t, s)
-	ctx, cancel := context.WithTimeout(testCtx(t), 20*time.Second)
+	ctx, cancel := context.WithTimeout(servertest.Context(t), 20*time.Second)
 	defer cancel()
 	qc, err := quic.DialAddr(ctx, s.Addr, servertest.TLSConfig(t, s, wire.ALPN), &quic.Config{})
 	if err == nil {

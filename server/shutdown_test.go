@@ -88,7 +88,7 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 	if len(acked) == 0 {
 		t.Fatal("no send was acknowledged")
 	}
-	st, err := sqlite.Open(testCtx(t), s.DBPath(), store.DefaultLimits(), nil)
+	st, err := sqlite.Open(servertest.Context(t), s.DBPath(), store.DefaultLimits(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 	stored := map[store.EnvelopeID]bool{}
 	var after int64
 	for {
-		page, err := st.Pending(testCtx(t), store.Mailbox{Address: bob.Address, Device: bob.Device}, after, 500)
+		page, err := st.Pending(servertest.Context(t), store.Mailbox{Address: bob.Address, Device: bob.Device}, after, 500)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -186,10 +186,3 @@ func inSubtree(y, x NodeIndex) bool {
 	span := NodeIndex(1)<<x.Level() - 1
 	return y+span >= x && y <= x+span
 }
-
-// leafSpan returns the leaves [lo, hi) under x.
-func leafSpan(x NodeIndex) (LeafIndex, LeafIndex) {
-	k := x.Level()
-	lo := (uint32(x) >> (k + 1)) << k
-	return LeafIndex(lo), LeafIndex(lo + 1<<k)
-}

@@ -19,7 +19,9 @@ import (
 	"github.com/xchat-im/xchat/spec/wire"
 )
 
-func testCtx(t testing.TB) context.Context {
+// Context returns a context for one test's requests, ended after a minute
+// or when the test ends.
+func Context(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -47,7 +49,7 @@ func TLSConfig(t testing.TB, s *Server, alpn string) *tls.Config {
 // Dial opens a client connection (ALPN xchat/1) to s.
 func Dial(t testing.TB, s *Server) *Raw {
 	t.Helper()
-	qc, err := quic.DialAddr(testCtx(t), s.Addr, TLSConfig(t, s, wire.ALPN), &quic.Config{})
+	qc, err := quic.DialAddr(Context(t), s.Addr, TLSConfig(t, s, wire.ALPN), &quic.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +61,7 @@ func Dial(t testing.TB, s *Server) *Raw {
 // payload.
 func (r *Raw) RoundTrip(b []byte) []byte {
 	r.T.Helper()
-	st, err := r.QC.OpenStreamSync(testCtx(r.T))
+	st, err := r.QC.OpenStreamSync(Context(r.T))
 	if err != nil {
 		r.T.Fatal(err)
 	}
@@ -190,7 +192,7 @@ func DialFed(t testing.TB, s *Server, caDir, certDomain string) *Raw {
 	}
 	conf := TLSConfig(t, s, wire.ALPNFederation)
 	conf.Certificates = []tls.Certificate{cert}
-	qc, err := quic.DialAddr(testCtx(t), s.Addr, conf, &quic.Config{})
+	qc, err := quic.DialAddr(Context(t), s.Addr, conf, &quic.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
