@@ -39,6 +39,8 @@ const (
 	CodeDomainRefused        Code = 25
 	CodePeerUnauthenticated  Code = 26
 	CodeExpired              Code = 27
+	CodeLinkInvalid          Code = 28
+	CodeLastDevice           Code = 29
 )
 
 var codeNames = [...]string{
@@ -48,7 +50,8 @@ var codeNames = [...]string{
 	"auth_failed", "token_invalid", "request_lane_closed", "rate_limited",
 	"mailbox_full", "envelope_too_large", "bad_padding", "no_key_package",
 	"limit_exceeded", "internal", "unavailable", "already_authenticated",
-	"domain_refused", "peer_unauthenticated", "expired",
+	"domain_refused", "peer_unauthenticated", "expired", "link_invalid",
+	"last_device",
 }
 
 // String returns the code's name from spec/14-errors.md, or "code_N".
@@ -125,4 +128,6 @@ var (
 	ErrDomainRefused        = &Error{Code: CodeDomainRefused}
 	ErrPeerUnauthenticated  = &Error{Code: CodePeerUnauthenticated}
 	ErrExpired              = &Error{Code: CodeExpired}
+	ErrLinkInvalid          = &Error{Code: CodeLinkInvalid}
+	ErrLastDevice           = &Error{Code: CodeLastDevice}
 )

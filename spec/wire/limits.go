@@ -18,6 +18,8 @@ const (
 	MaxKeyPackageLen     = 16384
 	MaxVerifiers         = 64
 	MaxInviteToken       = 64
+	LinkTokenLen         = 16 // bytes of a link token
+	MaxLinkTokens        = 5  // unexpired link tokens per account
 	MaxErrorMessage      = 1024
 	MinBucket            = 256   // smallest padded plaintext
 	MaxBucket            = 65536 // largest padded plaintext
@@ -34,6 +36,7 @@ const (
 	HandshakeDeadline = 10 * time.Second
 	RequestLaneBurst  = 20
 	RequestLaneRefill = 3 * time.Minute
+	LinkTokenTTL      = 10 * time.Minute
 )
 
 // KEM identifiers of device HPKE keys.
@@ -75,6 +78,7 @@ const (
 	CloseAuthTimeout       = 2
 	CloseServerShutdown    = 3
 	CloseInternal          = 4
+	CloseDeviceRemoved     = 5 // the connection's device was removed (spec/05-accounts.md 5.11)
 	// StreamRequestCancelled resets a request stream.
 	StreamRequestCancelled = 0x10
 )

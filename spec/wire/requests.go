@@ -10,13 +10,16 @@ type Request interface {
 	Validate() error
 }
 
-// Register creates an account with its first device.
+// Register creates an account with its first device or, with a link
+// token, adds a device to an existing account (spec/05-accounts.md
+// sections 5.5 and 5.11).
 type Register struct {
 	Header
 	Address   string     `cbor:"1,keyasint"`
 	Keys      DeviceKeys `cbor:"2,keyasint"`
 	Invite    []byte     `cbor:"3,keyasint,omitempty"`
 	Signature []byte     `cbor:"4,keyasint"`
+	Link      []byte     `cbor:"5,keyasint,omitempty"` // link token, LinkTokenLen bytes
 }
 
 // Authenticate authenticates the connection as a device.
@@ -85,6 +88,28 @@ type GetDomainKey struct {
 
 func (r *GetDomainKey) Validate() error { return ValidateDomain(r.Domain) }
 
+// CreateLink asks for a link token that lets one new device join the
+// authenticated device's account (spec/05-accounts.md section 5.11).
+type CreateLink struct {
+	Header
+}
+
+// RemoveDevice removes a device of the authenticated device's account,
+// itself included.
+type RemoveDevice struct {
+	Header
+	Device uint32 `cbor:"1,keyasint"`
+}
+
+func (r *CreateLink) Validate() error { return nil }
+
+func (r *RemoveDevice) Validate() error {
+	if r.Device == 0 {
+		return Errorf(CodeMalformed, "device id 0 is reserved")
+	}
+	return nil
+}
+
 // RequestType returns the message type of a request.
 func RequestType(r Request) uint64 {
 	switch r.(type) {
@@ -110,6 +135,10 @@ func RequestType(r Request) uint64 {
 		return TypeGetSenderCert
 	case *GetDomainKey:
 		return TypeGetDomainKey
+	case *CreateLink:
+		return TypeCreateLink
+	case *RemoveDevice:
+		return TypeRemoveDevice
 	case *FedHello:
 		return TypeFedHello
 	case *Relay:
@@ -154,6 +183,10 @@ func DecodeRequest(b []byte) (Request, error) {
 		r = new(GetSenderCert)
 	case TypeGetDomainKey:
 		r = new(GetDomainKey)
+	case TypeCreateLink:
+		r = new(CreateLink)
+	case TypeRemoveDevice:
+		r = new(RemoveDevice)
 	default:
 		return nil, Errorf(CodeUnknownRequest, "request type %d", t)
 	}
@@ -208,6 +241,12 @@ func (r *Register) Validate() error {
 	}
 	if r.Invite != nil && (len(r.Invite) == 0 || len(r.Invite) > MaxInviteToken) {
 		return Errorf(CodeMalformed, "invite token of %d bytes, want 1 to %d", len(r.Invite), MaxInviteToken)
+	}
+	if r.Link != nil && len(r.Link) != LinkTokenLen {
+		return Errorf(CodeMalformed, "link token of %d bytes, want %d", len(r.Link), LinkTokenLen)
+	}
+	if r.Invite != nil && r.Link != nil {
+		return Errorf(CodeMalformed, "an invite token and a link token together")
 	}
 	if err := checkSig(r.Signature); err != nil {
 		return err

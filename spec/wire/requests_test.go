@@ -61,6 +61,11 @@ func validRequests() map[string]wire.Request {
 		"set-delivery-policy-empty":  &wire.SetDeliveryPolicy{Verifiers: [][]byte{}},
 		"set-delivery-policy-64":     &wire.SetDeliveryPolicy{Verifiers: verifiers},
 		"get-sender-cert":            &wire.GetSenderCert{},
+		"get-domain-key":             &wire.GetDomainKey{Domain: "example.org"},
+		"create-link":                &wire.CreateLink{},
+		"register-link":              &wire.Register{Address: "alice@example.org", Keys: validKeys(), Signature: repeat(0x51, 64), Link: repeat(0x1c, wire.LinkTokenLen)},
+		"remove-device":              &wire.RemoveDevice{Device: 2},
+		"remove-device-max":          &wire.RemoveDevice{Device: 1<<32 - 1},
 	}
 }
 
@@ -96,6 +101,7 @@ func TestRequestTypes(t *testing.T) {
 	want := map[string]uint64{
 		"register": 1, "authenticate": 2, "server-info": 3, "get-devices": 4, "publish-key-packages": 5,
 		"claim-key-package": 6, "send": 7, "ack": 8, "set-delivery-policy": 9, "get-sender-cert": 10,
+		"get-domain-key": 11, "create-link": 12, "remove-device": 13, "register-link": 1,
 	}
 	reqs := validRequests()
 	for name, typ := range want {
@@ -147,6 +153,11 @@ func badRequests() []badRequest {
 		{"register bad address and signature", &wire.Register{Address: "A@b", Keys: validKeys(), Signature: sig[:1]}, wire.CodeMalformed},
 		{"register bad address and sig key", &wire.Register{Address: "A@b", Keys: keys(func(k *wire.DeviceKeys) { k.SigKey = nil }), Signature: sig}, wire.CodeMalformed},
 		{"register bad address and KEM", &wire.Register{Address: "A@b", Keys: keys(func(k *wire.DeviceKeys) { k.KEM = 0x20 }), Signature: sig}, wire.CodeInvalidAddress},
+		{"register link 15 bytes", &wire.Register{Address: "a@b", Keys: validKeys(), Link: repeat(1, 15), Signature: sig}, wire.CodeMalformed},
+		{"register link 17 bytes", &wire.Register{Address: "a@b", Keys: validKeys(), Link: repeat(1, 17), Signature: sig}, wire.CodeMalformed},
+		{"register invite and link", &wire.Register{Address: "a@b", Keys: validKeys(), Invite: []byte{1}, Link: repeat(1, 16), Signature: sig}, wire.CodeMalformed},
+		{"register invite and link, bad address", &wire.Register{Address: "A@b", Keys: validKeys(), Invite: []byte{1}, Link: repeat(1, 16), Signature: sig}, wire.CodeMalformed},
+		{"remove-device device 0", &wire.RemoveDevice{}, wire.CodeMalformed},
 		{"authenticate device 0", &wire.Authenticate{Address: "a@b", Device: 0, Signature: sig}, wire.CodeMalformed},
 		{"authenticate signature 65 bytes", &wire.Authenticate{Address: "a@b", Device: 1, Signature: repeat(1, 65)}, wire.CodeMalformed},
 		{"authenticate bad address", &wire.Authenticate{Address: "a@b.", Device: 1, Signature: sig}, wire.CodeInvalidAddress},
@@ -254,7 +265,7 @@ func rawRequests(t testing.TB) []rawRequest {
 	}
 	enc := func(v any) []byte { return mustMarshal(t, v) }
 	return []rawRequest{
-		{"unknown type 12", enc(m(0, 12)), wire.CodeUnknownRequest},
+		{"unknown type 14", enc(m(0, 14)), wire.CodeUnknownRequest},
 		{"unknown type 32 (push)", enc(m(0, 32)), wire.CodeUnknownRequest},
 		{"unknown type 0 (response status)", enc(m(0, 0)), wire.CodeUnknownRequest},
 		{"unknown type 2^64-1", unhex(t, "a1 00 1bffffffffffffffff"), wire.CodeUnknownRequest},
@@ -290,6 +301,7 @@ func rawRequests(t testing.TB) []rawRequest {
 		{"ack without ids", enc(m(0, 8)), wire.CodeMalformed},
 		{"policy without lane switch", enc(m(0, 9, 1, [][]byte{})), wire.CodeMalformed},
 		{"policy without verifiers", enc(m(0, 9, 2, true)), wire.CodeMalformed},
+		{"remove-device without device", enc(m(0, 13)), wire.CodeMalformed},
 		// null in a defined field (spec 1.6).
 		{"register invite null", enc(m(0, 1, 1, "a@b", 2, keys, 3, nil, 4, sig)), wire.CodeMalformed},
 		{"envelope token null", enc(m(0, 7, 1, []any{envelope(3, nil)})), wire.CodeMalformed},
@@ -298,10 +310,13 @@ func rawRequests(t testing.TB) []rawRequest {
 		{"policy verifier element null", enc(m(0, 9, 1, []any{nil}, 2, true)), wire.CodeMalformed},
 		{"publish last resort null", enc(m(0, 5, 2, nil)), wire.CodeMalformed},
 		{"publish one-time null", enc(m(0, 5, 1, nil)), wire.CodeMalformed},
+		{"register link null", enc(m(0, 1, 1, "a@b", 2, keys, 4, sig, 5, nil)), wire.CodeMalformed},
+		{"remove-device device null", enc(m(0, 13, 1, nil)), wire.CodeMalformed},
 		{"send envelope null", enc(m(0, 7, 1, []any{nil})), wire.CodeMalformed},
 		// Optional keys, empty.
 		{"register invite empty", enc(m(0, 1, 1, "a@b", 2, keys, 3, []byte{}, 4, sig)), wire.CodeMalformed},
 		{"publish last resort empty", enc(m(0, 5, 2, []byte{})), wire.CodeMalformed},
+		{"register link empty", enc(m(0, 1, 1, "a@b", 2, keys, 4, sig, 5, []byte{})), wire.CodeMalformed},
 		{"publish one-time empty list", enc(m(0, 5, 1, [][]byte{})), wire.CodeOK},
 		{"envelope token empty", enc(m(0, 7, 1, []any{envelope(3, []byte{})})), wire.CodeMalformed},
 		// Wrong types and ranges.
@@ -315,6 +330,13 @@ func rawRequests(t testing.TB) []rawRequest {
 		{"mailbox as array", enc(m(0, 7, 1, []any{envelope(2, []any{"bob@example.org", 1})})), wire.CodeMalformed},
 		{"ack id as tstr", enc(m(0, 8, 1, []any{"0123456789abcdef"})), wire.CodeMalformed},
 		{"send valid", enc(m(0, 7, 1, []any{envelope()})), wire.CodeOK},
+		{"register link as tstr", enc(m(0, 1, 1, "a@b", 2, keys, 4, sig, 5, "0123456789abcdef")), wire.CodeMalformed},
+		{"register with link", enc(m(0, 1, 1, "a@b", 2, keys, 4, sig, 5, repeat(7, 16))), wire.CodeOK},
+		{"create-link with unknown keys", enc(m(0, 12, 1, nil, 7, "x")), wire.CodeOK},
+		{"remove-device as text", enc(m(0, 13, 1, "2")), wire.CodeMalformed},
+		{"remove-device 2^32", enc(m(0, 13, 1, uint64(1)<<32)), wire.CodeMalformed},
+		{"remove-device negative", enc(m(0, 13, 1, -2)), wire.CodeMalformed},
+		{"remove-device valid", enc(m(0, 13, 1, 2)), wire.CodeOK},
 	}
 }
 

@@ -27,6 +27,13 @@ type RegisterOK struct {
 	Device uint32 `cbor:"1,keyasint"`
 }
 
+// CreateLinkOK answers CreateLink.
+type CreateLinkOK struct {
+	Header
+	Token   []byte `cbor:"1,keyasint"` // LinkTokenLen bytes
+	Expires uint64 `cbor:"2,keyasint"` // Unix seconds
+}
+
 // Registration policies as announced in ServerInfoOK.
 const (
 	RegistrationOpen   = 0

@@ -139,6 +139,8 @@ func encodeSuccess(t testing.TB, v any) []byte {
 		b, err = wire.EncodeSuccess(v)
 	case *wire.SenderCertOK:
 		b, err = wire.EncodeSuccess(v)
+	case *wire.CreateLinkOK:
+		b, err = wire.EncodeSuccess(v)
 	default:
 		t.Fatalf("not a success response: %T", v)
 	}
@@ -161,6 +163,7 @@ func successResponses() []any {
 		&wire.ClaimKeyPackageOK{KeyPackage: []byte{1, 2}, LastResort: true},
 		&wire.SendOK{Results: []wire.Code{wire.CodeOK, wire.CodeTokenInvalid, wire.CodeMailboxFull}},
 		&wire.SenderCertOK{Cert: []byte{0xa0}},
+		&wire.CreateLinkOK{Token: repeat(0x1c, wire.LinkTokenLen), Expires: 1795000600},
 	}
 }
 
@@ -246,7 +249,7 @@ func TestDecodeResponseAccepts(t *testing.T) {
 func TestCodeNames(t *testing.T) {
 	want := map[wire.Code]string{
 		0: "ok", 1: "malformed", 2: "frame_too_large", 3: "noncanonical", 4: "unknown_request",
-		6: "invalid_address", 16: "rate_limited", 19: "bad_padding", 24: "already_authenticated", 25: "domain_refused", 26: "peer_unauthenticated", 27: "expired", 28: "code_28",
+		6: "invalid_address", 16: "rate_limited", 19: "bad_padding", 24: "already_authenticated", 25: "domain_refused", 26: "peer_unauthenticated", 27: "expired", 28: "link_invalid", 29: "last_device", 30: "code_30",
 	}
 	for c, name := range want {
 		if c.String() != name {

@@ -13,6 +13,8 @@ const (
 	TypeSetDeliveryPolicy  = 9
 	TypeGetSenderCert      = 10
 	TypeGetDomainKey       = 11
+	TypeCreateLink         = 12
+	TypeRemoveDevice       = 13
 
 	TypeSuccess = 0 // response
 	TypeError   = 1 // response
