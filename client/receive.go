@@ -176,20 +176,25 @@ func (cl *Client) open(ctx context.Context, id [16]byte, me wire.Mailbox, d wire
 	if err != nil {
 		return nil, err
 	}
-	var p wire.Payload
-	if err := wire.Unmarshal(o.Payload, &p); err != nil {
+	dp, err := wire.DecodePayload(o.Payload)
+	if err != nil {
 		return nil, fmt.Errorf("payload: %w", err)
 	}
-	if p.Mode != wire.PayloadDirect || p.ContentType != wire.ContentText {
-		return nil, fmt.Errorf("payload mode %d content %d not supported", p.Mode, p.ContentType)
+	p, ok := dp.(*wire.MLSPayload)
+	if !ok {
+		return nil, fmt.Errorf("payload %T not supported", dp)
+	}
+	c, err := wire.DecodeContent(p.Message)
+	if err != nil || c.Type != wire.ContentText {
+		return nil, fmt.Errorf("content: %w", err)
 	}
 	m := &Message{
-		ID: id, From: o.From.Address, FromDevice: o.From.Device, To: me.Address, Text: p.Text,
-		SentAt: time.UnixMilli(int64(p.SentAt)), ReceivedAt: time.UnixMilli(int64(d.ReceivedAt)),
+		ID: id, From: o.From.Address, FromDevice: o.From.Device, To: me.Address, Text: *c.Text,
+		SentAt: time.UnixMilli(int64(c.SentAt)), ReceivedAt: time.UnixMilli(int64(d.ReceivedAt)),
 		RequestLane: d.Lane == 1,
 	}
-	if len(p.ReplyToken) == 32 {
-		m.replyToken = p.ReplyToken
+	if len(p.Token) == 32 {
+		m.replyToken = p.Token
 	}
 	return m, nil
 }

@@ -63,10 +63,11 @@ func (cl *Client) Send(ctx context.Context, to, text string) error {
 	if err != nil {
 		return err
 	}
-	payload, err := wire.Marshal(&wire.Payload{
-		Mode: wire.PayloadDirect, ContentType: wire.ContentText,
-		SentAt: uint64(time.Now().UnixMilli()), Text: text, ReplyToken: cl.id.Token,
-	})
+	content, err := wire.Marshal(&wire.Content{Type: wire.ContentText, SentAt: uint64(time.Now().UnixMilli()), Text: &text})
+	if err != nil {
+		return err
+	}
+	payload, err := wire.Marshal(&wire.MLSPayload{Mode: wire.PayloadMLS, Message: content, Token: cl.id.Token})
 	if err != nil {
 		return err
 	}

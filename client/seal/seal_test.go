@@ -88,11 +88,11 @@ func (f *fixture) open(sealed []byte) (*seal.Opened, error) {
 	return seal.Open(f.priv, f.id, f.to, sealed, f.domainKeys, f.now)
 }
 
-// textPayload returns an encoded direct-content payload.
+// textPayload returns an encoded MLS payload whose (opaque) message is the
+// text.
 func textPayload(t testing.TB, text string) []byte {
 	t.Helper()
-	b, err := wire.Marshal(&wire.Payload{Mode: wire.PayloadDirect, ContentType: wire.ContentText,
-		SentAt: uint64(testNow.UnixMilli()), Text: text})
+	b, err := wire.Marshal(&wire.MLSPayload{Mode: wire.PayloadMLS, Message: []byte(text)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,8 +135,7 @@ func TestSealOpen(t *testing.T) {
 		!bytes.Equal(o.Cert.SigKey, f.body.SigKey) || o.Cert.Expires != f.body.Expires {
 		t.Errorf("certificate %+v, want %+v", o.Cert, f.body)
 	}
-	var p wire.Payload
-	if err := wire.Unmarshal(o.Payload, &p); err != nil || p.Text != "hello, bob" {
+	if p, err := wire.DecodePayload(o.Payload); err != nil || string(p.(*wire.MLSPayload).Message) != "hello, bob" {
 		t.Errorf("payload %+v, %v", p, err)
 	}
 	// Sealing is randomised.

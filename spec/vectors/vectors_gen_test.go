@@ -625,7 +625,8 @@ func envelopeVector(t *testing.T, seed uint64, c envelopeCase, id []byte, to wir
 		signSeed = c.signKey
 	}
 	signKey := ed25519.NewKeyFromSeed(signSeed)
-	payload := mustMarshal(t, &wire.Payload{Mode: wire.PayloadDirect, ContentType: wire.ContentText, SentAt: sentAt, Text: c.text})
+	// The MLS message is opaque to the envelope layer: the text stands in for it.
+	payload := mustMarshal(t, &wire.MLSPayload{Mode: wire.PayloadMLS, Message: []byte(c.text)})
 
 	var sealed, plain []byte
 	if c.plain == nil && c.innerOverride == nil && c.signFor.Address == "" {

@@ -256,9 +256,10 @@ func checkEnvelope(t *testing.T, f *file) {
 		if !bytes.Equal(o.Payload, f.hex(t, "payload")) {
 			t.Fatalf("opened payload %x, want %s", o.Payload, f.get(t, "payload"))
 		}
-		var p wire.Payload
-		if err := wire.Unmarshal(o.Payload, &p); err != nil || p.Mode != wire.PayloadDirect || p.ContentType != wire.ContentText {
-			t.Fatalf("payload %+v, %v", p, err)
+		if p, err := wire.DecodePayload(o.Payload); err != nil {
+			t.Fatalf("payload %x: %v", o.Payload, err)
+		} else if _, ok := p.(*wire.MLSPayload); !ok {
+			t.Fatalf("payload %T", p)
 		}
 		return
 	}

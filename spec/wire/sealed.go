@@ -26,21 +26,6 @@ type Inner struct {
 	Payload   []byte `cbor:"3,keyasint"` // encoded Payload
 }
 
-// Payload modes and content types.
-const (
-	PayloadDirect = 0 // TEMPORARY direct-content mode, until MLS
-	ContentText   = 1
-)
-
-// Payload is the TEMPORARY direct-content payload (spec/07-envelopes.md).
-type Payload struct {
-	Mode        uint64 `cbor:"0,keyasint"`
-	ContentType uint64 `cbor:"1,keyasint"`
-	SentAt      uint64 `cbor:"2,keyasint"` // Unix milliseconds, sender clock
-	Text        string `cbor:"3,keyasint"`
-	ReplyToken  []byte `cbor:"4,keyasint,omitempty"`
-}
-
 func withContext(ctx string, parts ...[]byte) []byte {
 	n := len(ctx) + 1
 	for _, p := range parts {

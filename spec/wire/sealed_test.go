@@ -96,13 +96,3 @@ func TestIssueSenderCert(t *testing.T) {
 		t.Fatalf("body %x\nwant %x", c.Body, want)
 	}
 }
-
-func TestPayloadEncoding(t *testing.T) {
-	p := wire.Payload{Mode: wire.PayloadDirect, ContentType: wire.ContentText, SentAt: 1, Text: "hi"}
-	if b := mustMarshal(t, &p); !bytes.Equal(b, unhex(t, "a4 00 00 01 01 02 01 03 626869")) {
-		t.Fatalf("payload %x", b)
-	}
-	var q wire.Payload
-	wantCode(t, wire.Unmarshal(unhex(t, "a3 00 00 01 01 03 626869"), &q), wire.CodeMalformed) // no sent-at
-	wantCode(t, wire.Unmarshal(unhex(t, "a5 00 00 01 01 02 01 03 626869 04 f6"), &q), wire.CodeMalformed)
-}

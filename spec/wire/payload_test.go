@@ -1,0 +1,136 @@
+package wire_test
+
+import (
+	"bytes"
+	"encoding/hex"
+	"testing"
+
+	"github.com/xchat-im/xchat/spec/wire"
+)
+
+func TestPayloadEncoding(t *testing.T) {
+	p := wire.MLSPayload{Mode: wire.PayloadMLS, Message: []byte{0, 1}, Meta: &wire.GroupMeta{Kind: wire.GroupKindDirect}}
+	if b := mustMarshal(t, &p); !bytes.Equal(b, unhex(t, "a3 00 01 01 42 0001 03 a1 01 01")) {
+		t.Fatalf("payload %x", b)
+	}
+	got, err := wire.DecodePayload(unhex(t, "a3 00 01 01 42 0001 03 a1 01 01"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q := got.(*wire.MLSPayload); !bytes.Equal(q.Message, p.Message) || q.Meta == nil || q.Meta.Kind != 1 || q.Token != nil {
+		t.Fatalf("decoded %+v", q)
+	}
+	lp := mustMarshal(t, &wire.LinkProofPayload{Mode: wire.PayloadLinkProof, Token: make([]byte, 16), Proof: make([]byte, 32)})
+	if got, err := wire.DecodePayload(lp); err != nil {
+		t.Fatal(err)
+	} else if _, ok := got.(*wire.LinkProofPayload); !ok {
+		t.Fatalf("decoded %T", got)
+	}
+	for name, h := range map[string]string{
+		"mode 0 (withdrawn direct content)": "a4 00 00 01 01 02 01 03 626869",
+		"unknown mode":                      "a2 00 03 01 41 00",
+		"empty MLS message":                 "a2 00 01 01 40",
+		"no MLS message":                    "a1 00 01",
+		"short token":                       "a3 00 01 01 41 00 02 41 00",
+		"group kind 2":                      "a3 00 01 01 41 00 03 a1 01 02",
+		"null meta":                         "a3 00 01 01 41 00 03 f6",
+		"duplicate key":                     "a3 00 01 01 41 00 01 41 00",
+		"short link proof":                  "a3 00 02 01 50 00000000000000000000000000000000 02 41 00",
+		"not a map":                         "01",
+	} {
+		if _, err := wire.DecodePayload(unhex(t, h)); err == nil {
+			t.Errorf("%s: accepted", name)
+		} else {
+			wantCode(t, err, wire.CodeOf(err)) // always a *wire.Error
+			if c := wire.CodeOf(err); c != wire.CodeMalformed && c != wire.CodeNoncanonical {
+				t.Errorf("%s: code %s", name, c)
+			}
+		}
+	}
+}
+
+func TestContent(t *testing.T) {
+	text := "hi"
+	c := wire.Content{Type: wire.ContentText, SentAt: 1, Text: &text}
+	b := mustMarshal(t, &c)
+	if !bytes.Equal(b, unhex(t, "a3 00 01 01 01 02 626869")) {
+		t.Fatalf("content %x", b)
+	}
+	if _, err := wire.DecodeContent(b); err != nil {
+		t.Fatal(err)
+	}
+	empty := ""
+	two, big := uint64(2), uint64(3)
+	ref := make([]byte, 32)
+	for name, tc := range map[string]struct {
+		c  wire.Content
+		ok bool
+	}{
+		"text without text":      {wire.Content{Type: wire.ContentText}, false},
+		"empty text":             {wire.Content{Type: wire.ContentText, Text: &empty}, true},
+		"reply without ref":      {wire.Content{Type: wire.ContentReply, Text: &text}, false},
+		"reply":                  {wire.Content{Type: wire.ContentReply, Text: &text, Ref: ref}, true},
+		"short ref":              {wire.Content{Type: wire.ContentDelete, Ref: ref[:5]}, false},
+		"withdrawn reaction":     {wire.Content{Type: wire.ContentReaction, Ref: ref, Reaction: &empty}, true},
+		"read receipt":           {wire.Content{Type: wire.ContentReceipt, IDs: [][]byte{ref}, State: &two}, true},
+		"receipt bad state":      {wire.Content{Type: wire.ContentReceipt, IDs: [][]byte{ref}, State: &big}, false},
+		"typing 2":               {wire.Content{Type: wire.ContentTyping, State: &two}, false},
+		"unknown type is passed": {wire.Content{Type: 99}, true},
+	} {
+		_, err := wire.DecodeContent(mustMarshal(t, &tc.c))
+		if (err == nil) != tc.ok {
+			t.Errorf("%s: error %v", name, err)
+		}
+	}
+	long := string(bytes.Repeat([]byte("a"), wire.MaxContentText+1))
+	if _, err := wire.DecodeContent(mustMarshal(t, &wire.Content{Type: 1, Text: &long})); err == nil {
+		t.Error("text over the limit accepted")
+	}
+}
+
+func TestLinkProofAndMessageID(t *testing.T) {
+	// Fixed inputs; the values are checked by the vectors in spec/vectors.
+	p := wire.LinkProof(make([]byte, 16), "alice@example.org", 2, make([]byte, 32))
+	if len(p) != 32 || bytes.Equal(p, wire.LinkProof(make([]byte, 16), "alice@example.org", 3, make([]byte, 32))) {
+		t.Fatalf("proof %x", p)
+	}
+	id := wire.MessageID([]byte{1})
+	if hex.EncodeToString(id[:]) == hex.EncodeToString(make([]byte, 32)) {
+		t.Fatal("zero id")
+	}
+}
+
+func FuzzDecodePayload(f *testing.F) {
+	f.Add(unhex(f, "a3 00 01 01 42 0001 03 a1 01 01"))
+	f.Add(unhex(f, "a3 00 02 01 50 00000000000000000000000000000000 02 58 20 0000000000000000000000000000000000000000000000000000000000000000"))
+	f.Add(unhex(f, "a4 00 00 01 01 02 01 03 626869"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := wire.DecodePayload(b)
+		if err != nil {
+			if wire.CodeOf(err) == wire.CodeInternal {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		if mp, ok := p.(*wire.MLSPayload); ok && (len(mp.Message) == 0 || len(mp.Message) > wire.MaxMLSMessage) {
+			t.Fatalf("accepted message of %d bytes", len(mp.Message))
+		}
+	})
+}
+
+func FuzzDecodeContent(f *testing.F) {
+	f.Add(unhex(f, "a3 00 01 01 01 02 626869"))
+	f.Add(unhex(f, "a3 00 06 01 01 05 81 58 20 0000000000000000000000000000000000000000000000000000000000000000"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := wire.DecodeContent(b)
+		if err != nil {
+			if wire.CodeOf(err) == wire.CodeInternal {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		if c.Text != nil && len(*c.Text) > wire.MaxContentText {
+			t.Fatal("long text accepted")
+		}
+	})
+}
