@@ -2,6 +2,18 @@
 // homeservers over the raw wire protocol with many devices and measures
 // throughput, send-to-delivery latency and the servers' CPU and memory,
 // counting every envelope from send to delivery.
+//
+// # Scenarios
+//
+//   - [Mailbox]: devices on one homeserver send to each other.
+//   - [Federation]: devices on one homeserver send to devices on another;
+//     every envelope is queued, relayed between the servers and pushed.
+//   - [Connections]: many devices connect and stay idle, which gives the
+//     memory per connected device, then each sends a burst.
+//
+// Each starts its homeservers as child xchatd processes with temporary
+// data directories (the embedded store, or fresh PostgreSQL schemas with
+// Options.DB), or targets running ones.
 package bench
 
 import (
@@ -23,25 +35,52 @@ import (
 
 // Options configure a run.
 type Options struct {
-	Devices     int           // devices connected to the homeserver
-	Duration    time.Duration // how long senders send
-	Rate        float64       // envelopes per second in total; 0 sends as fast as the server allows
+	// Devices is the number of devices connected to the homeserver; in the
+	// federation scenario, the number of senders on the first homeserver
+	// and of recipients on the second each.
+	Devices     int
+	Duration    time.Duration // how long senders send (mailbox, federation)
+	Rate        float64       // envelopes per second in total; 0 sends as fast as the servers allow
 	Concurrency int           // send requests in flight at most
 	Bucket      int           // padding bucket of the envelopes (power of two, 256 to 65536)
-	Batch       int           // envelopes per send request (1 to 256)
-	Drain       time.Duration // how long to wait for stragglers after the senders stop
+	// Payload, when not zero, is the plaintext size the envelopes stand
+	// for: the bucket is then the smallest that holds it (wire.Bucket).
+	Payload int
+	Batch   int           // envelopes per send request (1 to 256)
+	Drain   time.Duration // how long to wait for stragglers after the senders stop
+
+	// Idle is how long the connections scenario keeps every device
+	// connected and idle before the burst; Burst is how many envelopes
+	// each device sends in the burst.
+	Idle  time.Duration
+	Burst int
+	// ConnectConcurrency is how many devices register at once.
+	ConnectConcurrency int
 
 	// Xchatd is the xchatd binary to start. Empty: the xchatd next to the
 	// running executable, else one built with go build.
 	Xchatd string
+	// DB, when set, is a PostgreSQL URL: each started homeserver stores in
+	// a fresh schema of that database (dropped at the end) instead of the
+	// embedded store.
+	DB string
+	// ServerArgs are extra arguments to every started xchatd serve.
+	ServerArgs []string
+
 	// Server targets a running homeserver (HOST:PORT) of Domain instead
 	// of starting one; CAFile is the PEM root it is trusted with (empty:
 	// the system roots). ServerPID, when set, is the process whose CPU and
-	// memory are reported.
+	// memory are reported. In the federation scenario Server holds the
+	// senders and PeerServer (of PeerDomain) the recipients.
 	Server    string
 	Domain    string
 	CAFile    string
 	ServerPID int
+
+	PeerServer    string
+	PeerDomain    string
+	PeerCAFile    string
+	PeerServerPID int
 
 	// Progress receives a line every second while the run lasts; nil
 	// discards them.
@@ -50,10 +89,11 @@ type Options struct {
 
 // DefaultOptions returns the defaults of xchat-bench mailbox.
 func DefaultOptions() Options {
-	return Options{Devices: 50, Duration: 10 * time.Second, Concurrency: 16, Bucket: 256, Batch: 1, Drain: 10 * time.Second}
+	return Options{Devices: 50, Duration: 10 * time.Second, Concurrency: 16, Bucket: 256, Batch: 1,
+		Drain: 10 * time.Second, Idle: 5 * time.Second, Burst: 1, ConnectConcurrency: 16}
 }
 
-func (o *Options) validate() error {
+func (o *Options) validate(scenario string) error {
 	switch {
 	case o.Devices < 1:
 		return errors.New("--devices must be at least 1")
@@ -63,14 +103,27 @@ func (o *Options) validate() error {
 		return errors.New("--rate must not be negative")
 	case o.Concurrency < 1:
 		return errors.New("--concurrency must be at least 1")
-	case o.Bucket < wire.MinBucket || o.Bucket > wire.MaxBucket || o.Bucket&(o.Bucket-1) != 0:
+	case o.ConnectConcurrency < 1:
+		return errors.New("--connect-concurrency must be at least 1")
+	case o.Payload < 0 || o.Payload >= wire.MaxBucket:
+		return fmt.Errorf("--payload must be 0 to %d", wire.MaxBucket-1)
+	case o.Payload == 0 && (o.Bucket < wire.MinBucket || o.Bucket > wire.MaxBucket || o.Bucket&(o.Bucket-1) != 0):
 		return fmt.Errorf("--bucket must be a power of two from %d to %d", wire.MinBucket, wire.MaxBucket)
 	case o.Batch < 1 || o.Batch > wire.MaxEnvelopesPerSend:
 		return fmt.Errorf("--batch must be 1 to %d", wire.MaxEnvelopesPerSend)
-	case o.Drain < 0:
-		return errors.New("--drain must not be negative")
+	case o.Drain < 0 || o.Idle < 0:
+		return errors.New("--drain and --idle must not be negative")
+	case o.Burst < 1:
+		return errors.New("--burst must be at least 1")
 	case o.Server != "" && o.Domain == "":
 		return errors.New("--server needs --domain")
+	case scenario == "federation" && o.Server != "" && (o.PeerServer == "" || o.PeerDomain == ""):
+		return errors.New("federation with --server needs --peer-server and --peer-domain")
+	case scenario == "federation" && o.Server == "" && o.PeerServer != "":
+		return errors.New("--peer-server needs --server")
+	}
+	if o.Payload > 0 {
+		o.Bucket = wire.Bucket(o.Payload + 1)
 	}
 	return nil
 }
@@ -83,8 +136,12 @@ type Result struct {
 	TargetRate    float64 `json:"target_rate"`
 	Concurrency   int     `json:"concurrency"`
 	Bucket        int     `json:"bucket"`
+	Payload       int     `json:"payload,omitempty"`
 	Batch         int     `json:"batch"`
 	EnvelopeBytes int     `json:"envelope_bytes"` // sealed bytes of one envelope
+	Store         string  `json:"store,omitempty"`
+
+	ConnectSeconds float64 `json:"connect_seconds"` // registering and connecting every device
 
 	Attempted          int64   `json:"attempted"` // envelopes in send requests
 	Sent               int64   `json:"sent"`      // envelopes the server accepted
@@ -97,7 +154,10 @@ type Result struct {
 	Latency Latency          `json:"latency_ms"`
 	Errors  map[string]int64 `json:"errors"` // count by kind; empty when none
 
-	Server *ServerStats `json:"server,omitempty"`
+	Servers []ServerStats `json:"servers,omitempty"`
+	// LoadGenerator is this process's own cost: it shares the machine
+	// with the servers.
+	LoadGenerator LoadStats `json:"load_generator"`
 }
 
 // Latency summarises send-to-delivery times, in milliseconds.
@@ -108,15 +168,23 @@ type Latency struct {
 	Max float64 `json:"max"`
 }
 
-// ServerStats are the homeserver process's figures.
+// ServerStats are one homeserver process's figures.
 type ServerStats struct {
+	Domain         string  `json:"domain"`
 	PID            int     `json:"pid"`
+	Devices        int     `json:"devices"`           // connected to it
 	CPUSeconds     float64 `json:"cpu_seconds"`       // from the start of the load to the end of the drain
 	TotalCPU       float64 `json:"total_cpu_seconds"` // over the whole process life so far
 	PeakRSSBytes   int64   `json:"peak_rss_bytes"`
 	IdleRSSBytes   int64   `json:"idle_rss_bytes"`      // before the devices connected
 	ConnectedRSS   int64   `json:"connected_rss_bytes"` // with every device connected, before the load
 	BytesPerDevice int64   `json:"bytes_per_device"`    // (connected - idle) / devices
+}
+
+// LoadStats are the load generator's own figures.
+type LoadStats struct {
+	CPUSeconds   float64 `json:"cpu_seconds"` // from the start of the load to the end of the drain
+	PeakRSSBytes int64   `json:"peak_rss_bytes"`
 }
 
 // Failed reports whether the run saw any error, lost or duplicated
@@ -169,19 +237,48 @@ func errKind(prefix string, err error) string {
 // send envelopes to each other for Duration and every delivery is matched
 // with its send.
 func Mailbox(ctx context.Context, o Options) (*Result, error) {
-	if err := o.validate(); err != nil {
+	return execute(ctx, "mailbox", o)
+}
+
+// Federation runs the federation scenario: Devices senders on one
+// homeserver send envelopes to Devices recipients on another for Duration;
+// each envelope is queued durably by the first, relayed, stored durably by
+// the second and pushed.
+func Federation(ctx context.Context, o Options) (*Result, error) {
+	return execute(ctx, "federation", o)
+}
+
+// Connections runs the connections scenario: Devices devices connect to
+// one homeserver and stay idle for Idle (the server's memory per connected
+// device is measured then), then each sends Burst envelopes to others, as
+// fast as the server allows or at Rate.
+func Connections(ctx context.Context, o Options) (*Result, error) {
+	return execute(ctx, "connections", o)
+}
+
+// target is a homeserver the run uses.
+type target struct {
+	addr, domain, ca string
+	pid              int
+	devices          int
+	idle, connected  procStats
+}
+
+func execute(ctx context.Context, scenario string, o Options) (*Result, error) {
+	if err := o.validate(scenario); err != nil {
 		return nil, err
 	}
 	progress := o.Progress
 	if progress == nil {
 		progress = io.Discard
 	}
-	var target struct {
-		addr, domain, ca string
-		pid              int
-	}
+	var targets []*target
+	storeName := ""
 	if o.Server != "" {
-		target.addr, target.domain, target.ca, target.pid = o.Server, o.Domain, o.CAFile, o.ServerPID
+		targets = append(targets, &target{addr: o.Server, domain: o.Domain, ca: o.CAFile, pid: o.ServerPID})
+		if scenario == "federation" {
+			targets = append(targets, &target{addr: o.PeerServer, domain: o.PeerDomain, ca: o.PeerCAFile, pid: o.PeerServerPID})
+		}
 	} else {
 		dir, err := os.MkdirTemp("", "xchat-bench-")
 		if err != nil {
@@ -192,72 +289,125 @@ func Mailbox(ctx context.Context, o Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		domain := o.Domain
-		if domain == "" {
-			domain = "bench.test"
+		domains := []string{"bench.test"}
+		if o.Domain != "" {
+			domains[0] = o.Domain
 		}
-		srv, err := startServer(ctx, xchatd, dir, domain)
+		if scenario == "federation" {
+			domains = []string{"a.bench.test", "b.bench.test"}
+			if o.Domain != "" {
+				domains[0] = o.Domain
+			}
+			if o.PeerDomain != "" {
+				domains[1] = o.PeerDomain
+			}
+		}
+		set, err := startServers(ctx, xchatd, dir, o.DB, domains, o.ServerArgs)
 		if err != nil {
 			return nil, err
 		}
-		defer srv.stop()
-		target.addr, target.domain, target.ca, target.pid = srv.addr, srv.domain, srv.caFile, srv.cmd.Process.Pid
-		fmt.Fprintf(progress, "xchat-bench: xchatd (pid %d) serving %s on %s, embedded store in %s\n", target.pid, domain, srv.addr, dir)
-	}
-
-	r := &run{o: o, progress: progress}
-	res := &Result{Scenario: "mailbox", Devices: o.Devices, TargetRate: o.Rate, Concurrency: o.Concurrency,
-		Bucket: o.Bucket, Batch: o.Batch, EnvelopeBytes: wire.XWingEncLen + o.Bucket + wire.AEADTagLen}
-	var idle procStats
-	if target.pid != 0 {
-		idle, _ = readProc(target.pid)
-	}
-
-	fmt.Fprintf(progress, "xchat-bench: connecting %d devices\n", o.Devices)
-	if err := r.connect(ctx, target.addr, target.domain, target.ca); err != nil {
-		r.close()
-		return nil, err
-	}
-	defer r.close()
-	var connected procStats
-	if target.pid != 0 {
-		connected, _ = readProc(target.pid)
-	}
-
-	r.load(ctx)
-	r.drain(ctx)
-	var end procStats
-	if target.pid != 0 {
-		var err error
-		if end, err = readProc(target.pid); err != nil {
-			r.errs.add("server: process gone", 1)
+		defer set.stop()
+		for _, s := range set.servers {
+			targets = append(targets, &target{addr: s.addr, domain: s.domain, ca: s.caFile, pid: s.cmd.Process.Pid})
+			fmt.Fprintf(progress, "xchat-bench: xchatd (pid %d) serving %s on %s, %s in %s\n", s.cmd.Process.Pid, s.domain, s.addr, s.store, dir)
+			storeName = s.store
+		}
+		if o.DB != "" {
+			storeName = "PostgreSQL"
 		}
 	}
-	r.finish(res)
-	if target.pid != 0 && end.Peak > 0 {
-		res.Server = &ServerStats{PID: target.pid,
-			CPUSeconds: (end.CPU - connected.CPU).Seconds(), TotalCPU: end.CPU.Seconds(),
-			PeakRSSBytes: end.Peak, IdleRSSBytes: idle.RSS, ConnectedRSS: connected.RSS,
-			BytesPerDevice: max(connected.RSS-idle.RSS, 0) / int64(o.Devices)}
+
+	r := &run{o: o, progress: progress, done: make(chan struct{})}
+	defer r.close()
+	res := &Result{Scenario: scenario, Devices: o.Devices, TargetRate: o.Rate, Concurrency: o.Concurrency,
+		Bucket: o.Bucket, Payload: o.Payload, Batch: o.Batch, EnvelopeBytes: wire.XWingEncLen + o.Bucket + wire.AEADTagLen, Store: storeName}
+	readAll := func(get func(t *target) *procStats) {
+		for _, t := range targets {
+			if t.pid != 0 {
+				*get(t), _ = readProc(t.pid)
+			}
+		}
 	}
+	readAll(func(t *target) *procStats { return &t.idle })
+
+	r.token = make([]byte, 32)
+	crand.Read(r.token)
+	var runID [3]byte
+	crand.Read(runID[:])
+	prefix := fmt.Sprintf("bench-%x", runID)
+	connectStart := time.Now()
+	stopProgress := r.startConnectProgress(len(targets) * o.Devices)
+	var err error
+	switch scenario {
+	case "federation":
+		fmt.Fprintf(progress, "xchat-bench: connecting %d senders to %s and %d recipients to %s\n", o.Devices, targets[0].domain, o.Devices, targets[1].domain)
+		if r.from, err = r.connect(ctx, targets[0].addr, targets[0].domain, targets[0].ca, prefix+"-s", o.Devices); err == nil {
+			r.to, err = r.connect(ctx, targets[1].addr, targets[1].domain, targets[1].ca, prefix+"-r", o.Devices)
+		}
+		targets[0].devices, targets[1].devices = o.Devices, o.Devices
+	default:
+		fmt.Fprintf(progress, "xchat-bench: connecting %d devices\n", o.Devices)
+		r.from, err = r.connect(ctx, targets[0].addr, targets[0].domain, targets[0].ca, prefix, o.Devices)
+		r.to = r.from
+		targets[0].devices = o.Devices
+	}
+	stopProgress()
+	if err != nil {
+		return nil, err
+	}
+	res.ConnectSeconds = time.Since(connectStart).Seconds()
+	fmt.Fprintf(progress, "xchat-bench: %d devices connected in %.1fs\n", len(r.devs), res.ConnectSeconds)
+	if scenario == "connections" && o.Idle > 0 {
+		fmt.Fprintf(progress, "xchat-bench: idle for %s\n", o.Idle)
+		r.idle(ctx, o.Idle, targets[0].pid)
+	}
+	readAll(func(t *target) *procStats { return &t.connected })
+	self, _ := readProc(os.Getpid())
+
+	if scenario == "connections" {
+		r.burst(ctx, o.Devices*o.Burst)
+	} else {
+		r.load(ctx)
+	}
+	r.drain(ctx)
+	selfEnd, _ := readProc(os.Getpid())
+	res.LoadGenerator = LoadStats{CPUSeconds: (selfEnd.CPU - self.CPU).Seconds(), PeakRSSBytes: selfEnd.Peak}
+	for _, t := range targets {
+		if t.pid == 0 {
+			continue
+		}
+		end, err := readProc(t.pid)
+		if err != nil || end.Peak == 0 {
+			r.errs.add("server: process gone", 1)
+			continue
+		}
+		res.Servers = append(res.Servers, ServerStats{Domain: t.domain, PID: t.pid, Devices: t.devices,
+			CPUSeconds: (end.CPU - t.connected.CPU).Seconds(), TotalCPU: end.CPU.Seconds(),
+			PeakRSSBytes: end.Peak, IdleRSSBytes: t.idle.RSS, ConnectedRSS: t.connected.RSS,
+			BytesPerDevice: max(t.connected.RSS-t.idle.RSS, 0) / int64(max(t.devices, 1))})
+	}
+	r.finish(res)
 	return res, nil
 }
 
-// run is the state of one mailbox run.
+// run is the state of one run.
 type run struct {
 	o        Options
 	progress io.Writer
 
-	devs   []*device
-	closer []io.Closer
-	token  []byte
-	sealed []byte
-	closed atomic.Bool
-	done   chan struct{} // closed by close: ackers stop
+	devs     []*device // every device, indexed by device.idx
+	from, to []*device // senders and recipients (the same in one domain)
+	closer   []io.Closer
+	token    []byte
+	sealed   []byte
+	closed   atomic.Bool
+	done     chan struct{} // closed by close: ackers stop
+	devMu    sync.Mutex    // guards devs while devices connect
 
 	tr   tracker
 	errs errCounts
 
+	connected atomic.Int64
 	attempted atomic.Int64
 	accepted  atomic.Int64
 	start     time.Time
@@ -265,12 +415,18 @@ type run struct {
 	acksOut   atomic.Int64 // ids waiting for or in an ack request
 }
 
+// newSealed makes the run's envelope body: random bytes of a sealed
+// envelope's length for the bucket.
+func (r *run) newSealed() {
+	r.sealed = make([]byte, wire.XWingEncLen+r.o.Bucket+wire.AEADTagLen)
+	crand.Read(r.sealed)
+}
+
 // load sends for the run's duration and returns when every send request
 // has its answer.
 func (r *run) load(ctx context.Context) {
 	o := r.o
-	r.sealed = make([]byte, wire.XWingEncLen+o.Bucket+wire.AEADTagLen)
-	crand.Read(r.sealed)
+	r.newSealed()
 	sendCtx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
 	fmt.Fprintf(r.progress, "xchat-bench: sending for %s\n", o.Duration)
@@ -281,16 +437,14 @@ func (r *run) load(ctx context.Context) {
 	var jobs chan struct{}
 	if o.Rate > 0 {
 		jobs = make(chan struct{}, o.Concurrency)
-		go r.pace(sendCtx, jobs)
+		go r.pace(sendCtx, jobs, -1)
 	}
 	var wg sync.WaitGroup
 	for w := range o.Concurrency {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var seed [32]byte
-			crand.Read(seed[:])
-			rng := rand.New(rand.NewChaCha8(seed))
+			rng := newRand()
 			for k := 0; ; k++ {
 				if jobs != nil {
 					if _, ok := <-jobs; !ok {
@@ -299,7 +453,7 @@ func (r *run) load(ctx context.Context) {
 				} else if sendCtx.Err() != nil {
 					return
 				}
-				r.send(rng, (w+k*o.Concurrency)%len(r.devs))
+				r.send(rng, (w+k*o.Concurrency)%len(r.from), r.o.Batch)
 			}
 		}()
 	}
@@ -308,20 +462,76 @@ func (r *run) load(ctx context.Context) {
 	wg.Wait()
 }
 
+// burst sends total envelopes, Batch per request, from every device in
+// turn, as fast as the server allows or paced at Rate, and returns when
+// every send request has its answer.
+func (r *run) burst(ctx context.Context, total int) {
+	o := r.o
+	r.newSealed()
+	fmt.Fprintf(r.progress, "xchat-bench: burst of %d envelopes\n", total)
+	r.start = time.Now()
+	r.tr.start = r.start
+	stopProgress := r.startProgress()
+	defer stopProgress()
+	requests := (total + o.Batch - 1) / o.Batch
+	var jobs chan struct{}
+	if o.Rate > 0 {
+		jobs = make(chan struct{}, o.Concurrency)
+		go r.pace(ctx, jobs, requests)
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range o.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := newRand()
+			for ctx.Err() == nil {
+				if jobs != nil {
+					if _, ok := <-jobs; !ok {
+						return
+					}
+				}
+				k := int(next.Add(1) - 1)
+				if k >= requests {
+					return
+				}
+				n := min(o.Batch, total-k*o.Batch)
+				r.send(rng, k%len(r.from), n)
+			}
+		}()
+	}
+	wg.Wait()
+	r.sendSecs = time.Since(r.start).Seconds()
+}
+
+func newRand() *rand.Rand {
+	var seed [32]byte
+	crand.Read(seed[:])
+	return rand.New(rand.NewChaCha8(seed))
+}
+
 // pace hands out one job per send request at the target rate until ctx
-// ends, then closes jobs.
-func (r *run) pace(ctx context.Context, jobs chan<- struct{}) {
+// ends or limit jobs (when not negative) were handed out, then closes
+// jobs.
+func (r *run) pace(ctx context.Context, jobs chan<- struct{}, limit int) {
 	defer close(jobs)
 	perSec := r.o.Rate / float64(r.o.Batch)
 	var issued int64
 	for {
 		due := int64(time.Since(r.start).Seconds() * perSec)
+		if limit >= 0 {
+			due = min(due, int64(limit))
+		}
 		for ; issued < due; issued++ {
 			select {
 			case jobs <- struct{}{}:
 			case <-ctx.Done():
 				return
 			}
+		}
+		if limit >= 0 && issued >= int64(limit) {
+			return
 		}
 		next := r.start.Add(time.Duration(float64(issued+1) / perSec * float64(time.Second)))
 		select {
@@ -332,32 +542,32 @@ func (r *run) pace(ctx context.Context, jobs chan<- struct{}) {
 	}
 }
 
-// send sends one request of Batch envelopes from device from to random
-// other devices.
-func (r *run) send(rng *rand.Rand, from int) {
-	n := len(r.devs)
-	envs := make([]wire.Envelope, r.o.Batch)
-	ids := make([][16]byte, len(envs))
+// send sends one request of n envelopes from sender from to random
+// recipients other than itself.
+func (r *run) send(rng *rand.Rand, from, n int) {
+	sender := r.from[from]
+	envs := make([]wire.Envelope, n)
+	ids := make([][16]byte, n)
 	now := time.Now()
 	for i := range envs {
-		to := from
-		if n > 1 {
-			to = (from + 1 + rng.IntN(n-1)) % n
+		to := r.to[rng.IntN(len(r.to))]
+		if to == sender && len(r.to) > 1 {
+			to = r.to[(from+1+rng.IntN(len(r.to)-1))%len(r.to)]
 		}
 		binaryRandom(rng, ids[i][:])
-		r.tr.sent(ids[i], to, now)
-		envs[i] = wire.Envelope{ID: ids[i][:], To: r.devs[to].mb, Token: r.token, Sealed: r.sealed}
+		r.tr.sent(ids[i], to.idx, now)
+		envs[i] = wire.Envelope{ID: ids[i][:], To: to.mb, Token: r.token, Sealed: r.sealed}
 	}
-	r.attempted.Add(int64(len(envs)))
+	r.attempted.Add(int64(n))
 	ctx, cancel := context.WithTimeout(context.Background(), wire.RequestDeadline)
 	defer cancel()
 	var ok wire.SendOK
-	err := wire.RoundTrip(ctx, r.devs[from].qc, &wire.Send{Envelopes: envs}, &ok)
-	if err == nil && len(ok.Results) != len(envs) {
-		err = fmt.Errorf("%d results for %d envelopes", len(ok.Results), len(envs))
+	err := wire.RoundTrip(ctx, sender.qc, &wire.Send{Envelopes: envs}, &ok)
+	if err == nil && len(ok.Results) != n {
+		err = fmt.Errorf("%d results for %d envelopes", len(ok.Results), n)
 	}
 	if err != nil {
-		r.errs.add(errKind("send", err), int64(len(envs)))
+		r.errs.add(errKind("send", err), int64(n))
 		for _, id := range ids {
 			r.tr.answered(id, stUnknown)
 		}
@@ -401,27 +611,70 @@ func (r *run) drain(ctx context.Context) {
 	}
 }
 
+// idle waits for d while every device stays connected, printing the
+// server's memory every second.
+func (r *run) idle(ctx context.Context, d time.Duration, pid int) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	end := time.After(d)
+	start := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-end:
+			return
+		case <-t.C:
+		}
+		line := fmt.Sprintf("xchat-bench: idle %5.0fs  %d devices connected", time.Since(start).Seconds(), len(r.devs))
+		if pid != 0 {
+			if st, err := readProc(pid); err == nil {
+				line += "  server RSS " + fmtBytes(st.RSS)
+			}
+		}
+		fmt.Fprintf(r.progress, "%s  errors %d\n", line, r.errs.n.Load())
+	}
+}
+
+// startConnectProgress prints a line every second while devices connect,
+// until the returned function is called.
+func (r *run) startConnectProgress(total int) func() {
+	return r.every(func(elapsed time.Duration) {
+		fmt.Fprintf(r.progress, "xchat-bench: %5.0fs  connected %d of %d devices  errors %d\n",
+			elapsed.Seconds(), r.connected.Load(), total, r.errs.n.Load())
+	})
+}
+
 // startProgress prints a progress line every second until the returned
 // function is called.
 func (r *run) startProgress() func() {
+	lastSent, lastDelivered := r.accepted.Load(), r.tr.delivered.Load()
+	return r.every(func(time.Duration) {
+		sent, delivered := r.accepted.Load(), r.tr.delivered.Load()
+		fmt.Fprintf(r.progress, "xchat-bench: %5.0fs  sent %7d/s  delivered %7d/s  waiting %6d  p99 %7s  errors %d\n",
+			time.Since(r.start).Seconds(), sent-lastSent, delivered-lastDelivered, r.tr.outstanding.Load(),
+			fmtDur(r.tr.hist.quantile(0.99)), r.errs.n.Load())
+		lastSent, lastDelivered = sent, delivered
+	})
+}
+
+// every calls fn every second, from one goroutine, until the returned
+// function is called.
+func (r *run) every(fn func(elapsed time.Duration)) func() {
 	done := make(chan struct{})
 	stopped := make(chan struct{})
+	start := time.Now()
 	go func() {
 		defer close(stopped)
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
-		lastSent, lastDelivered := r.accepted.Load(), r.tr.delivered.Load()
 		for {
 			select {
 			case <-done:
 				return
 			case <-t.C:
+				fn(time.Since(start))
 			}
-			sent, delivered := r.accepted.Load(), r.tr.delivered.Load()
-			fmt.Fprintf(r.progress, "xchat-bench: %5.0fs  sent %7d/s  delivered %7d/s  waiting %6d  p99 %7s  errors %d\n",
-				time.Since(r.start).Seconds(), sent-lastSent, delivered-lastDelivered, r.tr.outstanding.Load(),
-				fmtDur(r.tr.hist.quantile(0.99)), r.errs.n.Load())
-			lastSent, lastDelivered = sent, delivered
 		}
 	}()
 	return func() { close(done); <-stopped }
@@ -483,10 +736,23 @@ func (r *Result) WriteTable(w io.Writer) error {
 	if r.TargetRate > 0 {
 		rate = fmt.Sprintf("%.0f envelopes/s", r.TargetRate)
 	}
-	fmt.Fprintf(w, "%s: %d devices, %.1fs, rate %s, %d requests in flight, bucket %d (%d-byte envelopes), %d per send\n\n",
-		r.Scenario, r.Devices, r.Seconds, rate, r.Concurrency, r.Bucket, r.EnvelopeBytes, r.Batch)
+	devices := fmt.Sprintf("%d devices", r.Devices)
+	if r.Scenario == "federation" {
+		devices = fmt.Sprintf("%d senders and %d recipients", r.Devices, r.Devices)
+	}
+	payload := ""
+	if r.Payload > 0 {
+		payload = fmt.Sprintf("%d-byte payload, ", r.Payload)
+	}
+	store := ""
+	if r.Store != "" {
+		store = ", " + r.Store
+	}
+	fmt.Fprintf(w, "%s: %s, %.1fs, rate %s, %d requests in flight, %sbucket %d (%d-byte envelopes), %d per send%s\n\n",
+		r.Scenario, devices, r.Seconds, rate, r.Concurrency, payload, r.Bucket, r.EnvelopeBytes, r.Batch, store)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	ms := func(v float64) string { return fmtDur(time.Duration(v * float64(time.Millisecond))) }
+	fmt.Fprintf(tw, "devices connected in\t%.1f s\t\n", r.ConnectSeconds)
 	fmt.Fprintf(tw, "envelopes sent (accepted)\t%d\t%.0f/s\n", r.Sent, r.SentPerSecond)
 	fmt.Fprintf(tw, "envelopes delivered\t%d\t%.0f/s\n", r.Delivered, r.DeliveredPerSecond)
 	if r.Attempted != r.Sent {
@@ -495,16 +761,23 @@ func (r *Result) WriteTable(w io.Writer) error {
 	fmt.Fprintf(tw, "lost\t%d\t\n", r.Lost)
 	fmt.Fprintf(tw, "duplicated\t%d\t\n", r.Duplicated)
 	fmt.Fprintf(tw, "latency send→delivery\tp50 %s\tp90 %s  p99 %s  max %s\n", ms(r.Latency.P50), ms(r.Latency.P90), ms(r.Latency.P99), ms(r.Latency.Max))
-	if s := r.Server; s != nil {
-		cores := 0.0
+	cores := func(cpu float64) float64 {
 		if r.Seconds > 0 {
-			cores = s.CPUSeconds / r.Seconds
+			return cpu / r.Seconds
 		}
-		fmt.Fprintf(tw, "server CPU (load and drain)\t%.2f s\t%.2f cores over the send time; %.2f s in all\n", s.CPUSeconds, cores, s.TotalCPU)
-		fmt.Fprintf(tw, "server peak RSS\t%s\t\n", fmtBytes(s.PeakRSSBytes))
-		fmt.Fprintf(tw, "server memory per device\t%s\tRSS %s idle, %s with %d devices connected\n",
-			fmtBytes(s.BytesPerDevice), fmtBytes(s.IdleRSSBytes), fmtBytes(s.ConnectedRSS), r.Devices)
+		return 0
 	}
+	for _, s := range r.Servers {
+		name := "server"
+		if len(r.Servers) > 1 {
+			name = "server " + s.Domain
+		}
+		fmt.Fprintf(tw, "%s CPU (load and drain)\t%.2f s\t%.2f cores over the send time; %.2f s in all\n", name, s.CPUSeconds, cores(s.CPUSeconds), s.TotalCPU)
+		fmt.Fprintf(tw, "%s peak RSS\t%s\t\n", name, fmtBytes(s.PeakRSSBytes))
+		fmt.Fprintf(tw, "%s memory per device\t%s\tRSS %s idle, %s with %d devices connected\n",
+			name, fmtBytes(s.BytesPerDevice), fmtBytes(s.IdleRSSBytes), fmtBytes(s.ConnectedRSS), s.Devices)
+	}
+	fmt.Fprintf(tw, "load generator CPU\t%.2f s\t%.2f cores; peak RSS %s\n", r.LoadGenerator.CPUSeconds, cores(r.LoadGenerator.CPUSeconds), fmtBytes(r.LoadGenerator.PeakRSSBytes))
 	if len(r.Errors) == 0 {
 		fmt.Fprintf(tw, "errors\tnone\t\n")
 	} else {

@@ -7,32 +7,62 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-func TestMailbox(t *testing.T) {
+var (
+	buildOnce   sync.Once
+	builtXchatd string
+	buildErr    error
+	buildDir    string
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// xchatdBinary builds xchatd once for the package's tests.
+func xchatdBinary(t *testing.T) string {
+	t.Helper()
 	if testing.Short() {
-		t.Skip("builds xchatd and runs a load for 2 s")
+		t.Skip("builds xchatd and runs a load")
 	}
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go command on PATH")
 	}
-	xchatd := filepath.Join(t.TempDir(), "xchatd")
-	if out, err := exec.Command(goCmd, "build", "-o", xchatd, xchatdPackage).CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	buildOnce.Do(func() {
+		if buildDir, buildErr = os.MkdirTemp("", "xchat-bench-test-"); buildErr != nil {
+			return
+		}
+		builtXchatd = filepath.Join(buildDir, "xchatd")
+		if out, err := exec.Command(goCmd, "build", "-o", builtXchatd, xchatdPackage).CombinedOutput(); err != nil {
+			buildErr = err
+			builtXchatd = string(out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("go build: %v\n%s", buildErr, builtXchatd)
 	}
-	o := DefaultOptions()
-	o.Devices, o.Duration, o.Xchatd = 10, 2*time.Second, xchatd
-	var progress bytes.Buffer
-	o.Progress = &progress
+	return builtXchatd
+}
+
+func testCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res, err := Mailbox(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// checkClean fails t unless every attempted envelope was accepted and
+// delivered exactly once, with sane latencies and server figures.
+func checkClean(t *testing.T, res *Result, servers int) {
+	t.Helper()
 	var table bytes.Buffer
 	res.WriteTable(&table)
 	t.Logf("\n%s", table.String())
@@ -42,14 +72,38 @@ func TestMailbox(t *testing.T) {
 	if res.Delivered != res.Sent || res.Attempted != res.Sent {
 		t.Errorf("attempted %d, sent %d, delivered %d", res.Attempted, res.Sent, res.Delivered)
 	}
-	if res.Lost != 0 || res.Duplicated != 0 || len(res.Errors) != 0 {
+	if res.Lost != 0 || res.Duplicated != 0 || len(res.Errors) != 0 || res.Failed() {
 		t.Errorf("lost %d, duplicated %d, errors %v", res.Lost, res.Duplicated, res.Errors)
 	}
 	if res.Latency.P50 <= 0 || res.Latency.P50 > res.Latency.P99 || res.Latency.P99 > res.Latency.Max {
 		t.Errorf("latency %+v", res.Latency)
 	}
-	if s := res.Server; s == nil || s.CPUSeconds <= 0 || s.PeakRSSBytes <= 0 {
-		t.Errorf("server stats %+v", s)
+	if len(res.Servers) != servers {
+		t.Fatalf("%d servers reported, want %d", len(res.Servers), servers)
+	}
+	for _, s := range res.Servers {
+		if s.CPUSeconds <= 0 || s.PeakRSSBytes <= 0 || s.ConnectedRSS <= 0 || s.Devices != res.Devices {
+			t.Errorf("server stats %+v", s)
+		}
+	}
+	if res.LoadGenerator.CPUSeconds <= 0 || res.LoadGenerator.PeakRSSBytes <= 0 {
+		t.Errorf("load generator stats %+v", res.LoadGenerator)
+	}
+}
+
+func TestMailbox(t *testing.T) {
+	t.Parallel()
+	o := DefaultOptions()
+	o.Devices, o.Duration, o.Xchatd = 6, time.Second, xchatdBinary(t)
+	var progress syncBuffer
+	o.Progress = &progress
+	res, err := Mailbox(testCtx(t), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, res, 1)
+	if res.Scenario != "mailbox" || res.Store != "embedded SQLite" {
+		t.Errorf("scenario %q, store %q", res.Scenario, res.Store)
 	}
 	if !strings.Contains(progress.String(), "delivered") {
 		t.Errorf("no progress line: %s", progress.String())
@@ -57,20 +111,10 @@ func TestMailbox(t *testing.T) {
 }
 
 func TestMailboxRate(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds xchatd and runs a load")
-	}
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command on PATH")
-	}
-	xchatd := filepath.Join(t.TempDir(), "xchatd")
-	if out, err := exec.Command(goCmd, "build", "-o", xchatd, xchatdPackage).CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	t.Parallel()
 	o := DefaultOptions()
-	o.Devices, o.Duration, o.Xchatd, o.Rate, o.Batch, o.Bucket = 3, time.Second, xchatd, 200, 2, 1024
-	res, err := Mailbox(context.Background(), o)
+	o.Devices, o.Duration, o.Xchatd, o.Rate, o.Batch, o.Payload = 3, time.Second, xchatdBinary(t), 200, 2, 700
+	res, err := Mailbox(testCtx(t), o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,29 +122,95 @@ func TestMailboxRate(t *testing.T) {
 	if res.Sent < 100 || res.Sent > 260 || res.Delivered != res.Sent || len(res.Errors) != 0 {
 		t.Errorf("sent %d, delivered %d, errors %v", res.Sent, res.Delivered, res.Errors)
 	}
-	if res.EnvelopeBytes != 1120+1024+16 {
-		t.Errorf("envelope bytes %d", res.EnvelopeBytes)
+	if res.Bucket != 1024 || res.EnvelopeBytes != 1120+1024+16 {
+		t.Errorf("payload 700: bucket %d, envelope bytes %d", res.Bucket, res.EnvelopeBytes)
+	}
+}
+
+func TestFederation(t *testing.T) {
+	t.Parallel()
+	o := DefaultOptions()
+	o.Devices, o.Duration, o.Xchatd, o.Batch = 3, time.Second, xchatdBinary(t), 4
+	res, err := Federation(testCtx(t), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, res, 2)
+	if res.Servers[0].Domain != "a.bench.test" || res.Servers[1].Domain != "b.bench.test" {
+		t.Errorf("servers %+v", res.Servers)
+	}
+}
+
+func TestConnections(t *testing.T) {
+	t.Parallel()
+	o := DefaultOptions()
+	o.Devices, o.Idle, o.Burst, o.Xchatd = 40, 100*time.Millisecond, 2, xchatdBinary(t)
+	res, err := Connections(testCtx(t), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, res, 1)
+	if res.Attempted != 80 {
+		t.Errorf("burst of %d envelopes, want 80", res.Attempted)
+	}
+	if s := res.Servers[0]; s.BytesPerDevice <= 0 || s.ConnectedRSS <= s.IdleRSSBytes {
+		t.Errorf("memory per device: %+v", s)
+	}
+}
+
+func TestPostgres(t *testing.T) {
+	t.Parallel()
+	db := os.Getenv("TEST_DATABASE_URL")
+	if db == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true and TEST_DATABASE_URL is unset")
+		}
+		t.Skip("TEST_DATABASE_URL is unset")
+	}
+	o := DefaultOptions()
+	o.Devices, o.Duration, o.Xchatd, o.DB = 3, 500*time.Millisecond, xchatdBinary(t), db
+	res, err := Federation(testCtx(t), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkClean(t, res, 2)
+	if res.Store != "PostgreSQL" {
+		t.Errorf("store %q", res.Store)
 	}
 }
 
 func TestOptionsValidate(t *testing.T) {
-	for _, mod := range []func(*Options){
-		func(o *Options) { o.Devices = 0 },
-		func(o *Options) { o.Bucket = 300 },
-		func(o *Options) { o.Bucket = 128 },
-		func(o *Options) { o.Batch = 257 },
-		func(o *Options) { o.Rate = -1 },
-		func(o *Options) { o.Server = "127.0.0.1:1" },
+	t.Parallel()
+	for _, c := range []struct {
+		scenario string
+		mod      func(*Options)
+	}{
+		{"mailbox", func(o *Options) { o.Devices = 0 }},
+		{"mailbox", func(o *Options) { o.Bucket = 300 }},
+		{"mailbox", func(o *Options) { o.Bucket = 128 }},
+		{"mailbox", func(o *Options) { o.Payload = 65536 }},
+		{"mailbox", func(o *Options) { o.Batch = 257 }},
+		{"mailbox", func(o *Options) { o.Rate = -1 }},
+		{"mailbox", func(o *Options) { o.Server = "127.0.0.1:1" }},
+		{"connections", func(o *Options) { o.Burst = 0 }},
+		{"federation", func(o *Options) { o.Server, o.Domain = "127.0.0.1:1", "a.test" }},
+		{"federation", func(o *Options) { o.PeerServer = "127.0.0.1:1" }},
 	} {
 		o := DefaultOptions()
-		mod(&o)
-		if _, err := Mailbox(context.Background(), o); err == nil {
-			t.Errorf("%+v: no error", o)
+		c.mod(&o)
+		if _, err := execute(context.Background(), c.scenario, o); err == nil {
+			t.Errorf("%s %+v: no error", c.scenario, o)
 		}
+	}
+	o := DefaultOptions()
+	o.Payload = 256 // with its 0x80 byte, 257 bytes: the 512 bucket
+	if err := o.validate("mailbox"); err != nil || o.Bucket != 512 {
+		t.Errorf("payload 256: bucket %d, %v", o.Bucket, err)
 	}
 }
 
 func TestHistogram(t *testing.T) {
+	t.Parallel()
 	var h histogram
 	if h.quantile(0.5) != 0 {
 		t.Fatal("empty histogram")
@@ -129,6 +239,7 @@ func TestHistogram(t *testing.T) {
 }
 
 func TestReadProc(t *testing.T) {
+	t.Parallel()
 	if _, err := os.Stat("/proc/self/stat"); err != nil {
 		t.Skip("no /proc")
 	}
@@ -139,4 +250,22 @@ func TestReadProc(t *testing.T) {
 	if st.RSS <= 0 || st.Peak < st.RSS {
 		t.Errorf("%+v", st)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -82,36 +81,31 @@ func sourceIPs(server net.IP, count int) []net.IP {
 	return ips
 }
 
-// connect registers the run's devices on the server at addr, each on a
-// connection of its own that reads its push stream, and returns once
-// every device has caught up.
-func (r *run) connect(ctx context.Context, addr, domain, caFile string) error {
-	r.done = make(chan struct{})
+// connect registers n devices named PREFIX-I@domain on the server at
+// addr, each on a connection of its own that reads its push stream, adds
+// them to r.devs and returns them once every one has caught up.
+func (r *run) connect(ctx context.Context, addr, domain, caFile, prefix string, n int) ([]*device, error) {
 	tlsConf, err := clientTLS(domain, caFile)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	raddr, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	r.token = make([]byte, 32)
-	crand.Read(r.token)
 	verifier := wire.TokenVerifier(r.token)
-	var runID [3]byte
-	crand.Read(runID[:])
-	prefix := "bench-" + hex.EncodeToString(runID[:])
 
-	n := r.o.Devices
 	groups := (n + devicesPerSource - 1) / devicesPerSource
 	transports := make([]*quic.Transport, groups)
 	for g, ip := range sourceIPs(raddr.IP, groups) {
 		uc, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip})
 		if err != nil {
-			return fmt.Errorf("local UDP socket on %v: %w", ip, err)
+			return nil, fmt.Errorf("local UDP socket on %v: %w", ip, err)
 		}
 		transports[g] = &quic.Transport{Conn: uc}
+		r.devMu.Lock()
 		r.closer = append(r.closer, transports[g], uc)
+		r.devMu.Unlock()
 	}
 	qconf := &quic.Config{
 		HandshakeIdleTimeout: wire.HandshakeDeadline / 2,
@@ -119,14 +113,14 @@ func (r *run) connect(ctx context.Context, addr, domain, caFile string) error {
 		KeepAlivePeriod:      wire.KeepAlive,
 		MaxIncomingStreams:   -1,
 	}
-	r.devs = make([]*device, n)
+	devs := make([]*device, n)
 	var next atomic.Int64
 	var firstErr error
 	var errOnce sync.Once
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	for range min(n, 16) {
+	for range min(n, r.o.ConnectConcurrency) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -141,8 +135,12 @@ func (r *run) connect(ctx context.Context, addr, domain, caFile string) error {
 					errOnce.Do(func() { firstErr = fmt.Errorf("device %s: %w", address, err); cancel() })
 					return
 				}
-				d.idx = i
-				r.devs[i] = d
+				devs[i] = d
+				r.devMu.Lock()
+				d.idx = len(r.devs)
+				r.devs = append(r.devs, d)
+				r.devMu.Unlock()
+				r.connected.Add(1)
 				go r.receive(d)
 				go r.acker(d)
 			}
@@ -150,19 +148,19 @@ func (r *run) connect(ctx context.Context, addr, domain, caFile string) error {
 	}
 	wg.Wait()
 	if firstErr != nil {
-		return firstErr
+		return nil, firstErr
 	}
 	timeout := time.After(60 * time.Second)
-	for _, d := range r.devs {
+	for _, d := range devs {
 		select {
 		case <-d.caughtUp:
 		case <-timeout:
-			return errors.New("the devices' push streams did not catch up in 60 s")
+			return nil, errors.New("the devices' push streams did not catch up in 60 s")
 		case <-ctx.Done():
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
-	return nil
+	return devs, nil
 }
 
 // register dials the server, registers a new device of address on the
@@ -296,9 +294,9 @@ func (r *run) close() {
 	if !r.closed.CompareAndSwap(false, true) {
 		return
 	}
-	if r.done != nil {
-		close(r.done)
-	}
+	close(r.done)
+	r.devMu.Lock()
+	defer r.devMu.Unlock()
 	for _, d := range r.devs {
 		if d != nil {
 			d.qc.CloseWithError(0, "benchmark done")

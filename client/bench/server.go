@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // xchatdPackage is built when no xchatd binary is given or found.
@@ -29,6 +34,7 @@ type childServer struct {
 	addr   string
 	domain string
 	caFile string
+	store  string // "embedded SQLite" or "PostgreSQL schema NAME"
 }
 
 // findXchatd returns the xchatd binary to run: path when set, else the
@@ -57,29 +63,126 @@ func findXchatd(ctx context.Context, path, dir string, progress io.Writer) (stri
 	return out, nil
 }
 
-// startServer makes a development CA and certificate for domain in dir and
-// starts xchatd serve with the embedded store in dir on a free loopback
-// UDP port, returning once it serves.
-func startServer(ctx context.Context, xchatd, dir, domain string) (*childServer, error) {
+// serverSet is the homeservers a run started, and what to clean up.
+type serverSet struct {
+	servers []*childServer
+	cleanup []func()
+}
+
+// stop ends the servers and removes their PostgreSQL schemas.
+func (s *serverSet) stop() {
+	var wg sync.WaitGroup
+	for _, c := range s.servers {
+		wg.Add(1)
+		go func() { defer wg.Done(); c.stop() }()
+	}
+	wg.Wait()
+	for i := len(s.cleanup) - 1; i >= 0; i-- {
+		s.cleanup[i]()
+	}
+}
+
+// startServers makes one development CA with a certificate for each domain
+// in dir and starts one xchatd serve per domain on free loopback UDP ports,
+// each knowing the others as static federation peers and trusting the CA.
+// With db empty each uses the embedded store in a data directory under
+// dir; else each gets a fresh schema of that PostgreSQL database, dropped
+// by stop. It returns once every server serves.
+func startServers(ctx context.Context, xchatd, dir, db string, domains []string, extra []string) (*serverSet, error) {
 	caDir := filepath.Join(dir, "ca")
-	if b, err := exec.CommandContext(ctx, xchatd, "dev-ca", "--out", caDir, domain).CombinedOutput(); err != nil {
+	if b, err := exec.CommandContext(ctx, xchatd, append([]string{"dev-ca", "--out", caDir}, domains...)...).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("xchatd dev-ca: %v\n%s", err, b)
 	}
-	addr, err := freeUDPAddr()
-	if err != nil {
-		return nil, err
+	addrs := make([]string, len(domains))
+	for i := range domains {
+		a, err := freeUDPAddr()
+		if err != nil {
+			return nil, err
+		}
+		addrs[i] = a
 	}
-	cmd := exec.Command(xchatd, "serve", "--domain", domain, "--listen", addr,
-		"--data", filepath.Join(dir, "data"),
-		"--tls-cert", filepath.Join(caDir, domain+".pem"), "--tls-key", filepath.Join(caDir, domain+".key"),
-		"--log-level", "warn")
+	set := &serverSet{}
+	for i, domain := range domains {
+		args := []string{"serve", "--domain", domain, "--listen", addrs[i],
+			"--data", filepath.Join(dir, "data-"+domain),
+			"--tls-cert", filepath.Join(caDir, domain+".pem"), "--tls-key", filepath.Join(caDir, domain+".key"),
+			"--log-level", "warn"}
+		args = append(args, extra...)
+		if len(domains) > 1 {
+			args = append(args, "--trust-ca", filepath.Join(caDir, "ca.pem"))
+			for j, other := range domains {
+				if j != i {
+					args = append(args, "--peer", other+"="+addrs[j])
+				}
+			}
+		}
+		storeName := "embedded SQLite"
+		if db != "" {
+			u, schema, drop, err := freshSchema(ctx, db)
+			if err != nil {
+				set.stop()
+				return nil, err
+			}
+			set.cleanup = append(set.cleanup, drop)
+			if b, err := exec.CommandContext(ctx, xchatd, "migrate", "--db", u).CombinedOutput(); err != nil {
+				set.stop()
+				return nil, fmt.Errorf("xchatd migrate: %v\n%s", err, b)
+			}
+			args = append(args, "--db", u)
+			storeName = "PostgreSQL schema " + schema
+		}
+		s, err := startServer(ctx, xchatd, args)
+		if err != nil {
+			set.stop()
+			return nil, err
+		}
+		s.addr, s.domain, s.caFile, s.store = addrs[i], domain, filepath.Join(caDir, "ca.pem"), storeName
+		set.servers = append(set.servers, s)
+	}
+	return set, nil
+}
+
+// freshSchema creates a new schema in the PostgreSQL database at base and
+// returns base with its search_path set to it, and a function that drops it.
+func freshSchema(ctx context.Context, base string) (u, schema string, drop func(), err error) {
+	pu, err := url.Parse(base)
+	if err != nil || (pu.Scheme != "postgres" && pu.Scheme != "postgresql") {
+		return "", "", nil, fmt.Errorf("--db %q: want a postgres:// URL", base)
+	}
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	schema = "xchat_bench_" + hex.EncodeToString(rnd[:])
+	conn, err := pgx.Connect(ctx, base)
+	if err != nil {
+		return "", "", nil, fmt.Errorf("--db: %w", err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		return "", "", nil, fmt.Errorf("--db: create schema: %w", err)
+	}
+	q := pu.Query()
+	q.Set("search_path", schema)
+	pu.RawQuery = q.Encode()
+	drop = func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if conn, err := pgx.Connect(ctx, base); err == nil {
+			conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE")
+			conn.Close(ctx)
+		}
+	}
+	return pu.String(), schema, drop, nil
+}
+
+// startServer starts xchatd with args and returns once it serves.
+func startServer(ctx context.Context, xchatd string, args []string) (*childServer, error) {
+	cmd := exec.Command(xchatd, args...)
 	dieWithParent(cmd)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
 	}
-	s := &childServer{cmd: cmd, stderr: &tailBuffer{max: 16 << 10}, exited: make(chan struct{}),
-		addr: addr, domain: domain, caFile: filepath.Join(caDir, "ca.pem")}
+	s := &childServer{cmd: cmd, stderr: &tailBuffer{max: 16 << 10}, exited: make(chan struct{})}
 	cmd.Stderr = s.stderr
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start xchatd: %w", err)

@@ -1,12 +1,19 @@
 // Command xchat-bench is the load generator of xchat.
 //
-//	xchat-bench mailbox [--devices N] [--duration D] [--rate R] [--concurrency C] [--bucket B] [--batch K]
-//	                    [--xchatd PATH | --server HOST:PORT --domain D [--ca FILE] [--server-pid PID]] [--json FILE]
+//	xchat-bench mailbox     [--devices N] [--duration D] [--rate R] [--concurrency C] [--bucket B | --payload P] [--batch K] ...
+//	xchat-bench federation  [--devices N] [--duration D] [--rate R] ...
+//	xchat-bench connections [--devices N] [--idle D] [--burst K] ...
 //
-// Without --server it starts its own homeserver: xchatd serve with the
-// embedded store in a temporary data directory, a development CA
-// (xchatd dev-ca) and a free UDP port on 127.0.0.1. The xchatd binary is
-// --xchatd, else the xchatd next to xchat-bench, else one built with
+// Common options: [--db URL] [--xchatd PATH] [--json FILE], or
+// [--server HOST:PORT --domain D [--ca FILE] [--server-pid PID]] (and for
+// federation [--peer-server HOST:PORT --peer-domain D [--peer-ca FILE]
+// [--peer-server-pid PID]]) to target running servers.
+//
+// Without --server it starts its own homeservers: xchatd serve with the
+// embedded store (or, with --db, a fresh schema of that PostgreSQL
+// database) in a temporary data directory, a development CA (xchatd
+// dev-ca) and free UDP ports on 127.0.0.1. The xchatd binary is --xchatd,
+// else the xchatd next to xchat-bench, else one built with
 // `go build github.com/xchat-im/xchat/cmd/xchatd` (which needs the go
 // command and the working directory inside the xchat module, as with
 // `go run ./cmd/xchat-bench`).
@@ -62,30 +69,49 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(mailboxCmd(stdout, stderr))
+	root.AddCommand(
+		scenarioCmd(stdout, stderr, "mailbox", "Devices on one homeserver send envelopes to each other",
+			"Registers --devices devices on one homeserver, each on a connection of its own reading its push\n"+
+				"stream and acknowledging deliveries, and sends sealed-size envelopes of random bytes from random\n"+
+				"devices to random others for --duration, at --rate envelopes/s or as fast as the server allows\n"+
+				"(--rate 0) with --concurrency send requests in flight.", bench.Mailbox),
+		scenarioCmd(stdout, stderr, "federation", "Senders on one homeserver, recipients on another",
+			"Starts two homeservers, a.bench.test and b.bench.test, federated with each other (static peers,\n"+
+				"one development CA trusted by both), registers --devices senders on the first and --devices\n"+
+				"recipients on the second, and sends from the senders to random recipients for --duration, at\n"+
+				"--rate envelopes/s or as fast as the servers allow. Each envelope is queued durably by the\n"+
+				"first server, relayed over xchat-fed/1, stored durably by the second and pushed.", bench.Federation),
+		scenarioCmd(stdout, stderr, "connections", "Many idle connected devices, then a burst",
+			"Registers --devices devices on one homeserver and keeps them connected and idle for --idle; the\n"+
+				"server's memory per connected device is (RSS with them - RSS before) / devices. Then every device\n"+
+				"sends --burst envelopes to random others, as fast as the server allows or at --rate.\n"+
+				"Many devices need many UDP sockets (one per 16 devices) and connections at the server\n"+
+				"(--max-connections, 100,000 by default).", bench.Connections),
+	)
 	return root
 }
 
-func mailboxCmd(stdout, stderr io.Writer) *cobra.Command {
+func scenarioCmd(stdout, stderr io.Writer, name, short, long string, runScenario func(context.Context, bench.Options) (*bench.Result, error)) *cobra.Command {
 	o := bench.DefaultOptions()
+	if name == "connections" {
+		o.Devices, o.ConnectConcurrency = 1000, 64
+	}
 	var jsonFile string
 	cmd := &cobra.Command{
-		Use:   "mailbox",
-		Short: "Devices on one homeserver send envelopes to each other",
-		Long: "Registers --devices devices on one homeserver, each on a connection of its own reading its push\n" +
-			"stream and acknowledging deliveries, and sends sealed-size envelopes of random bytes from random\n" +
-			"devices to random others for --duration, at --rate envelopes/s or as fast as the server allows\n" +
-			"(--rate 0) with --concurrency send requests in flight. Every envelope is followed from send to\n" +
-			"delivery: one accepted and never delivered is lost, one delivered twice duplicated.\n\n" +
-			"Without --server it starts xchatd serve itself (embedded store, temporary data directory,\n" +
-			"development CA, free port on 127.0.0.1): the binary is --xchatd, else the xchatd next to\n" +
-			"xchat-bench, else one built with go build from the xchat module of the working directory.\n\n" +
+		Use:   name,
+		Short: short,
+		Long: long + "\n\nEvery envelope is followed from send to delivery: one accepted and never delivered is lost,\n" +
+			"one delivered twice duplicated.\n\n" +
+			"Without --server it starts xchatd serve itself (embedded store, or a fresh schema of the --db\n" +
+			"PostgreSQL database; temporary data directory, development CA, free ports on 127.0.0.1): the\n" +
+			"binary is --xchatd, else the xchatd next to xchat-bench, else one built with go build from the\n" +
+			"xchat module of the working directory.\n\n" +
 			"A progress line goes to stderr every second; the table to stdout, and with --json FILE the\n" +
 			"result as JSON. The exit status is 2 when the run counted any error.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Progress = stderr
-			res, err := bench.Mailbox(cmd.Context(), o)
+			res, err := runScenario(cmd.Context(), o)
 			if err != nil {
 				return err
 			}
@@ -108,18 +134,39 @@ func mailboxCmd(stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.IntVar(&o.Devices, "devices", o.Devices, "devices connected to the homeserver, sending to each other")
-	f.DurationVar(&o.Duration, "duration", o.Duration, "how long to send")
-	f.Float64Var(&o.Rate, "rate", o.Rate, "envelopes per second in total, paced; 0: as fast as the server allows")
+	switch name {
+	case "federation":
+		f.IntVar(&o.Devices, "devices", o.Devices, "senders on the first homeserver, and recipients on the second")
+	default:
+		f.IntVar(&o.Devices, "devices", o.Devices, "devices connected to the homeserver, sending to each other")
+	}
+	if name == "connections" {
+		f.DurationVar(&o.Idle, "idle", o.Idle, "how long every device stays connected and idle before the burst")
+		f.IntVar(&o.Burst, "burst", o.Burst, "envelopes each device sends in the burst")
+		f.Float64Var(&o.Rate, "rate", o.Rate, "envelopes per second in total in the burst, paced; 0: as fast as the server allows")
+	} else {
+		f.DurationVar(&o.Duration, "duration", o.Duration, "how long to send")
+		f.Float64Var(&o.Rate, "rate", o.Rate, "envelopes per second in total, paced; 0: as fast as the server allows")
+	}
 	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "send requests in flight at most")
+	f.IntVar(&o.ConnectConcurrency, "connect-concurrency", o.ConnectConcurrency, "devices registering at once")
 	f.IntVar(&o.Bucket, "bucket", o.Bucket, "padding bucket of the envelopes: a power of two from 256 to 65536 (sealed size 1120+bucket+16)")
+	f.IntVar(&o.Payload, "payload", 0, "plaintext bytes per envelope; sets the bucket to the smallest that holds them (overrides --bucket)")
 	f.IntVar(&o.Batch, "batch", o.Batch, "envelopes per send request (1 to 256)")
 	f.DurationVar(&o.Drain, "drain", o.Drain, "how long to wait for deliveries after the senders stop")
 	f.StringVar(&o.Xchatd, "xchatd", "", "xchatd binary to start (default: next to xchat-bench, else built with go build)")
+	f.StringVar(&o.DB, "db", "", "PostgreSQL URL: the started servers store in fresh schemas of this database (default: embedded SQLite)")
+	f.StringArrayVar(&o.ServerArgs, "server-arg", nil, "extra argument to each started xchatd serve (repeatable)")
 	f.StringVar(&o.Server, "server", "", "target a running homeserver at HOST:PORT instead of starting one")
-	f.StringVar(&o.Domain, "domain", "", "domain of the homeserver (required with --server; default bench.test for the started one)")
+	f.StringVar(&o.Domain, "domain", "", "domain of the homeserver (required with --server; default bench.test, or a.bench.test for federation)")
 	f.StringVar(&o.CAFile, "ca", "", "PEM root CA that the --server's certificate is trusted with (default: the system roots)")
 	f.IntVar(&o.ServerPID, "server-pid", 0, "process id of the --server, to report its CPU and memory")
+	if name == "federation" {
+		f.StringVar(&o.PeerServer, "peer-server", "", "with --server: the running homeserver of the recipients")
+		f.StringVar(&o.PeerDomain, "peer-domain", "", "domain of --peer-server (default b.bench.test for the started one)")
+		f.StringVar(&o.PeerCAFile, "peer-ca", "", "PEM root CA for --peer-server")
+		f.IntVar(&o.PeerServerPID, "peer-server-pid", 0, "process id of --peer-server, to report its CPU and memory")
+	}
 	f.StringVar(&jsonFile, "json", "", "also write the result as JSON to FILE")
 	return cmd
 }
