@@ -19,6 +19,8 @@ var (
 	ErrUnknownAccount = errors.New("store: unknown account")
 	ErrUnknownDevice  = errors.New("store: unknown device")
 	ErrInviteInvalid  = errors.New("store: invite invalid or used")
+	ErrLinkInvalid    = errors.New("store: link token invalid, used or expired")
+	ErrLastDevice     = errors.New("store: the account's last device")
 	ErrNoKeyPackage   = errors.New("store: no key package")
 	ErrLimit          = errors.New("store: limit exceeded")
 	ErrClosed         = errors.New("store: closed")
@@ -84,6 +86,8 @@ type Limits struct {
 	MailboxMaxEnvelopes int   // envelopes waiting in one device mailbox
 	MailboxMaxBytes     int64 // sum of sealed lengths waiting in one device mailbox
 	MaxOneTimeKeys      int   // one-time key packages stored per device
+	MaxDevices          int   // devices of one account
+	MaxLinkTokens       int   // unexpired link tokens of one account
 }
 
 // DefaultLimits returns the limits of spec/15-limits.md.
@@ -92,6 +96,8 @@ func DefaultLimits() Limits {
 		MailboxMaxEnvelopes: 10000,
 		MailboxMaxBytes:     256 << 20,
 		MaxOneTimeKeys:      1000,
+		MaxDevices:          16,
+		MaxLinkTokens:       5,
 	}
 }
 
@@ -114,6 +120,27 @@ type Store interface {
 	Device(ctx context.Context, mb Mailbox) (Device, error)
 	// Devices returns an account's devices in ID order, or ErrUnknownAccount.
 	Devices(ctx context.Context, address string) ([]Device, error)
+
+	// CreateLink records the SHA-256 hash of a single-use link token of
+	// the account address, valid while the clock is before expires
+	// (spec/05-accounts.md section 5.11.1). The account's tokens that
+	// expired by now are deleted first. ErrLimit, and nothing written, when
+	// the account already has MaxLinkTokens tokens unexpired at now;
+	// ErrUnknownAccount.
+	CreateLink(ctx context.Context, address string, hash []byte, now, expires time.Time) error
+	// LinkDevice adds dev to the existing account dev.Address and consumes
+	// the link token whose hash is given, in one transaction. The token must
+	// belong to that account and expire after now, else ErrLinkInvalid (also
+	// for an unknown account) and nothing is written. ErrLimit, and the token
+	// kept, when the account already has MaxDevices devices. dev.ID is
+	// ignored: the device gets the highest identifier the account ever had
+	// plus one, which LinkDevice returns. Identifiers are never reused.
+	LinkDevice(ctx context.Context, dev Device, hash []byte, now time.Time) (uint32, error)
+	// RemoveDevice deletes a device with its mailbox and key packages; its
+	// identifier is never assigned again. ErrUnknownDevice for an unknown
+	// device or account; ErrLastDevice, and nothing changed, when it is the
+	// account's only device.
+	RemoveDevice(ctx context.Context, mb Mailbox) error
 
 	// Policy returns an account's delivery policy, or ErrUnknownAccount.
 	// A new account has no verifiers and an open request lane.
@@ -216,11 +243,16 @@ type Record struct {
 	Outbound   *Outbound
 }
 
-// AccountRecord is an account with its delivery policy.
+// AccountRecord is an account with its delivery policy. Link tokens are
+// not copied: they live for minutes.
 type AccountRecord struct {
 	Address   string
 	CreatedAt time.Time
 	Policy    Policy
+	// LastDevice is the highest device identifier ever assigned in the
+	// account, which may belong to a removed device. Zero: the highest
+	// identifier of the account's devices.
+	LastDevice uint32
 }
 
 // InviteRecord is an unused invite.

@@ -41,18 +41,18 @@ func each(ctx context.Context, tx pgx.Tx, query string, scan func(pgx.Rows) erro
 }
 
 func exportAccounts(ctx context.Context, tx pgx.Tx, fn func(store.Record) error) error {
-	return each(ctx, tx, `SELECT a.address, a.created_at_ms, a.request_lane_open,
+	return each(ctx, tx, `SELECT a.address, a.created_at_ms, a.request_lane_open, a.last_device,
 			array_agg(v.verifier ORDER BY v.pos) FILTER (WHERE v.verifier IS NOT NULL)
 		FROM accounts a LEFT JOIN policy_verifiers v ON v.address = a.address
 		GROUP BY a.address ORDER BY a.address`, func(r pgx.Rows) error {
 		var (
-			a       store.AccountRecord
-			created int64
+			a             store.AccountRecord
+			created, last int64
 		)
-		if err := r.Scan(&a.Address, &created, &a.Policy.RequestLaneOpen, &a.Policy.Verifiers); err != nil {
+		if err := r.Scan(&a.Address, &created, &a.Policy.RequestLaneOpen, &last, &a.Policy.Verifiers); err != nil {
 			return err
 		}
-		a.CreatedAt = fromMillis(created)
+		a.CreatedAt, a.LastDevice = fromMillis(created), uint32(last)
 		return fn(store.Record{Account: &a})
 	})
 }
@@ -158,6 +158,8 @@ func (s *Store) Import(ctx context.Context, recs []store.Record) error {
 	var (
 		accounts, verifiers, devices, invites, oneTime, lastResort, envelopes [][]any
 		out                                                                   outboundRows
+		deviceAddrs                                                           []string
+		deviceIDs                                                             []int64
 	)
 	type sum struct{ n, bytes int64 }
 	sums := make(map[store.Mailbox]*sum)
@@ -166,13 +168,14 @@ func (s *Store) Import(ctx context.Context, recs []store.Record) error {
 		switch {
 		case r.Account != nil:
 			a := r.Account
-			accounts = append(accounts, []any{a.Address, millis(a.CreatedAt), a.Policy.RequestLaneOpen})
+			accounts = append(accounts, []any{a.Address, millis(a.CreatedAt), a.Policy.RequestLaneOpen, int64(max(a.LastDevice, 1))})
 			for pos, v := range a.Policy.Verifiers {
 				verifiers = append(verifiers, []any{a.Address, int32(pos), blob(v)})
 			}
 		case r.Device != nil:
 			d := r.Device
 			devices = append(devices, []any{d.Address, int64(d.ID), blob(d.SigKey), int32(d.KEM), blob(d.HPKEKey), millis(d.CreatedAt)})
+			deviceAddrs, deviceIDs = append(deviceAddrs, d.Address), append(deviceIDs, int64(d.ID))
 		case r.Invite != nil:
 			invites = append(invites, []any{blob(r.Invite.Hash), millis(r.Invite.Expires)})
 		case r.KeyPackage != nil:
@@ -206,7 +209,7 @@ func (s *Store) Import(ctx context.Context, recs []store.Record) error {
 		cols  []string
 		rows  [][]any
 	}{
-		{"accounts", []string{"address", "created_at_ms", "request_lane_open"}, accounts},
+		{"accounts", []string{"address", "created_at_ms", "request_lane_open", "last_device"}, accounts},
 		{"policy_verifiers", []string{"address", "pos", "verifier"}, verifiers},
 		{"devices", []string{"address", "id", "sig_key", "kem", "hpke_key", "created_at_ms"}, devices},
 		{"invites", []string{"hash", "expires_ms"}, invites},
@@ -221,6 +224,15 @@ func (s *Store) Import(ctx context.Context, recs []store.Record) error {
 			}
 			if _, err := tx.CopyFrom(ctx, pgx.Identifier{st.table}, st.cols, pgx.CopyFromRows(st.rows)); err != nil {
 				return fmt.Errorf("%s: %w", st.table, err)
+			}
+		}
+		if len(deviceIDs) > 0 {
+			// An account record without LastDevice (0) gets the highest
+			// identifier of its devices.
+			if _, err := tx.Exec(ctx, `UPDATE accounts a SET last_device = u.id
+				FROM (SELECT address, max(id) AS id FROM unnest($1::text[], $2::bigint[]) AS d(address, id) GROUP BY address) u
+				WHERE a.address = u.address AND a.last_device < u.id`, deviceAddrs, deviceIDs); err != nil {
+				return fmt.Errorf("device identifiers: %w", err)
 			}
 		}
 		if len(boxes) > 0 {

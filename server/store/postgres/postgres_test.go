@@ -218,8 +218,8 @@ func TestMigrateConcurrent(t *testing.T) {
 	if err := conn.QueryRow(t.Context(), `SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &v); err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 || v != 1 {
-		t.Fatalf("schema_migrations has %d rows up to version %d, want 1 row of version 1", n, v)
+	if n != 2 || v != 2 {
+		t.Fatalf("schema_migrations has %d rows up to version %d, want 2 rows up to version 2", n, v)
 	}
 	s := open(t, u, store.DefaultLimits())
 	account(t, s, "alice@example.org")
@@ -532,6 +532,22 @@ func populate(t *testing.T, s store.Store) {
 	alice := store.Mailbox{Address: "alice@x.test", Device: 1}
 	bob := store.Mailbox{Address: "bob@x.test", Device: 1}
 	carol := store.Mailbox{Address: "carol@x.test", Device: 1}
+	// Carol had devices 2 and 3 and removed 3: her next device is 4. Bob
+	// has device 2.
+	for i, addr := range []string{"carol@x.test", "carol@x.test", "bob@x.test"} {
+		hash := []byte(fmt.Sprintf("link-%d", i))
+		if err := s.CreateLink(ctx, addr, hash, t0, t0.Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		dev := store.Device{Address: addr, SigKey: bytes.Repeat([]byte{byte(i + 20)}, 32), KEM: 0x647a,
+			HPKEKey: bytes.Repeat([]byte{byte(i + 30)}, 1216), CreatedAt: t0}
+		if _, err := s.LinkDevice(ctx, dev, hash, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.RemoveDevice(ctx, store.Mailbox{Address: "carol@x.test", Device: 3}); err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range []struct {
 		mb      store.Mailbox
 		oneTime [][]byte
@@ -631,7 +647,7 @@ func printRecord(r store.Record) string {
 		for _, v := range a.Policy.Verifiers {
 			vs = append(vs, b(v))
 		}
-		return fmt.Sprintf("account %s at %d open %t verifiers %v", a.Address, ms(a.CreatedAt), a.Policy.RequestLaneOpen, vs)
+		return fmt.Sprintf("account %s at %d open %t verifiers %v last device %d", a.Address, ms(a.CreatedAt), a.Policy.RequestLaneOpen, vs, a.LastDevice)
 	case r.Device != nil:
 		d := r.Device
 		return fmt.Sprintf("device %s/%d sig %s kem %d hpke %s at %d", d.Address, d.ID, b(d.SigKey), d.KEM, b(d.HPKEKey), ms(d.CreatedAt))

@@ -101,6 +101,22 @@ CREATE TABLE outbound (
 );
 CREATE INDEX outbound_due ON outbound (domain, next_try_ms, seq);
 `,
+	// Version 2: linked devices (link.go). accounts.last_device is the
+	// highest device identifier ever assigned in the account, so that the
+	// identifiers of removed devices are never reused; link_tokens holds the
+	// SHA-256 hashes of unused link tokens.
+	`
+ALTER TABLE accounts ADD COLUMN last_device BIGINT NOT NULL DEFAULT 1;
+UPDATE accounts a SET last_device = d.m
+	FROM (SELECT address, max(id) AS m FROM devices GROUP BY address) d
+	WHERE d.address = a.address;
+CREATE TABLE link_tokens (
+	hash       BYTEA  PRIMARY KEY,
+	address    TEXT COLLATE "C" NOT NULL REFERENCES accounts (address) ON DELETE CASCADE,
+	expires_ms BIGINT NOT NULL
+);
+CREATE INDEX link_tokens_by_account ON link_tokens (address, expires_ms);
+`,
 }
 
 // schemaVersion is the schema version this package writes and reads.
@@ -116,6 +132,11 @@ const migrateLock = `SELECT pg_advisory_xact_lock(hashtextextended('xchat schema
 // is up to date, and refuses a schema newer than this package. Processes
 // may run it at once (they take turns) and while servers use the database.
 func Migrate(ctx context.Context, url string) error {
+	return migrateTo(ctx, url, schemaVersion)
+}
+
+// migrateTo is Migrate up to version target, for tests of upgrades.
+func migrateTo(ctx context.Context, url string, target int) error {
 	// Parsed as for Open, so that the pool settings are understood (and
 	// ignored: Migrate uses one connection).
 	cfg, err := pgxpool.ParseConfig(url)
@@ -151,7 +172,7 @@ func Migrate(ctx context.Context, url string) error {
 		if v > schemaVersion {
 			return fmt.Errorf("schema %q has version %d, newer than the %d this build supports", *schema, v, schemaVersion)
 		}
-		for ; v < schemaVersion; v++ {
+		for ; v < target; v++ {
 			if _, err := tx.Exec(ctx, migrations[v]); err != nil {
 				return fmt.Errorf("to version %d: %w", v+1, err)
 			}

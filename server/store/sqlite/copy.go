@@ -48,14 +48,14 @@ func each(ctx context.Context, tx *sql.Tx, query string, scan func(*sql.Rows) er
 
 func exportAccounts(ctx context.Context, tx *sql.Tx, fn func(store.Record) error) error {
 	var accounts []*store.AccountRecord
-	err := each(ctx, tx, `SELECT address, created_at_ms, request_lane_open FROM accounts ORDER BY address`, func(r *sql.Rows) error {
+	err := each(ctx, tx, `SELECT address, created_at_ms, request_lane_open, last_device FROM accounts ORDER BY address`, func(r *sql.Rows) error {
 		var a store.AccountRecord
-		var created int64
+		var created, last int64
 		var open int
-		if err := r.Scan(&a.Address, &created, &open); err != nil {
+		if err := r.Scan(&a.Address, &created, &open, &last); err != nil {
 			return err
 		}
-		a.CreatedAt, a.Policy.RequestLaneOpen = time.UnixMilli(created), open != 0
+		a.CreatedAt, a.Policy.RequestLaneOpen, a.LastDevice = time.UnixMilli(created), open != 0, uint32(last)
 		accounts = append(accounts, &a)
 		return nil
 	})

@@ -227,12 +227,22 @@ func TestUpgradeFromV1(t *testing.T) {
 	if err != nil || len(claimed) != 1 || claimed[0].Envelope.ID != out.Envelope.ID || string(claimed[0].Token) != "token" {
 		t.Fatalf("ClaimOutbound = %+v, %v", claimed, err)
 	}
+	// And linked devices of version 3: alice's next device is 2.
+	t0 := time.Now()
+	link := bytes.Repeat([]byte{7}, 32)
+	if err := s.CreateLink(ctx, alice.Address, link, t0, t0.Add(10*time.Minute)); err != nil {
+		t.Fatalf("CreateLink after the upgrade: %v", err)
+	}
+	linked := store.Device{Address: alice.Address, SigKey: make([]byte, 32), HPKEKey: make([]byte, 32)}
+	if id, err := s.LinkDevice(ctx, linked, link, t0); err != nil || id != 2 {
+		t.Fatalf("LinkDevice after the upgrade = %d, %v; want device 2", id, err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 
-	if v := userVersion(t, path); v != 2 {
-		t.Fatalf("after the upgrade, schema version %d, want 2", v)
+	if v := userVersion(t, path); v != 3 {
+		t.Fatalf("after the upgrade, schema version %d, want 3", v)
 	}
 	// The upgraded schema is the one a new database gets.
 	fresh := filepath.Join(dir, "fresh.db")
@@ -248,12 +258,14 @@ func TestUpgradeFromV1(t *testing.T) {
 	if len(upgraded) != len(created) {
 		t.Errorf("upgraded database has %d schema objects, a new one %d", len(upgraded), len(created))
 	}
-	if _, ok := created["outbound_due"]; !ok {
-		t.Error("no index outbound_due")
+	for _, name := range []string{"outbound_due", "link_tokens", "link_tokens_by_account"} {
+		if _, ok := created[name]; !ok {
+			t.Errorf("no %s", name)
+		}
 	}
 }
 
-// TestOpenRefusesNextSchema checks that version 3 is refused, and that the
+// TestOpenRefusesNextSchema checks that version 4 is refused, and that the
 // refusal changes nothing.
 func TestOpenRefusesNextSchema(t *testing.T) {
 	t.Parallel()
@@ -265,7 +277,7 @@ func TestOpenRefusesNextSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`PRAGMA user_version = 3`); err != nil {
+	if _, err := db.Exec(`PRAGMA user_version = 4`); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -274,12 +286,12 @@ func TestOpenRefusesNextSchema(t *testing.T) {
 	s, err := sqlite.Open(t.Context(), path, store.DefaultLimits(), nil)
 	if err == nil {
 		s.Close()
-		t.Fatal("Open of a database with schema version 3 succeeded")
+		t.Fatal("Open of a database with schema version 4 succeeded")
 	}
 	if !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("Open: %v; want an error about a newer schema", err)
 	}
-	if v := userVersion(t, path); v != 3 {
+	if v := userVersion(t, path); v != 4 {
 		t.Fatalf("after a refused Open, schema version %d", v)
 	}
 }

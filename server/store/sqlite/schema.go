@@ -7,7 +7,7 @@ import (
 )
 
 // schemaVersion is the user_version this package writes and understands.
-const schemaVersion = 2
+const schemaVersion = 3
 
 // schema creates every table and index of schema version 1. Each statement
 // is idempotent. Later versions add to it with the steps in upgrades.
@@ -83,8 +83,9 @@ CREATE INDEX IF NOT EXISTS mailbox_by_received ON mailbox(received_at_ms);
 
 `
 
-// upgrades[v] takes a database from schema version v to v+1. Each statement
-// is idempotent. A new database runs schema and then every step.
+// upgrades[v] takes a database from schema version v to v+1. A step runs
+// exactly once, in the transaction of migrate that records the new version.
+// A new database runs schema and then every step.
 var upgrades = map[int]string{
 	// Version 2: the outbound queue (outbound.go). A row is due when
 	// next_try_ms is not after the claimer's clock; a claim leases it by
@@ -108,6 +109,21 @@ CREATE TABLE IF NOT EXISTS outbound (
 	UNIQUE (to_address, to_device, envelope_id)
 );
 CREATE INDEX IF NOT EXISTS outbound_due ON outbound(domain, next_try_ms, seq);
+`,
+	// Version 3: linked devices (link.go). accounts.last_device is the
+	// highest device identifier ever assigned in the account, so that the
+	// identifiers of removed devices are never reused; link_tokens holds the
+	// SHA-256 hashes of unused link tokens.
+	2: `
+ALTER TABLE accounts ADD COLUMN last_device INTEGER NOT NULL DEFAULT 1;
+UPDATE accounts SET last_device = (SELECT max(id) FROM devices WHERE devices.address = accounts.address)
+	WHERE EXISTS (SELECT 1 FROM devices WHERE devices.address = accounts.address);
+CREATE TABLE IF NOT EXISTS link_tokens (
+	hash       BLOB    PRIMARY KEY,
+	address    TEXT    NOT NULL REFERENCES accounts(address) ON DELETE CASCADE,
+	expires_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS link_tokens_by_account ON link_tokens(address, expires_ms);
 `,
 }
 

@@ -48,6 +48,12 @@ func RunReopen(t *testing.T, open Reopener) {
 	wantIDs(t, "claimed", outIDs(leased), 10)
 	domainsBefore := domains(t, s)
 
+	// Bob links device 2 and removes it; a link token waits.
+	createLink(t, s, bob.Address, 1, t0)
+	link(t, s, bob.Address, 1, t0, 2)
+	wantErr(t, "RemoveDevice", s.RemoveDevice(ctx, store.Mailbox{Address: bob.Address, Device: 2}), nil)
+	createLink(t, s, bob.Address, 2, t0)
+
 	wantErr(t, "Close", s.Close(), nil)
 	s = reopen(t)
 
@@ -121,4 +127,9 @@ func RunReopen(t *testing.T, open Reopener) {
 	wantErr(t, "CreateAccount with the used invite",
 		s.CreateAccount(ctx, device("dave@example.org"), invite), store.ErrInviteInvalid)
 	wantErr(t, "CreateAccount of a taken address", s.CreateAccount(ctx, device("bob@example.org"), nil), store.ErrAccountExists)
+
+	// The link token survived, and the removed device's identifier is not
+	// reused.
+	link(t, s, bob.Address, 2, t0, 3)
+	wantDeviceIDs(t, s, bob.Address, 1, 3)
 }

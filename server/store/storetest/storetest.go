@@ -24,6 +24,8 @@ var testLimits = store.Limits{
 	MailboxMaxEnvelopes: 5,
 	MailboxMaxBytes:     1000,
 	MaxOneTimeKeys:      60,
+	MaxDevices:          4,
+	MaxLinkTokens:       5,
 }
 
 // Run runs the conformance suite. Every subtest opens its own store and
@@ -77,6 +79,14 @@ func Run(t *testing.T, open Opener) {
 		{"OutboundRoundTrip", testOutboundRoundTrip},
 		{"OutboundCanceled", testOutboundCanceled},
 		{"OutboundClosed", testOutboundClosed},
+		{"LinkDevice", testLinkDevice},
+		{"LinkExpiry", testLinkExpiry},
+		{"LinkWrongAccount", testLinkWrongAccount},
+		{"LinkTokenLimit", testLinkTokenLimit},
+		{"LinkDeviceLimit", testLinkDeviceLimit},
+		{"LinkConcurrent", testLinkConcurrent},
+		{"RemoveDevice", testRemoveDevice},
+		{"RemoveDeviceNotReused", testRemoveDeviceNotReused},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
