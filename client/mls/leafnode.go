@@ -10,11 +10,21 @@ type SignaturePublicKey []byte
 const (
 	CredentialTypeBasic uint16 = 1
 	CredentialTypeX509  uint16 = 2
+	// CredentialTypeXchat is xchat's private-use credential type: its
+	// content (in Identity) is the device's xchat sender certificate
+	// (spec/09-mls.md section 9.3).
+	CredentialTypeXchat uint16 = 0xF0C1
 )
 
+// isPrivateCredentialType reports whether t lies in the private-use range
+// 0xF000-0xFFFF, whose credentials xchat encodes as one opaque<V> vector.
+func isPrivateCredentialType(t uint16) bool { return t >= 0xF000 }
+
 // Credential binds an identity to a signature key (RFC 9420 section 5.3).
-// Identity is set for basic credentials, Certificates (DER, leaf first) for
-// x509 ones.
+// Identity is set for basic credentials and for credentials of a
+// private-use type (0xF000-0xFFFF, such as CredentialTypeXchat), whose
+// content is one opaque<V> vector; Certificates (DER, leaf first) is set
+// for x509 ones.
 type Credential struct {
 	Type         uint16
 	Identity     []byte
@@ -30,11 +40,16 @@ func (c *Credential) Marshal(w *Writer) {
 	case CredentialTypeX509:
 		writeOpaqueList(w, c.Certificates)
 	default:
-		w.fail(invalid("credential type %d", c.Type))
+		if !isPrivateCredentialType(c.Type) {
+			w.fail(invalid("credential type %d", c.Type))
+			return
+		}
+		w.Opaque(c.Identity)
 	}
 }
 
-// Unmarshal reads a credential, rejecting unknown credential types.
+// Unmarshal reads a credential, rejecting credential types that are
+// neither defined by RFC 9420 nor private-use.
 func (c *Credential) Unmarshal(r *Reader) error {
 	d := dec{r: r}
 	var out Credential
@@ -45,6 +60,8 @@ func (c *Credential) Unmarshal(r *Reader) error {
 		out.Identity = d.opaque()
 	case out.Type == CredentialTypeX509:
 		out.Certificates = readOpaqueList(&d)
+	case isPrivateCredentialType(out.Type):
+		out.Identity = d.opaque()
 	default:
 		d.fail(invalid("credential type %d", out.Type))
 	}

@@ -26,6 +26,11 @@ type MessageKeys struct {
 	mu       sync.Mutex
 	tree     *SecretTree
 	ratchets map[LeafIndex]*[2]*HashRatchet // handshake, application
+	// maxSkip, when positive, lets messages arrive out of order: the keys
+	// of up to maxSkip skipped generations are kept per ratchet, and a
+	// message may skip at most maxSkip generations. Zero keeps no skipped
+	// keys (strictly increasing generations).
+	maxSkip int
 }
 
 // NewMessageKeys returns the PrivateMessage keys of an epoch whose ratchet
@@ -245,14 +250,14 @@ func (k *MessageKeys) UnprotectPrivate(pm *PrivateMessage, ctx *GroupContext, lo
 }
 
 // open decrypts pm's content with the key of sd's generation, advancing
-// the sender's ratchet only on success. k.mu must be held.
+// the sender's ratchet (or consuming a kept skipped key) only on success.
+// k.mu must be held.
 func (k *MessageKeys) open(sd *SenderData, pm *PrivateMessage, aad []byte) ([]byte, error) {
 	r, err := k.ratchet(sd.LeafIndex, pm.ContentType)
 	if err != nil {
 		return nil, err
 	}
-	tmp := *r
-	key, nonce, err := tmp.KeyAt(sd.Generation)
+	key, nonce, commit, err := r.prepare(sd.Generation, k.maxSkip)
 	if err != nil {
 		return nil, err
 	}
@@ -260,6 +265,6 @@ func (k *MessageKeys) open(sd *SenderData, pm *PrivateMessage, aad []byte) ([]by
 	if err != nil {
 		return nil, err
 	}
-	*r = tmp
+	commit()
 	return plain, nil
 }

@@ -115,7 +115,13 @@ type HashRatchet struct {
 	cs         *CipherSuite
 	secret     []byte
 	generation uint32
+	// skipped holds the keys of generations passed over but not yet
+	// used, when out-of-order delivery is allowed.
+	skipped map[uint32]keyNonce
 }
+
+// keyNonce is the key and nonce of one generation.
+type keyNonce struct{ key, nonce []byte }
 
 // Generation returns the generation of the next key.
 func (r *HashRatchet) Generation() uint32 { return r.generation }
@@ -187,4 +193,68 @@ func (cs *CipherSuite) SenderDataKeyNonce(senderDataSecret, ciphertext []byte) (
 		return nil, nil, err
 	}
 	return key, nonce, nil
+}
+
+// prepare returns the key and nonce of generation g without changing the
+// ratchet, and a commit function that consumes them. With maxSkip > 0 the
+// keys of skipped generations are kept (at most maxSkip, the oldest
+// dropped first) so that they can be used later, once; with maxSkip == 0
+// generations must increase and may skip up to MaxRatchetSkip. A
+// generation already used (or dropped) gives an error wrapping ErrReplay
+// and ErrGeneration.
+func (r *HashRatchet) prepare(g uint32, maxSkip int) (key, nonce []byte, commit func(), err error) {
+	if g < r.generation {
+		if kn, ok := r.skipped[g]; ok {
+			return kn.key, kn.nonce, func() { delete(r.skipped, g) }, nil
+		}
+		return nil, nil, nil, fmt.Errorf("%w: %w: generation %d already consumed", ErrReplay, ErrGeneration, g)
+	}
+	limit := uint32(MaxRatchetSkip)
+	if maxSkip > 0 {
+		limit = uint32(maxSkip)
+	}
+	if g-r.generation > limit {
+		return nil, nil, nil, fmt.Errorf("%w: %d is too far ahead of %d", ErrGeneration, g, r.generation)
+	}
+	tmp := HashRatchet{cs: r.cs, secret: r.secret, generation: r.generation}
+	var kept map[uint32]keyNonce
+	for tmp.generation < g {
+		if maxSkip > 0 && g-tmp.generation <= uint32(maxSkip) {
+			k, n, gen, err := tmp.Next()
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			if kept == nil {
+				kept = map[uint32]keyNonce{}
+			}
+			kept[gen] = keyNonce{k, n}
+			continue
+		}
+		if err := tmp.advance(); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	key, nonce, _, err = tmp.Next()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return key, nonce, func() {
+		r.secret, r.generation = tmp.secret, tmp.generation
+		if len(kept) == 0 {
+			return
+		}
+		if r.skipped == nil {
+			r.skipped = map[uint32]keyNonce{}
+		}
+		for gen, kn := range kept {
+			r.skipped[gen] = kn
+		}
+		for len(r.skipped) > maxSkip {
+			oldest := ^uint32(0)
+			for gen := range r.skipped {
+				oldest = min(oldest, gen)
+			}
+			delete(r.skipped, oldest)
+		}
+	}, nil
 }

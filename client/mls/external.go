@@ -1,0 +1,213 @@
+package mls
+
+import (
+	"crypto/hpke"
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// labelExternalInit is the HPKE exporter label of an external commit's
+// init_secret (RFC 9420 section 8.3).
+const labelExternalInit = "MLS 1.0 external init secret"
+
+// externalInitSecret recovers the init_secret of an external commit from
+// its KEM output, as a member does.
+func (cs *CipherSuite) externalInitSecret(externalSecret, kemOutput []byte) ([]byte, error) {
+	priv, _, err := cs.DeriveKeyPair(externalSecret)
+	if err != nil {
+		return nil, err
+	}
+	sk, err := cs.kem.NewPrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	r, err := hpke.NewRecipient(kemOutput, sk, cs.kdf, cs.aead, nil)
+	if err != nil {
+		return nil, err
+	}
+	return r.Export(labelExternalInit, cs.Nh())
+}
+
+// newExternalInit creates the KEM output and init_secret of an external
+// commit to the group's external_pub.
+func (cs *CipherSuite) newExternalInit(externalPub []byte) (kemOutput, initSecret []byte, err error) {
+	pk, err := cs.kem.NewPublicKey(externalPub)
+	if err != nil {
+		return nil, nil, err
+	}
+	enc, s, err := hpke.NewSender(pk, cs.kdf, cs.aead, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	initSecret, err = s.Export(labelExternalInit, cs.Nh())
+	return enc, initSecret, err
+}
+
+// GroupInfo returns a signed GroupInfo of the current epoch as an encoded
+// MLSMessage, with the external_pub extension so that others can join by
+// external commit, and the ratchet tree when withTree is set.
+func (g *Group) GroupInfo(withTree bool) ([]byte, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.removed {
+		return nil, ErrRemoved
+	}
+	cur := g.cur()
+	pub, err := g.cs.ExternalPub(cur.secrets.ExternalSecret)
+	if err != nil {
+		return nil, err
+	}
+	exts := []Extension{{Type: ExtensionTypeExternalPub, Data: mustOpaque(pub)}}
+	if withTree {
+		rte, err := ratchetTreeExtension(cur.tree)
+		if err != nil {
+			return nil, err
+		}
+		exts = append(exts, rte)
+	}
+	gi, err := g.signedGroupInfo(cur, exts)
+	if err != nil {
+		return nil, err
+	}
+	m := MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatGroupInfo, GroupInfo: gi}
+	return m.MarshalBinary()
+}
+
+func mustOpaque(b []byte) []byte {
+	var w Writer
+	w.Opaque(b)
+	out, _ := w.Bytes()
+	return out
+}
+
+// JoinExternal joins a group by external commit (RFC 9420 section
+// 12.4.3.2) from an encoded GroupInfo MLSMessage carrying external_pub.
+// ratchetTree is the encoded tree when given out of band; nil takes it
+// from the GroupInfo. me provides the joiner's credential, signature key
+// and leaf capabilities (its init key is not used). It returns the group
+// in the new epoch and the commit to send to the members.
+func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratchetTree []byte, cfg Config) (*Group, []byte, error) {
+	if me == nil {
+		return nil, nil, errors.New("mls: join external: missing key package bundle")
+	}
+	var m MLSMessage
+	if err := m.UnmarshalBinary(groupInfo); err != nil {
+		return nil, nil, err
+	}
+	if m.WireFormat != WireFormatGroupInfo {
+		return nil, nil, fmt.Errorf("mls: join external: %w", invalid("wire format %d is not a GroupInfo", m.WireFormat))
+	}
+	gi := m.GroupInfo
+	if gi.GroupContext.CipherSuite != cs.ID() {
+		return nil, nil, fmt.Errorf("%w: group info uses 0x%04x", ErrWelcomeSuite, gi.GroupContext.CipherSuite)
+	}
+	g := &Group{cs: cs, cfg: cfg, sigPriv: slices.Clone(me.SignaturePriv)}
+	tree, err := treeFromExtensions(ratchetTree, gi.Extensions)
+	if err != nil {
+		return nil, nil, err
+	}
+	signer := tree.Leaf(LeafIndex(gi.Signer))
+	if signer == nil {
+		return nil, nil, fmt.Errorf("%w: group info signer %d", ErrNotMember, gi.Signer)
+	}
+	if err := cs.VerifyGroupInfo(signer.SignatureKey, gi); err != nil {
+		return nil, nil, tampered(err)
+	}
+	gc0 := gi.GroupContext
+	if err := g.validateJoinedTree(tree, &gc0); err != nil {
+		return nil, nil, err
+	}
+	var extPub []byte
+	for _, e := range gi.Extensions {
+		if e.Type == ExtensionTypeExternalPub {
+			r := NewReader(e.Data)
+			if extPub, err = r.Opaque(); err != nil || r.Done() != nil {
+				return nil, nil, fmt.Errorf("%w: external_pub", ErrInvalidValue)
+			}
+		}
+	}
+	if extPub == nil {
+		return nil, nil, fmt.Errorf("%w: group info without external_pub", ErrInvalidValue)
+	}
+	kemOutput, initSecret, err := cs.newExternalInit(extPub)
+	if err != nil {
+		return nil, nil, err
+	}
+	interimBefore, err := cs.InterimTranscriptHash(gc0.ConfirmedTranscriptHash, gi.ConfirmationTag)
+	if err != nil {
+		return nil, nil, err
+	}
+	if memberCount(tree)+1 > g.cfg.maxMembers() {
+		return nil, nil, ErrTooManyMembers
+	}
+	leaf := me.KeyPackage.LeafNode
+	if err := g.cfg.checkCredential(&leaf); err != nil {
+		return nil, nil, err
+	}
+	own, err := tree.AddLeaf(&leaf)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := checkLeafInTree(tree, &leaf, own, gc0.Extensions, nil); err != nil {
+		return nil, nil, err
+	}
+	provisional := GroupContext{
+		CipherSuite:             gc0.CipherSuite,
+		GroupID:                 gc0.GroupID,
+		Epoch:                   gc0.Epoch + 1,
+		ConfirmedTranscriptHash: gc0.ConfirmedTranscriptHash,
+		Extensions:              gc0.Extensions,
+	}
+	res, err := GenerateUpdatePath(cs, tree, own, leaf, g.sigPriv, provisional, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	ei := Proposal{Type: ProposalTypeExternalInit, ExternalInit: &ExternalInit{KEMOutput: kemOutput}}
+	c := &Commit{Proposals: []ProposalOrRef{{Type: ProposalOrRefProposal, Proposal: &ei}}, Path: res.Path}
+	content := &FramedContent{GroupID: gc0.GroupID, Epoch: gc0.Epoch, Sender: Sender{Type: SenderTypeNewMemberCommit}, ContentType: ContentTypeCommit, Commit: c}
+	ac, err := cs.SignFramedContent(g.sigPriv, WireFormatPublicMessage, content, &gc0)
+	if err != nil {
+		return nil, nil, err
+	}
+	th, err := tree.TreeHash(cs)
+	if err != nil {
+		return nil, nil, err
+	}
+	ci, err := confirmedInput(ac)
+	if err != nil {
+		return nil, nil, err
+	}
+	gc := provisional
+	gc.TreeHash = th
+	gc.ConfirmedTranscriptHash = cs.ConfirmedTranscriptHash(interimBefore, ci)
+	gcb, err := gc.MarshalBinary()
+	if err != nil {
+		return nil, nil, err
+	}
+	secrets, err := cs.DeriveEpoch(initSecret, res.CommitSecret, nil, gcb)
+	if err != nil {
+		return nil, nil, err
+	}
+	ac.Auth.ConfirmationTag = cs.ConfirmationTag(secrets.ConfirmationKey, gc.ConfirmedTranscriptHash)
+	pm, err := cs.ProtectPublic(nil, ac, &gc0)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatPublicMessage, PublicMessage: pm}
+	msg, err := out.MarshalBinary()
+	if err != nil {
+		return nil, nil, err
+	}
+	interim, err := cs.InterimTranscriptHash(gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := g.newEpoch(gc, tree, res.Private, secrets, interim, ac.Auth.ConfirmationTag)
+	if err != nil {
+		return nil, nil, err
+	}
+	g.chain = []*epoch{e}
+	g.addResumption(gc.Epoch, secrets.ResumptionPSK)
+	return g, msg, nil
+}

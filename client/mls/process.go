@@ -1,0 +1,477 @@
+package mls
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// MessageKind is the kind of a processed message.
+type MessageKind uint8
+
+// Message kinds.
+const (
+	KindApplication MessageKind = 1
+	KindProposal    MessageKind = 2
+	KindCommit      MessageKind = 3
+)
+
+// maxPendingProposals bounds the proposals kept for one epoch.
+const maxPendingProposals = 1000
+
+// LostCommit describes an own commit that lost a race against a
+// concurrent commit with a lower hash and was undone.
+type LostCommit struct {
+	// Epoch is the epoch the lost commit was sent in.
+	Epoch uint64
+	// Proposals are the proposals the lost commit carried (by value and
+	// by reference).
+	Proposals []Proposal
+	// Retry is what is left to commit in the new current epoch: the adds
+	// of key packages whose signature key is not a member, the removals
+	// of members still present, and an update if the lost commit had one.
+	Retry CommitOptions
+
+	// removedKeys are the signature keys of the members the commit
+	// removed, to find them again in the new epoch.
+	removedKeys [][]byte
+}
+
+// Processed is the outcome of Group.Process.
+type Processed struct {
+	Kind MessageKind
+	// Epoch is the epoch the message was sent in.
+	Epoch uint64
+	// SenderType and Sender identify the sender; Sender is its leaf index
+	// for members (for a commit, in the epoch it was sent in).
+	SenderType SenderType
+	Sender     LeafIndex
+	// Credential and SignatureKey are the sender's, when it is a member or
+	// joins by external commit.
+	Credential   Credential
+	SignatureKey []byte
+	// AuthenticatedData is the message's authenticated_data.
+	AuthenticatedData []byte
+	// Plaintext is the application data of an application message.
+	Plaintext []byte
+	// Proposal is the proposal of a proposal message.
+	Proposal *Proposal
+	// NewEpoch is the epoch a commit led to; Added, Removed and Updated
+	// list the members it changed (Added with their new leaf indices).
+	NewEpoch uint64
+	Added    []Member
+	Removed  []Member
+	Updated  []Member
+	// SelfRemoved reports a commit that removed this member; the group
+	// is then unusable.
+	SelfRemoved bool
+	// LostOwnCommit is set when this commit won a race against own
+	// commits, which were undone; their content can be committed again.
+	LostOwnCommit *LostCommit
+}
+
+// Process processes an MLS message (an encoded MLSMessage carrying a
+// PublicMessage or PrivateMessage) sent to the group: application
+// messages, proposals and commits. See the package documentation for
+// commits of earlier epochs.
+func (g *Group) Process(msg []byte) (*Processed, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.removed {
+		return nil, ErrRemoved
+	}
+	var m MLSMessage
+	if err := m.UnmarshalBinary(msg); err != nil {
+		return nil, err
+	}
+	switch m.WireFormat {
+	case WireFormatPublicMessage:
+		return g.processPublic(msg, m.PublicMessage)
+	case WireFormatPrivateMessage:
+		return g.processPrivate(msg, m.PrivateMessage)
+	}
+	return nil, fmt.Errorf("mls: process: %w", invalid("wire format %d is not a group message", m.WireFormat))
+}
+
+// findEpoch returns the index in the chain of the epoch numbered e.
+func (g *Group) findEpoch(e uint64) int {
+	for i, ep := range g.chain {
+		if ep.gc.Epoch == e {
+			return i
+		}
+	}
+	return -1
+}
+
+// signatureLookup returns the signature key lookup for messages of epoch
+// base.
+func (g *Group) signatureLookup(base *epoch, c *FramedContent) SignatureKeyLookup {
+	return func(s Sender) ([]byte, error) {
+		switch s.Type {
+		case SenderTypeMember:
+			leaf := base.tree.Leaf(LeafIndex(s.LeafIndex))
+			if leaf == nil {
+				return nil, fmt.Errorf("%w: leaf %d", ErrNotMember, s.LeafIndex)
+			}
+			return leaf.SignatureKey, nil
+		case SenderTypeExternal:
+			senders, err := externalSenders(base.gc.Extensions)
+			if err != nil {
+				return nil, err
+			}
+			if int64(s.SenderIndex) >= int64(len(senders)) {
+				return nil, fmt.Errorf("%w: external sender %d", ErrNotMember, s.SenderIndex)
+			}
+			return senders[s.SenderIndex].SignatureKey, nil
+		case SenderTypeNewMemberProposal:
+			if c.Proposal == nil || c.Proposal.Type != ProposalTypeAdd {
+				return nil, fmt.Errorf("%w: new member proposal that is not an add", ErrInvalidProposal)
+			}
+			return c.Proposal.Add.KeyPackage.LeafNode.SignatureKey, nil
+		case SenderTypeNewMemberCommit:
+			if c.Commit == nil || c.Commit.Path == nil {
+				return nil, fmt.Errorf("%w: external commit without path", ErrInvalidCommit)
+			}
+			return c.Commit.Path.LeafNode.SignatureKey, nil
+		}
+		return nil, ErrNotMember
+	}
+}
+
+// ExternalSender is an entry of the external_senders extension.
+type ExternalSender struct {
+	SignatureKey []byte
+	Credential   Credential
+}
+
+// Marshal writes the entry.
+func (e *ExternalSender) Marshal(w *Writer) {
+	w.Opaque(e.SignatureKey)
+	e.Credential.Marshal(w)
+}
+
+// Unmarshal reads the entry.
+func (e *ExternalSender) Unmarshal(r *Reader) error {
+	d := dec{r: r}
+	var out ExternalSender
+	out.SignatureKey = d.opaque()
+	d.do(out.Credential.Unmarshal)
+	if d.err != nil {
+		return d.err
+	}
+	*e = out
+	return nil
+}
+
+func externalSenders(exts []Extension) ([]ExternalSender, error) {
+	for _, e := range exts {
+		if e.Type != ExtensionTypeExternalSenders {
+			continue
+		}
+		r := NewReader(e.Data)
+		d := dec{r: r}
+		out := readList[ExternalSender](&d)
+		if d.err == nil {
+			d.fail(r.Done())
+		}
+		if d.err != nil {
+			return nil, fmt.Errorf("%w: external_senders: %w", ErrNotMember, d.err)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("%w: no external senders", ErrNotMember)
+}
+
+// authError classifies an error from unprotecting a message.
+func authError(err error) error {
+	switch {
+	case errors.Is(err, ErrNotMember), errors.Is(err, ErrReplay):
+		return err
+	case errors.Is(err, ErrSignature), errors.Is(err, ErrMembershipTag), errors.Is(err, ErrDecryption), errors.Is(err, ErrPadding):
+		return tampered(err)
+	case errors.Is(err, ErrTreeMath):
+		return fmt.Errorf("%w: %w", ErrNotMember, err)
+	}
+	return err
+}
+
+func (g *Group) processPublic(msg []byte, pm *PublicMessage) (*Processed, error) {
+	c := &pm.Content
+	if !g.sameGroup(c.GroupID) {
+		return nil, ErrWrongGroup
+	}
+	unprotect := func(base *epoch) (*AuthenticatedContent, error) {
+		ac, err := g.cs.UnprotectPublic(base.secrets.MembershipKey, pm, &base.gc, g.signatureLookup(base, c))
+		if err != nil {
+			return nil, authError(err)
+		}
+		return ac, nil
+	}
+	switch c.ContentType {
+	case ContentTypeCommit:
+		return g.processCommit(msg, c.Epoch, unprotect)
+	case ContentTypeProposal:
+		if c.Epoch != g.cur().gc.Epoch {
+			return nil, fmt.Errorf("%w: proposal for epoch %d in epoch %d", ErrWrongEpoch, c.Epoch, g.cur().gc.Epoch)
+		}
+		ac, err := unprotect(g.cur())
+		if err != nil {
+			return nil, err
+		}
+		return g.processProposal(ac)
+	}
+	return nil, fmt.Errorf("%w: application data in a PublicMessage", ErrSenderContent)
+}
+
+// privateCandidates returns the epochs numbered e, current branch first.
+func (g *Group) privateCandidates(e uint64) []*epoch {
+	var out []*epoch
+	for i := len(g.chain) - 1; i >= 0; i-- {
+		if g.chain[i].gc.Epoch == e {
+			out = append(out, g.chain[i])
+		}
+	}
+	for i := len(g.retired) - 1; i >= 0; i-- {
+		if g.retired[i].gc.Epoch == e {
+			out = append(out, g.retired[i])
+		}
+	}
+	return out
+}
+
+func (g *Group) processPrivate(msg []byte, pm *PrivateMessage) (*Processed, error) {
+	if !g.sameGroup(pm.GroupID) {
+		return nil, ErrWrongGroup
+	}
+	unprotect := func(base *epoch) (*AuthenticatedContent, error) {
+		ac, err := base.keys.UnprotectPrivate(pm, &base.gc, g.signatureLookup(base, nil))
+		if err != nil {
+			return nil, authError(err)
+		}
+		return ac, nil
+	}
+	switch pm.ContentType {
+	case ContentTypeCommit:
+		return g.processCommit(msg, pm.Epoch, unprotect)
+	case ContentTypeProposal:
+		if pm.Epoch != g.cur().gc.Epoch {
+			return nil, fmt.Errorf("%w: proposal for epoch %d in epoch %d", ErrWrongEpoch, pm.Epoch, g.cur().gc.Epoch)
+		}
+		ac, err := unprotect(g.cur())
+		if err != nil {
+			return nil, err
+		}
+		return g.processProposal(ac)
+	}
+	cands := g.privateCandidates(pm.Epoch)
+	if len(cands) == 0 {
+		return nil, fmt.Errorf("%w: epoch %d (current %d)", ErrWrongEpoch, pm.Epoch, g.cur().gc.Epoch)
+	}
+	var firstErr error
+	for _, base := range cands {
+		ac, err := unprotect(base)
+		if err != nil {
+			// Sender data that does not decrypt means another branch's
+			// keys; anything else is final.
+			if firstErr == nil || !errors.Is(err, ErrDecryption) {
+				firstErr = err
+			}
+			if errors.Is(err, ErrDecryption) {
+				continue
+			}
+			return nil, err
+		}
+		leaf := base.tree.Leaf(LeafIndex(ac.Content.Sender.LeafIndex))
+		return &Processed{
+			Kind:              KindApplication,
+			Epoch:             pm.Epoch,
+			SenderType:        SenderTypeMember,
+			Sender:            LeafIndex(ac.Content.Sender.LeafIndex),
+			Credential:        leaf.Credential,
+			SignatureKey:      slices.Clone(leaf.SignatureKey),
+			AuthenticatedData: ac.Content.AuthenticatedData,
+			Plaintext:         ac.Content.ApplicationData,
+		}, nil
+	}
+	return nil, firstErr
+}
+
+// senderInfo fills the sender fields of p from the content and base.
+func senderInfo(p *Processed, base *epoch, c *FramedContent) {
+	p.Epoch = c.Epoch
+	p.SenderType = c.Sender.Type
+	p.AuthenticatedData = c.AuthenticatedData
+	switch c.Sender.Type {
+	case SenderTypeMember:
+		p.Sender = LeafIndex(c.Sender.LeafIndex)
+		if leaf := base.tree.Leaf(p.Sender); leaf != nil {
+			p.Credential, p.SignatureKey = leaf.Credential, slices.Clone(leaf.SignatureKey)
+		}
+	case SenderTypeNewMemberCommit:
+		if c.Commit != nil && c.Commit.Path != nil {
+			p.Credential = c.Commit.Path.LeafNode.Credential
+			p.SignatureKey = slices.Clone(c.Commit.Path.LeafNode.SignatureKey)
+		}
+	case SenderTypeNewMemberProposal:
+		if c.Proposal != nil && c.Proposal.Add != nil {
+			p.Credential = c.Proposal.Add.KeyPackage.LeafNode.Credential
+			p.SignatureKey = slices.Clone(c.Proposal.Add.KeyPackage.LeafNode.SignatureKey)
+		}
+	}
+}
+
+// processProposal validates a proposal by itself and keeps it for a
+// later commit by reference.
+func (g *Group) processProposal(ac *AuthenticatedContent) (*Processed, error) {
+	cur := g.cur()
+	p := ac.Content.Proposal
+	s := ac.Content.Sender
+	switch s.Type {
+	case SenderTypeExternal:
+		switch p.Type {
+		case ProposalTypeAdd, ProposalTypeRemove, ProposalTypePSK, ProposalTypeReInit, ProposalTypeGroupContextExtensions:
+		default:
+			return nil, fmt.Errorf("%w: type %d from an external sender", ErrInvalidProposal, p.Type)
+		}
+	case SenderTypeNewMemberProposal:
+		if p.Type != ProposalTypeAdd {
+			return nil, fmt.Errorf("%w: type %d from a new member", ErrInvalidProposal, p.Type)
+		}
+	}
+	switch p.Type {
+	case ProposalTypeAdd:
+		if err := verifyKeyPackage(g.cs, &p.Add.KeyPackage, time.Now()); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidProposal, err)
+		}
+	case ProposalTypeUpdate:
+		if s.Type != SenderTypeMember || p.Update.LeafNode.Source != LeafNodeSourceUpdate {
+			return nil, fmt.Errorf("%w: update from sender type %d", ErrInvalidProposal, s.Type)
+		}
+		if err := g.validateLeaf(cur.tree, &p.Update.LeafNode, LeafIndex(s.LeafIndex), cur.gc.GroupID, cur.gc.Extensions, nil); err != nil {
+			return nil, err
+		}
+	case ProposalTypeRemove:
+		if cur.tree.Leaf(LeafIndex(p.Remove.Removed)) == nil {
+			return nil, fmt.Errorf("%w: remove of blank leaf %d", ErrInvalidProposal, p.Remove.Removed)
+		}
+	case ProposalTypeExternalInit:
+		return nil, fmt.Errorf("%w: external init by reference", ErrInvalidProposal)
+	}
+	if len(cur.proposals) >= maxPendingProposals {
+		return nil, fmt.Errorf("%w: too many pending proposals", ErrInvalidProposal)
+	}
+	ref, err := g.cs.proposalRef(ac)
+	if err != nil {
+		return nil, err
+	}
+	if !slices.ContainsFunc(cur.proposals, func(q pendingProposal) bool { return bytes.Equal(q.ref, ref) }) {
+		cur.proposals = append(cur.proposals, pendingProposal{ref: ref, proposal: *p, sender: s})
+	}
+	out := &Processed{Kind: KindProposal, Proposal: p}
+	senderInfo(out, cur, &ac.Content)
+	return out, nil
+}
+
+// processCommit handles a commit sent in epoch e, which may be earlier
+// than the current epoch (see the package documentation).
+func (g *Group) processCommit(msg []byte, e uint64, unprotect func(*epoch) (*AuthenticatedContent, error)) (*Processed, error) {
+	cur := g.cur()
+	if e > cur.gc.Epoch {
+		return nil, fmt.Errorf("%w: commit for epoch %d in epoch %d", ErrWrongEpoch, e, cur.gc.Epoch)
+	}
+	h := commitHash(msg)
+	idx := g.findEpoch(e)
+	if idx < 0 {
+		return nil, fmt.Errorf("%w: commit for epoch %d, oldest retained is %d", ErrStaleCommit, e, g.chain[0].gc.Epoch)
+	}
+	base := g.chain[idx]
+	if idx < len(g.chain)-1 {
+		switch bytes.Compare(h, base.nextHash) {
+		case 0:
+			return nil, fmt.Errorf("%w: commit already applied", ErrReplay)
+		case 1:
+			return nil, fmt.Errorf("%w: loses against the commit applied in epoch %d", ErrStaleCommit, e)
+		}
+	}
+	ac, err := unprotect(base)
+	if err != nil {
+		return nil, err
+	}
+	st, err := g.stageCommit(base, ac)
+	if err != nil {
+		return nil, err
+	}
+	out := &Processed{Kind: KindCommit, Removed: st.fx.removed, Updated: st.fx.updated}
+	senderInfo(out, base, &ac.Content)
+	if ac.Content.Sender.Type == SenderTypeNewMemberCommit {
+		out.Sender = st.committer
+	}
+	var lost []*LostCommit
+	if idx < len(g.chain)-1 {
+		// The commit wins: undo the later epochs of this branch, keeping
+		// them read-only for application messages already sent in them.
+		for _, ep := range g.chain[idx:] {
+			if ep.nextOwn != nil && ep != g.cur() {
+				lost = append(lost, ep.nextOwn)
+			}
+		}
+		g.retired = append(g.retired, g.chain[idx+1:]...)
+		if n := len(g.retired) - g.cfg.maxRetained(); n > 0 {
+			clear(g.retired[:n])
+			g.retired = slices.Delete(g.retired, 0, n)
+		}
+		g.chain = g.chain[:idx+1]
+		base.nextHash, base.nextOwn = nil, nil
+	}
+	if st.selfRemoved {
+		g.removed = true
+		out.SelfRemoved = true
+		out.NewEpoch = e + 1
+		return out, nil
+	}
+	for i, l := range st.fx.added {
+		out.Added = append(out.Added, memberOf(l, &st.fx.addedKPs[i].LeafNode))
+	}
+	if ac.Content.Sender.Type == SenderTypeNewMemberCommit {
+		out.Added = append(out.Added, memberOf(st.committer, st.next.tree.Leaf(st.committer)))
+	}
+	g.pushEpoch(st.next, h, nil)
+	out.NewEpoch = st.next.gc.Epoch
+	if len(lost) > 0 {
+		out.LostOwnCommit = g.mergeLost(lost)
+	}
+	return out, nil
+}
+
+// mergeLost combines undone own commits into one LostCommit whose Retry
+// applies to the current epoch.
+func (g *Group) mergeLost(lost []*LostCommit) *LostCommit {
+	out := &LostCommit{Epoch: lost[0].Epoch}
+	tree := g.cur().tree
+	isMember := func(sigKey []byte) (LeafIndex, bool) {
+		for i := uint32(0); i < tree.NumLeaves(); i++ {
+			if leaf := tree.Leaf(LeafIndex(i)); leaf != nil && bytes.Equal(leaf.SignatureKey, sigKey) {
+				return LeafIndex(i), true
+			}
+		}
+		return 0, false
+	}
+	for _, l := range lost {
+		out.Proposals = append(out.Proposals, l.Proposals...)
+		out.Retry.Update = out.Retry.Update || l.Retry.Update
+		for _, kp := range l.Retry.Add {
+			if _, ok := isMember(kp.LeafNode.SignatureKey); !ok {
+				out.Retry.Add = append(out.Retry.Add, kp)
+			}
+		}
+		for _, sk := range l.removedKeys {
+			if li, ok := isMember(sk); ok && li != g.cur().priv.Leaf && !slices.Contains(out.Retry.Remove, li) {
+				out.Retry.Remove = append(out.Retry.Remove, li)
+			}
+		}
+		out.Retry.PSKs = append(out.Retry.PSKs, l.Retry.PSKs...)
+	}
+	return out
+}
