@@ -57,7 +57,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 
 func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	var o server.Options
-	var registration, logLevel string
+	var registration, logLevel, pprofAddr string
 	var peers []string
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -82,6 +82,13 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 			}
 			o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 			o.Out = stdout
+			if pprofAddr != "" {
+				stop, err := servePprof(pprofAddr, o.Logger)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			return server.Run(cmd.Context(), o, nil)
 		},
 	}
@@ -101,6 +108,8 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.DurationVar(&o.Lease, "relay-lease", federation.DefaultLease, "how long a relay worker holds the envelopes it claimed; a process that dies leaves them to others after this")
 	f.DurationVar(&o.Scan, "queue-scan", federation.DefaultScan, "how often the outbound queue is searched for work without a worker here")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this loopback HOST:PORT (for profiling)")
+	f.MarkHidden("pprof")
 	return cmd
 }
 
