@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // AppendVarint appends v as a QUIC variable-length integer (RFC 9000
@@ -107,16 +108,29 @@ func ReadFrame(r io.Reader, max int) ([]byte, error) {
 		return nil, err
 	}
 	// Grow the buffer as bytes arrive rather than trusting the announced
-	// length: a peer that announces 1 MiB and sends 4 bytes costs 4 bytes.
-	p, err := io.ReadAll(io.LimitReader(r, int64(length)))
-	if err != nil {
-		return nil, readErr(err)
-	}
-	if uint64(len(p)) < length {
-		return nil, Errorf(CodeMalformed, "frame cut short")
+	// length: a peer that announces 1 MiB and sends 4 bytes costs at most
+	// firstReadBuf bytes.
+	want := int(length)
+	p := make([]byte, 0, min(want, firstReadBuf))
+	for len(p) < want {
+		if len(p) == cap(p) {
+			p = slices.Grow(p, min(want-len(p), len(p)))
+		}
+		n, err := r.Read(p[len(p):min(cap(p), want)])
+		p = p[:len(p)+n]
+		if err != nil {
+			if len(p) == want && errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, readErr(err)
+		}
 	}
 	return p, nil
 }
+
+// firstReadBuf bounds the buffer ReadFrame allocates before the payload's
+// bytes arrive; a longer payload's buffer doubles as it fills.
+const firstReadBuf = 16 << 10
 
 func readErr(err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {

@@ -87,10 +87,11 @@ func scanDevice(row scanner, address string) (store.Device, error) {
 func (s *Store) Device(ctx context.Context, mb store.Mailbox) (store.Device, error) {
 	var d store.Device
 	err := s.read(func(db *sql.DB) error {
-		var err error
-		d, err = scanDevice(db.QueryRowContext(ctx,
-			`SELECT `+deviceColumns+` FROM devices WHERE address = ? AND id = ?`,
-			mb.Address, int64(mb.Device)), mb.Address)
+		st, err := s.readStmt(ctx, db, `SELECT `+deviceColumns+` FROM devices WHERE address = ? AND id = ?`)
+		if err != nil {
+			return err
+		}
+		d, err = scanDevice(st.QueryRowContext(ctx, mb.Address, int64(mb.Device)), mb.Address)
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrUnknownDevice
 		}
@@ -147,35 +148,41 @@ func accountExists(ctx context.Context, db *sql.DB, address string) error {
 func (s *Store) Policy(ctx context.Context, address string) (store.Policy, error) {
 	var p store.Policy
 	err := s.read(func(db *sql.DB) error {
-		tx, err := db.BeginTx(ctx, nil) // one snapshot for both queries
+		// One statement: one snapshot for the account and its verifiers.
+		st, err := s.readStmt(ctx, db, `SELECT a.request_lane_open, v.pos, v.verifier
+			FROM accounts a LEFT JOIN policy_verifiers v ON v.address = a.address
+			WHERE a.address = ? ORDER BY v.pos`)
 		if err != nil {
 			return err
 		}
-		defer tx.Rollback()
-		var open int64
-		err = tx.QueryRowContext(ctx,
-			`SELECT request_lane_open FROM accounts WHERE address = ?`, address).Scan(&open)
-		if errors.Is(err, sql.ErrNoRows) {
-			return store.ErrUnknownAccount
-		}
-		if err != nil {
-			return err
-		}
-		p.RequestLaneOpen = open != 0
-		rows, err := tx.QueryContext(ctx,
-			`SELECT verifier FROM policy_verifiers WHERE address = ? ORDER BY pos`, address)
+		rows, err := st.QueryContext(ctx, address)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
+		found := false
 		for rows.Next() {
-			var v []byte
-			if err := rows.Scan(&v); err != nil {
+			var (
+				open int64
+				pos  sql.NullInt64 // NULL: the account has no verifier
+				v    []byte
+			)
+			if err := rows.Scan(&open, &pos, &v); err != nil {
 				return err
 			}
-			p.Verifiers = append(p.Verifiers, v)
+			found = true
+			p.RequestLaneOpen = open != 0
+			if pos.Valid {
+				p.Verifiers = append(p.Verifiers, v)
+			}
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if !found {
+			return store.ErrUnknownAccount
+		}
+		return nil
 	})
 	if err != nil {
 		return store.Policy{}, fmt.Errorf("sqlite: policy: %w", err)

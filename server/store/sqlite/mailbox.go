@@ -120,9 +120,12 @@ func (s *Store) Pending(ctx context.Context, mb store.Mailbox, after int64, limi
 		if limit < 1 {
 			return nil
 		}
-		rows, err := db.QueryContext(ctx, `SELECT seq, envelope_id, lane, received_at_ms, sealed
-			FROM mailbox WHERE address = ? AND device = ? AND seq > ? ORDER BY seq LIMIT ?`,
-			mb.Address, int64(mb.Device), after, limit)
+		st, err := s.readStmt(ctx, db, `SELECT seq, envelope_id, lane, received_at_ms, sealed
+			FROM mailbox WHERE address = ? AND device = ? AND seq > ? ORDER BY seq LIMIT ?`)
+		if err != nil {
+			return err
+		}
+		rows, err := st.QueryContext(ctx, mb.Address, int64(mb.Device), after, limit)
 		if err != nil {
 			return err
 		}

@@ -51,6 +51,10 @@ type Store struct {
 	wconn *sql.Conn // the write connection
 	w     *wtx      // wconn's statements, owned by the writer goroutine
 	rdb   *sql.DB   // read-only pool
+	// rstmts holds the hot read queries prepared on rdb (query string to
+	// *sql.Stmt), so that they are parsed once per pool connection rather
+	// than at every call.
+	rstmts sync.Map
 
 	// mu guards closed. Readers and queuers hold it shared for the duration
 	// of their use of the databases or the queue, so Close (exclusive) never
@@ -211,9 +215,14 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	s.closeOnce.Do(func() {
 		<-s.writerDone
+		var errs []error
+		s.rstmts.Range(func(_, st any) bool {
+			errs = append(errs, st.(*sql.Stmt).Close())
+			return true
+		})
 		// The write connection closes last, so that it checkpoints the WAL
 		// into the database file.
-		s.closeErr = errors.Join(s.rdb.Close(), s.wconn.Close(), s.wdb.Close())
+		s.closeErr = errors.Join(append(errs, s.rdb.Close(), s.wconn.Close(), s.wdb.Close())...)
 		if s.closeErr != nil {
 			s.closeErr = fmt.Errorf("sqlite: close: %w", s.closeErr)
 		}
@@ -231,6 +240,23 @@ func (s *Store) read(fn func(db *sql.DB) error) error {
 		return store.ErrClosed
 	}
 	return fn(s.rdb)
+}
+
+// readStmt returns query prepared on the read pool db, preparing it at the
+// first use. Call it inside read.
+func (s *Store) readStmt(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
+	if st, ok := s.rstmts.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.rstmts.LoadOrStore(query, st); loaded {
+		_ = st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
 }
 
 // isClosed reports whether Close has been called.
