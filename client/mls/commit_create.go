@@ -193,6 +193,9 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 		}
 	}
 	for _, kp := range opts.Add {
+		if kp, err = cloneKeyPackage(kp); err != nil {
+			return nil, nil, err
+		}
 		props = append(props, pendingProposal{proposal: Proposal{Type: ProposalTypeAdd, Add: &Add{KeyPackage: kp}}, sender: self})
 		inline = append(inline, true)
 	}
@@ -371,4 +374,17 @@ func (g *Group) welcome(next *epoch, fx *proposalEffects, psks []PSK, withPath b
 	}
 	m := MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatWelcome, Welcome: w}
 	return m.MarshalBinary()
+}
+
+// cloneKeyPackage returns a deep copy of kp.
+func cloneKeyPackage(kp KeyPackage) (KeyPackage, error) {
+	b, err := marshalAll(&kp)
+	if err != nil {
+		return KeyPackage{}, fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
+	}
+	var out KeyPackage
+	if err := unmarshalAll(b, &out); err != nil {
+		return KeyPackage{}, fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
+	}
+	return out, nil
 }

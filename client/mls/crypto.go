@@ -235,7 +235,7 @@ func (cs *CipherSuite) DecryptWithLabel(priv []byte, label string, context, kemO
 	if err != nil {
 		return nil, fmt.Errorf("mls: decrypt: %w", err)
 	}
-	sk, err := cs.kem.NewPrivateKey(priv)
+	sk, err := cs.kem.NewPrivateKey(cs.padHPKEPriv(priv))
 	if err != nil {
 		return nil, fmt.Errorf("mls: decrypt: private key: %w", err)
 	}
@@ -275,4 +275,16 @@ func (cs *CipherSuite) GenerateHPKEKey() (priv, pub []byte, err error) {
 		return nil, nil, fmt.Errorf("mls: generate HPKE key: %w", err)
 	}
 	return priv, sk.PublicKey().Bytes(), nil
+}
+
+// padHPKEPriv restores the fixed length of a NIST-curve HPKE private
+// scalar given without its leading zero bytes (P-521 keys often are).
+func (cs *CipherSuite) padHPKEPriv(priv []byte) []byte {
+	if cs.p.kemCurve == nil || cs.p.ecCurve == nil {
+		return priv
+	}
+	if n := (cs.p.ecCurve().Params().BitSize + 7) / 8; len(priv) < n {
+		return append(make([]byte, n-len(priv)), priv...)
+	}
+	return priv
 }

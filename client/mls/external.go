@@ -18,7 +18,7 @@ func (cs *CipherSuite) externalInitSecret(externalSecret, kemOutput []byte) ([]b
 	if err != nil {
 		return nil, err
 	}
-	sk, err := cs.kem.NewPrivateKey(priv)
+	sk, err := cs.kem.NewPrivateKey(cs.padHPKEPriv(priv))
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +92,7 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 		return nil, nil, errors.New("mls: join external: missing key package bundle")
 	}
 	var m MLSMessage
-	if err := m.UnmarshalBinary(groupInfo); err != nil {
+	if err := m.UnmarshalBinary(slices.Clone(groupInfo)); err != nil {
 		return nil, nil, err
 	}
 	if m.WireFormat != WireFormatGroupInfo {

@@ -10,6 +10,7 @@ import (
 // treeFromExtensions returns the ratchet tree given out of band (when
 // rt is not empty) or carried by the ratchet_tree extension.
 func treeFromExtensions(rt []byte, exts []Extension) (*Tree, error) {
+	rt = slices.Clone(rt)
 	if len(rt) == 0 {
 		for _, e := range exts {
 			if e.Type == ExtensionTypeRatchetTree {
@@ -61,7 +62,7 @@ func (g *Group) validateJoinedTree(tree *Tree, gc *GroupContext) error {
 // ratchet_tree extension.
 func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle, ratchetTree []byte, cfg Config) (*Group, error) {
 	var m MLSMessage
-	if err := m.UnmarshalBinary(welcome); err != nil {
+	if err := m.UnmarshalBinary(slices.Clone(welcome)); err != nil {
 		return nil, err
 	}
 	if m.WireFormat != WireFormatWelcome {
@@ -88,7 +89,7 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 		if err != nil {
 			return nil, err
 		}
-		tree = t
+		tree = t.Clone()
 		leaf := t.Leaf(LeafIndex(gi.Signer))
 		if leaf == nil {
 			return nil, fmt.Errorf("%w: signer %d", ErrNotMember, gi.Signer)

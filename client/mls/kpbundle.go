@@ -216,6 +216,7 @@ func UnmarshalKeyPackageBundle(data []byte) (*KeyPackageBundle, error) {
 // ParseKeyPackage decodes a KeyPackage from an encoded MLSMessage (or a
 // bare KeyPackage) and checks its signatures.
 func ParseKeyPackage(data []byte) (*KeyPackage, error) {
+	data = slices.Clone(data)
 	var kp KeyPackage
 	var m MLSMessage
 	if err := m.UnmarshalBinary(data); err == nil && m.WireFormat == WireFormatKeyPackage {

@@ -82,6 +82,8 @@ func (g *Group) Process(msg []byte) (*Processed, error) {
 	if g.removed {
 		return nil, ErrRemoved
 	}
+	// Decoded structures alias their input, and some are kept.
+	msg = slices.Clone(msg)
 	var m MLSMessage
 	if err := m.UnmarshalBinary(msg); err != nil {
 		return nil, err

@@ -1,0 +1,115 @@
+package mls
+
+import (
+	"testing"
+)
+
+// reframe decodes an MLSMessage, lets f change it and re-encodes it.
+func reframe(t *testing.T, msg []byte, f func(m *MLSMessage)) []byte {
+	t.Helper()
+	var m MLSMessage
+	if err := m.UnmarshalBinary(append([]byte(nil), msg...)); err != nil {
+		t.Fatal(err)
+	}
+	f(&m)
+	b, err := m.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// retag recomputes a PublicMessage's membership tag with the receiver's
+// key, so that a change behind it reaches the next check.
+func retag(t *testing.T, g *Group, pm *PublicMessage) {
+	t.Helper()
+	base := g.cur()
+	tag, err := g.cs.MembershipTag(base.secrets.MembershipKey, &pm.Content, &pm.Auth, &base.gc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pm.MembershipTag = tag
+}
+
+func TestGroupTampering(t *testing.T) {
+	forSuites(t, func(t *testing.T, cs *CipherSuite) {
+		gs := newTestGroup(t, cs, 3, Config{})
+		a, b := gs[0], gs[1]
+
+		// PrivateMessage: content ciphertext and sender data.
+		m := mustEncrypt(t, a, "x")
+		bad := append([]byte(nil), m...)
+		bad[len(bad)-1] ^= 1
+		_, err := b.Process(bad)
+		expectErr(t, err, ErrTampered)
+		bad = reframe(t, m, func(m *MLSMessage) { m.PrivateMessage.EncryptedSenderData[0] ^= 1 })
+		_, err = b.Process(bad)
+		expectErr(t, err, ErrTampered)
+		bad = reframe(t, m, func(m *MLSMessage) { m.PrivateMessage.AuthenticatedData = []byte("other") })
+		_, err = b.Process(bad)
+		expectErr(t, err, ErrTampered)
+		expectText(t, b, m, "x") // the genuine one still passes
+
+		// PublicMessage commit: membership tag, signature, confirmation tag.
+		cm, _ := commit(t, gs[2], CommitOptions{Update: true})
+		bad = reframe(t, cm, func(m *MLSMessage) { m.PublicMessage.MembershipTag[0] ^= 1 })
+		_, err = b.Process(bad)
+		expectErr(t, err, ErrBadMembershipTag, ErrTampered)
+		bad = reframe(t, cm, func(m *MLSMessage) {
+			m.PublicMessage.Auth.Signature[0] ^= 1
+			retag(t, b, m.PublicMessage)
+		})
+		_, err = b.Process(bad)
+		expectErr(t, err, ErrBadSignature, ErrTampered)
+		bad = reframe(t, cm, func(m *MLSMessage) {
+			m.PublicMessage.Auth.ConfirmationTag[0] ^= 1
+			retag(t, b, m.PublicMessage)
+		})
+		_, err = b.Process(bad)
+		expectErr(t, err, ErrBadConfirmationTag, ErrTampered)
+		bad = reframe(t, cm, func(m *MLSMessage) { m.PublicMessage.Content.GroupID = []byte("another group") })
+		_, err = b.Process(bad)
+		expectErr(t, err, ErrWrongGroup)
+		deliver(t, cm, a, b)
+		sameState(t, gs...)
+	})
+}
+
+func TestGroupNonMembers(t *testing.T) {
+	forSuites(t, func(t *testing.T, cs *CipherSuite) {
+		gs := newTestGroup(t, cs, 3, Config{})
+		a, b := gs[0], gs[1]
+		// Another group with the same id and epoch.
+		other := newTestGroup(t, cs, 3, Config{})
+		_, err := a.Process(mustEncrypt(t, other[1], "intruder"))
+		expectErr(t, err, ErrTampered)
+		cm, _ := commit(t, other[0], CommitOptions{Update: true})
+		_, err = a.Process(cm)
+		expectErr(t, err, ErrTampered)
+
+		// A member forging another member's leaf in the sender data.
+		forge := func(leaf uint32) []byte {
+			base := b.cur()
+			c := &FramedContent{GroupID: base.gc.GroupID, Epoch: base.gc.Epoch, Sender: Sender{Type: SenderTypeMember, LeafIndex: leaf},
+				AuthenticatedData: []byte("ad"), ContentType: ContentTypeApplication, ApplicationData: []byte("forged")}
+			ac, err := cs.SignFramedContent(b.sigPriv, WireFormatPrivateMessage, c, &base.gc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pm, err := base.keys.ProtectPrivate(ac, 32)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := (&MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatPrivateMessage, PrivateMessage: pm}).MarshalBinary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return out
+		}
+		_, err = a.Process(forge(2))
+		expectErr(t, err, ErrBadSignature, ErrTampered)
+		_, err = a.Process(forge(3)) // a blank leaf
+		expectErr(t, err, ErrNotMember)
+		expectText(t, a, mustEncrypt(t, b, "genuine"), "genuine")
+	})
+}
