@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -31,6 +32,9 @@ type conn struct {
 	mu     sync.Mutex
 	state  authState
 	device *store.Device // set once authenticated
+	// removed is set when the device was removed (link.go): the
+	// connection's requests are refused until it is closed.
+	removed atomic.Bool
 	// authed is closed on authentication.
 	authed chan struct{}
 	// pushStop, closed by stopPush, tells the pusher to end its stream.

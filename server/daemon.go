@@ -44,7 +44,9 @@ type Options struct {
 	// its claims and Scan how often the queue is searched for orphaned
 	// work; zero: the defaults.
 	Retry, MaxRetry, OutboundTTL, Lease, Scan time.Duration
-	Logger                                    *slog.Logger
+	// Now is the clock of link tokens (Config.Now); nil: time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
 	// Out receives the lines a user should read (paths of generated
 	// certificates, the listening address). Nil: discarded.
 	Out io.Writer
@@ -120,7 +122,7 @@ func Run(ctx context.Context, o Options, ready func(net.Addr)) error {
 	srv, err := New(Config{
 		Domain: o.Domain, Store: st, Certificate: cert, CertKey: certKey, ResetKey: resetKey,
 		Registration: o.Registration, Logger: o.Logger, MaxConnections: o.MaxConnections,
-		PollInterval: poll,
+		PollInterval: poll, Now: o.Now,
 		Federation: federation.Config{
 			Roots: roots, Peers: o.Peers, Allow: o.AllowDomains, Deny: o.DenyDomains,
 			Retry: o.Retry, MaxRetry: o.MaxRetry, OutboundTTL: o.OutboundTTL, Lease: o.Lease, Scan: o.Scan,

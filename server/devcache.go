@@ -8,9 +8,9 @@ import (
 )
 
 // deviceCache keeps the devices that envelopes are admitted for, so that
-// admission needs no store read per envelope. Devices do not change once
-// registered in this version of the protocol; whoever adds device removal
-// or key rotation must invalidate entries here.
+// admission needs no store read per envelope. A device's keys do not change
+// once registered; removeDevice (link.go) drops removed devices with
+// forgetDevice, and whoever adds key rotation must invalidate entries too.
 type deviceCache struct {
 	mu sync.Mutex
 	m  map[store.Mailbox]store.Device

@@ -28,6 +28,9 @@ func (c *conn) handle(ctx context.Context, req wire.Request) ([]byte, error) {
 	if dev == nil {
 		return nil, wire.Errorf(wire.CodeUnauthenticated, "authenticate first")
 	}
+	if c.removed.Load() {
+		return nil, wire.Errorf(wire.CodeUnauthenticated, "this device was removed")
+	}
 	me := store.Mailbox{Address: dev.Address, Device: dev.ID}
 	switch r := req.(type) {
 	case *wire.GetDevices:
@@ -46,6 +49,10 @@ func (c *conn) handle(ctx context.Context, req wire.Request) ([]byte, error) {
 		return c.setDeliveryPolicy(ctx, me, r)
 	case *wire.GetSenderCert:
 		return c.senderCert(dev)
+	case *wire.CreateLink:
+		return c.createLink(ctx, me)
+	case *wire.RemoveDevice:
+		return c.removeDevice(ctx, me, r)
 	}
 	return nil, wire.Errorf(wire.CodeUnknownRequest, "%T", req)
 }
@@ -95,6 +102,10 @@ func (c *conn) register(ctx context.Context, r *wire.Register) (resp []byte, err
 	defer func() { c.endAuth(dev) }()
 	if ok, retry := c.s.registrations.Allow(remoteIP(c.qc.RemoteAddr()), time.Now()); !ok {
 		return nil, &wire.Error{Code: wire.CodeRateLimited, Message: "too many registrations from this address", RetryAfter: retry}
+	}
+	if r.Link != nil {
+		dev, resp, err = c.registerLinked(ctx, r)
+		return resp, err
 	}
 	switch c.s.cfg.Registration {
 	case RegistrationClosed:

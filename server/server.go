@@ -80,6 +80,9 @@ type Config struct {
 	// look at its mailbox that often even without a wake-up: for stores
 	// shared by several processes, where a notification may be lost.
 	PollInterval time.Duration
+	// Now is the clock of link-token issuance and expiry; nil: time.Now.
+	// Tests set it to move time without waiting.
+	Now func() time.Time
 	// Federation configures relaying to and from other domains: peers,
 	// trust roots, domain policy and tuning. Its Domain, Certificate,
 	// Store, Local and Logger are set by New.

@@ -141,6 +141,35 @@ func (r *Raw) Register(d *Device, invite []byte) error {
 	return err
 }
 
+// CreateLink asks for a link token on this connection, which must be
+// authenticated (spec/05-accounts.md section 5.11.1).
+func (r *Raw) CreateLink() (*wire.CreateLinkOK, error) {
+	var ok wire.CreateLinkOK
+	if err := r.Request(&wire.CreateLink{}, &ok); err != nil {
+		return nil, err
+	}
+	return &ok, nil
+}
+
+// RegisterLinked registers d as a new device of the existing account
+// d.Address with a link token on this connection, and sets d.ID.
+func (r *Raw) RegisterLinked(d *Device, token []byte) error {
+	var ok wire.RegisterOK
+	err := r.Request(&wire.Register{
+		Address: d.Address, Keys: d.Keys(), Link: token,
+		Signature: ed25519.Sign(d.Sig, wire.DeviceAuthMessage(d.Address, 0, r.Exporter())),
+	}, &ok)
+	if err == nil {
+		d.ID = ok.Device
+	}
+	return err
+}
+
+// RemoveDevice removes device id of this connection's account.
+func (r *Raw) RemoveDevice(id uint32) error {
+	return r.Request(&wire.RemoveDevice{Device: id}, &wire.OK{})
+}
+
 // Authenticate authenticates this connection as d.
 func (r *Raw) Authenticate(d *Device) error {
 	return r.Request(&wire.Authenticate{

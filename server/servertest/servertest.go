@@ -46,6 +46,31 @@ type Options struct {
 	DB, Data string
 	// Lease and Scan tune the outbound queue's claims; zero: the defaults.
 	Lease, Scan time.Duration
+	// Now is the server's clock for link tokens; nil: time.Now. See Clock.
+	Now func() time.Time
+}
+
+// Clock is a settable clock for Options.Now, safe for concurrent use.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock that reads t until moved.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now returns the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }
 
 // Server is a running test homeserver.
@@ -106,6 +131,7 @@ func Start(t testing.TB, o Options) *Server {
 		DB:             o.DB,
 		Lease:          o.Lease,
 		Scan:           o.Scan,
+		Now:            o.Now,
 		Logger:         slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	s.start()
