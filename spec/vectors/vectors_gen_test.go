@@ -362,6 +362,7 @@ func requestVectors(t *testing.T) []*vector {
 	authSig := ed25519.Sign(sigKey, wire.DeviceAuthMessage("bob@example.org", 1, exporter))
 	id := func(i byte) []byte { return bytes.Repeat([]byte{i}, 16) }
 	sealed := bytes.Repeat([]byte{0x5e}, 1392)
+	linkToken := []byte("link-0123456789a") // 16 bytes
 	env := wire.Envelope{ID: id(1), To: wire.Mailbox{Address: "alice@example.org", Device: 2}, Sealed: sealed}
 	envTok := env
 	envTok.ID = id(2)
@@ -469,10 +470,26 @@ func requestVectors(t *testing.T) []*vector {
 		{section: "7.10", desc: "set-delivery-policy with verifier of 31 bytes", req: &wire.SetDeliveryPolicy{Verifiers: n(1, 31)}, want: wire.CodeMalformed},
 		{section: "7.10", desc: "set-delivery-policy without lane switch", raw: m(0, 9, 1, [][]byte{}), want: wire.CodeMalformed},
 		{section: "7.10", desc: "set-delivery-policy with lane switch as uint", raw: m(0, 9, 1, [][]byte{}, 2, 1), want: wire.CodeMalformed},
+
+		{section: "5.11.1", desc: "create-link", req: &wire.CreateLink{}},
+		{section: "5.11.1", desc: "create-link with unknown keys", raw: m(0, 12, 1, nil, 9, "x")},
+		{section: "5.11.2", desc: "register with a link token", req: &wire.Register{Address: "bob@example.org", Keys: keys, Signature: regSig, Link: linkToken}},
+		{section: "5.11.2", desc: "register with an invite and a link token", req: &wire.Register{Address: "bob@example.org", Keys: keys, Invite: []byte("invite-0123456789"), Signature: regSig, Link: linkToken}, want: wire.CodeMalformed},
+		{section: "5.11.2", desc: "register with a link token of 15 bytes", req: &wire.Register{Address: "bob@example.org", Keys: keys, Signature: regSig, Link: linkToken[:15]}, want: wire.CodeMalformed},
+		{section: "5.11.2", desc: "register with a link token of 17 bytes", req: &wire.Register{Address: "bob@example.org", Keys: keys, Signature: regSig, Link: append(bytes.Clone(linkToken), 0)}, want: wire.CodeMalformed},
+		{section: "5.11.2", desc: "register with an empty link token", raw: m(0, 1, 1, "bob@example.org", 2, keysMap, 4, regSig, 5, []byte{}), want: wire.CodeMalformed},
+		{section: "5.11.2", desc: "register with a null link token", raw: m(0, 1, 1, "bob@example.org", 2, keysMap, 4, regSig, 5, nil), want: wire.CodeMalformed},
+		{section: "5.11.2", desc: "register with a link token as text", raw: m(0, 1, 1, "bob@example.org", 2, keysMap, 4, regSig, 5, string(linkToken)), want: wire.CodeMalformed},
+		{section: "5.11.3", desc: "remove-device", req: &wire.RemoveDevice{Device: 2}},
+		{section: "5.11.3", desc: "remove-device of device 0", req: &wire.RemoveDevice{}, want: wire.CodeMalformed},
+		{section: "5.11.3", desc: "remove-device without device", raw: m(0, 13), want: wire.CodeMalformed},
+		{section: "5.11.3", desc: "remove-device with device as text", raw: m(0, 13, 1, "2"), want: wire.CodeMalformed},
+		{section: "5.11.3", desc: "remove-device with device 2^32", raw: m(0, 13, 1, uint64(1)<<32), want: wire.CodeMalformed},
+		{section: "5.11.3", desc: "remove-device on a federation connection", req: &wire.RemoveDevice{Device: 2}, fed: true, want: wire.CodeUnknownRequest},
 	}
 	typeNames := map[uint64]string{1: "register", 2: "authenticate", 3: "server-info", 4: "get-devices", 5: "publish-key-packages",
 		6: "claim-key-package", 7: "send", 8: "ack", 9: "set-delivery-policy", 10: "get-sender-cert",
-		11: "get-domain-key", 64: "fed-hello", 65: "relay"}
+		11: "get-domain-key", 12: "create-link", 13: "remove-device", 64: "fed-hello", 65: "relay"}
 	files := map[string]string{"1": "01-conventions.md", "3": "03-framing.md", "4": "04-addressing.md", "5": "05-accounts.md", "6": "06-key-directory.md", "7": "07-envelopes.md", "8": "08-federation.md"}
 	var vs []*vector
 	for _, c := range cases {
