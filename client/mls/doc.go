@@ -48,7 +48,13 @@
 // winning branch and is rejected with a typed error (ErrTampered, or
 // ErrStaleCommit when it loses anyway). When a member's own commit loses,
 // Process reports it in Processed.LostOwnCommit, with the proposals it
-// carried and CommitOptions to commit again in the new epoch.
+// carried and CommitOptions to commit again in the new epoch. Application
+// messages a member sent in an epoch that was undone can only be read by
+// the members that had applied that epoch; a client re-sends them when its
+// own commit is reported lost. A message of the current epoch number that
+// fails authentication may belong to a winning branch the member has not
+// seen yet: a client that keeps such messages a short while and retries
+// them after each processed commit converges in that case too.
 //
 // Each part is checked against the MLS working group's official test
 // vectors (see ../../../shared/vectors/mls or the XCHAT_MLS_VECTORS
