@@ -41,6 +41,13 @@ func (c *conn) push(ctx context.Context, mb store.Mailbox) {
 		poll = t.C
 	}
 	pushed := make(map[store.EnvelopeID]struct{})
+	// With a store that makes envelopes visible in sequence order, a pass
+	// resumes after the last envelope the previous pass saw: nothing can
+	// appear below it later. Otherwise every pass starts at 0.
+	var resume *int64
+	if o, ok := c.s.cfg.Store.(seqOrdered); ok && o.CommitsInSeqOrder() {
+		resume = new(int64)
+	}
 	caughtUp := false
 	write := func(v any) bool {
 		frame, err := wire.EncodePush(v)
@@ -52,7 +59,7 @@ func (c *conn) push(ctx context.Context, mb store.Mailbox) {
 		return err == nil
 	}
 	for {
-		if !c.pushPass(ctx, mb, pushed, write) {
+		if !c.pushPass(ctx, mb, pushed, resume, write) {
 			return
 		}
 		// Everything waiting when the pass started has been pushed.
@@ -73,10 +80,22 @@ func (c *conn) push(ctx context.Context, mb store.Mailbox) {
 	}
 }
 
-// pushPass pushes every waiting envelope not yet in pushed, page by page.
-// It returns false when the connection or the store failed.
-func (c *conn) pushPass(ctx context.Context, mb store.Mailbox, pushed map[store.EnvelopeID]struct{}, write func(any) bool) bool {
+// seqOrdered is implemented by stores that can promise that envelopes of a
+// mailbox become visible in sequence order (one writer), so that a pusher
+// need not re-read what it already saw.
+type seqOrdered interface {
+	CommitsInSeqOrder() bool
+}
+
+// pushPass pushes every waiting envelope not yet in pushed, page by page,
+// starting after *resume when resume is not nil and moving it on. It
+// returns false when the connection or the store failed.
+func (c *conn) pushPass(ctx context.Context, mb store.Mailbox, pushed map[store.EnvelopeID]struct{}, resume *int64, write func(any) bool) bool {
 	var cursor int64
+	if resume != nil {
+		cursor = *resume
+		defer func() { *resume = cursor }()
+	}
 	for {
 		page, err := c.s.cfg.Store.Pending(ctx, mb, cursor, wire.MaxDeliveriesPerPush)
 		if err != nil {

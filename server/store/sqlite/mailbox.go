@@ -159,6 +159,12 @@ func (s *Store) Pending(ctx context.Context, mb store.Mailbox, after int64, limi
 	return out, nil
 }
 
+// CommitsInSeqOrder reports that envelopes become visible in sequence
+// order: one writer assigns sequence numbers inside the transactions it
+// commits one after the other, so no envelope can later appear below one a
+// reader has seen. Pushers use it to read only what is new.
+func (s *Store) CommitsInSeqOrder() bool { return true }
+
 // Ack deletes envelopes from a mailbox; unknown IDs are ignored.
 func (s *Store) Ack(ctx context.Context, mb store.Mailbox, ids []store.EnvelopeID) error {
 	if s.isClosed() {
