@@ -1,4 +1,45 @@
-// Package conformance will hold the black-box conformance suite that checks
-// any homeserver against spec/, section by section (xchat-conformance). It is
-// empty until the conformance issue lands.
+// Package conformance is the black-box conformance suite of xchat
+// homeservers: it checks, over the wire only, what spec/ says a server MUST
+// (and SHOULD) do, section by section, in the manner of h2spec for HTTP/2
+// and Complement for Matrix. The command xchat-conformance runs it.
+//
+// # Tests
+//
+// Every [Test] has an identifier "<section>/<n>" after the section of the
+// specification it checks (for example "7.12/3"), a level ([MUST] or
+// [SHOULD]), a one-line summary and the sentence of the specification it
+// checks. [Tests] lists them; [Select] picks them by identifier or section.
+//
+// # Harness
+//
+// A test tool cannot get everything over the wire. [Config] supplies the
+// rest:
+//
+//   - the server's address, its domain and the CA that issued its
+//     certificate;
+//   - invite tokens, when the server's registration policy is "invite"
+//     (the suite registers a few accounts, and the registration tests need
+//     one token each);
+//   - for the federation tests, a peer: a domain, a certificate and key for
+//     it from a CA the server under test trusts (xchatd serve --trust-ca),
+//     and the UDP address at which the server under test reaches that
+//     domain (xchatd serve --peer DOMAIN=ADDRESS). The suite listens there
+//     and plays the peer's homeserver in both directions.
+//
+// A test that needs something the configuration does not supply is
+// reported as skipped, with what it needs; it never counts as passed.
+//
+// The suite registers a small pool of accounts and shares them between
+// tests (a test holds its accounts exclusively while it runs), because
+// servers limit registrations per source address (section 2.10).
+//
+// # What is not tested
+//
+// Behaviour that a black-box client cannot observe in seconds is left out:
+// durability across crashes (the suite cannot restart the server; the
+// delivery tests check that every envelope answered 0 reaches its
+// recipient), retention after 30 days and outbound expiry after 7 days
+// (only the announced limits are checked), timing side channels, the
+// per-source connection and request limits, and domain policy (it needs
+// a server configured with allow or deny lists).
 package conformance

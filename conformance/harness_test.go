@@ -1,0 +1,98 @@
+package conformance
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/xchat-im/xchat/server"
+	"github.com/xchat-im/xchat/server/devca"
+	"github.com/xchat-im/xchat/server/servertest"
+)
+
+const peerDomain = "peer.test"
+
+// reference starts an in-process reference homeserver for domain a.test,
+// with a static peer entry for peer.test and a CA that issued both
+// certificates, and returns a configuration for the suite against it.
+func reference(t *testing.T, reg server.Registration) (Config, *servertest.Server) {
+	t.Helper()
+	caDir := filepath.Join(t.TempDir(), "ca")
+	ca, err := devca.LoadOrCreate(caDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ca.Issue(caDir, peerDomain); err != nil {
+		t.Fatal(err)
+	}
+	peerAddr := freeUDP(t)
+	s := servertest.Start(t, servertest.Options{Domain: "a.test", CADir: caDir, Registration: reg,
+		Peers: map[string]string{peerDomain: peerAddr}})
+	return suiteConfig(t, s.Addr, "a.test", caDir, peerAddr), s
+}
+
+// suiteConfig is the suite's configuration for a server whose CA is in
+// caDir (which also holds the peer's certificate).
+func suiteConfig(t *testing.T, addr, domain, caDir, peerAddr string) Config {
+	t.Helper()
+	pemBytes, err := os.ReadFile(devca.CertPath(caDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(pemBytes)
+	cert, err := tls.LoadX509KeyPair(devca.DomainCertPath(caDir, peerDomain), devca.DomainKeyPath(caDir, peerDomain))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Config{Server: addr, Domain: domain, RootCAs: roots,
+		Peer: &PeerConfig{Domain: peerDomain, Listen: peerAddr, Certificate: cert}}
+}
+
+func freeUDP(t *testing.T) string {
+	c, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().String()
+}
+
+func testContext(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// TestReference runs the suite against an in-process reference server
+// with open registration. (The complete run, against xchatd processes, is
+// in cmd/xchat-conformance.)
+func TestReference(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the whole suite")
+	}
+	cfg, _ := reference(t, server.RegistrationOpen)
+	pats := []string{}
+	if p := os.Getenv("CONFORMANCE_TESTS"); p != "" {
+		pats = append(pats, filepath.SplitList(p)...)
+	}
+	tests, err := Select(pats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Run(testContext(t), cfg, tests)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep.WriteTable(os.Stderr)
+	for _, r := range rep.Results {
+		if r.Status == Fail && r.Level == MUST {
+			t.Errorf("%s failed: %s", r.ID, r.Message)
+		}
+	}
+}

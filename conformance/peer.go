@@ -1,0 +1,326 @@
+package conformance
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/xchat-im/xchat/spec/wire"
+)
+
+// peer is the homeserver of another domain that the suite plays: it
+// listens where the server under test expects the peer domain, answers its
+// federation requests, and dials the server under test as that domain.
+type peer struct {
+	e       *env
+	c       *PeerConfig
+	roots   *x509.CertPool
+	tr      *quic.Transport
+	ln      *quic.Listener
+	certKey ed25519.PrivateKey // the peer domain's sender-certificate key
+	dev     *device            // the one device of every account of the peer
+	cancel  context.CancelFunc
+
+	mu          sync.Mutex
+	events      []peerEvent
+	notify      chan struct{}
+	unreachable bool
+	conns       []*quic.Conn
+	// behaviour, set by tests that hold env.peerMu
+	helloDomain string                        // answer fed-hello-ok with; "": the peer's domain
+	onRelay     func(r *wire.Relay) []byte    // nil: every envelope 0
+	onLookup    func(req wire.Request) []byte // nil: the default answers
+}
+
+// peerEvent is something the peer saw.
+type peerEvent struct {
+	kind    string // "refused", "handshake", "request", "closed"
+	conn    *quic.Conn
+	sni     string
+	protos  []string
+	certErr error // the dialler's certificate, checked for the server's domain
+	req     wire.Request
+	raw     []byte // the request payload
+	err     error  // "closed": why
+}
+
+func startPeer(ctx context.Context, e *env, pc *PeerConfig) (*peer, error) {
+	if err := wire.ValidateDomain(pc.Domain); err != nil {
+		return nil, fmt.Errorf("conformance: --peer-domain: %w", err)
+	}
+	addr, err := net.ResolveUDPAddr("udp", pc.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("conformance: --peer-listen: %w", err)
+	}
+	udp, err := net.ListenUDP("udp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("conformance: --peer-listen: %w", err)
+	}
+	_, ck, _ := ed25519.GenerateKey(rand.Reader)
+	d, err := newDevice()
+	if err != nil {
+		return nil, err
+	}
+	p := &peer{e: e, c: pc, roots: pc.RootCAs, tr: &quic.Transport{Conn: udp}, certKey: ck, dev: d, notify: make(chan struct{})}
+	if p.roots == nil {
+		p.roots = e.c.RootCAs
+	}
+	conf := &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{pc.Certificate},
+		NextProtos:   []string{wire.ALPNFederation},
+		ClientAuth:   tls.RequireAnyClientCert,
+	}
+	conf.GetConfigForClient = func(chi *tls.ClientHelloInfo) (*tls.Config, error) {
+		p.mu.Lock()
+		refuse := p.unreachable
+		p.mu.Unlock()
+		if refuse {
+			p.record(peerEvent{kind: "refused", sni: chi.ServerName})
+			return nil, errors.New("the peer is unreachable for this test")
+		}
+		c := conf.Clone()
+		c.GetConfigForClient = nil
+		protos := slices.Clone(chi.SupportedProtos)
+		c.VerifyConnection = func(cs tls.ConnectionState) error {
+			p.record(peerEvent{kind: "handshake", sni: cs.ServerName, protos: protos, certErr: p.verifyDialler(cs)})
+			return nil
+		}
+		return c, nil
+	}
+	ln, err := p.tr.Listen(conf, &quic.Config{MaxIncomingStreams: 100, MaxIncomingUniStreams: -1})
+	if err != nil {
+		udp.Close()
+		return nil, fmt.Errorf("conformance: peer listen: %w", err)
+	}
+	p.ln = ln
+	ctx, p.cancel = context.WithCancel(context.Background())
+	go p.accept(ctx)
+	return p, nil
+}
+
+func (p *peer) close() {
+	p.cancel()
+	p.ln.Close()
+	p.tr.Close()
+	p.tr.Conn.Close()
+}
+
+// verifyDialler checks the certificate the server under test presents
+// when it dials: a server-authentication certificate valid for its domain.
+func (p *peer) verifyDialler(cs tls.ConnectionState) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("no certificate")
+	}
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{
+		Roots: p.roots, Intermediates: inter, DNSName: p.e.c.Domain,
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	return err
+}
+
+func (p *peer) record(ev peerEvent) {
+	p.mu.Lock()
+	p.events = append(p.events, ev)
+	close(p.notify)
+	p.notify = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// mark returns the position of the next event.
+func (p *peer) mark() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.events)
+}
+
+// between returns the events from position from up to (not including) to.
+func (p *peer) between(from, to int) []peerEvent {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.events[from:min(to, len(p.events))])
+}
+
+// await returns the first event at or after position from that satisfies
+// pred, and the position after it.
+func (p *peer) await(ctx context.Context, from int, pred func(ev peerEvent) bool) (peerEvent, int, error) {
+	for {
+		p.mu.Lock()
+		evs, ch := p.events, p.notify
+		p.mu.Unlock()
+		for i := from; i < len(evs); i++ {
+			if pred(evs[i]) {
+				return evs[i], i + 1, nil
+			}
+		}
+		from = len(evs)
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return peerEvent{}, from, ctx.Err()
+		}
+	}
+}
+
+// setUnreachable makes the peer refuse handshakes (and close its
+// connections) or accept them again.
+func (p *peer) setUnreachable(v bool) {
+	p.mu.Lock()
+	p.unreachable = v
+	conns := p.conns
+	if v {
+		p.conns = nil
+	}
+	p.mu.Unlock()
+	if v {
+		for _, c := range conns {
+			c.CloseWithError(wire.CloseServerShutdown, "unreachable")
+		}
+	}
+}
+
+// behave sets how the peer answers; reset restores the defaults.
+func (p *peer) behave(f func(p *peer)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f(p)
+}
+
+func (p *peer) reset() {
+	p.setUnreachable(false)
+	p.behave(func(p *peer) { p.helloDomain, p.onRelay, p.onLookup = "", nil, nil })
+}
+
+func (p *peer) accept(ctx context.Context) {
+	for {
+		qc, err := p.ln.Accept(ctx)
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, qc)
+		p.mu.Unlock()
+		go p.serve(ctx, qc)
+	}
+}
+
+func (p *peer) serve(ctx context.Context, qc *quic.Conn) {
+	defer func() {
+		<-qc.Context().Done()
+		p.record(peerEvent{kind: "closed", conn: qc, err: context.Cause(qc.Context())})
+	}()
+	for {
+		st, err := qc.AcceptStream(ctx)
+		if err != nil {
+			return
+		}
+		go wire.ServeStream(st, wire.MaxFrame, func(b []byte) []byte { return p.answer(qc, b) }, nil)
+	}
+}
+
+// answer answers one federation request from the server under test.
+func (p *peer) answer(qc *quic.Conn, b []byte) []byte {
+	req, err := wire.DecodeFedRequest(b)
+	p.record(peerEvent{kind: "request", conn: qc, req: req, raw: b})
+	if err != nil {
+		return wire.EncodeError(err)
+	}
+	p.mu.Lock()
+	hello, onRelay, onLookup := p.helloDomain, p.onRelay, p.onLookup
+	p.mu.Unlock()
+	var f []byte
+	switch r := req.(type) {
+	case *wire.FedHello:
+		if hello == "" {
+			hello = p.c.Domain
+		}
+		f, err = wire.EncodeSuccess(&wire.FedHelloOK{Domain: hello})
+	case *wire.Relay:
+		if onRelay != nil {
+			return onRelay(r)
+		}
+		f, err = wire.EncodeSuccess(&wire.RelayOK{Results: make([]wire.Code, len(r.Envelopes))})
+	case *wire.ServerInfo:
+		f, err = wire.EncodeSuccess(&wire.ServerInfoOK{Domain: p.c.Domain, CertKey: p.certKey.Public().(ed25519.PublicKey),
+			Registration: wire.RegistrationClosed, Limits: p.e.info.Limits})
+	default:
+		if onLookup != nil {
+			return onLookup(req)
+		}
+		switch r := req.(type) {
+		case *wire.GetDevices:
+			f, err = wire.EncodeSuccess(&wire.GetDevicesOK{Devices: []wire.DeviceInfo{{ID: 1, Keys: p.dev.keys()}}})
+		case *wire.ClaimKeyPackage:
+			f, err = wire.EncodeSuccess(&wire.ClaimKeyPackageOK{KeyPackage: []byte("conformance key package of " + r.Address), LastResort: true})
+		default:
+			return wire.EncodeError(wire.Errorf(wire.CodeUnknownRequest, "%T", req))
+		}
+	}
+	if err != nil {
+		return wire.EncodeError(err)
+	}
+	return f
+}
+
+// dialFed opens a federation connection from the peer to the server under
+// test, presenting the peer's certificate when cert is set; it sends no
+// request.
+func (p *peer) dialFed(ctx context.Context, cert bool) (*conn, error) {
+	conf := p.e.tls.Clone()
+	conf.NextProtos = []string{wire.ALPNFederation}
+	if cert {
+		conf.Certificates = []tls.Certificate{p.c.Certificate}
+	}
+	addr, err := net.ResolveUDPAddr("udp", p.e.c.Server)
+	if err != nil {
+		return nil, err
+	}
+	qc, err := p.tr.Dial(ctx, addr, conf, &quic.Config{KeepAlivePeriod: 10 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	return &conn{e: p.e, qc: qc}, nil
+}
+
+// fedConn opens a federation connection for t and, when hello is not
+// empty, completes fed-hello naming that domain.
+func (t *T) fedConn(hello string) *conn {
+	c, err := t.env.peer.dialFed(t.ctx, true)
+	t.must(err, "dial as the peer")
+	t.Cleanup(c.close)
+	if hello != "" {
+		var ok wire.FedHelloOK
+		t.do(c, &wire.FedHello{Domain: hello}, &ok)
+		if ok.Domain != t.env.c.Domain {
+			t.Fatalf("fed-hello-ok names %q, want %q", ok.Domain, t.env.c.Domain)
+		}
+	}
+	return c
+}
+
+// usePeer gives t the peer's listening side exclusively, restoring its
+// default behaviour when t ends.
+func (t *T) usePeer() *peer {
+	p := t.env.peer
+	t.env.peerMu.Lock()
+	p.reset()
+	t.Cleanup(func() {
+		p.reset()
+		t.env.peerMu.Unlock()
+	})
+	return p
+}

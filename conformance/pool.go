@@ -1,0 +1,278 @@
+package conformance
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/xchat-im/xchat/spec/wire"
+)
+
+// account is a registered account with its one device and the delivery
+// token the suite gives it.
+type account struct {
+	address string
+	dev     *device
+	id      uint32
+	token   []byte
+	// lastResort: a last-resort key package was published; kpDirty: the
+	// one-time pool may hold packages. Tests of key packages need
+	// neither.
+	lastResort, kpDirty bool
+}
+
+func (a *account) mailbox() wire.Mailbox { return wire.Mailbox{Address: a.address, Device: a.id} }
+
+// verifier is the verifier of a's token.
+func (a *account) verifier() []byte {
+	v := wire.TokenVerifier(a.token)
+	return v[:]
+}
+
+// poolSize bounds the accounts the pool registers: servers limit
+// registrations per source address (the reference server: 20 at once).
+const poolSize = 8
+
+// pool shares registered accounts between tests; a test holds its accounts
+// exclusively.
+type pool struct {
+	e    *env
+	mu   sync.Mutex
+	cond *sync.Cond
+	free []*account
+	made int
+}
+
+func newPool(e *env) *pool {
+	p := &pool{e: e}
+	p.cond = sync.NewCond(&p.mu)
+	return p
+}
+
+func (p *pool) close() {}
+
+// accounts gives t n accounts of the pool, each with its default delivery
+// policy (its token's verifier, request lane open) and an empty mailbox.
+// They return to the pool when t ends.
+func (t *T) accounts(n int) []*account { return t.accountsWhere(n, nil) }
+
+// accountsWhere is accounts, for accounts that satisfy ok (nil: any).
+func (t *T) accountsWhere(n int, ok func(*account) bool) []*account {
+	if reason := t.env.missing([]Need{NeedRegister}); reason != "" {
+		t.Skipf("%s", reason)
+	}
+	p := t.env.pool
+	p.mu.Lock()
+	var got []*account
+	for {
+		var fit []int
+		for i, a := range p.free {
+			if ok == nil || ok(a) {
+				fit = append(fit, i)
+			}
+		}
+		if len(fit) >= n || p.made+(n-len(fit)) <= poolSize {
+			fit = fit[:min(n, len(fit))]
+			for j := len(fit) - 1; j >= 0; j-- {
+				i := fit[j]
+				got = append(got, p.free[i])
+				p.free = append(p.free[:i], p.free[i+1:]...)
+			}
+			break
+		}
+		p.cond.Wait()
+	}
+	toMake := n - len(got)
+	p.made += toMake
+	p.mu.Unlock()
+	t.Cleanup(func() {
+		p.mu.Lock()
+		p.free = append(p.free, got...)
+		p.cond.Broadcast()
+		p.mu.Unlock()
+	})
+	for range toMake {
+		a, err := t.env.newAccount(t.ctx)
+		if err != nil {
+			p.mu.Lock()
+			p.made--
+			p.cond.Broadcast()
+			p.mu.Unlock()
+			if errors.Is(err, errNoInvite) {
+				t.Skipf("%v", err)
+			}
+			t.Fatalf("register a suite account: %v", err)
+		}
+		got = append(got, a)
+	}
+	for _, a := range got {
+		if err := t.env.reset(t.ctx, a); err != nil {
+			t.Fatalf("reset account %s: %v", a.address, err)
+		}
+	}
+	return got
+}
+
+// account gives t one account of the pool.
+func (t *T) account() *account { return t.accounts(1)[0] }
+
+// freshAccount registers a new account for t alone (for tests that leave
+// it unusable for others, such as an exhausted request budget).
+func (t *T) freshAccount() *account {
+	if reason := t.env.missing([]Need{NeedRegister}); reason != "" {
+		t.Skipf("%s", reason)
+	}
+	a, err := t.env.newAccount(t.ctx)
+	if errors.Is(err, errNoInvite) {
+		t.Skipf("%v", err)
+	}
+	t.must(err, "register")
+	return a
+}
+
+// newAddress returns an address on the server's domain that is not
+// registered.
+func (e *env) newAddress() string {
+	b := make([]byte, 6)
+	rand.Read(b)
+	return "conf-" + hex.EncodeToString(b) + "@" + e.c.Domain
+}
+
+// newAccount registers an account with a token verifier and an open
+// request lane.
+func (e *env) newAccount(ctx context.Context) (*account, error) {
+	var invite []byte
+	if e.info.Registration == wire.RegistrationInvite {
+		tok, err := e.takeInvite()
+		if err != nil {
+			return nil, err
+		}
+		invite = []byte(tok)
+	}
+	d, err := newDevice()
+	if err != nil {
+		return nil, err
+	}
+	a := &account{address: e.newAddress(), dev: d, token: make([]byte, 32)}
+	rand.Read(a.token)
+	c, err := e.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	req, err := c.registerReq(d, a.address, invite)
+	if err != nil {
+		return nil, err
+	}
+	var ok wire.RegisterOK
+	if err := c.request(ctx, req, &ok); err != nil {
+		return nil, fmt.Errorf("register %s: %w", a.address, err)
+	}
+	a.id = ok.Device
+	if invite != nil {
+		e.mu.Lock()
+		e.used = append(e.used, string(invite))
+		e.mu.Unlock()
+	}
+	if err := c.request(ctx, &wire.SetDeliveryPolicy{Verifiers: [][]byte{a.verifier()}, RequestLaneOpen: true}, &wire.OK{}); err != nil {
+		return nil, fmt.Errorf("set-delivery-policy: %w", err)
+	}
+	return a, nil
+}
+
+// reset gives a its default delivery policy and acknowledges everything
+// waiting in its mailbox.
+func (e *env) reset(ctx context.Context, a *account) error {
+	c, err := e.connect(ctx, a)
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	if err := c.request(ctx, &wire.SetDeliveryPolicy{Verifiers: [][]byte{a.verifier()}, RequestLaneOpen: true}, &wire.OK{}); err != nil {
+		return fmt.Errorf("set-delivery-policy: %w", err)
+	}
+	var ids [][]byte
+	p := c.pushes()
+	for {
+		it, err := p.next(ctx)
+		if err != nil {
+			return fmt.Errorf("drain the mailbox: %w", err)
+		}
+		if d, ok := it.msg.(*wire.Deliver); ok {
+			for _, x := range d.Deliveries {
+				ids = append(ids, x.ID)
+			}
+		}
+		if _, ok := it.msg.(*wire.CaughtUp); ok {
+			break
+		}
+	}
+	for len(ids) > 0 {
+		n := min(len(ids), wire.MaxIDsPerAck)
+		if err := c.request(ctx, &wire.Ack{IDs: ids[:n]}, &wire.OK{}); err != nil {
+			return fmt.Errorf("ack: %w", err)
+		}
+		ids = ids[n:]
+	}
+	return nil
+}
+
+// connect opens a connection authenticated as a.
+func (e *env) connect(ctx context.Context, a *account) (*conn, error) {
+	c, err := e.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	req, err := c.authReq(a.dev, a.address, a.id)
+	if err == nil {
+		err = c.request(ctx, req, &wire.OK{})
+	}
+	if err != nil {
+		c.close()
+		return nil, fmt.Errorf("authenticate as %s: %w", a.address, err)
+	}
+	return c, nil
+}
+
+// connect opens a connection authenticated as a for t.
+func (t *T) connect(a *account) *conn {
+	c, err := t.env.connect(t.ctx, a)
+	t.must(err, "connect")
+	t.Cleanup(c.close)
+	return c
+}
+
+// envelope returns an envelope for a's mailbox with a's token and a random
+// sealed value in the smallest bucket.
+func envelopeFor(a *account) wire.Envelope {
+	return wire.Envelope{ID: randomID(), To: a.mailbox(), Token: a.token, Sealed: sealedOf(256)}
+}
+
+// send sends envs on c and returns the per-envelope results.
+func (t *T) send(c *conn, envs ...wire.Envelope) []wire.Code {
+	var ok wire.SendOK
+	t.do(c, &wire.Send{Envelopes: envs}, &ok)
+	if len(ok.Results) != len(envs) {
+		t.Fatalf("send-ok has %d results for %d envelopes", len(ok.Results), len(envs))
+	}
+	return ok.Results
+}
+
+// sendOK sends envs and requires result 0 for each.
+func (t *T) sendOK(c *conn, envs ...wire.Envelope) {
+	for i, r := range t.send(c, envs...) {
+		if r != wire.CodeOK {
+			t.Fatalf("envelope %d: result %s (%d), want 0", i, r, r)
+		}
+	}
+}
+
+// sendCode sends one envelope and requires result code.
+func (t *T) sendCode(c *conn, env wire.Envelope, code wire.Code) {
+	if r := t.send(c, env)[0]; r != code {
+		t.Fatalf("result %s (%d), want %s (%d)", r, r, code, code)
+	}
+}
