@@ -63,18 +63,18 @@ func (s *Store) LinkDevice(ctx context.Context, dev store.Device, hash []byte, n
 	var id uint32
 	err := s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		last, count, err := lockAccount(ctx, tx, dev.Address)
-		if isNoRows(err) {
-			return store.ErrLinkInvalid
-		}
-		if err != nil {
+		noAccount := isNoRows(err)
+		if err != nil && !noAccount {
 			return err
 		}
+		// Run for an unknown account too, so that it costs what a bad token
+		// costs (spec/05-accounts.md section 5.11.2).
 		ct, err := tx.Exec(ctx, `DELETE FROM link_tokens WHERE hash = $1 AND address = $2 AND expires_ms > $3`,
 			blob(hash), dev.Address, millis(now))
 		if err != nil {
 			return err
 		}
-		if ct.RowsAffected() == 0 {
+		if noAccount || ct.RowsAffected() == 0 {
 			return store.ErrLinkInvalid
 		}
 		if s.limits.MaxDevices > 0 && count >= int64(s.limits.MaxDevices) || last >= math.MaxUint32 {
