@@ -99,6 +99,25 @@ func (c *conn) removeDevice(ctx context.Context, me store.Mailbox, r *wire.Remov
 	return wire.EncodeSuccess(&wire.OK{})
 }
 
+// listenRemovals closes the connections of devices that other processes
+// sharing the store removed, re-listening after failures until ctx ends.
+func (s *Server) listenRemovals(ctx context.Context, n store.RemovalNotifier) {
+	for ctx.Err() == nil {
+		err := n.ListenRemovals(ctx, func(mb store.Mailbox) {
+			s.forgetDevice(mb)
+			s.disconnect(mb, nil)
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Warn("device removal notifications interrupted", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
 // forgetDevice drops a removed device from the device cache.
 func (s *Server) forgetDevice(mb store.Mailbox) {
 	s.devices.mu.Lock()
@@ -109,7 +128,10 @@ func (s *Server) forgetDevice(mb store.Mailbox) {
 // disconnect closes this process's connections authenticated as the
 // removed device mb, with the close code device_removed. Their requests
 // are refused at once; self, the connection that asked for the removal, is
-// closed after its response had time to reach the client.
+// closed after its response had time to reach the client. With self nil
+// (a removal notified by the store, which may come before the removing
+// request's response was sent) every connection is closed that way.
+// Connections already being closed for the removal are left alone.
 func (s *Server) disconnect(mb store.Mailbox, self *conn) {
 	var conns []*conn
 	s.mu.Lock()
@@ -120,9 +142,11 @@ func (s *Server) disconnect(mb store.Mailbox, self *conn) {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.removed.Store(true)
+		if !c.removed.CompareAndSwap(false, true) {
+			continue
+		}
 		c.stopPush()
-		if c != self {
+		if self != nil && c != self {
 			c.qc.CloseWithError(wire.CloseDeviceRemoved, "device removed")
 			continue
 		}

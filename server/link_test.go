@@ -327,3 +327,34 @@ func TestRemoveDevice(t *testing.T) {
 	}
 	wantDevices(t, ra, "alice@a.test", 1, 4)
 }
+
+// Two processes share a PostgreSQL store: removing a device through one
+// closes its connections on the other.
+func TestRemoveDeviceOnSharedStore(t *testing.T) {
+	t.Parallel()
+	db := servertest.PostgresURL(t)
+	if err := server.Migrate(servertest.Context(t), db); err != nil {
+		t.Fatal(err)
+	}
+	s1 := servertest.Start(t, servertest.Options{DB: db})
+	s2 := servertest.Start(t, servertest.Options{DB: db, Data: s1.Data, CADir: s1.CADir()})
+	ra, _ := registered(t, s1, "alice@a.test", nil)
+	tok, err := ra.CreateLink()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rb, a2 := servertest.Dial(t, s2), servertest.NewDevice(t, "alice@a.test")
+	if err := rb.RegisterLinked(a2, tok.Token); err != nil {
+		t.Fatalf("link on the second process: %v", err)
+	}
+	if err := ra.RemoveDevice(a2.ID); err != nil {
+		t.Fatal(err)
+	}
+	closedWith(t, rb, wire.CloseDeviceRemoved)
+	// The device removing itself on one process gets its response.
+	rc, a3 := linked(t, s2, ra, "alice@a.test")
+	if err := rc.RemoveDevice(a3.ID); err != nil {
+		t.Fatalf("remove-device of itself on a shared store: %v", err)
+	}
+	closedWith(t, rc, wire.CloseDeviceRemoved)
+}

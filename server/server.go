@@ -232,6 +232,9 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 	if n, ok := s.cfg.Store.(store.Notifier); ok {
 		go s.listen(fedCtx, n)
 	}
+	if n, ok := s.cfg.Store.(store.RemovalNotifier); ok {
+		go s.listenRemovals(fedCtx, n)
+	}
 	if err := s.fed.Start(fedCtx, tr); err != nil {
 		return fmt.Errorf("server: federation: %w", err)
 	}

@@ -232,6 +232,15 @@ type Notifier interface {
 	Listen(ctx context.Context, fn func(Mailbox)) error
 }
 
+// RemovalNotifier is implemented by stores shared by several homeserver
+// processes: it tells this process about devices that any process removed
+// (RemoveDevice), so that it closes their connections here too.
+type RemovalNotifier interface {
+	// ListenRemovals calls fn with every removed device, until ctx ends or
+	// the listening connection fails.
+	ListenRemovals(ctx context.Context, fn func(Mailbox)) error
+}
+
 // Record is one row of a store's contents, for copying a store to another
 // backend (xchatd copy). Exactly one field is set.
 type Record struct {

@@ -120,7 +120,11 @@ func (s *Store) RemoveDevice(ctx context.Context, mb store.Mailbox) error {
 		if count <= 1 {
 			return store.ErrLastDevice
 		}
-		_, err = tx.Exec(ctx, `DELETE FROM devices WHERE address = $1 AND id = $2`, mb.Address, int64(mb.Device))
+		if _, err := tx.Exec(ctx, `DELETE FROM devices WHERE address = $1 AND id = $2`, mb.Address, int64(mb.Device)); err != nil {
+			return err
+		}
+		// Every process closes its connections of the device (ListenRemovals).
+		_, err = tx.Exec(ctx, `SELECT pg_notify($1, $2)`, removalChannel, fmt.Sprintf("%s %d", mb.Address, mb.Device))
 		return err
 	})
 	if err != nil {

@@ -16,6 +16,10 @@ import (
 // notifyChannel is the channel Enqueue notifies and Listen listens on.
 const notifyChannel = "xchat_mailbox"
 
+// removalChannel is the channel RemoveDevice notifies and ListenRemovals
+// listens on.
+const removalChannel = "xchat_device_removed"
+
 // listenPing is how long Listen waits for a notification before it checks
 // that its connection still works, so that a silently broken connection
 // (a network partition) is noticed in about this time.
@@ -30,6 +34,17 @@ const listenPing = 30 * time.Second
 //
 // Listen holds its own connection, outside the pool.
 func (s *Store) Listen(ctx context.Context, fn func(store.Mailbox)) error {
+	return s.listen(ctx, notifyChannel, fn)
+}
+
+// ListenRemovals calls fn with every device that any Store on the database
+// removed, this one included, as Listen does for envelopes.
+func (s *Store) ListenRemovals(ctx context.Context, fn func(store.Mailbox)) error {
+	return s.listen(ctx, removalChannel, fn)
+}
+
+// listen calls fn with the mailbox of every notification on channel.
+func (s *Store) listen(ctx context.Context, channel string, fn func(store.Mailbox)) error {
 	s.mu.Lock()
 	if s.closed.Load() {
 		s.mu.Unlock()
@@ -62,10 +77,10 @@ func (s *Store) Listen(ctx context.Context, fn func(store.Mailbox)) error {
 		_ = conn.Close(cctx)
 		ccancel()
 	}()
-	if _, err := conn.Exec(ctx, "LISTEN "+notifyChannel); err != nil {
+	if _, err := conn.Exec(ctx, "LISTEN "+channel); err != nil {
 		return fail(err)
 	}
-	s.log.Debug("postgres: listening for mailbox notifications")
+	s.log.Debug("postgres: listening for notifications", "channel", channel)
 	for {
 		wctx, wcancel := context.WithTimeout(ctx, listenPing)
 		n, err := conn.WaitForNotification(wctx)
@@ -82,12 +97,12 @@ func (s *Store) Listen(ctx context.Context, fn func(store.Mailbox)) error {
 			}
 			return fail(err)
 		}
-		if n.Channel != notifyChannel {
+		if n.Channel != channel {
 			continue
 		}
 		mb, ok := parseMailbox(n.Payload)
 		if !ok {
-			s.log.Warn("postgres: malformed mailbox notification ignored", "length", len(n.Payload))
+			s.log.Warn("postgres: malformed notification ignored", "channel", channel, "length", len(n.Payload))
 			continue
 		}
 		fn(mb)

@@ -59,10 +59,11 @@ import (
 )
 
 var (
-	_ store.Store    = (*Store)(nil)
-	_ store.Notifier = (*Store)(nil)
-	_ store.Exporter = (*Store)(nil)
-	_ store.Importer = (*Store)(nil)
+	_ store.Store           = (*Store)(nil)
+	_ store.Notifier        = (*Store)(nil)
+	_ store.RemovalNotifier = (*Store)(nil)
+	_ store.Exporter        = (*Store)(nil)
+	_ store.Importer        = (*Store)(nil)
 )
 
 // Store is a [store.Store] kept in a PostgreSQL database. Several Stores,
