@@ -177,9 +177,6 @@ func (g *Group) unmarshalEpoch(d *dec) (*epoch, error) {
 	if err != nil {
 		return nil, err
 	}
-	for tree.NumLeaves() < nLeaves && nLeaves <= maxMembersLimit*2 {
-		tree.nodes = append(tree.nodes, make([]*Node, len(tree.nodes)+1)...)
-	}
 	if tree.NumLeaves() != nLeaves {
 		return nil, fmt.Errorf("tree of %d leaves, want %d", tree.NumLeaves(), nLeaves)
 	}
