@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/xchat-im/xchat/server/store"
@@ -175,17 +176,15 @@ func (s *Store) Ack(ctx context.Context, mb store.Mailbox, ids []store.EnvelopeI
 	}
 	err := s.write(ctx, 64+16*len(ids), func(w *wtx) error {
 		var count, bytes int64
-		for _, id := range ids {
-			var size int64
-			err := w.queryRow(`DELETE FROM mailbox WHERE address = ? AND device = ? AND envelope_id = ?
-				RETURNING size`, mb.Address, int64(mb.Device), id[:]).Scan(&size)
-			switch {
-			case err == nil:
-				count++
-				bytes += size
-			case !errors.Is(err, sql.ErrNoRows):
+		for rest := ids; len(rest) > 0; {
+			chunk := rest[:min(len(rest), maxAckChunk)]
+			rest = rest[len(chunk):]
+			c, b, err := ackChunk(w, mb, chunk)
+			if err != nil {
 				return err
 			}
+			count += c
+			bytes += b
 		}
 		return removed(w, mb, count, bytes)
 	})
@@ -193,6 +192,51 @@ func (s *Store) Ack(ctx context.Context, mb store.Mailbox, ids []store.EnvelopeI
 		return fmt.Errorf("sqlite: ack: %w", err)
 	}
 	return nil
+}
+
+// maxAckChunk is the most envelope ids one DELETE statement of Ack names.
+const maxAckChunk = 64
+
+// ackStatements holds the DELETE statements of ackChunk, by the number of
+// ids they name: 1, 2, 4, ... maxAckChunk.
+var ackStatements = func() map[int]string {
+	m := make(map[int]string)
+	for n := 1; n <= maxAckChunk; n *= 2 {
+		m[n] = `DELETE FROM mailbox WHERE address = ? AND device = ? AND envelope_id IN (?` +
+			strings.Repeat(`, ?`, n-1) + `) RETURNING size`
+	}
+	return m
+}()
+
+// ackChunk deletes up to maxAckChunk envelopes of a mailbox in one
+// statement and returns how many it deleted and their sealed bytes. The ids
+// are padded to a power of two with repeats of the last, so that a few
+// prepared statements serve every count; a repeated id changes nothing.
+func ackChunk(w *wtx, mb store.Mailbox, ids []store.EnvelopeID) (count, bytes int64, err error) {
+	n := 1
+	for n < len(ids) {
+		n *= 2
+	}
+	args := make([]any, 0, 2+n)
+	args = append(args, mb.Address, int64(mb.Device))
+	for i := range n {
+		id := &ids[min(i, len(ids)-1)]
+		args = append(args, id[:])
+	}
+	rows, err := w.query(ackStatements[n], args...)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var size int64
+		if err := rows.Scan(&size); err != nil {
+			return 0, 0, err
+		}
+		count++
+		bytes += size
+	}
+	return count, bytes, rows.Err()
 }
 
 // Expire deletes every envelope received before the given time and returns
