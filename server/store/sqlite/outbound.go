@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/xchat-im/xchat/server/store"
@@ -159,8 +160,20 @@ func (s *Store) DeleteOutbound(ctx context.Context, seqs []int64) error {
 		return nil
 	}
 	err := s.write(ctx, 64+8*len(seqs), func(w *wtx) error {
-		for _, seq := range seqs {
-			if _, err := w.exec(`DELETE FROM outbound WHERE seq = ?`, seq); err != nil {
+		// Up to maxAckChunk rows per statement, padded to a power of two
+		// with repeats (as Ack does), so that a few statements serve all.
+		for rest := seqs; len(rest) > 0; {
+			chunk := rest[:min(len(rest), maxAckChunk)]
+			rest = rest[len(chunk):]
+			n := 1
+			for n < len(chunk) {
+				n *= 2
+			}
+			args := make([]any, n)
+			for i := range args {
+				args[i] = chunk[min(i, len(chunk)-1)]
+			}
+			if _, err := w.exec(deleteOutboundStatements[n], args...); err != nil {
 				return err
 			}
 		}
@@ -171,6 +184,16 @@ func (s *Store) DeleteOutbound(ctx context.Context, seqs []int64) error {
 	}
 	return nil
 }
+
+// deleteOutboundStatements holds the statements of DeleteOutbound by the
+// number of Seqs they name: 1, 2, 4, ... maxAckChunk.
+var deleteOutboundStatements = func() map[int]string {
+	m := make(map[int]string)
+	for n := 1; n <= maxAckChunk; n *= 2 {
+		m[n] = `DELETE FROM outbound WHERE seq IN (?` + strings.Repeat(`, ?`, n-1) + `)`
+	}
+	return m
+}()
 
 // RetryOutbound makes queued envelopes due again at at (rounded up to the
 // millisecond, and not before 1 ms after the Unix epoch); unknown Seqs are
