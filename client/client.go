@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xchat-im/xchat/spec/wire"
@@ -19,6 +20,10 @@ type RegisterOptions struct {
 	Server  string // host:port of the homeserver
 	CAFile  string // extra root CA, empty for the system roots
 	Invite  string // invite token, when the server needs one
+	// Link is a code shown by 'xchat device link' on an existing device
+	// of the account: the new device joins that account (Address may be
+	// empty; it is taken from the code).
+	Link string
 }
 
 // Register creates an account with this device as its first device, sets
@@ -31,9 +36,23 @@ type RegisterOptions struct {
 // (address taken, registration closed, bad invite), the keys are dropped so
 // that another address can be tried.
 func Register(ctx context.Context, p *Profile, o RegisterOptions) (*Identity, error) {
+	var link *LinkCode
+	if o.Link != "" {
+		code, err := ParseLinkCode(o.Link)
+		if err != nil {
+			return nil, err
+		}
+		if o.Address == "" {
+			o.Address = code.Address
+		}
+		link = &code
+	}
 	addr, err := wire.NormalizeAddress(o.Address)
 	if err != nil {
 		return nil, err
+	}
+	if link != nil && link.Address != addr {
+		return nil, fmt.Errorf("the link code is for %s, not %s", link.Address, addr)
 	}
 	_, domain := wire.SplitAddress(addr)
 	id, err := p.Identity(ctx)
@@ -60,8 +79,15 @@ func Register(ctx context.Context, p *Profile, o RegisterOptions) (*Identity, er
 		return nil, unfinished(err)
 	}
 	defer c.close()
+	if link != nil {
+		if err := p.saveJoinLink(ctx, *link); err != nil {
+			return nil, err
+		}
+	} else if link, err = p.joinLink(ctx, addr); err != nil {
+		return nil, err
+	}
 	if id.state == regKeys {
-		dev, err := registerDevice(ctx, c, id, o.Invite)
+		dev, err := registerDevice(ctx, c, id, o.Invite, link)
 		if err != nil {
 			var pe *wire.Error
 			if errors.As(err, &pe) {
@@ -77,9 +103,25 @@ func Register(ctx context.Context, p *Profile, o RegisterOptions) (*Identity, er
 	} else if err := authenticate(ctx, c, id); err != nil {
 		return nil, unfinished(err)
 	}
-	v := wire.TokenVerifier(id.Token)
-	if err := c.do(ctx, &wire.SetDeliveryPolicy{Verifiers: [][]byte{v[:]}, RequestLaneOpen: true}, &wire.OK{}); err != nil {
-		return nil, unfinished(fmt.Errorf("set delivery policy: %w", err))
+	cl, err := newClient(ctx, p, id, c)
+	if err != nil {
+		return nil, unfinished(err)
+	}
+	if link != nil {
+		// The account has its delivery policy; the device that showed
+		// the code gives this one the account's token with its first
+		// Welcome (spec/09-mls.md section 9.5).
+		if err := cl.finishLink(ctx, *link); err != nil {
+			return nil, unfinished(fmt.Errorf("link: %w", err))
+		}
+	} else {
+		v := wire.TokenVerifier(id.Token)
+		if err := c.do(ctx, &wire.SetDeliveryPolicy{Verifiers: [][]byte{v[:]}, RequestLaneOpen: true}, &wire.OK{}); err != nil {
+			return nil, unfinished(fmt.Errorf("set delivery policy: %w", err))
+		}
+		if err := cl.stockKeyPackages(ctx); err != nil {
+			return nil, unfinished(err)
+		}
 	}
 	id.state = regComplete
 	if err := p.setRegState(ctx, id.Device, id.state); err != nil {
@@ -110,7 +152,7 @@ func newIdentity(addr string, o RegisterOptions) (*Identity, error) {
 // registerDevice sends register for id. When the address is taken, it may
 // be this device's own account from an interrupted earlier attempt: then
 // authenticating as device 1 with the same keys succeeds.
-func registerDevice(ctx context.Context, c *conn, id *Identity, invite string) (uint32, error) {
+func registerDevice(ctx context.Context, c *conn, id *Identity, invite string, link *LinkCode) (uint32, error) {
 	exp, err := c.exporter()
 	if err != nil {
 		return 0, err
@@ -124,9 +166,12 @@ func registerDevice(ctx context.Context, c *conn, id *Identity, invite string) (
 	if invite != "" {
 		req.Invite = []byte(invite)
 	}
+	if link != nil {
+		req.Invite, req.Link = nil, link.Token
+	}
 	var ok wire.RegisterOK
 	err = c.do(ctx, req, &ok)
-	if errors.Is(err, wire.ErrAccountExists) {
+	if errors.Is(err, wire.ErrAccountExists) && link == nil {
 		own := *id
 		own.Device = 1
 		if authenticate(ctx, c, &own) == nil {
@@ -164,6 +209,8 @@ type Client struct {
 	keysMu sync.Mutex
 	keys   map[string]ed25519.PublicKey // other domains' keys
 
+	receiving atomic.Bool // Receive ran
+
 	certMu      sync.Mutex
 	cert        []byte
 	certExpires time.Time
@@ -191,18 +238,38 @@ func Connect(ctx context.Context, p *Profile) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	var info wire.ServerInfoOK
-	if err := c.do(ctx, &wire.ServerInfo{}, &info); err != nil {
-		c.close()
-		return nil, fmt.Errorf("server info: %w", err)
-	}
-	if info.Domain != domain || len(info.CertKey) != ed25519.PublicKeySize {
-		c.close()
-		return nil, fmt.Errorf("server at %s serves %q, not %q", id.Server, info.Domain, domain)
-	}
 	if err := authenticate(ctx, c, id); err != nil {
 		c.close()
 		return nil, err
+	}
+	cl, err := newClient(ctx, p, id, c)
+	if err != nil {
+		c.close()
+		return nil, err
+	}
+	// Keep key packages stocked so that others can add this device to
+	// groups while it is offline (spec/09-mls.md section 9.4).
+	if err := cl.stockKeyPackages(ctx); err != nil {
+		c.close()
+		return nil, err
+	}
+	if err := p.forgetProcessed(ctx); err != nil {
+		c.close()
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	return cl, nil
+}
+
+// newClient makes a Client of an authenticated connection, with the own
+// domain's sender-certificate key from server-info.
+func newClient(ctx context.Context, p *Profile, id *Identity, c *conn) (*Client, error) {
+	_, domain := wire.SplitAddress(id.Address)
+	var info wire.ServerInfoOK
+	if err := c.do(ctx, &wire.ServerInfo{}, &info); err != nil {
+		return nil, fmt.Errorf("server info: %w", err)
+	}
+	if info.Domain != domain || len(info.CertKey) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("server at %s serves %q, not %q", id.Server, info.Domain, domain)
 	}
 	return &Client{p: p, id: id, c: c, domainKey0: info.CertKey, keys: make(map[string]ed25519.PublicKey)}, nil
 }

@@ -41,7 +41,14 @@ func crashChild(point, dir string) int {
 	case "receive":
 		client.SetHooks(c, kill, nil)
 	case "store":
-		client.SetHooks(c, nil, kill)
+		// The first envelope is the Welcome to the direct chat; the
+		// second carries the message.
+		n := 0
+		client.SetHooks(c, nil, func() {
+			if n++; n == 2 {
+				kill()
+			}
+		})
 	}
 	err = c.Receive(ctx, client.ReceiveOptions{Wait: time.Second})
 	fmt.Fprintln(os.Stderr, "child was not killed:", err)

@@ -30,8 +30,10 @@ type Profile struct {
 	db  *sql.DB
 }
 
-// profileVersion is the format of the profile database.
-const profileVersion = 1
+// profileVersion is the format of the profile database: 2 added MLS
+// groups, key packages, held-back MLS messages, trusted own devices and
+// device links.
+const profileVersion = 2
 
 const profileSchema = `
 CREATE TABLE IF NOT EXISTS identity (
@@ -63,9 +65,13 @@ CREATE TABLE IF NOT EXISTS messages (
 	sent_at_ms INTEGER NOT NULL,
 	received_at_ms INTEGER NOT NULL,
 	lane INTEGER NOT NULL,
-	stored_at_ms INTEGER NOT NULL
+	stored_at_ms INTEGER NOT NULL,
+	group_id BLOB,
+	msg_id BLOB,
+	content_type INTEGER NOT NULL DEFAULT 1,
+	ref BLOB
 );
-`
+` + groupSchema
 
 // OpenExistingProfile opens the profile in dir, or returns ErrNoIdentity
 // when there is none.
@@ -91,7 +97,7 @@ func OpenProfile(dir string) (*Profile, error) {
 	if err := os.Chmod(path, 0o600); err != nil {
 		return nil, fmt.Errorf("profile: %w", err)
 	}
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=synchronous(FULL)&_pragma=journal_mode(WAL)")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(5000)&_pragma=synchronous(FULL)&_pragma=journal_mode(WAL)&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("profile: %w", err)
 	}
@@ -101,11 +107,19 @@ func OpenProfile(dir string) (*Profile, error) {
 		db.Close()
 		return nil, fmt.Errorf("profile %s: %w", path, err)
 	}
-	if version != 0 && version != profileVersion {
+	if version != 0 && version != 1 && version != profileVersion {
 		db.Close()
-		return nil, fmt.Errorf("profile %s has format %d; this xchat reads format %d", path, version, profileVersion)
+		return nil, fmt.Errorf("profile %s has format %d; this xchat reads formats 1 and %d", path, version, profileVersion)
 	}
-	if _, err := db.Exec(profileSchema + fmt.Sprintf("PRAGMA user_version = %d;", profileVersion)); err != nil {
+	schema := profileSchema
+	if version == 1 {
+		// Format 1 held direct-content messages; they stay readable.
+		schema = `ALTER TABLE messages ADD COLUMN group_id BLOB;
+			ALTER TABLE messages ADD COLUMN msg_id BLOB;
+			ALTER TABLE messages ADD COLUMN content_type INTEGER NOT NULL DEFAULT 1;
+			ALTER TABLE messages ADD COLUMN ref BLOB;` + groupSchema
+	}
+	if _, err := db.Exec(schema + fmt.Sprintf("PRAGMA user_version = %d;", profileVersion)); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("profile %s: %w", path, err)
 	}
@@ -250,29 +264,35 @@ func (p *Profile) savedDevices(ctx context.Context, address string) ([]wire.Devi
 
 // Message is a received message.
 type Message struct {
-	ID          [16]byte
+	ID          [16]byte // the envelope that carried it
 	From        string
 	FromDevice  uint32
 	To          string
-	Text        string
+	Text        string    // the text, or the emoji of a reaction
 	SentAt      time.Time // sender's clock
 	ReceivedAt  time.Time // the homeserver's clock
 	RequestLane bool      // arrived without a delivery token (first contact)
 
-	replyToken []byte // the sender\'s delivery token, for replies
+	Group     []byte   // the MLS group
+	GroupName string   // its name (group chats)
+	Direct    bool     // a one-to-one chat
+	Type      int      // content type (spec/10-content.md)
+	MessageID [32]byte // spec/10-content.md section 10.2
+	Ref       []byte   // the message a reply, reaction, edit or delete refers to
 }
 
-// storeMessage stores m durably; false when a message with its ID was
+// storeMessage stores m in tx; false when a message with its ID was
 // already stored.
-func (p *Profile) storeMessage(ctx context.Context, m *Message) (bool, error) {
+func storeMessage(ctx context.Context, tx *sql.Tx, m *Message) (bool, error) {
 	lane := 0
 	if m.RequestLane {
 		lane = 1
 	}
-	res, err := p.db.ExecContext(ctx, `INSERT INTO messages
-		(id, sender, sender_device, recipient, text, sent_at_ms, received_at_ms, lane, stored_at_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-		m.ID[:], m.From, m.FromDevice, m.To, m.Text, m.SentAt.UnixMilli(), m.ReceivedAt.UnixMilli(), lane, time.Now().UnixMilli())
+	res, err := tx.ExecContext(ctx, `INSERT INTO messages
+		(id, sender, sender_device, recipient, text, sent_at_ms, received_at_ms, lane, stored_at_ms, group_id, msg_id, content_type, ref)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		m.ID[:], m.From, m.FromDevice, m.To, m.Text, m.SentAt.UnixMilli(), m.ReceivedAt.UnixMilli(), lane, time.Now().UnixMilli(),
+		m.Group, m.MessageID[:], m.Type, m.Ref)
 	if err != nil {
 		return false, fmt.Errorf("profile: store message: %w", err)
 	}
@@ -282,8 +302,9 @@ func (p *Profile) storeMessage(ctx context.Context, m *Message) (bool, error) {
 
 // Messages returns every stored message in the order it was stored.
 func (p *Profile) Messages(ctx context.Context) ([]Message, error) {
-	rows, err := p.db.QueryContext(ctx, `SELECT id, sender, sender_device, recipient, text, sent_at_ms, received_at_ms, lane
-		FROM messages ORDER BY rowid`)
+	rows, err := p.db.QueryContext(ctx, `SELECT m.id, m.sender, m.sender_device, m.recipient, m.text, m.sent_at_ms, m.received_at_ms, m.lane,
+		m.group_id, m.msg_id, m.content_type, m.ref, coalesce(g.name, ''), coalesce(g.kind, 1)
+		FROM messages m LEFT JOIN groups g ON g.id = m.group_id ORDER BY m.rowid`)
 	if err != nil {
 		return nil, fmt.Errorf("profile: %w", err)
 	}
@@ -291,13 +312,16 @@ func (p *Profile) Messages(ctx context.Context) ([]Message, error) {
 	var out []Message
 	for rows.Next() {
 		var m Message
-		var id []byte
+		var id, msgID []byte
 		var sent, recv int64
-		var lane int
-		if err := rows.Scan(&id, &m.From, &m.FromDevice, &m.To, &m.Text, &sent, &recv, &lane); err != nil {
+		var lane, kind int
+		if err := rows.Scan(&id, &m.From, &m.FromDevice, &m.To, &m.Text, &sent, &recv, &lane,
+			&m.Group, &msgID, &m.Type, &m.Ref, &m.GroupName, &kind); err != nil {
 			return nil, fmt.Errorf("profile: %w", err)
 		}
 		copy(m.ID[:], id)
+		copy(m.MessageID[:], msgID)
+		m.Direct = kind == wire.GroupKindDirect
 		m.SentAt, m.ReceivedAt, m.RequestLane = time.UnixMilli(sent), time.UnixMilli(recv), lane == 1
 		out = append(out, m)
 	}

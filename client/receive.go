@@ -28,6 +28,9 @@ type ReceiveOptions struct {
 	// OnNotice is called for a notice from the homeserver that an envelope
 	// this device sent to another domain was not delivered.
 	OnNotice func(Undeliverable)
+	// OnLinked is called when a new device of this account proved the
+	// link code this device showed, and was added to its groups.
+	OnLinked func(device uint32)
 }
 
 // Undeliverable is a notice that an envelope sent to another domain was
@@ -43,7 +46,12 @@ type Undeliverable struct {
 // waiting, then keeps receiving until nothing new arrives for o.Wait. Every
 // message is stored in the profile before it is acknowledged; duplicates
 // (by envelope id) are acknowledged and not reported again.
+//
+// A connection has one push stream, so Receive runs once per Client.
 func (cl *Client) Receive(ctx context.Context, o ReceiveOptions) error {
+	if !cl.receiving.CompareAndSwap(false, true) {
+		return errors.New("receive: this connection already read its push stream; connect again")
+	}
 	st, err := cl.c.qc.AcceptUniStream(ctx)
 	if err != nil {
 		return fmt.Errorf("push stream: %w", err)
@@ -106,7 +114,8 @@ func (cl *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 	}
 }
 
-// deliver opens, stores and then acknowledges one deliver frame.
+// deliver opens, processes and stores, then acknowledges one deliver
+// frame.
 func (cl *Client) deliver(ctx context.Context, f *wire.Deliver, o ReceiveOptions) error {
 	me := cl.id.Mailbox()
 	ids := make([][]byte, 0, len(f.Deliveries))
@@ -127,23 +136,20 @@ func (cl *Client) deliver(ctx context.Context, f *wire.Deliver, o ReceiveOptions
 			ids = append(ids, d.ID)
 			continue
 		}
-		m, err := cl.open(ctx, id, me, d)
+		msgs, err := cl.receiveEnvelope(ctx, me, d, o)
 		if errors.Is(err, seal.ErrNoDomainKey) {
 			if o.OnDefer != nil {
 				o.OnDefer(id, err)
 			}
 			continue
 		}
-		if err != nil {
+		var drop *dropError
+		if errors.As(err, &drop) {
 			if o.OnDrop != nil {
-				o.OnDrop(id, err)
+				o.OnDrop(id, drop.err)
 			}
 			ids = append(ids, d.ID)
 			continue
-		}
-		isNew, err := cl.p.storeMessage(ctx, m)
-		if err == nil && m.replyToken != nil {
-			err = cl.p.setContactToken(ctx, m.From, m.replyToken)
 		}
 		if err != nil {
 			return err // not acknowledged: the server delivers it again
@@ -152,8 +158,10 @@ func (cl *Client) deliver(ctx context.Context, f *wire.Deliver, o ReceiveOptions
 			cl.afterStore()
 		}
 		ids = append(ids, d.ID)
-		if isNew && o.OnMessage != nil {
-			o.OnMessage(*m)
+		for _, m := range msgs {
+			if o.OnMessage != nil {
+				o.OnMessage(m)
+			}
 		}
 	}
 	if len(ids) == 0 {
@@ -165,36 +173,49 @@ func (cl *Client) deliver(ctx context.Context, f *wire.Deliver, o ReceiveOptions
 	return nil
 }
 
-// open decrypts and verifies one delivery and records the sender's delivery
-// token.
-func (cl *Client) open(ctx context.Context, id [16]byte, me wire.Mailbox, d wire.Delivery) (*Message, error) {
+// dropError marks an envelope that is dropped (and acknowledged): it did
+// not open, verify or process (spec/07-envelopes.md section 7.8,
+// spec/09-mls.md section 9.7).
+type dropError struct{ err error }
+
+func (e *dropError) Error() string { return e.err.Error() }
+func (e *dropError) Unwrap() error { return e.err }
+
+func drop(err error) error { return &dropError{err} }
+
+// receiveEnvelope opens one envelope and processes its payload. It returns
+// the new messages it stored; a *dropError for an envelope to drop; any
+// other error leaves the envelope unacknowledged.
+func (cl *Client) receiveEnvelope(ctx context.Context, me wire.Mailbox, d wire.Delivery, o ReceiveOptions) ([]Message, error) {
+	// A redelivery of what was processed (its acknowledgement was lost)
+	// is acknowledged again and nothing more (spec/07-envelopes.md
+	// section 7.16).
+	if seen, err := cl.p.processed(ctx, d.ID); err != nil || seen {
+		return nil, err
+	}
 	// The certificate must have been valid when the envelope reached the
 	// homeserver (spec/07-envelopes.md), not now: a device offline for days
 	// still accepts what was sent meanwhile.
 	keys := func(domain string) (ed25519.PublicKey, error) { return cl.domainKey(ctx, domain) }
-	o, err := seal.Open(cl.id.HPKEKey, d.ID, me, d.Sealed, keys, time.UnixMilli(int64(d.ReceivedAt)))
-	if err != nil {
+	opened, err := seal.Open(cl.id.HPKEKey, d.ID, me, d.Sealed, keys, time.UnixMilli(int64(d.ReceivedAt)))
+	if errors.Is(err, seal.ErrNoDomainKey) {
 		return nil, err
 	}
-	dp, err := wire.DecodePayload(o.Payload)
 	if err != nil {
-		return nil, fmt.Errorf("payload: %w", err)
+		return nil, drop(err)
 	}
-	p, ok := dp.(*wire.MLSPayload)
-	if !ok {
-		return nil, fmt.Errorf("payload %T not supported", dp)
+	p, err := wire.DecodePayload(opened.Payload)
+	if err != nil {
+		return nil, drop(fmt.Errorf("payload: %w", err))
 	}
-	c, err := wire.DecodeContent(p.Message)
-	if err != nil || c.Type != wire.ContentText {
-		return nil, fmt.Errorf("content: %w", err)
+	from := sender{Address: opened.From.Address, Device: opened.From.Device, SigKey: opened.Cert.SigKey}
+	switch p := p.(type) {
+	case *wire.LinkProofPayload:
+		return nil, cl.receiveLinkProof(ctx, d.ID, from, p, o)
+	case *wire.MLSPayload:
+		h := &heldMessage{EnvelopeID: d.ID, Sender: from, Payload: opened.Payload,
+			ReceivedAt: time.UnixMilli(int64(d.ReceivedAt)), Lane: int(d.Lane)}
+		return cl.receiveMLS(ctx, h, p)
 	}
-	m := &Message{
-		ID: id, From: o.From.Address, FromDevice: o.From.Device, To: me.Address, Text: *c.Text,
-		SentAt: time.UnixMilli(int64(c.SentAt)), ReceivedAt: time.UnixMilli(int64(d.ReceivedAt)),
-		RequestLane: d.Lane == 1,
-	}
-	if len(p.Token) == 32 {
-		m.replyToken = p.Token
-	}
-	return m, nil
+	return nil, drop(fmt.Errorf("payload %T", p))
 }

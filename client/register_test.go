@@ -33,7 +33,7 @@ func TestRegisterResumesAfterInterruption(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := registerDevice(t.Context(), c, id, ""); err != nil {
+	if _, err := registerDevice(t.Context(), c, id, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	c.close()

@@ -139,8 +139,8 @@ func TestStoredEnvelopeHidesSender(t *testing.T) {
 			}
 		}
 	}
-	if n != 1 {
-		t.Fatalf("%d mailbox rows, want 1", n)
+	if n != 2 {
+		t.Fatalf("%d mailbox rows, want 2 (the Welcome to the new chat, then the message)", n)
 	}
 	// And the log never names the sender in connection with a send.
 	for _, line := range bytes.Split(s.Logs(), []byte("\n")) {

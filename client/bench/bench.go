@@ -66,6 +66,10 @@ type Options struct {
 	DB string
 	// ServerArgs are extra arguments to every started xchatd serve.
 	ServerArgs []string
+	// PprofPort, when not zero, makes the started servers serve their
+	// runtime profiles (xchatd serve --pprof) on 127.0.0.1:PprofPort, the
+	// second server on the next port.
+	PprofPort int
 
 	// Server targets a running homeserver (HOST:PORT) of Domain instead
 	// of starting one; CAFile is the PEM root it is trusted with (empty:
@@ -302,7 +306,7 @@ func execute(ctx context.Context, scenario string, o Options) (*Result, error) {
 				domains[1] = o.PeerDomain
 			}
 		}
-		set, err := startServers(ctx, xchatd, dir, o.DB, domains, o.ServerArgs)
+		set, err := startServers(ctx, xchatd, dir, o.DB, domains, o.ServerArgs, o.PprofPort)
 		if err != nil {
 			return nil, err
 		}

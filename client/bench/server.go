@@ -88,7 +88,7 @@ func (s *serverSet) stop() {
 // With db empty each uses the embedded store in a data directory under
 // dir; else each gets a fresh schema of that PostgreSQL database, dropped
 // by stop. It returns once every server serves.
-func startServers(ctx context.Context, xchatd, dir, db string, domains []string, extra []string) (*serverSet, error) {
+func startServers(ctx context.Context, xchatd, dir, db string, domains []string, extra []string, pprofPort int) (*serverSet, error) {
 	caDir := filepath.Join(dir, "ca")
 	if b, err := exec.CommandContext(ctx, xchatd, append([]string{"dev-ca", "--out", caDir}, domains...)...).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("xchatd dev-ca: %v\n%s", err, b)
@@ -108,6 +108,9 @@ func startServers(ctx context.Context, xchatd, dir, db string, domains []string,
 			"--tls-cert", filepath.Join(caDir, domain+".pem"), "--tls-key", filepath.Join(caDir, domain+".key"),
 			"--log-level", "warn"}
 		args = append(args, extra...)
+		if pprofPort > 0 {
+			args = append(args, "--pprof", fmt.Sprintf("127.0.0.1:%d", pprofPort+i))
+		}
 		if len(domains) > 1 {
 			args = append(args, "--trust-ca", filepath.Join(caDir, "ca.pem"))
 			for j, other := range domains {

@@ -81,7 +81,7 @@ func newRoot(stdout io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.PersistentFlags().StringVar(&a.profile, "profile", defaultProfile(), "profile directory (identity, keys, messages)")
-	root.AddCommand(a.registerCmd(), a.sendCmd(), a.recvCmd(), a.whoamiCmd())
+	root.AddCommand(a.registerCmd(), a.sendCmd(), a.recvCmd(), a.whoamiCmd(), a.groupCmd(), a.deviceCmd())
 	return root
 }
 
@@ -91,12 +91,20 @@ const timeout = 30 * time.Second
 func (a *app) registerCmd() *cobra.Command {
 	var o client.RegisterOptions
 	cmd := &cobra.Command{
-		Use:   "register USER@DOMAIN --server HOST:PORT",
-		Short: "Create an account with this profile as its first device",
-		Args:  args(1),
+		Use:   "register USER@DOMAIN --server HOST:PORT | register --link CODE --server HOST:PORT",
+		Short: "Create an account with this profile as its first device, or link this profile to an account as a new device",
+		Args: func(cmd *cobra.Command, a []string) error {
+			if o.Link != "" && len(a) == 0 {
+				return nil
+			}
+			return args(1)(cmd, a)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.Server == "" {
 				return fmt.Errorf("--server is required")
+			}
+			if len(args) == 0 {
+				args = []string{""}
 			}
 			if o.CAFile != "" {
 				abs, err := filepath.Abs(o.CAFile)
@@ -125,30 +133,53 @@ func (a *app) registerCmd() *cobra.Command {
 	f.StringVar(&o.Server, "server", "", "homeserver address, HOST:PORT (UDP)")
 	f.StringVar(&o.CAFile, "ca", "", "PEM file of a CA to trust for the homeserver (default: system roots)")
 	f.StringVar(&o.Invite, "invite", "", "invite token, when the homeserver requires one")
+	f.StringVar(&o.Link, "link", "", "code printed by 'xchat device link' on an existing device: join that account")
 	return cmd
 }
 
+// withClient connects the profile's device, runs f and disconnects.
+func (a *app) withClient(ctx context.Context, f func(c *client.Client) error) error {
+	p, err := a.open()
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	c, err := client.Connect(ctx, p)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return f(c)
+}
+
 func (a *app) sendCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "send USER@DOMAIN TEXT",
-		Short: "Send a text; exits 0 once the homeserver stored it durably",
-		Args:  args(2),
+	var group string
+	cmd := &cobra.Command{
+		Use:   "send USER@DOMAIN TEXT | send --group ID TEXT",
+		Short: "Send a text in the one-to-one chat with a user (created if needed) or in a group; exits 0 once the homeserver stored it durably",
+		Args: func(cmd *cobra.Command, a []string) error {
+			if group != "" {
+				return args(1)(cmd, a)
+			}
+			return args(2)(cmd, a)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			p, err := a.open()
-			if err != nil {
-				return err
-			}
-			defer p.Close()
-			c, err := client.Connect(ctx, p)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			return c.Send(ctx, args[0], args[1])
+			return a.withClient(ctx, func(c *client.Client) error {
+				if group == "" {
+					return c.Send(ctx, args[0], args[1])
+				}
+				id, err := client.ParseGroupID(group)
+				if err != nil {
+					return err
+				}
+				return c.SendGroup(ctx, id, args[0])
+			})
 		},
 	}
+	cmd.Flags().StringVar(&group, "group", "", "send to this group (an ID from 'xchat group list')")
+	return cmd
 }
 
 // jsonMessage is one line of recv --json.
@@ -158,9 +189,24 @@ type jsonMessage struct {
 	FromDevice uint32 `json:"from_device"`
 	To         string `json:"to"`
 	Text       string `json:"text"`
+	Type       string `json:"type,omitempty"` // absent for text
+	Ref        string `json:"ref,omitempty"`  // the message referred to
+	MessageID  string `json:"message_id"`
+	Group      string `json:"group,omitempty"` // group chats only
+	GroupName  string `json:"group_name,omitempty"`
 	SentAt     string `json:"sent_at"`
 	ReceivedAt string `json:"received_at"`
 	Lane       string `json:"lane"`
+}
+
+// contentTypes names content types in recv output (spec/10-content.md).
+var contentTypes = map[int]string{1: "", 2: "reply", 3: "reaction", 4: "edit", 5: "delete", 6: "receipt", 7: "typing"}
+
+func typeName(t int) string {
+	if n, ok := contentTypes[t]; ok {
+		return n
+	}
+	return fmt.Sprintf("unsupported(%d)", t)
 }
 
 // jsonNotice is a line of recv --json for an envelope that was not
@@ -202,18 +248,36 @@ func (a *app) recvCmd() *cobra.Command {
 						if m.RequestLane {
 							lane = "request"
 						}
-						enc.Encode(jsonMessage{
+						jm := jsonMessage{
 							ID: hex.EncodeToString(m.ID[:]), From: m.From, FromDevice: m.FromDevice, To: m.To,
-							Text: m.Text, SentAt: m.SentAt.UTC().Format(time.RFC3339Nano),
+							Text: m.Text, Type: typeName(m.Type), MessageID: hex.EncodeToString(m.MessageID[:]),
+							SentAt:     m.SentAt.UTC().Format(time.RFC3339Nano),
 							ReceivedAt: m.ReceivedAt.UTC().Format(time.RFC3339Nano), Lane: lane,
-						})
+						}
+						if m.Ref != nil {
+							jm.Ref = hex.EncodeToString(m.Ref)
+						}
+						if !m.Direct {
+							jm.Group, jm.GroupName = hex.EncodeToString(m.Group), m.GroupName
+						}
+						enc.Encode(jm)
 						return
 					}
-					req := ""
+					where := ""
 					if m.RequestLane {
-						req = " (message request)"
+						where = " (message request)"
 					}
-					fmt.Fprintf(a.stdout, "%s %s%s: %s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), m.From, req, m.Text)
+					if !m.Direct {
+						where += fmt.Sprintf(" in %q (%x)", m.GroupName, m.Group)
+					}
+					kind := ""
+					if t := typeName(m.Type); t != "" {
+						kind = "[" + t + "] "
+					}
+					fmt.Fprintf(a.stdout, "%s %s%s: %s%s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), m.From, where, kind, m.Text)
+				},
+				OnLinked: func(dev uint32) {
+					fmt.Fprintf(a.stdout, "linked device %d\n", dev)
 				},
 				OnNotice: func(u client.Undeliverable) {
 					if asJSON {

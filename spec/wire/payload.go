@@ -16,7 +16,6 @@ const (
 const (
 	MaxMLSMessage    = 65536 // bytes of an MLSMessage in a payload
 	MaxGroupName     = 128   // bytes of a group name
-	LinkTokenSize    = 16    // bytes of a link token
 	LinkSecretSize   = 16    // bytes of a link secret
 	LinkProofSize    = 32    // bytes of a link proof
 	deliveryTokenLen = 32
@@ -88,7 +87,7 @@ func DecodePayload(b []byte) (any, error) {
 		if err := Unmarshal(b, &p); err != nil {
 			return nil, err
 		}
-		if len(p.Token) != LinkTokenSize || len(p.Proof) != LinkProofSize {
+		if len(p.Token) != LinkTokenLen || len(p.Proof) != LinkProofSize {
 			return nil, Errorf(CodeMalformed, "link proof of %d/%d bytes", len(p.Token), len(p.Proof))
 		}
 		return &p, nil

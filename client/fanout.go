@@ -1,0 +1,103 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+
+	"github.com/xchat-im/xchat/client/seal"
+	"github.com/xchat-im/xchat/spec/wire"
+)
+
+// deliverPayload seals payload once for each target device and submits
+// the envelopes, at most wire.MaxEnvelopesPerSend to a send request, each
+// with the delivery token of its account (or through the request lane
+// when there is none, or once more when the token was revoked). It
+// returns once the homeserver accepted every envelope, or a *SendError
+// naming the devices it refused. Devices the homeserver no longer lists
+// (removed devices still in a group) are skipped.
+func (cl *Client) deliverPayload(ctx context.Context, targets []wire.Mailbox, payload []byte) error {
+	if len(targets) == 0 {
+		return nil
+	}
+	cert, err := cl.senderCert(ctx)
+	if err != nil {
+		return err
+	}
+	type job struct {
+		to   wire.Mailbox
+		keys wire.DeviceKeys
+	}
+	byAddr := map[string][]wire.DeviceInfo{}
+	var jobs []job
+	for _, t := range targets {
+		devs, ok := byAddr[t.Address]
+		if !ok {
+			if devs, err = cl.devices(ctx, t.Address); err != nil {
+				return err
+			}
+			byAddr[t.Address] = devs
+		}
+		for _, d := range devs {
+			if d.ID == t.Device {
+				if err := d.Keys.Validate(); err != nil {
+					return fmt.Errorf("%s device %d: %w", t.Address, d.ID, err)
+				}
+				jobs = append(jobs, job{t, d.Keys})
+			}
+		}
+	}
+	tokens := map[string][]byte{}
+	for addr := range byAddr {
+		if tokens[addr], err = cl.p.contactToken(ctx, addr); err != nil {
+			return fmt.Errorf("profile: %w", err)
+		}
+	}
+	refused := &SendError{Refused: map[uint32]wire.Code{}}
+	for attempt := 0; len(jobs) > 0; attempt++ {
+		var retry []job
+		for start := 0; start < len(jobs); start += wire.MaxEnvelopesPerSend {
+			batch := jobs[start:min(start+wire.MaxEnvelopesPerSend, len(jobs))]
+			envs := make([]wire.Envelope, len(batch))
+			for i, j := range batch {
+				id := make([]byte, 16)
+				rand.Read(id)
+				sealed, err := seal.Seal(seal.Sender{Cert: cert, SigKey: cl.id.SigKey}, id, j.to, j.keys, payload)
+				if err != nil {
+					return err
+				}
+				envs[i] = wire.Envelope{ID: id, To: j.to, Token: tokens[j.to.Address], Sealed: sealed}
+			}
+			var ok wire.SendOK
+			if err := cl.c.do(ctx, &wire.Send{Envelopes: envs}, &ok); err != nil {
+				return fmt.Errorf("send: %w", err)
+			}
+			if len(ok.Results) != len(envs) {
+				return fmt.Errorf("send: %d results for %d envelopes", len(ok.Results), len(envs))
+			}
+			for i, code := range ok.Results {
+				switch {
+				case code == wire.CodeOK:
+				case code == wire.CodeTokenInvalid && attempt == 0:
+					retry = append(retry, batch[i])
+				default:
+					refused.To = batch[i].to.Address
+					refused.Refused[batch[i].to.Device] = code
+				}
+			}
+		}
+		for _, j := range retry {
+			if tokens[j.to.Address] != nil {
+				tokens[j.to.Address] = nil
+				if err := cl.p.setContactToken(ctx, j.to.Address, nil); err != nil {
+					return fmt.Errorf("profile: %w", err)
+				}
+			}
+		}
+		jobs = retry
+	}
+	if len(refused.Refused) > 0 {
+		return refused
+	}
+	return nil
+}

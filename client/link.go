@@ -1,0 +1,200 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/hmac"
+	"crypto/rand"
+	"database/sql"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/xchat-im/xchat/spec/wire"
+)
+
+// Roles of a stored link.
+const (
+	linkRoleExisting = 0 // this device showed the code
+	linkRoleNew      = 1 // this device registered with the code
+)
+
+var linkEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// LinkCode is what an existing device shows to link a new one
+// (spec/09-mls.md section 9.5): the account, the existing device, the
+// homeserver's link token and a secret only the two devices know.
+type LinkCode struct {
+	Address string
+	Device  uint32
+	Token   []byte // wire.LinkTokenLen bytes
+	Secret  []byte // wire.LinkSecretSize bytes
+}
+
+// String formats the code as ADDRESS/DEVICE/BASE32.
+func (c LinkCode) String() string {
+	return fmt.Sprintf("%s/%d/%s", c.Address, c.Device, strings.ToLower(linkEncoding.EncodeToString(append(bytes.Clone(c.Token), c.Secret...))))
+}
+
+// ParseLinkCode parses a code printed by 'xchat device link'.
+func ParseLinkCode(s string) (LinkCode, error) {
+	bad := fmt.Errorf("%q is not a link code (ADDRESS/DEVICE/CODE, as 'xchat device link' prints it)", s)
+	parts := strings.Split(strings.TrimSpace(s), "/")
+	if len(parts) != 3 {
+		return LinkCode{}, bad
+	}
+	addr, err := wire.NormalizeAddress(parts[0])
+	if err != nil {
+		return LinkCode{}, fmt.Errorf("link code: %w", err)
+	}
+	dev, err := strconv.ParseUint(parts[1], 10, 32)
+	if err != nil || dev == 0 {
+		return LinkCode{}, bad
+	}
+	b, err := linkEncoding.DecodeString(strings.ToUpper(parts[2]))
+	if err != nil || len(b) != wire.LinkTokenLen+wire.LinkSecretSize {
+		return LinkCode{}, bad
+	}
+	return LinkCode{Address: addr, Device: uint32(dev), Token: b[:wire.LinkTokenLen], Secret: b[wire.LinkTokenLen:]}, nil
+}
+
+// CreateLink asks the homeserver for a link token and returns the code to
+// show on the new device. The secret is kept in the profile until the new
+// device proves it knows it, or for 10 minutes.
+func (cl *Client) CreateLink(ctx context.Context) (LinkCode, time.Time, error) {
+	var ok wire.CreateLinkOK
+	if err := cl.c.do(ctx, &wire.CreateLink{}, &ok); err != nil {
+		return LinkCode{}, time.Time{}, fmt.Errorf("create a link: %w", err)
+	}
+	if len(ok.Token) != wire.LinkTokenLen {
+		return LinkCode{}, time.Time{}, fmt.Errorf("create a link: token of %d bytes", len(ok.Token))
+	}
+	code := LinkCode{Address: cl.id.Address, Device: cl.id.Device, Token: ok.Token, Secret: make([]byte, wire.LinkSecretSize)}
+	rand.Read(code.Secret)
+	expires := time.Unix(int64(ok.Expires), 0)
+	err := cl.p.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM links WHERE expires_at_ms < ?`, time.Now().UnixMilli()); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO links (token, secret, device, expires_at_ms, role) VALUES (?, ?, ?, ?, ?)`,
+			code.Token, code.Secret, cl.id.Device, expires.UnixMilli(), linkRoleExisting)
+		return err
+	})
+	if err != nil {
+		return LinkCode{}, time.Time{}, fmt.Errorf("profile: %w", err)
+	}
+	return code, expires, nil
+}
+
+// receiveLinkProof checks a new device's link proof and, when it holds,
+// trusts the device and adds it to every group of this device.
+func (cl *Client) receiveLinkProof(ctx context.Context, envelopeID []byte, from sender, p *wire.LinkProofPayload, o ReceiveOptions) error {
+	if from.Address != cl.id.Address {
+		return drop(errors.New("a link proof from another account"))
+	}
+	var secret []byte
+	err := cl.p.db.QueryRowContext(ctx, `SELECT secret FROM links WHERE token = ? AND role = ? AND expires_at_ms >= ?`,
+		p.Token, linkRoleExisting, time.Now().UnixMilli()).Scan(&secret)
+	if errors.Is(err, sql.ErrNoRows) {
+		return drop(errors.New("a link proof for no pending link (used or expired)"))
+	}
+	if err != nil {
+		return fmt.Errorf("profile: %w", err)
+	}
+	if !hmac.Equal(p.Proof, wire.LinkProof(secret, from.Address, from.Device, from.SigKey)) {
+		return drop(errors.New("a link proof that does not verify"))
+	}
+	err = cl.p.inTx(ctx, func(tx *sql.Tx) error {
+		if err := trustOwnDevice(ctx, tx, from.Device, from.SigKey); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM links WHERE token = ?`, p.Token); err != nil {
+			return err
+		}
+		return markProcessed(ctx, tx, envelopeID)
+	})
+	if err != nil {
+		return err
+	}
+	if err := cl.addOwnDeviceToGroups(ctx, from.Device); err != nil {
+		return fmt.Errorf("add device %d to the groups: %w", from.Device, err)
+	}
+	if o.OnLinked != nil {
+		o.OnLinked(from.Device)
+	}
+	return nil
+}
+
+// finishLink completes the registration of a linked device: it trusts the
+// device that showed the code, publishes key packages and sends the link
+// proof.
+func (cl *Client) finishLink(ctx context.Context, code LinkCode) error {
+	devs, err := cl.devices(ctx, cl.id.Address)
+	if err != nil {
+		return err
+	}
+	var linker *wire.DeviceInfo
+	for i := range devs {
+		if devs[i].ID == code.Device {
+			linker = &devs[i]
+		}
+	}
+	if linker == nil {
+		return fmt.Errorf("device %d of %s, which showed the code, does not exist", code.Device, code.Address)
+	}
+	if err := cl.p.inTx(ctx, func(tx *sql.Tx) error { return trustOwnDevice(ctx, tx, linker.ID, linker.Keys.SigKey) }); err != nil {
+		return err
+	}
+	if err := cl.stockKeyPackages(ctx); err != nil {
+		return err
+	}
+	me := cl.id.Mailbox()
+	payload, err := wire.Marshal(&wire.LinkProofPayload{Mode: wire.PayloadLinkProof, Token: code.Token,
+		Proof: wire.LinkProof(code.Secret, me.Address, me.Device, []byte(cl.id.SigKey.Public().(ed25519.PublicKey)))})
+	if err != nil {
+		return err
+	}
+	return cl.deliverPayload(ctx, []wire.Mailbox{{Address: code.Address, Device: code.Device}}, payload)
+}
+
+// saveJoinLink keeps the code a new device registers with, so that an
+// interrupted registration can finish.
+func (p *Profile) saveJoinLink(ctx context.Context, code LinkCode) error {
+	return p.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO links (token, secret, device, expires_at_ms, role) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (token) DO NOTHING`, code.Token, code.Secret, code.Device, time.Now().Add(time.Hour).UnixMilli(), linkRoleNew)
+		return err
+	})
+}
+
+// joinLink returns the code this device registered with, if any.
+func (p *Profile) joinLink(ctx context.Context, address string) (*LinkCode, error) {
+	c := LinkCode{Address: address}
+	err := p.db.QueryRowContext(ctx, `SELECT token, secret, device FROM links WHERE role = ?`, linkRoleNew).Scan(&c.Token, &c.Secret, &c.Device)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	return &c, nil
+}
+
+// RemoveDevice removes a device of this account from the homeserver and
+// from every group of this device (spec/09-mls.md section 9.5).
+func (cl *Client) RemoveDevice(ctx context.Context, device uint32) error {
+	if err := cl.c.do(ctx, &wire.RemoveDevice{Device: device}, &wire.OK{}); err != nil {
+		return fmt.Errorf("remove device %d: %w", device, err)
+	}
+	if err := cl.p.inTx(ctx, func(tx *sql.Tx) error { return untrustOwnDevice(ctx, tx, device) }); err != nil {
+		return err
+	}
+	if device == cl.id.Device {
+		return nil
+	}
+	return cl.removeDeviceFromGroups(ctx, wire.Mailbox{Address: cl.id.Address, Device: device})
+}
