@@ -27,6 +27,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -96,7 +97,7 @@ func scenarioCmd(stdout, stderr io.Writer, name, short, long string, runScenario
 	if name == "connections" {
 		o.Devices, o.ConnectConcurrency = 1000, 64
 	}
-	var jsonFile string
+	var jsonFile, cpuProfile string
 	cmd := &cobra.Command{
 		Use:   name,
 		Short: short,
@@ -111,6 +112,17 @@ func scenarioCmd(stdout, stderr io.Writer, name, short, long string, runScenario
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Progress = stderr
+			if cpuProfile != "" {
+				f, err := os.Create(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
+			}
 			res, err := runScenario(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -157,6 +169,7 @@ func scenarioCmd(stdout, stderr io.Writer, name, short, long string, runScenario
 	f.StringVar(&o.Xchatd, "xchatd", "", "xchatd binary to start (default: next to xchat-bench, else built with go build)")
 	f.StringVar(&o.DB, "db", "", "PostgreSQL URL: the started servers store in fresh schemas of this database (default: embedded SQLite)")
 	f.StringArrayVar(&o.ServerArgs, "server-arg", nil, "extra argument to each started xchatd serve (repeatable)")
+	f.IntVar(&o.PprofPort, "pprof-port", 0, "started servers serve pprof on 127.0.0.1:PORT (the second on PORT+1), for profiling under load")
 	f.StringVar(&o.Server, "server", "", "target a running homeserver at HOST:PORT instead of starting one")
 	f.StringVar(&o.Domain, "domain", "", "domain of the homeserver (required with --server; default bench.test, or a.bench.test for federation)")
 	f.StringVar(&o.CAFile, "ca", "", "PEM root CA that the --server's certificate is trusted with (default: the system roots)")
@@ -168,5 +181,6 @@ func scenarioCmd(stdout, stderr io.Writer, name, short, long string, runScenario
 		f.IntVar(&o.PeerServerPID, "peer-server-pid", 0, "process id of --peer-server, to report its CPU and memory")
 	}
 	f.StringVar(&jsonFile, "json", "", "also write the result as JSON to FILE")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile to FILE")
 	return cmd
 }
