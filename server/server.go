@@ -355,6 +355,11 @@ func (s *Server) sweep(ctx context.Context) {
 		} else if n > 0 {
 			s.log.Info("retention sweep", "expired", n)
 		}
+		if n, err := s.cfg.Store.DeleteExpiredLinks(ctx, s.now()); err != nil && ctx.Err() == nil {
+			s.log.Error("link token sweep", "err", err)
+		} else if n > 0 {
+			s.log.Info("link token sweep", "deleted", n)
+		}
 		select {
 		case <-ctx.Done():
 			return

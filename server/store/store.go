@@ -136,6 +136,10 @@ type Store interface {
 	// ignored: the device gets the highest identifier the account ever had
 	// plus one, which LinkDevice returns. Identifiers are never reused.
 	LinkDevice(ctx context.Context, dev Device, hash []byte, now time.Time) (uint32, error)
+	// DeleteExpiredLinks deletes every link token that expired by now and
+	// returns how many. (CreateLink and LinkDevice delete the expired tokens
+	// of their account; this catches the accounts that link no more.)
+	DeleteExpiredLinks(ctx context.Context, now time.Time) (int, error)
 	// RemoveDevice deletes a device with its mailbox and key packages; its
 	// identifier is never assigned again. ErrUnknownDevice for an unknown
 	// device or account; ErrLastDevice, and nothing changed, when it is the

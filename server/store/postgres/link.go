@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/xchat-im/xchat/server/store"
 )
@@ -93,6 +94,23 @@ func (s *Store) LinkDevice(ctx context.Context, dev store.Device, hash []byte, n
 		return 0, fmt.Errorf("postgres: link device: %w", err)
 	}
 	return id, nil
+}
+
+// DeleteExpiredLinks deletes every expired link token. It skips tokens
+// that a transaction on their account holds, which deletes them itself if
+// they expired, so that it never waits for one (nor deadlocks with it).
+func (s *Store) DeleteExpiredLinks(ctx context.Context, now time.Time) (int, error) {
+	var n int64
+	err := s.with(ctx, func(c *pgxpool.Conn) error {
+		ct, err := c.Exec(ctx, `DELETE FROM link_tokens WHERE hash IN
+			(SELECT hash FROM link_tokens WHERE expires_ms <= $1 FOR UPDATE SKIP LOCKED)`, millis(now))
+		n = ct.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("postgres: delete expired links: %w", err)
+	}
+	return int(n), nil
 }
 
 // RemoveDevice deletes a device; its mailbox and key packages go with it

@@ -81,6 +81,20 @@ func (s *Store) LinkDevice(ctx context.Context, dev store.Device, hash []byte, n
 	return id, nil
 }
 
+// DeleteExpiredLinks deletes every expired link token.
+func (s *Store) DeleteExpiredLinks(ctx context.Context, now time.Time) (int, error) {
+	var n int64
+	err := s.write(ctx, 64, func(w *wtx) error {
+		var err error
+		n, err = w.exec(`DELETE FROM link_tokens WHERE expires_ms <= ?`, millis(now))
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: delete expired links: %w", err)
+	}
+	return int(n), nil
+}
+
 // RemoveDevice deletes a device; its mailbox and key packages go with it
 // (foreign keys ON DELETE CASCADE).
 func (s *Store) RemoveDevice(ctx context.Context, mb store.Mailbox) error {

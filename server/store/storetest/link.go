@@ -117,6 +117,28 @@ func testLinkExpiry(t *testing.T, open Opener) {
 	wantDeviceIDs(t, s, "alice@example.org", 1, 2)
 }
 
+func testDeleteExpiredLinks(t *testing.T, open Opener) {
+	s := open(t, testLimits)
+	ctx := t.Context()
+	newAccount(t, s, "alice@example.org")
+	newAccount(t, s, "bob@example.org")
+	t0 := now()
+	createLink(t, s, "alice@example.org", 1, t0)
+	createLink(t, s, "bob@example.org", 2, t0.Add(time.Minute))
+	createLink(t, s, "bob@example.org", 3, t0.Add(2*time.Minute))
+	n, err := s.DeleteExpiredLinks(ctx, t0.Add(10*time.Minute+time.Minute))
+	wantErr(t, "DeleteExpiredLinks", err, nil)
+	if n != 2 {
+		t.Fatalf("DeleteExpiredLinks deleted %d tokens, want 2", n)
+	}
+	// Token 3 is left and still valid before its expiry.
+	link(t, s, "bob@example.org", 3, t0, 2)
+	n, err = s.DeleteExpiredLinks(ctx, t0.Add(time.Hour))
+	if err != nil || n != 0 {
+		t.Fatalf("DeleteExpiredLinks = %d, %v; want nothing left", n, err)
+	}
+}
+
 func testLinkWrongAccount(t *testing.T, open Opener) {
 	s := open(t, testLimits)
 	ctx := t.Context()

@@ -82,6 +82,7 @@ func Run(t *testing.T, open Opener) {
 		{"LinkDevice", testLinkDevice},
 		{"LinkExpiry", testLinkExpiry},
 		{"LinkWrongAccount", testLinkWrongAccount},
+		{"DeleteExpiredLinks", testDeleteExpiredLinks},
 		{"LinkTokenLimit", testLinkTokenLimit},
 		{"LinkDeviceLimit", testLinkDeviceLimit},
 		{"LinkConcurrent", testLinkConcurrent},
