@@ -282,12 +282,17 @@ func (p *pushReader) next(ctx context.Context) (pushItem, error) {
 	}
 }
 
+// pushWait bounds the wait for one push frame that must come.
+const pushWait = 10 * time.Second
+
 // untilCaughtUp returns every delivery pushed before caught-up.
 func (t *T) untilCaughtUp(c *conn) []wire.Delivery {
 	var out []wire.Delivery
 	p := c.pushes()
+	ctx, cancel := context.WithTimeout(t.ctx, pushWait)
+	defer cancel()
 	for {
-		it, err := p.next(t.ctx)
+		it, err := p.next(ctx)
 		if err != nil {
 			t.Fatalf("push stream before caught-up: %v", err)
 		}

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"time"
 
@@ -337,7 +338,9 @@ func init() {
 	register("7.14/1", MUST, "on an empty mailbox caught-up is the first push frame",
 		"caught-up is sent exactly once per push stream, also when the mailbox was empty (it is then the first frame)", func(t *T) {
 			c := t.connect(t.account())
-			it, err := c.pushes().next(t.ctx)
+			ctx, cancel := context.WithTimeout(t.ctx, pushWait)
+			defer cancel()
+			it, err := c.pushes().next(ctx)
 			t.must(err, "push")
 			if _, ok := it.msg.(*wire.CaughtUp); !ok {
 				t.Fatalf("first push frame %T", it.msg)
