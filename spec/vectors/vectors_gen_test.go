@@ -77,7 +77,7 @@ func (v *vector) bytes() []byte {
 
 func (v *vector) fileName() string { return v.section + "-" + v.slug + ".txt" }
 
-var generatedDirs = []string{"framing", "cbor", "requests", "envelope", "token", "address"}
+var generatedDirs = []string{"framing", "cbor", "requests", "envelope", "token", "address", "derivations"}
 
 func TestGenerateVectors(t *testing.T) {
 	if os.Getenv("XCHAT_GEN_VECTORS") != "1" {
@@ -90,6 +90,7 @@ func TestGenerateVectors(t *testing.T) {
 	all = append(all, envelopeVectors(t)...)
 	all = append(all, tokenVectors()...)
 	all = append(all, addressVectors()...)
+	all = append(all, derivationVectors()...)
 
 	for _, dir := range generatedDirs {
 		old, _ := filepath.Glob(filepath.Join(dir, "*.txt"))
