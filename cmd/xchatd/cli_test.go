@@ -128,11 +128,14 @@ func mustRun(t *testing.T, dir, name string, args ...string) string {
 }
 
 type recvLine struct {
-	ID     string `json:"id"`
-	From   string `json:"from"`
-	To     string `json:"to"`
-	Text   string `json:"text"`
-	SentAt string `json:"sent_at"`
+	ID         string `json:"id"`
+	From       string `json:"from"`
+	FromDevice uint32 `json:"from_device"`
+	To         string `json:"to"`
+	Text       string `json:"text"`
+	SentAt     string `json:"sent_at"`
+	Group      string `json:"group"`
+	GroupName  string `json:"group_name"`
 }
 
 func parseRecv(t *testing.T, out string) []recvLine {
@@ -221,13 +224,11 @@ func TestNewUserSequence(t *testing.T) {
 	}
 }
 
-// The README's federation walk-through: three homeservers from one
-// development CA with --peer flags, three users, messages across domains.
-func TestFederationWalkthrough(t *testing.T) {
-	t.Parallel()
-	xchatd, xchat := buildBinaries(t)
-	dir := t.TempDir()
-	domains := []string{"a.test", "b.test", "c.test"}
+// startFederation starts one homeserver per domain, with certificates from
+// one development CA in dir/CA and --peer flags for each other, and
+// returns their addresses.
+func startFederation(t *testing.T, xchatd, dir string, domains ...string) map[string]string {
+	t.Helper()
 	addrs := map[string]string{}
 	for _, d := range domains {
 		addrs[d] = freeUDPPort(t)
@@ -243,6 +244,16 @@ func TestFederationWalkthrough(t *testing.T) {
 		}
 		startServe(t, xchatd, dir, args...)
 	}
+	return addrs
+}
+
+// The README's federation walk-through: three homeservers from one
+// development CA with --peer flags, three users, messages across domains.
+func TestFederationWalkthrough(t *testing.T) {
+	t.Parallel()
+	xchatd, xchat := buildBinaries(t)
+	dir := t.TempDir()
+	addrs := startFederation(t, xchatd, dir, "a.test", "b.test", "c.test")
 	users := map[string]string{"alice": "a.test", "bob": "b.test", "carol": "c.test"}
 	for u, d := range users {
 		mustRun(t, dir, xchat, "--profile", u, "register", u+"@"+d, "--server", addrs[d], "--ca", "CA/ca.pem")
