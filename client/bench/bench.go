@@ -159,6 +159,13 @@ type Result struct {
 	Errors  map[string]int64 `json:"errors"` // count by kind; empty when none
 
 	Servers []ServerStats `json:"servers,omitempty"`
+	// ServerCPUPerEnvelope is the servers' CPU time (load and drain, all
+	// servers) per delivered envelope, in microseconds.
+	ServerCPUPerEnvelope float64 `json:"server_cpu_us_per_envelope,omitempty"`
+	// LoadAverage is the machine's 1-minute load average (/proc/loadavg)
+	// when the load started and when it ended: other work on the machine
+	// takes CPU from the run.
+	LoadAverage [2]float64 `json:"load_average"`
 	// LoadGenerator is this process's own cost: it shares the machine
 	// with the servers.
 	LoadGenerator LoadStats `json:"load_generator"`
@@ -367,6 +374,7 @@ func execute(ctx context.Context, scenario string, o Options) (*Result, error) {
 	}
 	readAll(func(t *target) *procStats { return &t.connected })
 	self, _ := readProc(os.Getpid())
+	res.LoadAverage[0] = loadAverage()
 
 	if scenario == "connections" {
 		r.burst(ctx, o.Devices*o.Burst)
@@ -375,6 +383,7 @@ func execute(ctx context.Context, scenario string, o Options) (*Result, error) {
 	}
 	r.drain(ctx)
 	selfEnd, _ := readProc(os.Getpid())
+	res.LoadAverage[1] = loadAverage()
 	res.LoadGenerator = LoadStats{CPUSeconds: (selfEnd.CPU - self.CPU).Seconds(), PeakRSSBytes: selfEnd.Peak}
 	for _, t := range targets {
 		if t.pid == 0 {
@@ -391,6 +400,13 @@ func execute(ctx context.Context, scenario string, o Options) (*Result, error) {
 			BytesPerDevice: max(t.connected.RSS-t.idle.RSS, 0) / int64(max(t.devices, 1))})
 	}
 	r.finish(res)
+	var cpu float64
+	for _, s := range res.Servers {
+		cpu += s.CPUSeconds
+	}
+	if res.Delivered > 0 {
+		res.ServerCPUPerEnvelope = cpu / float64(res.Delivered) * 1e6
+	}
 	return res, nil
 }
 
@@ -781,7 +797,11 @@ func (r *Result) WriteTable(w io.Writer) error {
 		fmt.Fprintf(tw, "%s memory per device\t%s\tRSS %s idle, %s with %d devices connected\n",
 			name, fmtBytes(s.BytesPerDevice), fmtBytes(s.IdleRSSBytes), fmtBytes(s.ConnectedRSS), s.Devices)
 	}
+	if r.ServerCPUPerEnvelope > 0 {
+		fmt.Fprintf(tw, "server CPU per envelope\t%.0f µs\t\n", r.ServerCPUPerEnvelope)
+	}
 	fmt.Fprintf(tw, "load generator CPU\t%.2f s\t%.2f cores; peak RSS %s\n", r.LoadGenerator.CPUSeconds, cores(r.LoadGenerator.CPUSeconds), fmtBytes(r.LoadGenerator.PeakRSSBytes))
+	fmt.Fprintf(tw, "machine load average\t%.2f\tat the start of the load; %.2f at the end (other work shares the CPUs)\n", r.LoadAverage[0], r.LoadAverage[1])
 	if len(r.Errors) == 0 {
 		fmt.Fprintf(tw, "errors\tnone\t\n")
 	} else {

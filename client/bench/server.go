@@ -267,6 +267,21 @@ type procStats struct {
 	Peak int64         // peak resident bytes (VmHWM)
 }
 
+// loadAverage returns the machine's 1-minute load average, or 0 when
+// /proc/loadavg cannot be read.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
+}
+
 // clockTick is the unit of /proc/PID/stat times (USER_HZ, 100 on Linux).
 const clockTick = 10 * time.Millisecond
 
