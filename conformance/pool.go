@@ -23,6 +23,11 @@ type account struct {
 	// one-time pool may hold packages. Tests of key packages need
 	// neither.
 	lastResort, kpDirty bool
+	// links counts the link tokens created and not used (each lives 10
+	// minutes; a server keeps at most 5); maxID is the highest device
+	// identifier the account has had.
+	links int
+	maxID uint32
 }
 
 func (a *account) mailbox() wire.Mailbox { return wire.Mailbox{Address: a.address, Device: a.id} }
@@ -35,7 +40,7 @@ func (a *account) verifier() []byte {
 
 // poolSize bounds the accounts the pool registers: servers limit
 // registrations per source address (the reference server: 20 at once).
-const poolSize = 8
+const poolSize = 6
 
 // pool shares registered accounts between tests; a test holds its accounts
 // exclusively.
@@ -75,7 +80,9 @@ func (t *T) accountsWhere(n int, ok func(*account) bool) []*account {
 				fit = append(fit, i)
 			}
 		}
-		if len(fit) >= n || p.made+(n-len(fit)) <= poolSize {
+		// Past the pool's size only when every account is free and none
+		// fits: waiting would never end.
+		if len(fit) >= n || p.made+(n-len(fit)) <= poolSize || len(p.free) == p.made {
 			fit = fit[:min(n, len(fit))]
 			for j := len(fit) - 1; j >= 0; j-- {
 				i := fit[j]
@@ -172,7 +179,7 @@ func (e *env) newAccount(ctx context.Context) (*account, error) {
 	if err := c.request(ctx, req, &ok); err != nil {
 		return nil, fmt.Errorf("register %s: %w", a.address, err)
 	}
-	a.id = ok.Device
+	a.id, a.maxID = ok.Device, ok.Device
 	if invite != nil {
 		e.mu.Lock()
 		e.used = append(e.used, string(invite))

@@ -206,6 +206,8 @@ func init() {
 				&wire.SetDeliveryPolicy{Verifiers: [][]byte{}, RequestLaneOpen: true},
 				&wire.GetSenderCert{},
 				&wire.GetDomainKey{Domain: t.env.c.Domain},
+				&wire.CreateLink{},
+				&wire.RemoveDevice{Device: 1},
 			}
 			for _, r := range reqs {
 				t.expectErr(c, r, wire.CodeUnauthenticated)
