@@ -3,7 +3,10 @@ package client
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/xchat-im/xchat/client/seal"
 	"github.com/xchat-im/xchat/spec/wire"
@@ -28,6 +31,7 @@ func (cl *Client) deliverPayload(ctx context.Context, targets []wire.Mailbox, pa
 		to   wire.Mailbox
 		keys wire.DeviceKeys
 	}
+
 	byAddr := map[string][]wire.DeviceInfo{}
 	var jobs []job
 	for _, t := range targets {
@@ -58,15 +62,13 @@ func (cl *Client) deliverPayload(ctx context.Context, targets []wire.Mailbox, pa
 		var retry []job
 		for start := 0; start < len(jobs); start += wire.MaxEnvelopesPerSend {
 			batch := jobs[start:min(start+wire.MaxEnvelopesPerSend, len(jobs))]
-			envs := make([]wire.Envelope, len(batch))
+			targets := make([]sealTarget, len(batch))
 			for i, j := range batch {
-				id := make([]byte, 16)
-				rand.Read(id)
-				sealed, err := seal.Seal(seal.Sender{Cert: cert, SigKey: cl.id.SigKey}, id, j.to, j.keys, payload)
-				if err != nil {
-					return err
-				}
-				envs[i] = wire.Envelope{ID: id, To: j.to, Token: tokens[j.to.Address], Sealed: sealed}
+				targets[i] = sealTarget{To: j.to, Keys: j.keys, Token: tokens[j.to.Address]}
+			}
+			envs, err := sealAll(seal.Sender{Cert: cert, SigKey: cl.id.SigKey}, targets, payload)
+			if err != nil {
+				return err
 			}
 			var ok wire.SendOK
 			if err := cl.c.do(ctx, &wire.Send{Envelopes: envs}, &ok); err != nil {
@@ -100,4 +102,36 @@ func (cl *Client) deliverPayload(ctx context.Context, targets []wire.Mailbox, pa
 		return refused
 	}
 	return nil
+}
+
+// sealTarget is one recipient device of a payload.
+type sealTarget struct {
+	To    wire.Mailbox
+	Keys  wire.DeviceKeys
+	Token []byte // the delivery token of its account, or nil
+}
+
+// sealAll seals payload for each target, each envelope with a fresh
+// identifier, on all processors (sealing is one X-Wing encapsulation and
+// one signature per device).
+func sealAll(sender seal.Sender, targets []sealTarget, payload []byte) ([]wire.Envelope, error) {
+	envs := make([]wire.Envelope, len(targets))
+	errs := make([]error, len(targets))
+	workers := min(runtime.GOMAXPROCS(0), len(targets))
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(targets); i += workers {
+				t := targets[i]
+				id := make([]byte, 16)
+				rand.Read(id)
+				sealed, err := seal.Seal(sender, id, t.To, t.Keys, payload)
+				envs[i], errs[i] = wire.Envelope{ID: id, To: t.To, Token: t.Token, Sealed: sealed}, err
+			}
+		}()
+	}
+	wg.Wait()
+	return envs, errors.Join(errs...)
 }
