@@ -1,5 +1,7 @@
 package wire
 
+import "crypto/mlkem"
+
 // Message types: the value of key 0 in requests, responses and push frames.
 const (
 	TypeRegister           = 1
@@ -70,6 +72,12 @@ func (k *DeviceKeys) Validate() error {
 	}
 	if len(k.HPKEKey) != XWingPublicKeyLen {
 		return Errorf(CodeMalformed, "X-Wing key of %d bytes, want %d", len(k.HPKEKey), XWingPublicKeyLen)
+	}
+	// The encapsulation key check of FIPS 203 (every coefficient below q)
+	// on the ML-KEM-768 part (spec/05-accounts.md section 5.3); every 32
+	// bytes are an X25519 public key.
+	if _, err := mlkem.NewEncapsulationKey768(k.HPKEKey[:XWingPublicKeyLen-32]); err != nil {
+		return Errorf(CodeMalformed, "X-Wing key: ML-KEM-768 part: %v", err)
 	}
 	return nil
 }
