@@ -10,26 +10,37 @@ import (
 // A wake-up is a hint: pushers always read the store.
 type hub struct {
 	mu   sync.Mutex
-	subs map[store.Mailbox]map[chan struct{}]struct{}
+	subs map[store.Mailbox]map[chan struct{}]chan struct{} // wake-up channel to take-over channel
 }
 
 func newHub() *hub {
-	return &hub{subs: make(map[store.Mailbox]map[chan struct{}]struct{})}
+	return &hub{subs: make(map[store.Mailbox]map[chan struct{}]chan struct{})}
 }
 
 // subscribe returns a channel that receives a value after each notify of
-// mb (coalesced), and a function that ends the subscription.
-func (h *hub) subscribe(mb store.Mailbox) (<-chan struct{}, func()) {
+// mb (coalesced), a channel that is closed when a newer subscription of mb
+// takes over (spec/02-transport.md section 2.7: a new connection of a
+// device ends the push stream of the older one), and a function that ends
+// the subscription.
+func (h *hub) subscribe(mb store.Mailbox) (<-chan struct{}, <-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
+	over := make(chan struct{})
 	h.mu.Lock()
 	m := h.subs[mb]
 	if m == nil {
-		m = make(map[chan struct{}]struct{})
+		m = make(map[chan struct{}]chan struct{})
 		h.subs[mb] = m
 	}
-	m[ch] = struct{}{}
+	for _, o := range m {
+		select {
+		case <-o:
+		default:
+			close(o)
+		}
+	}
+	m[ch] = over
 	h.mu.Unlock()
-	return ch, func() {
+	return ch, over, func() {
 		h.mu.Lock()
 		delete(h.subs[mb], ch)
 		if len(h.subs[mb]) == 0 {

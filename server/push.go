@@ -27,7 +27,7 @@ const maxPushedSet = 2 * wire.MailboxMaxEnvelopes
 // pass runs at every wake-up, and every poll interval when the store is
 // shared (a lost notification then delays nothing longer than that).
 func (c *conn) push(ctx context.Context, mb store.Mailbox) {
-	wake, unsubscribe := c.s.hub.subscribe(mb)
+	wake, takenOver, unsubscribe := c.s.hub.subscribe(mb)
 	defer unsubscribe()
 	st, err := c.qc.OpenUniStreamSync(ctx)
 	if err != nil {
@@ -73,6 +73,10 @@ func (c *conn) push(ctx context.Context, mb store.Mailbox) {
 		case <-ctx.Done():
 			return
 		case <-c.pushStop:
+			return
+		case <-takenOver:
+			// A newer connection of the device pushes now; FIN ends
+			// this push stream (the connection stays for requests).
 			return
 		case <-wake:
 		case <-poll:
