@@ -52,10 +52,15 @@ func TestConvergenceTwoCommits(t *testing.T) {
 		processRace(t, c2, cB, true)
 		processRace(t, c2, cA, aWins)
 		sameState(t, a, b, c, c2)
-		// Application messages of both branches stay readable where the
-		// branch was applied.
-		expectText(t, c, mA, "in A's epoch")
-		expectText(t, c2, mB, "in B's epoch")
+		// Application messages of both branches stay readable by all:
+		// a losing commit's epoch is kept read-only even by members that
+		// never applied it.
+		for _, g := range []*Group{b, c, c2} {
+			expectText(t, g, mA, "in A's epoch")
+		}
+		for _, g := range []*Group{a, c, c2} {
+			expectText(t, g, mB, "in B's epoch")
+		}
 
 		var gd *Group
 		if aWins {

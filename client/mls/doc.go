@@ -37,7 +37,9 @@
 //
 //   - if no state of epoch e is retained, Process returns ErrStaleCommit;
 //   - if its hash is higher than that of the commit applied in epoch e, it
-//     loses: ErrStaleCommit (an equal hash is a duplicate: ErrReplay);
+//     loses: ErrStaleCommit (an equal hash is a duplicate: ErrReplay); if it
+//     is valid, the epoch it leads to is kept read-only all the same, so
+//     that application messages its sender sent there can be read;
 //   - if its hash is lower, it is validated against the state of epoch e
 //     and, when valid, the group returns to epoch e and applies it. The
 //     epochs of the losing branch leave the live state but their keys stay
@@ -49,12 +51,13 @@
 // ErrStaleCommit when it loses anyway). When a member's own commit loses,
 // Process reports it in Processed.LostOwnCommit, with the proposals it
 // carried and CommitOptions to commit again in the new epoch. Application
-// messages a member sent in an epoch that was undone can only be read by
-// the members that had applied that epoch; a client re-sends them when its
-// own commit is reported lost. A message of the current epoch number that
-// fails authentication may belong to a winning branch the member has not
-// seen yet: a client that keeps such messages a short while and retries
-// them after each processed commit converges in that case too.
+// messages sent in an undone epoch stay readable (within the retention
+// bound) by every member that received the losing commit. A message that
+// fails authentication may belong to a branch the member has not seen
+// yet (a winning commit or a losing one still on its way): a client that
+// keeps such messages a short while and retries them after each commit it
+// processes, including commits rejected with ErrStaleCommit, reads them
+// too.
 //
 // Each part is checked against the MLS working group's official test
 // vectors (see ../../../shared/vectors/mls or the XCHAT_MLS_VECTORS

@@ -133,6 +133,9 @@ type epoch struct {
 	// of the commit's MLSMessage and, for own commits, what it carried.
 	nextHash []byte
 	nextOwn  *LostCommit
+	// hash is the SHA-256 of the commit that led to this epoch (nil for
+	// an epoch joined or created).
+	hash []byte
 }
 
 // resumptionPSK is the resumption_psk of an epoch the member was in.
@@ -320,6 +323,7 @@ func (g *Group) pushEpoch(e *epoch, commitHash []byte, own *LostCommit) {
 	prev := g.cur()
 	prev.nextHash = commitHash
 	prev.nextOwn = own
+	e.hash = commitHash
 	g.chain = append(g.chain, e)
 	if n := len(g.chain) - 1 - g.cfg.maxRetained(); n > 0 {
 		clear(g.chain[:n])

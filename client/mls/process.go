@@ -394,6 +394,7 @@ func (g *Group) processCommit(msg []byte, e uint64, unprotect func(*epoch) (*Aut
 		case 0:
 			return nil, fmt.Errorf("%w: commit already applied", ErrReplay)
 		case 1:
+			g.keepLosingEpoch(base, h, unprotect)
 			return nil, fmt.Errorf("%w: loses against the commit applied in epoch %d", ErrStaleCommit, e)
 		}
 	}
@@ -419,11 +420,7 @@ func (g *Group) processCommit(msg []byte, e uint64, unprotect func(*epoch) (*Aut
 				lost = append(lost, ep.nextOwn)
 			}
 		}
-		g.retired = append(g.retired, g.chain[idx+1:]...)
-		if n := len(g.retired) - g.cfg.maxRetained(); n > 0 {
-			clear(g.retired[:n])
-			g.retired = slices.Delete(g.retired, 0, n)
-		}
+		g.retire(g.chain[idx+1:]...)
 		g.chain = g.chain[:idx+1]
 		base.nextHash, base.nextOwn = nil, nil
 	}
@@ -445,6 +442,35 @@ func (g *Group) processCommit(msg []byte, e uint64, unprotect func(*epoch) (*Aut
 		out.LostOwnCommit = g.mergeLost(lost)
 	}
 	return out, nil
+}
+
+// keepLosingEpoch applies a losing commit to its base epoch, when it is
+// valid, only to keep the epoch it leads to read-only, so that
+// application messages its sender sent there can be read.
+func (g *Group) keepLosingEpoch(base *epoch, h []byte, unprotect func(*epoch) (*AuthenticatedContent, error)) {
+	if slices.ContainsFunc(g.retired, func(r *epoch) bool { return bytes.Equal(r.hash, h) }) {
+		return
+	}
+	ac, err := unprotect(base)
+	if err != nil {
+		return
+	}
+	st, err := g.stageCommit(base, ac)
+	if err != nil || st.selfRemoved {
+		return
+	}
+	st.next.hash = h
+	g.retire(st.next)
+}
+
+// retire keeps epochs read-only for application messages, at most
+// MaxRetainedEpochs of them.
+func (g *Group) retire(eps ...*epoch) {
+	g.retired = append(g.retired, eps...)
+	if n := len(g.retired) - g.cfg.maxRetained(); n > 0 {
+		clear(g.retired[:n])
+		g.retired = slices.Delete(g.retired, 0, n)
+	}
 }
 
 // mergeLost combines undone own commits into one LostCommit whose Retry

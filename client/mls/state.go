@@ -139,6 +139,7 @@ func marshalEpoch(w *Writer, e *epoch) error {
 		w.Opaque(p.updatePriv)
 	}
 	w.Opaque(e.nextHash)
+	w.Opaque(e.hash)
 	if e.nextOwn == nil {
 		w.Uint8(0)
 	} else {
@@ -210,6 +211,9 @@ func (g *Group) unmarshalEpoch(d *dec) (*epoch, error) {
 	}
 	if h := d.opaque(); len(h) > 0 {
 		e.nextHash = slices.Clone(h)
+	}
+	if h := d.opaque(); len(h) > 0 {
+		e.hash = slices.Clone(h)
 	}
 	if d.present() {
 		l := &LostCommit{Epoch: d.u64()}
