@@ -30,7 +30,7 @@ type Config struct {
 	// Peer, when set, lets the suite act as a peer homeserver for the
 	// federation tests.
 	Peer *PeerConfig
-	// Parallel is how many tests run at once; zero: 4.
+	// Parallel is how many tests run at once; zero: 8.
 	Parallel int
 	// Timeout bounds one test; zero: 60 s.
 	Timeout time.Duration
@@ -102,7 +102,7 @@ func (r *Report) Result(id string) *Result {
 // server cannot be reached at all).
 func Run(ctx context.Context, c Config, tests []*Test) (*Report, error) {
 	if c.Parallel <= 0 {
-		c.Parallel = 4
+		c.Parallel = 8
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 60 * time.Second

@@ -23,9 +23,10 @@ import (
 
 // The conformance run that CI does: a freshly built xchatd, started as a
 // child process with registration by invite, a static peer entry for the
-// domain the suite plays and the suite's CA trusted; every MUST test must
-// pass and none may be skipped except the one for the closed policy,
-// which runs against a second xchatd started with --registration closed.
+// domain the suite plays and the suite's CA trusted; every test must pass
+// (the run is --strict, so SHOULD tests count too) and none may be skipped
+// except the one for the closed policy, which runs against a second xchatd
+// started with --registration closed.
 func TestConformanceEmbedded(t *testing.T) {
 	t.Parallel()
 	runConformance(t, "")
@@ -63,7 +64,7 @@ func runConformance(t *testing.T, db string) {
 		"--invites", filepath.Join(dir, "invites"),
 		"--peer-domain", "peer.test", "--peer-listen", peer,
 		"--peer-cert", filepath.Join(dir, "CA/peer.test.pem"), "--peer-key", filepath.Join(dir, "CA/peer.test.key"),
-		"--json", filepath.Join(dir, "report.json"), "--junit", filepath.Join(dir, "report.xml")}, &stdout, &stderr)
+		"--json", filepath.Join(dir, "report.json"), "--junit", filepath.Join(dir, "report.xml"), "--strict"}, &stdout, &stderr)
 	t.Logf("conformance run in %s:\n%s%s", time.Since(start).Round(time.Millisecond), stdout.String(), stderr.String())
 	if code != 0 {
 		t.Fatalf("xchat-conformance run exited %d", code)

@@ -112,7 +112,7 @@ func runCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&o.junitFile, "junit", "", "write the report as JUnit XML to FILE")
 	f.BoolVar(&o.strict, "strict", false, "fail on a failed SHOULD test too")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "log each test as it finishes, on stderr")
-	f.IntVar(&o.parallel, "parallel", 4, "tests run at once")
+	f.IntVar(&o.parallel, "parallel", 8, "tests run at once")
 	f.DurationVar(&o.timeout, "timeout", 60*time.Second, "time limit of one test")
 	return cmd
 }
