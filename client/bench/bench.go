@@ -146,6 +146,9 @@ type Result struct {
 	Store         string  `json:"store,omitempty"`
 
 	ConnectSeconds float64 `json:"connect_seconds"` // registering and connecting every device
+	// ConnectRetries counts devices whose handshake or registration failed
+	// and that connected on a later attempt.
+	ConnectRetries int64 `json:"connect_retries"`
 
 	Attempted          int64   `json:"attempted"` // envelopes in send requests
 	Sent               int64   `json:"sent"`      // envelopes the server accepted
@@ -367,6 +370,7 @@ func execute(ctx context.Context, scenario string, o Options) (*Result, error) {
 		return nil, err
 	}
 	res.ConnectSeconds = time.Since(connectStart).Seconds()
+	res.ConnectRetries = r.connectRetries.Load()
 	fmt.Fprintf(progress, "xchat-bench: %d devices connected in %.1fs\n", len(r.devs), res.ConnectSeconds)
 	if scenario == "connections" && o.Idle > 0 {
 		fmt.Fprintf(progress, "xchat-bench: idle for %s\n", o.Idle)
@@ -427,12 +431,13 @@ type run struct {
 	tr   tracker
 	errs errCounts
 
-	connected atomic.Int64
-	attempted atomic.Int64
-	accepted  atomic.Int64
-	start     time.Time
-	sendSecs  float64
-	acksOut   atomic.Int64 // ids waiting for or in an ack request
+	connected      atomic.Int64
+	connectRetries atomic.Int64 // devices that had to connect again
+	attempted      atomic.Int64
+	accepted       atomic.Int64
+	start          time.Time
+	sendSecs       float64
+	acksOut        atomic.Int64 // ids waiting for or in an ack request
 }
 
 // newSealed makes the run's envelope body: random bytes of a sealed
@@ -772,7 +777,7 @@ func (r *Result) WriteTable(w io.Writer) error {
 		r.Scenario, devices, r.Seconds, rate, r.Concurrency, payload, r.Bucket, r.EnvelopeBytes, r.Batch, store)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	ms := func(v float64) string { return fmtDur(time.Duration(v * float64(time.Millisecond))) }
-	fmt.Fprintf(tw, "devices connected in\t%.1f s\t\n", r.ConnectSeconds)
+	fmt.Fprintf(tw, "devices connected in\t%.1f s\t%d connected again after a failed attempt\n", r.ConnectSeconds, r.ConnectRetries)
 	fmt.Fprintf(tw, "envelopes sent (accepted)\t%d\t%.0f/s\n", r.Sent, r.SentPerSecond)
 	fmt.Fprintf(tw, "envelopes delivered\t%d\t%.0f/s\n", r.Delivered, r.DeliveredPerSecond)
 	if r.Attempted != r.Sent {

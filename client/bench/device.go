@@ -29,6 +29,10 @@ import (
 // own in 127.0.0.0/8.
 const devicesPerSource = 16
 
+// connectAttempts is how many times a device tries to connect and
+// register before the run fails.
+const connectAttempts = 3
+
 // device is one connected, registered device.
 type device struct {
 	idx      int
@@ -129,8 +133,20 @@ func (r *run) connect(ctx context.Context, addr, domain, caFile, prefix string, 
 				if i >= n || ctx.Err() != nil {
 					return
 				}
+				// A device whose handshake or registration fails (on a
+				// machine too busy to answer in time) tries again, under a
+				// new name since the first may have been registered.
+				var d *device
+				var err error
 				address := fmt.Sprintf("%s-%d@%s", prefix, i, domain)
-				d, err := r.register(ctx, transports[i/devicesPerSource], raddr, tlsConf, qconf, address, verifier[:])
+				for attempt := 0; ; attempt++ {
+					d, err = r.register(ctx, transports[i/devicesPerSource], raddr, tlsConf, qconf, address, verifier[:])
+					if err == nil || attempt == connectAttempts-1 || ctx.Err() != nil {
+						break
+					}
+					r.connectRetries.Add(1)
+					address = fmt.Sprintf("%s-%d-r%d@%s", prefix, i, attempt+1, domain)
+				}
 				if err != nil {
 					errOnce.Do(func() { firstErr = fmt.Errorf("device %s: %w", address, err); cancel() })
 					return
