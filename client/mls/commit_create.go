@@ -215,6 +215,26 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 		props = append(props, pendingProposal{proposal: Proposal{Type: ProposalTypePSK, PreSharedKey: &PreSharedKey{PSK: id}}, sender: self})
 		inline = append(inline, true)
 	}
+	// The caller's own proposals must be valid; pending proposals of
+	// others that are not (any more) are left out.
+	nPending := 0
+	for _, in := range inline {
+		if !in {
+			nPending++
+		}
+	}
+	if err := g.validateProposals(base, props, inline, self, true); err != nil && nPending > 0 {
+		keepP := append([]pendingProposal(nil), props[nPending:]...)
+		keepI := append([]bool(nil), inline[nPending:]...)
+		for i := 0; i < nPending; i++ {
+			tryP := append([]pendingProposal{props[i]}, keepP...)
+			tryI := append([]bool{false}, keepI...)
+			if g.validateProposals(base, tryP, tryI, self, true) == nil {
+				keepP, keepI = tryP, tryI
+			}
+		}
+		props, inline = keepP, keepI
+	}
 	needPath := opts.Update || len(opts.Remove) > 0 || proposalPathRequired(props)
 	if err := g.validateProposals(base, props, inline, self, needPath); err != nil {
 		return nil, nil, err

@@ -402,3 +402,26 @@ func TestGroupReplayAndOrder(t *testing.T) {
 		expectErr(t, err, ErrReplay)
 	})
 }
+
+func TestGroupCommitDropsInvalidPending(t *testing.T) {
+	cs, _ := LookupSuite(X25519AES128GCMSHA256Ed25519)
+	gs := newTestGroup(t, cs, 3, Config{})
+	a, b, c := gs[0], gs[1], gs[2]
+	e := newBundle(t, cs, "e")
+	p, err := b.ProposeAdd(e.KeyPackage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deliver(t, p, a, c)
+	// A adds E itself: the pending add of the same key package is left out.
+	cm, w := commit(t, a, CommitOptions{Add: []KeyPackage{e.KeyPackage}})
+	ps := deliver(t, cm, b, c)
+	if len(ps[0].Added) != 1 {
+		t.Fatalf("added %d", len(ps[0].Added))
+	}
+	ge, err := JoinFromWelcome(w, bundleLookup(e), nil, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameState(t, a, b, c, ge)
+}
