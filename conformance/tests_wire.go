@@ -44,7 +44,7 @@ func init() {
 	rawCode("1.5/3", MUST, "an indefinite-length map is noncanonical",
 		det, "bf 00 03 ff", wire.CodeNoncanonical)
 	rawCode("1.5/4", MUST, "a map with a duplicate key is malformed",
-		"A map has no two keys with the same value. ... duplicate map key: malformed (1)", "a2 00 03 00 03", wire.CodeMalformed)
+		"Two equal keys in one map are a duplicate key (malformed), not keys out of order", "a2 00 03 00 03", wire.CodeMalformed)
 	rawCode("1.5/5", MUST, "a byte-string length not in shortest form, under an unknown key, is noncanonical",
 		"These restrictions apply everywhere, including in values of map keys that the receiver does not know.", "a2 00 03 09 58 01 00", wire.CodeNoncanonical)
 
