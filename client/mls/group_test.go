@@ -425,3 +425,30 @@ func TestGroupCommitDropsInvalidPending(t *testing.T) {
 	}
 	sameState(t, a, b, c, ge)
 }
+
+func TestGroupPSKs(t *testing.T) {
+	cs, _ := LookupSuite(XWingAES128GCMSHA256Ed25519)
+	psk := func(id []byte) ([]byte, error) {
+		if string(id) == "shared" {
+			return []byte("a pre-shared secret"), nil
+		}
+		return nil, errors.New("unknown")
+	}
+	gs := newTestGroup(t, cs, 3, Config{ExternalPSK: psk})
+	a := gs[0]
+	cm, _ := commit(t, a, CommitOptions{PSKs: []PreSharedKeyID{{Type: PSKTypeExternal, ID: []byte("shared")}}})
+	deliver(t, cm, gs[1:]...)
+	sameState(t, gs...)
+	// A resumption PSK of the previous epoch, with an add.
+	d := newBundle(t, cs, "d")
+	prev := a.Epoch() - 1
+	cm, w := commit(t, gs[1], CommitOptions{Add: []KeyPackage{d.KeyPackage}, PSKs: []PreSharedKeyID{{Type: PSKTypeResumption, Usage: ResumptionPSKUsageApplication, GroupID: a.GroupID(), Epoch: prev}}})
+	deliver(t, cm, a, gs[2])
+	sameState(t, gs...)
+	// The joiner cannot resolve a resumption PSK of an epoch it never saw.
+	_, err := JoinFromWelcome(w, bundleLookup(d), nil, Config{ExternalPSK: psk})
+	expectErr(t, err, ErrWelcomePSK)
+	// Unknown PSKs are refused.
+	_, _, err = a.Commit(CommitOptions{PSKs: []PreSharedKeyID{{Type: PSKTypeExternal, ID: []byte("other")}}})
+	expectErr(t, err, ErrInvalidProposal)
+}
