@@ -191,11 +191,12 @@ func (p *Profile) bundle(ctx context.Context, ref []byte) (*mls.KeyPackageBundle
 	return mls.UnmarshalKeyPackageBundle(enc)
 }
 
-// markBundleUsed records that a Welcome used a one-time key package; it is
-// deleted a week later (a Welcome of a re-made commit may use it again,
-// spec/09-mls.md section 9.8).
+// markBundleUsed records that a Welcome used a key package. A one-time
+// package's keys are deleted a week later (a Welcome of a re-made commit
+// may use it again, spec/09-mls.md section 9.8); a used last-resort package
+// is replaced at the next connection and kept as long.
 func markBundleUsed(ctx context.Context, tx *sql.Tx, ref []byte) error {
-	_, err := tx.ExecContext(ctx, `UPDATE key_packages SET used_at_ms = ? WHERE ref = ? AND last_resort = 0 AND used_at_ms IS NULL`,
+	_, err := tx.ExecContext(ctx, `UPDATE key_packages SET used_at_ms = ? WHERE ref = ? AND used_at_ms IS NULL`,
 		time.Now().UnixMilli(), ref)
 	return err
 }
