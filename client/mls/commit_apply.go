@@ -80,7 +80,11 @@ func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, err
 	if err != nil {
 		return nil, err
 	}
-	if err := g.validateProposals(base, props, inline, sender, c.Path != nil); err != nil {
+	var extCred *Credential
+	if external && c.Path != nil {
+		extCred = &c.Path.LeafNode.Credential
+	}
+	if err := g.validateProposalsExt(base, props, inline, sender, c.Path != nil, extCred); err != nil {
 		return nil, err
 	}
 	own := base.priv.Leaf
@@ -139,6 +143,9 @@ func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, err
 		}
 		if err := g.validateLeaf(tree, leaf, committer, base.gc.GroupID, exts, nil); err != nil {
 			return nil, err
+		}
+		if old := base.tree.Leaf(committer); !external && old != nil && bytes.Equal(old.EncryptionKey, leaf.EncryptionKey) {
+			return nil, fmt.Errorf("%w: path keeps the committer's encryption key", ErrInvalidCommit)
 		}
 		if commitSecret, err = ApplyUpdatePath(g.cs, tree, priv, committer, c.Path, provisional, fx.added); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidCommit, err)

@@ -452,3 +452,26 @@ func TestGroupPSKs(t *testing.T) {
 	_, _, err = a.Commit(CommitOptions{PSKs: []PreSharedKeyID{{Type: PSKTypeExternal, ID: []byte("other")}}})
 	expectErr(t, err, ErrInvalidProposal)
 }
+
+func TestGroupLimits(t *testing.T) {
+	cs, _ := LookupSuite(X25519AES128GCMSHA256Ed25519)
+	gs := newTestGroup(t, cs, 2, Config{MaxMembers: 2})
+	_, _, err := gs[0].Commit(CommitOptions{Add: []KeyPackage{newBundle(t, cs, "c").KeyPackage}})
+	expectErr(t, err, ErrTooManyMembers)
+	// A peer with a larger limit adds a third member: refused here.
+	lax, err := UnmarshalGroup(mustState(t, gs[0]), Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cm, _ := commit(t, lax, CommitOptions{Add: []KeyPackage{newBundle(t, cs, "c").KeyPackage}})
+	_, err = gs[1].Process(cm)
+	expectErr(t, err, ErrTooManyMembers)
+	// Proposals for another epoch, and non-group messages, are typed.
+	_, err = gs[1].Process(cm[:10])
+	if err == nil {
+		t.Fatal("truncated message accepted")
+	}
+	kp, _ := newBundle(t, cs, "k").Message()
+	_, err = gs[1].Process(kp)
+	expectErr(t, err, ErrInvalidValue)
+}

@@ -130,6 +130,12 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 	if own == LeafIndex(^uint32(0)) {
 		return nil, fmt.Errorf("%w: own leaf not in the tree", ErrInvalidTree)
 	}
+	ownCaps := &tree.Leaf(own).Capabilities
+	for _, e := range gc.Extensions {
+		if !defaultExtension(e.Type) && !slices.Contains(ownCaps.Extensions, e.Type) {
+			return nil, fmt.Errorf("%w: group extension %d not supported", ErrInvalidValue, e.Type)
+		}
+	}
 	priv := NewTreeKEMPrivate(own, b.EncryptionPriv)
 	if ps := j.GroupSecrets.PathSecret; ps != nil {
 		signerLeaf := LeafIndex(j.GroupInfo.Signer)

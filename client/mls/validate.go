@@ -142,6 +142,19 @@ func proposalPathRequired(props []pendingProposal) bool {
 // against the base epoch (RFC 9420 section 12.2). inline[i] tells whether
 // proposal i came by value.
 func (g *Group) validateProposals(base *epoch, props []pendingProposal, inline []bool, committer Sender, hasPath bool) error {
+	return g.validateProposalsExt(base, props, inline, committer, hasPath, nil)
+}
+
+// sameCredential reports whether two credentials are identical.
+func sameCredential(a, b *Credential) bool {
+	x, err1 := marshalAll(a)
+	y, err2 := marshalAll(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
+}
+
+// validateProposalsExt is validateProposals with the credential of an
+// external committer, for resync removals.
+func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inline []bool, committer Sender, hasPath bool, extCred *Credential) error {
 	tree := base.tree
 	external := committer.Type == SenderTypeNewMemberCommit
 	touched := map[LeafIndex]bool{}
@@ -218,7 +231,7 @@ func (g *Group) validateProposals(base *epoch, props []pendingProposal, inline [
 			return fmt.Errorf("%w: external commit removes %d members", ErrInvalidCommit, len(removed))
 		}
 		for i := range props {
-			if !inline[i] && props[i].proposal.Type != ProposalTypePSK {
+			if !inline[i] {
 				return fmt.Errorf("%w: external commit with proposals by reference", ErrInvalidCommit)
 			}
 		}
@@ -263,6 +276,17 @@ func (g *Group) validateProposals(base *epoch, props []pendingProposal, inline [
 		l := LeafIndex(p.sender.LeafIndex)
 		if err := g.validateLeaf(tree, leaf, l, base.gc.GroupID, base.gc.Extensions, nil); err != nil {
 			return err
+		}
+		if old := tree.Leaf(l); old != nil && bytes.Equal(old.EncryptionKey, leaf.EncryptionKey) {
+			return fmt.Errorf("%w: update keeps the encryption key", ErrInvalidProposal)
+		}
+	}
+	// A resync external commit may only remove the joiner's old leaf.
+	if external && len(removed) == 1 && committer.Type == SenderTypeNewMemberCommit {
+		for l := range removed {
+			if old := tree.Leaf(l); old == nil || extCred == nil || !sameCredential(&old.Credential, extCred) {
+				return fmt.Errorf("%w: external commit removes another member", ErrInvalidCommit)
+			}
 		}
 	}
 	if gce == 1 {
