@@ -44,6 +44,9 @@ var (
 	// ErrStaleCommit reports a commit for an earlier epoch that loses
 	// against the commit applied there (see the package documentation on
 	// concurrent commits), or whose epoch is older than every retained one.
+	// The group may still have changed (it keeps a valid losing commit's
+	// epoch read-only for application messages sent in it): persist its
+	// state after this error too.
 	ErrStaleCommit = errors.New("mls: stale commit")
 	// ErrRemoved reports an operation on a group the member was removed
 	// from.

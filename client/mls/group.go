@@ -104,7 +104,13 @@ type Member struct {
 }
 
 func memberOf(l LeafIndex, leaf *LeafNode) Member {
-	return Member{Leaf: l, Credential: leaf.Credential, SignatureKey: leaf.SignatureKey, EncryptionKey: leaf.EncryptionKey}
+	c := leaf.Credential
+	c.Identity = slices.Clone(c.Identity)
+	c.Certificates = slices.Clone(c.Certificates)
+	for i := range c.Certificates {
+		c.Certificates[i] = slices.Clone(c.Certificates[i])
+	}
+	return Member{Leaf: l, Credential: c, SignatureKey: slices.Clone(leaf.SignatureKey), EncryptionKey: slices.Clone(leaf.EncryptionKey)}
 }
 
 // pendingProposal is a proposal received or sent in the current epoch, to

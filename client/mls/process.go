@@ -285,14 +285,14 @@ func (g *Group) processPrivate(msg []byte, pm *PrivateMessage) (*Processed, erro
 			}
 			return nil, err
 		}
-		leaf := base.tree.Leaf(LeafIndex(ac.Content.Sender.LeafIndex))
+		sender := memberOf(LeafIndex(ac.Content.Sender.LeafIndex), base.tree.Leaf(LeafIndex(ac.Content.Sender.LeafIndex)))
 		return &Processed{
 			Kind:              KindApplication,
 			Epoch:             pm.Epoch,
 			SenderType:        SenderTypeMember,
-			Sender:            LeafIndex(ac.Content.Sender.LeafIndex),
-			Credential:        leaf.Credential,
-			SignatureKey:      slices.Clone(leaf.SignatureKey),
+			Sender:            sender.Leaf,
+			Credential:        sender.Credential,
+			SignatureKey:      sender.SignatureKey,
 			AuthenticatedData: ac.Content.AuthenticatedData,
 			Plaintext:         ac.Content.ApplicationData,
 		}, nil
@@ -309,7 +309,8 @@ func senderInfo(p *Processed, base *epoch, c *FramedContent) {
 	case SenderTypeMember:
 		p.Sender = LeafIndex(c.Sender.LeafIndex)
 		if leaf := base.tree.Leaf(p.Sender); leaf != nil {
-			p.Credential, p.SignatureKey = leaf.Credential, slices.Clone(leaf.SignatureKey)
+			m := memberOf(p.Sender, leaf)
+			p.Credential, p.SignatureKey = m.Credential, m.SignatureKey
 		}
 	case SenderTypeNewMemberCommit:
 		if c.Commit != nil && c.Commit.Path != nil {
