@@ -264,6 +264,31 @@ func mutants() []*mutation {
 			}
 			return mustPayload(&ok)
 		}})
+	// Answers a send for another domain without queueing anything.
+	ms = append(ms, &mutation{name: "remote-not-queued", target: "8.7/1",
+		request: func(s *session, p []byte) ([]byte, []byte) {
+			var r wire.Send
+			if reqType(p) != wire.TypeSend || wire.Unmarshal(p, &r) != nil {
+				return p, nil
+			}
+			for _, e := range r.Envelopes {
+				if _, d := wire.SplitAddress(e.To.Address); d == "a.test" {
+					return p, nil
+				}
+			}
+			return nil, mustPayload(&wire.SendOK{Results: make([]wire.Code, len(r.Envelopes))})
+		}})
+
+	// Serves requests that need authentication on an unauthenticated
+	// connection (with an empty success).
+	ms = append(ms, &mutation{name: "unauthenticated-served", target: "3.3.1/1",
+		request: func(s *session, p []byte) ([]byte, []byte) {
+			switch t := reqType(p); {
+			case s.fed || s.addr() != "" || t <= wire.TypeServerInfo || t > 31:
+				return p, nil
+			}
+			return nil, mustPayload(&wire.OK{})
+		}})
 	return ms
 }
 
