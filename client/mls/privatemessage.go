@@ -202,7 +202,8 @@ func (k *MessageKeys) ProtectPrivate(ac *AuthenticatedContent, padTo int) (*Priv
 // generation (keys already used or too far ahead are refused), the
 // content (decoded according to the message's content type, padding all
 // zeros) and the signature under the key lookup returns for the sender.
-// The sender's ratchet only moves when the content decrypts. Checking a
+// The sender's ratchet only moves when the content decrypts and its
+// signature verifies. Checking a
 // commit's confirmation tag is left to the caller.
 func (k *MessageKeys) UnprotectPrivate(pm *PrivateMessage, ctx *GroupContext, lookup SignatureKeyLookup) (*AuthenticatedContent, error) {
 	if !bytes.Equal(pm.GroupID, ctx.GroupID) || pm.Epoch != ctx.Epoch {
@@ -220,9 +221,12 @@ func (k *MessageKeys) UnprotectPrivate(pm *PrivateMessage, ctx *GroupContext, lo
 		return nil, fmt.Errorf("mls: unprotect private: %w", err)
 	}
 
+	// The ratchet moves (and skipped keys are kept) only once the content
+	// decrypts and its signature verifies, so that a member forging
+	// another's leaf cannot make the keys of that leaf be skipped.
 	k.mu.Lock()
-	plain, err := k.open(sd, pm, aad)
-	k.mu.Unlock()
+	defer k.mu.Unlock()
+	plain, commit, err := k.open(sd, pm, aad)
 	if err != nil {
 		return nil, fmt.Errorf("mls: unprotect private: %w", err)
 	}
@@ -246,25 +250,25 @@ func (k *MessageKeys) UnprotectPrivate(pm *PrivateMessage, ctx *GroupContext, lo
 	if err := k.cs.VerifyAuthenticatedContent(pub, ac, ctx); err != nil {
 		return nil, err
 	}
+	commit()
 	return ac, nil
 }
 
-// open decrypts pm's content with the key of sd's generation, advancing
-// the sender's ratchet (or consuming a kept skipped key) only on success.
-// k.mu must be held.
-func (k *MessageKeys) open(sd *SenderData, pm *PrivateMessage, aad []byte) ([]byte, error) {
+// open decrypts pm's content with the key of sd's generation and returns
+// the function that advances the sender's ratchet (or consumes a kept
+// skipped key). k.mu must be held, until commit is called.
+func (k *MessageKeys) open(sd *SenderData, pm *PrivateMessage, aad []byte) ([]byte, func(), error) {
 	r, err := k.ratchet(sd.LeafIndex, pm.ContentType)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	key, nonce, commit, err := r.prepare(sd.Generation, k.maxSkip)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	plain, err := k.cs.aeadOpen(key, applyReuseGuard(nonce, sd.ReuseGuard), aad, pm.Ciphertext)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	commit()
-	return plain, nil
+	return plain, commit, nil
 }

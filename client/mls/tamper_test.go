@@ -108,6 +108,8 @@ func TestGroupNonMembers(t *testing.T) {
 		}
 		_, err = a.Process(forge(2))
 		expectErr(t, err, ErrBadSignature, ErrTampered)
+		// The forgery used generation 0 of leaf 2 without consuming it.
+		expectText(t, a, mustEncrypt(t, gs[2], "real"), "real")
 		_, err = a.Process(forge(3)) // a blank leaf
 		expectErr(t, err, ErrNotMember)
 		expectText(t, a, mustEncrypt(t, b, "genuine"), "genuine")
