@@ -40,6 +40,8 @@
 // delivery tests check that every envelope answered 0 reaches its
 // recipient), retention after 30 days and outbound expiry after 7 days
 // (only the announced limits are checked), timing side channels, the
-// per-source connection and request limits, and domain policy (it needs
-// a server configured with allow or deny lists).
+// per-source connection and request limits, the per-origin relay and
+// key-directory budgets of federation (20,000 envelopes and 1,000 lookups
+// at once), and domain policy (it needs a server configured with allow or
+// deny lists).
 package conformance

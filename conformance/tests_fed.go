@@ -240,6 +240,14 @@ func init() {
 			}
 			t.expectErr(c, &wire.Relay{Envelopes: envs}, wire.CodeLimitExceeded)
 		}, NeedPeer)
+	register("8.8/6", MUST, "a relay frame over 1 MiB is frame_too_large",
+		"and a frame over 1 MiB with frame_too_large (2) (section 3.1)", func(t *T) {
+			c := t.fedConn(t.env.peer.c.Domain)
+			n := wire.MaxFrame
+			p := append(hx("a2 00 18 41 09 5a"), byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+			p = append(p, make([]byte, n)...)
+			t.expectRaw(c, frameOf(p), wire.CodeFrameTooLarge)
+		}, NeedPeer)
 	register("8.8/5", MUST, "a relay with a malformed envelope or an invalid recipient fails as a whole",
 		"an envelope that does not match the CDDL rule makes the whole request malformed (1), and an invalid recipient address makes it invalid_address (6)", func(t *T) {
 			a := t.account()

@@ -192,6 +192,25 @@ func init() {
 		"Types 64–95 are requests of the server-to-server protocol xchat-fed/1 ...; on an xchat/1 connection they are unknown_request.",
 		"a2 00 18 40 01 66 612e74657374", wire.CodeUnknownRequest)
 
+	register("3.3/7", MUST, "an error response is {0: 1, 1: code, 2: message} with a code other than 0 and a message of at most 1024 bytes",
+		"Error: {0: 1, 1: code, 2: message, ? 3: retry-after}: key 1, the error code from section 14; never 0; key 2, a human-readable UTF-8 message of at most 1024 bytes", func(t *T) {
+			p, err := t.dial().roundTrip(t.ctx, frameOf(hx("a1 00 18 63")))
+			t.must(err, "request")
+			t.must(wire.CheckDeterministic(p), "error response encoding")
+			var m map[uint64]any
+			t.must(decodeLoose(p, &m), "error response")
+			code, _ := m[1].(uint64)
+			msg, ok := m[2].(string)
+			if m[0] != uint64(1) || code != uint64(wire.CodeUnknownRequest) || !ok || len(msg) > wire.MaxErrorMessage {
+				t.Fatalf("error response %v", m)
+			}
+			for k := range m {
+				if k > 3 {
+					t.Fatalf("error response with key %d", k)
+				}
+			}
+		})
+
 	// 3.3.1 processing order
 	register("3.3.1/1", MUST, "every request but register, authenticate and server-info is unauthenticated before authentication",
 		"a request not allowed before authentication on an unauthenticated connection gets unauthenticated (5)", func(t *T) {
