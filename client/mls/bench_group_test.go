@@ -32,11 +32,14 @@ func BenchmarkEncryptGroup100(b *testing.B) {
 	g := benchGroup(b, 100)
 	msg := make([]byte, 100)
 	b.ReportAllocs()
+	var m []byte
 	for b.Loop() {
-		if _, err := g.Encrypt(msg, nil); err != nil {
+		var err error
+		if m, err = g.Encrypt(msg, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(len(m)), "message-bytes")
 }
 
 // BenchmarkCommitAdd100 commits the addition of one member to a
@@ -46,6 +49,7 @@ func BenchmarkCommitAdd100(b *testing.B) {
 	state := mustState(b, g)
 	kp := newBundle(b, g.cs, "new").KeyPackage
 	b.ReportAllocs()
+	var c, w []byte
 	for b.Loop() {
 		b.StopTimer()
 		g, err := UnmarshalGroup(state, Config{})
@@ -53,8 +57,31 @@ func BenchmarkCommitAdd100(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		if _, w, err := g.Commit(CommitOptions{Add: []KeyPackage{kp}}); err != nil || w == nil {
+		if c, w, err = g.Commit(CommitOptions{Add: []KeyPackage{kp}}); err != nil || w == nil {
 			b.Fatal(err)
 		}
 	}
+	b.ReportMetric(float64(len(c)), "commit-bytes")
+	b.ReportMetric(float64(len(w)), "welcome-bytes")
+}
+
+// BenchmarkCommitUpdate100 commits a path update in a 100-member group and
+// reports its size.
+func BenchmarkCommitUpdate100(b *testing.B) {
+	g := benchGroup(b, 100)
+	state := mustState(b, g)
+	b.ReportAllocs()
+	var c []byte
+	for b.Loop() {
+		b.StopTimer()
+		g, err := UnmarshalGroup(state, Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if c, _, err = g.Commit(CommitOptions{Update: true}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(c)), "commit-bytes")
 }
