@@ -214,7 +214,6 @@ func newEnv(ctx context.Context, c Config) (*env, error) {
 }
 
 func (e *env) close() {
-	e.pool.close()
 	if e.peer != nil {
 		e.peer.close()
 	}

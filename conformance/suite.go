@@ -147,8 +147,6 @@ type T struct {
 	cleanups []func()
 }
 
-type stopTest struct{}
-
 // Context is the test's context, ended at its deadline.
 func (t *T) Context() context.Context { return t.ctx }
 

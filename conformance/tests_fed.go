@@ -160,11 +160,11 @@ func init() {
 		"A listener MUST close a connection on which no fed-hello has succeeded within 10 s of handshake completion with the application error auth_timeout (2)", func(t *T) {
 			start := time.Now()
 			c := t.fedConn("")
-			ctx, cancel := context.WithTimeout(t.ctx, 15*time.Second)
+			ctx, cancel := context.WithTimeout(t.ctx, 20*time.Second)
 			defer cancel()
 			ae, err := closeCode(ctx, c.qc)
 			t.must(err, "waiting for the close")
-			if !ae.Remote || ae.ErrorCode != wire.CloseAuthTimeout || time.Since(start) > 12*time.Second {
+			if !ae.Remote || ae.ErrorCode != wire.CloseAuthTimeout || time.Since(start) > 13*time.Second {
 				t.Fatalf("closed with %v after %s", ae, time.Since(start).Round(time.Millisecond))
 			}
 		}, NeedPeer)
