@@ -707,8 +707,9 @@ func (r *run) every(fn func(elapsed time.Duration)) func() {
 
 // finish fills in res from the run's counts.
 func (r *run) finish(res *Result) {
-	lost, lateAfterReject := r.tr.audit()
+	lost, stranded, lateAfterReject := r.tr.audit(func(dev int) bool { return r.devs[dev].failed.Load() })
 	r.errs.add("lost", lost)
+	r.errs.add("not delivered: the recipient's connection failed", stranded)
 	r.errs.add("delivered after rejection", lateAfterReject)
 	r.errs.add("duplicated", r.tr.duplicated.Load())
 	r.errs.add("delivered to the wrong device", r.tr.misdelivered.Load())

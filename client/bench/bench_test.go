@@ -269,3 +269,31 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+func TestTrackerAudit(t *testing.T) {
+	t.Parallel()
+	var tr tracker
+	tr.start = time.Now()
+	ids := [][16]byte{{1}, {2}, {3}, {4}, {5}}
+	for i, id := range ids {
+		tr.sent(id, i%2, tr.start)
+	}
+	tr.answered(ids[0], stAccepted) // delivered twice
+	tr.answered(ids[1], stAccepted) // never delivered, to device 1 (connection failed)
+	tr.answered(ids[2], stAccepted) // never delivered, to device 0: lost
+	tr.answered(ids[3], stRejected) // delivered all the same
+	tr.answered(ids[4], stAccepted) // delivered to the wrong device
+	tr.deliver(ids[0], 0, time.Now())
+	tr.deliver(ids[0], 0, time.Now())
+	tr.deliver(ids[3], 1, time.Now())
+	tr.deliver(ids[4], 1, time.Now())
+	tr.deliver([16]byte{9}, 0, time.Now())
+	lost, stranded, rejected := tr.audit(func(dev int) bool { return dev == 1 })
+	if lost != 1 || stranded != 1 || rejected != 1 {
+		t.Errorf("lost %d, stranded %d, delivered after rejection %d", lost, stranded, rejected)
+	}
+	if tr.duplicated.Load() != 1 || tr.misdelivered.Load() != 1 || tr.unknown.Load() != 1 || tr.deliveredAccepted.Load() != 2 {
+		t.Errorf("duplicated %d, misdelivered %d, unknown %d, delivered %d",
+			tr.duplicated.Load(), tr.misdelivered.Load(), tr.unknown.Load(), tr.deliveredAccepted.Load())
+	}
+}

@@ -40,6 +40,7 @@ type device struct {
 	qc       *quic.Conn
 	caughtUp chan struct{}
 
+	failed  atomic.Bool // its push stream failed: it receives nothing more
 	ackMu   sync.Mutex
 	ackIDs  [][]byte
 	ackWake chan struct{}
@@ -112,7 +113,9 @@ func (r *run) connect(ctx context.Context, addr, domain, caFile, prefix string, 
 		r.devMu.Unlock()
 	}
 	qconf := &quic.Config{
-		HandshakeIdleTimeout: wire.HandshakeDeadline / 2,
+		// Longer than a client needs: on a machine that other work keeps
+		// busy, a handshake among thousands may wait for the CPU.
+		HandshakeIdleTimeout: wire.HandshakeDeadline,
 		MaxIdleTimeout:       wire.IdleTimeout,
 		KeepAlivePeriod:      wire.KeepAlive,
 		MaxIncomingStreams:   -1,
@@ -145,6 +148,10 @@ func (r *run) connect(ctx context.Context, addr, domain, caFile, prefix string, 
 						break
 					}
 					r.connectRetries.Add(1)
+					select {
+					case <-time.After(time.Duration(attempt+1) * time.Second):
+					case <-ctx.Done():
+					}
 					address = fmt.Sprintf("%s-%d-r%d@%s", prefix, i, attempt+1, domain)
 				}
 				if err != nil {
@@ -225,6 +232,7 @@ func (r *run) register(ctx context.Context, tr *quic.Transport, raddr *net.UDPAd
 // queues its id for acknowledgement.
 func (r *run) receive(d *device) {
 	fail := func(err error) {
+		d.failed.Store(true)
 		if !r.closed.Load() {
 			r.errs.add(errKind("push stream", err), 1)
 		}

@@ -104,13 +104,20 @@ func (t *tracker) deliver(id [16]byte, dev int, now time.Time) {
 
 // audit counts the accepted envelopes never delivered (lost) and the
 // refused ones delivered all the same, and sets deliveredAccepted.
-func (t *tracker) audit() (lost, deliveredRejected int64) {
+//
+// An accepted envelope not delivered to a device whose connection failed
+// (disconnected reports it) is not counted as lost but as stranded: it
+// waits in the mailbox for a connection the run no longer has, so the run
+// cannot tell.
+func (t *tracker) audit(disconnected func(dev int) bool) (lost, stranded, deliveredRejected int64) {
 	var ok int64
 	for i := range t.shards {
 		s := &t.shards[i]
 		s.mu.Lock()
 		for _, rec := range s.m {
 			switch {
+			case rec.state == stAccepted && rec.deliveries == 0 && disconnected(int(rec.to)):
+				stranded++
 			case rec.state == stAccepted && rec.deliveries == 0:
 				lost++
 			case rec.state == stAccepted:
@@ -122,5 +129,5 @@ func (t *tracker) audit() (lost, deliveredRejected int64) {
 		s.mu.Unlock()
 	}
 	t.deliveredAccepted.Store(ok)
-	return lost, deliveredRejected
+	return lost, stranded, deliveredRejected
 }
