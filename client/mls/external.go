@@ -85,8 +85,10 @@ func mustOpaque(b []byte) []byte {
 // 12.4.3.2) from an encoded GroupInfo MLSMessage carrying external_pub.
 // ratchetTree is the encoded tree when given out of band; nil takes it
 // from the GroupInfo. me provides the joiner's credential, signature key
-// and leaf capabilities (its init key is not used). It returns the group
-// in the new epoch and the commit to send to the members.
+// and leaf capabilities (its init key is not used). A leaf of the tree
+// with the same credential is taken for the joiner's own old leaf and
+// removed by the commit (a resync). It returns the group in the new epoch
+// and the commit to send to the members.
 func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratchetTree []byte, cfg Config) (*Group, []byte, error) {
 	if me == nil {
 		return nil, nil, errors.New("mls: join external: missing key package bundle")
@@ -145,6 +147,18 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	if err := g.cfg.checkCredential(&leaf); err != nil {
 		return nil, nil, err
 	}
+	// Resync: a leaf with the joiner's credential is its old one, removed
+	// by the same commit (RFC 9420 section 12.4.3.2).
+	proposals := []ProposalOrRef{{Type: ProposalOrRefProposal, Proposal: &Proposal{Type: ProposalTypeExternalInit, ExternalInit: &ExternalInit{KEMOutput: kemOutput}}}}
+	for i := uint32(0); i < tree.NumLeaves(); i++ {
+		if old := tree.Leaf(LeafIndex(i)); old != nil && sameCredential(&old.Credential, &leaf.Credential) {
+			if err := tree.RemoveLeaf(LeafIndex(i)); err != nil {
+				return nil, nil, err
+			}
+			proposals = append(proposals, ProposalOrRef{Type: ProposalOrRefProposal, Proposal: &Proposal{Type: ProposalTypeRemove, Remove: &Remove{Removed: i}}})
+			break
+		}
+	}
 	own, err := tree.AddLeaf(&leaf)
 	if err != nil {
 		return nil, nil, err
@@ -163,8 +177,7 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	if err != nil {
 		return nil, nil, err
 	}
-	ei := Proposal{Type: ProposalTypeExternalInit, ExternalInit: &ExternalInit{KEMOutput: kemOutput}}
-	c := &Commit{Proposals: []ProposalOrRef{{Type: ProposalOrRefProposal, Proposal: &ei}}, Path: res.Path}
+	c := &Commit{Proposals: proposals, Path: res.Path}
 	content := &FramedContent{GroupID: gc0.GroupID, Epoch: gc0.Epoch, Sender: Sender{Type: SenderTypeNewMemberCommit}, ContentType: ContentTypeCommit, Commit: c}
 	ac, err := cs.SignFramedContent(g.sigPriv, WireFormatPublicMessage, content, &gc0)
 	if err != nil {

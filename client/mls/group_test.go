@@ -343,7 +343,7 @@ func TestGroupExternalJoin(t *testing.T) {
 	forSuites(t, func(t *testing.T, cs *CipherSuite) {
 		gs := newTestGroup(t, cs, 2, Config{})
 		a, b := gs[0], gs[1]
-		for _, withTree := range []bool{true, false} {
+		for i, withTree := range []bool{true, false} {
 			gi, err := b.GroupInfo(withTree)
 			if err != nil {
 				t.Fatal(err)
@@ -354,7 +354,7 @@ func TestGroupExternalJoin(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			x := newBundle(t, cs, "x")
+			x := newBundle(t, cs, fmt.Sprint("x", i))
 			gx, cm, err := JoinExternal(cs, gi, x, tree, Config{})
 			if err != nil {
 				t.Fatal(err)
@@ -368,6 +368,31 @@ func TestGroupExternalJoin(t *testing.T) {
 			m := mustEncrypt(t, gx, "joined")
 			expectText(t, a, m, "joined")
 		}
+		// A member that lost its state joins again in its own place.
+		n := len(a.Members())
+		gi, err := a.GroupInfo(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := gs[len(gs)-1]
+		again, cm, err := JoinExternal(cs, gi, &KeyPackageBundle{KeyPackage: mustLeafBundle(t, old), SignaturePriv: old.sigPriv}, nil, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := deliver(t, cm, gs[:len(gs)-1]...)
+		if len(ps[0].Removed) != 1 || len(a.Members()) != n {
+			t.Fatalf("resync: removed %d, %d members", len(ps[0].Removed), len(a.Members()))
+		}
+		gs[len(gs)-1] = again
+		sameState(t, gs...)
+		// An external commit may not remove someone else.
+		evil := Credential{Type: CredentialTypeXchat, Identity: []byte("evil")}
+		props := []pendingProposal{
+			{proposal: Proposal{Type: ProposalTypeExternalInit, ExternalInit: &ExternalInit{KEMOutput: []byte{1}}}},
+			{proposal: Proposal{Type: ProposalTypeRemove, Remove: &Remove{Removed: 0}}},
+		}
+		err = a.validateProposalsExt(a.cur(), props, []bool{true, true}, Sender{Type: SenderTypeNewMemberCommit}, true, &evil)
+		expectErr(t, err, ErrInvalidCommit)
 	})
 }
 
@@ -474,4 +499,12 @@ func TestGroupLimits(t *testing.T) {
 	kp, _ := newBundle(t, cs, "k").Message()
 	_, err = gs[1].Process(kp)
 	expectErr(t, err, ErrInvalidValue)
+}
+
+// mustLeafBundle returns a key package carrying g's own leaf node, as a
+// member that lost its state but kept its credential and key would make.
+func mustLeafBundle(t *testing.T, g *Group) KeyPackage {
+	t.Helper()
+	leaf := *g.cur().tree.Leaf(g.OwnLeaf())
+	return KeyPackage{Version: ProtocolVersionMLS10, CipherSuite: g.cs.ID(), LeafNode: leaf}
 }

@@ -491,7 +491,10 @@ func (g *Group) mergeLost(lost []*LostCommit) *LostCommit {
 		out.Proposals = append(out.Proposals, l.Proposals...)
 		out.Retry.Update = out.Retry.Update || l.Retry.Update
 		for _, kp := range l.Retry.Add {
-			if _, ok := isMember(kp.LeafNode.SignatureKey); !ok {
+			dup := slices.ContainsFunc(out.Retry.Add, func(k KeyPackage) bool {
+				return bytes.Equal(k.LeafNode.SignatureKey, kp.LeafNode.SignatureKey)
+			})
+			if _, ok := isMember(kp.LeafNode.SignatureKey); !ok && !dup {
 				out.Retry.Add = append(out.Retry.Add, kp)
 			}
 		}
