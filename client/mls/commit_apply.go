@@ -141,7 +141,11 @@ func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, err
 		if leaf.Source != LeafNodeSourceCommit {
 			return nil, fmt.Errorf("%w: path leaf source %d", ErrInvalidCommit, leaf.Source)
 		}
-		if err := g.validateLeaf(tree, leaf, committer, base.gc.GroupID, exts, nil); err != nil {
+		// ApplyUpdatePath verifies the leaf's signature.
+		if err := g.cfg.checkCredential(leaf); err != nil {
+			return nil, err
+		}
+		if err := checkLeafInTree(tree, leaf, committer, exts, nil); err != nil {
 			return nil, err
 		}
 		if old := base.tree.Leaf(committer); !external && old != nil && bytes.Equal(old.EncryptionKey, leaf.EncryptionKey) {

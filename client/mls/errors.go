@@ -14,7 +14,7 @@ var (
 	// unknown external sender).
 	ErrNotMember = errors.New("mls: sender is not a member")
 	// ErrReplay reports a PrivateMessage whose key generation was already
-	// used, or a commit that was already applied.
+	// used, or a proposal or commit that was already processed.
 	ErrReplay = errors.New("mls: replayed message")
 	// ErrTampered reports a message that does not authenticate: an AEAD
 	// failure, a bad signature, membership tag or confirmation tag.

@@ -248,6 +248,8 @@ func TestGroupProposalsByReference(t *testing.T) {
 		}
 		deliver(t, p1, a, c, d)
 		deliver(t, p2, a, b, d)
+		_, err = a.Process(p1)
+		expectErr(t, err, ErrReplay)
 		cm, w := commit(t, a, CommitOptions{})
 		deliver(t, cm, b, c)
 		p, err := d.Process(cm)

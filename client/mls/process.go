@@ -369,9 +369,10 @@ func (g *Group) processProposal(ac *AuthenticatedContent) (*Processed, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !slices.ContainsFunc(cur.proposals, func(q pendingProposal) bool { return bytes.Equal(q.ref, ref) }) {
-		cur.proposals = append(cur.proposals, pendingProposal{ref: ref, proposal: *p, sender: s})
+	if slices.ContainsFunc(cur.proposals, func(q pendingProposal) bool { return bytes.Equal(q.ref, ref) }) {
+		return nil, fmt.Errorf("%w: proposal already received", ErrReplay)
 	}
+	cur.proposals = append(cur.proposals, pendingProposal{ref: ref, proposal: *p, sender: s})
 	out := &Processed{Kind: KindProposal, Proposal: p}
 	senderInfo(out, cur, &ac.Content)
 	return out, nil
