@@ -38,11 +38,14 @@ type Options struct {
 	// Devices is the number of devices connected to the homeserver; in the
 	// federation scenario, the number of senders on the first homeserver
 	// and of recipients on the second each.
-	Devices     int
-	Duration    time.Duration // how long senders send (mailbox, federation)
-	Rate        float64       // envelopes per second in total; 0 sends as fast as the servers allow
-	Concurrency int           // send requests in flight at most
-	Bucket      int           // padding bucket of the envelopes (power of two, 256 to 65536)
+	Devices  int
+	Duration time.Duration // how long senders send (mailbox, federation)
+	// Warmup is the first part of Duration whose envelopes are counted
+	// (lost, duplicated, throughput) but left out of the latency figures.
+	Warmup      time.Duration
+	Rate        float64 // envelopes per second in total; 0 sends as fast as the servers allow
+	Concurrency int     // send requests in flight at most
+	Bucket      int     // padding bucket of the envelopes (power of two, 256 to 65536)
 	// Payload, when not zero, is the plaintext size the envelopes stand
 	// for: the bucket is then the smallest that holds it (wire.Bucket).
 	Payload int
@@ -93,7 +96,7 @@ type Options struct {
 
 // DefaultOptions returns the defaults of xchat-bench mailbox.
 func DefaultOptions() Options {
-	return Options{Devices: 50, Duration: 10 * time.Second, Concurrency: 16, Bucket: 256, Batch: 1,
+	return Options{Devices: 50, Duration: 10 * time.Second, Warmup: time.Second, Concurrency: 16, Bucket: 256, Batch: 1,
 		Drain: 10 * time.Second, Idle: 5 * time.Second, Burst: 1, ConnectConcurrency: 16}
 }
 
@@ -117,6 +120,8 @@ func (o *Options) validate(scenario string) error {
 		return fmt.Errorf("--batch must be 1 to %d", wire.MaxEnvelopesPerSend)
 	case o.Drain < 0 || o.Idle < 0:
 		return errors.New("--drain and --idle must not be negative")
+	case o.Warmup < 0 || (o.Warmup >= o.Duration && scenario != "connections"):
+		return errors.New("--warmup must be shorter than --duration")
 	case o.Burst < 1:
 		return errors.New("--burst must be at least 1")
 	case o.Server != "" && o.Domain == "":
@@ -158,7 +163,8 @@ type Result struct {
 	SentPerSecond      float64 `json:"sent_per_second"`
 	DeliveredPerSecond float64 `json:"delivered_per_second"`
 
-	Latency Latency          `json:"latency_ms"`
+	Latency Latency          `json:"latency_ms"` // of envelopes sent after the warm-up
+	Warmup  float64          `json:"warmup_seconds"`
 	Errors  map[string]int64 `json:"errors"` // count by kind; empty when none
 
 	Servers []ServerStats `json:"servers,omitempty"`
@@ -457,6 +463,7 @@ func (r *run) load(ctx context.Context) {
 	fmt.Fprintf(r.progress, "xchat-bench: sending for %s\n", o.Duration)
 	r.start = time.Now()
 	r.tr.start = r.start
+	r.tr.latencyFrom = r.start.Add(o.Warmup)
 	stopProgress := r.startProgress()
 	defer stopProgress()
 	var jobs chan struct{}
@@ -715,6 +722,9 @@ func (r *run) finish(res *Result) {
 	r.errs.add("delivered to the wrong device", r.tr.misdelivered.Load())
 	r.errs.add("unknown envelope delivered", r.tr.unknown.Load())
 	res.Seconds = r.sendSecs
+	if !r.tr.latencyFrom.IsZero() {
+		res.Warmup = r.tr.latencyFrom.Sub(r.tr.start).Seconds()
+	}
 	res.Attempted = r.attempted.Load()
 	res.Sent = r.accepted.Load()
 	res.Delivered = r.tr.deliveredAccepted.Load()
@@ -786,7 +796,11 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(tw, "lost\t%d\t\n", r.Lost)
 	fmt.Fprintf(tw, "duplicated\t%d\t\n", r.Duplicated)
-	fmt.Fprintf(tw, "latency send→delivery\tp50 %s\tp90 %s  p99 %s  max %s\n", ms(r.Latency.P50), ms(r.Latency.P90), ms(r.Latency.P99), ms(r.Latency.Max))
+	warm := ""
+	if r.Warmup > 0 {
+		warm = fmt.Sprintf(" (sent after the first %.1fs)", r.Warmup)
+	}
+	fmt.Fprintf(tw, "latency send→delivery%s\tp50 %s\tp90 %s  p99 %s  max %s\n", warm, ms(r.Latency.P50), ms(r.Latency.P90), ms(r.Latency.P99), ms(r.Latency.Max))
 	cores := func(cpu float64) float64 {
 		if r.Seconds > 0 {
 			return cpu / r.Seconds

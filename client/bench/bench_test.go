@@ -94,7 +94,7 @@ func checkClean(t *testing.T, res *Result, servers int) {
 func TestMailbox(t *testing.T) {
 	t.Parallel()
 	o := DefaultOptions()
-	o.Devices, o.Duration, o.Xchatd = 6, time.Second, xchatdBinary(t)
+	o.Devices, o.Duration, o.Warmup, o.Xchatd = 6, time.Second, 200*time.Millisecond, xchatdBinary(t)
 	var progress syncBuffer
 	o.Progress = &progress
 	res, err := Mailbox(testCtx(t), o)
@@ -113,7 +113,7 @@ func TestMailbox(t *testing.T) {
 func TestMailboxRate(t *testing.T) {
 	t.Parallel()
 	o := DefaultOptions()
-	o.Devices, o.Duration, o.Xchatd, o.Rate, o.Batch, o.Payload = 3, time.Second, xchatdBinary(t), 200, 2, 700
+	o.Devices, o.Duration, o.Warmup, o.Xchatd, o.Rate, o.Batch, o.Payload = 3, time.Second, 0, xchatdBinary(t), 200, 2, 700
 	res, err := Mailbox(testCtx(t), o)
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +130,7 @@ func TestMailboxRate(t *testing.T) {
 func TestFederation(t *testing.T) {
 	t.Parallel()
 	o := DefaultOptions()
-	o.Devices, o.Duration, o.Xchatd, o.Batch = 3, time.Second, xchatdBinary(t), 4
+	o.Devices, o.Duration, o.Warmup, o.Xchatd, o.Batch = 3, time.Second, 200*time.Millisecond, xchatdBinary(t), 4
 	res, err := Federation(testCtx(t), o)
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +168,7 @@ func TestPostgres(t *testing.T) {
 		t.Skip("TEST_DATABASE_URL is unset")
 	}
 	o := DefaultOptions()
-	o.Devices, o.Duration, o.Xchatd, o.DB = 3, 500*time.Millisecond, xchatdBinary(t), db
+	o.Devices, o.Duration, o.Warmup, o.Xchatd, o.DB = 3, 500*time.Millisecond, 100*time.Millisecond, xchatdBinary(t), db
 	res, err := Federation(testCtx(t), o)
 	if err != nil {
 		t.Fatal(err)
@@ -193,6 +193,7 @@ func TestOptionsValidate(t *testing.T) {
 		{"mailbox", func(o *Options) { o.Rate = -1 }},
 		{"mailbox", func(o *Options) { o.Server = "127.0.0.1:1" }},
 		{"connections", func(o *Options) { o.Burst = 0 }},
+		{"mailbox", func(o *Options) { o.Warmup = o.Duration }},
 		{"federation", func(o *Options) { o.Server, o.Domain = "127.0.0.1:1", "a.test" }},
 		{"federation", func(o *Options) { o.PeerServer = "127.0.0.1:1" }},
 	} {

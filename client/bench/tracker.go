@@ -28,8 +28,11 @@ type shard struct {
 
 // tracker follows every envelope from its send to its deliveries.
 type tracker struct {
-	start  time.Time
-	shards [64]shard
+	start time.Time
+	// latencyFrom: envelopes sent before it are counted but left out of
+	// the latency histogram (the warm-up).
+	latencyFrom time.Time
+	shards      [64]shard
 
 	outstanding  atomic.Int64 // accepted and not yet delivered
 	delivered    atomic.Int64 // first deliveries
@@ -92,7 +95,9 @@ func (t *tracker) deliver(id [16]byte, dev int, now time.Time) {
 		t.outstanding.Add(-1)
 	}
 	t.delivered.Add(1)
-	t.hist.record(now.Sub(rec.at))
+	if !rec.at.Before(t.latencyFrom) {
+		t.hist.record(now.Sub(rec.at))
+	}
 	since := int64(now.Sub(t.start))
 	for {
 		last := t.lastDelivery.Load()

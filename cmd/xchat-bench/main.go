@@ -158,6 +158,7 @@ func scenarioCmd(stdout, stderr io.Writer, name, short, long string, runScenario
 		f.Float64Var(&o.Rate, "rate", o.Rate, "envelopes per second in total in the burst, paced; 0: as fast as the server allows")
 	} else {
 		f.DurationVar(&o.Duration, "duration", o.Duration, "how long to send")
+		f.DurationVar(&o.Warmup, "warmup", o.Warmup, "first part of --duration left out of the latency figures (its envelopes still count)")
 		f.Float64Var(&o.Rate, "rate", o.Rate, "envelopes per second in total, paced; 0: as fast as the server allows")
 	}
 	f.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "send requests in flight at most")

@@ -29,7 +29,7 @@ func TestMailboxJSON(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	code := run(ctx, []string{"mailbox", "--devices", "2", "--duration", "300ms", "--payload", "100",
+	code := run(ctx, []string{"mailbox", "--devices", "2", "--duration", "300ms", "--warmup", "100ms", "--payload", "100",
 		"--xchatd", xchatd, "--json", jsonFile}, &stdout, &stderr)
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())
