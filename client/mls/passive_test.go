@@ -120,6 +120,14 @@ func runPassiveCase(t *testing.T, i int, c *passiveCase) {
 				t.Fatalf("case %d (suite %d) epoch %d: proposal %d: %v", i, c.CipherSuite, n, k, err)
 			}
 		}
+		// The state persists across epochs with pending proposals.
+		st, err := g.MarshalState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g, err = UnmarshalGroup(st, cfg); err != nil {
+			t.Fatalf("case %d: state: %v", i, err)
+		}
 		if _, err := g.Process(e.Commit); err != nil {
 			t.Fatalf("case %d (suite %d) epoch %d: commit: %v", i, c.CipherSuite, n, err)
 		}
