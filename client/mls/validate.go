@@ -89,6 +89,11 @@ func checkLeafInTree(tree *Tree, leaf *LeafNode, l LeafIndex, gcExts []Extension
 			return fmt.Errorf("%w: leaf extension %d not in its capabilities", ErrInvalidProposal, e.Type)
 		}
 	}
+	for _, e := range gcExts {
+		if !defaultExtension(e.Type) && !slices.Contains(leaf.Capabilities.Extensions, e.Type) {
+			return fmt.Errorf("%w: leaf does not support group extension %d", ErrInvalidProposal, e.Type)
+		}
+	}
 	if leaf.Source == LeafNodeSourceKeyPackage {
 		now := unixSeconds(time.Now())
 		if now < leaf.Lifetime.NotBefore || now > leaf.Lifetime.NotAfter {
