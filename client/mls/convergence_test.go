@@ -47,6 +47,9 @@ func TestConvergenceTwoCommits(t *testing.T) {
 
 		pa := processRace(t, a, cB, !aWins)
 		pb := processRace(t, b, cA, aWins)
+		if !aWins && (len(pa.Removed) != 1 || string(pa.Removed[0].Credential.Identity) != "d") {
+			t.Fatalf("A's view of the switch: removed %+v", pa.Removed)
+		}
 		processRace(t, c, cA, true)
 		processRace(t, c, cB, !aWins)
 		processRace(t, c2, cB, true)

@@ -60,6 +60,8 @@ type Processed struct {
 	Proposal *Proposal
 	// NewEpoch is the epoch a commit led to; Added, Removed and Updated
 	// list the members it changed (Added with their new leaf indices).
+	// When the commit undid own or others' commits of a losing branch,
+	// Added and Removed compare the new state with the undone one.
 	NewEpoch uint64
 	Added    []Member
 	Removed  []Member
@@ -414,7 +416,9 @@ func (g *Group) processCommit(msg []byte, e uint64, unprotect func(*epoch) (*Aut
 		out.Sender = st.committer
 	}
 	var lost []*LostCommit
-	if idx < len(g.chain)-1 {
+	before := g.cur().tree
+	switched := idx < len(g.chain)-1
+	if switched {
 		// The commit wins: undo the later epochs of this branch, keeping
 		// them read-only for application messages already sent in them.
 		for _, ep := range g.chain[idx:] {
@@ -438,12 +442,36 @@ func (g *Group) processCommit(msg []byte, e uint64, unprotect func(*epoch) (*Aut
 	if ac.Content.Sender.Type == SenderTypeNewMemberCommit {
 		out.Added = append(out.Added, memberOf(st.committer, st.next.tree.Leaf(st.committer)))
 	}
+	if switched {
+		// Report the change from the undone branch to the new state.
+		out.Added, out.Removed = memberDiff(before, st.next.tree)
+	}
 	g.pushEpoch(st.next, h, nil)
 	out.NewEpoch = st.next.gc.Epoch
 	if len(lost) > 0 {
 		out.LostOwnCommit = g.mergeLost(lost)
 	}
 	return out, nil
+}
+
+// memberDiff returns the members of tree b that are not in a and those of
+// a that are not in b, matched by leaf and signature key.
+func memberDiff(a, b *Tree) (added, removed []Member) {
+	in := func(t *Tree, m Member) bool {
+		leaf := t.Leaf(m.Leaf)
+		return leaf != nil && bytes.Equal(leaf.SignatureKey, m.SignatureKey)
+	}
+	for _, m := range members(b) {
+		if !in(a, m) {
+			added = append(added, m)
+		}
+	}
+	for _, m := range members(a) {
+		if !in(b, m) {
+			removed = append(removed, m)
+		}
+	}
+	return added, removed
 }
 
 // keepLosingEpoch applies a losing commit to its base epoch, when it is
