@@ -8,6 +8,13 @@ import (
 // benchGroup returns the creator's state of an n-member group (suite
 // 0xF031) whose tree has a full path after an update commit.
 func benchGroup(b *testing.B, n int) *Group {
+	g, _ := benchGroupPair(b, n)
+	return g
+}
+
+// benchGroupPair returns the creator's and another member's state of an
+// n-member group.
+func benchGroupPair(b *testing.B, n int) (*Group, *Group) {
 	b.Helper()
 	cs, err := LookupSuite(XWingAES128GCMSHA256Ed25519)
 	if err != nil {
@@ -18,12 +25,55 @@ func benchGroup(b *testing.B, n int) *Group {
 		b.Fatal(err)
 	}
 	var kps []KeyPackage
+	var first *KeyPackageBundle
 	for i := 1; i < n; i++ {
-		kps = append(kps, newBundle(b, cs, fmt.Sprint("m", i)).KeyPackage)
+		kb := newBundle(b, cs, fmt.Sprint("m", i))
+		if first == nil {
+			first = kb
+		}
+		kps = append(kps, kb.KeyPackage)
 	}
-	commit(b, g, CommitOptions{Add: kps})
-	commit(b, g, CommitOptions{Update: true})
-	return g
+	_, w := commit(b, g, CommitOptions{Add: kps})
+	m, err := JoinFromWelcome(w, bundleLookup(first), nil, Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cm, _ := commit(b, g, CommitOptions{Update: true})
+	deliver(b, cm, m)
+	return g, m
+}
+
+// BenchmarkProcessGroup100 decrypts and verifies one application message
+// in a 100-member group.
+func BenchmarkProcessGroup100(b *testing.B) {
+	g, m := benchGroupPair(b, 100)
+	msgs := make([][]byte, 0, 1024)
+	for range cap(msgs) {
+		msg, err := g.Encrypt(make([]byte, 100), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		msgs = append(msgs, msg)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i == len(msgs) {
+			b.StopTimer()
+			for j := range msgs {
+				var err error
+				if msgs[j], err = g.Encrypt(make([]byte, 100), nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			i = 0
+			b.StartTimer()
+		}
+		if _, err := m.Process(msgs[i]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
 }
 
 // BenchmarkEncryptGroup100 encrypts one application message (100 bytes)

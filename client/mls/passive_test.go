@@ -58,8 +58,13 @@ func TestPassiveClientVectors(t *testing.T) {
 			bySuite := map[uint16][]int{}
 			unsupported := 0
 			for i, c := range cases {
-				if _, err := LookupSuite(CipherSuiteID(c.CipherSuite)); err != nil {
+				if c.CipherSuite == 4 || c.CipherSuite == 6 {
+					// X448 and Ed448 suites: not implemented.
 					unsupported++
+					continue
+				}
+				if _, err := LookupSuite(CipherSuiteID(c.CipherSuite)); err != nil {
+					t.Errorf("case %d: %v", i, err)
 					continue
 				}
 				bySuite[c.CipherSuite] = append(bySuite[c.CipherSuite], i)
