@@ -80,7 +80,10 @@ func (s *Server) accept(ctx context.Context, envs []wire.Envelope, relayed bool)
 	results := make([]wire.Code, len(envs))
 	admit := make([]store.Envelope, 0, len(envs))
 	index := make([]int, 0, len(envs))
-	policies := make(map[string]store.Policy)
+	policies, err := s.prefetchPolicies(ctx, envs)
+	if err != nil {
+		return nil, err
+	}
 	for i := range envs {
 		e := &envs[i]
 		lane, code, err := s.admit(ctx, e, policies, now)
@@ -119,6 +122,42 @@ func (s *Server) accept(ctx context.Context, envs []wire.Envelope, relayed bool)
 		}
 	}
 	return results, nil
+}
+
+// policyBatcher is implemented by stores that read many accounts'
+// delivery policies at once (store.Policy for each, in one query).
+type policyBatcher interface {
+	Policies(ctx context.Context, addresses []string) (map[string]store.Policy, error)
+}
+
+// prefetchPolicies returns the policies of the local recipients of envs,
+// read at once when the store can and there are several, else an empty map
+// that admit fills one recipient at a time.
+func (s *Server) prefetchPolicies(ctx context.Context, envs []wire.Envelope) (map[string]store.Policy, error) {
+	policies := make(map[string]store.Policy)
+	pb, ok := s.cfg.Store.(policyBatcher)
+	if !ok || len(envs) < 2 {
+		return policies, nil
+	}
+	seen := make(map[string]bool)
+	var addrs []string
+	for i := range envs {
+		if a := envs[i].To.Address; !seen[a] && s.isLocal(a) {
+			seen[a] = true
+			addrs = append(addrs, a)
+		}
+	}
+	if len(addrs) < 2 {
+		return policies, nil
+	}
+	got, err := pb.Policies(ctx, addrs)
+	if err != nil {
+		return nil, fmt.Errorf("policy: %w", err)
+	}
+	for a, p := range got {
+		policies[a] = p
+	}
+	return policies, nil
 }
 
 // admit decides one envelope's lane, or the code that refuses it. A

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/xchat-im/xchat/server/store"
@@ -188,6 +189,78 @@ func (s *Store) Policy(ctx context.Context, address string) (store.Policy, error
 		return store.Policy{}, fmt.Errorf("sqlite: policy: %w", err)
 	}
 	return p, nil
+}
+
+// policiesStatements holds the statements of Policies by the number of
+// addresses they name: 1, 2, 4, ... maxAckChunk.
+var policiesStatements = func() map[int]string {
+	m := make(map[int]string)
+	for n := 1; n <= maxAckChunk; n *= 2 {
+		m[n] = `SELECT a.address, a.request_lane_open, v.pos, v.verifier
+			FROM accounts a LEFT JOIN policy_verifiers v ON v.address = a.address
+			WHERE a.address IN (?` + strings.Repeat(`, ?`, n-1) + `) ORDER BY a.address, v.pos`
+	}
+	return m
+}()
+
+// Policies returns the delivery policies of several accounts, as Policy
+// does for one, with one statement per 64 addresses; accounts that do not
+// exist are left out of the map. The server uses it to admit a send
+// request's envelopes for many recipients.
+func (s *Store) Policies(ctx context.Context, addresses []string) (map[string]store.Policy, error) {
+	out := make(map[string]store.Policy, len(addresses))
+	err := s.read(func(db *sql.DB) error {
+		for rest := addresses; len(rest) > 0; {
+			chunk := rest[:min(len(rest), maxAckChunk)]
+			rest = rest[len(chunk):]
+			n := 1
+			for n < len(chunk) {
+				n *= 2
+			}
+			args := make([]any, n)
+			for i := range args {
+				args[i] = chunk[min(i, len(chunk)-1)] // a repeat changes nothing
+			}
+			st, err := s.readStmt(ctx, db, policiesStatements[n])
+			if err != nil {
+				return err
+			}
+			if err := scanPolicies(ctx, st, args, out); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: policies: %w", err)
+	}
+	return out, nil
+}
+
+func scanPolicies(ctx context.Context, st *sql.Stmt, args []any, out map[string]store.Policy) error {
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			address string
+			open    int64
+			pos     sql.NullInt64 // NULL: the account has no verifier
+			v       []byte
+		)
+		if err := rows.Scan(&address, &open, &pos, &v); err != nil {
+			return err
+		}
+		p := out[address]
+		p.RequestLaneOpen = open != 0
+		if pos.Valid {
+			p.Verifiers = append(p.Verifiers, v)
+		}
+		out[address] = p
+	}
+	return rows.Err()
 }
 
 // SetPolicy replaces an account's delivery policy, or returns
