@@ -25,7 +25,7 @@ type CommitOptions struct {
 	NoPending bool
 }
 
-// sender returns the member's own Sender.
+// self returns the member's own Sender.
 func (e *epoch) self() Sender { return Sender{Type: SenderTypeMember, LeafIndex: uint32(e.priv.Leaf)} }
 
 // frame signs content and protects it as a PublicMessage or

@@ -15,15 +15,19 @@ const (
 	ExtensionTypeRequiredCapabilities uint16 = 3
 	ExtensionTypeExternalPub          uint16 = 4
 	ExtensionTypeExternalSenders      uint16 = 5
-	defaultMaxMembers                        = 1000
-	defaultMaxRetainedEpochs                 = 4
-	defaultMaxOutOfOrder                     = 1000
-	defaultPadding                           = 32
-	defaultMaxResumptionPSKs                 = 32
-	maxPaddingBlock                          = 4096
-	maxRetainedEpochsLimit                   = 64
-	maxOutOfOrderLimit                       = MaxRatchetSkip
-	maxMembersLimit                          = 1 << 20
+)
+
+// Defaults and bounds of Config.
+const (
+	defaultMaxMembers        = 1000
+	defaultMaxRetainedEpochs = 4
+	defaultMaxOutOfOrder     = 1000
+	defaultPadding           = 32
+	defaultMaxResumptionPSKs = 32
+	maxPaddingBlock          = 4096
+	maxRetainedEpochsLimit   = 64
+	maxOutOfOrderLimit       = MaxRatchetSkip
+	maxMembersLimit          = 1 << 20
 )
 
 // Config holds the policy of a Group. The zero value is usable: it
