@@ -33,6 +33,16 @@
 // tests (a test holds its accounts exclusively while it runs), because
 // servers limit registrations per source address (section 2.10).
 //
+// # Teeth
+//
+// The package's tests put a TLS-terminating proxy, in test code only, in
+// front of a real homeserver and make it break one MUST at a time (a
+// mutant): each mutant must be caught by the test id aimed at that rule,
+// and the same tests through a faithful proxy must pass. The proxy reaches
+// device authentication through a narrow test hook (the TLS exporter of
+// its upstream connection), since a signature bound to one TLS connection
+// cannot cross a proxy by design (section 5.4).
+//
 // # What is not tested
 //
 // Behaviour that a black-box client cannot observe in seconds is left out:
