@@ -2,6 +2,7 @@ package mls
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 )
 
@@ -34,67 +35,78 @@ func lower(a, b []byte) bool { return bytes.Compare(commitHash(a), commitHash(b)
 
 func TestConvergenceTwoCommits(t *testing.T) {
 	forSuites(t, func(t *testing.T, cs *CipherSuite) {
-		gs := newTestGroup(t, cs, 3, Config{})
-		a, b, c := gs[0], gs[1], gs[2]
-		c2 := clone(t, c)
-		d := newBundle(t, cs, "d")
-		cA, wA := commit(t, a, CommitOptions{Add: []KeyPackage{d.KeyPackage}})
-		cB, _ := commit(t, b, CommitOptions{Update: true})
-		mA := mustEncrypt(t, a, "in A's epoch")
-		mB := mustEncrypt(t, b, "in B's epoch")
-		aWins := lower(cA, cB)
-		t.Logf("A wins: %v", aWins)
-
-		pa := processRace(t, a, cB, !aWins)
-		pb := processRace(t, b, cA, aWins)
-		if !aWins && (len(pa.Removed) != 1 || string(pa.Removed[0].Credential.Identity) != "d") {
-			t.Fatalf("A's view of the switch: removed %+v", pa.Removed)
-		}
-		processRace(t, c, cA, true)
-		processRace(t, c, cB, !aWins)
-		processRace(t, c2, cB, true)
-		processRace(t, c2, cA, aWins)
-		sameState(t, a, b, c, c2)
-		// Application messages of both branches stay readable by all:
-		// a losing commit's epoch is kept read-only even by members that
-		// never applied it.
-		for _, g := range []*Group{b, c, c2} {
-			expectText(t, g, mA, "in A's epoch")
-		}
-		for _, g := range []*Group{a, c, c2} {
-			expectText(t, g, mB, "in B's epoch")
-		}
-
-		var gd *Group
-		if aWins {
-			if pb.LostOwnCommit == nil || !pb.LostOwnCommit.Retry.Update {
-				t.Fatalf("B's lost commit: %+v", pb.LostOwnCommit)
-			}
-			var err error
-			if gd, err = JoinFromWelcome(wA, bundleLookup(d), nil, Config{}); err != nil {
-				t.Fatal(err)
-			}
-			re, _ := commit(t, b, pb.LostOwnCommit.Retry)
-			deliver(t, re, a, c, c2, gd)
-		} else {
-			lost := pa.LostOwnCommit
-			if lost == nil || len(lost.Retry.Add) != 1 || len(lost.Proposals) != 1 {
-				t.Fatalf("A's lost commit: %+v", lost)
-			}
-			re, w := commit(t, a, lost.Retry)
-			deliver(t, re, b, c, c2)
-			var err error
-			if gd, err = JoinFromWelcome(w, bundleLookup(d), nil, Config{}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		all := []*Group{a, b, c, c2, gd}
-		sameState(t, all...)
-		m := mustEncrypt(t, gd, "all together")
-		for _, g := range all[:4] {
-			expectText(t, g, m, "all together")
+		for _, private := range []bool{false, true} {
+			t.Run(fmt.Sprint("encrypted-handshake-", private), func(t *testing.T) {
+				convergeTwo(t, cs, Config{EncryptHandshake: private})
+			})
 		}
 	})
+}
+
+// convergeTwo races an add against an update and checks that every
+// delivery order converges, then that the loser's re-commit does too.
+func convergeTwo(t *testing.T, cs *CipherSuite, cfg Config) {
+	gs := newTestGroup(t, cs, 3, cfg)
+	a, b, c := gs[0], gs[1], gs[2]
+	c2 := clone(t, c)
+	d := newBundle(t, cs, "d")
+	cA, wA := commit(t, a, CommitOptions{Add: []KeyPackage{d.KeyPackage}})
+	cB, _ := commit(t, b, CommitOptions{Update: true})
+	mA := mustEncrypt(t, a, "in A's epoch")
+	mB := mustEncrypt(t, b, "in B's epoch")
+	aWins := lower(cA, cB)
+	t.Logf("A wins: %v", aWins)
+
+	pa := processRace(t, a, cB, !aWins)
+	pb := processRace(t, b, cA, aWins)
+	if !aWins && (len(pa.Removed) != 1 || string(pa.Removed[0].Credential.Identity) != "d") {
+		t.Fatalf("A's view of the switch: removed %+v", pa.Removed)
+	}
+	processRace(t, c, cA, true)
+	processRace(t, c, cB, !aWins)
+	processRace(t, c2, cB, true)
+	processRace(t, c2, cA, aWins)
+	sameState(t, a, b, c, c2)
+	// Application messages of both branches stay readable by all:
+	// a losing commit's epoch is kept read-only even by members that
+	// never applied it.
+	for _, g := range []*Group{b, c, c2} {
+		expectText(t, g, mA, "in A's epoch")
+	}
+	for _, g := range []*Group{a, c, c2} {
+		expectText(t, g, mB, "in B's epoch")
+	}
+
+	var gd *Group
+	joinCfg := cfg
+	if aWins {
+		if pb.LostOwnCommit == nil || !pb.LostOwnCommit.Retry.Update {
+			t.Fatalf("B's lost commit: %+v", pb.LostOwnCommit)
+		}
+		var err error
+		if gd, err = JoinFromWelcome(wA, bundleLookup(d), nil, joinCfg); err != nil {
+			t.Fatal(err)
+		}
+		re, _ := commit(t, b, pb.LostOwnCommit.Retry)
+		deliver(t, re, a, c, c2, gd)
+	} else {
+		lost := pa.LostOwnCommit
+		if lost == nil || len(lost.Retry.Add) != 1 || len(lost.Proposals) != 1 {
+			t.Fatalf("A's lost commit: %+v", lost)
+		}
+		re, w := commit(t, a, lost.Retry)
+		deliver(t, re, b, c, c2)
+		var err error
+		if gd, err = JoinFromWelcome(w, bundleLookup(d), nil, joinCfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all := []*Group{a, b, c, c2, gd}
+	sameState(t, all...)
+	m := mustEncrypt(t, gd, "all together")
+	for _, g := range all[:4] {
+		expectText(t, g, m, "all together")
+	}
 }
 
 func TestConvergenceThreeCommits(t *testing.T) {
