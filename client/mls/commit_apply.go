@@ -48,6 +48,9 @@ type staged struct {
 // resolveCommitProposals expands a commit's proposal list: references are
 // looked up among the base epoch's pending proposals.
 func (g *Group) resolveCommitProposals(base *epoch, c *Commit, committer Sender) ([]pendingProposal, []bool, error) {
+	if len(c.Proposals) > maxPendingProposals {
+		return nil, nil, fmt.Errorf("%w: %d proposals", ErrInvalidCommit, len(c.Proposals))
+	}
 	props := make([]pendingProposal, 0, len(c.Proposals))
 	inline := make([]bool, 0, len(c.Proposals))
 	for _, por := range c.Proposals {

@@ -242,8 +242,18 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 		}
 	}
 	// Adds: valid key packages, with keys unique in the tree (minus the
-	// removed and updated leaves) and among themselves.
-	var addKeys [][]byte
+	// removed and updated leaves) and among themselves. The member limit
+	// is checked first, before any signature.
+	nAdds := 0
+	for _, p := range props {
+		if p.proposal.Type == ProposalTypeAdd {
+			nAdds++
+		}
+	}
+	if memberCount(tree)-len(removed)+nAdds > g.cfg.maxMembers() {
+		return ErrTooManyMembers
+	}
+	addKeys := map[string]bool{}
 	for _, p := range props {
 		if p.proposal.Type != ProposalTypeAdd {
 			continue
@@ -262,12 +272,10 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 		if err := checkLeafInTree(tree, &kp.LeafNode, LeafIndex(^uint32(0)), base.gc.Extensions, ignore); err != nil {
 			return err
 		}
-		for _, k := range addKeys {
-			if bytes.Equal(k, kp.LeafNode.SignatureKey) {
-				return fmt.Errorf("%w: two adds with the same signature key", ErrInvalidProposal)
-			}
+		if addKeys[string(kp.LeafNode.SignatureKey)] {
+			return fmt.Errorf("%w: two adds with the same signature key", ErrInvalidProposal)
 		}
-		addKeys = append(addKeys, kp.LeafNode.SignatureKey)
+		addKeys[string(kp.LeafNode.SignatureKey)] = true
 	}
 	// Updates: valid leaves for their sender.
 	for _, p := range props {
