@@ -60,7 +60,8 @@ type worker struct {
 	f        *Federation
 	domain   string
 	wake     chan struct{}
-	failures int // consecutive failures, for backoff
+	mu       sync.Mutex // guards failures: rounds overlap
+	failures int        // consecutive failures, for backoff
 }
 
 // ensureWorker starts the worker of domain, or wakes it.
@@ -95,12 +96,23 @@ const relayBudget = wire.MaxFrame - 64<<10
 // claims at once; it sends them concurrently on its peer connection.
 const claimBatches = 8
 
+// roundsInFlight is how many claimed rounds a worker relays at once: the
+// next round is claimed while the previous one is relayed and settled, so
+// that the claim, the relay and the settling of consecutive rounds
+// overlap (and share the store's group commits) instead of adding up.
+const roundsInFlight = 2
+
 func (w *worker) run(ctx context.Context) {
 	defer w.f.wg.Done()
 	log := w.f.cfg.Logger.With("peer", w.domain)
+	slots := make(chan struct{}, roundsInFlight)
+	var rounds sync.WaitGroup
+	defer rounds.Wait()
 	for ctx.Err() == nil {
+		slots <- struct{}{}
 		rows, err := w.f.cfg.Store.ClaimOutbound(ctx, w.domain, time.Now(), w.f.cfg.Lease, claimBatches*wire.MaxEnvelopesPerSend)
 		if err != nil {
+			<-slots
 			if ctx.Err() == nil {
 				log.Error("outbound queue", "err", err)
 				w.sleep(ctx, w.backoff())
@@ -108,7 +120,19 @@ func (w *worker) run(ctx context.Context) {
 			continue
 		}
 		if len(rows) > 0 {
-			w.process(ctx, rows)
+			rounds.Add(1)
+			go func() {
+				defer rounds.Done()
+				defer func() { <-slots }()
+				w.process(ctx, rows)
+			}()
+			continue
+		}
+		<-slots
+		if len(slots) > 0 {
+			// Rounds are still out: once they are settled, what they
+			// could not deliver may be due again.
+			rounds.Wait()
 			continue
 		}
 		next, queued, err := w.nextDue(ctx)
@@ -181,6 +205,8 @@ func (w *worker) retire(ctx context.Context) bool {
 // backoff returns the delay after another failure: capped exponential,
 // chosen uniformly in [d/2, d].
 func (w *worker) backoff() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	d := w.f.cfg.Retry << min(w.failures, 30)
 	if d > w.f.cfg.MaxRetry || d <= 0 {
 		d = w.f.cfg.MaxRetry
@@ -277,7 +303,9 @@ func (w *worker) process(ctx context.Context, rows []store.Outbound) {
 		return
 	}
 	if !failed {
+		w.mu.Lock()
 		w.failures = 0
+		w.mu.Unlock()
 		w.settle(notices, codes, done, nil, time.Time{})
 		return
 	}
