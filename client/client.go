@@ -114,6 +114,9 @@ func Register(ctx context.Context, p *Profile, o RegisterOptions) (*Identity, er
 		if err := cl.finishLink(ctx, *link); err != nil {
 			return nil, unfinished(fmt.Errorf("link: %w", err))
 		}
+		if err := p.forgetJoinLink(ctx); err != nil {
+			return nil, err
+		}
 	} else {
 		v := wire.TokenVerifier(id.Token)
 		if err := c.do(ctx, &wire.SetDeliveryPolicy{Verifiers: [][]byte{v[:]}, RequestLaneOpen: true}, &wire.OK{}); err != nil {
@@ -256,6 +259,16 @@ func Connect(ctx context.Context, p *Profile) (*Client, error) {
 	if err := p.forgetProcessed(ctx); err != nil {
 		c.close()
 		return nil, fmt.Errorf("profile: %w", err)
+	}
+	if err := p.expireHeld(ctx); err != nil {
+		c.close()
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	// What an earlier run committed to but could not send goes first.
+	var se *SendError
+	if err := cl.flushOutbox(ctx); err != nil && !errors.As(err, &se) {
+		c.close()
+		return nil, err
 	}
 	return cl, nil
 }

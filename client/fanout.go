@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"sync"
 
@@ -57,7 +58,7 @@ func (cl *Client) deliverPayload(ctx context.Context, targets []wire.Mailbox, pa
 			return fmt.Errorf("profile: %w", err)
 		}
 	}
-	refused := &SendError{Refused: map[uint32]wire.Code{}}
+	refused := &SendError{Refused: map[wire.Mailbox]wire.Code{}}
 	for attempt := 0; len(jobs) > 0; attempt++ {
 		var retry []job
 		for start := 0; start < len(jobs); start += wire.MaxEnvelopesPerSend {
@@ -83,8 +84,7 @@ func (cl *Client) deliverPayload(ctx context.Context, targets []wire.Mailbox, pa
 				case code == wire.CodeTokenInvalid && attempt == 0:
 					retry = append(retry, batch[i])
 				default:
-					refused.To = batch[i].to.Address
-					refused.Refused[batch[i].to.Device] = code
+					refused.Refused[batch[i].to] = code
 				}
 			}
 		}
@@ -97,6 +97,45 @@ func (cl *Client) deliverPayload(ctx context.Context, targets []wire.Mailbox, pa
 			}
 		}
 		jobs = retry
+	}
+	if len(refused.Refused) > 0 {
+		return refused
+	}
+	return nil
+}
+
+// flushOutbox sends what waits in the outbox, oldest first, fragmenting
+// payloads too large for one envelope (spec/09-mls.md section 9.6). A
+// payload leaves the outbox once the homeserver accepted or refused it for
+// every target; when the homeserver cannot be reached it stays for the
+// next connection. The refusals are returned as one *SendError.
+func (cl *Client) flushOutbox(ctx context.Context) error {
+	items, err := cl.p.outbox(ctx)
+	if err != nil {
+		return err
+	}
+	refused := &SendError{Refused: map[wire.Mailbox]wire.Code{}}
+	for _, it := range items {
+		frags, err := wire.Fragment(it.Payload)
+		if err != nil {
+			for _, t := range it.Targets {
+				refused.Refused[t] = wire.CodeOf(err)
+			}
+		}
+		for _, f := range frags {
+			err := cl.deliverPayload(ctx, it.Targets, f)
+			var se *SendError
+			if errors.As(err, &se) {
+				maps.Copy(refused.Refused, se.Refused)
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("%w (what was not sent stays queued and is sent at the next connection)", err)
+			}
+		}
+		if err := cl.p.sent(ctx, it.ID); err != nil {
+			return fmt.Errorf("profile: %w", err)
+		}
 	}
 	if len(refused.Refused) > 0 {
 		return refused

@@ -135,6 +135,10 @@ func (cl *Client) targetDevices(ctx context.Context, users []string) (map[string
 // claimFor claims a key package of each device in want that the group
 // does not already hold, and returns the packages with their devices.
 func (cl *Client) claimFor(ctx context.Context, want map[string][]uint32, have []wire.Mailbox) ([][]byte, []wire.Mailbox, error) {
+	pinned, err := cl.p.ownDevices(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	var pkgs [][]byte
 	var added []wire.Mailbox
 	users := make([]string, 0, len(want))
@@ -149,7 +153,7 @@ func (cl *Client) claimFor(ctx context.Context, want map[string][]uint32, have [
 				devs = append(devs, d)
 			}
 		}
-		p, got, err := cl.claimKeyPackages(ctx, u, devs)
+		p, got, err := cl.claimKeyPackages(ctx, u, devs, pinned)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -201,13 +205,20 @@ func (cl *Client) createGroup(ctx context.Context, kind int, name string, users 
 	if row.State, err = g.MarshalState(); err != nil {
 		return nil, err
 	}
-	if err := cl.p.inTx(ctx, func(tx *sql.Tx) error { return insertGroup(ctx, tx, row) }); err != nil {
+	err = cl.p.inTx(ctx, func(tx *sql.Tx) error {
+		if err := insertGroup(ctx, tx, row); err != nil {
+			return err
+		}
+		if welcome == nil {
+			return nil
+		}
+		return cl.queueMLS(ctx, tx, added, welcome, &wire.GroupMeta{Kind: uint64(kind), Name: name})
+	})
+	if err != nil {
 		return nil, err
 	}
-	if welcome != nil {
-		if err := cl.sendMLS(ctx, added, welcome, &wire.GroupMeta{Kind: uint64(kind), Name: name}); err != nil {
-			return id, fmt.Errorf("group %x created, but the invitations were not all sent: %w", id, err)
-		}
+	if err := cl.flushOutbox(ctx); err != nil {
+		return id, fmt.Errorf("group %x created, but not every invitation was sent: %w", id, err)
 	}
 	return id, nil
 }
@@ -223,21 +234,27 @@ func commit(g *mls.Group, pkgs [][]byte, rm []mls.LeafIndex) (commitMsg, welcome
 		}
 		kps = append(kps, *kp)
 	}
-	c, w, err := g.Commit(mls.CommitOptions{Add: kps, Remove: rm})
+	// Proposals of others are never committed by reference: a member
+	// could send one to this device alone and fork it from the group.
+	c, w, err := g.Commit(mls.CommitOptions{Add: kps, Remove: rm, NoPending: true})
 	if err != nil {
 		return nil, nil, fmt.Errorf("commit: %w", err)
 	}
 	return c, w, nil
 }
 
-// sendMLS seals one MLS message, with this account's delivery token, to
-// each target device.
-func (cl *Client) sendMLS(ctx context.Context, targets []wire.Mailbox, msg []byte, meta *wire.GroupMeta) error {
+// queueMLS queues, in tx, one MLS message with this account's delivery
+// token for each target device.
+func (cl *Client) queueMLS(ctx context.Context, tx *sql.Tx, targets []wire.Mailbox, msg []byte, meta *wire.GroupMeta) error {
+	if len(targets) == 0 {
+		return nil
+	}
 	payload, err := wire.Marshal(&wire.MLSPayload{Mode: wire.PayloadMLS, Message: msg, Token: cl.id.Token, Meta: meta})
 	if err != nil {
 		return err
 	}
-	return cl.deliverPayload(ctx, targets, payload)
+	_, err = queueOut(ctx, tx, payload, targets)
+	return err
 }
 
 // CreateGroup creates a group chat named name with the given users (and
@@ -296,20 +313,25 @@ func (cl *Client) changeGroup(ctx context.Context, id []byte, f func(g *mls.Grou
 		if err != nil {
 			return err
 		}
-		err = cl.p.inTx(ctx, func(tx *sql.Tx) error { return updateGroup(ctx, tx, row, state, true) })
+		err = cl.p.inTx(ctx, func(tx *sql.Tx) error {
+			if err := updateGroup(ctx, tx, row, state, true); err != nil {
+				return err
+			}
+			if err := cl.queueMLS(ctx, tx, cl.others(before), c, nil); err != nil {
+				return err
+			}
+			if w == nil {
+				return nil
+			}
+			return cl.queueMLS(ctx, tx, added, w, &wire.GroupMeta{Kind: uint64(row.Kind), Name: row.Name})
+		})
 		if errors.Is(err, errStateChanged) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		if err := cl.sendMLS(ctx, cl.others(before), c, nil); err != nil {
-			return err
-		}
-		if w != nil {
-			return cl.sendMLS(ctx, added, w, &wire.GroupMeta{Kind: uint64(row.Kind), Name: row.Name})
-		}
-		return nil
+		return cl.flushOutbox(ctx)
 	}
 }
 
@@ -390,7 +412,7 @@ func (cl *Client) removeDeviceFromGroups(ctx context.Context, dev wire.Mailbox) 
 
 // addOwnDeviceToGroups adds a newly linked device of the own account to
 // every group this device is in (spec/09-mls.md section 9.5).
-func (cl *Client) addOwnDeviceToGroups(ctx context.Context, device uint32) error {
+func (cl *Client) addOwnDeviceToGroups(ctx context.Context, device uint32, sigKey []byte) error {
 	rows, err := cl.p.groups(ctx)
 	if err != nil {
 		return err
@@ -404,7 +426,7 @@ func (cl *Client) addOwnDeviceToGroups(ctx context.Context, device uint32) error
 			if slices.Contains(devs, dev) {
 				return nil, nil, nil, nil
 			}
-			pkgs, added, err := cl.claimKeyPackages(ctx, dev.Address, []uint32{device})
+			pkgs, added, err := cl.claimKeyPackages(ctx, dev.Address, []uint32{device}, map[uint32][]byte{device: sigKey})
 			if err != nil || len(pkgs) == 0 {
 				return nil, nil, nil, err
 			}
@@ -457,17 +479,23 @@ func (cl *Client) sendContent(ctx context.Context, id []byte, c *wire.Content) e
 		if err != nil {
 			return err
 		}
-		// The state that consumed the key is saved before the message
-		// leaves, so no key is ever used twice.
-		err = cl.p.inTx(ctx, func(tx *sql.Tx) error { return updateGroup(ctx, tx, row, state, true) })
+		// The state that consumed the key is saved, with the message in
+		// the outbox, before the message leaves: no key is used twice and
+		// nothing encrypted is lost.
+		devs, _ := groupDevices(g)
+		err = cl.p.inTx(ctx, func(tx *sql.Tx) error {
+			if err := updateGroup(ctx, tx, row, state, true); err != nil {
+				return err
+			}
+			return cl.queueMLS(ctx, tx, cl.others(devs), msg, nil)
+		})
 		if errors.Is(err, errStateChanged) {
 			continue
 		}
 		if err != nil {
 			return err
 		}
-		devs, _ := groupDevices(g)
-		return cl.sendMLS(ctx, cl.others(devs), msg, nil)
+		return cl.flushOutbox(ctx)
 	}
 }
 

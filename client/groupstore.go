@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/xchat-im/xchat/spec/wire"
 )
 
 // groupSchema holds the MLS state of a profile (spec/09-mls.md).
@@ -39,6 +41,24 @@ CREATE TABLE IF NOT EXISTS held_mls (
 	lane INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS held_mls_group ON held_mls (group_id);
+CREATE TABLE IF NOT EXISTS outbox (
+	id INTEGER PRIMARY KEY AUTOINCREMENT,
+	payload BLOB NOT NULL,
+	targets BLOB NOT NULL,
+	created_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS fragments (
+	hash BLOB NOT NULL,
+	sender TEXT NOT NULL,
+	sender_device INTEGER NOT NULL,
+	sender_key BLOB NOT NULL,
+	idx INTEGER NOT NULL,
+	count INTEGER NOT NULL,
+	data BLOB NOT NULL,
+	received_at_ms INTEGER NOT NULL,
+	lane INTEGER NOT NULL,
+	PRIMARY KEY (hash, sender, sender_device, idx)
+);
 CREATE TABLE IF NOT EXISTS processed (
 	envelope_id BLOB PRIMARY KEY,
 	at_ms INTEGER NOT NULL
@@ -59,9 +79,11 @@ CREATE TABLE IF NOT EXISTS links (
 // Limits on what a profile keeps for others (spec/09-mls.md section 9.6,
 // spec/07-envelopes.md section 7.16).
 const (
-	maxHeldPerGroup = 256
-	heldFor         = 7 * 24 * time.Hour
-	processedFor    = 31 * 24 * time.Hour
+	maxHeldPerGroup  = 256
+	maxHeldUnknown   = 1024 // held for groups this device does not hold
+	heldFor          = 7 * 24 * time.Hour
+	processedFor     = 31 * 24 * time.Hour
+	maxFragmentBytes = 64 << 20
 )
 
 // markProcessed records, in the transaction that stores what an envelope
@@ -166,14 +188,15 @@ func (p *Profile) groups(ctx context.Context) ([]*groupRow, error) {
 }
 
 // insertGroup stores a group the device created or joined; a group it
-// already holds is replaced (a Welcome of a later epoch, section 9.8).
+// left is replaced (it was added again).
 func insertGroup(ctx context.Context, tx *sql.Tx, g *groupRow) error {
 	active := 0
 	if g.Active {
 		active = 1
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO groups (`+groupColumns+`) VALUES (?, ?, ?, ?, ?, 1, ?, ?)
-		ON CONFLICT (id) DO UPDATE SET state = excluded.state, version = groups.version + 1, active = excluded.active`,
+		ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, peer = excluded.peer,
+			state = excluded.state, version = groups.version + 1, active = excluded.active`,
 		g.ID, g.Kind, g.Name, g.Peer, g.State, active, time.Now().UnixMilli())
 	if err != nil {
 		return fmt.Errorf("profile: save group: %w", err)
@@ -235,8 +258,9 @@ type sender struct {
 	SigKey  []byte
 }
 
-// holdMessage keeps m for later; false when the group already holds the
-// maximum number of messages (the oldest is then dropped to make room).
+// holdMessage keeps m for later. A group holds at most maxHeldPerGroup
+// messages and the groups this device does not hold maxHeldUnknown in all;
+// the oldest are dropped to make room.
 func holdMessage(ctx context.Context, tx *sql.Tx, m *heldMessage) error {
 	if err := markProcessed(ctx, tx, m.EnvelopeID); err != nil {
 		return err
@@ -252,13 +276,29 @@ func holdMessage(ctx context.Context, tx *sql.Tx, m *heldMessage) error {
 	if err != nil {
 		return fmt.Errorf("profile: hold message: %w", err)
 	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM held_mls WHERE rowid IN (SELECT h.rowid FROM held_mls h
+		WHERE NOT EXISTS (SELECT 1 FROM groups g WHERE g.id = h.group_id) ORDER BY h.rowid DESC LIMIT -1 OFFSET ?)`, maxHeldUnknown)
+	if err != nil {
+		return fmt.Errorf("profile: hold message: %w", err)
+	}
 	return nil
+}
+
+// expireHeld drops held messages and fragments kept too long, and held
+// messages of groups this device left.
+func (p *Profile) expireHeld(ctx context.Context) error {
+	old := time.Now().Add(-heldFor).UnixMilli()
+	if _, err := p.db.ExecContext(ctx, `DELETE FROM held_mls WHERE received_at_ms < ? OR group_id IN (SELECT id FROM groups WHERE active = 0)`, old); err != nil {
+		return err
+	}
+	_, err := p.db.ExecContext(ctx, `DELETE FROM fragments WHERE received_at_ms < ?`, old)
+	return err
 }
 
 // heldMessages returns the messages held for a group, oldest first, after
 // dropping those held too long.
 func (p *Profile) heldMessages(ctx context.Context, group []byte) ([]*heldMessage, error) {
-	if _, err := p.db.ExecContext(ctx, `DELETE FROM held_mls WHERE received_at_ms < ?`, time.Now().Add(-heldFor).UnixMilli()); err != nil {
+	if err := p.expireHeld(ctx); err != nil {
 		return nil, fmt.Errorf("profile: %w", err)
 	}
 	rows, err := p.db.QueryContext(ctx, `SELECT envelope_id, group_id, sender, sender_device, sender_key, payload, received_at_ms, lane
@@ -323,4 +363,53 @@ func untrustOwnDevice(ctx context.Context, tx *sql.Tx, device uint32) error {
 		return fmt.Errorf("profile: %w", err)
 	}
 	return nil
+}
+
+// queueOut adds a payload for the target devices to the outbox, in the
+// transaction that saves the group state it belongs to, so that what a
+// device committed to is sent even after a crash or a failed send.
+func queueOut(ctx context.Context, tx *sql.Tx, payload []byte, targets []wire.Mailbox) (int64, error) {
+	t, err := wire.Marshal(targets)
+	if err != nil {
+		return 0, err
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO outbox (payload, targets, created_at_ms) VALUES (?, ?, ?)`, payload, t, time.Now().UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("profile: outbox: %w", err)
+	}
+	return res.LastInsertId()
+}
+
+// outItem is one payload waiting in the outbox.
+type outItem struct {
+	ID      int64
+	Payload []byte
+	Targets []wire.Mailbox
+}
+
+// outbox returns what waits to be sent, oldest first.
+func (p *Profile) outbox(ctx context.Context) ([]outItem, error) {
+	rows, err := p.db.QueryContext(ctx, `SELECT id, payload, targets FROM outbox ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	defer rows.Close()
+	var out []outItem
+	for rows.Next() {
+		var it outItem
+		var t []byte
+		if err := rows.Scan(&it.ID, &it.Payload, &t); err != nil {
+			return nil, fmt.Errorf("profile: %w", err)
+		}
+		if err := wire.Unmarshal(t, &it.Targets); err != nil {
+			return nil, fmt.Errorf("profile: outbox targets: %w", err)
+		}
+		out = append(out, it)
+	}
+	return out, rows.Err()
+}
+
+func (p *Profile) sent(ctx context.Context, id int64) error {
+	_, err := p.db.ExecContext(ctx, `DELETE FROM outbox WHERE id = ?`, id)
+	return err
 }

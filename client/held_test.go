@@ -1,7 +1,9 @@
 package client
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"errors"
 	"database/sql"
 	"fmt"
 	"testing"
@@ -43,6 +45,114 @@ func (m *member) held(t *testing.T, n int, msg []byte, meta *wire.GroupMeta) (*h
 	id := make([]byte, 16)
 	id[0] = byte(n)
 	return &heldMessage{EnvelopeID: id, Sender: m.sender, Payload: b, ReceivedAt: time.Now()}, p
+}
+
+// device under test: a Client with no connection whose profile holds the
+// given members' key packages as its own (own-domain credentials verify
+// with domainKey, without the network).
+func testClient(t *testing.T, domainKey ed25519.PrivateKey, addr string, bundles ...*mls.KeyPackageBundle) (*Client, *Profile) {
+	t.Helper()
+	ctx := t.Context()
+	p, err := OpenProfile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	cl := &Client{p: p, id: &Identity{Address: addr, Device: 1}, domainKey0: domainKey.Public().(ed25519.PublicKey)}
+	for _, b := range bundles {
+		ref, _ := b.Ref()
+		enc, _ := b.MarshalBinary()
+		if err := p.inTx(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `INSERT INTO key_packages (ref, bundle, last_resort, created_at_ms) VALUES (?, ?, 0, 0)`, ref, enc)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cl, p
+}
+
+// create makes m the creator of a group with the given members and
+// returns the Welcome.
+func (m *member) create(t *testing.T, id []byte, others ...*member) []byte {
+	t.Helper()
+	var err error
+	if m.g, err = mls.CreateGroup(suite(), id, m.bundle, mls.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	var add []mls.KeyPackage
+	for _, o := range others {
+		add = append(add, o.bundle.KeyPackage)
+	}
+	_, welcome, err := m.g.Commit(mls.CommitOptions{Add: add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return welcome
+}
+
+// A Welcome never replaces a group the device is in; a group with a third
+// user is not a direct chat, whatever its metadata says; proposals are
+// dropped.
+func TestWelcomeRules(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	_, domainKey, _ := ed25519.GenerateKey(nil)
+	alice, mallory := newMember(t, domainKey, "alice@a.test"), newMember(t, domainKey, "mallory@a.test")
+	bob, bob2 := newMember(t, domainKey, "bob@a.test"), newMember(t, domainKey, "bob@a.test")
+	bob2.bundle, _ = mls.NewKeyPackage(suite(), bob.bundle.KeyPackage.LeafNode.Credential, bob.bundle.SignaturePriv, mls.XchatKeyPackageOptions())
+	cl, p := testClient(t, domainKey, "bob@a.test", bob.bundle, bob2.bundle)
+
+	gid := make([]byte, 16)
+	h, pl := alice.held(t, 1, alice.create(t, gid, bob), &wire.GroupMeta{Kind: wire.GroupKindDirect})
+	if _, err := cl.receiveMLS(ctx, h, pl); err != nil {
+		t.Fatal(err)
+	}
+	// Mallory makes a group with the same identifier, a later epoch and
+	// bob in it: it must not replace the chat with alice.
+	w := mallory.create(t, gid, bob2)
+	for range 3 {
+		if _, _, err := mallory.g.Commit(mls.CommitOptions{Update: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, pl = mallory.held(t, 2, w, &wire.GroupMeta{Kind: wire.GroupKindDirect})
+	var d *dropError
+	if _, err := cl.receiveMLS(ctx, h, pl); !errors.As(err, &d) {
+		t.Fatalf("a Welcome for a group the device is in: %v", err)
+	}
+	if g, _ := p.directGroup(ctx, "alice@a.test"); g == nil || !bytes.Equal(g.ID, gid) {
+		t.Fatalf("direct group with alice %+v", g)
+	}
+
+	// A "direct" group of three users is a group chat.
+	carol := newMember(t, domainKey, "carol@a.test")
+	bob3 := &member{sender: bob.sender}
+	bob3.bundle, _ = mls.NewKeyPackage(suite(), bob.bundle.KeyPackage.LeafNode.Credential, bob.bundle.SignaturePriv, mls.XchatKeyPackageOptions())
+	ref, _ := bob3.bundle.Ref()
+	enc, _ := bob3.bundle.MarshalBinary()
+	p.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO key_packages (ref, bundle, last_resort, created_at_ms) VALUES (?, ?, 0, 0)`, ref, enc)
+		return err
+	})
+	gid2 := bytes.Repeat([]byte{1}, 16)
+	h, pl = mallory.held(t, 3, mallory.create(t, gid2, bob3, carol), &wire.GroupMeta{Kind: wire.GroupKindDirect})
+	if _, err := cl.receiveMLS(ctx, h, pl); err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := p.group(ctx, gid2); g == nil || g.Kind != wire.GroupKindGroup || g.Peer != "" {
+		t.Fatalf("a three-user group kept as %+v", g)
+	}
+
+	// A proposal, even from a member, is dropped.
+	prop, err := alice.g.ProposeRemove(mls.LeafIndex(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, pl = alice.held(t, 4, prop, nil)
+	if _, err := cl.receiveMLS(ctx, h, pl); !errors.As(err, &d) {
+		t.Fatalf("a proposal: %v", err)
+	}
 }
 
 // A message of an epoch the device has not reached (its commit, from
@@ -126,5 +236,81 @@ func TestHeldUntilCommit(t *testing.T) {
 	// ignored.
 	if seen, err := p.processed(ctx, h.EnvelopeID); err != nil || !seen {
 		t.Fatalf("processed %v %v", seen, err)
+	}
+}
+
+// A Welcome too large for one envelope (a group of 60 with the hybrid
+// suite) arrives in fragments, in any order, and is joined once complete;
+// a fragment from another device does not complete it.
+func TestFragmentedWelcome(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	_, domainKey, _ := ed25519.GenerateKey(nil)
+	alice, bob := newMember(t, domainKey, "alice@a.test"), newMember(t, domainKey, "bob@a.test")
+	p, err := OpenProfile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	cl := &Client{p: p, id: &Identity{Address: "bob@a.test", Device: 1}, domainKey0: domainKey.Public().(ed25519.PublicKey)}
+	ref, _ := bob.bundle.Ref()
+	enc, _ := bob.bundle.MarshalBinary()
+	if err := p.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO key_packages (ref, bundle, last_resort, created_at_ms) VALUES (?, ?, 0, 0)`, ref, enc)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if alice.g, err = mls.CreateGroup(suite(), make([]byte, 16), alice.bundle, mls.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	add := []mls.KeyPackage{bob.bundle.KeyPackage}
+	for i := range 58 {
+		add = append(add, newMember(t, domainKey, fmt.Sprintf("user%d@a.test", i)).bundle.KeyPackage)
+	}
+	_, welcome, err := alice.g.Commit(mls.CommitOptions{Add: add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := wire.Marshal(&wire.MLSPayload{Mode: wire.PayloadMLS, Message: welcome, Meta: &wire.GroupMeta{Name: "sixty"}})
+	frags, err := wire.Fragment(payload)
+	if err != nil || len(frags) < 2 {
+		t.Fatalf("welcome of %d bytes in %d fragments: %v", len(welcome), len(frags), err)
+	}
+	deliver := func(i int, f []byte, from sender) ([]Message, error) {
+		dp, err := wire.DecodePayload(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := make([]byte, 16)
+		id[0], id[1] = byte(i), byte(from.Device)
+		return cl.receiveFragment(ctx, wire.Delivery{ID: id, ReceivedAt: uint64(time.Now().UnixMilli())}, from, dp.(*wire.FragmentPayload))
+	}
+	last := len(frags) - 1
+	// The last fragment first; then every fragment but the first from
+	// another device of alice: neither completes the Welcome.
+	if _, err := deliver(last, frags[last], alice.sender); err != nil {
+		t.Fatal(err)
+	}
+	other := alice.sender
+	other.Device = 2
+	for i := 1; i < len(frags); i++ {
+		if _, err := deliver(100+i, frags[i], other); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < last; i++ {
+		if _, err := deliver(i, frags[i], alice.sender); err != nil {
+			t.Fatalf("fragment %d: %v", i, err)
+		}
+	}
+	gs, err := ProfileGroups(ctx, p)
+	if err != nil || len(gs) != 1 || gs[0].Name != "sixty" || gs[0].Devices != 60 {
+		t.Fatalf("groups %+v, %v", gs, err)
+	}
+	var n int
+	p.db.QueryRow(`SELECT count(*) FROM fragments WHERE sender_device = 1`).Scan(&n)
+	if n != 0 {
+		t.Fatalf("%d fragments kept after the Welcome was joined", n)
 	}
 }

@@ -6,10 +6,12 @@ import (
 	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,18 +28,27 @@ const (
 var linkEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // LinkCode is what an existing device shows to link a new one
-// (spec/09-mls.md section 9.5): the account, the existing device, the
-// homeserver's link token and a secret only the two devices know.
+// (spec/09-mls.md section 9.5): the account, the existing device and a
+// hash of its signature key, the homeserver's link token and a secret only
+// the two devices know.
 type LinkCode struct {
 	Address string
 	Device  uint32
 	Token   []byte // wire.LinkTokenLen bytes
 	Secret  []byte // wire.LinkSecretSize bytes
+	KeyHash []byte // wire.LinkKeyHashSize bytes of SHA-256 of the device's signature key
 }
 
 // String formats the code as ADDRESS/DEVICE/BASE32.
 func (c LinkCode) String() string {
-	return fmt.Sprintf("%s/%d/%s", c.Address, c.Device, strings.ToLower(linkEncoding.EncodeToString(append(bytes.Clone(c.Token), c.Secret...))))
+	b := slices.Concat(c.Token, c.Secret, c.KeyHash)
+	return fmt.Sprintf("%s/%d/%s", c.Address, c.Device, strings.ToLower(linkEncoding.EncodeToString(b)))
+}
+
+// linkKeyHash returns the hash of a signature key that a link code carries.
+func linkKeyHash(sigKey []byte) []byte {
+	h := sha256.Sum256(sigKey)
+	return h[:wire.LinkKeyHashSize]
 }
 
 // ParseLinkCode parses a code printed by 'xchat device link'.
@@ -56,10 +67,11 @@ func ParseLinkCode(s string) (LinkCode, error) {
 		return LinkCode{}, bad
 	}
 	b, err := linkEncoding.DecodeString(strings.ToUpper(parts[2]))
-	if err != nil || len(b) != wire.LinkTokenLen+wire.LinkSecretSize {
+	if err != nil || len(b) != wire.LinkTokenLen+wire.LinkSecretSize+wire.LinkKeyHashSize {
 		return LinkCode{}, bad
 	}
-	return LinkCode{Address: addr, Device: uint32(dev), Token: b[:wire.LinkTokenLen], Secret: b[wire.LinkTokenLen:]}, nil
+	t, sec := wire.LinkTokenLen, wire.LinkTokenLen+wire.LinkSecretSize
+	return LinkCode{Address: addr, Device: uint32(dev), Token: b[:t], Secret: b[t:sec], KeyHash: b[sec:]}, nil
 }
 
 // CreateLink asks the homeserver for a link token and returns the code to
@@ -73,9 +85,14 @@ func (cl *Client) CreateLink(ctx context.Context) (LinkCode, time.Time, error) {
 	if len(ok.Token) != wire.LinkTokenLen {
 		return LinkCode{}, time.Time{}, fmt.Errorf("create a link: token of %d bytes", len(ok.Token))
 	}
-	code := LinkCode{Address: cl.id.Address, Device: cl.id.Device, Token: ok.Token, Secret: make([]byte, wire.LinkSecretSize)}
+	code := LinkCode{Address: cl.id.Address, Device: cl.id.Device, Token: ok.Token, Secret: make([]byte, wire.LinkSecretSize),
+		KeyHash: linkKeyHash(cl.id.SigKey.Public().(ed25519.PublicKey))}
 	rand.Read(code.Secret)
+	// The secret is forgotten after 10 minutes, whatever the server says.
 	expires := time.Unix(int64(ok.Expires), 0)
+	if limit := time.Now().Add(wire.LinkTokenTTL); expires.After(limit) {
+		expires = limit
+	}
 	err := cl.p.inTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM links WHERE expires_at_ms < ?`, time.Now().UnixMilli()); err != nil {
 			return err
@@ -108,6 +125,12 @@ func (cl *Client) receiveLinkProof(ctx context.Context, envelopeID []byte, from 
 	if !hmac.Equal(p.Proof, wire.LinkProof(secret, from.Address, from.Device, from.SigKey)) {
 		return drop(errors.New("a link proof that does not verify"))
 	}
+	// The groups first: should this fail, the envelope is not
+	// acknowledged and the proof is processed again (groups that already
+	// hold the device are skipped).
+	if err := cl.addOwnDeviceToGroups(ctx, from.Device, from.SigKey); err != nil {
+		return fmt.Errorf("add device %d to the groups: %w", from.Device, err)
+	}
 	err = cl.p.inTx(ctx, func(tx *sql.Tx) error {
 		if err := trustOwnDevice(ctx, tx, from.Device, from.SigKey); err != nil {
 			return err
@@ -119,9 +142,6 @@ func (cl *Client) receiveLinkProof(ctx context.Context, envelopeID []byte, from 
 	})
 	if err != nil {
 		return err
-	}
-	if err := cl.addOwnDeviceToGroups(ctx, from.Device); err != nil {
-		return fmt.Errorf("add device %d to the groups: %w", from.Device, err)
 	}
 	if o.OnLinked != nil {
 		o.OnLinked(from.Device)
@@ -145,6 +165,11 @@ func (cl *Client) finishLink(ctx context.Context, code LinkCode) error {
 	}
 	if linker == nil {
 		return fmt.Errorf("device %d of %s, which showed the code, does not exist", code.Device, code.Address)
+	}
+	// The code names the linking device's key: the homeserver cannot put
+	// a key of its own in its place.
+	if !bytes.Equal(linkKeyHash(linker.Keys.SigKey), code.KeyHash) {
+		return fmt.Errorf("the homeserver lists another signature key for device %d than the one in the code", code.Device)
 	}
 	if err := cl.p.inTx(ctx, func(tx *sql.Tx) error { return trustOwnDevice(ctx, tx, linker.ID, linker.Keys.SigKey) }); err != nil {
 		return err
@@ -197,4 +222,11 @@ func (cl *Client) RemoveDevice(ctx context.Context, device uint32) error {
 		return nil
 	}
 	return cl.removeDeviceFromGroups(ctx, wire.Mailbox{Address: cl.id.Address, Device: device})
+}
+
+// forgetJoinLink deletes the code this device registered with, once the
+// registration is complete.
+func (p *Profile) forgetJoinLink(ctx context.Context) error {
+	_, err := p.db.ExecContext(ctx, `DELETE FROM links WHERE role = ?`, linkRoleNew)
+	return err
 }

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/xchat-im/xchat/client/mls"
@@ -203,8 +204,11 @@ func markBundleUsed(ctx context.Context, tx *sql.Tx, ref []byte) error {
 
 // claimKeyPackages claims one key package for each listed device of
 // address and returns those that are valid and name their device; devices
-// without a usable package are left out (spec/09-mls.md section 9.4).
-func (cl *Client) claimKeyPackages(ctx context.Context, address string, devices []uint32) ([][]byte, []uint32, error) {
+// without a usable package are left out (spec/09-mls.md section 9.4). For
+// the own account, a device's package must carry the signature key this
+// device trusts for it (pinned), so that the homeserver cannot substitute
+// a device of its own.
+func (cl *Client) claimKeyPackages(ctx context.Context, address string, devices []uint32, pinned map[uint32][]byte) ([][]byte, []uint32, error) {
 	var pkgs [][]byte
 	var got []uint32
 	for _, dev := range devices {
@@ -217,10 +221,16 @@ func (cl *Client) claimKeyPackages(ctx context.Context, address string, devices 
 			return nil, nil, fmt.Errorf("claim a key package of %s device %d: %w", address, dev, err)
 		}
 		kp, err := mls.ParseKeyPackage(ok.KeyPackage)
-		if err != nil {
+		if err != nil || kp.CipherSuite != suite().ID() || !slices.Contains(kp.LeafNode.Capabilities.Credentials, mls.CredentialTypeXchat) {
+			continue
+		}
+		if address == cl.id.Address && !bytes.Equal(pinned[dev], kp.LeafNode.SignatureKey) {
 			continue
 		}
 		body, err := cl.verifyCredential(ctx, kp.LeafNode.Credential, kp.LeafNode.SignatureKey)
+		if errors.Is(err, seal.ErrNoDomainKey) {
+			return nil, nil, err
+		}
 		if err != nil || body.Address != address || body.Device != dev {
 			continue
 		}

@@ -3,12 +3,15 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/xchat-im/xchat/client/mls"
+	"github.com/xchat-im/xchat/client/seal"
 	"github.com/xchat-im/xchat/spec/wire"
 )
 
@@ -52,10 +55,36 @@ func (cl *Client) hold(ctx context.Context, h *heldMessage) error {
 	return cl.p.inTx(ctx, func(tx *sql.Tx) error { return holdMessage(ctx, tx, h) })
 }
 
-// errHeld reports that a message was held back for later.
-var errHeld = errors.New("held until its group or epoch is known")
+// transient reports an error after which the message must be processed
+// again later rather than dropped: a domain key that cannot be obtained
+// now.
+func transient(err error) bool { return errors.Is(err, seal.ErrNoDomainKey) }
 
-// processInGroup processes a handshake or application message of a known
+// uniqueDevices checks that no two leaves of a group name one device
+// (spec/09-mls.md section 9.3).
+func uniqueDevices(g *mls.Group) error {
+	seen := map[wire.Mailbox]bool{}
+	for _, m := range g.Members() {
+		mb, ok := memberDevice(m)
+		if !ok {
+			return errors.New("a leaf without an xchat credential")
+		}
+		if seen[mb] {
+			return fmt.Errorf("two leaves name %s device %d", mb.Address, mb.Device)
+		}
+		seen[mb] = true
+	}
+	return nil
+}
+
+// isDirect reports whether a group can be a direct chat between this
+// account and peer: its leaves belong to exactly these two users.
+func (cl *Client) isDirect(g *mls.Group, peer string) bool {
+	_, users := groupDevices(g)
+	return peer != cl.id.Address && len(users) == 2 && slices.Contains(users, peer) && slices.Contains(users, cl.id.Address)
+}
+
+// processInGroup processes a commit or application message of a known
 // group. progressed reports a commit that moved the group to a new epoch.
 func (cl *Client) processInGroup(ctx context.Context, h *heldMessage, p *wire.MLSPayload, epoch uint64) (msgs []Message, progressed bool, err error) {
 	for {
@@ -66,15 +95,31 @@ func (cl *Client) processInGroup(ctx context.Context, h *heldMessage, p *wire.ML
 		if row == nil {
 			return nil, false, cl.hold(ctx, h)
 		}
+		if !row.Active {
+			return nil, false, drop(fmt.Errorf("group %x: this device left it", h.GroupID))
+		}
 		g, err := cl.loadGroup(ctx, row)
 		if err != nil {
 			return nil, false, err
 		}
 		res, err := g.Process(p.Message)
-		if errors.Is(err, mls.ErrWrongEpoch) && epoch > g.Epoch() {
+		switch {
+		case errors.Is(err, mls.ErrWrongEpoch) && epoch > g.Epoch():
 			return nil, false, cl.hold(ctx, h)
-		}
-		if err != nil {
+		case err != nil && transient(err):
+			return nil, false, err
+		case errors.Is(err, mls.ErrStaleCommit):
+			// The losing commit's epoch is kept, read-only, so that what
+			// was sent in it can be read (spec/09-mls.md section 9.8).
+			err = cl.saveOnly(ctx, row, g, h.EnvelopeID)
+			if errors.Is(err, errStateChanged) {
+				continue
+			}
+			if err != nil {
+				return nil, false, err
+			}
+			return nil, false, drop(fmt.Errorf("group %x: %w", h.GroupID, mls.ErrStaleCommit))
+		case err != nil:
 			return nil, false, drop(fmt.Errorf("group %x: %w", h.GroupID, err))
 		}
 		// The sealed sender and the MLS sender must be one device
@@ -82,6 +127,39 @@ func (cl *Client) processInGroup(ctx context.Context, h *heldMessage, p *wire.ML
 		mb, ok := memberDevice(mls.Member{Credential: res.Credential})
 		if !ok || mb.Address != h.Sender.Address || mb.Device != h.Sender.Device || !bytes.Equal(res.SignatureKey, h.Sender.SigKey) {
 			return nil, false, drop(fmt.Errorf("group %x: the MLS sender is not the device that sealed the envelope", h.GroupID))
+		}
+		switch res.Kind {
+		case mls.KindProposal:
+			// xchat members commit directly; a proposal could be sent to
+			// this device alone to fork it from the others.
+			return nil, false, drop(fmt.Errorf("group %x: proposals are not used", h.GroupID))
+		case mls.KindCommit:
+			if err := uniqueDevices(g); err != nil {
+				return nil, false, drop(fmt.Errorf("group %x: %w", h.GroupID, err))
+			}
+		}
+		// An own commit that lost a race is made again on the winning
+		// branch, in the same transaction (spec/09-mls.md section 9.8).
+		var again, welcome []byte
+		var added []wire.Mailbox
+		var before []wire.Mailbox
+		if res.Kind == mls.KindCommit && res.LostOwnCommit != nil && !g.Removed() {
+			r := res.LostOwnCommit.Retry
+			if len(r.Add) > 0 || len(r.Remove) > 0 {
+				for _, kp := range r.Add {
+					if mb, ok := memberDevice(mls.Member{Credential: kp.LeafNode.Credential}); ok {
+						added = append(added, mb)
+					}
+				}
+				before, _ = groupDevices(g)
+				if again, welcome, err = g.Commit(mls.CommitOptions{Add: r.Add, Remove: r.Remove, NoPending: true}); err != nil {
+					again, welcome = nil, nil // left undone; the group stays consistent
+				}
+			}
+		}
+		kind := row.Kind
+		if kind == wire.GroupKindDirect && !cl.isDirect(g, row.Peer) {
+			kind = wire.GroupKindGroup // a third user was added: no longer a direct chat
 		}
 		state, err := g.MarshalState()
 		if err != nil {
@@ -92,6 +170,11 @@ func (cl *Client) processInGroup(ctx context.Context, h *heldMessage, p *wire.ML
 			if err := updateGroup(ctx, tx, row, state, !g.Removed()); err != nil {
 				return err
 			}
+			if kind != row.Kind {
+				if _, err := tx.ExecContext(ctx, `UPDATE groups SET kind = ?, peer = '' WHERE id = ?`, kind, row.ID); err != nil {
+					return err
+				}
+			}
 			if err := unholdMessage(ctx, tx, h.EnvelopeID); err != nil {
 				return err
 			}
@@ -101,11 +184,21 @@ func (cl *Client) processInGroup(ctx context.Context, h *heldMessage, p *wire.ML
 			if err := cl.takeToken(ctx, tx, h.Sender, p.Token); err != nil {
 				return err
 			}
+			if again != nil {
+				if err := cl.queueMLS(ctx, tx, cl.others(before), again, nil); err != nil {
+					return err
+				}
+				if welcome != nil {
+					if err := cl.queueMLS(ctx, tx, added, welcome, &wire.GroupMeta{Kind: uint64(kind), Name: row.Name}); err != nil {
+						return err
+					}
+				}
+			}
 			switch res.Kind {
 			case mls.KindApplication:
-				m, err := cl.contentMessage(h, row, p.Message, res.Plaintext)
-				if err != nil {
-					return nil // stored nothing; the key is used all the same
+				m, err := cl.contentMessage(ctx, tx, h, row, p.Message, res.Plaintext)
+				if err != nil || m == nil {
+					return nil // nothing stored; the key is used all the same
 				}
 				isNew, err := storeMessage(ctx, tx, m)
 				if err != nil {
@@ -125,39 +218,54 @@ func (cl *Client) processInGroup(ctx context.Context, h *heldMessage, p *wire.ML
 		if err != nil {
 			return nil, false, err
 		}
-		if res.Kind == mls.KindCommit && res.LostOwnCommit != nil {
-			if err := cl.recommit(ctx, h.GroupID, res.LostOwnCommit); err != nil {
-				return out, true, fmt.Errorf("group %x: make a lost commit again: %w", h.GroupID, err)
+		if again != nil {
+			if err := cl.flushOutbox(ctx); err != nil {
+				return out, true, fmt.Errorf("group %x: send a lost commit again: %w", h.GroupID, err)
 			}
 		}
 		return out, res.Kind == mls.KindCommit, nil
 	}
 }
 
-// recommit makes again, on the winning branch, what an own commit that
-// lost a race carried (spec/09-mls.md section 9.8).
-func (cl *Client) recommit(ctx context.Context, id []byte, lost *mls.LostCommit) error {
-	return cl.changeGroup(ctx, id, func(g *mls.Group, _ []wire.Mailbox) ([]byte, []byte, []wire.Mailbox, error) {
-		r := lost.Retry
-		if len(r.Add) == 0 && len(r.Remove) == 0 && !r.Update {
-			return nil, nil, nil, nil
+// saveOnly saves a group's state after processing an envelope that brings
+// nothing else.
+func (cl *Client) saveOnly(ctx context.Context, row *groupRow, g *mls.Group, envelopeID []byte) error {
+	state, err := g.MarshalState()
+	if err != nil {
+		return err
+	}
+	return cl.p.inTx(ctx, func(tx *sql.Tx) error {
+		if err := updateGroup(ctx, tx, row, state, !g.Removed()); err != nil {
+			return err
 		}
-		var added []wire.Mailbox
-		for _, kp := range r.Add {
-			if mb, ok := memberDevice(mls.Member{Credential: kp.LeafNode.Credential}); ok {
-				added = append(added, mb)
-			}
+		if err := unholdMessage(ctx, tx, envelopeID); err != nil {
+			return err
 		}
-		c, w, err := g.Commit(mls.CommitOptions{Add: r.Add, Remove: r.Remove, Update: r.Update})
-		return c, w, added, err
+		return markProcessed(ctx, tx, envelopeID)
 	})
 }
 
-// contentMessage decodes the content of an application message.
-func (cl *Client) contentMessage(h *heldMessage, row *groupRow, mlsMsg, plaintext []byte) (*Message, error) {
+// contentMessage decodes the content of an application message; nil for
+// content that is not stored (typing notifications, spec/10-content.md
+// section 10.4, and edits and deletes of another sender's message,
+// section 10.3).
+func (cl *Client) contentMessage(ctx context.Context, tx *sql.Tx, h *heldMessage, row *groupRow, mlsMsg, plaintext []byte) (*Message, error) {
 	c, err := wire.DecodeContent(plaintext)
 	if err != nil {
 		return nil, err
+	}
+	switch c.Type {
+	case wire.ContentTyping:
+		return nil, nil
+	case wire.ContentEdit, wire.ContentDelete:
+		var author string
+		err := tx.QueryRowContext(ctx, `SELECT sender FROM messages WHERE msg_id = ? AND group_id = ?`, c.Ref, row.ID).Scan(&author)
+		if err == nil && author != h.Sender.Address {
+			return nil, nil
+		}
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
 	}
 	m := &Message{
 		From: h.Sender.Address, FromDevice: h.Sender.Device, To: cl.id.Address,
@@ -229,57 +337,74 @@ func (cl *Client) trustAddedOwnDevices(ctx context.Context, tx *sql.Tx, from sen
 // join processes a Welcome and returns the group's identifier.
 func (cl *Client) join(ctx context.Context, h *heldMessage, p *wire.MLSPayload) ([]byte, error) {
 	var used []byte
+	var lookupErr error
 	lookup := func(ref []byte) *mls.KeyPackageBundle {
 		b, err := cl.p.bundle(ctx, ref)
-		if err != nil || b == nil {
+		if err != nil {
+			lookupErr = err
 			return nil
 		}
-		used = ref
+		if b != nil {
+			used = ref
+		}
 		return b
 	}
 	g, err := mls.JoinFromWelcome(p.Message, lookup, nil, cl.groupConfig(ctx))
+	if lookupErr != nil {
+		return nil, lookupErr
+	}
+	if err != nil && transient(err) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, drop(fmt.Errorf("welcome: %w", err))
 	}
 	gid := g.GroupID()
-	var peer string
-	senderIsMember := false
-	var own []mls.Member
+	if err := uniqueDevices(g); err != nil {
+		return nil, drop(fmt.Errorf("welcome to group %x: %w", gid, err))
+	}
+	// The device that sealed the Welcome signed its GroupInfo
+	// (spec/09-mls.md section 9.3).
+	signer, _ := g.WelcomedBy()
+	signedBySender := false
 	for _, m := range g.Members() {
 		mb, ok := memberDevice(m)
-		if !ok {
-			continue
-		}
-		if mb.Address == h.Sender.Address && mb.Device == h.Sender.Device && bytes.Equal(m.SignatureKey, h.Sender.SigKey) {
-			senderIsMember = true
-		}
-		if mb.Address != cl.id.Address && peer == "" {
-			peer = mb.Address
-		}
-		if mb.Address == cl.id.Address && mb.Device != cl.id.Device {
-			own = append(own, m)
+		if ok && m.Leaf == signer && mb.Address == h.Sender.Address && mb.Device == h.Sender.Device && bytes.Equal(m.SignatureKey, h.Sender.SigKey) {
+			signedBySender = true
 		}
 	}
-	if !senderIsMember {
-		return nil, drop(fmt.Errorf("welcome to group %x: the device that sealed it is not a member", gid))
+	if !signedBySender {
+		return nil, drop(fmt.Errorf("welcome to group %x: the device that sealed it did not sign it", gid))
 	}
+	// A Welcome never replaces a group this device is in: anyone who
+	// knows the group's identifier could make one (spec/09-mls.md
+	// section 9.8). It can bring the device back into a group it left.
 	if old, err := cl.p.group(ctx, gid); err != nil {
 		return nil, err
-	} else if old != nil {
-		og, err := cl.loadGroup(ctx, old)
-		if err != nil {
-			return nil, err
-		}
-		if old.Active && !og.Removed() && og.Epoch() >= g.Epoch() {
-			return nil, drop(fmt.Errorf("welcome to group %x at epoch %d: this device is at epoch %d", gid, g.Epoch(), og.Epoch()))
-		}
+	} else if old != nil && old.Active {
+		return nil, drop(fmt.Errorf("welcome to group %x, which this device is in", gid))
 	}
 	row := &groupRow{ID: gid, Kind: wire.GroupKindGroup, Active: true}
 	if p.Meta != nil {
 		row.Kind, row.Name = int(p.Meta.Kind), p.Meta.Name
 	}
 	if row.Kind == wire.GroupKindDirect {
-		row.Peer = peer
+		// A direct chat holds exactly this user and the peer, and is
+		// created by one of them; otherwise it is a group chat.
+		peer := h.Sender.Address
+		if peer == cl.id.Address {
+			_, users := groupDevices(g)
+			for _, u := range users {
+				if u != cl.id.Address {
+					peer = u
+				}
+			}
+		}
+		if cl.isDirect(g, peer) {
+			row.Peer = peer
+		} else {
+			row.Kind = wire.GroupKindGroup
+		}
 	}
 	if row.State, err = g.MarshalState(); err != nil {
 		return nil, err
@@ -296,10 +421,7 @@ func (cl *Client) join(ctx context.Context, h *heldMessage, p *wire.MLSPayload) 
 				return err
 			}
 		}
-		if err := cl.takeToken(ctx, tx, h.Sender, p.Token); err != nil {
-			return err
-		}
-		return cl.trustAddedOwnDevices(ctx, tx, h.Sender, own)
+		return cl.takeToken(ctx, tx, h.Sender, p.Token)
 	})
 	if err != nil {
 		return nil, err
@@ -330,6 +452,9 @@ func (cl *Client) replayHeld(ctx context.Context, gid []byte) ([]Message, error)
 			if errors.As(err, &d) {
 				cl.p.inTx(ctx, func(tx *sql.Tx) error { return unholdMessage(ctx, tx, before) })
 				continue
+			}
+			if err != nil && transient(err) {
+				continue // stays held
 			}
 			if err != nil {
 				return out, err
@@ -370,4 +495,97 @@ func (cl *Client) isHeld(ctx context.Context, envelopeID []byte) (bool, error) {
 	var n int
 	err := cl.p.db.QueryRowContext(ctx, `SELECT count(*) FROM held_mls WHERE envelope_id = ?`, envelopeID).Scan(&n)
 	return n > 0, err
+}
+
+// receiveFragment stores one fragment of a large payload (spec/09-mls.md
+// section 9.6) and, when it completes the payload, processes the whole.
+func (cl *Client) receiveFragment(ctx context.Context, d wire.Delivery, from sender, f *wire.FragmentPayload) ([]Message, error) {
+	received := time.UnixMilli(int64(d.ReceivedAt))
+	var parts [][]byte
+	err := cl.p.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO fragments (hash, sender, sender_device, sender_key, idx, count, data, received_at_ms, lane)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			f.Hash, from.Address, from.Device, from.SigKey, f.Index, f.Count, f.Data, received.UnixMilli(), d.Lane)
+		if err != nil {
+			return err
+		}
+		// At most maxFragmentBytes are kept in all, the newest.
+		_, err = tx.ExecContext(ctx, `DELETE FROM fragments WHERE rowid IN (SELECT rowid FROM
+			(SELECT rowid, sum(length(data)) OVER (ORDER BY rowid DESC) AS total FROM fragments) WHERE total > ?)`, maxFragmentBytes)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT data, count, sender_key FROM fragments
+			WHERE hash = ? AND sender = ? AND sender_device = ? ORDER BY idx`, f.Hash, from.Address, from.Device)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var data, key []byte
+			var count uint64
+			if err := rows.Scan(&data, &count, &key); err != nil {
+				return err
+			}
+			if count != f.Count || !bytes.Equal(key, from.SigKey) {
+				parts = nil
+				break
+			}
+			parts = append(parts, data)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if uint64(len(parts)) != f.Count {
+			parts = nil
+			return markProcessed(ctx, tx, d.ID) // kept until the rest arrives
+		}
+		return nil
+	})
+	if err != nil || parts == nil {
+		return nil, err
+	}
+	whole := slices.Concat(parts...)
+	done := func() error {
+		return cl.p.inTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM fragments WHERE hash = ? AND sender = ? AND sender_device = ?`,
+				f.Hash, from.Address, from.Device); err != nil {
+				return err
+			}
+			return markProcessed(ctx, tx, d.ID)
+		})
+	}
+	if h := sha256.Sum256(whole); !bytes.Equal(h[:], f.Hash) {
+		if err := done(); err != nil {
+			return nil, err
+		}
+		return nil, drop(errors.New("fragments that do not match their hash"))
+	}
+	p, err := wire.DecodePayload(whole)
+	mp, ok := p.(*wire.MLSPayload)
+	if err != nil || !ok {
+		if err := done(); err != nil {
+			return nil, err
+		}
+		return nil, drop(fmt.Errorf("fragmented payload: %v", err))
+	}
+	// The whole is processed as one envelope, named by its hash.
+	h := &heldMessage{EnvelopeID: f.Hash[:16], Sender: from, Payload: whole, ReceivedAt: received, Lane: int(d.Lane)}
+	var msgs []Message
+	if seen, err := cl.p.processed(ctx, h.EnvelopeID); err != nil {
+		return nil, err
+	} else if !seen {
+		msgs, err = cl.receiveMLS(ctx, h, mp)
+		var dr *dropError
+		if err != nil && !errors.As(err, &dr) {
+			return nil, err // the fragments stay; the envelope comes again
+		}
+		if err != nil {
+			if derr := done(); derr != nil {
+				return nil, derr
+			}
+			return nil, err
+		}
+	}
+	return msgs, done()
 }

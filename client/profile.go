@@ -69,7 +69,8 @@ CREATE TABLE IF NOT EXISTS messages (
 	group_id BLOB,
 	msg_id BLOB,
 	content_type INTEGER NOT NULL DEFAULT 1,
-	ref BLOB
+	ref BLOB,
+	shown INTEGER NOT NULL DEFAULT 0
 );
 ` + groupSchema
 
@@ -117,7 +118,8 @@ func OpenProfile(dir string) (*Profile, error) {
 		schema = `ALTER TABLE messages ADD COLUMN group_id BLOB;
 			ALTER TABLE messages ADD COLUMN msg_id BLOB;
 			ALTER TABLE messages ADD COLUMN content_type INTEGER NOT NULL DEFAULT 1;
-			ALTER TABLE messages ADD COLUMN ref BLOB;` + groupSchema
+			ALTER TABLE messages ADD COLUMN ref BLOB;
+			ALTER TABLE messages ADD COLUMN shown INTEGER NOT NULL DEFAULT 1;` + groupSchema
 	}
 	if _, err := db.Exec(schema + fmt.Sprintf("PRAGMA user_version = %d;", profileVersion)); err != nil {
 		db.Close()
@@ -289,8 +291,8 @@ func storeMessage(ctx context.Context, tx *sql.Tx, m *Message) (bool, error) {
 		lane = 1
 	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO messages
-		(id, sender, sender_device, recipient, text, sent_at_ms, received_at_ms, lane, stored_at_ms, group_id, msg_id, content_type, ref)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		(id, sender, sender_device, recipient, text, sent_at_ms, received_at_ms, lane, stored_at_ms, group_id, msg_id, content_type, ref, shown)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0) ON CONFLICT (id) DO NOTHING`,
 		m.ID[:], m.From, m.FromDevice, m.To, m.Text, m.SentAt.UnixMilli(), m.ReceivedAt.UnixMilli(), lane, time.Now().UnixMilli(),
 		m.Group, m.MessageID[:], m.Type, m.Ref)
 	if err != nil {
@@ -301,10 +303,31 @@ func storeMessage(ctx context.Context, tx *sql.Tx, m *Message) (bool, error) {
 }
 
 // Messages returns every stored message in the order it was stored.
-func (p *Profile) Messages(ctx context.Context) ([]Message, error) {
-	rows, err := p.db.QueryContext(ctx, `SELECT m.id, m.sender, m.sender_device, m.recipient, m.text, m.sent_at_ms, m.received_at_ms, m.lane,
+func (p *Profile) Messages(ctx context.Context) ([]Message, error) { return p.messages(ctx, false) }
+
+// Unshown returns the stored messages not yet marked shown, in the order
+// they were stored: those a command stored while it processed what was
+// waiting before it sent (see Client.CatchUp).
+func (p *Profile) Unshown(ctx context.Context) ([]Message, error) { return p.messages(ctx, true) }
+
+// MarkShown records that messages were shown to the user.
+func (p *Profile) MarkShown(ctx context.Context, ids ...[16]byte) error {
+	for _, id := range ids {
+		if _, err := p.db.ExecContext(ctx, `UPDATE messages SET shown = 1 WHERE id = ?`, id[:]); err != nil {
+			return fmt.Errorf("profile: %w", err)
+		}
+	}
+	return nil
+}
+
+func (p *Profile) messages(ctx context.Context, unshown bool) ([]Message, error) {
+	q := `SELECT m.id, m.sender, m.sender_device, m.recipient, m.text, m.sent_at_ms, m.received_at_ms, m.lane,
 		m.group_id, m.msg_id, m.content_type, m.ref, coalesce(g.name, ''), coalesce(g.kind, 1)
-		FROM messages m LEFT JOIN groups g ON g.id = m.group_id ORDER BY m.rowid`)
+		FROM messages m LEFT JOIN groups g ON g.id = m.group_id`
+	if unshown {
+		q += ` WHERE m.shown = 0`
+	}
+	rows, err := p.db.QueryContext(ctx, q+` ORDER BY m.rowid`)
 	if err != nil {
 		return nil, fmt.Errorf("profile: %w", err)
 	}

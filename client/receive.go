@@ -193,6 +193,11 @@ func (cl *Client) receiveEnvelope(ctx context.Context, me wire.Mailbox, d wire.D
 	if seen, err := cl.p.processed(ctx, d.ID); err != nil || seen {
 		return nil, err
 	}
+	// Deliveries older than the memory of processed identifiers could be
+	// replays (spec/07-envelopes.md section 7.16).
+	if time.Since(time.UnixMilli(int64(d.ReceivedAt))) > processedFor {
+		return nil, drop(errors.New("a delivery received more than 31 days ago"))
+	}
 	// The certificate must have been valid when the envelope reached the
 	// homeserver (spec/07-envelopes.md), not now: a device offline for days
 	// still accepts what was sent meanwhile.
@@ -212,10 +217,21 @@ func (cl *Client) receiveEnvelope(ctx context.Context, me wire.Mailbox, d wire.D
 	switch p := p.(type) {
 	case *wire.LinkProofPayload:
 		return nil, cl.receiveLinkProof(ctx, d.ID, from, p, o)
+	case *wire.FragmentPayload:
+		return cl.receiveFragment(ctx, d, from, p)
 	case *wire.MLSPayload:
 		h := &heldMessage{EnvelopeID: d.ID, Sender: from, Payload: opened.Payload,
 			ReceivedAt: time.UnixMilli(int64(d.ReceivedAt)), Lane: int(d.Lane)}
 		return cl.receiveMLS(ctx, h, p)
 	}
 	return nil, drop(fmt.Errorf("payload %T", p))
+}
+
+// CatchUp processes what waits for this device (commits first of all) and
+// stores the messages it brings without reporting them, so that the next
+// action works on the group states its peers have (spec/09-mls.md section
+// 9.6); Profile.Unshown returns those messages. It uses the connection's
+// push stream: Receive cannot run afterwards on the same Client.
+func (cl *Client) CatchUp(ctx context.Context) error {
+	return cl.Receive(ctx, ReceiveOptions{})
 }

@@ -11,24 +11,27 @@ import (
 	"github.com/xchat-im/xchat/spec/wire"
 )
 
-// SendError reports the devices of a recipient that did not accept a
-// message.
+// SendError reports the devices that did not accept a message.
 type SendError struct {
-	To      string
-	Refused map[uint32]wire.Code // device → result code
+	Refused map[wire.Mailbox]wire.Code // device → result code
 }
 
 func (e *SendError) Error() string {
 	var parts []string
-	for _, dev := range e.devices() {
-		parts = append(parts, fmt.Sprintf("device %d: %s", dev, e.Refused[dev]))
+	for _, mb := range e.devices() {
+		parts = append(parts, fmt.Sprintf("%s device %d: %s", mb.Address, mb.Device, e.Refused[mb]))
 	}
-	return fmt.Sprintf("the homeserver did not accept the message for %s (%s)", e.To, strings.Join(parts, ", "))
+	return fmt.Sprintf("the homeserver did not accept the message for %s", strings.Join(parts, ", "))
 }
 
-func (e *SendError) devices() []uint32 {
+func (e *SendError) devices() []wire.Mailbox {
 	devs := slices.Collect(maps.Keys(e.Refused))
-	slices.Sort(devs)
+	slices.SortFunc(devs, func(a, b wire.Mailbox) int {
+		if c := strings.Compare(a.Address, b.Address); c != 0 {
+			return c
+		}
+		return int(a.Device) - int(b.Device)
+	})
 	return devs
 }
 
@@ -36,8 +39,8 @@ func (e *SendError) devices() []uint32 {
 // errors.Is(err, wire.ErrRateLimited) works.
 func (e *SendError) Unwrap() []error {
 	var errs []error
-	for _, dev := range e.devices() {
-		errs = append(errs, &wire.Error{Code: e.Refused[dev]})
+	for _, mb := range e.devices() {
+		errs = append(errs, &wire.Error{Code: e.Refused[mb]})
 	}
 	return errs
 }

@@ -170,6 +170,19 @@ type Group struct {
 	retired    []*epoch
 	resumption []resumptionPSK
 	removed    bool
+	// welcomedBy is the GroupInfo signer of the Welcome this member
+	// joined by (not kept in the saved state).
+	welcomedBy    LeafIndex
+	joinedWelcome bool
+}
+
+// WelcomedBy returns the leaf of the member that signed the GroupInfo of
+// the Welcome this group was joined by, on the Group JoinFromWelcome
+// returned; false otherwise.
+func (g *Group) WelcomedBy() (LeafIndex, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.welcomedBy, g.joinedWelcome
 }
 
 func (g *Group) cur() *epoch { return g.chain[len(g.chain)-1] }

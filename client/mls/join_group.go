@@ -173,5 +173,6 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 	}
 	g.chain = []*epoch{e}
 	g.addResumption(gc.Epoch, j.Epoch.ResumptionPSK)
+	g.welcomedBy, g.joinedWelcome = LeafIndex(j.GroupInfo.Signer), true
 	return g, nil
 }

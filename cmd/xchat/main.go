@@ -137,7 +137,9 @@ func (a *app) registerCmd() *cobra.Command {
 	return cmd
 }
 
-// withClient connects the profile's device, runs f and disconnects.
+// withClient connects the profile's device, processes what waits for it
+// (so that it acts on current group states; the messages are kept for the
+// next recv), runs f and disconnects.
 func (a *app) withClient(ctx context.Context, f func(c *client.Client) error) error {
 	p, err := a.open()
 	if err != nil {
@@ -149,6 +151,9 @@ func (a *app) withClient(ctx context.Context, f func(c *client.Client) error) er
 		return err
 	}
 	defer c.Close()
+	if err := c.CatchUp(ctx); err != nil {
+		return err
+	}
 	return f(c)
 }
 
@@ -240,41 +245,57 @@ func (a *app) recvCmd() *cobra.Command {
 			}
 			defer c.Close()
 			enc := json.NewEncoder(a.stdout)
+			show := func(m client.Message) {
+				if asJSON {
+					lane := "token"
+					if m.RequestLane {
+						lane = "request"
+					}
+					jm := jsonMessage{
+						ID: hex.EncodeToString(m.ID[:]), From: m.From, FromDevice: m.FromDevice, To: m.To,
+						Text: m.Text, Type: typeName(m.Type), MessageID: hex.EncodeToString(m.MessageID[:]),
+						SentAt:     m.SentAt.UTC().Format(time.RFC3339Nano),
+						ReceivedAt: m.ReceivedAt.UTC().Format(time.RFC3339Nano), Lane: lane,
+					}
+					if m.Ref != nil {
+						jm.Ref = hex.EncodeToString(m.Ref)
+					}
+					if !m.Direct {
+						jm.Group, jm.GroupName = hex.EncodeToString(m.Group), m.GroupName
+					}
+					enc.Encode(jm)
+					return
+				}
+				where := ""
+				if m.RequestLane {
+					where = " (message request)"
+				}
+				if !m.Direct {
+					where += fmt.Sprintf(" in %q (%x)", m.GroupName, m.Group)
+				}
+				kind := ""
+				if t := typeName(m.Type); t != "" {
+					kind = "[" + t + "] "
+				}
+				fmt.Fprintf(a.stdout, "%s %s%s: %s%s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), m.From, where, kind, m.Text)
+			}
+			// Messages stored earlier but not shown (a send processed
+			// them) come first; a message is marked shown once printed.
+			unshown, err := p.Unshown(ctx)
+			if err != nil {
+				return err
+			}
+			for _, m := range unshown {
+				show(m)
+				if err := p.MarkShown(ctx, m.ID); err != nil {
+					return err
+				}
+			}
 			return c.Receive(ctx, client.ReceiveOptions{
 				Wait: wait,
 				OnMessage: func(m client.Message) {
-					if asJSON {
-						lane := "token"
-						if m.RequestLane {
-							lane = "request"
-						}
-						jm := jsonMessage{
-							ID: hex.EncodeToString(m.ID[:]), From: m.From, FromDevice: m.FromDevice, To: m.To,
-							Text: m.Text, Type: typeName(m.Type), MessageID: hex.EncodeToString(m.MessageID[:]),
-							SentAt:     m.SentAt.UTC().Format(time.RFC3339Nano),
-							ReceivedAt: m.ReceivedAt.UTC().Format(time.RFC3339Nano), Lane: lane,
-						}
-						if m.Ref != nil {
-							jm.Ref = hex.EncodeToString(m.Ref)
-						}
-						if !m.Direct {
-							jm.Group, jm.GroupName = hex.EncodeToString(m.Group), m.GroupName
-						}
-						enc.Encode(jm)
-						return
-					}
-					where := ""
-					if m.RequestLane {
-						where = " (message request)"
-					}
-					if !m.Direct {
-						where += fmt.Sprintf(" in %q (%x)", m.GroupName, m.Group)
-					}
-					kind := ""
-					if t := typeName(m.Type); t != "" {
-						kind = "[" + t + "] "
-					}
-					fmt.Fprintf(a.stdout, "%s %s%s: %s%s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), m.From, where, kind, m.Text)
+					show(m)
+					p.MarkShown(ctx, m.ID)
 				},
 				OnLinked: func(dev uint32) {
 					fmt.Fprintf(a.stdout, "linked device %d\n", dev)

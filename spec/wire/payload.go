@@ -10,13 +10,17 @@ import (
 const (
 	PayloadMLS       = 1 // one MLS message
 	PayloadLinkProof = 2 // a device-link proof
+	PayloadFragment  = 3 // one part of a payload too large for one envelope
 )
 
 // Payload limits (spec/09-mls.md section 9.6).
 const (
-	MaxMLSMessage    = 65536 // bytes of an MLSMessage in a payload
+	MaxMLSMessage    = MaxFragments * MaxFragmentData // bytes of an MLSMessage in a payload
 	MaxGroupName     = 128   // bytes of a group name
 	LinkSecretSize   = 16    // bytes of a link secret
+	LinkKeyHashSize  = 16    // bytes of the linking device's key hash in a link code
+	MaxFragmentData  = 60000 // bytes of payload in one fragment
+	MaxFragments     = 64    // fragments of one payload
 	LinkProofSize    = 32    // bytes of a link proof
 	deliveryTokenLen = 32
 )
@@ -52,12 +56,22 @@ type LinkProofPayload struct {
 	Proof []byte `cbor:"2,keyasint"`
 }
 
+// FragmentPayload is a payload of mode 3: part Index of Count of the
+// encoding of a payload of mode 1 whose SHA-256 is Hash.
+type FragmentPayload struct {
+	Mode  uint64 `cbor:"0,keyasint"` // PayloadFragment
+	Hash  []byte `cbor:"1,keyasint"`
+	Index uint64 `cbor:"2,keyasint"`
+	Count uint64 `cbor:"3,keyasint"`
+	Data  []byte `cbor:"4,keyasint"`
+}
+
 type payloadMode struct {
 	Mode uint64 `cbor:"0,keyasint"`
 }
 
 // DecodePayload decodes the payload of an opened envelope into an
-// *MLSPayload or a *LinkProofPayload. A payload that is not valid CBOR of
+// *MLSPayload, a *LinkProofPayload or a *FragmentPayload. A payload that is not valid CBOR of
 // the right shape, has a field out of range or has another mode gives a
 // *Error with CodeMalformed.
 func DecodePayload(b []byte) (any, error) {
@@ -91,6 +105,20 @@ func DecodePayload(b []byte) (any, error) {
 			return nil, Errorf(CodeMalformed, "link proof of %d/%d bytes", len(p.Token), len(p.Proof))
 		}
 		return &p, nil
+	case PayloadFragment:
+		var p FragmentPayload
+		if err := Unmarshal(b, &p); err != nil {
+			return nil, err
+		}
+		switch {
+		case len(p.Hash) != sha256.Size:
+			return nil, Errorf(CodeMalformed, "fragment hash of %d bytes", len(p.Hash))
+		case p.Count < 2 || p.Count > MaxFragments || p.Index >= p.Count:
+			return nil, Errorf(CodeMalformed, "fragment %d of %d", p.Index, p.Count)
+		case len(p.Data) == 0 || len(p.Data) > MaxFragmentData:
+			return nil, Errorf(CodeMalformed, "fragment of %d bytes", len(p.Data))
+		}
+		return &p, nil
 	}
 	return nil, Errorf(CodeMalformed, "payload mode %d", m.Mode)
 }
@@ -102,4 +130,28 @@ func LinkProof(secret []byte, address string, device uint32, sigKey []byte) []by
 	mac := hmac.New(sha256.New, secret)
 	mac.Write(withContext(ContextLinkProof, mustMarshal([]any{address, device}), sigKey))
 	return mac.Sum(nil)
+}
+
+// Fragment splits the encoding of a payload of mode 1 that does not fit
+// in one envelope into fragments of at most MaxFragmentData bytes (spec
+// 09-mls.md section 9.6). A payload that fits is returned as it is.
+func Fragment(payload []byte) ([][]byte, error) {
+	if len(payload) <= MaxFragmentData {
+		return [][]byte{payload}, nil
+	}
+	n := (len(payload) + MaxFragmentData - 1) / MaxFragmentData
+	if n > MaxFragments {
+		return nil, Errorf(CodeLimitExceeded, "payload of %d bytes needs %d fragments, more than %d", len(payload), n, MaxFragments)
+	}
+	h := sha256.Sum256(payload)
+	out := make([][]byte, n)
+	for i := range n {
+		end := min((i+1)*MaxFragmentData, len(payload))
+		b, err := Marshal(&FragmentPayload{Mode: PayloadFragment, Hash: h[:], Index: uint64(i), Count: uint64(n), Data: payload[i*MaxFragmentData : end]})
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
 }

@@ -104,6 +104,7 @@ func FuzzDecodePayload(f *testing.F) {
 	f.Add(unhex(f, "a3 00 01 01 42 0001 03 a1 01 01"))
 	f.Add(unhex(f, "a3 00 02 01 50 00000000000000000000000000000000 02 58 20 0000000000000000000000000000000000000000000000000000000000000000"))
 	f.Add(unhex(f, "a4 00 00 01 01 02 01 03 626869"))
+	f.Add(unhex(f, "a5 00 03 01 58 20 0000000000000000000000000000000000000000000000000000000000000000 02 00 03 02 04 41 00"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := wire.DecodePayload(b)
 		if err != nil {
@@ -114,6 +115,9 @@ func FuzzDecodePayload(f *testing.F) {
 		}
 		if mp, ok := p.(*wire.MLSPayload); ok && (len(mp.Message) == 0 || len(mp.Message) > wire.MaxMLSMessage) {
 			t.Fatalf("accepted message of %d bytes", len(mp.Message))
+		}
+		if fp, ok := p.(*wire.FragmentPayload); ok && (fp.Index >= fp.Count || len(fp.Data) > wire.MaxFragmentData) {
+			t.Fatalf("accepted fragment %d of %d, %d bytes", fp.Index, fp.Count, len(fp.Data))
 		}
 	})
 }
@@ -133,4 +137,45 @@ func FuzzDecodeContent(f *testing.F) {
 			t.Fatal("long text accepted")
 		}
 	})
+}
+
+func TestFragment(t *testing.T) {
+	big := mustMarshal(t, &wire.MLSPayload{Mode: wire.PayloadMLS, Message: bytes.Repeat([]byte{7}, 150000)})
+	frags, err := wire.Fragment(big)
+	if err != nil || len(frags) != 3 {
+		t.Fatalf("%d fragments, %v", len(frags), err)
+	}
+	var joined []byte
+	for i, f := range frags {
+		p, err := wire.DecodePayload(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fp := p.(*wire.FragmentPayload)
+		if fp.Index != uint64(i) || fp.Count != 3 {
+			t.Fatalf("fragment %+v", fp)
+		}
+		joined = append(joined, fp.Data...)
+	}
+	if !bytes.Equal(joined, big) {
+		t.Fatal("fragments do not join to the payload")
+	}
+	if small, err := wire.Fragment([]byte{1, 2}); err != nil || len(small) != 1 {
+		t.Fatalf("small payload: %d, %v", len(small), err)
+	}
+	if _, err := wire.Fragment(make([]byte, wire.MaxFragments*wire.MaxFragmentData+1)); err == nil {
+		t.Fatal("a payload needing 65 fragments was split")
+	}
+	h := make([]byte, 32)
+	for name, f := range map[string]wire.FragmentPayload{
+		"index = count": {Mode: 3, Hash: h, Index: 2, Count: 2, Data: []byte{1}},
+		"one fragment":  {Mode: 3, Hash: h, Index: 0, Count: 1, Data: []byte{1}},
+		"65 fragments":  {Mode: 3, Hash: h, Index: 0, Count: 65, Data: []byte{1}},
+		"short hash":    {Mode: 3, Hash: h[:31], Index: 0, Count: 2, Data: []byte{1}},
+		"empty":         {Mode: 3, Hash: h, Index: 0, Count: 2},
+	} {
+		if _, err := wire.DecodePayload(mustMarshal(t, &f)); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
 }
