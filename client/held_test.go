@@ -3,8 +3,8 @@ package client
 import (
 	"bytes"
 	"crypto/ed25519"
-	"errors"
 	"database/sql"
+	"errors"
 	"fmt"
 	"testing"
 	"time"

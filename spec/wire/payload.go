@@ -16,12 +16,12 @@ const (
 // Payload limits (spec/09-mls.md section 9.6).
 const (
 	MaxMLSMessage    = MaxFragments * MaxFragmentData // bytes of an MLSMessage in a payload
-	MaxGroupName     = 128   // bytes of a group name
-	LinkSecretSize   = 16    // bytes of a link secret
-	LinkKeyHashSize  = 16    // bytes of the linking device's key hash in a link code
-	MaxFragmentData  = 60000 // bytes of payload in one fragment
-	MaxFragments     = 64    // fragments of one payload
-	LinkProofSize    = 32    // bytes of a link proof
+	MaxGroupName     = 128                            // bytes of a group name
+	LinkSecretSize   = 16                             // bytes of a link secret
+	LinkKeyHashSize  = 16                             // bytes of the linking device's key hash in a link code
+	MaxFragmentData  = 60000                          // bytes of payload in one fragment
+	MaxFragments     = 64                             // fragments of one payload
+	LinkProofSize    = 32                             // bytes of a link proof
 	deliveryTokenLen = 32
 )
 
