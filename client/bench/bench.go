@@ -155,6 +155,11 @@ type Result struct {
 	// and that connected on a later attempt.
 	ConnectRetries int64 `json:"connect_retries"`
 
+	// Messages and MessagesPerSecond count group messages (group
+	// scenario): each is one envelope per other member.
+	Messages          int64   `json:"messages,omitempty"`
+	MessagesPerSecond float64 `json:"messages_per_second,omitempty"`
+
 	Attempted          int64   `json:"attempted"` // envelopes in send requests
 	Sent               int64   `json:"sent"`      // envelopes the server accepted
 	Delivered          int64   `json:"delivered"` // sent envelopes pushed to their recipient
@@ -773,8 +778,15 @@ func (r *Result) WriteTable(w io.Writer) error {
 		rate = fmt.Sprintf("%.0f envelopes/s", r.TargetRate)
 	}
 	devices := fmt.Sprintf("%d devices", r.Devices)
-	if r.Scenario == "federation" {
+	switch r.Scenario {
+	case "federation":
 		devices = fmt.Sprintf("%d senders and %d recipients", r.Devices, r.Devices)
+	case "group":
+		devices = fmt.Sprintf("one MLS group of %d members (suite 0xF031), each sending", r.Devices)
+		rate = "as fast as the members can"
+		if r.TargetRate > 0 {
+			rate = fmt.Sprintf("%.0f messages/s", r.TargetRate)
+		}
 	}
 	payload := ""
 	if r.Payload > 0 {
@@ -784,11 +796,18 @@ func (r *Result) WriteTable(w io.Writer) error {
 	if r.Store != "" {
 		store = ", " + r.Store
 	}
-	fmt.Fprintf(w, "%s: %s, %.1fs, rate %s, %d requests in flight, %sbucket %d (%d-byte envelopes), %d per send%s\n\n",
-		r.Scenario, devices, r.Seconds, rate, r.Concurrency, payload, r.Bucket, r.EnvelopeBytes, r.Batch, store)
+	if r.Scenario == "group" {
+		fmt.Fprintf(w, "%s: %s, %.1fs, rate %s%s\n\n", r.Scenario, devices, r.Seconds, rate, store)
+	} else {
+		fmt.Fprintf(w, "%s: %s, %.1fs, rate %s, %d requests in flight, %sbucket %d (%d-byte envelopes), %d per send%s\n\n",
+			r.Scenario, devices, r.Seconds, rate, r.Concurrency, payload, r.Bucket, r.EnvelopeBytes, r.Batch, store)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	ms := func(v float64) string { return fmtDur(time.Duration(v * float64(time.Millisecond))) }
 	fmt.Fprintf(tw, "devices connected in\t%.1f s\t%d connected again after a failed attempt\n", r.ConnectSeconds, r.ConnectRetries)
+	if r.Scenario == "group" {
+		fmt.Fprintf(tw, "group messages sent\t%d\t%.1f/s (each sealed for %d devices)\n", r.Messages, r.MessagesPerSecond, r.Devices-1)
+	}
 	fmt.Fprintf(tw, "envelopes sent (accepted)\t%d\t%.0f/s\n", r.Sent, r.SentPerSecond)
 	fmt.Fprintf(tw, "envelopes delivered\t%d\t%.0f/s\n", r.Delivered, r.DeliveredPerSecond)
 	if r.Attempted != r.Sent {

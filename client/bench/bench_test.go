@@ -298,3 +298,30 @@ func TestTrackerAudit(t *testing.T) {
 			tr.duplicated.Load(), tr.misdelivered.Load(), tr.unknown.Load(), tr.deliveredAccepted.Load())
 	}
 }
+
+func TestGroup(t *testing.T) {
+	t.Parallel()
+	o := DefaultOptions()
+	o.Devices, o.Duration, o.Warmup, o.Xchatd, o.Rate = 3, time.Second, 0, xchatdBinary(t), 20
+	var progress syncBuffer
+	o.Progress = &progress
+	res, err := Group(testCtx(t), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Scenario != "group" || res.Messages == 0 || res.Sent != res.Messages*2 || res.Delivered != res.Sent || len(res.Errors) != 0 {
+		t.Fatalf("group: %d messages, %d envelopes sent, %d delivered, errors %v", res.Messages, res.Sent, res.Delivered, res.Errors)
+	}
+	// Paced at 20 messages/s in total: about 20 in the second.
+	if res.Messages > 30 {
+		t.Errorf("%d messages at 20/s for a second", res.Messages)
+	}
+	var table strings.Builder
+	if err := res.WriteTable(&table); err != nil || !strings.Contains(table.String(), "group messages sent") {
+		t.Errorf("table: %v\n%s", err, table.String())
+	}
+	o.Devices = 21
+	if _, err := Group(testCtx(t), o); err == nil {
+		t.Error("21 members accepted")
+	}
+}

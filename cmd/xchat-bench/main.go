@@ -3,6 +3,7 @@
 //	xchat-bench mailbox     [--devices N] [--duration D] [--rate R] [--concurrency C] [--bucket B | --payload P] [--batch K] ...
 //	xchat-bench federation  [--devices N] [--duration D] [--rate R] ...
 //	xchat-bench connections [--devices N] [--idle D] [--burst K] ...
+//	xchat-bench group       [--devices N] [--duration D] [--rate R] ...
 //
 // Common options: [--db URL] [--xchatd PATH] [--json FILE], or
 // [--server HOST:PORT --domain D [--ca FILE] [--server-pid PID]] (and for
@@ -88,14 +89,23 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 				"sends --burst envelopes to random others, as fast as the server allows or at --rate.\n"+
 				"Many devices need many UDP sockets (one per 16 devices) and connections at the server\n"+
 				"(--max-connections, 100,000 by default).", bench.Connections),
+		scenarioCmd(stdout, stderr, "group", "Members of one MLS group send messages to the group",
+			"Registers --devices members (2 to 20, one device each) with the reference client, puts them in\n"+
+				"one MLS group (suite 0xF031) and has every member send text messages to the group for --duration,\n"+
+				"at --rate messages/s in total or as fast as they can. Each message is encrypted once with MLS,\n"+
+				"sealed for each other member's device, sent, stored, pushed, opened, decrypted and stored by\n"+
+				"each recipient's client before it is acknowledged: the whole path of a group message.", bench.Group),
 	)
 	return root
 }
 
 func scenarioCmd(stdout, stderr io.Writer, name, short, long string, runScenario func(context.Context, bench.Options) (*bench.Result, error)) *cobra.Command {
 	o := bench.DefaultOptions()
-	if name == "connections" {
+	switch name {
+	case "connections":
 		o.Devices, o.ConnectConcurrency = 1000, 64
+	case "group":
+		o.Devices = 10
 	}
 	var jsonFile, cpuProfile string
 	cmd := &cobra.Command{
