@@ -61,16 +61,26 @@ func (cl *Client) deliverPayload(ctx context.Context, targets []wire.Mailbox, pa
 	refused := &SendError{Refused: map[wire.Mailbox]wire.Code{}}
 	for attempt := 0; len(jobs) > 0; attempt++ {
 		var retry []job
-		for start := 0; start < len(jobs); start += wire.MaxEnvelopesPerSend {
-			batch := jobs[start:min(start+wire.MaxEnvelopesPerSend, len(jobs))]
-			targets := make([]sealTarget, len(batch))
-			for i, j := range batch {
-				targets[i] = sealTarget{To: j.to, Keys: j.keys, Token: tokens[j.to.Address]}
+		targets := make([]sealTarget, len(jobs))
+		for i, j := range jobs {
+			targets[i] = sealTarget{To: j.to, Keys: j.keys, Token: tokens[j.to.Address]}
+		}
+		all, err := sealAll(seal.Sender{Cert: cert, SigKey: cl.id.SigKey}, targets, payload)
+		if err != nil {
+			return err
+		}
+		// A send request holds at most MaxEnvelopesPerSend envelopes and
+		// must fit in one frame.
+		for start, end := 0, 0; start < len(all); start = end {
+			size := 0
+			for end = start; end < len(all) && end-start < wire.MaxEnvelopesPerSend; end++ {
+				n := len(all[end].Sealed) + envelopeOverhead
+				if end > start && size+n > wire.MaxFrame-sendOverhead {
+					break
+				}
+				size += n
 			}
-			envs, err := sealAll(seal.Sender{Cert: cert, SigKey: cl.id.SigKey}, targets, payload)
-			if err != nil {
-				return err
-			}
+			envs, batch := all[start:end], jobs[start:end]
 			var ok wire.SendOK
 			if err := cl.c.do(ctx, &wire.Send{Envelopes: envs}, &ok); err != nil {
 				return fmt.Errorf("send: %w", err)
@@ -142,6 +152,14 @@ func (cl *Client) flushOutbox(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Bytes a send request spends beyond the sealed bytes: per envelope (its
+// identifier, mailbox, token and CBOR framing, with room to spare) and per
+// request.
+const (
+	envelopeOverhead = 512
+	sendOverhead     = 1024
+)
 
 // sealTarget is one recipient device of a payload.
 type sealTarget struct {
