@@ -284,25 +284,35 @@ func normalizeAll(users []string) ([]string, error) {
 	return out, nil
 }
 
+// activeGroup loads a group this device is a member of: ErrNoGroup when
+// the profile does not hold it, ErrNotInGroup when the device left it.
+func (cl *Client) activeGroup(ctx context.Context, id []byte) (*groupRow, *mls.Group, error) {
+	row, err := cl.p.group(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if row == nil {
+		return nil, nil, ErrNoGroup
+	}
+	g, err := cl.loadGroup(ctx, row)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !row.Active || g.Removed() {
+		return nil, nil, ErrNotInGroup
+	}
+	return row, g, nil
+}
+
 // changeGroup loads a group, lets f make a commit, saves the new state if
 // no other process changed it meanwhile (else starts again), then sends
 // the commit to the members of the old epoch and the Welcome to the added
 // devices.
 func (cl *Client) changeGroup(ctx context.Context, id []byte, f func(g *mls.Group, devs []wire.Mailbox) (commitMsg, welcome []byte, added []wire.Mailbox, err error)) error {
 	for {
-		row, err := cl.p.group(ctx, id)
+		row, g, err := cl.activeGroup(ctx, id)
 		if err != nil {
 			return err
-		}
-		if row == nil {
-			return ErrNoGroup
-		}
-		g, err := cl.loadGroup(ctx, row)
-		if err != nil {
-			return err
-		}
-		if !row.Active || g.Removed() {
-			return ErrNotInGroup
 		}
 		before, _ := groupDevices(g)
 		c, w, added, err := f(g, before)
@@ -457,19 +467,9 @@ func (cl *Client) sendContent(ctx context.Context, id []byte, c *wire.Content) e
 		return err
 	}
 	for {
-		row, err := cl.p.group(ctx, id)
+		row, g, err := cl.activeGroup(ctx, id)
 		if err != nil {
 			return err
-		}
-		if row == nil {
-			return ErrNoGroup
-		}
-		g, err := cl.loadGroup(ctx, row)
-		if err != nil {
-			return err
-		}
-		if !row.Active || g.Removed() {
-			return ErrNotInGroup
 		}
 		msg, err := g.Encrypt(content, nil)
 		if err != nil {

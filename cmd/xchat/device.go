@@ -23,19 +23,13 @@ func (a *app) deviceCmd() *cobra.Command {
 		Args:  args(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			p, err := a.open()
+			p, c, err := a.connect(ctx)
 			if err != nil {
 				return err
 			}
 			defer p.Close()
-			cctx, cancel := context.WithTimeout(ctx, timeout)
-			c, err := client.Connect(cctx, p)
-			cancel()
-			if err != nil {
-				return err
-			}
 			defer c.Close()
-			cctx, cancel = context.WithTimeout(ctx, timeout)
+			cctx, cancel := context.WithTimeout(ctx, timeout)
 			code, expires, err := c.CreateLink(cctx)
 			cancel()
 			if err != nil {

@@ -137,6 +137,23 @@ func (a *app) registerCmd() *cobra.Command {
 	return cmd
 }
 
+// connect opens the profile and connects its device, within the timeout,
+// for a command that then runs longer (receiving).
+func (a *app) connect(ctx context.Context) (*client.Profile, *client.Client, error) {
+	p, err := a.open()
+	if err != nil {
+		return nil, nil, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c, err := client.Connect(cctx, p)
+	if err != nil {
+		p.Close()
+		return nil, nil, err
+	}
+	return p, c, nil
+}
+
 // withClient connects the profile's device, processes what waits for it
 // (so that it acts on current group states; the messages are kept for the
 // next recv), runs f and disconnects.
@@ -232,17 +249,11 @@ func (a *app) recvCmd() *cobra.Command {
 		Args:  args(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			p, err := a.open()
+			p, c, err := a.connect(ctx)
 			if err != nil {
 				return err
 			}
 			defer p.Close()
-			cctx, cancel := context.WithTimeout(ctx, timeout)
-			c, err := client.Connect(cctx, p)
-			cancel()
-			if err != nil {
-				return err
-			}
 			defer c.Close()
 			enc := json.NewEncoder(a.stdout)
 			show := func(m client.Message) {

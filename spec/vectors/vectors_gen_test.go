@@ -558,7 +558,6 @@ func mustMarshal(t testing.TB, v any) []byte {
 var (
 	certExpires = uint64(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC).Unix())
 	receivedAt  = uint64(time.Date(2026, 12, 31, 23, 0, 0, 0, time.UTC).UnixMilli())
-	sentAt      = receivedAt - 1500
 )
 
 type envelopeCase struct {
