@@ -13,7 +13,8 @@ import (
 // build from values and then sign, hash or bind (section 1.10): the
 // device-authentication signature input (5.4), the sender certificate
 // (5.9), the HPKE info of an envelope (7.4), the sender signature input
-// (7.6) and the delivery identifier of a notice (7.18). Ed25519 is
+// (7.6), the delivery identifier of a notice (7.18), the device-link proof
+// (9.5) and the identifier of an application message (10.2). Ed25519 is
 // deterministic, so the signatures are fixed by the seeds.
 func derivationVectors() []*vector {
 	seq := func(n int, start byte) []byte {
@@ -118,6 +119,32 @@ func derivationVectors() []*vector {
 		vs = append(vs, newVector("derivations", "7.18", "07-envelopes.md", c.desc, "valid").
 			add("operation", "notice-id").hex("envelope-id", id).add("address", c.address).
 			add("device", strconv.FormatUint(uint64(c.device), 10)).hex("delivery-id", wire.NoticeID(id, mb)))
+	}
+	for _, c := range []struct {
+		desc    string
+		address string
+		device  uint32
+	}{
+		{"link proof of device 2", "alice@example.org", 2},
+		{"link proof of device 2^32-1", long, 4294967295},
+	} {
+		secret := seq(16, 0xc0)
+		vs = append(vs, newVector("derivations", "9.5", "09-mls.md", c.desc, "valid").
+			add("operation", "link-proof").hex("secret", secret).add("address", c.address).
+			add("device", strconv.FormatUint(uint64(c.device), 10)).hex("signature-key", dev.Public().(ed25519.PublicKey)).
+			hex("proof", wire.LinkProof(secret, c.address, c.device, dev.Public().(ed25519.PublicKey))))
+	}
+
+	for _, c := range []struct {
+		desc string
+		msg  []byte
+	}{
+		{"message identifier of a short MLS message", seq(40, 0x00)},
+		{"message identifier of a 300-byte MLS message", seq(300, 0x00)},
+	} {
+		id := wire.MessageID(c.msg)
+		vs = append(vs, newVector("derivations", "10.2", "10-content.md", c.desc, "valid").
+			add("operation", "message-id").hex("mls-message", c.msg).hex("message-id", id[:]))
 	}
 	return vs
 }

@@ -10,15 +10,21 @@ import (
 
 // checkDerivation recomputes a derived byte string from its inputs.
 func checkDerivation(t *testing.T, f *file) {
-	addr := f.get(t, "address")
-	dev := uint32(f.uint(t, "device"))
-	mb := wire.Mailbox{Address: addr, Device: dev}
 	same := func(key string, got []byte) {
 		t.Helper()
 		if want := f.hex(t, key); !bytes.Equal(got, want) {
 			t.Fatalf("%s %x, want %x", key, got, want)
 		}
 	}
+	if f.get(t, "operation") == "message-id" {
+		id := wire.MessageID(f.hex(t, "mls-message"))
+		same("message-id", id[:])
+		expectOutcome(t, f, nil)
+		return
+	}
+	addr := f.get(t, "address")
+	dev := uint32(f.uint(t, "device"))
+	mb := wire.Mailbox{Address: addr, Device: dev}
 	signs := func(msg []byte) {
 		t.Helper()
 		priv := ed25519.NewKeyFromSeed(f.hex(t, "signing-key-seed"))
@@ -54,6 +60,8 @@ func checkDerivation(t *testing.T, f *file) {
 		signs(msg)
 	case "notice-id":
 		same("delivery-id", wire.NoticeID(f.hex(t, "envelope-id"), mb))
+	case "link-proof":
+		same("proof", wire.LinkProof(f.hex(t, "secret"), addr, dev, f.hex(t, "signature-key")))
 	default:
 		t.Fatalf("unknown operation %q", op)
 	}
