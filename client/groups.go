@@ -34,7 +34,10 @@ type GroupInfo struct {
 	Members []string
 	Devices int
 	Epoch   uint64
-	Active  bool
+	// Authenticator is the epoch authenticator (RFC 9420 section 8.7):
+	// members in the same state of the group have the same one.
+	Authenticator []byte
+	Active        bool
 }
 
 // ParseGroupID decodes a group identifier as printed by 'xchat group'.
@@ -93,7 +96,7 @@ func ProfileGroups(ctx context.Context, p *Profile) ([]GroupInfo, error) {
 		}
 		devs, users := groupDevices(g)
 		out = append(out, GroupInfo{ID: r.ID, Name: r.Name, Direct: r.Kind == wire.GroupKindDirect, Peer: r.Peer,
-			Members: users, Devices: len(devs), Epoch: g.Epoch(), Active: r.Active && !g.Removed()})
+			Members: users, Devices: len(devs), Epoch: g.Epoch(), Authenticator: g.EpochAuthenticator(), Active: r.Active && !g.Removed()})
 	}
 	return out, nil
 }

@@ -252,3 +252,62 @@ func TestLinkedDevice(t *testing.T) {
 		}
 	}
 }
+
+// Two members who change a group at the same time (each commits in the
+// same epoch without having seen the other's commit) end in the same
+// epoch with the same authenticator, and the change of the losing commit
+// is made again: every user ends in the group.
+func TestConcurrentCommitsConverge(t *testing.T) {
+	t.Parallel()
+	s := servertest.Start(t, servertest.Options{})
+	alice, bob := register(t, s, "alice@a.test"), register(t, s, "bob@a.test")
+	carol, dave := register(t, s, "carol@a.test"), register(t, s, "dave@a.test")
+	ctx := t.Context()
+	id, err := alice.c.CreateGroup(ctx, "race", []string{"bob@a.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.recvWhile(func() bool { gs, _ := client.ProfileGroups(ctx, bob.p); return len(gs) == 0 })
+	// Both commit in epoch 1.
+	if err := alice.c.AddMembers(ctx, id, []string{"carol@a.test"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.c.AddMembers(ctx, id, []string{"dave@a.test"}); err != nil {
+		t.Fatal(err)
+	}
+	users := []*user{alice, bob, carol, dave}
+	converged := func() bool {
+		var first *client.GroupInfo
+		for _, u := range users {
+			gs, err := client.ProfileGroups(ctx, u.p)
+			if err != nil || len(gs) != 1 || !gs[0].Active || len(gs[0].Members) != 4 {
+				return false
+			}
+			if first == nil {
+				first = &gs[0]
+			} else if gs[0].Epoch != first.Epoch || !bytes.Equal(gs[0].Authenticator, first.Authenticator) {
+				return false
+			}
+		}
+		return true
+	}
+	for deadline := time.Now().Add(30 * time.Second); !converged(); {
+		if time.Now().After(deadline) {
+			for _, u := range users {
+				gs, _ := client.ProfileGroups(ctx, u.p)
+				t.Logf("%s: %+v", u.dir, gs)
+			}
+			t.Fatal("the members did not converge")
+		}
+		for _, u := range users {
+			u.receive(client.ReceiveOptions{Wait: 50 * time.Millisecond})
+		}
+	}
+	// And the group works: a message from dave reaches carol.
+	if err := dave.c.SendGroup(ctx, id, "all four of us"); err != nil {
+		t.Fatal(err)
+	}
+	if got := carol.recvUntil(1); len(got) != 1 || got[0].Text != "all four of us" {
+		t.Fatalf("carol got %+v", got)
+	}
+}

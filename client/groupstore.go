@@ -20,7 +20,9 @@ CREATE TABLE IF NOT EXISTS groups (
 	state BLOB NOT NULL,
 	version INTEGER NOT NULL,
 	active INTEGER NOT NULL,
-	created_at_ms INTEGER NOT NULL
+	created_at_ms INTEGER NOT NULL,
+	inviter TEXT NOT NULL DEFAULT '',
+	joined_epoch INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS groups_peer ON groups (peer, id);
 CREATE TABLE IF NOT EXISTS key_packages (
@@ -128,20 +130,24 @@ type groupRow struct {
 	Version int64
 	Active  bool
 	Created time.Time
+	// Inviter names the device whose Welcome this device joined by
+	// (empty for a group it created), and JoinedEpoch the epoch it joined.
+	Inviter     string
+	JoinedEpoch uint64
 }
 
 func scanGroup(sc interface{ Scan(...any) error }) (*groupRow, error) {
 	var g groupRow
 	var active int
 	var created int64
-	if err := sc.Scan(&g.ID, &g.Kind, &g.Name, &g.Peer, &g.State, &g.Version, &active, &created); err != nil {
+	if err := sc.Scan(&g.ID, &g.Kind, &g.Name, &g.Peer, &g.State, &g.Version, &active, &created, &g.Inviter, &g.JoinedEpoch); err != nil {
 		return nil, err
 	}
 	g.Active, g.Created = active == 1, time.UnixMilli(created)
 	return &g, nil
 }
 
-const groupColumns = `id, kind, name, peer, state, version, active, created_at_ms`
+const groupColumns = `id, kind, name, peer, state, version, active, created_at_ms, inviter, joined_epoch`
 
 // group returns a stored group, or nil when there is none.
 func (p *Profile) group(ctx context.Context, id []byte) (*groupRow, error) {
@@ -188,16 +194,18 @@ func (p *Profile) groups(ctx context.Context) ([]*groupRow, error) {
 }
 
 // insertGroup stores a group the device created or joined; a group it
-// left is replaced (it was added again).
+// left, or joined on the losing branch of a commit race, is replaced (it
+// was added again).
 func insertGroup(ctx context.Context, tx *sql.Tx, g *groupRow) error {
 	active := 0
 	if g.Active {
 		active = 1
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO groups (`+groupColumns+`) VALUES (?, ?, ?, ?, ?, 1, ?, ?)
+	_, err := tx.ExecContext(ctx, `INSERT INTO groups (`+groupColumns+`) VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?)
 		ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, name = excluded.name, peer = excluded.peer,
-			state = excluded.state, version = groups.version + 1, active = excluded.active`,
-		g.ID, g.Kind, g.Name, g.Peer, g.State, active, time.Now().UnixMilli())
+			state = excluded.state, version = groups.version + 1, active = excluded.active,
+			inviter = excluded.inviter, joined_epoch = excluded.joined_epoch`,
+		g.ID, g.Kind, g.Name, g.Peer, g.State, active, time.Now().UnixMilli(), g.Inviter, g.JoinedEpoch)
 	if err != nil {
 		return fmt.Errorf("profile: save group: %w", err)
 	}

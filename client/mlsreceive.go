@@ -376,15 +376,25 @@ func (cl *Client) join(ctx context.Context, h *heldMessage, p *wire.MLSPayload) 
 	if !signedBySender {
 		return nil, drop(fmt.Errorf("welcome to group %x: the device that sealed it did not sign it", gid))
 	}
-	// A Welcome never replaces a group this device is in: anyone who
-	// knows the group's identifier could make one (spec/09-mls.md
-	// section 9.8). It can bring the device back into a group it left.
+	// A Welcome replaces a group this device is in only when it comes
+	// from the device that invited it, for a later epoch, and nothing
+	// happened since it joined: that device re-made a commit that lost a
+	// race (spec/09-mls.md section 9.8). Anyone else who knows the group's
+	// identifier could make a Welcome for it. A Welcome can also bring the
+	// device back into a group it left.
+	inviter := fmt.Sprintf("%s/%d/%x", h.Sender.Address, h.Sender.Device, h.Sender.SigKey)
 	if old, err := cl.p.group(ctx, gid); err != nil {
 		return nil, err
 	} else if old != nil && old.Active {
-		return nil, drop(fmt.Errorf("welcome to group %x, which this device is in", gid))
+		og, err := cl.loadGroup(ctx, old)
+		if err != nil {
+			return nil, err
+		}
+		if old.Inviter != inviter || og.Epoch() != old.JoinedEpoch || g.Epoch() <= og.Epoch() {
+			return nil, drop(fmt.Errorf("welcome to group %x, which this device is in", gid))
+		}
 	}
-	row := &groupRow{ID: gid, Kind: wire.GroupKindGroup, Active: true}
+	row := &groupRow{ID: gid, Kind: wire.GroupKindGroup, Active: true, Inviter: inviter, JoinedEpoch: g.Epoch()}
 	if p.Meta != nil {
 		row.Kind, row.Name = int(p.Meta.Kind), p.Meta.Name
 	}
