@@ -52,7 +52,6 @@ func (m *member) held(t *testing.T, n int, msg []byte, meta *wire.GroupMeta) (*h
 // with domainKey, without the network).
 func testClient(t *testing.T, domainKey ed25519.PrivateKey, addr string, bundles ...*mls.KeyPackageBundle) (*Client, *Profile) {
 	t.Helper()
-	ctx := t.Context()
 	p, err := OpenProfile(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -60,16 +59,23 @@ func testClient(t *testing.T, domainKey ed25519.PrivateKey, addr string, bundles
 	t.Cleanup(func() { p.Close() })
 	cl := &Client{p: p, id: &Identity{Address: addr, Device: 1}, domainKey0: domainKey.Public().(ed25519.PublicKey)}
 	for _, b := range bundles {
-		ref, _ := b.Ref()
-		enc, _ := b.MarshalBinary()
-		if err := p.inTx(ctx, func(tx *sql.Tx) error {
-			_, err := tx.ExecContext(ctx, `INSERT INTO key_packages (ref, bundle, last_resort, created_at_ms) VALUES (?, ?, 0, 0)`, ref, enc)
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
+		storeBundle(t, p, b)
 	}
 	return cl, p
+}
+
+// storeBundle keeps a key package's private keys in the profile, as
+// publishing it does.
+func storeBundle(t *testing.T, p *Profile, b *mls.KeyPackageBundle) {
+	t.Helper()
+	ref, _ := b.Ref()
+	enc, _ := b.MarshalBinary()
+	if err := p.inTx(t.Context(), func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(t.Context(), `INSERT INTO key_packages (ref, bundle, last_resort, created_at_ms) VALUES (?, ?, 0, 0)`, ref, enc)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // create makes m the creator of a group with the given members and
@@ -129,12 +135,7 @@ func TestWelcomeRules(t *testing.T) {
 	carol := newMember(t, domainKey, "carol@a.test")
 	bob3 := &member{sender: bob.sender}
 	bob3.bundle, _ = mls.NewKeyPackage(suite(), bob.bundle.KeyPackage.LeafNode.Credential, bob.bundle.SignaturePriv, mls.XchatKeyPackageOptions())
-	ref, _ := bob3.bundle.Ref()
-	enc, _ := bob3.bundle.MarshalBinary()
-	p.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO key_packages (ref, bundle, last_resort, created_at_ms) VALUES (?, ?, 0, 0)`, ref, enc)
-		return err
-	})
+	storeBundle(t, p, bob3.bundle)
 	gid2 := bytes.Repeat([]byte{1}, 16)
 	h, pl = mallory.held(t, 3, mallory.create(t, gid2, bob3, carol), &wire.GroupMeta{Kind: wire.GroupKindDirect})
 	if _, err := cl.receiveMLS(ctx, h, pl); err != nil {
@@ -166,28 +167,10 @@ func TestHeldUntilCommit(t *testing.T) {
 	alice, carol := newMember(t, domainKey, "alice@a.test"), newMember(t, domainKey, "carol@a.test")
 	bob := newMember(t, domainKey, "bob@a.test")
 
-	p, err := OpenProfile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	cl := &Client{p: p, id: &Identity{Address: "bob@a.test", Device: 1}, domainKey0: domainKey.Public().(ed25519.PublicKey)}
-	ref, _ := bob.bundle.Ref()
-	enc, _ := bob.bundle.MarshalBinary()
-	if err := p.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO key_packages (ref, bundle, last_resort, created_at_ms) VALUES (?, ?, 0, 0)`, ref, enc)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	cl, p := testClient(t, domainKey, "bob@a.test", bob.bundle)
+	var err error
 
-	if alice.g, err = mls.CreateGroup(suite(), make([]byte, 16), alice.bundle, mls.Config{}); err != nil {
-		t.Fatal(err)
-	}
-	_, welcome, err := alice.g.Commit(mls.CommitOptions{Add: []mls.KeyPackage{bob.bundle.KeyPackage, carol.bundle.KeyPackage}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	welcome := alice.create(t, make([]byte, 16), bob, carol)
 	if carol.g, err = mls.JoinFromWelcome(welcome, func([]byte) *mls.KeyPackageBundle { return carol.bundle }, nil, mls.Config{}); err != nil {
 		t.Fatal(err)
 	}
@@ -247,31 +230,13 @@ func TestFragmentedWelcome(t *testing.T) {
 	ctx := t.Context()
 	_, domainKey, _ := ed25519.GenerateKey(nil)
 	alice, bob := newMember(t, domainKey, "alice@a.test"), newMember(t, domainKey, "bob@a.test")
-	p, err := OpenProfile(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
-	cl := &Client{p: p, id: &Identity{Address: "bob@a.test", Device: 1}, domainKey0: domainKey.Public().(ed25519.PublicKey)}
-	ref, _ := bob.bundle.Ref()
-	enc, _ := bob.bundle.MarshalBinary()
-	if err := p.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO key_packages (ref, bundle, last_resort, created_at_ms) VALUES (?, ?, 0, 0)`, ref, enc)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if alice.g, err = mls.CreateGroup(suite(), make([]byte, 16), alice.bundle, mls.Config{}); err != nil {
-		t.Fatal(err)
-	}
-	add := []mls.KeyPackage{bob.bundle.KeyPackage}
+	cl, p := testClient(t, domainKey, "bob@a.test", bob.bundle)
+	var err error
+	others := []*member{bob}
 	for i := range 58 {
-		add = append(add, newMember(t, domainKey, fmt.Sprintf("user%d@a.test", i)).bundle.KeyPackage)
+		others = append(others, newMember(t, domainKey, fmt.Sprintf("user%d@a.test", i)))
 	}
-	_, welcome, err := alice.g.Commit(mls.CommitOptions{Add: add})
-	if err != nil {
-		t.Fatal(err)
-	}
+	welcome := alice.create(t, make([]byte, 16), others...)
 	payload, _ := wire.Marshal(&wire.MLSPayload{Mode: wire.PayloadMLS, Message: welcome, Meta: &wire.GroupMeta{Name: "sixty"}})
 	frags, err := wire.Fragment(payload)
 	if err != nil || len(frags) < 2 {
