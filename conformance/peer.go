@@ -104,7 +104,8 @@ func startPeer(ctx context.Context, e *env, pc *PeerConfig) (*peer, error) {
 		return nil, fmt.Errorf("conformance: peer listen: %w", err)
 	}
 	p.ln = ln
-	ctx, p.cancel = context.WithCancel(context.Background())
+	// The peer outlives the start call: keep ctx's values, not its deadline.
+	ctx, p.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	go p.accept(ctx)
 	return p, nil
 }
