@@ -259,7 +259,10 @@ func (cl *Client) contentMessage(ctx context.Context, tx *sql.Tx, h *heldMessage
 		return nil, nil
 	case wire.ContentEdit, wire.ContentDelete:
 		var author string
-		err := tx.QueryRowContext(ctx, `SELECT sender FROM messages WHERE msg_id = ? AND group_id = ?`, c.Ref, row.ID).Scan(&author)
+		err := cl.fault(readEditTarget)
+		if err == nil {
+			err = tx.QueryRowContext(ctx, `SELECT sender FROM messages WHERE msg_id = ? AND group_id = ?`, c.Ref, row.ID).Scan(&author)
+		}
 		if err == nil && author != h.Sender.Address {
 			return nil, nil
 		}
