@@ -196,8 +196,13 @@ func (cl *Client) processInGroup(ctx context.Context, h *heldMessage, p *wire.ML
 			}
 			switch res.Kind {
 			case mls.KindApplication:
+				// A profile error stops here: nothing is saved and the
+				// envelope is not acknowledged, so it is processed again.
 				m, err := cl.contentMessage(ctx, tx, h, row, p.Message, res.Plaintext)
-				if err != nil || m == nil {
+				if err != nil {
+					return err
+				}
+				if m == nil {
 					return nil // nothing stored; the key is used all the same
 				}
 				isNew, err := storeMessage(ctx, tx, m)
@@ -246,13 +251,14 @@ func (cl *Client) saveOnly(ctx context.Context, row *groupRow, g *mls.Group, env
 }
 
 // contentMessage decodes the content of an application message; nil for
-// content that is not stored (typing notifications, spec/10-content.md
-// section 10.4, and edits and deletes of another sender's message,
-// section 10.3).
+// content that is not stored (content that does not decode, typing
+// notifications, spec/10-content.md section 10.4, and edits and deletes of
+// another sender's message, section 10.3). An error is the profile's: the
+// envelope must be processed again.
 func (cl *Client) contentMessage(ctx context.Context, tx *sql.Tx, h *heldMessage, row *groupRow, mlsMsg, plaintext []byte) (*Message, error) {
 	c, err := wire.DecodeContent(plaintext)
 	if err != nil {
-		return nil, err
+		return nil, nil
 	}
 	switch c.Type {
 	case wire.ContentTyping:
@@ -456,14 +462,18 @@ func (cl *Client) replayHeld(ctx context.Context, gid []byte) ([]Message, error)
 			dp, err := wire.DecodePayload(h.Payload)
 			p, ok := dp.(*wire.MLSPayload)
 			if err != nil || !ok {
-				cl.p.inTx(ctx, func(tx *sql.Tx) error { return unholdMessage(ctx, tx, h.EnvelopeID) })
+				if err := cl.p.inTx(ctx, func(tx *sql.Tx) error { return unholdMessage(ctx, tx, h.EnvelopeID) }); err != nil {
+					return out, err
+				}
 				continue
 			}
 			before := h.EnvelopeID
 			msgs, err := cl.receiveHeld(ctx, h, p)
 			var d *dropError
 			if errors.As(err, &d) {
-				cl.p.inTx(ctx, func(tx *sql.Tx) error { return unholdMessage(ctx, tx, before) })
+				if err := cl.p.inTx(ctx, func(tx *sql.Tx) error { return unholdMessage(ctx, tx, before) }); err != nil {
+					return out, err
+				}
 				continue
 			}
 			if err != nil && transient(err) {
@@ -473,7 +483,11 @@ func (cl *Client) replayHeld(ctx context.Context, gid []byte) ([]Message, error)
 				return out, err
 			}
 			out = append(out, msgs...)
-			if still, _ := cl.isHeld(ctx, before); !still {
+			still, err := cl.isHeld(ctx, before)
+			if err != nil {
+				return out, err
+			}
+			if !still {
 				progressed = true
 			}
 		}
