@@ -274,11 +274,11 @@ func Connect(ctx context.Context, p *Profile) (*Client, error) {
 	}
 	if err := p.forgetProcessed(ctx); err != nil {
 		c.close()
-		return nil, fmt.Errorf("profile: %w", err)
+		return nil, err
 	}
 	if err := p.expireHeld(ctx); err != nil {
 		c.close()
-		return nil, fmt.Errorf("profile: %w", err)
+		return nil, err
 	}
 	// What an earlier run committed to but could not send goes first.
 	var se *SendError
