@@ -224,6 +224,22 @@ type Client struct {
 	// afterStore, when set by tests, runs after a delivery is stored and
 	// before it is acknowledged.
 	afterStore func()
+	// readFault, when set by tests, runs before the named profile reads
+	// of the receive path; an error it returns is taken as that read's.
+	readFault func(read string) error
+}
+
+// Profile reads of the receive path that tests can make fail.
+const (
+	readEditTarget = "edit-target" // the message an edit or delete refers to
+)
+
+// fault returns the error a test injects for a profile read, or nil.
+func (cl *Client) fault(read string) error {
+	if cl.readFault == nil {
+		return nil
+	}
+	return cl.readFault(read)
 }
 
 // Connect connects the profile's device to its homeserver and
@@ -258,11 +274,11 @@ func Connect(ctx context.Context, p *Profile) (*Client, error) {
 	}
 	if err := p.forgetProcessed(ctx); err != nil {
 		c.close()
-		return nil, fmt.Errorf("profile: %w", err)
+		return nil, err
 	}
 	if err := p.expireHeld(ctx); err != nil {
 		c.close()
-		return nil, fmt.Errorf("profile: %w", err)
+		return nil, err
 	}
 	// What an earlier run committed to but could not send goes first.
 	var se *SendError

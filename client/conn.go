@@ -1,6 +1,3 @@
-// Package client is the xchat reference client library: it registers a
-// device, connects and authenticates, seals and sends messages, and receives
-// them into a local profile before acknowledging them.
 package client
 
 import (

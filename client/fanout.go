@@ -55,7 +55,7 @@ func (cl *Client) deliverPayload(ctx context.Context, targets []wire.Mailbox, pa
 	tokens := map[string][]byte{}
 	for addr := range byAddr {
 		if tokens[addr], err = cl.p.contactToken(ctx, addr); err != nil {
-			return fmt.Errorf("profile: %w", err)
+			return err
 		}
 	}
 	refused := &SendError{Refused: map[wire.Mailbox]wire.Code{}}
@@ -102,7 +102,7 @@ func (cl *Client) deliverPayload(ctx context.Context, targets []wire.Mailbox, pa
 			if tokens[j.to.Address] != nil {
 				tokens[j.to.Address] = nil
 				if err := cl.p.setContactToken(ctx, j.to.Address, nil); err != nil {
-					return fmt.Errorf("profile: %w", err)
+					return err
 				}
 			}
 		}
@@ -144,7 +144,7 @@ func (cl *Client) flushOutbox(ctx context.Context) error {
 			}
 		}
 		if err := cl.p.sent(ctx, it.ID); err != nil {
-			return fmt.Errorf("profile: %w", err)
+			return err
 		}
 	}
 	if len(refused.Refused) > 0 {

@@ -3,13 +3,13 @@ package client
 import (
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/xchat-im/xchat/client/internal/profile"
 	"github.com/xchat-im/xchat/client/mls"
 	"github.com/xchat-im/xchat/spec/wire"
 )
@@ -208,14 +208,14 @@ func (cl *Client) createGroup(ctx context.Context, kind int, name string, users 
 	if row.State, err = g.MarshalState(); err != nil {
 		return nil, err
 	}
-	err = cl.p.inTx(ctx, func(tx *sql.Tx) error {
-		if err := insertGroup(ctx, tx, row); err != nil {
+	err = cl.p.update(ctx, func(tx *profile.Tx) error {
+		if err := tx.PutGroup(row); err != nil {
 			return err
 		}
 		if welcome == nil {
 			return nil
 		}
-		return cl.queueMLS(ctx, tx, added, welcome, &wire.GroupMeta{Kind: uint64(kind), Name: name})
+		return cl.queueMLS(tx, added, welcome, &wire.GroupMeta{Kind: uint64(kind), Name: name})
 	})
 	if err != nil {
 		return nil, err
@@ -248,7 +248,7 @@ func commit(g *mls.Group, pkgs [][]byte, rm []mls.LeafIndex) (commitMsg, welcome
 
 // queueMLS queues, in tx, one MLS message with this account's delivery
 // token for each target device.
-func (cl *Client) queueMLS(ctx context.Context, tx *sql.Tx, targets []wire.Mailbox, msg []byte, meta *wire.GroupMeta) error {
+func (cl *Client) queueMLS(tx *profile.Tx, targets []wire.Mailbox, msg []byte, meta *wire.GroupMeta) error {
 	if len(targets) == 0 {
 		return nil
 	}
@@ -256,8 +256,7 @@ func (cl *Client) queueMLS(ctx context.Context, tx *sql.Tx, targets []wire.Mailb
 	if err != nil {
 		return err
 	}
-	_, err = queueOut(ctx, tx, payload, targets)
-	return err
+	return queueOut(tx, payload, targets)
 }
 
 // CreateGroup creates a group chat named name with the given users (and
@@ -326,19 +325,19 @@ func (cl *Client) changeGroup(ctx context.Context, id []byte, f func(g *mls.Grou
 		if err != nil {
 			return err
 		}
-		err = cl.p.inTx(ctx, func(tx *sql.Tx) error {
-			if err := updateGroup(ctx, tx, row, state, true); err != nil {
+		err = cl.p.update(ctx, func(tx *profile.Tx) error {
+			if err := tx.UpdateGroupState(row, state, true); err != nil {
 				return err
 			}
-			if err := cl.queueMLS(ctx, tx, cl.others(before), c, nil); err != nil {
+			if err := cl.queueMLS(tx, cl.others(before), c, nil); err != nil {
 				return err
 			}
 			if w == nil {
 				return nil
 			}
-			return cl.queueMLS(ctx, tx, added, w, &wire.GroupMeta{Kind: uint64(row.Kind), Name: row.Name})
+			return cl.queueMLS(tx, added, w, &wire.GroupMeta{Kind: uint64(row.Kind), Name: row.Name})
 		})
-		if errors.Is(err, errStateChanged) {
+		if errors.Is(err, profile.ErrStateChanged) {
 			continue
 		}
 		if err != nil {
@@ -486,13 +485,13 @@ func (cl *Client) sendContent(ctx context.Context, id []byte, c *wire.Content) e
 		// the outbox, before the message leaves: no key is used twice and
 		// nothing encrypted is lost.
 		devs, _ := groupDevices(g)
-		err = cl.p.inTx(ctx, func(tx *sql.Tx) error {
-			if err := updateGroup(ctx, tx, row, state, true); err != nil {
+		err = cl.p.update(ctx, func(tx *profile.Tx) error {
+			if err := tx.UpdateGroupState(row, state, true); err != nil {
 				return err
 			}
-			return cl.queueMLS(ctx, tx, cl.others(devs), msg, nil)
+			return cl.queueMLS(tx, cl.others(devs), msg, nil)
 		})
-		if errors.Is(err, errStateChanged) {
+		if errors.Is(err, profile.ErrStateChanged) {
 			continue
 		}
 		if err != nil {

@@ -3,12 +3,12 @@ package client
 import (
 	"bytes"
 	"crypto/ed25519"
-	"database/sql"
 	"errors"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/xchat-im/xchat/client/internal/profile"
 	"github.com/xchat-im/xchat/client/mls"
 	"github.com/xchat-im/xchat/spec/wire"
 )
@@ -70,10 +70,7 @@ func storeBundle(t *testing.T, p *Profile, b *mls.KeyPackageBundle) {
 	t.Helper()
 	ref, _ := b.Ref()
 	enc, _ := b.MarshalBinary()
-	if err := p.inTx(t.Context(), func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(t.Context(), `INSERT INTO key_packages (ref, bundle, last_resort, created_at_ms) VALUES (?, ?, 0, 0)`, ref, enc)
-		return err
-	}); err != nil {
+	if err := p.update(t.Context(), func(tx *profile.Tx) error { return tx.AddKeyPackage(ref, enc, false) }); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -273,9 +270,12 @@ func TestFragmentedWelcome(t *testing.T) {
 	if err != nil || len(gs) != 1 || gs[0].Name != "sixty" || gs[0].Devices != 60 {
 		t.Fatalf("groups %+v, %v", gs, err)
 	}
-	var n int
-	p.db.QueryRow(`SELECT count(*) FROM fragments WHERE sender_device = 1`).Scan(&n)
-	if n != 0 {
-		t.Fatalf("%d fragments kept after the Welcome was joined", n)
+	first, _ := wire.DecodePayload(frags[0])
+	var kept []*profile.Fragment
+	if err := p.view(ctx, func(tx *profile.Tx) (err error) {
+		kept, err = tx.Fragments(first.(*wire.FragmentPayload).Hash, alice.sender.Address, alice.sender.Device)
+		return err
+	}); err != nil || len(kept) != 0 {
+		t.Fatalf("%d fragments kept after the Welcome was joined (%v)", len(kept), err)
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/base32"
 	"errors"
 	"fmt"
@@ -16,13 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/xchat-im/xchat/client/internal/profile"
 	"github.com/xchat-im/xchat/spec/wire"
-)
-
-// Roles of a stored link.
-const (
-	linkRoleExisting = 0 // this device showed the code
-	linkRoleNew      = 1 // this device registered with the code
 )
 
 var linkEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
@@ -93,16 +87,14 @@ func (cl *Client) CreateLink(ctx context.Context) (LinkCode, time.Time, error) {
 	if limit := time.Now().Add(wire.LinkTokenTTL); expires.After(limit) {
 		expires = limit
 	}
-	err := cl.p.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM links WHERE expires_at_ms < ?`, time.Now().UnixMilli()); err != nil {
+	err := cl.p.update(ctx, func(tx *profile.Tx) error {
+		if err := tx.DeleteExpiredLinks(); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO links (token, secret, device, expires_at_ms, role) VALUES (?, ?, ?, ?, ?)`,
-			code.Token, code.Secret, cl.id.Device, expires.UnixMilli(), linkRoleExisting)
-		return err
+		return tx.AddLink(&profile.Link{Token: code.Token, Secret: code.Secret, Device: cl.id.Device, Expires: expires, Role: profile.LinkShown})
 	})
 	if err != nil {
-		return LinkCode{}, time.Time{}, fmt.Errorf("profile: %w", err)
+		return LinkCode{}, time.Time{}, err
 	}
 	return code, expires, nil
 }
@@ -114,13 +106,15 @@ func (cl *Client) receiveLinkProof(ctx context.Context, envelopeID []byte, from 
 		return drop(errors.New("a link proof from another account"))
 	}
 	var secret []byte
-	err := cl.p.db.QueryRowContext(ctx, `SELECT secret FROM links WHERE token = ? AND role = ? AND expires_at_ms >= ?`,
-		p.Token, linkRoleExisting, time.Now().UnixMilli()).Scan(&secret)
-	if errors.Is(err, sql.ErrNoRows) {
+	err := cl.p.view(ctx, func(tx *profile.Tx) (err error) {
+		secret, err = tx.LinkSecret(p.Token, profile.LinkShown)
+		return err
+	})
+	if errors.Is(err, profile.ErrNotFound) {
 		return drop(errors.New("a link proof for no pending link (used or expired)"))
 	}
 	if err != nil {
-		return fmt.Errorf("profile: %w", err)
+		return err
 	}
 	if !hmac.Equal(p.Proof, wire.LinkProof(secret, from.Address, from.Device, from.SigKey)) {
 		return drop(errors.New("a link proof that does not verify"))
@@ -131,14 +125,14 @@ func (cl *Client) receiveLinkProof(ctx context.Context, envelopeID []byte, from 
 	if err := cl.addOwnDeviceToGroups(ctx, from.Device, from.SigKey); err != nil {
 		return fmt.Errorf("add device %d to the groups: %w", from.Device, err)
 	}
-	err = cl.p.inTx(ctx, func(tx *sql.Tx) error {
-		if err := trustOwnDevice(ctx, tx, from.Device, from.SigKey); err != nil {
+	err = cl.p.update(ctx, func(tx *profile.Tx) error {
+		if err := tx.TrustOwnDevice(from.Device, from.SigKey); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM links WHERE token = ?`, p.Token); err != nil {
+		if err := tx.DeleteLink(p.Token); err != nil {
 			return err
 		}
-		return markProcessed(ctx, tx, envelopeID)
+		return tx.MarkProcessed(envelopeID)
 	})
 	if err != nil {
 		return err
@@ -171,7 +165,7 @@ func (cl *Client) finishLink(ctx context.Context, code LinkCode) error {
 	if !bytes.Equal(linkKeyHash(linker.Keys.SigKey), code.KeyHash) {
 		return fmt.Errorf("the homeserver lists another signature key for device %d than the one in the code", code.Device)
 	}
-	if err := cl.p.inTx(ctx, func(tx *sql.Tx) error { return trustOwnDevice(ctx, tx, linker.ID, linker.Keys.SigKey) }); err != nil {
+	if err := cl.p.update(ctx, func(tx *profile.Tx) error { return tx.TrustOwnDevice(linker.ID, linker.Keys.SigKey) }); err != nil {
 		return err
 	}
 	if err := cl.stockKeyPackages(ctx); err != nil {
@@ -189,24 +183,26 @@ func (cl *Client) finishLink(ctx context.Context, code LinkCode) error {
 // saveJoinLink keeps the code a new device registers with, so that an
 // interrupted registration can finish.
 func (p *Profile) saveJoinLink(ctx context.Context, code LinkCode) error {
-	return p.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO links (token, secret, device, expires_at_ms, role) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (token) DO NOTHING`, code.Token, code.Secret, code.Device, time.Now().Add(time.Hour).UnixMilli(), linkRoleNew)
-		return err
+	return p.update(ctx, func(tx *profile.Tx) error {
+		return tx.AddLink(&profile.Link{Token: code.Token, Secret: code.Secret, Device: code.Device,
+			Expires: time.Now().Add(time.Hour), Role: profile.LinkJoining})
 	})
 }
 
 // joinLink returns the code this device registered with, if any.
 func (p *Profile) joinLink(ctx context.Context, address string) (*LinkCode, error) {
-	c := LinkCode{Address: address}
-	err := p.db.QueryRowContext(ctx, `SELECT token, secret, device FROM links WHERE role = ?`, linkRoleNew).Scan(&c.Token, &c.Secret, &c.Device)
-	if errors.Is(err, sql.ErrNoRows) {
+	var l *profile.Link
+	err := p.view(ctx, func(tx *profile.Tx) (err error) {
+		l, err = tx.JoinLink()
+		return err
+	})
+	if errors.Is(err, profile.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("profile: %w", err)
+		return nil, err
 	}
-	return &c, nil
+	return &LinkCode{Address: address, Device: l.Device, Token: l.Token, Secret: l.Secret}, nil
 }
 
 // RemoveDevice removes a device of this account from the homeserver and
@@ -215,7 +211,7 @@ func (cl *Client) RemoveDevice(ctx context.Context, device uint32) error {
 	if err := cl.c.do(ctx, &wire.RemoveDevice{Device: device}, &wire.OK{}); err != nil {
 		return fmt.Errorf("remove device %d: %w", device, err)
 	}
-	if err := cl.p.inTx(ctx, func(tx *sql.Tx) error { return untrustOwnDevice(ctx, tx, device) }); err != nil {
+	if err := cl.p.update(ctx, func(tx *profile.Tx) error { return tx.UntrustOwnDevice(device) }); err != nil {
 		return err
 	}
 	if device == cl.id.Device {
@@ -227,6 +223,5 @@ func (cl *Client) RemoveDevice(ctx context.Context, device uint32) error {
 // forgetJoinLink deletes the code this device registered with, once the
 // registration is complete.
 func (p *Profile) forgetJoinLink(ctx context.Context) error {
-	_, err := p.db.ExecContext(ctx, `DELETE FROM links WHERE role = ?`, linkRoleNew)
-	return err
+	return p.update(ctx, func(tx *profile.Tx) error { return tx.DeleteLinks(profile.LinkJoining) })
 }

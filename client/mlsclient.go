@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/xchat-im/xchat/client/internal/profile"
 	"github.com/xchat-im/xchat/client/mls"
 	"github.com/xchat-im/xchat/client/seal"
 	"github.com/xchat-im/xchat/spec/wire"
@@ -105,15 +105,18 @@ func (cl *Client) stockKeyPackages(ctx context.Context) error {
 	if err := cl.c.do(ctx, &wire.PublishKeyPackages{}, &ok); err != nil {
 		return fmt.Errorf("key packages: %w", err)
 	}
-	var haveLast int
-	if err := cl.p.db.QueryRowContext(ctx, `SELECT count(*) FROM key_packages WHERE last_resort = 1 AND used_at_ms IS NULL`).Scan(&haveLast); err != nil {
-		return fmt.Errorf("profile: %w", err)
+	var haveLast bool
+	if err := cl.p.view(ctx, func(tx *profile.Tx) (err error) {
+		haveLast, err = tx.HasLastResort()
+		return err
+	}); err != nil {
+		return err
 	}
 	n := 0
 	if ok.Stored < keyPackageLow {
 		n = keyPackageTarget - int(ok.Stored)
 	}
-	if n == 0 && haveLast > 0 {
+	if n == 0 && haveLast {
 		return nil
 	}
 	req := &wire.PublishKeyPackages{}
@@ -131,7 +134,7 @@ func (cl *Client) stockKeyPackages(ctx context.Context) error {
 		req.OneTime = append(req.OneTime, msg)
 		bundles, last = append(bundles, b), append(last, false)
 	}
-	if haveLast == 0 {
+	if !haveLast {
 		b, err := cl.newBundle(ctx, true)
 		if err != nil {
 			return err
@@ -143,15 +146,14 @@ func (cl *Client) stockKeyPackages(ctx context.Context) error {
 		req.LastResort = msg
 		bundles, last = append(bundles, b), append(last, true)
 	}
-	err := cl.p.inTx(ctx, func(tx *sql.Tx) error {
-		now := time.Now().UnixMilli()
-		if haveLast == 0 {
+	err := cl.p.update(ctx, func(tx *profile.Tx) error {
+		if !haveLast {
 			// The replaced last-resort package stays usable for a while.
-			if _, err := tx.ExecContext(ctx, `UPDATE key_packages SET used_at_ms = ? WHERE last_resort = 1 AND used_at_ms IS NULL`, now); err != nil {
+			if err := tx.RetireLastResort(); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM key_packages WHERE used_at_ms < ?`, time.Now().Add(-usedBundlesKeptFor).UnixMilli()); err != nil {
+		if err := tx.DeleteKeyPackagesUsedBefore(time.Now().Add(-usedBundlesKeptFor)); err != nil {
 			return err
 		}
 		for i, b := range bundles {
@@ -163,15 +165,14 @@ func (cl *Client) stockKeyPackages(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO key_packages (ref, bundle, last_resort, created_at_ms) VALUES (?, ?, ?, ?)`,
-				ref, enc, last[i], now); err != nil {
+			if err := tx.AddKeyPackage(ref, enc, last[i]); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("profile: key packages: %w", err)
+		return fmt.Errorf("key packages: %w", err)
 	}
 	if err := cl.c.do(ctx, req, &ok); err != nil {
 		return fmt.Errorf("publish key packages: %w", err)
@@ -182,25 +183,24 @@ func (cl *Client) stockKeyPackages(ctx context.Context) error {
 // bundle returns the stored key package with this reference, or nil.
 func (p *Profile) bundle(ctx context.Context, ref []byte) (*mls.KeyPackageBundle, error) {
 	var enc []byte
-	err := p.db.QueryRowContext(ctx, `SELECT bundle FROM key_packages WHERE ref = ?`, ref).Scan(&enc)
-	if errors.Is(err, sql.ErrNoRows) {
+	err := p.view(ctx, func(tx *profile.Tx) (err error) {
+		enc, err = tx.KeyPackage(ref)
+		return err
+	})
+	if errors.Is(err, profile.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("profile: %w", err)
+		return nil, err
 	}
 	return mls.UnmarshalKeyPackageBundle(enc)
 }
 
-// markBundleUsed records that a Welcome used a key package. A one-time
-// package's keys are deleted a week later (a Welcome of a re-made commit
-// may use it again, spec/09-mls.md section 9.8); a used last-resort package
-// is replaced at the next connection and kept as long.
-func markBundleUsed(ctx context.Context, tx *sql.Tx, ref []byte) error {
-	_, err := tx.ExecContext(ctx, `UPDATE key_packages SET used_at_ms = ? WHERE ref = ? AND used_at_ms IS NULL`,
-		time.Now().UnixMilli(), ref)
-	return err
-}
+// A Welcome that used a key package marks it used
+// (profile.Tx.MarkKeyPackageUsed). A one-time package's keys are deleted
+// a week later (a Welcome of a re-made commit may use it again,
+// spec/09-mls.md section 9.8); a used last-resort package is replaced at
+// the next connection and kept as long.
 
 // claimKeyPackages claims one key package for each listed device of
 // address and returns those that are valid and name their device; devices

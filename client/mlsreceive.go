@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
 
+	"github.com/xchat-im/xchat/client/internal/profile"
 	"github.com/xchat-im/xchat/client/mls"
 	"github.com/xchat-im/xchat/client/seal"
 	"github.com/xchat-im/xchat/spec/wire"
@@ -52,7 +52,7 @@ func (cl *Client) receiveMLS(ctx context.Context, h *heldMessage, p *wire.MLSPay
 // hold keeps an MLS message whose group or epoch this device does not
 // have yet.
 func (cl *Client) hold(ctx context.Context, h *heldMessage) error {
-	return cl.p.inTx(ctx, func(tx *sql.Tx) error { return holdMessage(ctx, tx, h) })
+	return cl.p.update(ctx, func(tx *profile.Tx) error { return holdMessage(tx, h) })
 }
 
 // transient reports an error after which the message must be processed
@@ -112,7 +112,7 @@ func (cl *Client) processInGroup(ctx context.Context, h *heldMessage, p *wire.ML
 			// The losing commit's epoch is kept, read-only, so that what
 			// was sent in it can be read (spec/09-mls.md section 9.8).
 			err = cl.saveOnly(ctx, row, g, h.EnvelopeID)
-			if errors.Is(err, errStateChanged) {
+			if errors.Is(err, profile.ErrStateChanged) {
 				continue
 			}
 			if err != nil {
@@ -166,41 +166,46 @@ func (cl *Client) processInGroup(ctx context.Context, h *heldMessage, p *wire.ML
 			return nil, false, err
 		}
 		var out []Message
-		err = cl.p.inTx(ctx, func(tx *sql.Tx) error {
-			if err := updateGroup(ctx, tx, row, state, !g.Removed()); err != nil {
+		err = cl.p.update(ctx, func(tx *profile.Tx) error {
+			if err := tx.UpdateGroupState(row, state, !g.Removed()); err != nil {
 				return err
 			}
 			if kind != row.Kind {
-				if _, err := tx.ExecContext(ctx, `UPDATE groups SET kind = ?, peer = '' WHERE id = ?`, kind, row.ID); err != nil {
+				if err := tx.SetGroupKind(row.ID, kind, ""); err != nil {
 					return err
 				}
 			}
-			if err := unholdMessage(ctx, tx, h.EnvelopeID); err != nil {
+			if err := tx.Unhold(h.EnvelopeID); err != nil {
 				return err
 			}
-			if err := markProcessed(ctx, tx, h.EnvelopeID); err != nil {
+			if err := tx.MarkProcessed(h.EnvelopeID); err != nil {
 				return err
 			}
-			if err := cl.takeToken(ctx, tx, h.Sender, p.Token); err != nil {
+			if err := cl.takeToken(tx, h.Sender, p.Token); err != nil {
 				return err
 			}
 			if again != nil {
-				if err := cl.queueMLS(ctx, tx, cl.others(before), again, nil); err != nil {
+				if err := cl.queueMLS(tx, cl.others(before), again, nil); err != nil {
 					return err
 				}
 				if welcome != nil {
-					if err := cl.queueMLS(ctx, tx, added, welcome, &wire.GroupMeta{Kind: uint64(kind), Name: row.Name}); err != nil {
+					if err := cl.queueMLS(tx, added, welcome, &wire.GroupMeta{Kind: uint64(kind), Name: row.Name}); err != nil {
 						return err
 					}
 				}
 			}
 			switch res.Kind {
 			case mls.KindApplication:
-				m, err := cl.contentMessage(ctx, tx, h, row, p.Message, res.Plaintext)
-				if err != nil || m == nil {
+				// A profile error stops here: nothing is saved and the
+				// envelope is not acknowledged, so it is processed again.
+				m, err := cl.contentMessage(tx, h, row, p.Message, res.Plaintext)
+				if err != nil {
+					return err
+				}
+				if m == nil {
 					return nil // nothing stored; the key is used all the same
 				}
-				isNew, err := storeMessage(ctx, tx, m)
+				isNew, err := storeMessage(tx, m)
 				if err != nil {
 					return err
 				}
@@ -208,11 +213,11 @@ func (cl *Client) processInGroup(ctx context.Context, h *heldMessage, p *wire.ML
 					out = append(out, *m)
 				}
 			case mls.KindCommit:
-				return cl.trustAddedOwnDevices(ctx, tx, h.Sender, res.Added)
+				return cl.trustAddedOwnDevices(tx, h.Sender, res.Added)
 			}
 			return nil
 		})
-		if errors.Is(err, errStateChanged) {
+		if errors.Is(err, profile.ErrStateChanged) {
 			continue
 		}
 		if err != nil {
@@ -234,37 +239,44 @@ func (cl *Client) saveOnly(ctx context.Context, row *groupRow, g *mls.Group, env
 	if err != nil {
 		return err
 	}
-	return cl.p.inTx(ctx, func(tx *sql.Tx) error {
-		if err := updateGroup(ctx, tx, row, state, !g.Removed()); err != nil {
+	return cl.p.update(ctx, func(tx *profile.Tx) error {
+		if err := tx.UpdateGroupState(row, state, !g.Removed()); err != nil {
 			return err
 		}
-		if err := unholdMessage(ctx, tx, envelopeID); err != nil {
+		if err := tx.Unhold(envelopeID); err != nil {
 			return err
 		}
-		return markProcessed(ctx, tx, envelopeID)
+		return tx.MarkProcessed(envelopeID)
 	})
 }
 
 // contentMessage decodes the content of an application message; nil for
-// content that is not stored (typing notifications, spec/10-content.md
-// section 10.4, and edits and deletes of another sender's message,
-// section 10.3).
-func (cl *Client) contentMessage(ctx context.Context, tx *sql.Tx, h *heldMessage, row *groupRow, mlsMsg, plaintext []byte) (*Message, error) {
+// content that is not stored (content that does not decode, typing
+// notifications, spec/10-content.md section 10.4, and edits and deletes of
+// another sender's message, section 10.3). An error is the profile's: the
+// envelope must be processed again.
+func (cl *Client) contentMessage(tx *profile.Tx, h *heldMessage, row *groupRow, mlsMsg, plaintext []byte) (*Message, error) {
 	c, err := wire.DecodeContent(plaintext)
 	if err != nil {
-		return nil, err
+		return nil, nil
 	}
 	switch c.Type {
 	case wire.ContentTyping:
 		return nil, nil
 	case wire.ContentEdit, wire.ContentDelete:
+		// The message referred to may not be here (yet): the edit or
+		// delete is stored all the same. Any other error is returned.
+		err := cl.fault(readEditTarget)
 		var author string
-		err := tx.QueryRowContext(ctx, `SELECT sender FROM messages WHERE msg_id = ? AND group_id = ?`, c.Ref, row.ID).Scan(&author)
-		if err == nil && author != h.Sender.Address {
-			return nil, nil
+		if err == nil {
+			author, err = tx.MessageSender(row.ID, c.Ref)
 		}
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		switch {
+		case errors.Is(err, profile.ErrNotFound):
+		case err != nil:
 			return nil, err
+		case author != h.Sender.Address:
+			return nil, nil
 		}
 	}
 	m := &Message{
@@ -286,19 +298,19 @@ func (cl *Client) contentMessage(ctx context.Context, tx *sql.Tx, h *heldMessage
 // takeToken remembers a delivery token given in a payload: a contact's, or
 // this account's own when a trusted own device gives it (spec/09-mls.md
 // section 9.5).
-func (cl *Client) takeToken(ctx context.Context, tx *sql.Tx, from sender, token []byte) error {
+func (cl *Client) takeToken(tx *profile.Tx, from sender, token []byte) error {
 	if len(token) != 32 {
 		return nil
 	}
 	if from.Address != cl.id.Address {
-		_, err := tx.ExecContext(ctx, `INSERT INTO contacts (address, token) VALUES (?, ?)
-			ON CONFLICT (address) DO UPDATE SET token = excluded.token`, from.Address, token)
+		return tx.SetContactToken(from.Address, token)
+	}
+	// Written even when cl.id holds it already: a rolled-back transaction
+	// may have set cl.id and not the profile.
+	if ok, err := ownTrusted(tx, from); err != nil || !ok {
 		return err
 	}
-	if ok, err := ownTrusted(ctx, tx, from); err != nil || !ok || bytes.Equal(token, cl.id.Token) {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE identity SET token = ?`, token); err != nil {
+	if err := tx.SetOwnToken(token); err != nil {
 		return err
 	}
 	cl.id.Token = token
@@ -306,27 +318,29 @@ func (cl *Client) takeToken(ctx context.Context, tx *sql.Tx, from sender, token 
 }
 
 // ownTrusted reports whether a device of the own account is trusted.
-func ownTrusted(ctx context.Context, tx *sql.Tx, s sender) (bool, error) {
-	var k []byte
-	err := tx.QueryRowContext(ctx, `SELECT sig_key FROM own_devices WHERE device = ?`, s.Device).Scan(&k)
-	if errors.Is(err, sql.ErrNoRows) {
+func ownTrusted(tx *profile.Tx, s sender) (bool, error) {
+	k, err := tx.OwnDeviceKey(s.Device)
+	if errors.Is(err, profile.ErrNotFound) {
 		return false, nil
 	}
-	return err == nil && bytes.Equal(k, s.SigKey), err
+	if err != nil {
+		return false, err
+	}
+	return bytes.Equal(k, s.SigKey), nil
 }
 
 // trustAddedOwnDevices trusts the own-account devices that a trusted own
 // device added to a group.
-func (cl *Client) trustAddedOwnDevices(ctx context.Context, tx *sql.Tx, from sender, added []mls.Member) error {
+func (cl *Client) trustAddedOwnDevices(tx *profile.Tx, from sender, added []mls.Member) error {
 	if from.Address != cl.id.Address {
 		return nil
 	}
-	if ok, err := ownTrusted(ctx, tx, from); err != nil || !ok {
+	if ok, err := ownTrusted(tx, from); err != nil || !ok {
 		return err
 	}
 	for _, m := range added {
 		if mb, ok := memberDevice(m); ok && mb.Address == cl.id.Address && mb.Device != cl.id.Device {
-			if err := trustOwnDevice(ctx, tx, mb.Device, m.SignatureKey); err != nil {
+			if err := tx.TrustOwnDevice(mb.Device, m.SignatureKey); err != nil {
 				return err
 			}
 		}
@@ -419,19 +433,19 @@ func (cl *Client) join(ctx context.Context, h *heldMessage, p *wire.MLSPayload) 
 	if row.State, err = g.MarshalState(); err != nil {
 		return nil, err
 	}
-	err = cl.p.inTx(ctx, func(tx *sql.Tx) error {
-		if err := insertGroup(ctx, tx, row); err != nil {
+	err = cl.p.update(ctx, func(tx *profile.Tx) error {
+		if err := tx.PutGroup(row); err != nil {
 			return err
 		}
-		if err := markProcessed(ctx, tx, h.EnvelopeID); err != nil {
+		if err := tx.MarkProcessed(h.EnvelopeID); err != nil {
 			return err
 		}
 		if used != nil {
-			if err := markBundleUsed(ctx, tx, used); err != nil {
+			if err := tx.MarkKeyPackageUsed(used); err != nil {
 				return err
 			}
 		}
-		return cl.takeToken(ctx, tx, h.Sender, p.Token)
+		return cl.takeToken(tx, h.Sender, p.Token)
 	})
 	if err != nil {
 		return nil, err
@@ -453,14 +467,18 @@ func (cl *Client) replayHeld(ctx context.Context, gid []byte) ([]Message, error)
 			dp, err := wire.DecodePayload(h.Payload)
 			p, ok := dp.(*wire.MLSPayload)
 			if err != nil || !ok {
-				cl.p.inTx(ctx, func(tx *sql.Tx) error { return unholdMessage(ctx, tx, h.EnvelopeID) })
+				if err := cl.p.update(ctx, func(tx *profile.Tx) error { return tx.Unhold(h.EnvelopeID) }); err != nil {
+					return out, err
+				}
 				continue
 			}
 			before := h.EnvelopeID
 			msgs, err := cl.receiveHeld(ctx, h, p)
 			var d *dropError
 			if errors.As(err, &d) {
-				cl.p.inTx(ctx, func(tx *sql.Tx) error { return unholdMessage(ctx, tx, before) })
+				if err := cl.p.update(ctx, func(tx *profile.Tx) error { return tx.Unhold(before) }); err != nil {
+					return out, err
+				}
 				continue
 			}
 			if err != nil && transient(err) {
@@ -470,7 +488,11 @@ func (cl *Client) replayHeld(ctx context.Context, gid []byte) ([]Message, error)
 				return out, err
 			}
 			out = append(out, msgs...)
-			if still, _ := cl.isHeld(ctx, before); !still {
+			still, err := cl.isHeld(ctx, before)
+			if err != nil {
+				return out, err
+			}
+			if !still {
 				progressed = true
 			}
 		}
@@ -501,10 +523,14 @@ func (cl *Client) receiveHeld(ctx context.Context, h *heldMessage, p *wire.MLSPa
 	return msgs, err
 }
 
+// isHeld reports whether the message of an envelope is still held.
 func (cl *Client) isHeld(ctx context.Context, envelopeID []byte) (bool, error) {
-	var n int
-	err := cl.p.db.QueryRowContext(ctx, `SELECT count(*) FROM held_mls WHERE envelope_id = ?`, envelopeID).Scan(&n)
-	return n > 0, err
+	var held bool
+	err := cl.p.view(ctx, func(tx *profile.Tx) (err error) {
+		held, err = tx.IsHeld(envelopeID)
+		return err
+	})
+	return held, err
 }
 
 // receiveFragment stores one fragment of a large payload (spec/09-mls.md
@@ -512,43 +538,30 @@ func (cl *Client) isHeld(ctx context.Context, envelopeID []byte) (bool, error) {
 func (cl *Client) receiveFragment(ctx context.Context, d wire.Delivery, from sender, f *wire.FragmentPayload) ([]Message, error) {
 	received := time.UnixMilli(int64(d.ReceivedAt))
 	var parts [][]byte
-	err := cl.p.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO fragments (hash, sender, sender_device, sender_key, idx, count, data, received_at_ms, lane)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-			f.Hash, from.Address, from.Device, from.SigKey, f.Index, f.Count, f.Data, received.UnixMilli(), d.Lane)
+	err := cl.p.update(ctx, func(tx *profile.Tx) error {
+		err := tx.AddFragment(&profile.Fragment{Hash: f.Hash, Sender: from.Address, SenderDevice: from.Device, SenderKey: from.SigKey,
+			Index: f.Index, Count: f.Count, Data: f.Data, ReceivedAt: received, Lane: int(d.Lane)})
 		if err != nil {
 			return err
 		}
 		// At most maxFragmentBytes are kept in all, the newest.
-		_, err = tx.ExecContext(ctx, `DELETE FROM fragments WHERE rowid IN (SELECT rowid FROM
-			(SELECT rowid, sum(length(data)) OVER (ORDER BY rowid DESC) AS total FROM fragments) WHERE total > ?)`, maxFragmentBytes)
+		if err := tx.TrimFragments(maxFragmentBytes); err != nil {
+			return err
+		}
+		frags, err := tx.Fragments(f.Hash, from.Address, from.Device)
 		if err != nil {
 			return err
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT data, count, sender_key FROM fragments
-			WHERE hash = ? AND sender = ? AND sender_device = ? ORDER BY idx`, f.Hash, from.Address, from.Device)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var data, key []byte
-			var count uint64
-			if err := rows.Scan(&data, &count, &key); err != nil {
-				return err
-			}
-			if count != f.Count || !bytes.Equal(key, from.SigKey) {
+		for _, fr := range frags {
+			if fr.Count != f.Count || !bytes.Equal(fr.SenderKey, from.SigKey) {
 				parts = nil
 				break
 			}
-			parts = append(parts, data)
-		}
-		if err := rows.Err(); err != nil {
-			return err
+			parts = append(parts, fr.Data)
 		}
 		if uint64(len(parts)) != f.Count {
 			parts = nil
-			return markProcessed(ctx, tx, d.ID) // kept until the rest arrives
+			return tx.MarkProcessed(d.ID) // kept until the rest arrives
 		}
 		return nil
 	})
@@ -557,12 +570,11 @@ func (cl *Client) receiveFragment(ctx context.Context, d wire.Delivery, from sen
 	}
 	whole := slices.Concat(parts...)
 	done := func() error {
-		return cl.p.inTx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM fragments WHERE hash = ? AND sender = ? AND sender_device = ?`,
-				f.Hash, from.Address, from.Device); err != nil {
+		return cl.p.update(ctx, func(tx *profile.Tx) error {
+			if err := tx.DeleteFragments(f.Hash, from.Address, from.Device); err != nil {
 				return err
 			}
-			return markProcessed(ctx, tx, d.ID)
+			return tx.MarkProcessed(d.ID)
 		})
 	}
 	if h := sha256.Sum256(whole); !bytes.Equal(h[:], f.Hash) {

@@ -1,15 +1,23 @@
 // Package bench is the load generator behind cmd/xchat-bench. It drives
-// homeservers over the raw wire protocol with many devices and measures
-// throughput, send-to-delivery latency and the servers' CPU and memory,
-// counting every envelope from send to delivery.
+// homeservers with many devices and measures throughput, send-to-delivery
+// latency and the servers' CPU and memory, following every envelope from
+// send to delivery.
 //
 // # Scenarios
+//
+// Three scenarios speak the raw wire protocol, with envelopes of random
+// bytes of a sealed envelope's size:
 //
 //   - [Mailbox]: devices on one homeserver send to each other.
 //   - [Federation]: devices on one homeserver send to devices on another;
 //     every envelope is queued, relayed between the servers and pushed.
 //   - [Connections]: many devices connect and stay idle, which gives the
 //     memory per connected device, then each sends a burst.
+//
+// One runs the reference client (package client), with MLS and sealing:
+//
+//   - [Group]: the members of one MLS group send text messages to the
+//     group; every message is followed to every other member.
 //
 // Each starts its homeservers as child xchatd processes with temporary
 // data directories (the embedded store, or fresh PostgreSQL schemas with
@@ -37,15 +45,21 @@ import (
 type Options struct {
 	// Devices is the number of devices connected to the homeserver; in the
 	// federation scenario, the number of senders on the first homeserver
-	// and of recipients on the second each.
+	// and of recipients on the second each; in the group scenario, the
+	// number of members (one device each, 2 to 20).
 	Devices  int
-	Duration time.Duration // how long senders send (mailbox, federation)
+	Duration time.Duration // how long senders send (mailbox, federation, group)
 	// Warmup is the first part of Duration whose envelopes are counted
 	// (lost, duplicated, throughput) but left out of the latency figures.
-	Warmup      time.Duration
-	Rate        float64 // envelopes per second in total; 0 sends as fast as the servers allow
-	Concurrency int     // send requests in flight at most
-	Bucket      int     // padding bucket of the envelopes (power of two, 256 to 65536)
+	Warmup time.Duration
+	// Rate is envelopes per second in total (group scenario: messages per
+	// second); 0 sends as fast as the servers allow.
+	Rate float64
+	// Concurrency, Bucket, Payload and Batch shape the raw scenarios'
+	// sending; the group scenario sends through the reference client
+	// (each member one message at a time) and ignores them.
+	Concurrency int // send requests in flight at most
+	Bucket      int // padding bucket of the envelopes (power of two, 256 to 65536)
 	// Payload, when not zero, is the plaintext size the envelopes stand
 	// for: the bucket is then the smallest that holds it (wire.Bucket).
 	Payload int
@@ -94,7 +108,9 @@ type Options struct {
 	Progress io.Writer
 }
 
-// DefaultOptions returns the defaults of xchat-bench mailbox.
+// DefaultOptions returns the defaults of xchat-bench (the mailbox
+// scenario's; the command starts other scenarios with more devices for
+// connections and fewer for group).
 func DefaultOptions() Options {
 	return Options{Devices: 50, Duration: 10 * time.Second, Warmup: time.Second, Concurrency: 16, Bucket: 256, Batch: 1,
 		Drain: 10 * time.Second, Idle: 5 * time.Second, Burst: 1, ConnectConcurrency: 16}
@@ -150,9 +166,11 @@ type Result struct {
 	EnvelopeBytes int     `json:"envelope_bytes"` // sealed bytes of one envelope
 	Store         string  `json:"store,omitempty"`
 
-	ConnectSeconds float64 `json:"connect_seconds"` // registering and connecting every device
-	// ConnectRetries counts devices whose handshake or registration failed
-	// and that connected on a later attempt.
+	// ConnectSeconds is the time to register and connect every device
+	// (and, in the group scenario, to create the group).
+	ConnectSeconds float64 `json:"connect_seconds"`
+	// ConnectRetries counts the handshakes or registrations that failed
+	// and were tried again (raw scenarios).
 	ConnectRetries int64 `json:"connect_retries"`
 
 	// Messages and MessagesPerSecond count group messages (group
@@ -197,7 +215,7 @@ type Latency struct {
 type ServerStats struct {
 	Domain         string  `json:"domain"`
 	PID            int     `json:"pid"`
-	Devices        int     `json:"devices"`           // connected to it
+	Devices        int     `json:"devices"`           // connected to it (group scenario: connections, two a member)
 	CPUSeconds     float64 `json:"cpu_seconds"`       // from the start of the load to the end of the drain
 	TotalCPU       float64 `json:"total_cpu_seconds"` // over the whole process life so far
 	PeakRSSBytes   int64   `json:"peak_rss_bytes"`
@@ -443,7 +461,7 @@ type run struct {
 	errs errCounts
 
 	connected      atomic.Int64
-	connectRetries atomic.Int64 // devices that had to connect again
+	connectRetries atomic.Int64 // failed attempts to connect that were tried again
 	attempted      atomic.Int64
 	accepted       atomic.Int64
 	start          time.Time

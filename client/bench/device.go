@@ -86,9 +86,10 @@ func sourceIPs(server net.IP, count int) []net.IP {
 	return ips
 }
 
-// connect registers n devices named PREFIX-I@domain on the server at
-// addr, each on a connection of its own that reads its push stream, adds
-// them to r.devs and returns them once every one has caught up.
+// connect registers n devices named PREFIX-I@domain (PREFIX-I-rN@domain
+// after N failed attempts) on the server at addr, each on a connection of
+// its own that reads its push stream, adds them to r.devs and returns them
+// once every one has caught up.
 func (r *run) connect(ctx context.Context, addr, domain, caFile, prefix string, n int) ([]*device, error) {
 	tlsConf, err := clientTLS(domain, caFile)
 	if err != nil {

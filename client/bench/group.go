@@ -17,8 +17,9 @@ import (
 )
 
 // maxGroupDevices bounds the group scenario's members: each registers
-// with the reference client from 127.0.0.1, and a homeserver takes 20
-// registrations at once from one source address.
+// with the reference client, which sends from the machine's one source
+// address, and a homeserver takes 20 registrations at once from one source
+// address.
 const maxGroupDevices = 20
 
 // groupMember is one member of the group scenario: a reference-client

@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// histSub is the number of sub-buckets per power of two: latencies are
-// kept to within 1/histSub of their value (0.2 %), exactly below 1 ms.
+// histSub is the number of buckets below histSub µs, one a microsecond;
+// above, each power of two has histSub/2 buckets, so latencies are kept to
+// within 1/(histSub/2) of their value (0.2 %), exactly below about 1 ms.
 const (
 	histSubBits = 10
 	histSub     = 1 << histSubBits

@@ -1,0 +1,80 @@
+// Package client is the xchat reference client library: a device's local
+// profile, its registration with a homeserver, and sending and receiving
+// end-to-end encrypted messages in MLS groups (spec/09-mls.md) through
+// sealed-sender envelopes (spec/07-envelopes.md).
+//
+// # Profiles and registration
+//
+// A Profile is the local state of one device, in a directory: OpenProfile
+// opens or creates it, OpenExistingProfile returns ErrNoIdentity when there
+// is none. Register creates an account with the profile's device as its
+// first device, or, given a link code (RegisterOptions.Link), adds the device
+// to an existing account. The device's keys are saved before the homeserver
+// sees them: an interrupted Register is resumed by calling it again, and one
+// the homeserver refused drops the keys so that another address can be
+// tried. Connect connects a registered profile's device and authenticates
+// it; it also keeps the device's key packages stocked on the homeserver and
+// sends what an earlier run left in the outbox.
+//
+// # Sending and receiving
+//
+// Every conversation is an MLS group: Client.Send writes to the one-to-one
+// chat with a user (creating it at the first message) and Client.SendGroup to
+// a group. A message is encrypted once in the group and sealed for each
+// other member device, with the delivery token of its account when there is
+// one (else through the request lane); payloads too large for one envelope
+// are sent in fragments. A *SendError names the devices the homeserver
+// refused.
+//
+// Client.Receive reads the push stream of a connection: each message is
+// stored in the profile before its envelope is acknowledged, and reported
+// through ReceiveOptions.OnMessage. A redelivered envelope (its
+// acknowledgement was lost) is acknowledged and not reported again; one that
+// does not open, verify or process is dropped and acknowledged (OnDrop); one
+// whose sender's domain key cannot be had now is left for a later delivery
+// (OnDefer); a message of a group or epoch the device does not have yet is
+// held until the Welcome or commit arrives. Client.CatchUp processes what
+// waits without reporting it, so that a command acts on current group states;
+// Profile.Unshown returns what it stored. A connection has one push stream:
+// Receive or CatchUp runs once per Client.
+//
+// # Groups
+//
+// Client.CreateGroup, AddMembers and RemoveMember change groups by MLS
+// commits. A user is added with each of its devices that has a key package
+// published; a new group also holds the own account's other trusted devices.
+// ProfileGroups lists the groups of a profile
+// without connecting. When two members commit at once, the losing device
+// makes its commit again on the winning branch (spec/09-mls.md section 9.8).
+//
+// # Linked devices
+//
+// Client.CreateLink returns a LinkCode to show on a new device, which passes
+// it to Register. The new device proves it knows the code's secret; the
+// existing device then trusts it, adds it to its groups and gives it the
+// account's delivery token (spec/09-mls.md section 9.5). ReceiveOptions.OnLinked
+// reports it. Client.RemoveDevice removes a device from the account and from
+// the groups.
+//
+// # Local state and durability
+//
+// A profile is one SQLite file, ProfileFile, with mode 0600 in a directory
+// of mode 0700 (package client/internal/profile holds its schema and
+// queries). Every change is one transaction, committed to disk before the
+// client acts on it: a group's new state is saved together with what it
+// sends (in the outbox) before anything leaves, so that no key is used twice
+// and nothing committed is lost; what a received envelope brings is saved
+// together with the record that the envelope was processed, before it is
+// acknowledged. Several processes may use one profile: a group changed by
+// another process meanwhile is loaded again and the change made again.
+//
+// # Errors
+//
+// ErrNoIdentity, ErrNoGroup and ErrNotInGroup are returned for a profile,
+// group or membership that is not there. A refusal by the homeserver wraps a
+// *wire.Error (test it with errors.Is against the wire.Err* values); a
+// *SendError unwraps to one per refused device. While an envelope is
+// received, an error of the profile store stops Receive without
+// acknowledging the envelope, so that it is delivered and processed again;
+// an envelope that cannot be processed at all is dropped instead (OnDrop).
+package client
