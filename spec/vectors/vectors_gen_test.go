@@ -77,7 +77,7 @@ func (v *vector) bytes() []byte {
 
 func (v *vector) fileName() string { return v.section + "-" + v.slug + ".txt" }
 
-var generatedDirs = []string{"framing", "cbor", "requests", "envelope", "token", "address", "derivations"}
+var generatedDirs = []string{"framing", "cbor", "requests", "envelope", "token", "address", "derivations", "xwing"}
 
 func TestGenerateVectors(t *testing.T) {
 	if os.Getenv("XCHAT_GEN_VECTORS") != "1" {
@@ -91,6 +91,7 @@ func TestGenerateVectors(t *testing.T) {
 	all = append(all, tokenVectors()...)
 	all = append(all, addressVectors()...)
 	all = append(all, derivationVectors()...)
+	all = append(all, xwingVectors(t)...)
 
 	for _, dir := range generatedDirs {
 		old, _ := filepath.Glob(filepath.Join(dir, "*.txt"))
