@@ -215,12 +215,13 @@ func (w *worker) backoff() time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// permanent lists the per-envelope codes after which retrying cannot help.
+// permanent lists the per-envelope codes after which retrying cannot help:
+// the refusals of steps 2 and 3 of a listener's relay processing
+// (spec/08-federation.md section 8.9.1). Any other code is temporary.
 var permanent = map[wire.Code]bool{
-	wire.CodeMalformed: true, wire.CodeNoncanonical: true, wire.CodeInvalidAddress: true,
-	wire.CodeWrongDomain: true, wire.CodeUnknownAccount: true, wire.CodeUnknownDevice: true,
+	wire.CodeWrongDomain: true, wire.CodeUnknownDevice: true,
 	wire.CodeTokenInvalid: true, wire.CodeRequestLaneClosed: true, wire.CodeEnvelopeTooLarge: true,
-	wire.CodeBadPadding: true, wire.CodeDomainRefused: true,
+	wire.CodeBadPadding: true,
 }
 
 // process relays claimed envelopes and settles each: delivered, refused

@@ -77,6 +77,9 @@ func (s *Server) ServerInfo() *wire.ServerInfoOK {
 			MaxKeyPackageLen:    wire.MaxKeyPackageLen,
 			RetentionSeconds:    uint64(wire.Retention / time.Second),
 			MailboxMaxEnvelopes: wire.MailboxMaxEnvelopes,
+			// The registration limit, so that clients and test harnesses can pace themselves.
+			RegistrationBurst:      registrationBurst,
+			RegistrationIntervalMs: uint64(registrationRefill / time.Millisecond),
 		},
 	}
 }

@@ -77,7 +77,7 @@ func (v *vector) bytes() []byte {
 
 func (v *vector) fileName() string { return v.section + "-" + v.slug + ".txt" }
 
-var generatedDirs = []string{"framing", "cbor", "requests", "envelope", "token", "address", "derivations"}
+var generatedDirs = []string{"framing", "cbor", "requests", "envelope", "token", "address", "derivations", "xwing"}
 
 func TestGenerateVectors(t *testing.T) {
 	if os.Getenv("XCHAT_GEN_VECTORS") != "1" {
@@ -91,6 +91,7 @@ func TestGenerateVectors(t *testing.T) {
 	all = append(all, tokenVectors()...)
 	all = append(all, addressVectors()...)
 	all = append(all, derivationVectors()...)
+	all = append(all, xwingVectors(t)...)
 
 	for _, dir := range generatedDirs {
 		old, _ := filepath.Glob(filepath.Join(dir, "*.txt"))
@@ -249,6 +250,7 @@ func cborVectors(t *testing.T) []*vector {
 		{"1.5", "map keys in bytewise order not length first", "a2190100002000", ok},
 		{"1.5", "map uint key before text key", "a2016161616100", ok},
 		{"1.5", "map shorter text key first", "a2616201626161" + "02", ok},
+		{"1.5", "map uint key before negative key", "a2010020" + "00", ok},
 		{"1.5", "uint 23 in one byte", "1817", nc},
 		{"1.5", "uint 0 in one byte", "1800", nc},
 		{"1.5", "uint 255 in two bytes", "1900ff", nc},
@@ -269,6 +271,7 @@ func cborVectors(t *testing.T) []*vector {
 		{"1.5", "map key 24 before 23", "a21818001700", nc},
 		{"1.5", "map keys in length-first order", "a2200019010000", nc},
 		{"1.5", "map text key before uint key", "a2616100" + "0100", nc},
+		{"1.5", "map negative key before uint key", "a2200001" + "00", nc},
 		{"1.5", "map longer text key first", "a2626161016162" + "02", nc},
 		{"1.5", "nested map keys unsorted", "81a2020001" + "00", nc},
 		{"1.5", "duplicate uint map key", "a2010001" + "00", bad},
@@ -423,6 +426,11 @@ func requestVectors(t *testing.T) []*vector {
 		{section: "8.4", desc: "relay on a client connection", req: &wire.Relay{Envelopes: []wire.Envelope{env}}, want: wire.CodeUnknownRequest},
 		{section: "1.7", desc: "server-info with unknown keys", raw: m(0, 3, 1, nil, 99, []any{"x", m(1, true)})},
 		{section: "1.7", desc: "get-devices with a text key", rawBytes: mustMarshal(t, map[any]any{uint64(0): 4, uint64(1): "alice@example.org", "1": "x"})},
+		{section: "1.7", desc: "get-devices with a negative key", rawBytes: unhex(t, "a300040171616c696365406578616d706c652e6f72672000")},
+		{section: "1.7", desc: "get-devices with a byte-string key", rawBytes: unhex(t, "a300040171616c696365406578616d706c652e6f7267410000"), want: wire.CodeMalformed},
+		{section: "1.6", desc: "get-devices with a negative value under an unknown key", rawBytes: unhex(t, "a300040171616c696365406578616d706c652e6f72670920")},
+		{section: "1.6", desc: "claim-key-package with a negative device (-1)", rawBytes: unhex(t, "a300060171616c696365406578616d706c652e6f72670220"), want: wire.CodeMalformed},
+		{section: "1.6", desc: "negative request type (-4)", rawBytes: unhex(t, "a20023"+"0171616c696365406578616d706c652e6f7267"), want: wire.CodeMalformed},
 
 		{section: "3.3.1", desc: "unknown request type 99", raw: m(0, 99), want: wire.CodeUnknownRequest},
 		{section: "3.3.1", desc: "push type 32 as a request", raw: m(0, 32), want: wire.CodeUnknownRequest},

@@ -121,7 +121,7 @@ func failureOf(err error) error {
 }
 
 // minimum counts guard against vectors lost by accident.
-var minimum = map[string]int{"framing": 15, "cbor": 25, "requests": 20, "envelope": 10, "token": 3, "address": 20, "derivations": 10}
+var minimum = map[string]int{"framing": 15, "cbor": 25, "requests": 20, "envelope": 10, "token": 3, "address": 20, "derivations": 10, "xwing": 10}
 
 func TestVectors(t *testing.T) {
 	for _, dir := range generatedDirs {
@@ -158,6 +158,8 @@ func TestVectors(t *testing.T) {
 					checkAddress(t, f)
 				case "derivations":
 					checkDerivation(t, f)
+				case "xwing":
+					checkXWing(t, f)
 				}
 			})
 		}

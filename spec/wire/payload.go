@@ -13,16 +13,21 @@ const (
 	PayloadFragment  = 3 // one part of a payload too large for one envelope
 )
 
-// Payload limits (spec/09-mls.md section 9.6).
+// Payload limits (spec/09-mls.md section 9.6). The encoded mls-payload,
+// not the MLSMessage alone, is what fragments carry, so the MLSMessage
+// bound leaves room for the largest encoding around it: MaxMLSPayload is
+// MaxMLSMessage plus MaxMLSPayloadOverhead.
 const (
-	MaxMLSMessage    = MaxFragments * MaxFragmentData // bytes of an MLSMessage in a payload
-	MaxGroupName     = 128                            // bytes of a group name
-	LinkSecretSize   = 16                             // bytes of a link secret
-	LinkKeyHashSize  = 16                             // bytes of the linking device's key hash in a link code
-	MaxFragmentData  = 60000                          // bytes of payload in one fragment
-	MaxFragments     = 64                             // fragments of one payload
-	LinkProofSize    = 32                             // bytes of a link proof
-	deliveryTokenLen = 32
+	MaxMLSPayload         = MaxFragments * MaxFragmentData        // bytes of an encoded mls-payload: 64 fragments
+	MaxMLSPayloadOverhead = 179                                   // bytes of an mls-payload besides its MLSMessage, at most
+	MaxMLSMessage         = MaxMLSPayload - MaxMLSPayloadOverhead // bytes of an MLSMessage in a payload: 3,839,821
+	MaxGroupName          = 128                                   // bytes of a group name
+	LinkSecretSize        = 16                                    // bytes of a link secret
+	LinkKeyHashSize       = 16                                    // bytes of the linking device's key hash in a link code
+	MaxFragmentData       = 60000                                 // bytes of payload in one fragment
+	MaxFragments          = 64                                    // fragments of one payload
+	LinkProofSize         = 32                                    // bytes of a link proof
+	deliveryTokenLen      = 32
 )
 
 // Group kinds in GroupMeta.
@@ -135,6 +140,11 @@ func LinkProof(secret []byte, address string, device uint32, sigKey []byte) []by
 // Fragment splits the encoding of a payload of mode 1 that does not fit
 // in one envelope into fragments of at most MaxFragmentData bytes (spec
 // 09-mls.md section 9.6). A payload that fits is returned as it is.
+//
+// A longer payload must be a valid payload of mode 1 (else CodeMalformed)
+// whose MLSMessage is at most MaxMLSMessage bytes and which needs at most
+// MaxFragments fragments (else CodeLimitExceeded), so that the recipient
+// accepts what it reassembles.
 func Fragment(payload []byte) ([][]byte, error) {
 	if len(payload) <= MaxFragmentData {
 		return [][]byte{payload}, nil
@@ -142,6 +152,19 @@ func Fragment(payload []byte) ([][]byte, error) {
 	n := (len(payload) + MaxFragmentData - 1) / MaxFragmentData
 	if n > MaxFragments {
 		return nil, Errorf(CodeLimitExceeded, "payload of %d bytes needs %d fragments, more than %d", len(payload), n, MaxFragments)
+	}
+	var p MLSPayload
+	if err := Unmarshal(payload, &p); err != nil {
+		return nil, err
+	}
+	switch {
+	case p.Mode != PayloadMLS:
+		return nil, Errorf(CodeMalformed, "only a payload of mode 1 is fragmented, not mode %d", p.Mode)
+	case len(p.Message) > MaxMLSMessage:
+		return nil, Errorf(CodeLimitExceeded, "MLS message of %d bytes, limit %d", len(p.Message), MaxMLSMessage)
+	}
+	if _, err := DecodePayload(payload); err != nil {
+		return nil, err
 	}
 	h := sha256.Sum256(payload)
 	out := make([][]byte, n)

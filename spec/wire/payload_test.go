@@ -3,6 +3,7 @@ package wire_test
 import (
 	"bytes"
 	"encoding/hex"
+	"strings"
 	"testing"
 
 	"github.com/xchat-im/xchat/spec/wire"
@@ -166,6 +167,9 @@ func TestFragment(t *testing.T) {
 	if _, err := wire.Fragment(make([]byte, wire.MaxFragments*wire.MaxFragmentData+1)); err == nil {
 		t.Fatal("a payload needing 65 fragments was split")
 	}
+	if _, err := wire.Fragment(bytes.Repeat([]byte{0x40}, 70000)); wire.CodeOf(err) != wire.CodeMalformed {
+		t.Fatalf("70,000 bytes that are no payload: %v, want malformed", err)
+	}
 	h := make([]byte, 32)
 	for name, f := range map[string]wire.FragmentPayload{
 		"index = count": {Mode: 3, Hash: h, Index: 2, Count: 2, Data: []byte{1}},
@@ -177,5 +181,46 @@ func TestFragment(t *testing.T) {
 		if _, err := wire.DecodePayload(mustMarshal(t, &f)); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// The largest mls-payload (an MLSMessage of MaxMLSMessage bytes, a token and
+// a group name of 128 bytes) fills exactly 64 fragments, and one byte more
+// of MLSMessage is refused on both sides (spec/09-mls.md section 9.6).
+func TestFragmentLargestPayload(t *testing.T) {
+	t.Parallel()
+	if wire.MaxMLSMessage != 3839821 || wire.MaxMLSPayload != 3840000 {
+		t.Fatalf("MaxMLSMessage %d, MaxMLSPayload %d", wire.MaxMLSMessage, wire.MaxMLSPayload)
+	}
+	largest := func(n int) *wire.MLSPayload {
+		return &wire.MLSPayload{Mode: wire.PayloadMLS, Message: bytes.Repeat([]byte{7}, n), Token: make([]byte, 32),
+			Meta: &wire.GroupMeta{Kind: wire.GroupKindGroup, Name: strings.Repeat("n", wire.MaxGroupName)}}
+	}
+	b := mustMarshal(t, largest(wire.MaxMLSMessage))
+	if len(b) != wire.MaxMLSPayload {
+		t.Fatalf("largest mls-payload encodes to %d bytes, want %d", len(b), wire.MaxMLSPayload)
+	}
+	frags, err := wire.Fragment(b)
+	if err != nil || len(frags) != wire.MaxFragments {
+		t.Fatalf("%d fragments, %v", len(frags), err)
+	}
+	if _, err := wire.DecodePayload(b); err != nil {
+		t.Fatalf("largest mls-payload refused: %v", err)
+	}
+	over := mustMarshal(t, largest(wire.MaxMLSMessage+1))
+	if _, err := wire.Fragment(over); wire.CodeOf(err) != wire.CodeLimitExceeded {
+		t.Fatalf("65 fragments: %v, want limit_exceeded", err)
+	}
+	// Without token and name, one byte more still fits in 64 fragments,
+	// but the recipient would refuse the MLSMessage: so does the sender.
+	short := mustMarshal(t, &wire.MLSPayload{Mode: wire.PayloadMLS, Message: bytes.Repeat([]byte{7}, wire.MaxMLSMessage+1)})
+	if len(short) > wire.MaxMLSPayload {
+		t.Fatalf("%d bytes", len(short))
+	}
+	if _, err := wire.DecodePayload(short); wire.CodeOf(err) != wire.CodeMalformed {
+		t.Fatalf("MLSMessage of %d bytes decoded: %v", wire.MaxMLSMessage+1, err)
+	}
+	if _, err := wire.Fragment(short); wire.CodeOf(err) != wire.CodeLimitExceeded {
+		t.Fatalf("MLSMessage of %d bytes fragmented: %v, want limit_exceeded", wire.MaxMLSMessage+1, err)
 	}
 }

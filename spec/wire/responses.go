@@ -60,6 +60,11 @@ type Limits struct {
 	MaxKeyPackageLen    uint64 `cbor:"6,keyasint"`
 	RetentionSeconds    uint64 `cbor:"7,keyasint"`
 	MailboxMaxEnvelopes uint64 `cbor:"8,keyasint"`
+	// RegistrationBurst and RegistrationIntervalMs announce the server's
+	// limit on register attempts per source IP address: a burst, then one
+	// more per interval (milliseconds). Zero (absent): not announced.
+	RegistrationBurst      uint64 `cbor:"9,keyasint,omitempty"`
+	RegistrationIntervalMs uint64 `cbor:"10,keyasint,omitempty"`
 }
 
 // GetDevicesOK answers GetDevices.
