@@ -102,7 +102,6 @@ var notLimits = map[string]string{
 	"LinkKeyHashSize": "a field size of the link code shown between two devices (09-mls.md 9.5), not a limit of the protocol",
 	"LinkProofSize":   "the output size of HMAC-SHA256 (09-mls.md 9.5)",
 	"MessageIDSize":   "the output size of SHA-256 (10-content.md 10.2)",
-	"MaxHPKEKeyLen":   "the bound of device-keys key 3 that decoding checks before the KEM (05-accounts.md 5.3); the row states the X-Wing size",
 }
 
 var (
