@@ -141,12 +141,22 @@ func loadConsts() (*constIndex, error) {
 }
 
 // lookup finds the constant name of the package named pkg (any directory
-// of that name, which must be unique).
+// of that name, which must be unique). When no package of that name
+// declares it, a declaration of the name anywhere in the module is taken
+// if there is exactly one, so that moving a constant to another package
+// does not break the tables of the tests.
 func (ix *constIndex) lookup(pkg, name string) (goConst, error) {
 	var found []goConst
 	for _, dir := range ix.byPkg[pkg] {
 		if c, ok := ix.byDir[dir][name]; ok {
 			found = append(found, c)
+		}
+	}
+	if len(found) == 0 {
+		for _, consts := range ix.byDir {
+			if c, ok := consts[name]; ok {
+				found = append(found, c)
+			}
 		}
 	}
 	switch len(found) {
