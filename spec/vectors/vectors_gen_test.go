@@ -7,14 +7,18 @@ package vectors_test
 //	XCHAT_GEN_VECTORS=1 go test -run TestGenerateVectors ./spec/vectors/
 //
 // It deletes the .txt files of the directories it owns and writes them
-// again. CI never sets XCHAT_GEN_VECTORS: it checks the committed files.
+// again. CI never sets XCHAT_GEN_VECTORS: TestVectorsUpToDate runs the same
+// generator in check mode, comparing its output with the committed files,
+// and vectors_test.go checks the implementation against them.
 
 import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/hpke"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -79,10 +83,11 @@ func (v *vector) fileName() string { return v.section + "-" + v.slug + ".txt" }
 
 var generatedDirs = []string{"framing", "cbor", "requests", "envelope", "token", "address", "derivations", "xwing"}
 
-func TestGenerateVectors(t *testing.T) {
-	if os.Getenv("XCHAT_GEN_VECTORS") != "1" {
-		t.Skip("set XCHAT_GEN_VECTORS=1 to regenerate the vectors")
-	}
+// generateVectors returns every vector the generator makes, in order. It
+// also checks, while generating, that the implementation reaches each
+// expected outcome. It calls cryptotest.SetGlobalRandom, so its callers
+// must not run in parallel.
+func generateVectors(t *testing.T) []*vector {
 	var all []*vector
 	all = append(all, framingVectors(t)...)
 	all = append(all, cborVectors(t)...)
@@ -92,7 +97,22 @@ func TestGenerateVectors(t *testing.T) {
 	all = append(all, addressVectors()...)
 	all = append(all, derivationVectors()...)
 	all = append(all, xwingVectors(t)...)
+	seen := make(map[string]bool)
+	for _, v := range all {
+		name := filepath.Join(v.dir, v.fileName())
+		if seen[name] {
+			t.Fatalf("two vectors named %s", name)
+		}
+		seen[name] = true
+	}
+	return all
+}
 
+func TestGenerateVectors(t *testing.T) {
+	if os.Getenv("XCHAT_GEN_VECTORS") != "1" {
+		t.Skip("set XCHAT_GEN_VECTORS=1 to regenerate the vectors")
+	}
+	all := generateVectors(t)
 	for _, dir := range generatedDirs {
 		old, _ := filepath.Glob(filepath.Join(dir, "*.txt"))
 		for _, f := range old {
@@ -104,18 +124,69 @@ func TestGenerateVectors(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	seen := make(map[string]bool)
 	for _, v := range all {
-		name := filepath.Join(v.dir, v.fileName())
-		if seen[name] {
-			t.Fatalf("two vectors named %s", name)
-		}
-		seen[name] = true
-		if err := os.WriteFile(name, v.bytes(), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(v.dir, v.fileName()), v.bytes(), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
 	t.Logf("wrote %d vectors", len(all))
+}
+
+// TestVectorsUpToDate runs the generator in check mode: it writes nothing
+// and fails when a committed vector file differs from what the code
+// produces now, when the generator makes a vector that is not committed,
+// or when a committed file of a generated directory is one the generator
+// no longer makes. It never regenerates: a vector changes only by a
+// deliberate run of TestGenerateVectors, reviewed with the spec change.
+//
+// The sealed values of envelope/ depend on how crypto/hpke consumes the
+// randomness of cryptotest.SetGlobalRandom, which Go does not promise to
+// keep: after a Go upgrade (go.mod pins the version) they may differ and
+// need regenerating, and stay valid either way.
+func TestVectorsUpToDate(t *testing.T) {
+	if os.Getenv("XCHAT_GEN_VECTORS") == "1" {
+		t.Skip("regenerating")
+	}
+	const fix = "if the change is intended, regenerate with XCHAT_GEN_VECTORS=1 go test -run TestGenerateVectors ./spec/vectors/ and commit the vectors with the spec change"
+	made := make(map[string]bool)
+	for _, v := range generateVectors(t) {
+		name := filepath.Join(v.dir, v.fileName())
+		made[name] = true
+		got, err := os.ReadFile(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: generated but not committed; %s", name, fix)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := v.bytes(); !bytes.Equal(got, want) {
+			t.Errorf("%s: committed file differs from the generator's output at line %d; %s", name, firstDiffLine(got, want), fix)
+		}
+	}
+	for _, dir := range generatedDirs {
+		paths, err := filepath.Glob(filepath.Join(dir, "*.txt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range paths {
+			if !made[p] {
+				t.Errorf("%s: committed but no longer generated; %s", p, fix)
+			}
+		}
+	}
+}
+
+// firstDiffLine returns the 1-based number of the first line where a and
+// b differ.
+func firstDiffLine(a, b []byte) int {
+	la, lb := bytes.Split(a, []byte("\n")), bytes.Split(b, []byte("\n"))
+	for i := range min(len(la), len(lb)) {
+		if !bytes.Equal(la[i], lb[i]) {
+			return i + 1
+		}
+	}
+	return min(len(la), len(lb)) + 1
 }
 
 func unhex(t testing.TB, s string) []byte {

@@ -47,7 +47,6 @@ const (
 // XWing sizes.
 const (
 	XWingPublicKeyLen = 1216
-	MaxHPKEKeyLen     = 2048 // device-keys key 3, any KEM
 	XWingEncLen       = 1120
 	AEADTagLen        = 16
 )

@@ -236,9 +236,6 @@ func (r *Register) Validate() error {
 	if len(r.Keys.SigKey) != 32 {
 		return Errorf(CodeMalformed, "signature key of %d bytes, want 32", len(r.Keys.SigKey))
 	}
-	if len(r.Keys.HPKEKey) == 0 || len(r.Keys.HPKEKey) > MaxHPKEKeyLen {
-		return Errorf(CodeMalformed, "HPKE key of %d bytes, want 1 to %d", len(r.Keys.HPKEKey), MaxHPKEKeyLen)
-	}
 	if r.Invite != nil && (len(r.Invite) == 0 || len(r.Invite) > MaxInviteToken) {
 		return Errorf(CodeMalformed, "invite token of %d bytes, want 1 to %d", len(r.Invite), MaxInviteToken)
 	}
