@@ -34,6 +34,15 @@ func start(t *testing.T, cfg daemon.Config) *daemon.Daemon {
 	return d
 }
 
+func addrOf(t *testing.T, s string) net.Addr {
+	t.Helper()
+	a, err := net.ResolveUDPAddr("udp", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
 // serverInfo asks the daemon at addr for server-info over a client
 // connection that trusts the CA in caFile.
 func serverInfo(t *testing.T, addr net.Addr, domain, caFile string) *wire.ServerInfoOK {

@@ -13,6 +13,17 @@
 // Config.Out, beginning with [ReadyPrefix]; processes that start xchatd
 // serve wait for it and read the address from it with [ParseReady].
 //
+// # Child processes
+//
+// Who must run the xchatd binary itself (the conformance CI, which tests
+// the server as it is deployed, and xchat-bench, which measures the
+// server's CPU and memory apart from the load it generates) starts it with
+// the same Config: [Config.Args] gives the xchatd serve flags for it, and
+// [StartProcess] starts the command and waits for the ready line; the
+// [Process] it returns stops with SIGTERM, the same shutdown as
+// [Daemon.Close]. Tests in-process use [Start], through package
+// server/servertest.
+//
 // # What a daemon assembles
 //
 // In this order: the UDP socket (first, so that a taken port leaves
