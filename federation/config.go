@@ -12,7 +12,8 @@ import (
 	"github.com/xchat-im/xchat/spec/wire"
 )
 
-// Local is the homeserver side that federation calls into.
+// Local is the homeserver side that federation calls into; package
+// server's Server provides it.
 type Local interface {
 	// AdmitRelay admits envelopes relayed from the origin domain exactly as
 	// a local send, and returns one code per envelope once every admitted

@@ -4,7 +4,11 @@
 // outbound queue with its relay workers, and the listening side that admits
 // relayed envelopes and answers key-directory queries for local accounts.
 //
-// The homeserver (package server) owns the QUIC transport and the local
-// mailboxes; it gives this package the transport to dial with and a [Local]
-// to admit envelopes into.
+// The homeserver owns the QUIC transport and the local mailboxes: it gives
+// this package the transport to dial with ([Federation.Start]), the
+// connections that negotiated xchat-fed/1 ([Federation.ServeConn]) and a
+// [Local] to admit envelopes into. Of the homeserver this package imports
+// only the store contract (server/store), whose outbound queue it works
+// through, and the rate limiter (server/ratelimit); package server does not
+// import it, and package server/daemon wires the two together.
 package federation

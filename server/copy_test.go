@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/xchat-im/xchat/server"
+	"github.com/xchat-im/xchat/server/daemon"
 	"github.com/xchat-im/xchat/server/servertest"
 	"github.com/xchat-im/xchat/spec/wire"
 )
@@ -15,7 +15,7 @@ import (
 func TestCopyToPostgres(t *testing.T) {
 	t.Parallel()
 	db := servertest.PostgresURL(t)
-	if err := server.Migrate(t.Context(), db); err != nil {
+	if err := daemon.Migrate(t.Context(), db); err != nil {
 		t.Fatal(err)
 	}
 	s := servertest.Start(t, servertest.Options{})
@@ -36,7 +36,7 @@ func TestCopyToPostgres(t *testing.T) {
 		t.Fatalf("send: %v %v", err, sent.Results)
 	}
 	s.Stop()
-	n, err := server.CopyToPostgres(t.Context(), s.Data, db, nil)
+	n, err := daemon.CopyToPostgres(t.Context(), s.Data, db, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/xchat-im/xchat/server"
+	"github.com/xchat-im/xchat/server/daemon"
 	"github.com/xchat-im/xchat/server/servertest"
 	"github.com/xchat-im/xchat/spec/wire"
 )
@@ -96,12 +97,12 @@ func TestLinkDevice(t *testing.T) {
 			o := servertest.Options{Registration: server.RegistrationInvite}
 			if backend == "postgres" {
 				o.DB = servertest.PostgresURL(t)
-				if err := server.Migrate(servertest.Context(t), o.DB); err != nil {
+				if err := daemon.Migrate(servertest.Context(t), o.DB); err != nil {
 					t.Fatal(err)
 				}
 			}
 			s := servertest.Start(t, o)
-			invite, err := server.CreateInvite(servertest.Context(t), s.Data, o.DB, time.Hour)
+			invite, err := daemon.CreateInvite(servertest.Context(t), s.Data, o.DB, time.Hour)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -333,7 +334,7 @@ func TestRemoveDevice(t *testing.T) {
 func TestRemoveDeviceOnSharedStore(t *testing.T) {
 	t.Parallel()
 	db := servertest.PostgresURL(t)
-	if err := server.Migrate(servertest.Context(t), db); err != nil {
+	if err := daemon.Migrate(servertest.Context(t), db); err != nil {
 		t.Fatal(err)
 	}
 	s1 := servertest.Start(t, servertest.Options{DB: db})

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/xchat-im/xchat/server"
+	"github.com/xchat-im/xchat/server/daemon"
 	"github.com/xchat-im/xchat/server/servertest"
 	"github.com/xchat-im/xchat/spec/wire"
 )
@@ -133,7 +134,7 @@ func TestRegistrationPolicies(t *testing.T) {
 	inv := servertest.Start(t, servertest.Options{Registration: server.RegistrationInvite})
 	servertest.MustCode(t, servertest.Dial(t, inv).Register(servertest.NewDevice(t, "alice@a.test"), nil), wire.CodeInviteInvalid)
 	servertest.MustCode(t, servertest.Dial(t, inv).Register(servertest.NewDevice(t, "alice@a.test"), []byte("made-up")), wire.CodeInviteInvalid)
-	token, err := server.CreateInvite(servertest.Context(t), inv.Data, "", time.Hour)
+	token, err := daemon.CreateInvite(servertest.Context(t), inv.Data, "", time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,14 @@
-// Package server is the xchat homeserver: the client API of spec/ over QUIC
-// (accounts, device authentication, the key directory, sealed envelopes,
-// delivery tokens and mailboxes), on a [store.Store].
+// Package server is the xchat homeserver's client API (spec/): accounts,
+// device authentication, the key directory, sealed envelopes, delivery
+// tokens and mailboxes, served over QUIC on a [store.Store], with the rate
+// limits of spec/15-limits.md.
+//
+// Envelopes and key-directory requests for other domains go to a
+// [Federation], and a federation admits envelopes relayed from other
+// domains through the Server (its AdmitRelay, GetDevices, ClaimKeyPackage,
+// ServerInfo and Notify). This package does not import package federation:
+// package server/daemon, which assembles a homeserver process (store, keys,
+// certificate, listener), wires the two together.
 //
 // The server handles opaque sealed bytes, tokens and public keys only; it
 // links no code that could decrypt an envelope.
@@ -20,7 +28,6 @@ import (
 
 	"github.com/quic-go/quic-go"
 
-	"github.com/xchat-im/xchat/federation"
 	"github.com/xchat-im/xchat/server/ratelimit"
 	"github.com/xchat-im/xchat/server/store"
 	"github.com/xchat-im/xchat/spec/wire"
@@ -83,10 +90,11 @@ type Config struct {
 	// Now is the clock of link-token issuance and expiry; nil: time.Now.
 	// Tests set it to move time without waiting.
 	Now func() time.Time
-	// Federation configures relaying to and from other domains: peers,
-	// trust roots, domain policy and tuning. Its Domain, Certificate,
-	// Store, Local and Logger are set by New.
-	Federation federation.Config
+	// NewFederation makes the server's relay to and from other domains,
+	// given the server as the local side that relayed envelopes and
+	// key-directory queries are admitted into. Required; package daemon
+	// gives one that makes a federation.Federation.
+	NewFederation func(local *Server) (Federation, error)
 }
 
 // DefaultMaxConnections is the default bound on concurrent connections.
@@ -123,7 +131,7 @@ type Server struct {
 	lookups *ratelimit.Limiter
 	tlsConf *tls.Config // for clients (xchat/1)
 	fedTLS  *tls.Config // for peers (xchat-fed/1)
-	fed     *federation.Federation
+	fed     Federation
 	devices deviceCache
 
 	mu    sync.Mutex
@@ -153,6 +161,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxConnections == 0 {
 		cfg.MaxConnections = DefaultMaxConnections
 	}
+	if cfg.NewFederation == nil {
+		return nil, errors.New("server: no federation")
+	}
 	if cfg.Registration > RegistrationClosed {
 		return nil, fmt.Errorf("server: unknown registration policy %d", cfg.Registration)
 	}
@@ -170,9 +181,7 @@ func New(cfg Config) (*Server, error) {
 		},
 		conns: make(map[*conn]struct{}),
 	}
-	fc := cfg.Federation
-	fc.Domain, fc.Certificate, fc.Store, fc.Local, fc.Logger = cfg.Domain, cfg.Certificate, cfg.Store, s, cfg.Logger.With("component", "federation")
-	fed, err := federation.New(fc)
+	fed, err := cfg.NewFederation(s)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -17,10 +16,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/xchat-im/xchat/server/daemon"
 )
 
 // xchatdPackage is built when no xchatd binary is given or found.
@@ -29,8 +29,8 @@ const xchatdPackage = "github.com/xchat-im/xchat/cmd/xchatd"
 // childServer is an xchatd serve process started for a run.
 type childServer struct {
 	cmd    *exec.Cmd
+	p      *daemon.Process
 	stderr *tailBuffer
-	exited chan struct{}
 	addr   string
 	domain string
 	caFile string
@@ -103,19 +103,14 @@ func startServers(ctx context.Context, xchatd, dir, db string, domains []string,
 	}
 	set := &serverSet{}
 	for i, domain := range domains {
-		args := []string{"serve", "--domain", domain, "--listen", addrs[i],
-			"--data", filepath.Join(dir, "data-"+domain),
-			"--tls-cert", filepath.Join(caDir, domain+".pem"), "--tls-key", filepath.Join(caDir, domain+".key"),
-			"--log-level", "warn"}
-		args = append(args, extra...)
-		if pprofPort > 0 {
-			args = append(args, "--pprof", fmt.Sprintf("127.0.0.1:%d", pprofPort+i))
-		}
+		cfg := daemon.Config{Domain: domain, Listen: addrs[i], DataDir: filepath.Join(dir, "data-"+domain),
+			TLSCert: filepath.Join(caDir, domain+".pem"), TLSKey: filepath.Join(caDir, domain+".key")}
 		if len(domains) > 1 {
-			args = append(args, "--trust-ca", filepath.Join(caDir, "ca.pem"))
+			cfg.TrustCAs = []string{filepath.Join(caDir, "ca.pem")}
+			cfg.Peers = make(map[string]string)
 			for j, other := range domains {
 				if j != i {
-					args = append(args, "--peer", other+"="+addrs[j])
+					cfg.Peers[other] = addrs[j]
 				}
 			}
 		}
@@ -131,10 +126,19 @@ func startServers(ctx context.Context, xchatd, dir, db string, domains []string,
 				set.stop()
 				return nil, fmt.Errorf("xchatd migrate: %v\n%s", err, b)
 			}
-			args = append(args, "--db", u)
+			cfg.DB = u
 			storeName = "PostgreSQL schema " + schema
 		}
-		s, err := startServer(ctx, xchatd, args)
+		args, err := cfg.Args()
+		if err != nil {
+			set.stop()
+			return nil, err
+		}
+		args = append(append([]string{"serve"}, args...), "--log-level", "warn")
+		if pprofPort > 0 {
+			args = append(args, "--pprof", fmt.Sprintf("127.0.0.1:%d", pprofPort+i))
+		}
+		s, err := startServer(ctx, xchatd, append(args, extra...))
 		if err != nil {
 			set.stop()
 			return nil, err
@@ -181,51 +185,23 @@ func freshSchema(ctx context.Context, base string) (u, schema string, drop func(
 func startServer(ctx context.Context, xchatd string, args []string) (*childServer, error) {
 	cmd := exec.Command(xchatd, args...)
 	dieWithParent(cmd)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	s := &childServer{cmd: cmd, stderr: &tailBuffer{max: 16 << 10}, exited: make(chan struct{})}
+	s := &childServer{cmd: cmd, stderr: &tailBuffer{max: 16 << 10}}
 	cmd.Stderr = s.stderr
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start xchatd: %w", err)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	p, err := daemon.StartProcess(ctx, cmd)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", err, s.stderr)
 	}
-	go func() { cmd.Wait(); close(s.exited) }()
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		signalled := false
-		for sc.Scan() {
-			if !signalled && strings.Contains(sc.Text(), "xchatd: serving") {
-				close(ready)
-				signalled = true
-			}
-		}
-		io.Copy(io.Discard, stdout)
-	}()
-	select {
-	case <-ready:
-		return s, nil
-	case <-s.exited:
-		return nil, fmt.Errorf("xchatd exited before serving: %s", s.stderr)
-	case <-time.After(30 * time.Second):
-		s.stop()
-		return nil, fmt.Errorf("xchatd did not start in 30 s: %s", s.stderr)
-	case <-ctx.Done():
-		s.stop()
-		return nil, ctx.Err()
-	}
+	s.p = p
+	return s, nil
 }
 
 // stop ends the server with SIGTERM, or SIGKILL after 15 s.
 func (s *childServer) stop() {
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(15 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.exited
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	s.p.Stop(ctx)
 }
 
 func freeUDPAddr() (string, error) {

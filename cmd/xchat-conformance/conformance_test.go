@@ -1,23 +1,22 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"encoding/xml"
-	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/xchat-im/xchat/conformance"
+	"github.com/xchat-im/xchat/server"
+	"github.com/xchat-im/xchat/server/daemon"
 	"github.com/xchat-im/xchat/server/servertest"
 )
 
@@ -46,13 +45,9 @@ func runConformance(t *testing.T, db string) {
 		mustRun(t, dir, xchatd, "migrate", "--db", db)
 	}
 	addr, peer := freeUDP(t), freeUDP(t)
-	args := []string{"--domain", "a.test", "--listen", addr, "--data", "data",
-		"--tls-cert", "CA/a.test.pem", "--tls-key", "CA/a.test.key", "--registration", "invite",
-		"--trust-ca", "CA/ca.pem", "--peer", "peer.test=" + peer}
-	if db != "" {
-		args = append(args, "--db", db)
-	}
-	startServe(t, xchatd, dir, args...)
+	startServe(t, xchatd, dir, daemon.Config{Domain: "a.test", Listen: addr, DataDir: "data", DB: db,
+		TLSCert: "CA/a.test.pem", TLSKey: "CA/a.test.key", Registration: server.RegistrationInvite,
+		TrustCAs: []string{"CA/ca.pem"}, Peers: map[string]string{"peer.test": peer}})
 	invites := makeInvites(t, xchatd, dir, db, 16)
 	if err := os.WriteFile(filepath.Join(dir, "invites"), []byte(strings.Join(invites, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -86,9 +81,8 @@ func runConformance(t *testing.T, db string) {
 
 	// What needs another registration policy, against a second server.
 	closedAddr := freeUDP(t)
-	cargs := []string{"--domain", "a.test", "--listen", closedAddr, "--data", "data-closed",
-		"--tls-cert", "CA/a.test.pem", "--tls-key", "CA/a.test.key", "--registration", "closed"}
-	startServe(t, xchatd, dir, cargs...)
+	startServe(t, xchatd, dir, daemon.Config{Domain: "a.test", Listen: closedAddr, DataDir: "data-closed",
+		TLSCert: "CA/a.test.pem", TLSKey: "CA/a.test.key", Registration: server.RegistrationClosed})
 	var ids []string
 	for id := range skipped {
 		ids = append(ids, id)
@@ -244,50 +238,30 @@ func mustRun(t *testing.T, dir, name string, args ...string) string {
 	return string(out)
 }
 
-// startServe starts xchatd serve, waits for its "serving" line, and stops
-// it with SIGTERM when the test ends.
-func startServe(t *testing.T, xchatd, dir string, args ...string) {
+// startServe starts xchatd serve in dir with the flags of cfg, waits until
+// it serves, and when the test ends stops it with SIGTERM and requires a
+// clean exit.
+func startServe(t *testing.T, xchatd, dir string, cfg daemon.Config) {
 	t.Helper()
-	cmd := exec.Command(xchatd, append([]string{"serve"}, args...)...)
-	cmd.Dir = dir
-	stdout, err := cmd.StdoutPipe()
+	args, err := cfg.Args()
 	if err != nil {
 		t.Fatal(err)
 	}
+	cmd := exec.Command(xchatd, append([]string{"serve"}, args...)...)
+	cmd.Dir = dir
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := daemon.StartProcess(ctx, cmd)
+	if err != nil {
+		t.Fatalf("%v: %s", err, stderr.String())
 	}
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-done
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := p.Stop(ctx); err != nil {
+			t.Errorf("xchatd after SIGTERM: %v: %s", err, stderr.String())
 		}
 	})
-	ready := make(chan bool, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if strings.Contains(sc.Text(), "serving") {
-				ready <- true
-				io.Copy(io.Discard, stdout)
-				return
-			}
-		}
-		ready <- false
-	}()
-	select {
-	case ok := <-ready:
-		if !ok {
-			t.Fatalf("xchatd exited before serving: %s", stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("xchatd did not start in 30 s")
-	}
 }

@@ -21,6 +21,8 @@ import (
 
 	"github.com/xchat-im/xchat/federation"
 	"github.com/xchat-im/xchat/server"
+	// Named so: the package main tests have a type daemon.
+	homeserver "github.com/xchat-im/xchat/server/daemon"
 	"github.com/xchat-im/xchat/server/devca"
 )
 
@@ -56,7 +58,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 }
 
 func serveCmd(stdout, stderr io.Writer) *cobra.Command {
-	var o server.Options
+	var o homeserver.Config
 	var registration, logLevel, pprofAddr string
 	var peers []string
 	cmd := &cobra.Command{
@@ -89,7 +91,7 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 				}
 				defer stop()
 			}
-			return server.Run(cmd.Context(), o, nil)
+			return homeserver.Run(cmd.Context(), o)
 		},
 	}
 	f := cmd.Flags()
@@ -151,7 +153,7 @@ func inviteCmd(stdout io.Writer) *cobra.Command {
 		Short: "Create a single-use invite token (for --registration invite)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			tok, err := server.CreateInvite(cmd.Context(), dataDir, db, ttl)
+			tok, err := homeserver.CreateInvite(cmd.Context(), dataDir, db, ttl)
 			if err != nil {
 				return err
 			}
@@ -175,7 +177,7 @@ func migrateCmd(stdout io.Writer) *cobra.Command {
 			if db == "" {
 				return fmt.Errorf("--db is required")
 			}
-			if err := server.Migrate(cmd.Context(), db); err != nil {
+			if err := homeserver.Migrate(cmd.Context(), db); err != nil {
 				return err
 			}
 			fmt.Fprintln(stdout, "xchatd: schema is up to date")
@@ -199,7 +201,7 @@ func copyCmd(stdout io.Writer) *cobra.Command {
 			if db == "" {
 				return fmt.Errorf("--db is required")
 			}
-			n, err := server.CopyToPostgres(cmd.Context(), dataDir, db, func(n int) {
+			n, err := homeserver.CopyToPostgres(cmd.Context(), dataDir, db, func(n int) {
 				fmt.Fprintf(stdout, "xchatd: %d records copied\n", n)
 			})
 			if err != nil {

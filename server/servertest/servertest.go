@@ -1,6 +1,7 @@
 // Package servertest runs real homeservers in tests: a real QUIC listener on
-// a loopback port, a real SQLite store in a temporary directory and a
-// development CA, through the same code path as xchatd serve.
+// a loopback port, a real SQLite store in a temporary directory (or a fresh
+// PostgreSQL schema) and a development CA, started with package daemon as
+// xchatd serve starts them.
 package servertest
 
 import (
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/xchat-im/xchat/server"
+	"github.com/xchat-im/xchat/server/daemon"
 	"github.com/xchat-im/xchat/server/devca"
 )
 
@@ -76,16 +78,15 @@ func (c *Clock) Advance(d time.Duration) {
 // Server is a running test homeserver.
 type Server struct {
 	t      testing.TB
-	opts   server.Options
+	cfg    daemon.Config
 	Domain string
 	Addr   string // host:port, the same across restarts
 	CAFile string // PEM of the CA that issued the server's certificate
 	Data   string // data directory
 
-	mu     sync.Mutex
-	cancel context.CancelFunc
-	done   chan error
-	logs   *syncBuffer
+	mu   sync.Mutex
+	d    *daemon.Daemon
+	logs *syncBuffer
 }
 
 // Start starts a homeserver; it is stopped when the test ends.
@@ -114,7 +115,7 @@ func Start(t testing.TB, o Options) *Server {
 		Addr:   cmp.Or(o.Listen, "127.0.0.1:0"),
 		logs:   &syncBuffer{},
 	}
-	s.opts = server.Options{
+	s.cfg = daemon.Config{
 		Domain:         o.Domain,
 		DataDir:        s.Data,
 		TLSCert:        devca.DomainCertPath(caDir, o.Domain),
@@ -141,23 +142,16 @@ func Start(t testing.TB, o Options) *Server {
 
 func (s *Server) start() {
 	s.t.Helper()
-	s.opts.Listen = s.Addr
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan net.Addr, 1)
-	done := make(chan error, 1)
-	go func() { done <- server.Run(ctx, s.opts, func(a net.Addr) { ready <- a }) }()
-	select {
-	case a := <-ready:
-		s.Addr = a.String()
-	case err := <-done:
-		cancel()
+	s.cfg.Listen = s.Addr
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := daemon.Start(ctx, s.cfg)
+	if err != nil {
 		s.t.Fatalf("servertest: start: %v", err)
-	case <-time.After(30 * time.Second):
-		cancel()
-		s.t.Fatal("servertest: server did not start in 30 s")
 	}
+	s.Addr = d.Addr().String()
 	s.mu.Lock()
-	s.cancel, s.done = cancel, done
+	s.d = d
 	s.mu.Unlock()
 }
 
@@ -165,20 +159,16 @@ func (s *Server) start() {
 // store is closed. Stopping a stopped server does nothing.
 func (s *Server) Stop() {
 	s.mu.Lock()
-	cancel, done := s.cancel, s.done
-	s.cancel, s.done = nil, nil
+	d := s.d
+	s.d = nil
 	s.mu.Unlock()
-	if cancel == nil {
+	if d == nil {
 		return
 	}
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			s.t.Errorf("servertest: server stopped with %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		s.t.Error("servertest: server did not stop in 30 s")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := d.Close(ctx); err != nil {
+		s.t.Errorf("servertest: server stopped with %v", err)
 	}
 }
 
@@ -194,7 +184,7 @@ func (s *Server) Restart() {
 func (s *Server) Logs() []byte { return s.logs.Bytes() }
 
 // DBPath returns the path of the server's SQLite database.
-func (s *Server) DBPath() string { return filepath.Join(s.Data, "xchatd.db") }
+func (s *Server) DBPath() string { return filepath.Join(s.Data, daemon.DBFile) }
 
 type syncBuffer struct {
 	mu sync.Mutex

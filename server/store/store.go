@@ -1,10 +1,15 @@
 // Package store defines the homeserver's durable state: accounts, devices,
-// key packages, delivery policies, invites and device mailboxes.
+// link tokens, key packages, delivery policies, invites, device mailboxes
+// and the outbound queue of envelopes for other domains. Both the client
+// API (package server) and federation (package federation) work on it.
 //
-// Backends (the embedded SQLite store in package sqlite, and later
-// PostgreSQL) implement [Store]. Every write is durable when the call returns
-// without error: a homeserver acknowledges an envelope to its sender only
-// after [Store.Enqueue] returned.
+// Two backends implement [Store]: the embedded SQLite store (package
+// sqlite), one process's, and the PostgreSQL store (package postgres), which
+// several processes of one domain may share; it also implements [Notifier]
+// and [RemovalNotifier]. Package storetest is the test suite both pass.
+// Every write is durable when the call returns without error: a homeserver
+// acknowledges an envelope to its sender only after [Store.Enqueue] (or,
+// for another domain, [Store.EnqueueOutbound]) returned.
 package store
 
 import (
@@ -68,7 +73,7 @@ const (
 type Envelope struct {
 	ID         EnvelopeID
 	To         Mailbox
-	Sealed     []byte
+	Sealed     []byte // the sealed envelope; for LaneNotice, the encoded notice
 	Lane       Lane
 	ReceivedAt time.Time // server clock, millisecond precision
 }
@@ -281,7 +286,8 @@ type KeyPackageRecord struct {
 	LastResort bool
 }
 
-// Exporter is implemented by stores whose contents can be copied out.
+// Exporter is implemented by stores whose contents can be copied out (both
+// backends).
 type Exporter interface {
 	// Export calls fn with every record: accounts before their devices,
 	// devices before their key packages and envelopes; key packages and
@@ -290,7 +296,7 @@ type Exporter interface {
 }
 
 // Importer is implemented by stores that can take a copied store's
-// contents. Import is called with records in Export's order, in batches;
+// contents (the PostgreSQL store). Import is called with records in Export's order, in batches;
 // it is meant for an empty store.
 type Importer interface {
 	Import(ctx context.Context, recs []Record) error

@@ -1,4 +1,4 @@
-package server
+package daemon
 
 import (
 	"crypto/ed25519"
@@ -8,10 +8,25 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/xchat-im/xchat/server/devca"
+)
+
+// Files in the data directory.
+const (
+	// DBFile is the embedded SQLite store.
+	DBFile = "xchatd.db"
+	// CertKeyFile is the domain's Ed25519 sender-certificate signing key
+	// (PKCS #8 PEM), made on first start.
+	CertKeyFile = "sender-cert.key"
+	// ResetKeyFile is the QUIC stateless-reset key, made on first start.
+	ResetKeyFile = "stateless-reset.key"
+	// DevCADir holds the development CA and the domain's certificate from
+	// it, made on first start when no certificate is configured.
+	DevCADir = "dev-ca"
 )
 
 // trustRoots returns the system roots plus the certificates in files.
@@ -32,35 +47,35 @@ func trustRoots(files []string) (*x509.CertPool, error) {
 	return pool, nil
 }
 
-func loadOrMakeCert(o Options) (tls.Certificate, error) {
-	if o.TLSCert != "" || o.TLSKey != "" {
-		if o.TLSCert == "" || o.TLSKey == "" {
-			return tls.Certificate{}, errors.New("--tls-cert and --tls-key go together")
-		}
-		c, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
+// loadOrMakeCert loads the configured certificate, or the development
+// certificate of the data directory, making it (and its CA) when missing
+// and telling out where they are.
+func loadOrMakeCert(c Config, out io.Writer) (tls.Certificate, error) {
+	if c.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
 		if err != nil {
 			return tls.Certificate{}, fmt.Errorf("TLS certificate: %w", err)
 		}
-		return c, nil
+		return cert, nil
 	}
-	dir := filepath.Join(o.DataDir, devCADir)
-	certPath, keyPath := devca.DomainCertPath(dir, o.Domain), devca.DomainKeyPath(dir, o.Domain)
+	dir := filepath.Join(c.DataDir, DevCADir)
+	certPath, keyPath := devca.DomainCertPath(dir, c.Domain), devca.DomainKeyPath(dir, c.Domain)
 	if _, err := os.Stat(certPath); errors.Is(err, os.ErrNotExist) {
 		ca, err := devca.LoadOrCreate(dir)
 		if err != nil {
 			return tls.Certificate{}, err
 		}
-		if err := ca.Issue(dir, o.Domain); err != nil {
+		if err := ca.Issue(dir, c.Domain); err != nil {
 			return tls.Certificate{}, err
 		}
 	}
-	fmt.Fprintf(o.Out, "xchatd: no --tls-cert given: using development certificate %s\n", certPath)
-	fmt.Fprintf(o.Out, "xchatd: clients trust it with --ca %s\n", devca.CertPath(dir))
-	c, err := tls.LoadX509KeyPair(certPath, keyPath)
+	fmt.Fprintf(out, "xchatd: no --tls-cert given: using development certificate %s\n", certPath)
+	fmt.Fprintf(out, "xchatd: clients trust it with --ca %s\n", devca.CertPath(dir))
+	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("development certificate: %w", err)
 	}
-	return c, nil
+	return cert, nil
 }
 
 // loadOrCreateCertKey reads the Ed25519 sender-certificate key (PKCS #8
@@ -82,23 +97,25 @@ func loadOrCreateCertKey(path string) (ed25519.PrivateKey, error) {
 		return priv, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sender-certificate key: %w", err)
+		return nil, err
 	}
 	block, _ := pem.Decode(b)
 	if block == nil {
-		return nil, fmt.Errorf("sender-certificate key %s: not PEM", path)
+		return nil, fmt.Errorf("%s: not PEM", path)
 	}
 	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("sender-certificate key %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	priv, ok := k.(ed25519.PrivateKey)
 	if !ok {
-		return nil, fmt.Errorf("sender-certificate key %s: not Ed25519", path)
+		return nil, fmt.Errorf("%s: not Ed25519", path)
 	}
 	return priv, nil
 }
 
+// loadOrCreateSecret reads a file of n random bytes, creating it on first
+// start.
 func loadOrCreateSecret(path string, n int) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {

@@ -1,4 +1,4 @@
-package server
+package daemon
 
 import (
 	"context"
@@ -11,14 +11,15 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/xchat-im/xchat/server"
 	"github.com/xchat-im/xchat/server/store"
 	"github.com/xchat-im/xchat/server/store/postgres"
 	"github.com/xchat-im/xchat/server/store/sqlite"
 )
 
-// OpenStore opens the homeserver's store: the PostgreSQL database at dbURL
+// OpenStore opens a homeserver's store: the PostgreSQL database at dbURL
 // when it is not empty (its schema must be migrated), else the embedded
-// SQLite database in dataDir.
+// SQLite database in dataDir, created with the directory when missing.
 func OpenStore(ctx context.Context, dataDir, dbURL string, log *slog.Logger) (store.Store, error) {
 	if dbURL != "" {
 		st, err := postgres.Open(ctx, dbURL, store.DefaultLimits(), log)
@@ -30,7 +31,7 @@ func OpenStore(ctx context.Context, dataDir, dbURL string, log *slog.Logger) (st
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(dataDir, dbFile), store.DefaultLimits(), log)
+	st, err := sqlite.Open(ctx, filepath.Join(dataDir, DBFile), store.DefaultLimits(), log)
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
@@ -47,10 +48,12 @@ func Migrate(ctx context.Context, dbURL string) error {
 }
 
 // CopyToPostgres copies the embedded store of dataDir into the PostgreSQL
-// database at dbURL, which must be migrated and empty (xchatd copy). No
-// server may use either store meanwhile.
+// database at dbURL, which must be migrated and empty (xchatd copy), and
+// returns the number of records copied; progress, if not nil, is called
+// with the count after each batch. No server may use either store
+// meanwhile.
 func CopyToPostgres(ctx context.Context, dataDir, dbURL string, progress func(int)) (int, error) {
-	path := filepath.Join(dataDir, dbFile)
+	path := filepath.Join(dataDir, DBFile)
 	if _, err := os.Stat(path); err != nil {
 		return 0, fmt.Errorf("embedded store: %w", err)
 	}
@@ -64,15 +67,16 @@ func CopyToPostgres(ctx context.Context, dataDir, dbURL string, progress func(in
 		return 0, fmt.Errorf("PostgreSQL store: %w", err)
 	}
 	defer to.Close()
-	return CopyStore(ctx, from, to, progress)
+	return server.CopyStore(ctx, from, to, progress)
 }
 
-// CreateInvite makes a single-use invite token valid for ttl in the store
-// (the data directory's, or the PostgreSQL database at dbURL) and returns
-// it. It may run while servers use the same store.
+// CreateInvite makes a single-use invite token valid for ttl in a
+// homeserver's store (the data directory's, or the PostgreSQL database at
+// dbURL) and returns it (xchatd invite). It may run while servers use the
+// same store.
 func CreateInvite(ctx context.Context, dataDir, dbURL string, ttl time.Duration) (string, error) {
 	if dbURL == "" {
-		if _, err := os.Stat(filepath.Join(dataDir, dbFile)); err != nil {
+		if _, err := os.Stat(filepath.Join(dataDir, DBFile)); err != nil {
 			return "", fmt.Errorf("no homeserver store in %s: %w", dataDir, err)
 		}
 	}

@@ -1,0 +1,43 @@
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/xchat-im/xchat/server/store"
+	"github.com/xchat-im/xchat/spec/wire"
+)
+
+// Federation is what the server needs of the relay to and from other
+// domains (spec/08-federation.md). Package federation provides it; the
+// server does not import it, and package daemon wires the two together.
+type Federation interface {
+	// ListenTLS returns the TLS configuration for accepting federation
+	// connections (ALPN xchat-fed/1) with cert.
+	ListenTLS(cert tls.Certificate) *tls.Config
+	// Start makes federation dial through tr, the transport the server
+	// listens on, and starts relaying the outbound queue, until ctx ends
+	// or Stop is called.
+	Start(ctx context.Context, tr *quic.Transport) error
+	// Stop stops relaying (queued envelopes stay queued) and closes every
+	// federation connection; no relayed envelope is admitted after it
+	// returns.
+	Stop()
+	// ServeConn serves an accepted federation connection until it ends or
+	// ctx is done.
+	ServeConn(ctx context.Context, qc *quic.Conn)
+	// Conns returns the number of accepted federation connections.
+	Conns() int
+	// Enqueue durably queues envelopes that the local device from submitted
+	// for other domains and returns one code per envelope: 0 when queued.
+	Enqueue(ctx context.Context, from store.Mailbox, envs []wire.Envelope) ([]wire.Code, error)
+	// Forward sends a key-directory request to the server of domain and
+	// decodes its success response into resp; a refusal comes back as a
+	// *wire.Error.
+	Forward(ctx context.Context, domain string, req wire.Request, resp any) error
+	// DomainKey returns the sender-certificate key of another domain.
+	DomainKey(ctx context.Context, domain string) (ed25519.PublicKey, error)
+}
