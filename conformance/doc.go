@@ -8,7 +8,20 @@
 // Every [Test] has an identifier "<section>/<n>" after the section of the
 // specification it checks (for example "7.12/3"), a level ([MUST] or
 // [SHOULD]), a one-line summary and the sentence of the specification it
-// checks. [Tests] lists them; [Select] picks them by identifier or section.
+// checks (its cite). [Tests] lists them; [Select] picks them by identifier
+// or section.
+//
+// The tests of section N of the specification (spec/NN-name.md) are in the
+// file tests_NN_name.go: a table, one row a test, with the test's id,
+// level, summary, cite, needs and runner, followed by the runners. A
+// test's runner is named after its id, with "." and "/" written "_",
+// followed by "_" and a name: the test "3.1/1" runs test3_1_1_ZeroLength,
+// "5.11.2/3" runs test5_11_2_3_InviteAndLinkToken. To go from an id to its
+// code, search for the id (the row) or for "test<id>_" (the function). The
+// one family of data-driven tests, which send one raw request on a fresh
+// connection and expect one error code, share the runner testRaw and carry
+// their payload and code in the row. Rows may be in any order; the suite
+// runs and reports tests in the order of their ids.
 //
 // # Harness
 //
