@@ -10,13 +10,13 @@ import (
 // normal form.
 var addressingTests = []*Test{
 	{ID: "4.3/1", Level: MUST, Summary: "an address with uppercase letters is invalid_address",
-		Cite: "a server MUST reject a request containing an address that is not in normal form or is invalid with invalid_address (6)",
+		Cite: "Every address in a frame MUST be in normal form. Servers do not normalise on behalf of clients: a server MUST reject a request containing an address that is not in normal form or is invalid with invalid_address (6)",
 		run:  test4_3_1_UppercaseAddress},
 	{ID: "4.3/2", Level: MUST, Summary: "an address with a trailing dot is invalid_address",
 		Cite: "a server MUST reject a request containing an address that is not in normal form or is invalid with invalid_address (6)",
 		run:  test4_3_2_TrailingDotAddress},
 	{ID: "4.3/3", Level: MUST, Summary: "one envelope with an invalid recipient fails the whole send with invalid_address",
-		Cite: "This applies to the whole request, also when the address is the recipient of one envelope of a send",
+		Cite: "a server MUST reject a request containing an address that is not in normal form or is invalid with invalid_address (6). This applies to the whole request, also when the address is the recipient of one envelope of a send",
 		run:  test4_3_3_InvalidRecipientFailsSend},
 }
 

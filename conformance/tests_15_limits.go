@@ -7,7 +7,7 @@ var limitsTests = []*Test{
 		Cite: "For keys 1, 2, 3, 4 and 6, a v0 server MUST announce exactly the values above.",
 		run:  test15_2_1_FixedLimits},
 	{ID: "15.2/2", Level: MUST, Summary: "server-info announces the policy limits it applies (keys 5, 7, 8)",
-		Cite: "a server MAY apply a different value for the reasons given and MUST announce it where the column \"server-info\" says so",
+		Cite: "server-info-ok key 4 (section 5.1) MUST announce these values",
 		run:  test15_2_2_PolicyLimits},
 }
 
