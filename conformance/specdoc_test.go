@@ -79,9 +79,10 @@ func loadSpec(t *testing.T) *specDoc {
 	return doc
 }
 
-// block is a paragraph, a list item or a table row.
+// block is a paragraph, a list item (or a paragraph continuing one) or a
+// table row.
 type block struct {
-	kind   byte // 'p', 'l' (list item), 't' (table row)
+	kind   byte // 'p' (paragraph), 'l' (list item), 'c' (indented paragraph continuing a list item), 't' (table row)
 	indent int
 	lines  []string
 }
@@ -263,10 +264,10 @@ func normalize(s string) string {
 	return strings.TrimSpace(spaceRE.ReplaceAllString(s, " "))
 }
 
-// splitSentences splits normalised text after ".", "?", "!" or ";"-free
-// sentence ends: a full stop (possibly followed by a closing parenthesis or
-// quote) followed by a space and an upper-case letter, a digit or an
-// opening parenthesis.
+// splitSentences splits normalised text into sentences. A sentence ends
+// with ".", "?" or "!" (possibly followed by a closing parenthesis or
+// quote) followed by a space and an upper-case letter or an opening
+// parenthesis, unless the full stop ends an abbreviation.
 func splitSentences(s string) []string {
 	var out []string
 	start := 0
@@ -326,7 +327,7 @@ type match struct {
 // sentences.
 func (sec *specSection) find(cite string) (match, bool) {
 	var pieces []string
-	for _, p := range regexp.MustCompile(`\.\.\.|…`).Split(cite, -1) {
+	for _, p := range ellipsisRE.Split(cite, -1) {
 		if p = strings.TrimSpace(fold(p)); p != "" {
 			pieces = append(pieces, strings.Trim(p, " ;,"))
 		}
@@ -385,18 +386,22 @@ var keywords = map[Level][]string{
 	SHOULD: {"SHOULD", "SHOULD NOT", "RECOMMENDED", "NOT RECOMMENDED"},
 }
 
-var requirementRE = regexp.MustCompile(`\b(MUST|REQUIRED|SHALL)\b`)
-
-// hasKeyword reports whether s carries one of the keywords of level, as a
-// word in upper case.
-func hasKeyword(s string, level Level) bool {
-	for _, k := range keywords[level] {
-		if regexp.MustCompile(`\b` + k + `\b`).MatchString(s) {
-			return true
+var (
+	requirementRE = regexp.MustCompile(`\b(MUST|REQUIRED|SHALL)\b`)
+	ellipsisRE    = regexp.MustCompile(`\.\.\.|…`)
+	// keywordRE matches the keywords of each level.
+	keywordRE = func() map[Level]*regexp.Regexp {
+		m := map[Level]*regexp.Regexp{}
+		for level, ks := range keywords {
+			m[level] = regexp.MustCompile(`\b(` + strings.Join(ks, "|") + `)\b`)
 		}
-	}
-	return false
-}
+		return m
+	}()
+)
+
+// hasKeyword reports whether s carries one of the keywords of level, as
+// words in upper case.
+func hasKeyword(s string, level Level) bool { return keywordRE[level].MatchString(s) }
 
 // isRequirement reports whether a sentence's own text states an absolute
 // requirement (MUST, MUST NOT, REQUIRED, SHALL, SHALL NOT).
