@@ -8,7 +8,53 @@
 // Every [Test] has an identifier "<section>/<n>" after the section of the
 // specification it checks (for example "7.12/3"), a level ([MUST] or
 // [SHOULD]), a one-line summary and the sentence of the specification it
-// checks. [Tests] lists them; [Select] picks them by identifier or section.
+// checks (its cite). [Tests] lists them; [Select] picks them by identifier
+// or section.
+//
+// The tests of section N of the specification (spec/NN-name.md) are in the
+// file tests_NN_name.go: a table, one row a test, with the test's id,
+// level, summary, cite, needs and runner, followed by the runners. A
+// test's runner is named after its id, with "." and "/" written "_",
+// followed by "_" and a name: the test "3.1/1" runs test3_1_1_ZeroLength,
+// "5.11.2/3" runs test5_11_2_3_InviteAndLinkToken. To go from an id to its
+// code, search for the id (the row) or for "test<id>_" (the function). The
+// one family of data-driven tests, which send one raw request on a fresh
+// connection and expect one error code, share the runner testRaw and carry
+// their payload and code in the row. Rows may be in any order; the suite
+// runs and reports tests in the order of their ids.
+//
+// # Cites
+//
+// A test's cite quotes the sentence of the specification it checks, from
+// the section its id names, without Markdown (no backticks or emphasis);
+// "..." marks an elision, and the pieces around it must occur in that
+// order within at most four consecutive sentences. The quoted sentence
+// carries the BCP 14 keyword of the test's level: MUST, MUST NOT,
+// REQUIRED, SHALL or SHALL NOT for a [MUST] test, SHOULD, SHOULD NOT,
+// RECOMMENDED or NOT RECOMMENDED for a [SHOULD] test. A list item or table
+// row is read with the sentences ending in ":" that introduce it, since it
+// continues them: a row of a table introduced by "A receiver MUST apply
+// these rules:" carries MUST. The package's tests check every cite against
+// spec/ (TestCites).
+//
+// # Untested requirements
+//
+// Every sentence of sections 1 to 16 of the specification that states an
+// absolute requirement (MUST, MUST NOT, REQUIRED, SHALL, SHALL NOT) is
+// cited by a test or listed, with the reason it is not tested, in
+// UNTESTED.md in this directory: requirements on clients, durability
+// across crashes, what a server keeps internally, and the few server
+// requirements still without a test. TestRequirementsCovered fails on a
+// requirement that is neither cited nor listed, and on a row of
+// UNTESTED.md that names no requirement or one that a test cites.
+//
+// When the specification changes, run go test ./conformance/ and follow
+// the failures: a cite no longer found is quoted again from the new text
+// (TestCites); a new or reworded requirement is cited by the test that
+// checks it, or listed in UNTESTED.md by its section and a distinctive
+// fragment of the sentence, short enough to survive rewording elsewhere in
+// the sentence (the failure prints each such sentence as a table row to
+// shorten); a row whose requirement is gone or now tested is removed.
 //
 // # Harness
 //
@@ -45,7 +91,8 @@
 //
 // # What is not tested
 //
-// Behaviour that a black-box client cannot observe in seconds is left out:
+// UNTESTED.md lists every untested MUST sentence. In general, behaviour
+// that a black-box client cannot observe in seconds is left out:
 // durability across crashes (the suite cannot restart the server; the
 // delivery tests check that every envelope answered 0 reaches its
 // recipient), retention after 30 days and outbound expiry after 7 days

@@ -39,10 +39,11 @@ const (
 	NeedRegister Need = "register"
 )
 
-// Test is one conformance test.
+// Test is one conformance test: a row of the table of its section (see
+// the package documentation).
 type Test struct {
 	ID      string // "<section>/<n>", for example "7.12/3"
-	Section string // "7.12"
+	Section string // "7.12", taken from ID
 	Level   Level
 	Summary string // one line: what the test checks
 	Cite    string // the sentence of the specification it checks
@@ -50,25 +51,25 @@ type Test struct {
 	// Slow marks a test that takes seconds by design (a deadline); the
 	// runner starts slow tests first.
 	Slow bool
-	run  func(t *T)
+	run  func(t *T)  // the test function, test<id>_<Name>, or testRaw
+	raw  *rawRequest // the data of testRaw
 }
 
-var registry []*Test
+// registry is every test: the rows of the tables of the tests_*.go files,
+// one file per section of the specification.
+var registry = gather(conventionsTests, transportTests, framingTests, addressingTests, accountsTests,
+	keyDirectoryTests, envelopesTests, federationTests, limitsTests)
 
-// register adds a test; ids are unique and name their section.
-func register(id string, level Level, summary, cite string, run func(t *T), needs ...Need) *Test {
-	section, _, ok := strings.Cut(id, "/")
-	if !ok {
-		panic("conformance: test id without section: " + id)
-	}
-	for _, t := range registry {
-		if t.ID == id {
-			panic("conformance: duplicate test id " + id)
+// gather joins tables and sets each test's section from its id.
+func gather(tables ...[]*Test) []*Test {
+	var out []*Test
+	for _, table := range tables {
+		for _, t := range table {
+			t.Section, _, _ = strings.Cut(t.ID, "/")
+			out = append(out, t)
 		}
 	}
-	t := &Test{ID: id, Section: section, Level: level, Summary: summary, Cite: cite, Needs: needs, run: run}
-	registry = append(registry, t)
-	return t
+	return out
 }
 
 // Tests returns every test, ordered by section and number.
