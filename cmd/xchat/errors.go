@@ -15,40 +15,15 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
-	"github.com/spf13/cobra"
 
 	"github.com/xchat-im/xchat/client"
+	"github.com/xchat-im/xchat/cmd/internal/clierr"
 	"github.com/xchat-im/xchat/spec/wire"
 )
 
-// userError is an error in a user's words: what went wrong and what to
-// do. The error it explains stays in the chain; -v prints it.
-type userError struct {
-	msg string
-	err error
-}
-
-func (e *userError) Error() string { return e.msg }
-func (e *userError) Unwrap() error { return e.err }
-
+// explained is the user's words for err.
 func explained(err error, format string, args ...any) error {
-	return &userError{msg: fmt.Sprintf(format, args...), err: err}
-}
-
-// usageError completes an error cobra or an argument validator returned
-// before cmd ran with where to read the usage.
-func usageError(cmd *cobra.Command, err error) error {
-	msg := err.Error()
-	// cobra's suggestions for a mistyped command come on further lines.
-	if head, alts, ok := strings.Cut(msg, "\n\nDid you mean this?\n"); ok {
-		msg = fmt.Sprintf("%s (did you mean %s?)", head, strings.Join(strings.Fields(alts), " or "))
-	}
-	return explained(err, "%s; see '%s --help'", msg, cmd.CommandPath())
-}
-
-// oneLine puts a message that spans lines on one.
-func oneLine(s string) string {
-	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }), "; ")
+	return clierr.Explain(err, format, args...)
 }
 
 // checkCAFile checks that file holds a PEM certificate and returns its
@@ -80,15 +55,15 @@ func checkCAFile(file string) (string, error) {
 // it is one of the failures a user can act on; other errors are returned
 // as they are.
 func (a *app) explain(err error) error {
-	var ue *userError
+	var ue *clierr.Explained
 	if errors.As(err, &ue) {
 		return err
 	}
 	if msg := a.connectFailure(err); msg != "" {
-		return &userError{msg: msg, err: err}
+		return &clierr.Explained{Msg: msg, Err: err}
 	}
 	if msg := a.refusal(err); msg != "" {
-		return &userError{msg: msg, err: err}
+		return &clierr.Explained{Msg: msg, Err: err}
 	}
 	switch {
 	case errors.Is(err, client.ErrNoIdentity):

@@ -33,6 +33,7 @@ import (
 
 	"github.com/xchat-im/xchat/client"
 	"github.com/xchat-im/xchat/cmd/internal/buildinfo"
+	"github.com/xchat-im/xchat/cmd/internal/clierr"
 )
 
 func main() {
@@ -56,13 +57,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if !a.running {
-		err = usageError(cmd, err)
+		err = clierr.Usage(cmd, err)
 	} else {
 		err = a.explain(err)
 	}
-	fmt.Fprintf(stderr, "xchat: %s\n", oneLine(err.Error()))
+	fmt.Fprintf(stderr, "xchat: %s\n", clierr.OneLine(err.Error()))
 	if detail := errors.Unwrap(err); a.verbose && detail != nil {
-		fmt.Fprintf(stderr, "xchat: detail: %s\n", oneLine(detail.Error()))
+		fmt.Fprintf(stderr, "xchat: detail: %s\n", clierr.OneLine(detail.Error()))
 	}
 	return 1
 }
@@ -155,22 +156,8 @@ func (a *app) newRoot() *cobra.Command {
 	root.PersistentFlags().StringVar(&a.profile, "profile", "", "profile `DIR` (identity, keys, messages); default: "+profileRule())
 	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "on an error, also print the underlying error chain")
 	root.AddCommand(a.registerCmd(), a.sendCmd(), a.recvCmd(), a.whoamiCmd(), a.groupCmd(), a.deviceCmd(), versionCmd())
-	markRunning(root, &a.running)
+	clierr.TrackRun(root, &a.running)
 	return root
-}
-
-// markRunning makes every command of the tree set *running when its RunE
-// starts, after cobra checked its arguments and flags.
-func markRunning(cmd *cobra.Command, running *bool) {
-	if f := cmd.RunE; f != nil {
-		cmd.RunE = func(cmd *cobra.Command, args []string) error {
-			*running = true
-			return f(cmd, args)
-		}
-	}
-	for _, c := range cmd.Commands() {
-		markRunning(c, running)
-	}
 }
 
 func versionCmd() *cobra.Command {
