@@ -79,7 +79,7 @@ func (a *app) checkServer() string {
 	if a.fromFlags {
 		return "check --server"
 	}
-	return "this profile's homeserver; see 'xchat whoami'"
+	return "this profile's homeserver address comes from 'xchat register' ('xchat whoami' shows it)"
 }
 
 // connectFailure explains why the homeserver could not be reached, or ""
