@@ -34,6 +34,7 @@ import (
 	"github.com/xchat-im/xchat/client"
 	"github.com/xchat-im/xchat/cmd/internal/buildinfo"
 	"github.com/xchat-im/xchat/cmd/internal/clierr"
+	"github.com/xchat-im/xchat/spec/wire"
 )
 
 func main() {
@@ -183,8 +184,9 @@ func (a *app) registerCmd() *cobra.Command {
 		Long: "Creates an account USER@DOMAIN on the homeserver at --server with this profile as its first device.\n" +
 			"With --link CODE (printed by 'xchat device link' on a device of an existing account) the profile\n" +
 			"becomes a new device of that account instead, and USER@DOMAIN may be left out.\n\n" +
-			"When registration is interrupted (the homeserver cannot be reached, its certificate is not\n" +
-			"trusted), the profile keeps its new keys: the same command, with corrected flags, finishes it.",
+			"register first checks that the homeserver answers and that its certificate is trusted, so that\n" +
+			"a wrong --server or --ca leaves the profile untouched. When registration is interrupted after\n" +
+			"that, the profile keeps its new keys: the same command finishes it.",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if o.Link != "" {
 				if _, err := client.ParseLinkCode(o.Link); err != nil {
@@ -215,6 +217,11 @@ func (a *app) registerCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
+			_, domain := wire.SplitAddress(a.self)
+			a.dialed = time.Now()
+			if err := preflight(ctx, o.Server, domain, o.CAFile); err != nil {
+				return err
+			}
 			p, err := client.OpenProfile(a.profile)
 			if err != nil {
 				return err
