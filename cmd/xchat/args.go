@@ -44,7 +44,7 @@ func addressesFrom(from int) cobra.PositionalArgs {
 }
 
 // checkAddress explains why s is not an address, in the words of the
-// address rules (spec/02-identity.md).
+// address rules (spec/04-addressing.md).
 func checkAddress(s string) error {
 	_, err := wire.NormalizeAddress(s)
 	if err == nil {

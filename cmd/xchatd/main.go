@@ -132,6 +132,9 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 			if o.MaxConnections < 1 {
 				return fmt.Errorf("--max-connections %d: want at least 1", o.MaxConnections)
 			}
+			if o.Lease <= 0 || o.Scan <= 0 {
+				return fmt.Errorf("--relay-lease %s, --queue-scan %s: want positive durations", o.Lease, o.Scan)
+			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
