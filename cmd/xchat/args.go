@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -67,6 +68,17 @@ func noArgs(cmd *cobra.Command, args []string) error {
 		return fmt.Errorf("'%s' takes no arguments, got %q", cmd.CommandPath(), args)
 	}
 	return nil
+}
+
+// nonNegative checks the duration flag name, parsed into d, before the
+// command runs.
+func nonNegative(name string, d *time.Duration) cobra.PositionalArgs {
+	return func(*cobra.Command, []string) error {
+		if *d < 0 {
+			return fmt.Errorf("%s %s: want a duration of 0 or more", name, *d)
+		}
+		return nil
+	}
 }
 
 // groupArg checks that the argument at position i is a group identifier.

@@ -19,7 +19,7 @@ func (a *app) deviceCmd() *cobra.Command {
 	link := &cobra.Command{
 		Use:   "link [--wait DURATION]",
 		Short: "Print a one-time code for 'xchat register --link CODE' on a new device, then wait for it and add it to every group",
-		Args:  noArgs,
+		Args:  cobra.MatchAll(noArgs, nonNegative("--wait", &wait)),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			p, c, err := a.connect(ctx)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -68,6 +69,8 @@ func (a *app) explain(err error) error {
 	switch {
 	case errors.Is(err, client.ErrNoIdentity):
 		return explained(err, "no account in the profile %s: run 'xchat register USER@DOMAIN --server HOST:PORT' first, or pass --profile", a.profile)
+	case errors.Is(err, syscall.ENOTDIR):
+		return explained(err, "--profile %s is not a directory", a.profile)
 	case errors.Is(err, context.Canceled):
 		return explained(err, "interrupted")
 	}

@@ -363,7 +363,7 @@ func (a *app) recvCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "recv [--json] [--wait DURATION]",
 		Short: "Print waiting messages, then keep receiving until nothing new arrives for --wait",
-		Args:  noArgs,
+		Args:  cobra.MatchAll(noArgs, nonNegative("--wait", &wait)),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			p, c, err := a.connect(ctx)
