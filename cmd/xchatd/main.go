@@ -11,7 +11,9 @@
 //	xchatd version
 //
 // An error is one line on stderr and exit status 1; a usage error names
-// the help to read. serve logs with log/slog to stderr (--log-level) and
+// the help to read. Unlike xchat's, other errors keep their whole chain,
+// with advice added for the common start-up failures: the reader is an
+// operator. serve logs with log/slog to stderr (--log-level) and
 // prints the lines an operator reads (certificate paths, the address it
 // serves on) to stdout.
 package main
