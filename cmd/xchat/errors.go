@@ -22,17 +22,12 @@ import (
 	"github.com/xchat-im/xchat/spec/wire"
 )
 
-// explained is the user's words for err.
-func explained(err error, format string, args ...any) error {
-	return clierr.Explain(err, format, args...)
-}
-
 // checkCAFile checks that file holds a PEM certificate and returns its
 // absolute path, which the profile keeps.
 func checkCAFile(file string) (string, error) {
 	b, err := os.ReadFile(file)
 	if errors.Is(err, fs.ErrNotExist) {
-		return "", explained(err, "--ca %s: no such file", file)
+		return "", clierr.Explain(err, "--ca %s: no such file", file)
 	}
 	if err != nil {
 		return "", fmt.Errorf("--ca: %w", err)
@@ -68,11 +63,11 @@ func (a *app) explain(err error) error {
 	}
 	switch {
 	case errors.Is(err, client.ErrNoIdentity):
-		return explained(err, "no account in the profile %s: run 'xchat register USER@DOMAIN --server HOST:PORT' first, or pass --profile", a.profile)
+		return clierr.Explain(err, "no account in the profile %s: run 'xchat register USER@DOMAIN --server HOST:PORT' first, or pass --profile", a.profile)
 	case errors.Is(err, syscall.ENOTDIR):
-		return explained(err, "--profile %s is not a directory", a.profile)
+		return clierr.Explain(err, "--profile %s is not a directory", a.profile)
 	case errors.Is(err, context.Canceled):
-		return explained(err, "interrupted")
+		return clierr.Explain(err, "interrupted")
 	}
 	return err
 }
