@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,7 +19,7 @@ func (a *app) deviceCmd() *cobra.Command {
 	link := &cobra.Command{
 		Use:   "link [--wait DURATION]",
 		Short: "Print a one-time code for 'xchat register --link CODE' on a new device, then wait for it and add it to every group",
-		Args:  args(0),
+		Args:  cobra.MatchAll(noArgs, nonNegative("--wait", &wait)),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			p, c, err := a.connect(ctx)
@@ -65,15 +64,13 @@ func (a *app) deviceCmd() *cobra.Command {
 	remove := &cobra.Command{
 		Use:   "remove DEVICE",
 		Short: "Remove a device of this account from the homeserver and from every group",
-		Args:  args(1),
+		Args:  cobra.MatchAll(cobra.ExactArgs(1), deviceArg(0)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dev, err := strconv.ParseUint(args[0], 10, 32)
-			if err != nil || dev == 0 {
-				return fmt.Errorf("%q is not a device number", args[0])
-			}
+			dev, _ := parseDevice(args[0])
+			a.target = dev
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			return a.withClient(ctx, func(c *client.Client) error { return c.RemoveDevice(ctx, uint32(dev)) })
+			return a.withClient(ctx, func(c *client.Client) error { return c.RemoveDevice(ctx, dev) })
 		},
 	}
 	cmd.AddCommand(link, remove)

@@ -18,8 +18,9 @@ func (a *app) groupCmd() *cobra.Command {
 	cmd.AddCommand(&cobra.Command{
 		Use:   "create NAME MEMBER...",
 		Short: "Create a group with these users (and your other devices); prints its ID",
-		Args:  cobra.MinimumNArgs(2),
+		Args:  cobra.MatchAll(cobra.MinimumNArgs(2), addressesFrom(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			a.peers = args[1:]
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
 			return a.withClient(ctx, func(c *client.Client) error {
@@ -34,8 +35,9 @@ func (a *app) groupCmd() *cobra.Command {
 	}, &cobra.Command{
 		Use:   "add ID MEMBER...",
 		Short: "Add users (all their devices) to a group",
-		Args:  cobra.MinimumNArgs(2),
+		Args:  cobra.MatchAll(cobra.MinimumNArgs(2), groupArg(0), addressesFrom(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			a.peers = args[1:]
 			return a.onGroup(cmd, args[0], func(ctx context.Context, c *client.Client, id []byte) error {
 				return c.AddMembers(ctx, id, args[1:])
 			})
@@ -43,8 +45,9 @@ func (a *app) groupCmd() *cobra.Command {
 	}, &cobra.Command{
 		Use:   "remove ID MEMBER",
 		Short: "Remove a user (all their devices) from a group",
-		Args:  args(2),
+		Args:  cobra.MatchAll(cobra.ExactArgs(2), groupArg(0), addressArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			a.peers = args[1:]
 			return a.onGroup(cmd, args[0], func(ctx context.Context, c *client.Client, id []byte) error {
 				return c.RemoveMember(ctx, id, args[1])
 			})
@@ -52,9 +55,9 @@ func (a *app) groupCmd() *cobra.Command {
 	}, &cobra.Command{
 		Use:   "list",
 		Short: "List the groups and one-to-one chats of this profile",
-		Args:  args(0),
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := a.open()
+			p, err := a.open(cmd.Context())
 			if err != nil {
 				return err
 			}

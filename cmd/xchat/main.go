@@ -1,28 +1,40 @@
 // Command xchat is the xchat reference client.
 //
 //	xchat register USER@DOMAIN --server HOST:PORT [--ca FILE] [--invite TOKEN]
-//	xchat send USER@DOMAIN TEXT
+//	xchat register --link CODE --server HOST:PORT [--ca FILE]
+//	xchat send USER@DOMAIN TEXT | xchat send --group ID TEXT
 //	xchat recv [--json] [--wait DURATION]
 //	xchat whoami
+//	xchat group create NAME MEMBER... | add ID MEMBER... | remove ID MEMBER | list
+//	xchat device link [--wait DURATION] | remove DEVICE
+//	xchat version
 //
-// Its state lives in --profile DIR (default: the user's config directory).
+// Its state lives in --profile DIR; the default is the directory named by
+// profileRule for the platform ($XDG_CONFIG_HOME/xchat on Linux). An error
+// is one line on stderr, in the user's words, and exit status 1; -v adds
+// the underlying error chain.
 package main
 
 import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/xchat-im/xchat/client"
+	"github.com/xchat-im/xchat/cmd/internal/buildinfo"
+	"github.com/xchat-im/xchat/cmd/internal/clierr"
+	"github.com/xchat-im/xchat/spec/wire"
 )
 
 func main() {
@@ -32,57 +44,133 @@ func main() {
 	os.Exit(code)
 }
 
-// run executes the command line args and returns the exit code. Errors are
-// one line on stderr.
+// run executes the command line args and returns the exit status: 0, or
+// 1 after an error, printed as one line on stderr (two with -v: the
+// explanation, then the error chain it explains).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := newRoot(stdout)
+	a := &app{stdout: stdout}
+	root := a.newRoot()
 	root.SetArgs(args)
+	root.SetOut(stdout)
 	root.SetErr(stderr)
-	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(stderr, "xchat: %v\n", err)
-		return 1
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return 0
 	}
-	return 0
+	if !a.running {
+		err = clierr.Usage(cmd, err)
+	} else {
+		err = a.explain(err)
+	}
+	fmt.Fprintf(stderr, "xchat: %s\n", clierr.OneLine(err.Error()))
+	if detail := errors.Unwrap(err); a.verbose && detail != nil {
+		fmt.Fprintf(stderr, "xchat: detail: %s\n", clierr.OneLine(detail.Error()))
+	}
+	return 1
 }
 
-func defaultProfile() string {
+// profileRule says where the default profile directory is on this
+// platform: os.UserConfigDir followed by "xchat". Help texts show the rule,
+// not the path of the machine that printed them.
+func profileRule() string {
+	switch runtime.GOOS {
+	case "windows":
+		return `%AppData%\xchat`
+	case "darwin", "ios":
+		return "$HOME/Library/Application Support/xchat"
+	case "plan9":
+		return "$home/lib/xchat"
+	}
+	return "$XDG_CONFIG_HOME/xchat, or $HOME/.config/xchat when XDG_CONFIG_HOME is unset"
+}
+
+// defaultProfile returns the default profile directory of this user.
+func defaultProfile() (string, error) {
 	dir, err := os.UserConfigDir()
 	if err != nil {
-		return ".xchat"
+		return "", fmt.Errorf("no default profile directory (%w): pass --profile DIR", err)
 	}
-	return filepath.Join(dir, "xchat")
+	return filepath.Join(dir, "xchat"), nil
 }
 
+// app is the state of one xchat invocation.
 type app struct {
-	profile string
+	profile string // --profile, or resolved from the default by resolveProfile
+	verbose bool
 	stdout  io.Writer
+
+	// running is set once a command's RunE starts: an error before is a
+	// usage error.
+	running bool
+	// What the command talked to, for explain: the homeserver address
+	// and CA file in use, the profile's identity once read, the users
+	// named on the command line, and when the connection was started.
+	server, caFile string
+	fromFlags      bool   // server and caFile come from register's flags
+	invited        bool   // register --invite was given
+	self           string // the profile's address
+	device         uint32 // the device of this profile
+	target         uint32 // the device a command names
+	id             *client.Identity
+	peers          []string
+	dialed         time.Time
 }
 
-// open opens the profile, which must exist.
-func (a *app) open() (*client.Profile, error) { return client.OpenExistingProfile(a.profile) }
-
-// args requires exactly n arguments and names the usage when they are not.
-func args(n int) cobra.PositionalArgs {
-	return func(cmd *cobra.Command, a []string) error {
-		if len(a) != n {
-			return fmt.Errorf("want %d argument(s), got %d; usage: xchat %s", n, len(a), cmd.Use)
-		}
+// resolveProfile fills in the default --profile.
+func (a *app) resolveProfile() error {
+	if a.profile != "" {
 		return nil
 	}
+	dir, err := defaultProfile()
+	a.profile = dir
+	return err
 }
 
-func newRoot(stdout io.Writer) *cobra.Command {
-	a := &app{stdout: stdout}
+// open opens the profile, which must exist, and reads its identity.
+func (a *app) open(ctx context.Context) (*client.Profile, error) {
+	if err := a.resolveProfile(); err != nil {
+		return nil, err
+	}
+	p, err := client.OpenExistingProfile(a.profile)
+	if err != nil {
+		return nil, err
+	}
+	id, err := p.Identity(ctx)
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	a.id = id
+	a.self, a.device, a.server, a.caFile = id.Address, id.Device, id.Server, id.CAFile
+	return p, nil
+}
+
+func (a *app) newRoot() *cobra.Command {
 	root := &cobra.Command{
-		Use:           "xchat",
-		Short:         "xchat reference client",
+		Use:   "xchat",
+		Short: "xchat reference client",
+		Long: "xchat is the reference client of the xchat protocol. A profile directory holds one device\n" +
+			"of one account: its keys, contacts, groups and received messages.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.SetOut(stdout)
-	root.PersistentFlags().StringVar(&a.profile, "profile", defaultProfile(), "profile directory (identity, keys, messages)")
-	root.AddCommand(a.registerCmd(), a.sendCmd(), a.recvCmd(), a.whoamiCmd(), a.groupCmd(), a.deviceCmd())
+	root.PersistentFlags().StringVar(&a.profile, "profile", "", "profile `DIR` (identity, keys, messages); default: "+profileRule())
+	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "on an error, also print the underlying error chain")
+	root.AddCommand(a.registerCmd(), a.sendCmd(), a.recvCmd(), a.whoamiCmd(), a.groupCmd(), a.deviceCmd(), versionCmd())
+	clierr.TrackRun(root, &a.running)
 	return root
+}
+
+func versionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version, the source revision and the Go version of this binary",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintln(cmd.OutOrStdout(), buildinfo.Read().Format("xchat"))
+			return nil
+		},
+	}
 }
 
 // timeout bounds commands that make a few requests.
@@ -93,34 +181,53 @@ func (a *app) registerCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "register USER@DOMAIN --server HOST:PORT | register --link CODE --server HOST:PORT",
 		Short: "Create an account with this profile as its first device, or link this profile to an account as a new device",
-		Args: func(cmd *cobra.Command, a []string) error {
-			if o.Link != "" && len(a) == 0 {
-				return nil
+		Long: "Creates an account USER@DOMAIN on the homeserver at --server with this profile as its first device.\n" +
+			"With --link CODE (printed by 'xchat device link' on a device of an existing account) the profile\n" +
+			"becomes a new device of that account instead, and USER@DOMAIN may be left out.\n\n" +
+			"register first checks that the homeserver answers and that its certificate is trusted, so that\n" +
+			"a wrong --server or --ca leaves the profile untouched. When registration is interrupted after\n" +
+			"that, the profile keeps its new keys: the same command finishes it.",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if o.Link != "" {
+				if _, err := client.ParseLinkCode(o.Link); err != nil {
+					return fmt.Errorf("--link: %w", err)
+				}
+				return cobra.MatchAll(cobra.MaximumNArgs(1), addressArgs(0))(cmd, args)
 			}
-			return args(1)(cmd, a)
+			return cobra.MatchAll(cobra.ExactArgs(1), addressArgs(0))(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if o.Server == "" {
-				return fmt.Errorf("--server is required")
+			if len(args) == 1 {
+				o.Address = args[0]
 			}
-			if len(args) == 0 {
-				args = []string{""}
+			a.self = o.Address
+			if code, err := client.ParseLinkCode(o.Link); o.Link != "" && err == nil {
+				a.self = code.Address
 			}
+			a.server, a.caFile, a.fromFlags, a.invited = o.Server, o.CAFile, true, o.Invite != ""
 			if o.CAFile != "" {
-				abs, err := filepath.Abs(o.CAFile)
+				abs, err := checkCAFile(o.CAFile)
 				if err != nil {
 					return err
 				}
 				o.CAFile = abs
 			}
-			o.Address = args[0]
+			if err := a.resolveProfile(); err != nil {
+				return err
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
+			_, domain := wire.SplitAddress(a.self)
+			a.dialed = time.Now()
+			if err := preflight(ctx, o.Server, domain, o.CAFile); err != nil {
+				return err
+			}
 			p, err := client.OpenProfile(a.profile)
 			if err != nil {
 				return err
 			}
 			defer p.Close()
+			a.dialed = time.Now()
 			id, err := client.Register(ctx, p, o)
 			if err != nil {
 				return err
@@ -130,22 +237,25 @@ func (a *app) registerCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Server, "server", "", "homeserver address, HOST:PORT (UDP)")
-	f.StringVar(&o.CAFile, "ca", "", "PEM file of a CA to trust for the homeserver (default: system roots)")
-	f.StringVar(&o.Invite, "invite", "", "invite token, when the homeserver requires one")
-	f.StringVar(&o.Link, "link", "", "code printed by 'xchat device link' on an existing device: join that account")
+	f.StringVar(&o.Server, "server", "", "homeserver address, `HOST:PORT` (UDP)")
+	f.StringVar(&o.CAFile, "ca", "", "PEM `FILE` of a CA to trust for the homeserver (default: system roots)")
+	f.StringVar(&o.Invite, "invite", "", "invite `TOKEN`, when the homeserver requires one")
+	f.StringVar(&o.Link, "link", "", "`CODE` printed by 'xchat device link' on an existing device: join that account")
+	cmd.MarkFlagRequired("server")
+	cmd.MarkFlagsMutuallyExclusive("link", "invite")
 	return cmd
 }
 
 // connect opens the profile and connects its device, within the timeout,
 // for a command that then runs longer (receiving).
 func (a *app) connect(ctx context.Context) (*client.Profile, *client.Client, error) {
-	p, err := a.open()
+	p, err := a.open(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	a.dialed = time.Now()
 	c, err := client.Connect(cctx, p)
 	if err != nil {
 		p.Close()
@@ -158,11 +268,12 @@ func (a *app) connect(ctx context.Context) (*client.Profile, *client.Client, err
 // (so that it acts on current group states; the messages are kept for the
 // next recv), runs f and disconnects.
 func (a *app) withClient(ctx context.Context, f func(c *client.Client) error) error {
-	p, err := a.open()
+	p, err := a.open(ctx)
 	if err != nil {
 		return err
 	}
 	defer p.Close()
+	a.dialed = time.Now()
 	c, err := client.Connect(ctx, p)
 	if err != nil {
 		return err
@@ -179,15 +290,21 @@ func (a *app) sendCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "send USER@DOMAIN TEXT | send --group ID TEXT",
 		Short: "Send a text in the one-to-one chat with a user (created if needed) or in a group; exits 0 once the homeserver stored it durably",
-		Args: func(cmd *cobra.Command, a []string) error {
+		Args: func(cmd *cobra.Command, args []string) error {
 			if group != "" {
-				return args(1)(cmd, a)
+				if _, err := client.ParseGroupID(group); err != nil {
+					return fmt.Errorf("--group: %w", err)
+				}
+				return cobra.ExactArgs(1)(cmd, args)
 			}
-			return args(2)(cmd, a)
+			return cobra.MatchAll(cobra.ExactArgs(2), addressArgs(0))(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
+			if group == "" {
+				a.peers = args[:1]
+			}
 			return a.withClient(ctx, func(c *client.Client) error {
 				if group == "" {
 					return c.Send(ctx, args[0], args[1])
@@ -200,7 +317,7 @@ func (a *app) sendCmd() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&group, "group", "", "send to this group (an ID from 'xchat group list')")
+	cmd.Flags().StringVar(&group, "group", "", "send to this group (an `ID` from 'xchat group list')")
 	return cmd
 }
 
@@ -246,7 +363,7 @@ func (a *app) recvCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "recv [--json] [--wait DURATION]",
 		Short: "Print waiting messages, then keep receiving until nothing new arrives for --wait",
-		Args:  args(0),
+		Args:  cobra.MatchAll(noArgs, nonNegative("--wait", &wait)),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			p, c, err := a.connect(ctx)
@@ -336,17 +453,14 @@ func (a *app) whoamiCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "whoami",
 		Short: "Print this profile's address, device and homeserver",
-		Args:  args(0),
+		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := a.open()
+			p, err := a.open(cmd.Context())
 			if err != nil {
 				return err
 			}
-			defer p.Close()
-			id, err := p.Identity(cmd.Context())
-			if err != nil {
-				return err
-			}
+			p.Close()
+			id := a.id
 			fmt.Fprintf(a.stdout, "%s device %d on %s\n", id.Address, id.Device, id.Server)
 			return nil
 		},

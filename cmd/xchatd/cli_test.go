@@ -155,7 +155,8 @@ func parseRecv(t *testing.T, out string) []recvLine {
 }
 
 // The README's worked example, typed as a new user would, with a restart of
-// the homeserver by SIGTERM in the middle.
+// the homeserver by SIGTERM in the middle. The errors of each command are
+// tested by the scripts in ../xchat/testdata/script.
 func TestNewUserSequence(t *testing.T) {
 	t.Parallel()
 	xchatd, xchat := buildBinaries(t)
@@ -206,21 +207,6 @@ func TestNewUserSequence(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
-	}
-
-	// Errors are one line on stderr and a non-zero exit.
-	for _, args := range [][]string{
-		append(alice, "send", "not an address", "x"),
-		append(alice, "send", "nobody@a.test", "x"),
-		{"--profile", "nobody", "whoami"},
-		{"--profile", "nobody", "send", "bob@a.test", "x"},
-		append(alice, "register", "alice@a.test", "--server", addr),
-	} {
-		out, errOut, code := runCmd(t, dir, xchat, args...)
-		if code == 0 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.HasPrefix(errOut, "xchat: ") {
-			t.Errorf("xchat %s: exit %d, stdout %q, stderr %q; want one line on stderr and a non-zero exit",
-				strings.Join(args, " "), code, out, errOut)
-		}
 	}
 }
 

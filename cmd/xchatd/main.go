@@ -1,13 +1,26 @@
 // Command xchatd is the xchat homeserver.
 //
-//	xchatd serve [--domain D] [--listen ADDR] [--data DIR] [--tls-cert F --tls-key F] [--registration open|invite|closed]
+//	xchatd serve [--domain D] [--listen ADDR] [--data DIR] [--db URL] [--tls-cert F --tls-key F]
+//	             [--registration open|invite|closed] [--max-connections N] [--log-level LEVEL]
 //	             [--peer DOMAIN=HOST:PORT]... [--trust-ca FILE]... [--allow-domain D]... [--deny-domain D]...
+//	             [--relay-lease DURATION] [--queue-scan DURATION]
 //	xchatd dev-ca --out DIR DOMAIN...
-//	xchatd invite [--data DIR] [--ttl DURATION]
+//	xchatd invite [--data DIR | --db URL] [--ttl DURATION]
+//	xchatd migrate --db URL
+//	xchatd copy --data DIR --db URL
+//	xchatd version
+//
+// An error is one line on stderr and exit status 1; a usage error names
+// the help to read. Unlike xchat's, other errors keep their whole chain,
+// with advice added for the common start-up failures: the reader is an
+// operator. serve logs with log/slog to stderr (--log-level) and
+// prints the lines an operator reads (certificate paths, the address it
+// serves on) to stdout.
 package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,11 +32,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/xchat-im/xchat/federation"
+	"github.com/xchat-im/xchat/cmd/internal/buildinfo"
+	"github.com/xchat-im/xchat/cmd/internal/clierr"
 	"github.com/xchat-im/xchat/server"
 	// Named so: the package main tests have a type daemon.
 	homeserver "github.com/xchat-im/xchat/server/daemon"
 	"github.com/xchat-im/xchat/server/devca"
+	"github.com/xchat-im/xchat/spec/wire"
 )
 
 func main() {
@@ -33,15 +48,33 @@ func main() {
 	os.Exit(code)
 }
 
-// run executes the command line args and returns the exit code.
+// run executes the command line args and returns the exit status: 0, or
+// 1 after an error, printed as one line on stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var started bool
 	root := newRoot(stdout, stderr)
+	clierr.TrackRun(root, &started)
 	root.SetArgs(args)
-	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintf(stderr, "xchatd: %v\n", err)
-		return 1
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return 0
 	}
-	return 0
+	if !started {
+		err = clierr.Usage(cmd, err)
+	} else {
+		err = explain(err)
+	}
+	fmt.Fprintf(stderr, "xchatd: %s\n", clierr.OneLine(err.Error()))
+	return 1
+}
+
+// explain adds what to do to the start-up failures an operator meets
+// most; the error itself stays in the message.
+func explain(err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return clierr.Explain(err, "%v: another process (another xchatd?) uses this address; stop it or choose another --listen", err)
+	}
+	return err
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -53,35 +86,61 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(stdout, stderr), devCACmd(stdout), inviteCmd(stdout), migrateCmd(stdout), copyCmd(stdout))
+	root.AddCommand(serveCmd(stdout, stderr), devCACmd(stdout), inviteCmd(stdout), migrateCmd(stdout), copyCmd(stdout), versionCmd(stdout))
 	return root
+}
+
+func versionCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version, the source revision and the Go version of this binary",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			fmt.Fprintln(stdout, buildinfo.Read().Format("xchatd"))
+			return nil
+		},
+	}
+}
+
+// checkDomain explains why d is not a domain name xchat accepts.
+func checkDomain(d string) error {
+	err := wire.ValidateDomain(d)
+	var we *wire.Error
+	if errors.As(err, &we) {
+		return clierr.Explain(err, "%s", strings.TrimPrefix(we.Message, fmt.Sprintf("domain %q: ", d)))
+	}
+	return err
 }
 
 func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	var o homeserver.Config
-	var registration, logLevel, pprofAddr string
-	var peers []string
+	var pprofAddr string
+	var level slog.Level
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the homeserver until SIGINT or SIGTERM",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			var err error
-			if o.Registration, err = server.ParseRegistration(registration); err != nil {
-				return fmt.Errorf("--registration: %w", err)
+		Long: "Runs the homeserver of --domain on the UDP address --listen until SIGINT or SIGTERM, then stops\n" +
+			"gracefully. Once it accepts connections it prints a line 'xchatd: serving DOMAIN on ADDR (udp), ...'\n" +
+			"to stdout (with --listen HOST:0, ADDR is the port the system chose).",
+		Args: cobra.NoArgs,
+		PreRunE: func(*cobra.Command, []string) error {
+			if err := checkDomain(o.Domain); err != nil {
+				return fmt.Errorf("--domain %q: %w", o.Domain, err)
 			}
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return fmt.Errorf("--log-level %q: want debug, info, warn or error", logLevel)
-			}
-			o.Peers = make(map[string]string, len(peers))
-			for _, p := range peers {
-				domain, addr, ok := strings.Cut(p, "=")
-				if !ok || domain == "" || addr == "" {
-					return fmt.Errorf("--peer %q: want DOMAIN=HOST:PORT", p)
+			for _, d := range append(append([]string{}, o.AllowDomains...), o.DenyDomains...) {
+				if err := checkDomain(d); err != nil {
+					return fmt.Errorf("--allow-domain/--deny-domain %q: %w", d, err)
 				}
-				o.Peers[domain] = addr
 			}
+			if o.MaxConnections < 1 {
+				return fmt.Errorf("--max-connections %d: want at least 1", o.MaxConnections)
+			}
+			if o.Lease <= 0 || o.Scan <= 0 {
+				return fmt.Errorf("--relay-lease %s, --queue-scan %s: want positive durations", o.Lease, o.Scan)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 			o.Out = stdout
 			if pprofAddr != "" {
@@ -101,15 +160,16 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&o.DB, "db", "", "PostgreSQL URL (postgres://...); default: the embedded store in --data")
 	f.StringVar(&o.TLSCert, "tls-cert", "", "PEM certificate chain for the domain (default: a development certificate in the data directory)")
 	f.StringVar(&o.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
-	f.StringVar(&registration, "registration", "open", "who may register: open, invite or closed")
+	o.Registration = server.RegistrationOpen
+	f.Var(registrationFlag{&o.Registration}, "registration", "who may register: open, invite or closed")
 	f.IntVar(&o.MaxConnections, "max-connections", server.DefaultMaxConnections, "concurrent client connections; more are refused")
-	f.StringArrayVar(&peers, "peer", nil, "static federation peer DOMAIN=HOST:PORT, overriding DNS (repeatable)")
+	f.Var(peersFlag{&o.Peers}, "peer", "static federation peer, overriding DNS (repeatable)")
 	f.StringArrayVar(&o.TrustCAs, "trust-ca", nil, "PEM file of extra root CAs for peers' certificates, added to the system roots (repeatable)")
 	f.StringArrayVar(&o.AllowDomains, "allow-domain", nil, "federate only with these domains (repeatable; default: any)")
 	f.StringArrayVar(&o.DenyDomains, "deny-domain", nil, "never federate with this domain (repeatable)")
-	f.DurationVar(&o.Lease, "relay-lease", federation.DefaultLease, "how long a relay worker holds the envelopes it claimed; a process that dies leaves them to others after this")
-	f.DurationVar(&o.Scan, "queue-scan", federation.DefaultScan, "how often the outbound queue is searched for work without a worker here")
-	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.DurationVar(&o.Lease, "relay-lease", homeserver.DefaultLease, "how long a relay worker holds the envelopes it claimed; a process that dies leaves them to others after this")
+	f.DurationVar(&o.Scan, "queue-scan", homeserver.DefaultScan, "how often the outbound queue is searched for work without a worker here")
+	f.Var(levelFlag{&level}, "log-level", "log level: debug, info, warn or error")
 	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this loopback HOST:PORT (for profiling)")
 	f.MarkHidden("pprof")
 	return cmd
@@ -122,11 +182,15 @@ func devCACmd(stdout io.Writer) *cobra.Command {
 		Short: "Make a development CA and a certificate for each domain",
 		Long: "Writes DIR/ca.pem (creating the CA, with its key DIR/ca.key, unless it exists) and, for each\n" +
 			"domain, DIR/DOMAIN.pem and DIR/DOMAIN.key. For local federations and tests only.",
-		Args: cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, domains []string) error {
-			if out == "" {
-				return fmt.Errorf("--out is required")
+		Args: cobra.MatchAll(cobra.MinimumNArgs(1), func(_ *cobra.Command, domains []string) error {
+			for _, d := range domains {
+				if err := checkDomain(d); err != nil {
+					return fmt.Errorf("%q is not a domain: %w", d, err)
+				}
 			}
+			return nil
+		}),
+		RunE: func(cmd *cobra.Command, domains []string) error {
 			ca, err := devca.LoadOrCreate(out)
 			if err != nil {
 				return err
@@ -141,7 +205,8 @@ func devCACmd(stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&out, "out", "", "directory to write the CA and certificates to")
+	cmd.Flags().StringVar(&out, "out", "", "`DIR`ectory to write the CA and certificates to")
+	cmd.MarkFlagRequired("out")
 	return cmd
 }
 
@@ -151,7 +216,15 @@ func inviteCmd(stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "invite",
 		Short: "Create a single-use invite token (for --registration invite)",
-		Args:  cobra.NoArgs,
+		Long: "Prints a new single-use invite token to stdout; a user registers with it by\n" +
+			"'xchat register USER@DOMAIN --server HOST:PORT --invite TOKEN'. It may run while the server runs.",
+		Args: cobra.NoArgs,
+		PreRunE: func(*cobra.Command, []string) error {
+			if ttl <= 0 {
+				return fmt.Errorf("--ttl %s: want a positive duration", ttl)
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			tok, err := homeserver.CreateInvite(cmd.Context(), dataDir, db, ttl)
 			if err != nil {
@@ -174,9 +247,6 @@ func migrateCmd(stdout io.Writer) *cobra.Command {
 		Short: "Create or upgrade the PostgreSQL schema (safe while servers run)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if db == "" {
-				return fmt.Errorf("--db is required")
-			}
 			if err := homeserver.Migrate(cmd.Context(), db); err != nil {
 				return err
 			}
@@ -184,7 +254,8 @@ func migrateCmd(stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&db, "db", "", "PostgreSQL URL (postgres://...)")
+	cmd.Flags().StringVar(&db, "db", "", "PostgreSQL `URL` (postgres://...)")
+	cmd.MarkFlagRequired("db")
 	return cmd
 }
 
@@ -198,9 +269,6 @@ func copyCmd(stdout io.Writer) *cobra.Command {
 			"directory (its key files stay there).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if db == "" {
-				return fmt.Errorf("--db is required")
-			}
 			n, err := homeserver.CopyToPostgres(cmd.Context(), dataDir, db, func(n int) {
 				fmt.Fprintf(stdout, "xchatd: %d records copied\n", n)
 			})
@@ -212,6 +280,7 @@ func copyCmd(stdout io.Writer) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data", "./xchatd-data", "data directory of the embedded store")
-	cmd.Flags().StringVar(&db, "db", "", "PostgreSQL URL (postgres://...)")
+	cmd.Flags().StringVar(&db, "db", "", "PostgreSQL `URL` (postgres://...)")
+	cmd.MarkFlagRequired("db")
 	return cmd
 }
