@@ -51,6 +51,10 @@ var (
 	// ErrRemoved reports an operation on a group the member was removed
 	// from.
 	ErrRemoved = errors.New("mls: removed from the group")
+	// ErrNoCredentialValidator reports a Config without the
+	// ValidateCredential hook: a group cannot be created, joined or loaded
+	// without one.
+	ErrNoCredentialValidator = errors.New("mls: no credential validator in Config")
 	// ErrInvalidCredential reports a credential the Config's
 	// ValidateCredential hook rejected; the hook's error is wrapped too.
 	ErrInvalidCredential = errors.New("mls: credential rejected")

@@ -93,6 +93,9 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	if me == nil {
 		return nil, nil, errors.New("mls: join external: missing key package bundle")
 	}
+	if err := cfg.check(); err != nil {
+		return nil, nil, fmt.Errorf("mls: join external: %w", err)
+	}
 	var m MLSMessage
 	if err := m.UnmarshalBinary(slices.Clone(groupInfo)); err != nil {
 		return nil, nil, err

@@ -30,14 +30,15 @@ const (
 	maxMembersLimit          = 1 << 20
 )
 
-// Config holds the policy of a Group. The zero value is usable: it
-// accepts every credential and applies the default limits.
+// Config holds the policy of a Group. ValidateCredential is required;
+// the zero value of every other field applies its default.
 type Config struct {
 	// ValidateCredential is called whenever a leaf enters the tree or
 	// changes (group creation, Add, Update, a commit's path, every leaf of
 	// a tree joined by Welcome or external commit). A non-nil error
-	// rejects the message or operation with ErrInvalidCredential. Nil
-	// accepts every credential.
+	// rejects the message or operation with ErrInvalidCredential. It must
+	// be set: CreateGroup, JoinFromWelcome, JoinExternal and UnmarshalGroup
+	// fail with ErrNoCredentialValidator without it.
 	ValidateCredential func(c Credential, signatureKey []byte) error
 	// ExternalPSK returns the secret of an external pre-shared key by its
 	// psk_id; nil means none are known.
@@ -89,9 +90,17 @@ func (c *Config) padding() int {
 	return min(c.Padding, maxPaddingBlock)
 }
 
+// check reports a Config a group cannot run with.
+func (c *Config) check() error {
+	if c.ValidateCredential == nil {
+		return ErrNoCredentialValidator
+	}
+	return nil
+}
+
 func (c *Config) checkCredential(leaf *LeafNode) error {
 	if c.ValidateCredential == nil {
-		return nil
+		return ErrNoCredentialValidator
 	}
 	if err := c.ValidateCredential(leaf.Credential, leaf.SignatureKey); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidCredential, err)
@@ -275,6 +284,9 @@ func (g *Group) RatchetTree() ([]byte, error) {
 func CreateGroup(cs *CipherSuite, groupID []byte, me *KeyPackageBundle, cfg Config) (*Group, error) {
 	if me == nil || len(groupID) == 0 {
 		return nil, errors.New("mls: create group: missing key package bundle or group id")
+	}
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("mls: create group: %w", err)
 	}
 	if me.KeyPackage.CipherSuite != cs.ID() {
 		return nil, fmt.Errorf("%w: key package uses 0x%04x", ErrWelcomeSuite, me.KeyPackage.CipherSuite)

@@ -151,7 +151,7 @@ func commit(t testing.TB, g *Group, opts CommitOptions) (c, w []byte) {
 
 func TestGroupLifecycle(t *testing.T) {
 	forSuites(t, func(t *testing.T, cs *CipherSuite) {
-		gs := newTestGroup(t, cs, 3, Config{})
+		gs := newTestGroup(t, cs, 3, Config{ValidateCredential: acceptAnyCredential})
 		a, b, c := gs[0], gs[1], gs[2]
 		if got := len(a.Members()); got != 3 {
 			t.Fatalf("%d members", got)
@@ -187,7 +187,7 @@ func TestGroupLifecycle(t *testing.T) {
 		if len(ps[0].Added) != 1 || string(ps[0].Added[0].Credential.Identity) != "d" {
 			t.Fatalf("added: %+v", ps[0].Added)
 		}
-		gd, err := JoinFromWelcome(w, bundleLookup(d), nil, Config{})
+		gd, err := JoinFromWelcome(w, bundleLookup(d), nil, Config{ValidateCredential: acceptAnyCredential})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,7 +214,7 @@ func TestGroupLifecycle(t *testing.T) {
 		expectText(t, gd, after, "after C")
 
 		// A removed member that missed its removal cannot read either.
-		e := newTestGroup(t, cs, 3, Config{})
+		e := newTestGroup(t, cs, 3, Config{ValidateCredential: acceptAnyCredential})
 		cm, _ = commit(t, e[0], CommitOptions{Remove: []LeafIndex{2}})
 		deliver(t, cm, e[1])
 		after = mustEncrypt(t, e[0], "secret")
@@ -235,7 +235,7 @@ func TestGroupLifecycle(t *testing.T) {
 
 func TestGroupProposalsByReference(t *testing.T) {
 	forSuites(t, func(t *testing.T, cs *CipherSuite) {
-		gs := newTestGroup(t, cs, 4, Config{EncryptHandshake: true})
+		gs := newTestGroup(t, cs, 4, Config{ValidateCredential: acceptAnyCredential, EncryptHandshake: true})
 		a, b, c, d := gs[0], gs[1], gs[2], gs[3]
 		e := newBundle(t, cs, "e")
 		p1, err := b.ProposeAdd(e.KeyPackage)
@@ -256,7 +256,7 @@ func TestGroupProposalsByReference(t *testing.T) {
 		if err != nil || !p.SelfRemoved {
 			t.Fatalf("%+v %v", p, err)
 		}
-		ge, err := JoinFromWelcome(w, bundleLookup(e), nil, Config{EncryptHandshake: true})
+		ge, err := JoinFromWelcome(w, bundleLookup(e), nil, Config{ValidateCredential: acceptAnyCredential, EncryptHandshake: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,7 +280,7 @@ func TestGroupCredentialHook(t *testing.T) {
 	_, _, err := gs[0].Commit(CommitOptions{Add: []KeyPackage{mal.KeyPackage}})
 	expectErr(t, err, ErrInvalidCredential, reject)
 	// A member with a lax policy adds mallory; the strict one refuses.
-	lax := newTestGroup(t, cs, 2, Config{})
+	lax := newTestGroup(t, cs, 2, Config{ValidateCredential: acceptAnyCredential})
 	strict, err := UnmarshalGroup(mustState(t, lax[1]), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -304,7 +304,7 @@ func mustState(t testing.TB, g *Group) []byte {
 
 func TestGroupStateRoundTrip(t *testing.T) {
 	forSuites(t, func(t *testing.T, cs *CipherSuite) {
-		gs := newTestGroup(t, cs, 3, Config{})
+		gs := newTestGroup(t, cs, 3, Config{ValidateCredential: acceptAnyCredential})
 		a, b, c := gs[0], gs[1], gs[2]
 		early := mustEncrypt(t, a, "early")
 		m1 := mustEncrypt(t, a, "one")
@@ -316,7 +316,7 @@ func TestGroupStateRoundTrip(t *testing.T) {
 		deliver(t, up, a, b)
 		// Reload everyone mid-epoch (pending proposals, skipped keys).
 		for i, g := range gs {
-			r, err := UnmarshalGroup(mustState(t, g), Config{})
+			r, err := UnmarshalGroup(mustState(t, g), Config{ValidateCredential: acceptAnyCredential})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -335,7 +335,7 @@ func TestGroupStateRoundTrip(t *testing.T) {
 		m := mustEncrypt(t, c, "after reload")
 		expectText(t, a, m, "after reload")
 		expectText(t, b, m, "after reload")
-		if _, err := UnmarshalGroup(mustState(t, a)[:40], Config{}); err == nil {
+		if _, err := UnmarshalGroup(mustState(t, a)[:40], Config{ValidateCredential: acceptAnyCredential}); err == nil {
 			t.Fatal("truncated state accepted")
 		}
 	})
@@ -343,7 +343,7 @@ func TestGroupStateRoundTrip(t *testing.T) {
 
 func TestGroupExternalJoin(t *testing.T) {
 	forSuites(t, func(t *testing.T, cs *CipherSuite) {
-		gs := newTestGroup(t, cs, 2, Config{})
+		gs := newTestGroup(t, cs, 2, Config{ValidateCredential: acceptAnyCredential})
 		a, b := gs[0], gs[1]
 		for i, withTree := range []bool{true, false} {
 			gi, err := b.GroupInfo(withTree)
@@ -357,7 +357,7 @@ func TestGroupExternalJoin(t *testing.T) {
 				}
 			}
 			x := newBundle(t, cs, fmt.Sprint("x", i))
-			gx, cm, err := JoinExternal(cs, gi, x, tree, Config{})
+			gx, cm, err := JoinExternal(cs, gi, x, tree, Config{ValidateCredential: acceptAnyCredential})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -377,7 +377,7 @@ func TestGroupExternalJoin(t *testing.T) {
 			t.Fatal(err)
 		}
 		old := gs[len(gs)-1]
-		again, cm, err := JoinExternal(cs, gi, &KeyPackageBundle{KeyPackage: mustLeafBundle(t, old), SignaturePriv: old.sigPriv}, nil, Config{})
+		again, cm, err := JoinExternal(cs, gi, &KeyPackageBundle{KeyPackage: mustLeafBundle(t, old), SignaturePriv: old.sigPriv}, nil, Config{ValidateCredential: acceptAnyCredential})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -400,7 +400,7 @@ func TestGroupExternalJoin(t *testing.T) {
 
 func TestGroupReplayAndOrder(t *testing.T) {
 	forSuites(t, func(t *testing.T, cs *CipherSuite) {
-		gs := newTestGroup(t, cs, 2, Config{MaxOutOfOrder: 3})
+		gs := newTestGroup(t, cs, 2, Config{ValidateCredential: acceptAnyCredential, MaxOutOfOrder: 3})
 		a, b := gs[0], gs[1]
 		var ms [][]byte
 		for i := range 6 {
@@ -432,7 +432,7 @@ func TestGroupReplayAndOrder(t *testing.T) {
 
 func TestGroupCommitDropsInvalidPending(t *testing.T) {
 	cs, _ := LookupSuite(X25519AES128GCMSHA256Ed25519)
-	gs := newTestGroup(t, cs, 3, Config{})
+	gs := newTestGroup(t, cs, 3, Config{ValidateCredential: acceptAnyCredential})
 	a, b, c := gs[0], gs[1], gs[2]
 	e := newBundle(t, cs, "e")
 	p, err := b.ProposeAdd(e.KeyPackage)
@@ -446,7 +446,7 @@ func TestGroupCommitDropsInvalidPending(t *testing.T) {
 	if len(ps[0].Added) != 1 {
 		t.Fatalf("added %d", len(ps[0].Added))
 	}
-	ge, err := JoinFromWelcome(w, bundleLookup(e), nil, Config{})
+	ge, err := JoinFromWelcome(w, bundleLookup(e), nil, Config{ValidateCredential: acceptAnyCredential})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,7 +461,7 @@ func TestGroupPSKs(t *testing.T) {
 		}
 		return nil, errors.New("unknown")
 	}
-	gs := newTestGroup(t, cs, 3, Config{ExternalPSK: psk})
+	gs := newTestGroup(t, cs, 3, Config{ValidateCredential: acceptAnyCredential, ExternalPSK: psk})
 	a := gs[0]
 	cm, _ := commit(t, a, CommitOptions{PSKs: []PreSharedKeyID{{Type: PSKTypeExternal, ID: []byte("shared")}}})
 	deliver(t, cm, gs[1:]...)
@@ -473,7 +473,7 @@ func TestGroupPSKs(t *testing.T) {
 	deliver(t, cm, a, gs[2])
 	sameState(t, gs...)
 	// The joiner cannot resolve a resumption PSK of an epoch it never saw.
-	_, err := JoinFromWelcome(w, bundleLookup(d), nil, Config{ExternalPSK: psk})
+	_, err := JoinFromWelcome(w, bundleLookup(d), nil, Config{ValidateCredential: acceptAnyCredential, ExternalPSK: psk})
 	expectErr(t, err, ErrWelcomePSK)
 	// Unknown PSKs are refused.
 	_, _, err = a.Commit(CommitOptions{PSKs: []PreSharedKeyID{{Type: PSKTypeExternal, ID: []byte("other")}}})
@@ -482,11 +482,11 @@ func TestGroupPSKs(t *testing.T) {
 
 func TestGroupLimits(t *testing.T) {
 	cs, _ := LookupSuite(X25519AES128GCMSHA256Ed25519)
-	gs := newTestGroup(t, cs, 2, Config{MaxMembers: 2})
+	gs := newTestGroup(t, cs, 2, Config{ValidateCredential: acceptAnyCredential, MaxMembers: 2})
 	_, _, err := gs[0].Commit(CommitOptions{Add: []KeyPackage{newBundle(t, cs, "c").KeyPackage}})
 	expectErr(t, err, ErrTooManyMembers)
 	// A peer with a larger limit adds a third member: refused here.
-	lax, err := UnmarshalGroup(mustState(t, gs[0]), Config{})
+	lax, err := UnmarshalGroup(mustState(t, gs[0]), Config{ValidateCredential: acceptAnyCredential})
 	if err != nil {
 		t.Fatal(err)
 	}

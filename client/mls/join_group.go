@@ -61,6 +61,9 @@ func (g *Group) validateJoinedTree(tree *Tree, gc *GroupContext) error {
 // tree when it is given out of band; nil takes it from the GroupInfo's
 // ratchet_tree extension.
 func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle, ratchetTree []byte, cfg Config) (*Group, error) {
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("mls: join: %w", err)
+	}
 	var m MLSMessage
 	if err := m.UnmarshalBinary(slices.Clone(welcome)); err != nil {
 		return nil, err

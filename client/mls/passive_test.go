@@ -98,6 +98,7 @@ func runPassiveCase(t *testing.T, i int, c *passiveCase) {
 		t.Fatal(err)
 	}
 	cfg := Config{
+		ValidateCredential: acceptAnyCredential,
 		ExternalPSK: func(id []byte) ([]byte, error) {
 			for _, p := range c.ExternalPSKs {
 				if bytes.Equal(p.PSKID, id) {

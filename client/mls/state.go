@@ -41,6 +41,9 @@ func (g *Group) MarshalState() ([]byte, error) {
 // UnmarshalGroup restores a group encoded by MarshalState, with the
 // policy cfg.
 func UnmarshalGroup(data []byte, cfg Config) (*Group, error) {
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("mls: load group: %w", err)
+	}
 	// Decoded structures alias their input: decode a private copy.
 	r := NewReader(slices.Clone(data))
 	d := &dec{r: r}

@@ -33,7 +33,7 @@ func retag(t *testing.T, g *Group, pm *PublicMessage) {
 
 func TestGroupTampering(t *testing.T) {
 	forSuites(t, func(t *testing.T, cs *CipherSuite) {
-		gs := newTestGroup(t, cs, 3, Config{})
+		gs := newTestGroup(t, cs, 3, Config{ValidateCredential: acceptAnyCredential})
 		a, b := gs[0], gs[1]
 
 		// PrivateMessage: content ciphertext and sender data.
@@ -77,10 +77,10 @@ func TestGroupTampering(t *testing.T) {
 
 func TestGroupNonMembers(t *testing.T) {
 	forSuites(t, func(t *testing.T, cs *CipherSuite) {
-		gs := newTestGroup(t, cs, 3, Config{})
+		gs := newTestGroup(t, cs, 3, Config{ValidateCredential: acceptAnyCredential})
 		a, b := gs[0], gs[1]
 		// Another group with the same id and epoch.
-		other := newTestGroup(t, cs, 3, Config{})
+		other := newTestGroup(t, cs, 3, Config{ValidateCredential: acceptAnyCredential})
 		_, err := a.Process(mustEncrypt(t, other[1], "intruder"))
 		expectErr(t, err, ErrTampered)
 		cm, _ := commit(t, other[0], CommitOptions{Update: true})
