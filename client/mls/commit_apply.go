@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 )
 
@@ -40,7 +41,7 @@ func commitHash(msg []byte) []byte {
 type staged struct {
 	next        *epoch
 	fx          *proposalEffects
-	committer   LeafIndex
+	committer   treemath.LeafIndex
 	selfRemoved bool
 	proposals   []Proposal
 }
@@ -120,7 +121,7 @@ func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, err
 	}
 	pruneKeys(tree, priv)
 
-	committer := LeafIndex(sender.LeafIndex)
+	committer := treemath.LeafIndex(sender.LeafIndex)
 	if external {
 		if c.Path == nil {
 			return nil, fmt.Errorf("%w: external commit without path", ErrInvalidCommit)

@@ -3,6 +3,7 @@ package mls
 import (
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 )
 
@@ -12,7 +13,7 @@ type CommitOptions struct {
 	// Add adds the owners of these key packages.
 	Add []KeyPackage
 	// Remove removes the members at these leaves.
-	Remove []LeafIndex
+	Remove []treemath.LeafIndex
 	// Update refreshes the committer's own leaf and path. A path is sent
 	// whenever RFC 9420 requires one and always with Update or Remove.
 	Update bool
@@ -100,7 +101,7 @@ func (g *Group) ProposeAdd(kp KeyPackage) ([]byte, error) {
 }
 
 // ProposeRemove proposes removing the member at leaf l.
-func (g *Group) ProposeRemove(l LeafIndex) ([]byte, error) {
+func (g *Group) ProposeRemove(l treemath.LeafIndex) ([]byte, error) {
 	return g.Propose(Proposal{Type: ProposalTypeRemove, Remove: &Remove{Removed: uint32(l)}})
 }
 
@@ -380,7 +381,7 @@ func (g *Group) welcome(next *epoch, fx *proposalEffects, psks []PSK, withPath b
 	for i, l := range fx.added {
 		recipients[i].KeyPackage = fx.addedKPs[i]
 		if withPath {
-			lca := CommonAncestor(next.priv.Leaf.Node(), l.Node())
+			lca := treemath.CommonAncestor(next.priv.Leaf.Node(), l.Node())
 			ps := next.priv.PathSecrets[lca]
 			if ps == nil {
 				return nil, errors.New("mls: welcome: no path secret for the new member's common ancestor")

@@ -4,6 +4,7 @@ import (
 	"crypto/hpke"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 )
 
@@ -112,7 +113,7 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	if err != nil {
 		return nil, nil, err
 	}
-	signer := tree.Leaf(LeafIndex(gi.Signer))
+	signer := tree.Leaf(treemath.LeafIndex(gi.Signer))
 	if signer == nil {
 		return nil, nil, fmt.Errorf("%w: group info signer %d", ErrNotMember, gi.Signer)
 	}
@@ -154,8 +155,8 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	// by the same commit (RFC 9420 section 12.4.3.2).
 	proposals := []ProposalOrRef{{Type: ProposalOrRefProposal, Proposal: &Proposal{Type: ProposalTypeExternalInit, ExternalInit: &ExternalInit{KEMOutput: kemOutput}}}}
 	for i := uint32(0); i < tree.NumLeaves(); i++ {
-		if old := tree.Leaf(LeafIndex(i)); old != nil && sameCredential(&old.Credential, &leaf.Credential) {
-			if err := tree.RemoveLeaf(LeafIndex(i)); err != nil {
+		if old := tree.Leaf(treemath.LeafIndex(i)); old != nil && sameCredential(&old.Credential, &leaf.Credential) {
+			if err := tree.RemoveLeaf(treemath.LeafIndex(i)); err != nil {
 				return nil, nil, err
 			}
 			proposals = append(proposals, ProposalOrRef{Type: ProposalOrRefProposal, Proposal: &Proposal{Type: ProposalTypeRemove, Remove: &Remove{Removed: i}}})

@@ -1,6 +1,7 @@
 package mls
 
 import (
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"testing"
 )
 
@@ -29,7 +30,7 @@ func fuzzGroup(f *testing.F) (state []byte, seeds [][]byte, welcome []byte, join
 	seeds = append(seeds, cm)
 	priv := clone(f, a)
 	priv.cfg.EncryptHandshake = true
-	cm, _ = commit(f, priv, CommitOptions{Remove: []LeafIndex{2}})
+	cm, _ = commit(f, priv, CommitOptions{Remove: []treemath.LeafIndex{2}})
 	seeds = append(seeds, cm)
 	joiner = newBundle(f, cs, "j")
 	cm, welcome = commit(f, clone(f, a), CommitOptions{Add: []KeyPackage{joiner.KeyPackage}})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 	"sync"
 )
@@ -108,15 +109,19 @@ func (c *Config) checkCredential(leaf *LeafNode) error {
 	return nil
 }
 
+// LeafIndex is the position of a member's leaf among the leaves of the
+// group's ratchet tree.
+type LeafIndex = treemath.LeafIndex
+
 // Member is one member of a group: its leaf index and leaf node contents.
 type Member struct {
-	Leaf          LeafIndex
+	Leaf          treemath.LeafIndex
 	Credential    Credential
 	SignatureKey  []byte
 	EncryptionKey []byte
 }
 
-func memberOf(l LeafIndex, leaf *LeafNode) Member {
+func memberOf(l treemath.LeafIndex, leaf *LeafNode) Member {
 	c := leaf.Credential
 	c.Identity = slices.Clone(c.Identity)
 	c.Certificates = slices.Clone(c.Certificates)
@@ -181,14 +186,14 @@ type Group struct {
 	removed    bool
 	// welcomedBy is the GroupInfo signer of the Welcome this member
 	// joined by (not kept in the saved state).
-	welcomedBy    LeafIndex
+	welcomedBy    treemath.LeafIndex
 	joinedWelcome bool
 }
 
 // WelcomedBy returns the leaf of the member that signed the GroupInfo of
 // the Welcome this group was joined by, on the Group JoinFromWelcome
 // returned; false otherwise.
-func (g *Group) WelcomedBy() (LeafIndex, bool) {
+func (g *Group) WelcomedBy() (treemath.LeafIndex, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.welcomedBy, g.joinedWelcome
@@ -222,7 +227,7 @@ func (g *Group) EpochAuthenticator() []byte {
 }
 
 // OwnLeaf returns the member's own leaf index.
-func (g *Group) OwnLeaf() LeafIndex {
+func (g *Group) OwnLeaf() treemath.LeafIndex {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.cur().priv.Leaf
@@ -245,8 +250,8 @@ func (g *Group) Members() []Member {
 func members(t *Tree) []Member {
 	var out []Member
 	for i := uint32(0); i < t.NumLeaves(); i++ {
-		if leaf := t.Leaf(LeafIndex(i)); leaf != nil {
-			out = append(out, memberOf(LeafIndex(i), leaf))
+		if leaf := t.Leaf(treemath.LeafIndex(i)); leaf != nil {
+			out = append(out, memberOf(treemath.LeafIndex(i), leaf))
 		}
 	}
 	return out
@@ -255,7 +260,7 @@ func members(t *Tree) []Member {
 func memberCount(t *Tree) int {
 	n := 0
 	for i := uint32(0); i < t.NumLeaves(); i++ {
-		if t.Leaf(LeafIndex(i)) != nil {
+		if t.Leaf(treemath.LeafIndex(i)) != nil {
 			n++
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"testing"
 )
 
@@ -201,7 +202,7 @@ func TestGroupLifecycle(t *testing.T) {
 		}
 
 		// C is removed: it learns it, and reads nothing afterwards.
-		cm, _ = commit(t, b, CommitOptions{Remove: []LeafIndex{c.OwnLeaf()}})
+		cm, _ = commit(t, b, CommitOptions{Remove: []treemath.LeafIndex{c.OwnLeaf()}})
 		deliver(t, cm, a, gd)
 		p, err := c.Process(cm)
 		if err != nil || !p.SelfRemoved || len(p.Removed) != 1 {
@@ -215,7 +216,7 @@ func TestGroupLifecycle(t *testing.T) {
 
 		// A removed member that missed its removal cannot read either.
 		e := newTestGroup(t, cs, 3, Config{ValidateCredential: acceptAnyCredential})
-		cm, _ = commit(t, e[0], CommitOptions{Remove: []LeafIndex{2}})
+		cm, _ = commit(t, e[0], CommitOptions{Remove: []treemath.LeafIndex{2}})
 		deliver(t, cm, e[1])
 		after = mustEncrypt(t, e[0], "secret")
 		_, err = e[2].Process(after)

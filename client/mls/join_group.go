@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 )
 
@@ -37,7 +38,7 @@ func (g *Group) validateJoinedTree(tree *Tree, gc *GroupContext) error {
 	}
 	n := 0
 	for i := uint32(0); i < tree.NumLeaves(); i++ {
-		leaf := tree.Leaf(LeafIndex(i))
+		leaf := tree.Leaf(treemath.LeafIndex(i))
 		if leaf == nil {
 			continue
 		}
@@ -93,7 +94,7 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 			return nil, err
 		}
 		tree = t.Clone()
-		leaf := t.Leaf(LeafIndex(gi.Signer))
+		leaf := t.Leaf(treemath.LeafIndex(gi.Signer))
 		if leaf == nil {
 			return nil, fmt.Errorf("%w: signer %d", ErrNotMember, gi.Signer)
 		}
@@ -121,16 +122,16 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 	if err != nil {
 		return nil, err
 	}
-	own := LeafIndex(^uint32(0))
+	own := treemath.LeafIndex(^uint32(0))
 	for i := uint32(0); i < tree.NumLeaves(); i++ {
-		if leaf := tree.Leaf(LeafIndex(i)); leaf != nil {
+		if leaf := tree.Leaf(treemath.LeafIndex(i)); leaf != nil {
 			if got, err := marshalAll(leaf); err == nil && bytes.Equal(got, want) {
-				own = LeafIndex(i)
+				own = treemath.LeafIndex(i)
 				break
 			}
 		}
 	}
-	if own == LeafIndex(^uint32(0)) {
+	if own == treemath.LeafIndex(^uint32(0)) {
 		return nil, fmt.Errorf("%w: own leaf not in the tree", ErrInvalidTree)
 	}
 	ownCaps := &tree.Leaf(own).Capabilities
@@ -141,12 +142,12 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 	}
 	priv := NewTreeKEMPrivate(own, b.EncryptionPriv)
 	if ps := j.GroupSecrets.PathSecret; ps != nil {
-		signerLeaf := LeafIndex(j.GroupInfo.Signer)
+		signerLeaf := treemath.LeafIndex(j.GroupInfo.Signer)
 		fdp, err := tree.FilteredDirectPath(signerLeaf)
 		if err != nil {
 			return nil, err
 		}
-		lca := CommonAncestor(own.Node(), signerLeaf.Node())
+		lca := treemath.CommonAncestor(own.Node(), signerLeaf.Node())
 		at := slices.Index(fdp, lca)
 		if at < 0 || signerLeaf == own {
 			return nil, fmt.Errorf("%w: path secret for a node off the committer's path", ErrInvalidTree)
@@ -176,6 +177,6 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 	}
 	g.chain = []*epoch{e}
 	g.addResumption(gc.Epoch, j.Epoch.ResumptionPSK)
-	g.welcomedBy, g.joinedWelcome = LeafIndex(j.GroupInfo.Signer), true
+	g.welcomedBy, g.joinedWelcome = treemath.LeafIndex(j.GroupInfo.Signer), true
 	return g, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 )
 
@@ -13,13 +14,13 @@ var ErrParentHash = errors.New("mls: invalid parent hash")
 // originalSiblingTreeHash returns the tree hash of s computed as if the
 // leaves in unmerged had not been added: those leaves are blanked and
 // dropped from every unmerged_leaves list (RFC 9420 section 7.9).
-func (t *Tree) originalSiblingTreeHash(cs *CipherSuite, s NodeIndex, unmerged []uint32) ([]byte, error) {
+func (t *Tree) originalSiblingTreeHash(cs *CipherSuite, s treemath.NodeIndex, unmerged []uint32) ([]byte, error) {
 	if len(unmerged) == 0 {
 		return t.NodeTreeHash(cs, s)
 	}
 	c := t.Clone()
 	for _, u := range unmerged {
-		if x := LeafIndex(u).Node(); uint32(x) < c.Width() {
+		if x := treemath.LeafIndex(u).Node(); uint32(x) < c.Width() {
 			c.nodes[x] = nil
 		}
 	}
@@ -36,10 +37,10 @@ func (t *Tree) originalSiblingTreeHash(cs *CipherSuite, s NodeIndex, unmerged []
 // ParentHash returns the parent hash of the non-blank parent node at p
 // with co-path child s (RFC 9420 section 7.9): the hash of the
 // ParentHashInput{encryption_key, parent_hash, original_sibling_tree_hash}.
-func (t *Tree) ParentHash(cs *CipherSuite, p, s NodeIndex) ([]byte, error) {
+func (t *Tree) ParentHash(cs *CipherSuite, p, s treemath.NodeIndex) ([]byte, error) {
 	pn := t.ParentAt(p)
 	if pn == nil {
-		return nil, fmt.Errorf("%w: node %d is not a non-blank parent", ErrTreeMath, p)
+		return nil, fmt.Errorf("%w: node %d is not a non-blank parent", treemath.ErrTreeMath, p)
 	}
 	sh, err := t.originalSiblingTreeHash(cs, s, pn.UnmergedLeaves)
 	if err != nil {
@@ -61,7 +62,7 @@ func (t *Tree) ParentHash(cs *CipherSuite, p, s NodeIndex) ([]byte, error) {
 // path's parent nodes (RFC 9420 section 7.9). It returns the parent hash
 // the committer's new leaf node must carry. Every node of the filtered
 // direct path must be non-blank.
-func (t *Tree) SetParentHashes(cs *CipherSuite, l LeafIndex) ([]byte, error) {
+func (t *Tree) SetParentHashes(cs *CipherSuite, l treemath.LeafIndex) ([]byte, error) {
 	fdp, err := t.FilteredDirectPath(l)
 	if err != nil {
 		return nil, err
@@ -71,7 +72,7 @@ func (t *Tree) SetParentHashes(cs *CipherSuite, l LeafIndex) ([]byte, error) {
 		p := fdp[i]
 		pn := t.ParentAt(p)
 		if pn == nil {
-			return nil, fmt.Errorf("%w: filtered direct path node %d is blank", ErrTreeMath, p)
+			return nil, fmt.Errorf("%w: filtered direct path node %d is blank", treemath.ErrTreeMath, p)
 		}
 		pn.ParentHash = ph
 		// The co-path child is the child of p not above (or at) leaf l.
@@ -93,7 +94,7 @@ func (t *Tree) SetParentHashes(cs *CipherSuite, l LeafIndex) ([]byte, error) {
 
 // nodeParentHash returns the parent_hash carried by node x: a parent's
 // field or a commit-sourced leaf's, and false for other nodes.
-func (t *Tree) nodeParentHash(x NodeIndex) ([]byte, bool) {
+func (t *Tree) nodeParentHash(x treemath.NodeIndex) ([]byte, bool) {
 	n := t.Node(x)
 	switch {
 	case n == nil:
@@ -110,15 +111,15 @@ func (t *Tree) nodeParentHash(x NodeIndex) ([]byte, bool) {
 // valid with respect to its child c (RFC 9420 section 7.9.2): some node D in
 // the resolution of c carries ParentHash(p, sibling of c), and p's unmerged
 // leaves below c are exactly the resolution of c without D.
-func (t *Tree) parentHashValidVia(cs *CipherSuite, p, c, s NodeIndex) (bool, error) {
+func (t *Tree) parentHashValidVia(cs *CipherSuite, p, c, s treemath.NodeIndex) (bool, error) {
 	want, err := t.ParentHash(cs, p, s)
 	if err != nil {
 		return false, err
 	}
 	res := t.Resolution(c)
-	var below []NodeIndex
+	var below []treemath.NodeIndex
 	for _, u := range t.ParentAt(p).UnmergedLeaves {
-		if x := LeafIndex(u).Node(); inSubtree(x, c) {
+		if x := treemath.LeafIndex(u).Node(); inSubtree(x, c) {
 			below = append(below, x)
 		}
 	}
@@ -128,7 +129,7 @@ func (t *Tree) parentHashValidVia(cs *CipherSuite, p, c, s NodeIndex) (bool, err
 		if !ok || !bytes.Equal(ph, want) {
 			continue
 		}
-		rest := slices.DeleteFunc(slices.Clone(res), func(x NodeIndex) bool { return x == d })
+		rest := slices.DeleteFunc(slices.Clone(res), func(x treemath.NodeIndex) bool { return x == d })
 		slices.Sort(rest)
 		if slices.Equal(rest, below) {
 			return true, nil
@@ -142,7 +143,7 @@ func (t *Tree) parentHashValidVia(cs *CipherSuite, p, c, s NodeIndex) (bool, err
 // section 7.9.2).
 func (t *Tree) VerifyParentHashes(cs *CipherSuite) error {
 	for i := range t.nodes {
-		p := NodeIndex(i)
+		p := treemath.NodeIndex(i)
 		if p.Level() == 0 || t.nodes[i] == nil {
 			continue
 		}

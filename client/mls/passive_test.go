@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/xchat-im/xchat/client/mls/internal/vectortest"
 )
 
 type passiveEpoch struct {
@@ -36,7 +38,7 @@ type passiveCase struct {
 // vector directory: join from the Welcome, then process each epoch's
 // proposals and commit, comparing epoch authenticators.
 func TestPassiveClientVectors(t *testing.T) {
-	dir := vectorDir(t)
+	dir := vectortest.Dir(t)
 	files, err := filepath.Glob(filepath.Join(dir, "passive-client-*.json"))
 	if err != nil {
 		t.Fatal(err)

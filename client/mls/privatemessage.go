@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"sync"
 )
 
@@ -25,7 +26,7 @@ type MessageKeys struct {
 
 	mu       sync.Mutex
 	tree     *SecretTree
-	ratchets map[LeafIndex]*[2]*HashRatchet // handshake, application
+	ratchets map[treemath.LeafIndex]*[2]*HashRatchet // handshake, application
 	// maxSkip, when positive, lets messages arrive out of order: the keys
 	// of up to maxSkip skipped generations are kept per ratchet, and a
 	// message may skip at most maxSkip generations. Zero keeps no skipped
@@ -37,18 +38,18 @@ type MessageKeys struct {
 // tree has nLeaves leaves (a power of two, RFC 9420 section 7).
 func NewMessageKeys(cs *CipherSuite, encryptionSecret, senderDataSecret []byte, nLeaves uint32) (*MessageKeys, error) {
 	if nLeaves == 0 || nLeaves&(nLeaves-1) != 0 {
-		return nil, fmt.Errorf("%w: secret tree of %d leaves", ErrTreeMath, nLeaves)
+		return nil, fmt.Errorf("%w: secret tree of %d leaves", treemath.ErrTreeMath, nLeaves)
 	}
 	return &MessageKeys{
 		cs:               cs,
 		senderDataSecret: append([]byte(nil), senderDataSecret...),
 		tree:             NewSecretTree(cs, encryptionSecret, nLeaves),
-		ratchets:         make(map[LeafIndex]*[2]*HashRatchet),
+		ratchets:         make(map[treemath.LeafIndex]*[2]*HashRatchet),
 	}, nil
 }
 
 // ratchet returns leaf l's ratchet for content type ct. k.mu must be held.
-func (k *MessageKeys) ratchet(l LeafIndex, ct ContentType) (*HashRatchet, error) {
+func (k *MessageKeys) ratchet(l treemath.LeafIndex, ct ContentType) (*HashRatchet, error) {
 	rs, ok := k.ratchets[l]
 	if !ok {
 		hs, app, err := k.tree.LeafRatchets(l)
@@ -170,7 +171,7 @@ func (k *MessageKeys) ProtectPrivate(ac *AuthenticatedContent, padTo int) (*Priv
 	if err != nil {
 		return nil, fmt.Errorf("mls: protect private: %w", err)
 	}
-	sd := SenderData{LeafIndex: LeafIndex(c.Sender.LeafIndex)}
+	sd := SenderData{LeafIndex: treemath.LeafIndex(c.Sender.LeafIndex)}
 	if _, err := rand.Read(sd.ReuseGuard[:]); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 	"time"
 )
@@ -47,7 +48,7 @@ type Processed struct {
 	// SenderType and Sender identify the sender; Sender is its leaf index
 	// for members (for a commit, in the epoch it was sent in).
 	SenderType SenderType
-	Sender     LeafIndex
+	Sender     treemath.LeafIndex
 	// Credential and SignatureKey are the sender's, when it is a member or
 	// joins by external commit.
 	Credential   Credential
@@ -115,7 +116,7 @@ func (g *Group) signatureLookup(base *epoch, c *FramedContent) SignatureKeyLooku
 	return func(s Sender) ([]byte, error) {
 		switch s.Type {
 		case SenderTypeMember:
-			leaf := base.tree.Leaf(LeafIndex(s.LeafIndex))
+			leaf := base.tree.Leaf(treemath.LeafIndex(s.LeafIndex))
 			if leaf == nil {
 				return nil, fmt.Errorf("%w: leaf %d", ErrNotMember, s.LeafIndex)
 			}
@@ -195,7 +196,7 @@ func authError(err error) error {
 		return err
 	case errors.Is(err, ErrSignature), errors.Is(err, ErrMembershipTag), errors.Is(err, ErrDecryption), errors.Is(err, ErrPadding):
 		return tampered(err)
-	case errors.Is(err, ErrTreeMath):
+	case errors.Is(err, treemath.ErrTreeMath):
 		return fmt.Errorf("%w: %w", ErrNotMember, err)
 	}
 	return err
@@ -287,7 +288,7 @@ func (g *Group) processPrivate(msg []byte, pm *PrivateMessage) (*Processed, erro
 			}
 			return nil, err
 		}
-		sender := memberOf(LeafIndex(ac.Content.Sender.LeafIndex), base.tree.Leaf(LeafIndex(ac.Content.Sender.LeafIndex)))
+		sender := memberOf(treemath.LeafIndex(ac.Content.Sender.LeafIndex), base.tree.Leaf(treemath.LeafIndex(ac.Content.Sender.LeafIndex)))
 		return &Processed{
 			Kind:              KindApplication,
 			Epoch:             pm.Epoch,
@@ -309,7 +310,7 @@ func senderInfo(p *Processed, base *epoch, c *FramedContent) {
 	p.AuthenticatedData = c.AuthenticatedData
 	switch c.Sender.Type {
 	case SenderTypeMember:
-		p.Sender = LeafIndex(c.Sender.LeafIndex)
+		p.Sender = treemath.LeafIndex(c.Sender.LeafIndex)
 		if leaf := base.tree.Leaf(p.Sender); leaf != nil {
 			m := memberOf(p.Sender, leaf)
 			p.Credential, p.SignatureKey = m.Credential, m.SignatureKey
@@ -354,11 +355,11 @@ func (g *Group) processProposal(ac *AuthenticatedContent) (*Processed, error) {
 		if s.Type != SenderTypeMember || p.Update.LeafNode.Source != LeafNodeSourceUpdate {
 			return nil, fmt.Errorf("%w: update from sender type %d", ErrInvalidProposal, s.Type)
 		}
-		if err := g.validateLeaf(cur.tree, &p.Update.LeafNode, LeafIndex(s.LeafIndex), cur.gc.GroupID, cur.gc.Extensions, nil); err != nil {
+		if err := g.validateLeaf(cur.tree, &p.Update.LeafNode, treemath.LeafIndex(s.LeafIndex), cur.gc.GroupID, cur.gc.Extensions, nil); err != nil {
 			return nil, err
 		}
 	case ProposalTypeRemove:
-		if cur.tree.Leaf(LeafIndex(p.Remove.Removed)) == nil {
+		if cur.tree.Leaf(treemath.LeafIndex(p.Remove.Removed)) == nil {
 			return nil, fmt.Errorf("%w: remove of blank leaf %d", ErrInvalidProposal, p.Remove.Removed)
 		}
 	case ProposalTypeExternalInit:
@@ -508,10 +509,10 @@ func (g *Group) retire(eps ...*epoch) {
 func (g *Group) mergeLost(lost []*LostCommit) *LostCommit {
 	out := &LostCommit{Epoch: lost[0].Epoch}
 	tree := g.cur().tree
-	isMember := func(sigKey []byte) (LeafIndex, bool) {
+	isMember := func(sigKey []byte) (treemath.LeafIndex, bool) {
 		for i := uint32(0); i < tree.NumLeaves(); i++ {
-			if leaf := tree.Leaf(LeafIndex(i)); leaf != nil && bytes.Equal(leaf.SignatureKey, sigKey) {
-				return LeafIndex(i), true
+			if leaf := tree.Leaf(treemath.LeafIndex(i)); leaf != nil && bytes.Equal(leaf.SignatureKey, sigKey) {
+				return treemath.LeafIndex(i), true
 			}
 		}
 		return 0, false

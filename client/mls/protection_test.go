@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"testing"
 )
 
@@ -412,7 +413,7 @@ func TestNewMessageKeysLeaves(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range []uint32{0, 3, 6} {
-		if _, err := NewMessageKeys(cs, make([]byte, 32), make([]byte, 32), n); !errors.Is(err, ErrTreeMath) {
+		if _, err := NewMessageKeys(cs, make([]byte, 32), make([]byte, 32), n); !errors.Is(err, treemath.ErrTreeMath) {
 			t.Errorf("%d leaves: got %v", n, err)
 		}
 	}

@@ -2,6 +2,7 @@ package mls
 
 import (
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -55,7 +56,7 @@ func TestGroupRandomChain(t *testing.T) {
 		if len(gs) > 3 && rng.IntN(2) == 0 {
 			victim := gs[rng.IntN(len(gs))]
 			if victim != committer && !slices.Contains(proposers, victim) {
-				opts.Remove = []LeafIndex{victim.OwnLeaf()}
+				opts.Remove = []treemath.LeafIndex{victim.OwnLeaf()}
 			}
 		}
 		opts.Update = rng.IntN(3) == 0

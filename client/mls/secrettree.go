@@ -3,6 +3,7 @@ package mls
 import (
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
 // MaxRatchetSkip bounds how many generations a HashRatchet advances in one
@@ -19,24 +20,24 @@ var ErrGeneration = errors.New("mls: generation unavailable")
 type SecretTree struct {
 	cs      *CipherSuite
 	nLeaves uint32
-	secrets map[NodeIndex][]byte
+	secrets map[treemath.NodeIndex][]byte
 }
 
 // NewSecretTree returns the secret tree of a group with nLeaves leaves
 // rooted at encryptionSecret.
 func NewSecretTree(cs *CipherSuite, encryptionSecret []byte, nLeaves uint32) *SecretTree {
-	root := Root(nLeaves)
+	root := treemath.Root(nLeaves)
 	return &SecretTree{
 		cs:      cs,
 		nLeaves: nLeaves,
-		secrets: map[NodeIndex][]byte{root: append([]byte(nil), encryptionSecret...)},
+		secrets: map[treemath.NodeIndex][]byte{root: append([]byte(nil), encryptionSecret...)},
 	}
 }
 
 // leafSecret derives and removes the secret of leaf l's node.
-func (t *SecretTree) leafSecret(l LeafIndex) ([]byte, error) {
+func (t *SecretTree) leafSecret(l treemath.LeafIndex) ([]byte, error) {
 	if uint32(l) >= t.nLeaves {
-		return nil, fmt.Errorf("%w: leaf %d of %d", ErrTreeMath, l, t.nLeaves)
+		return nil, fmt.Errorf("%w: leaf %d of %d", treemath.ErrTreeMath, l, t.nLeaves)
 	}
 	target := l.Node()
 	path, err := target.DirectPath(t.nLeaves)
@@ -68,7 +69,7 @@ func (t *SecretTree) leafSecret(l LeafIndex) ([]byte, error) {
 }
 
 // split replaces node x's secret by its children's secrets.
-func (t *SecretTree) split(x NodeIndex) error {
+func (t *SecretTree) split(x treemath.NodeIndex) error {
 	s := t.secrets[x]
 	left, err := x.Left()
 	if err != nil {
@@ -93,7 +94,7 @@ func (t *SecretTree) split(x NodeIndex) error {
 
 // LeafRatchets returns leaf l's handshake and application ratchets at
 // generation 0. Each leaf's ratchets can be taken once.
-func (t *SecretTree) LeafRatchets(l LeafIndex) (handshake, application *HashRatchet, err error) {
+func (t *SecretTree) LeafRatchets(l treemath.LeafIndex) (handshake, application *HashRatchet, err error) {
 	s, err := t.leafSecret(l)
 	if err != nil {
 		return nil, nil, fmt.Errorf("mls: secret tree: %w", err)

@@ -2,6 +2,7 @@ package mls
 
 import (
 	"bytes"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"testing"
 )
 
@@ -39,7 +40,7 @@ func TestSecretTreeVectors(t *testing.T) {
 		tree := NewSecretTree(cs, c.EncryptionSecret, uint32(len(c.Leaves)))
 		// Take leaves in reverse to exercise partially consumed trees.
 		for i := len(c.Leaves) - 1; i >= 0; i-- {
-			hs, app, err := tree.LeafRatchets(LeafIndex(i))
+			hs, app, err := tree.LeafRatchets(treemath.LeafIndex(i))
 			if err != nil {
 				t.Fatalf("case %d leaf %d: %v", ci, i, err)
 			}

@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 
 	"golang.org/x/crypto/chacha20poly1305"
 )
@@ -66,7 +67,7 @@ func (cs *CipherSuite) aeadOpen(key, nonce, aad, ciphertext []byte) ([]byte, err
 // SenderData identifies the sender and key generation of a PrivateMessage
 // (RFC 9420 section 6.3.2).
 type SenderData struct {
-	LeafIndex  LeafIndex
+	LeafIndex  treemath.LeafIndex
 	Generation uint32
 	ReuseGuard [reuseGuardSize]byte
 }
@@ -82,7 +83,7 @@ func (s *SenderData) Marshal(w *Writer) {
 func (s *SenderData) Unmarshal(r *Reader) error {
 	d := dec{r: r}
 	var out SenderData
-	out.LeafIndex = LeafIndex(d.u32())
+	out.LeafIndex = treemath.LeafIndex(d.u32())
 	out.Generation = d.u32()
 	d.do(func(r *Reader) error {
 		g, err := r.Raw(reuseGuardSize)

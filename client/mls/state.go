@@ -2,6 +2,7 @@ package mls
 
 import (
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"maps"
 	"slices"
 )
@@ -91,7 +92,7 @@ func UnmarshalGroup(data []byte, cfg Config) (*Group, error) {
 	return g, nil
 }
 
-func writeSecretMap(w *Writer, m map[NodeIndex][]byte) {
+func writeSecretMap(w *Writer, m map[treemath.NodeIndex][]byte) {
 	keys := slices.Sorted(maps.Keys(m))
 	w.Uint32(uint32(len(keys)))
 	for _, k := range keys {
@@ -100,11 +101,11 @@ func writeSecretMap(w *Writer, m map[NodeIndex][]byte) {
 	}
 }
 
-func readSecretMap(d *dec) map[NodeIndex][]byte {
+func readSecretMap(d *dec) map[treemath.NodeIndex][]byte {
 	n := d.u32()
-	m := map[NodeIndex][]byte{}
+	m := map[treemath.NodeIndex][]byte{}
 	for i := uint32(0); i < n && d.err == nil; i++ {
-		k := NodeIndex(d.u32())
+		k := treemath.NodeIndex(d.u32())
 		m[k] = slices.Clone(d.opaque())
 	}
 	return m
@@ -185,7 +186,7 @@ func (g *Group) unmarshalEpoch(d *dec) (*epoch, error) {
 		return nil, fmt.Errorf("tree of %d leaves, want %d", tree.NumLeaves(), nLeaves)
 	}
 	e.tree = tree
-	e.priv = &TreeKEMPrivate{Leaf: LeafIndex(d.u32())}
+	e.priv = &TreeKEMPrivate{Leaf: treemath.LeafIndex(d.u32())}
 	e.priv.Keys = readSecretMap(d)
 	e.priv.PathSecrets = readSecretMap(d)
 	e.secrets = &EpochSecrets{}
@@ -224,7 +225,7 @@ func (g *Group) unmarshalEpoch(d *dec) (*epoch, error) {
 		l.Retry.Add = readList[KeyPackage](d)
 		n := d.u32()
 		for i := uint32(0); i < n && d.err == nil; i++ {
-			l.Retry.Remove = append(l.Retry.Remove, LeafIndex(d.u32()))
+			l.Retry.Remove = append(l.Retry.Remove, treemath.LeafIndex(d.u32()))
 		}
 		l.Retry.Update = d.u8() == 1
 		l.Retry.PSKs = readList[PreSharedKeyID](d)
@@ -269,12 +270,12 @@ func unmarshalMessageKeys(cs *CipherSuite, d *dec, nLeaves uint32) (*MessageKeys
 		return nil, d.err
 	}
 	if nLeaves == 0 || nLeaves&(nLeaves-1) != 0 {
-		return nil, fmt.Errorf("%w: secret tree of %d leaves", ErrTreeMath, nLeaves)
+		return nil, fmt.Errorf("%w: secret tree of %d leaves", treemath.ErrTreeMath, nLeaves)
 	}
-	k := &MessageKeys{cs: cs, senderDataSecret: sds, tree: &SecretTree{cs: cs, nLeaves: nLeaves, secrets: secrets}, ratchets: map[LeafIndex]*[2]*HashRatchet{}}
+	k := &MessageKeys{cs: cs, senderDataSecret: sds, tree: &SecretTree{cs: cs, nLeaves: nLeaves, secrets: secrets}, ratchets: map[treemath.LeafIndex]*[2]*HashRatchet{}}
 	n := d.u32()
 	for i := uint32(0); i < n && d.err == nil; i++ {
-		l := LeafIndex(d.u32())
+		l := treemath.LeafIndex(d.u32())
 		var rs [2]*HashRatchet
 		for j := range rs {
 			r := &HashRatchet{cs: cs, secret: slices.Clone(d.opaque()), generation: d.u32()}

@@ -1,5 +1,6 @@
 package mls
 
+import "github.com/xchat-im/xchat/client/mls/internal/treemath"
 import "fmt"
 
 // Tree is an in-memory ratchet tree (RFC 9420 section 7). Its node array
@@ -21,7 +22,7 @@ func NewTree(rt RatchetTree) (*Tree, error) {
 	for n < leaves {
 		n <<= 1
 	}
-	t := &Tree{nodes: make([]*Node, NodeWidth(n))}
+	t := &Tree{nodes: make([]*Node, treemath.NodeWidth(n))}
 	for i, nd := range rt {
 		t.nodes[i] = cloneNode(nd)
 	}
@@ -72,10 +73,10 @@ func (t *Tree) NumLeaves() uint32 { return uint32(len(t.nodes)+1) / 2 }
 func (t *Tree) Width() uint32 { return uint32(len(t.nodes)) }
 
 // Root returns the root node index.
-func (t *Tree) Root() NodeIndex { return Root(t.NumLeaves()) }
+func (t *Tree) Root() treemath.NodeIndex { return treemath.Root(t.NumLeaves()) }
 
 // Node returns the node at x, or nil if x is blank or outside the tree.
-func (t *Tree) Node(x NodeIndex) *Node {
+func (t *Tree) Node(x treemath.NodeIndex) *Node {
 	if uint32(x) >= uint32(len(t.nodes)) {
 		return nil
 	}
@@ -84,7 +85,7 @@ func (t *Tree) Node(x NodeIndex) *Node {
 
 // Leaf returns the leaf node at l, or nil if it is blank or outside the
 // tree.
-func (t *Tree) Leaf(l LeafIndex) *LeafNode {
+func (t *Tree) Leaf(l treemath.LeafIndex) *LeafNode {
 	if n := t.Node(l.Node()); n != nil {
 		return n.Leaf
 	}
@@ -93,7 +94,7 @@ func (t *Tree) Leaf(l LeafIndex) *LeafNode {
 
 // ParentAt returns the parent node at x, or nil if it is blank, a leaf or
 // outside the tree.
-func (t *Tree) ParentAt(x NodeIndex) *ParentNode {
+func (t *Tree) ParentAt(x treemath.NodeIndex) *ParentNode {
 	if n := t.Node(x); n != nil {
 		return n.Parent
 	}
@@ -101,10 +102,10 @@ func (t *Tree) ParentAt(x NodeIndex) *ParentNode {
 }
 
 // SetLeaf stores leaf at l (nil blanks it); l must be inside the tree.
-func (t *Tree) SetLeaf(l LeafIndex, leaf *LeafNode) error {
+func (t *Tree) SetLeaf(l treemath.LeafIndex, leaf *LeafNode) error {
 	x := l.Node()
 	if uint32(x) >= t.Width() {
-		return fmt.Errorf("%w: leaf %d outside a tree of %d leaves", ErrTreeMath, l, t.NumLeaves())
+		return fmt.Errorf("%w: leaf %d outside a tree of %d leaves", treemath.ErrTreeMath, l, t.NumLeaves())
 	}
 	if leaf == nil {
 		t.nodes[x] = nil
@@ -115,9 +116,9 @@ func (t *Tree) SetLeaf(l LeafIndex, leaf *LeafNode) error {
 }
 
 // SetParent stores p at parent position x (nil blanks it).
-func (t *Tree) SetParent(x NodeIndex, p *ParentNode) error {
+func (t *Tree) SetParent(x treemath.NodeIndex, p *ParentNode) error {
 	if uint32(x) >= t.Width() || x.Level() == 0 {
-		return fmt.Errorf("%w: %d is not a parent position of a tree of %d leaves", ErrTreeMath, x, t.NumLeaves())
+		return fmt.Errorf("%w: %d is not a parent position of a tree of %d leaves", treemath.ErrTreeMath, x, t.NumLeaves())
 	}
 	if p == nil {
 		t.nodes[x] = nil
@@ -128,16 +129,16 @@ func (t *Tree) SetParent(x NodeIndex, p *ParentNode) error {
 }
 
 // isLeafBlank reports whether leaf l is blank (or outside the tree).
-func (t *Tree) isLeafBlank(l LeafIndex) bool { return t.Leaf(l) == nil }
+func (t *Tree) isLeafBlank(l treemath.LeafIndex) bool { return t.Leaf(l) == nil }
 
 // Resolution returns the resolution of x (RFC 9420 section 4.1.1): x itself
 // and its unmerged leaves if x is not blank, nothing for a blank leaf, and
 // the resolutions of both children concatenated for a blank parent.
-func (t *Tree) Resolution(x NodeIndex) []NodeIndex {
+func (t *Tree) Resolution(x treemath.NodeIndex) []treemath.NodeIndex {
 	return t.appendResolution(nil, x)
 }
 
-func (t *Tree) appendResolution(out []NodeIndex, x NodeIndex) []NodeIndex {
+func (t *Tree) appendResolution(out []treemath.NodeIndex, x treemath.NodeIndex) []treemath.NodeIndex {
 	if uint32(x) >= t.Width() {
 		return out
 	}
@@ -145,7 +146,7 @@ func (t *Tree) appendResolution(out []NodeIndex, x NodeIndex) []NodeIndex {
 		out = append(out, x)
 		if n.Parent != nil {
 			for _, u := range n.Parent.UnmergedLeaves {
-				out = append(out, LeafIndex(u).Node())
+				out = append(out, treemath.LeafIndex(u).Node())
 			}
 		}
 		return out
@@ -162,7 +163,7 @@ func (t *Tree) appendResolution(out []NodeIndex, x NodeIndex) []NodeIndex {
 // FilteredDirectPath returns the direct path of leaf l with every node
 // removed whose child on the copath has an empty resolution (RFC 9420
 // section 4.1.2).
-func (t *Tree) FilteredDirectPath(l LeafIndex) ([]NodeIndex, error) {
+func (t *Tree) FilteredDirectPath(l treemath.LeafIndex) ([]treemath.NodeIndex, error) {
 	n := t.NumLeaves()
 	dp, err := l.Node().DirectPath(n)
 	if err != nil {
@@ -172,7 +173,7 @@ func (t *Tree) FilteredDirectPath(l LeafIndex) ([]NodeIndex, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []NodeIndex
+	var out []treemath.NodeIndex
 	for i, p := range dp {
 		if len(t.Resolution(cp[i])) > 0 {
 			out = append(out, p)
@@ -182,7 +183,7 @@ func (t *Tree) FilteredDirectPath(l LeafIndex) ([]NodeIndex, error) {
 }
 
 // inSubtree reports whether node y lies in the subtree rooted at x.
-func inSubtree(y, x NodeIndex) bool {
-	span := NodeIndex(1)<<x.Level() - 1
+func inSubtree(y, x treemath.NodeIndex) bool {
+	span := treemath.NodeIndex(1)<<x.Level() - 1
 	return y+span >= x && y <= x+span
 }

@@ -2,6 +2,7 @@ package mls
 
 import (
 	"crypto/rand"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 	"testing"
 )
@@ -9,7 +10,7 @@ import (
 // simulateCommitPath replaces the path of leaf l as a committer would:
 // fresh parent nodes on the filtered direct path, blanks elsewhere on the
 // direct path, parent hashes set top-down and a commit-sourced leaf.
-func simulateCommitPath(t *testing.T, tr *Tree, cs *CipherSuite, l LeafIndex) {
+func simulateCommitPath(t *testing.T, tr *Tree, cs *CipherSuite, l treemath.LeafIndex) {
 	t.Helper()
 	fdp, err := tr.FilteredDirectPath(l)
 	if err != nil {
@@ -60,11 +61,11 @@ func TestTreeSetParentHashes(t *testing.T) {
 			t.Fatalf("case %d: %v", i, err)
 		}
 		for l := range base.NumLeaves() {
-			if base.Leaf(LeafIndex(l)) == nil {
+			if base.Leaf(treemath.LeafIndex(l)) == nil {
 				continue
 			}
 			tr := base.Clone()
-			simulateCommitPath(t, tr, cs, LeafIndex(l))
+			simulateCommitPath(t, tr, cs, treemath.LeafIndex(l))
 			if err := tr.VerifyParentHashes(cs); err != nil {
 				t.Errorf("case %d: after commit from leaf %d: %v", i, l, err)
 			}
@@ -91,7 +92,7 @@ func TestTreeAddRemoveTruncate(t *testing.T) {
 	}
 	for i := 1; i < 5; i++ {
 		l, err := tr.AddLeaf(leaf(i))
-		if err != nil || l != LeafIndex(i) {
+		if err != nil || l != treemath.LeafIndex(i) {
 			t.Fatalf("add %d: got leaf %d, %v", i, l, err)
 		}
 	}
@@ -117,11 +118,11 @@ func TestTreeAddRemoveTruncate(t *testing.T) {
 	if got := tr.ParentAt(11).UnmergedLeaves; !slices.Equal(got, []uint32{6}) {
 		t.Fatalf("node 11 unmerged = %v, want [6]", got)
 	}
-	if got := tr.Resolution(11); !slices.Equal(got, []NodeIndex{11, 12}) {
+	if got := tr.Resolution(11); !slices.Equal(got, []treemath.NodeIndex{11, 12}) {
 		t.Fatalf("resolution of 11 = %v", got)
 	}
 	// Removing leaves 6, 5, 4 truncates back to 4 leaves.
-	for _, l := range []LeafIndex{6, 5} {
+	for _, l := range []treemath.LeafIndex{6, 5} {
 		if err := tr.RemoveLeaf(l); err != nil {
 			t.Fatal(err)
 		}
@@ -144,13 +145,13 @@ func TestTreeAddRemoveTruncate(t *testing.T) {
 	if err := tr.UpdateLeaf(1, leaf(9)); err != nil {
 		t.Fatal(err)
 	}
-	if fdp, err := tr.FilteredDirectPath(0); err != nil || !slices.Equal(fdp, []NodeIndex{1, 3}) {
+	if fdp, err := tr.FilteredDirectPath(0); err != nil || !slices.Equal(fdp, []treemath.NodeIndex{1, 3}) {
 		t.Fatalf("filtered direct path of 0 = %v, %v", fdp, err)
 	}
 	if err := tr.RemoveLeaf(1); err != nil {
 		t.Fatal(err)
 	}
-	if fdp, err := tr.FilteredDirectPath(0); err != nil || !slices.Equal(fdp, []NodeIndex{3}) {
+	if fdp, err := tr.FilteredDirectPath(0); err != nil || !slices.Equal(fdp, []treemath.NodeIndex{3}) {
 		t.Fatalf("filtered direct path of 0 after removing 1 = %v, %v", fdp, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 	"testing"
 )
@@ -68,7 +69,7 @@ func TestTreeOperationsVectors(t *testing.T) {
 			if err := p.Unmarshal(r); err != nil || r.Done() != nil {
 				t.Fatalf("proposal: %v", err)
 			}
-			if err := tr.ApplyProposal(&p, LeafIndex(c.ProposalSender)); err != nil {
+			if err := tr.ApplyProposal(&p, treemath.LeafIndex(c.ProposalSender)); err != nil {
 				t.Fatalf("apply proposal type %d: %v", p.Type, err)
 			}
 			if got := marshalTree(t, tr); !bytes.Equal(got, c.TreeAfter) {
@@ -120,7 +121,7 @@ func TestTreeValidationVectors(t *testing.T) {
 			}
 			for x, want := range c.Resolutions {
 				var got []uint32
-				for _, y := range tr.Resolution(NodeIndex(x)) {
+				for _, y := range tr.Resolution(treemath.NodeIndex(x)) {
 					got = append(got, uint32(y))
 				}
 				if !slices.Equal(got, want) {
@@ -152,12 +153,12 @@ func TestTreeValidationRejects(t *testing.T) {
 		tr := parseTree(t, c.Tree)
 		// Corrupt the first non-blank parent's parent_hash, if any.
 		for x := range tr.Width() {
-			pn := tr.ParentAt(NodeIndex(x))
+			pn := tr.ParentAt(treemath.NodeIndex(x))
 			if pn == nil {
 				continue
 			}
 			bad := tr.Clone()
-			bp := bad.ParentAt(NodeIndex(x))
+			bp := bad.ParentAt(treemath.NodeIndex(x))
 			bp.ParentHash = append(slices.Clone(bp.ParentHash), 1)
 			if err := bad.VerifyParentHashes(cs); err == nil {
 				t.Errorf("case %d: corrupted parent hash at node %d accepted", i, x)
@@ -167,7 +168,7 @@ func TestTreeValidationRejects(t *testing.T) {
 		// Corrupt the first leaf's signature.
 		bad := tr.Clone()
 		for l := range bad.NumLeaves() {
-			if leaf := bad.Leaf(LeafIndex(l)); leaf != nil {
+			if leaf := bad.Leaf(treemath.LeafIndex(l)); leaf != nil {
 				leaf.Signature = append(slices.Clone(leaf.Signature[:len(leaf.Signature)-1]), leaf.Signature[len(leaf.Signature)-1]^1)
 				if err := bad.Validate(cs, c.GroupID, nil); err == nil {
 					t.Errorf("case %d: corrupted signature of leaf %d accepted", i, l)

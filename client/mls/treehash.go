@@ -1,5 +1,6 @@
 package mls
 
+import "github.com/xchat-im/xchat/client/mls/internal/treemath"
 import "fmt"
 
 // TreeHash returns the tree hash of the whole tree (RFC 9420 section 7.8).
@@ -8,9 +9,9 @@ func (t *Tree) TreeHash(cs *CipherSuite) ([]byte, error) {
 }
 
 // NodeTreeHash returns the tree hash of the subtree rooted at x.
-func (t *Tree) NodeTreeHash(cs *CipherSuite, x NodeIndex) ([]byte, error) {
+func (t *Tree) NodeTreeHash(cs *CipherSuite, x treemath.NodeIndex) ([]byte, error) {
 	if uint32(x) >= t.Width() {
-		return nil, fmt.Errorf("%w: node %d outside a tree of %d leaves", ErrTreeMath, x, t.NumLeaves())
+		return nil, fmt.Errorf("%w: node %d outside a tree of %d leaves", treemath.ErrTreeMath, x, t.NumLeaves())
 	}
 	return t.treeHash(cs, x, nil)
 }
@@ -26,7 +27,7 @@ func (t *Tree) TreeHashes(cs *CipherSuite) ([][]byte, error) {
 
 // treeHash computes the hash of x, recording each subtree hash in memo
 // when it is non-nil.
-func (t *Tree) treeHash(cs *CipherSuite, x NodeIndex, memo [][]byte) ([]byte, error) {
+func (t *Tree) treeHash(cs *CipherSuite, x treemath.NodeIndex, memo [][]byte) ([]byte, error) {
 	var w Writer
 	n := t.nodes[x]
 	if x.Level() == 0 {

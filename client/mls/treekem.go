@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 )
 
@@ -16,24 +17,24 @@ var ErrUpdatePath = errors.New("mls: invalid update path")
 // the HPKE private keys it holds (its leaf's and those of parent nodes on
 // its direct path) and the path secrets it knows, by node.
 type TreeKEMPrivate struct {
-	Leaf        LeafIndex
-	Keys        map[NodeIndex][]byte
-	PathSecrets map[NodeIndex][]byte
+	Leaf        treemath.LeafIndex
+	Keys        map[treemath.NodeIndex][]byte
+	PathSecrets map[treemath.NodeIndex][]byte
 }
 
 // NewTreeKEMPrivate returns the private state of the member at leaf l
 // whose leaf encryption private key is leafPriv.
-func NewTreeKEMPrivate(l LeafIndex, leafPriv []byte) *TreeKEMPrivate {
+func NewTreeKEMPrivate(l treemath.LeafIndex, leafPriv []byte) *TreeKEMPrivate {
 	return &TreeKEMPrivate{
 		Leaf:        l,
-		Keys:        map[NodeIndex][]byte{l.Node(): slices.Clone(leafPriv)},
-		PathSecrets: map[NodeIndex][]byte{},
+		Keys:        map[treemath.NodeIndex][]byte{l.Node(): slices.Clone(leafPriv)},
+		PathSecrets: map[treemath.NodeIndex][]byte{},
 	}
 }
 
 // Clone returns an independent copy of the private state.
 func (p *TreeKEMPrivate) Clone() *TreeKEMPrivate {
-	c := &TreeKEMPrivate{Leaf: p.Leaf, Keys: map[NodeIndex][]byte{}, PathSecrets: map[NodeIndex][]byte{}}
+	c := &TreeKEMPrivate{Leaf: p.Leaf, Keys: map[treemath.NodeIndex][]byte{}, PathSecrets: map[treemath.NodeIndex][]byte{}}
 	for k, v := range p.Keys {
 		c.Keys[k] = slices.Clone(v)
 	}
@@ -45,7 +46,7 @@ func (p *TreeKEMPrivate) Clone() *TreeKEMPrivate {
 
 // SetPathSecret records the path secret of node x, derives the node's key
 // pair from it and returns the public key.
-func (p *TreeKEMPrivate) SetPathSecret(cs *CipherSuite, x NodeIndex, pathSecret []byte) ([]byte, error) {
+func (p *TreeKEMPrivate) SetPathSecret(cs *CipherSuite, x treemath.NodeIndex, pathSecret []byte) ([]byte, error) {
 	priv, pub, err := cs.PathSecretKeyPair(pathSecret)
 	if err != nil {
 		return nil, err
@@ -75,7 +76,7 @@ func (cs *CipherSuite) NextPathSecret(pathSecret []byte) ([]byte, error) {
 
 // copathChild returns the child of the parent p that does not lie above
 // (or at) leaf l.
-func copathChild(p NodeIndex, l LeafIndex) (NodeIndex, error) {
+func copathChild(p treemath.NodeIndex, l treemath.LeafIndex) (treemath.NodeIndex, error) {
 	c, err := p.Left()
 	if err != nil {
 		return 0, err
@@ -88,8 +89,8 @@ func copathChild(p NodeIndex, l LeafIndex) (NodeIndex, error) {
 
 // resolutionExcluding returns the resolution of x without the leaves in
 // exclude (the leaves added by the commit, RFC 9420 section 12.4.2).
-func (t *Tree) resolutionExcluding(x NodeIndex, exclude []LeafIndex) []NodeIndex {
-	return slices.DeleteFunc(t.Resolution(x), func(y NodeIndex) bool {
+func (t *Tree) resolutionExcluding(x treemath.NodeIndex, exclude []treemath.LeafIndex) []treemath.NodeIndex {
+	return slices.DeleteFunc(t.Resolution(x), func(y treemath.NodeIndex) bool {
 		l, ok := y.Leaf()
 		return ok && slices.Contains(exclude, l)
 	})
@@ -100,7 +101,7 @@ func (t *Tree) resolutionExcluding(x NodeIndex, exclude []LeafIndex) []NodeIndex
 // filtered direct path fdp, sets the parent hashes and stores leaf (whose
 // ParentHash is set to the computed value when setLeafHash is true and
 // must match it otherwise).
-func (t *Tree) mergePath(cs *CipherSuite, l LeafIndex, fdp []NodeIndex, keys [][]byte, leaf *LeafNode, setLeafHash bool) error {
+func (t *Tree) mergePath(cs *CipherSuite, l treemath.LeafIndex, fdp []treemath.NodeIndex, keys [][]byte, leaf *LeafNode, setLeafHash bool) error {
 	if err := t.blankDirectPath(l); err != nil {
 		return err
 	}
@@ -153,7 +154,7 @@ type UpdatePathResult struct {
 // resolutions of the copath nodes minus the leaves in exclude. gc must
 // already carry the provisional epoch and extensions. On error t may be
 // partly changed.
-func GenerateUpdatePath(cs *CipherSuite, t *Tree, from LeafIndex, leaf LeafNode, sigPriv []byte, gc GroupContext, exclude []LeafIndex) (*UpdatePathResult, error) {
+func GenerateUpdatePath(cs *CipherSuite, t *Tree, from treemath.LeafIndex, leaf LeafNode, sigPriv []byte, gc GroupContext, exclude []treemath.LeafIndex) (*UpdatePathResult, error) {
 	if t.Leaf(from) == nil {
 		return nil, fmt.Errorf("%w: committer's leaf %d is blank", ErrUpdatePath, from)
 	}
@@ -228,7 +229,7 @@ func GenerateUpdatePath(cs *CipherSuite, t *Tree, from LeafIndex, leaf LeafNode,
 }
 
 // nodePublicKey returns the encryption key of the non-blank node x.
-func (t *Tree) nodePublicKey(x NodeIndex) []byte {
+func (t *Tree) nodePublicKey(x treemath.NodeIndex) []byte {
 	n := t.Node(x)
 	switch {
 	case n == nil:
@@ -251,7 +252,7 @@ func (t *Tree) nodePublicKey(x NodeIndex) []byte {
 // against the path and returns the commit secret. The path secrets and
 // private keys learnt are stored in priv. On error neither t nor priv is
 // changed.
-func ApplyUpdatePath(cs *CipherSuite, t *Tree, priv *TreeKEMPrivate, sender LeafIndex, path *UpdatePath, gc GroupContext, exclude []LeafIndex) ([]byte, error) {
+func ApplyUpdatePath(cs *CipherSuite, t *Tree, priv *TreeKEMPrivate, sender treemath.LeafIndex, path *UpdatePath, gc GroupContext, exclude []treemath.LeafIndex) ([]byte, error) {
 	if sender == priv.Leaf {
 		return nil, fmt.Errorf("%w: receiver is the committer", ErrUpdatePath)
 	}
@@ -293,7 +294,7 @@ func ApplyUpdatePath(cs *CipherSuite, t *Tree, priv *TreeKEMPrivate, sender Leaf
 	if len(cts) != len(res) {
 		return nil, fmt.Errorf("%w: %d ciphertexts for a resolution of %d", ErrUpdatePath, len(cts), len(res))
 	}
-	j := slices.IndexFunc(res, func(x NodeIndex) bool { return priv.Keys[x] != nil })
+	j := slices.IndexFunc(res, func(x treemath.NodeIndex) bool { return priv.Keys[x] != nil })
 	if j < 0 {
 		return nil, fmt.Errorf("%w: no private key for the resolution of node %d", ErrUpdatePath, c)
 	}

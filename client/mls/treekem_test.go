@@ -3,6 +3,7 @@ package mls
 import (
 	"bytes"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"maps"
 	"slices"
 	"sync/atomic"
@@ -70,17 +71,17 @@ func treeKEMCase(t *testing.T, ci int, cs *CipherSuite, v *treeKEMVector, passed
 			Epoch:                   v.Epoch,
 			ConfirmedTranscriptHash: v.ConfirmedTranscriptHash,
 		}
-		privs := map[LeafIndex]*TreeKEMPrivate{}
-		sigs := map[LeafIndex][]byte{}
+		privs := map[treemath.LeafIndex]*TreeKEMPrivate{}
+		sigs := map[treemath.LeafIndex][]byte{}
 		for _, lp := range v.LeavesPrivate {
-			l := LeafIndex(lp.Index)
+			l := treemath.LeafIndex(lp.Index)
 			p := NewTreeKEMPrivate(l, lp.EncryptionPriv)
 			for _, s := range lp.PathSecrets {
-				pub, err := p.SetPathSecret(cs, NodeIndex(s.Node), s.PathSecret)
+				pub, err := p.SetPathSecret(cs, treemath.NodeIndex(s.Node), s.PathSecret)
 				if err != nil {
 					t.Fatalf("case %d leaf %d: %v", ci, l, err)
 				}
-				if !bytes.Equal(pub, tree.nodePublicKey(NodeIndex(s.Node))) {
+				if !bytes.Equal(pub, tree.nodePublicKey(treemath.NodeIndex(s.Node))) {
 					t.Fatalf("case %d leaf %d: path secret of node %d gives a different key", ci, l, s.Node)
 				}
 			}
@@ -94,7 +95,7 @@ func treeKEMCase(t *testing.T, ci int, cs *CipherSuite, v *treeKEMVector, passed
 			if err := up.Unmarshal(r); err != nil || r.Done() != nil {
 				t.Fatalf("case %d path %d: decode: %v", ci, ui, err)
 			}
-			sender := LeafIndex(u.Sender)
+			sender := treemath.LeafIndex(u.Sender)
 			verified := false
 			receivers := slices.Sorted(maps.Keys(privs))
 			if raceEnabled && len(receivers) > 4 {
@@ -113,7 +114,7 @@ func treeKEMCase(t *testing.T, ci int, cs *CipherSuite, v *treeKEMVector, passed
 				if err != nil {
 					t.Fatalf("case %d path %d leaf %d: %v", ci, ui, l, err)
 				}
-				ca := CommonAncestor(l.Node(), sender.Node())
+				ca := treemath.CommonAncestor(l.Node(), sender.Node())
 				if want := u.PathSecrets[l]; !bytes.Equal(np.PathSecrets[ca], want) {
 					t.Errorf("case %d path %d leaf %d: path secret %x, want %x", ci, ui, l, np.PathSecrets[ca], want)
 				}

@@ -1,26 +1,27 @@
 package mls
 
+import "github.com/xchat-im/xchat/client/mls/internal/treemath"
 import "fmt"
 
 // AddLeaf inserts leaf at the leftmost blank leaf, extending the tree to
 // the right when there is none, and records it as unmerged at every
 // non-blank parent on its direct path (RFC 9420 section 7.7 and 12.1.1).
 // It returns the new leaf's index.
-func (t *Tree) AddLeaf(leaf *LeafNode) (LeafIndex, error) {
+func (t *Tree) AddLeaf(leaf *LeafNode) (treemath.LeafIndex, error) {
 	if leaf == nil {
 		return 0, invalid("adding a blank leaf")
 	}
 	n := t.NumLeaves()
-	l := LeafIndex(n)
+	l := treemath.LeafIndex(n)
 	for i := uint32(0); i < n; i++ {
-		if t.isLeafBlank(LeafIndex(i)) {
-			l = LeafIndex(i)
+		if t.isLeafBlank(treemath.LeafIndex(i)) {
+			l = treemath.LeafIndex(i)
 			break
 		}
 	}
 	if uint32(l) >= n {
 		if n >= 1<<30 {
-			return 0, fmt.Errorf("%w: tree too large to extend", ErrTreeMath)
+			return 0, fmt.Errorf("%w: tree too large to extend", treemath.ErrTreeMath)
 		}
 		// Add a new root whose right subtree is blank.
 		t.nodes = append(t.nodes, make([]*Node, len(t.nodes)+1)...)
@@ -41,7 +42,7 @@ func (t *Tree) AddLeaf(leaf *LeafNode) (LeafIndex, error) {
 }
 
 // blankDirectPath blanks every node on the direct path of leaf l.
-func (t *Tree) blankDirectPath(l LeafIndex) error {
+func (t *Tree) blankDirectPath(l treemath.LeafIndex) error {
 	dp, err := l.Node().DirectPath(t.NumLeaves())
 	if err != nil {
 		return err
@@ -54,12 +55,12 @@ func (t *Tree) blankDirectPath(l LeafIndex) error {
 
 // UpdateLeaf replaces the leaf at l and blanks its direct path (RFC 9420
 // section 12.1.2).
-func (t *Tree) UpdateLeaf(l LeafIndex, leaf *LeafNode) error {
+func (t *Tree) UpdateLeaf(l treemath.LeafIndex, leaf *LeafNode) error {
 	if leaf == nil {
 		return invalid("updating leaf %d to a blank", l)
 	}
 	if t.isLeafBlank(l) {
-		return fmt.Errorf("%w: update of blank leaf %d", ErrTreeMath, l)
+		return fmt.Errorf("%w: update of blank leaf %d", treemath.ErrTreeMath, l)
 	}
 	if err := t.SetLeaf(l, leaf); err != nil {
 		return err
@@ -69,9 +70,9 @@ func (t *Tree) UpdateLeaf(l LeafIndex, leaf *LeafNode) error {
 
 // RemoveLeaf blanks the leaf at l and its direct path, then truncates the
 // tree (RFC 9420 section 12.1.3).
-func (t *Tree) RemoveLeaf(l LeafIndex) error {
+func (t *Tree) RemoveLeaf(l treemath.LeafIndex) error {
 	if t.isLeafBlank(l) {
-		return fmt.Errorf("%w: removal of blank leaf %d", ErrTreeMath, l)
+		return fmt.Errorf("%w: removal of blank leaf %d", treemath.ErrTreeMath, l)
 	}
 	if err := t.SetLeaf(l, nil); err != nil {
 		return err
@@ -89,11 +90,11 @@ func (t *Tree) Truncate() {
 	for t.NumLeaves() > 1 {
 		n := t.NumLeaves()
 		for i := n / 2; i < n; i++ {
-			if !t.isLeafBlank(LeafIndex(i)) {
+			if !t.isLeafBlank(treemath.LeafIndex(i)) {
 				return
 			}
 		}
-		half := NodeWidth(n / 2)
+		half := treemath.NodeWidth(n / 2)
 		clear(t.nodes[half:])
 		t.nodes = t.nodes[:half]
 	}
@@ -101,7 +102,7 @@ func (t *Tree) Truncate() {
 
 // ApplyProposal applies an Add, Update or Remove proposal from the member
 // at sender to the tree. Other proposal types leave the tree unchanged.
-func (t *Tree) ApplyProposal(p *Proposal, sender LeafIndex) error {
+func (t *Tree) ApplyProposal(p *Proposal, sender treemath.LeafIndex) error {
 	switch p.Type {
 	case ProposalTypeAdd:
 		if p.Add == nil {
@@ -120,7 +121,7 @@ func (t *Tree) ApplyProposal(p *Proposal, sender LeafIndex) error {
 		if p.Remove == nil {
 			return invalid("remove proposal without body")
 		}
-		return t.RemoveLeaf(LeafIndex(p.Remove.Removed))
+		return t.RemoveLeaf(treemath.LeafIndex(p.Remove.Removed))
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 )
 
@@ -13,7 +14,7 @@ var ErrInvalidTree = errors.New("mls: invalid ratchet tree")
 // leafNodeTBS encodes the LeafNodeTBS of leaf at l in group groupID (RFC
 // 9420 section 7.2): the content, then group_id and leaf_index for leaves
 // from updates and commits.
-func leafNodeTBS(leaf *LeafNode, groupID []byte, l LeafIndex) ([]byte, error) {
+func leafNodeTBS(leaf *LeafNode, groupID []byte, l treemath.LeafIndex) ([]byte, error) {
 	var w Writer
 	leaf.marshalContent(&w)
 	switch leaf.Source {
@@ -26,7 +27,7 @@ func leafNodeTBS(leaf *LeafNode, groupID []byte, l LeafIndex) ([]byte, error) {
 
 // VerifyLeafNodeSignature checks the signature of leaf, placed at l in
 // group groupID, under its own signature key.
-func VerifyLeafNodeSignature(cs *CipherSuite, leaf *LeafNode, groupID []byte, l LeafIndex) error {
+func VerifyLeafNodeSignature(cs *CipherSuite, leaf *LeafNode, groupID []byte, l treemath.LeafIndex) error {
 	tbs, err := leafNodeTBS(leaf, groupID, l)
 	if err != nil {
 		return fmt.Errorf("mls: leaf node %d: %w", l, err)
@@ -38,7 +39,7 @@ func VerifyLeafNodeSignature(cs *CipherSuite, leaf *LeafNode, groupID []byte, l 
 }
 
 // SignLeafNode sets the signature of leaf, placed at l in group groupID.
-func SignLeafNode(cs *CipherSuite, priv []byte, leaf *LeafNode, groupID []byte, l LeafIndex) error {
+func SignLeafNode(cs *CipherSuite, priv []byte, leaf *LeafNode, groupID []byte, l treemath.LeafIndex) error {
 	tbs, err := leafNodeTBS(leaf, groupID, l)
 	if err != nil {
 		return fmt.Errorf("mls: leaf node %d: %w", l, err)
@@ -57,13 +58,13 @@ func SignLeafNode(cs *CipherSuite, priv []byte, leaf *LeafNode, groupID []byte, 
 func (t *Tree) VerifyUnmergedLeaves() error {
 	n := t.NumLeaves()
 	for i, nd := range t.nodes {
-		p := NodeIndex(i)
+		p := treemath.NodeIndex(i)
 		if nd == nil || nd.Parent == nil {
 			continue
 		}
 		seen := make(map[uint32]bool, len(nd.Parent.UnmergedLeaves))
 		for _, u := range nd.Parent.UnmergedLeaves {
-			x := LeafIndex(u).Node()
+			x := treemath.LeafIndex(u).Node()
 			if seen[u] || uint32(x) >= t.Width() || !inSubtree(x, p) || t.nodes[x] == nil {
 				return fmt.Errorf("%w: node %d lists bad unmerged leaf %d", ErrInvalidTree, p, u)
 			}
@@ -88,7 +89,7 @@ func (t *Tree) VerifyUnmergedLeaves() error {
 // verifyStructure checks node types against positions and that
 // encryption keys are unique.
 func (t *Tree) verifyStructure() error {
-	keys := make(map[string]NodeIndex)
+	keys := make(map[string]treemath.NodeIndex)
 	for i, nd := range t.nodes {
 		if nd == nil {
 			continue
@@ -105,7 +106,7 @@ func (t *Tree) verifyStructure() error {
 		if j, dup := keys[string(key)]; dup {
 			return fmt.Errorf("%w: nodes %d and %d share an encryption key", ErrInvalidTree, j, i)
 		}
-		keys[string(key)] = NodeIndex(i)
+		keys[string(key)] = treemath.NodeIndex(i)
 	}
 	return nil
 }
@@ -135,8 +136,8 @@ func (t *Tree) Validate(cs *CipherSuite, groupID, treeHash []byte) error {
 		return err
 	}
 	for i := uint32(0); i < t.NumLeaves(); i++ {
-		if leaf := t.Leaf(LeafIndex(i)); leaf != nil {
-			if err := VerifyLeafNodeSignature(cs, leaf, groupID, LeafIndex(i)); err != nil {
+		if leaf := t.Leaf(treemath.LeafIndex(i)); leaf != nil {
+			if err := VerifyLeafNodeSignature(cs, leaf, groupID, treemath.LeafIndex(i)); err != nil {
 				return err
 			}
 		}

@@ -3,6 +3,7 @@ package mls
 import (
 	"bytes"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 	"time"
 )
@@ -64,7 +65,7 @@ func supportsRequired(c *Capabilities, gcExts []Extension) error {
 // types supported both ways, extensions listed in capabilities, lifetime
 // for key package leaves, and encryption and signature keys unique in the
 // tree (ignoring leaf l itself and the leaves in ignore).
-func (g *Group) validateLeaf(tree *Tree, leaf *LeafNode, l LeafIndex, groupID []byte, gcExts []Extension, ignore []LeafIndex) error {
+func (g *Group) validateLeaf(tree *Tree, leaf *LeafNode, l treemath.LeafIndex, groupID []byte, gcExts []Extension, ignore []treemath.LeafIndex) error {
 	if err := g.cfg.checkCredential(leaf); err != nil {
 		return err
 	}
@@ -80,7 +81,7 @@ func (g *Group) validateLeaf(tree *Tree, leaf *LeafNode, l LeafIndex, groupID []
 
 // checkLeafInTree runs the checks of validateLeaf that do not involve
 // credentials or signatures.
-func checkLeafInTree(tree *Tree, leaf *LeafNode, l LeafIndex, gcExts []Extension, ignore []LeafIndex) error {
+func checkLeafInTree(tree *Tree, leaf *LeafNode, l treemath.LeafIndex, gcExts []Extension, ignore []treemath.LeafIndex) error {
 	if err := supportsRequired(&leaf.Capabilities, gcExts); err != nil {
 		return err
 	}
@@ -101,7 +102,7 @@ func checkLeafInTree(tree *Tree, leaf *LeafNode, l LeafIndex, gcExts []Extension
 		}
 	}
 	for i := uint32(0); i < tree.NumLeaves(); i++ {
-		li := LeafIndex(i)
+		li := treemath.LeafIndex(i)
 		other := tree.Leaf(li)
 		if other == nil || li == l || slices.Contains(ignore, li) {
 			continue
@@ -116,7 +117,7 @@ func checkLeafInTree(tree *Tree, leaf *LeafNode, l LeafIndex, gcExts []Extension
 			return fmt.Errorf("%w: signature key already used by member %d", ErrInvalidProposal, i)
 		}
 	}
-	for x := NodeIndex(0); uint32(x) < tree.Width(); x++ {
+	for x := treemath.NodeIndex(0); uint32(x) < tree.Width(); x++ {
 		if lx, ok := x.Leaf(); ok && (lx == l || slices.Contains(ignore, lx)) {
 			continue
 		}
@@ -162,18 +163,18 @@ func sameCredential(a, b *Credential) bool {
 func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inline []bool, committer Sender, hasPath bool, extCred *Credential) error {
 	tree := base.tree
 	external := committer.Type == SenderTypeNewMemberCommit
-	touched := map[LeafIndex]bool{}
-	removed := map[LeafIndex]bool{}
+	touched := map[treemath.LeafIndex]bool{}
+	removed := map[treemath.LeafIndex]bool{}
 	var gce, reinit, extInit int
 	pskIDs := map[string]bool{}
 	for i, p := range props {
 		switch p.proposal.Type {
 		case ProposalTypeRemove:
-			l := LeafIndex(p.proposal.Remove.Removed)
+			l := treemath.LeafIndex(p.proposal.Remove.Removed)
 			if tree.Leaf(l) == nil {
 				return fmt.Errorf("%w: remove of blank leaf %d", ErrInvalidProposal, l)
 			}
-			if !external && committer.Type == SenderTypeMember && l == LeafIndex(committer.LeafIndex) {
+			if !external && committer.Type == SenderTypeMember && l == treemath.LeafIndex(committer.LeafIndex) {
 				return fmt.Errorf("%w: committer removes itself", ErrInvalidProposal)
 			}
 			if touched[l] {
@@ -184,8 +185,8 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 			if external || inline[i] || p.sender.Type != SenderTypeMember {
 				return fmt.Errorf("%w: update by value or from a non-member", ErrInvalidProposal)
 			}
-			l := LeafIndex(p.sender.LeafIndex)
-			if committer.Type == SenderTypeMember && l == LeafIndex(committer.LeafIndex) {
+			l := treemath.LeafIndex(p.sender.LeafIndex)
+			if committer.Type == SenderTypeMember && l == treemath.LeafIndex(committer.LeafIndex) {
 				return fmt.Errorf("%w: committer's own update", ErrInvalidProposal)
 			}
 			if touched[l] {
@@ -265,11 +266,11 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 		if err := g.cfg.checkCredential(&kp.LeafNode); err != nil {
 			return err
 		}
-		ignore := make([]LeafIndex, 0, len(removed))
+		ignore := make([]treemath.LeafIndex, 0, len(removed))
 		for l := range removed {
 			ignore = append(ignore, l)
 		}
-		if err := checkLeafInTree(tree, &kp.LeafNode, LeafIndex(^uint32(0)), base.gc.Extensions, ignore); err != nil {
+		if err := checkLeafInTree(tree, &kp.LeafNode, treemath.LeafIndex(^uint32(0)), base.gc.Extensions, ignore); err != nil {
 			return err
 		}
 		if addKeys[string(kp.LeafNode.SignatureKey)] {
@@ -286,7 +287,7 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 		if leaf.Source != LeafNodeSourceUpdate {
 			return fmt.Errorf("%w: update leaf source %d", ErrInvalidProposal, leaf.Source)
 		}
-		l := LeafIndex(p.sender.LeafIndex)
+		l := treemath.LeafIndex(p.sender.LeafIndex)
 		if err := g.validateLeaf(tree, leaf, l, base.gc.GroupID, base.gc.Extensions, nil); err != nil {
 			return err
 		}
@@ -309,7 +310,7 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 			}
 			exts := p.proposal.GroupContextExtensions.Extensions
 			for i := uint32(0); i < tree.NumLeaves(); i++ {
-				if leaf := tree.Leaf(LeafIndex(i)); leaf != nil && !removed[LeafIndex(i)] {
+				if leaf := tree.Leaf(treemath.LeafIndex(i)); leaf != nil && !removed[treemath.LeafIndex(i)] {
 					if err := supportsRequired(&leaf.Capabilities, exts); err != nil {
 						return err
 					}
@@ -332,7 +333,7 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 type proposalEffects struct {
 	gce        bool
 	extensions []Extension
-	added      []LeafIndex
+	added      []treemath.LeafIndex
 	addedKPs   []*KeyPackage
 	removed    []Member
 	updated    []Member
@@ -344,7 +345,7 @@ type proposalEffects struct {
 
 // applyProposals applies props to tree in the order RFC 9420 section 12.3
 // prescribes: group context extensions, updates, removes, adds, PSKs.
-func applyProposals(tree *Tree, props []pendingProposal, own LeafIndex) (*proposalEffects, error) {
+func applyProposals(tree *Tree, props []pendingProposal, own treemath.LeafIndex) (*proposalEffects, error) {
 	fx := &proposalEffects{}
 	for _, p := range props {
 		switch p.proposal.Type {
@@ -364,7 +365,7 @@ func applyProposals(tree *Tree, props []pendingProposal, own LeafIndex) (*propos
 		if p.proposal.Type != ProposalTypeUpdate {
 			continue
 		}
-		l := LeafIndex(p.sender.LeafIndex)
+		l := treemath.LeafIndex(p.sender.LeafIndex)
 		leaf := p.proposal.Update.LeafNode
 		if err := tree.UpdateLeaf(l, &leaf); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidProposal, err)
@@ -378,7 +379,7 @@ func applyProposals(tree *Tree, props []pendingProposal, own LeafIndex) (*propos
 		if p.proposal.Type != ProposalTypeRemove {
 			continue
 		}
-		l := LeafIndex(p.proposal.Remove.Removed)
+		l := treemath.LeafIndex(p.proposal.Remove.Removed)
 		old := tree.Leaf(l)
 		if old == nil {
 			return nil, fmt.Errorf("%w: remove of blank leaf %d", ErrInvalidProposal, l)

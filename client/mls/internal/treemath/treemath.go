@@ -1,4 +1,7 @@
-package mls
+// Package treemath computes positions in the array representation of an
+// MLS ratchet tree (RFC 9420 section 4.1 and Appendix C): node and leaf
+// indices, parents, children, siblings, direct paths and copaths.
+package treemath
 
 import (
 	"errors"
