@@ -1,5 +1,7 @@
 package mls
 
+import "github.com/xchat-im/xchat/client/mls/internal/codec"
+
 // ProposalOrRefType says whether a Commit carries a proposal inline or by
 // reference (RFC 9420 section 12.4).
 type ProposalOrRefType uint8
@@ -19,7 +21,7 @@ type ProposalOrRef struct {
 }
 
 // Marshal writes the ProposalOrRef.
-func (p *ProposalOrRef) Marshal(w *Writer) {
+func (p *ProposalOrRef) Marshal(w *codec.Writer) {
 	w.Uint8(uint8(p.Type))
 	switch {
 	case p.Type == ProposalOrRefProposal && p.Proposal != nil:
@@ -27,27 +29,27 @@ func (p *ProposalOrRef) Marshal(w *Writer) {
 	case p.Type == ProposalOrRefReference:
 		w.Opaque(p.Reference)
 	default:
-		w.fail(invalid("proposal-or-ref type %d", p.Type))
+		w.Fail(codec.Invalid("proposal-or-ref type %d", p.Type))
 	}
 }
 
 // Unmarshal reads a ProposalOrRef, rejecting unknown types.
-func (p *ProposalOrRef) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (p *ProposalOrRef) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out ProposalOrRef
-	out.Type = ProposalOrRefType(d.u8())
+	out.Type = ProposalOrRefType(d.U8())
 	switch {
-	case d.err != nil:
+	case d.Err != nil:
 	case out.Type == ProposalOrRefProposal:
 		out.Proposal = new(Proposal)
-		d.do(out.Proposal.Unmarshal)
+		d.Do(out.Proposal.Unmarshal)
 	case out.Type == ProposalOrRefReference:
-		out.Reference = d.opaque()
+		out.Reference = d.Opaque()
 	default:
-		d.fail(invalid("proposal-or-ref type %d", out.Type))
+		d.Fail(codec.Invalid("proposal-or-ref type %d", out.Type))
 	}
-	if d.err != nil {
-		return d.err
+	if d.Err != nil {
+		return d.Err
 	}
 	*p = out
 	return nil
@@ -60,17 +62,17 @@ type HPKECiphertext struct {
 }
 
 // Marshal writes the ciphertext.
-func (c *HPKECiphertext) Marshal(w *Writer) {
+func (c *HPKECiphertext) Marshal(w *codec.Writer) {
 	w.Opaque(c.KEMOutput)
 	w.Opaque(c.Ciphertext)
 }
 
 // Unmarshal reads a ciphertext.
-func (c *HPKECiphertext) Unmarshal(r *Reader) error {
-	d := dec{r: r}
-	k, ct := d.opaque(), d.opaque()
-	if d.err != nil {
-		return d.err
+func (c *HPKECiphertext) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
+	k, ct := d.Opaque(), d.Opaque()
+	if d.Err != nil {
+		return d.Err
 	}
 	*c = HPKECiphertext{KEMOutput: k, Ciphertext: ct}
 	return nil
@@ -84,19 +86,19 @@ type UpdatePathNode struct {
 }
 
 // Marshal writes the node.
-func (n *UpdatePathNode) Marshal(w *Writer) {
+func (n *UpdatePathNode) Marshal(w *codec.Writer) {
 	w.Opaque(n.EncryptionKey)
-	writeList(w, n.EncryptedPathSecret)
+	codec.WriteList(w, n.EncryptedPathSecret)
 }
 
 // Unmarshal reads a node.
-func (n *UpdatePathNode) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (n *UpdatePathNode) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out UpdatePathNode
-	out.EncryptionKey = d.opaque()
-	out.EncryptedPathSecret = readList[HPKECiphertext](&d)
-	if d.err != nil {
-		return d.err
+	out.EncryptionKey = d.Opaque()
+	out.EncryptedPathSecret = codec.ReadList[HPKECiphertext](&d)
+	if d.Err != nil {
+		return d.Err
 	}
 	*n = out
 	return nil
@@ -110,19 +112,19 @@ type UpdatePath struct {
 }
 
 // Marshal writes the path.
-func (p *UpdatePath) Marshal(w *Writer) {
+func (p *UpdatePath) Marshal(w *codec.Writer) {
 	p.LeafNode.Marshal(w)
-	writeList(w, p.Nodes)
+	codec.WriteList(w, p.Nodes)
 }
 
 // Unmarshal reads a path.
-func (p *UpdatePath) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (p *UpdatePath) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out UpdatePath
-	d.do(out.LeafNode.Unmarshal)
-	out.Nodes = readList[UpdatePathNode](&d)
-	if d.err != nil {
-		return d.err
+	d.Do(out.LeafNode.Unmarshal)
+	out.Nodes = codec.ReadList[UpdatePathNode](&d)
+	if d.Err != nil {
+		return d.Err
 	}
 	*p = out
 	return nil
@@ -136,8 +138,8 @@ type Commit struct {
 }
 
 // Marshal writes the commit.
-func (c *Commit) Marshal(w *Writer) {
-	writeList(w, c.Proposals)
+func (c *Commit) Marshal(w *codec.Writer) {
+	codec.WriteList(w, c.Proposals)
 	if c.Path == nil {
 		w.Uint8(0)
 		return
@@ -147,16 +149,16 @@ func (c *Commit) Marshal(w *Writer) {
 }
 
 // Unmarshal reads a commit.
-func (c *Commit) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (c *Commit) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out Commit
-	out.Proposals = readList[ProposalOrRef](&d)
-	if d.present() {
+	out.Proposals = codec.ReadList[ProposalOrRef](&d)
+	if d.Present() {
 		out.Path = new(UpdatePath)
-		d.do(out.Path.Unmarshal)
+		d.Do(out.Path.Unmarshal)
 	}
-	if d.err != nil {
-		return d.err
+	if d.Err != nil {
+		return d.Err
 	}
 	*c = out
 	return nil

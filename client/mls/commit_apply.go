@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 )
@@ -13,7 +14,7 @@ const labelProposalRef = "MLS 1.0 Proposal Reference"
 
 // proposalRef returns the ProposalRef of a proposal's AuthenticatedContent.
 func (cs *CipherSuite) proposalRef(ac *AuthenticatedContent) ([]byte, error) {
-	b, err := marshalAll(ac)
+	b, err := codec.MarshalAll(ac)
 	if err != nil {
 		return nil, err
 	}
@@ -23,7 +24,7 @@ func (cs *CipherSuite) proposalRef(ac *AuthenticatedContent) ([]byte, error) {
 // confirmedInput encodes ConfirmedTranscriptHashInput: the wire format,
 // the FramedContent and the signature of a commit.
 func confirmedInput(ac *AuthenticatedContent) ([]byte, error) {
-	var w Writer
+	var w codec.Writer
 	w.Uint16(uint16(ac.WireFormat))
 	ac.Content.Marshal(&w)
 	w.Opaque(ac.Auth.Signature)

@@ -3,6 +3,7 @@ package mls
 import (
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 )
@@ -359,7 +360,7 @@ func (g *Group) signedGroupInfo(e *epoch, exts []Extension) (*GroupInfo, error) 
 
 func ratchetTreeExtension(t *Tree) (Extension, error) {
 	rt := t.RatchetTree()
-	b, err := marshalAll(&rt)
+	b, err := codec.MarshalAll(&rt)
 	if err != nil {
 		return Extension{}, err
 	}
@@ -399,12 +400,12 @@ func (g *Group) welcome(next *epoch, fx *proposalEffects, psks []PSK, withPath b
 
 // cloneKeyPackage returns a deep copy of kp.
 func cloneKeyPackage(kp KeyPackage) (KeyPackage, error) {
-	b, err := marshalAll(&kp)
+	b, err := codec.MarshalAll(&kp)
 	if err != nil {
 		return KeyPackage{}, fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
 	}
 	var out KeyPackage
-	if err := unmarshalAll(b, &out); err != nil {
+	if err := codec.UnmarshalAll(b, &out); err != nil {
 		return KeyPackage{}, fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
 	}
 	return out, nil

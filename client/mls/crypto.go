@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 )
 
 // labelPrefix is prepended to every label of the labelled functions
@@ -54,7 +55,7 @@ func (cs *CipherSuite) Expand(prk, info []byte, length int) ([]byte, error) {
 // RefHash hashes value under label (RFC 9420 section 5.2):
 // Hash(RefHashInput{label, value}). The label is used verbatim.
 func (cs *CipherSuite) RefHash(label string, value []byte) ([]byte, error) {
-	var w Writer
+	var w codec.Writer
 	w.Opaque([]byte(label))
 	w.Opaque(value)
 	in, err := w.Bytes()
@@ -70,7 +71,7 @@ func (cs *CipherSuite) ExpandWithLabel(secret []byte, label string, context []by
 	if length < 0 || length > 0xffff {
 		return nil, fmt.Errorf("mls: expand with label: length %d out of range", length)
 	}
-	var w Writer
+	var w codec.Writer
 	w.Uint16(uint16(length))
 	w.Opaque([]byte(labelPrefix + label))
 	w.Opaque(context)
@@ -95,7 +96,7 @@ func (cs *CipherSuite) DeriveTreeSecret(secret []byte, label string, generation 
 
 // signContent encodes SignContent{"MLS 1.0 "+label, content}.
 func signContent(label string, content []byte) ([]byte, error) {
-	var w Writer
+	var w codec.Writer
 	w.Opaque([]byte(labelPrefix + label))
 	w.Opaque(content)
 	return w.Bytes()
@@ -199,7 +200,7 @@ func (cs *CipherSuite) GenerateSignatureKey() (priv, pub []byte, err error) {
 
 // encryptContext encodes EncryptContext{"MLS 1.0 "+label, context}.
 func encryptContext(label string, context []byte) ([]byte, error) {
-	var w Writer
+	var w codec.Writer
 	w.Opaque([]byte(labelPrefix + label))
 	w.Opaque(context)
 	return w.Bytes()

@@ -4,6 +4,7 @@ import (
 	"crypto/hpke"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 )
@@ -76,7 +77,7 @@ func (g *Group) GroupInfo(withTree bool) ([]byte, error) {
 }
 
 func mustOpaque(b []byte) []byte {
-	var w Writer
+	var w codec.Writer
 	w.Opaque(b)
 	out, _ := w.Bytes()
 	return out
@@ -102,7 +103,7 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 		return nil, nil, err
 	}
 	if m.WireFormat != WireFormatGroupInfo {
-		return nil, nil, fmt.Errorf("mls: join external: %w", invalid("wire format %d is not a GroupInfo", m.WireFormat))
+		return nil, nil, fmt.Errorf("mls: join external: %w", codec.Invalid("wire format %d is not a GroupInfo", m.WireFormat))
 	}
 	gi := m.GroupInfo
 	if gi.GroupContext.CipherSuite != cs.ID() {
@@ -127,14 +128,14 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	var extPub []byte
 	for _, e := range gi.Extensions {
 		if e.Type == ExtensionTypeExternalPub {
-			r := NewReader(e.Data)
+			r := codec.NewReader(e.Data)
 			if extPub, err = r.Opaque(); err != nil || r.Done() != nil {
-				return nil, nil, fmt.Errorf("%w: external_pub", ErrInvalidValue)
+				return nil, nil, fmt.Errorf("%w: external_pub", codec.ErrInvalidValue)
 			}
 		}
 	}
 	if extPub == nil {
-		return nil, nil, fmt.Errorf("%w: group info without external_pub", ErrInvalidValue)
+		return nil, nil, fmt.Errorf("%w: group info without external_pub", codec.ErrInvalidValue)
 	}
 	kemOutput, initSecret, err := cs.newExternalInit(extPub)
 	if err != nil {

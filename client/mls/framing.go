@@ -1,5 +1,7 @@
 package mls
 
+import "github.com/xchat-im/xchat/client/mls/internal/codec"
+
 // WireFormat is an MLS wire format code point (RFC 9420 section 6).
 type WireFormat uint16
 
@@ -46,7 +48,7 @@ type Sender struct {
 }
 
 // Marshal writes the sender.
-func (s *Sender) Marshal(w *Writer) {
+func (s *Sender) Marshal(w *codec.Writer) {
 	w.Uint8(uint8(s.Type))
 	switch s.Type {
 	case SenderTypeMember:
@@ -55,27 +57,27 @@ func (s *Sender) Marshal(w *Writer) {
 		w.Uint32(s.SenderIndex)
 	case SenderTypeNewMemberProposal, SenderTypeNewMemberCommit:
 	default:
-		w.fail(invalid("sender type %d", s.Type))
+		w.Fail(codec.Invalid("sender type %d", s.Type))
 	}
 }
 
 // Unmarshal reads a sender, rejecting unknown sender types.
-func (s *Sender) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (s *Sender) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out Sender
-	out.Type = SenderType(d.u8())
+	out.Type = SenderType(d.U8())
 	switch {
-	case d.err != nil:
+	case d.Err != nil:
 	case out.Type == SenderTypeMember:
-		out.LeafIndex = d.u32()
+		out.LeafIndex = d.U32()
 	case out.Type == SenderTypeExternal:
-		out.SenderIndex = d.u32()
+		out.SenderIndex = d.U32()
 	case out.Type == SenderTypeNewMemberProposal, out.Type == SenderTypeNewMemberCommit:
 	default:
-		d.fail(invalid("sender type %d", out.Type))
+		d.Fail(codec.Invalid("sender type %d", out.Type))
 	}
-	if d.err != nil {
-		return d.err
+	if d.Err != nil {
+		return d.Err
 	}
 	*s = out
 	return nil
@@ -96,7 +98,7 @@ type FramedContent struct {
 }
 
 // Marshal writes the content.
-func (c *FramedContent) Marshal(w *Writer) {
+func (c *FramedContent) Marshal(w *codec.Writer) {
 	w.Opaque(c.GroupID)
 	w.Uint64(c.Epoch)
 	c.Sender.Marshal(w)
@@ -110,34 +112,34 @@ func (c *FramedContent) Marshal(w *Writer) {
 	case c.ContentType == ContentTypeCommit && c.Commit != nil:
 		c.Commit.Marshal(w)
 	default:
-		w.fail(invalid("content type %d", c.ContentType))
+		w.Fail(codec.Invalid("content type %d", c.ContentType))
 	}
 }
 
 // Unmarshal reads framed content, rejecting unknown content types.
-func (c *FramedContent) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (c *FramedContent) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out FramedContent
-	out.GroupID = d.opaque()
-	out.Epoch = d.u64()
-	d.do(out.Sender.Unmarshal)
-	out.AuthenticatedData = d.opaque()
-	out.ContentType = ContentType(d.u8())
+	out.GroupID = d.Opaque()
+	out.Epoch = d.U64()
+	d.Do(out.Sender.Unmarshal)
+	out.AuthenticatedData = d.Opaque()
+	out.ContentType = ContentType(d.U8())
 	switch {
-	case d.err != nil:
+	case d.Err != nil:
 	case out.ContentType == ContentTypeApplication:
-		out.ApplicationData = d.opaque()
+		out.ApplicationData = d.Opaque()
 	case out.ContentType == ContentTypeProposal:
 		out.Proposal = new(Proposal)
-		d.do(out.Proposal.Unmarshal)
+		d.Do(out.Proposal.Unmarshal)
 	case out.ContentType == ContentTypeCommit:
 		out.Commit = new(Commit)
-		d.do(out.Commit.Unmarshal)
+		d.Do(out.Commit.Unmarshal)
 	default:
-		d.fail(invalid("content type %d", out.ContentType))
+		d.Fail(codec.Invalid("content type %d", out.ContentType))
 	}
-	if d.err != nil {
-		return d.err
+	if d.Err != nil {
+		return d.Err
 	}
 	*c = out
 	return nil
@@ -151,7 +153,7 @@ type FramedContentAuthData struct {
 }
 
 // Marshal writes the auth data of content of type ct.
-func (a *FramedContentAuthData) Marshal(w *Writer, ct ContentType) {
+func (a *FramedContentAuthData) Marshal(w *codec.Writer, ct ContentType) {
 	w.Opaque(a.Signature)
 	if ct == ContentTypeCommit {
 		w.Opaque(a.ConfirmationTag)
@@ -159,15 +161,15 @@ func (a *FramedContentAuthData) Marshal(w *Writer, ct ContentType) {
 }
 
 // Unmarshal reads the auth data of content of type ct.
-func (a *FramedContentAuthData) Unmarshal(r *Reader, ct ContentType) error {
-	d := dec{r: r}
+func (a *FramedContentAuthData) Unmarshal(r *codec.Reader, ct ContentType) error {
+	d := codec.Dec{R: r}
 	var out FramedContentAuthData
-	out.Signature = d.opaque()
+	out.Signature = d.Opaque()
 	if ct == ContentTypeCommit {
-		out.ConfirmationTag = d.opaque()
+		out.ConfirmationTag = d.Opaque()
 	}
-	if d.err != nil {
-		return d.err
+	if d.Err != nil {
+		return d.Err
 	}
 	*a = out
 	return nil
@@ -182,7 +184,7 @@ type PublicMessage struct {
 }
 
 // Marshal writes the message.
-func (m *PublicMessage) Marshal(w *Writer) {
+func (m *PublicMessage) Marshal(w *codec.Writer) {
 	m.Content.Marshal(w)
 	m.Auth.Marshal(w, m.Content.ContentType)
 	if m.Content.Sender.Type == SenderTypeMember {
@@ -191,16 +193,16 @@ func (m *PublicMessage) Marshal(w *Writer) {
 }
 
 // Unmarshal reads a public message.
-func (m *PublicMessage) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (m *PublicMessage) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out PublicMessage
-	d.do(out.Content.Unmarshal)
-	d.do(func(r *Reader) error { return out.Auth.Unmarshal(r, out.Content.ContentType) })
-	if d.err == nil && out.Content.Sender.Type == SenderTypeMember {
-		out.MembershipTag = d.opaque()
+	d.Do(out.Content.Unmarshal)
+	d.Do(func(r *codec.Reader) error { return out.Auth.Unmarshal(r, out.Content.ContentType) })
+	if d.Err == nil && out.Content.Sender.Type == SenderTypeMember {
+		out.MembershipTag = d.Opaque()
 	}
-	if d.err != nil {
-		return d.err
+	if d.Err != nil {
+		return d.Err
 	}
 	*m = out
 	return nil
@@ -217,9 +219,9 @@ type PrivateMessage struct {
 }
 
 // Marshal writes the message.
-func (m *PrivateMessage) Marshal(w *Writer) {
+func (m *PrivateMessage) Marshal(w *codec.Writer) {
 	if !m.ContentType.valid() {
-		w.fail(invalid("content type %d", m.ContentType))
+		w.Fail(codec.Invalid("content type %d", m.ContentType))
 		return
 	}
 	w.Opaque(m.GroupID)
@@ -231,20 +233,20 @@ func (m *PrivateMessage) Marshal(w *Writer) {
 }
 
 // Unmarshal reads a private message, rejecting unknown content types.
-func (m *PrivateMessage) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (m *PrivateMessage) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out PrivateMessage
-	out.GroupID = d.opaque()
-	out.Epoch = d.u64()
-	out.ContentType = ContentType(d.u8())
-	if d.err == nil && !out.ContentType.valid() {
-		d.fail(invalid("content type %d", out.ContentType))
+	out.GroupID = d.Opaque()
+	out.Epoch = d.U64()
+	out.ContentType = ContentType(d.U8())
+	if d.Err == nil && !out.ContentType.valid() {
+		d.Fail(codec.Invalid("content type %d", out.ContentType))
 	}
-	out.AuthenticatedData = d.opaque()
-	out.EncryptedSenderData = d.opaque()
-	out.Ciphertext = d.opaque()
-	if d.err != nil {
-		return d.err
+	out.AuthenticatedData = d.Opaque()
+	out.EncryptedSenderData = d.Opaque()
+	out.Ciphertext = d.Opaque()
+	if d.Err != nil {
+		return d.Err
 	}
 	*m = out
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 	"sync"
@@ -281,7 +282,7 @@ func (g *Group) RatchetTree() ([]byte, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	rt := g.cur().tree.RatchetTree()
-	return marshalAll(&rt)
+	return codec.MarshalAll(&rt)
 }
 
 // CreateGroup starts a new group with id groupID whose only member is the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"testing"
 )
@@ -501,7 +502,7 @@ func TestGroupLimits(t *testing.T) {
 	}
 	kp, _ := newBundle(t, cs, "k").Message()
 	_, err = gs[1].Process(kp)
-	expectErr(t, err, ErrInvalidValue)
+	expectErr(t, err, codec.ErrInvalidValue)
 }
 
 // mustLeafBundle returns a key package carrying g's own leaf node, as a

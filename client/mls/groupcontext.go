@@ -1,5 +1,6 @@
 package mls
 
+import "github.com/xchat-im/xchat/client/mls/internal/codec"
 import "fmt"
 
 // ProtocolVersionMLS10 is the mls10 protocol version code point.
@@ -25,14 +26,14 @@ type GroupContext struct {
 
 // MarshalBinary encodes the GroupContext for version mls10.
 func (g *GroupContext) MarshalBinary() ([]byte, error) {
-	var w Writer
+	var w codec.Writer
 	w.Uint16(ProtocolVersionMLS10)
 	w.Uint16(uint16(g.CipherSuite))
 	w.Opaque(g.GroupID)
 	w.Uint64(g.Epoch)
 	w.Opaque(g.TreeHash)
 	w.Opaque(g.ConfirmedTranscriptHash)
-	w.Vector(func(w *Writer) {
+	w.Vector(func(w *codec.Writer) {
 		for _, e := range g.Extensions {
 			w.Uint16(e.Type)
 			w.Opaque(e.Data)
@@ -47,7 +48,7 @@ func (g *GroupContext) MarshalBinary() ([]byte, error) {
 
 // UnmarshalBinary decodes an mls10 GroupContext, rejecting trailing data.
 func (g *GroupContext) UnmarshalBinary(b []byte) error {
-	r := NewReader(b)
+	r := codec.NewReader(b)
 	if err := g.decode(r); err != nil {
 		return fmt.Errorf("mls: group context: %w", err)
 	}
@@ -57,7 +58,7 @@ func (g *GroupContext) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
-func (g *GroupContext) decode(r *Reader) error {
+func (g *GroupContext) decode(r *codec.Reader) error {
 	v, err := r.Uint16()
 	if err != nil {
 		return err

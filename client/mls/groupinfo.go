@@ -1,5 +1,7 @@
 package mls
 
+import "github.com/xchat-im/xchat/client/mls/internal/codec"
+
 // GroupInfo describes a group to joiners (RFC 9420 section 12.4.3).
 type GroupInfo struct {
 	GroupContext    GroupContext
@@ -10,30 +12,30 @@ type GroupInfo struct {
 }
 
 // Marshal writes the group info.
-func (g *GroupInfo) Marshal(w *Writer) {
+func (g *GroupInfo) Marshal(w *codec.Writer) {
 	gc, err := g.GroupContext.MarshalBinary()
 	if err != nil {
-		w.fail(err)
+		w.Fail(err)
 		return
 	}
 	w.Raw(gc)
-	writeList(w, g.Extensions)
+	codec.WriteList(w, g.Extensions)
 	w.Opaque(g.ConfirmationTag)
 	w.Uint32(g.Signer)
 	w.Opaque(g.Signature)
 }
 
 // Unmarshal reads group info.
-func (g *GroupInfo) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (g *GroupInfo) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out GroupInfo
-	d.do(out.GroupContext.decode)
+	d.Do(out.GroupContext.decode)
 	out.Extensions = readExtensions(&d)
-	out.ConfirmationTag = d.opaque()
-	out.Signer = d.u32()
-	out.Signature = d.opaque()
-	if d.err != nil {
-		return d.err
+	out.ConfirmationTag = d.Opaque()
+	out.Signer = d.U32()
+	out.Signature = d.Opaque()
+	if d.Err != nil {
+		return d.Err
 	}
 	*g = out
 	return nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 )
 
 // Errors of joining a group through a Welcome (RFC 9420 section 12.4.3.1).
@@ -29,7 +30,7 @@ const labelKeyPackageRef = "MLS 1.0 KeyPackage Reference"
 // KeyPackageRef returns the reference of kp: RefHash("MLS 1.0 KeyPackage
 // Reference", KeyPackage) (RFC 9420 section 5.2).
 func (cs *CipherSuite) KeyPackageRef(kp *KeyPackage) ([]byte, error) {
-	b, err := marshalAll(kp)
+	b, err := codec.MarshalAll(kp)
 	if err != nil {
 		return nil, fmt.Errorf("mls: key package ref: %w", err)
 	}
@@ -43,9 +44,9 @@ func GroupInfoTBS(gi *GroupInfo) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var w Writer
+	var w codec.Writer
 	w.Raw(gc)
-	writeList(&w, gi.Extensions)
+	codec.WriteList(&w, gi.Extensions)
 	w.Opaque(gi.ConfirmationTag)
 	w.Uint32(gi.Signer)
 	return w.Bytes()
@@ -152,11 +153,11 @@ func (cs *CipherSuite) ProcessWelcome(w *Welcome, kp *KeyPackage, initPriv []byt
 		return nil, fmt.Errorf("%w: group secrets: %v", ErrDecryption, err)
 	}
 	var out JoinedWelcome
-	if err := unmarshalAll(pt, &out.GroupSecrets); err != nil {
+	if err := codec.UnmarshalAll(pt, &out.GroupSecrets); err != nil {
 		return nil, fmt.Errorf("mls: group secrets: %w", err)
 	}
 	if len(out.GroupSecrets.JoinerSecret) != cs.Nh() {
-		return nil, fmt.Errorf("%w: joiner secret of %d bytes", ErrInvalidValue, len(out.GroupSecrets.JoinerSecret))
+		return nil, fmt.Errorf("%w: joiner secret of %d bytes", codec.ErrInvalidValue, len(out.GroupSecrets.JoinerSecret))
 	}
 	if out.PSKSecret, err = cs.resolveWelcomePSKs(out.GroupSecrets.PSKs, psk); err != nil {
 		return nil, err
@@ -176,7 +177,7 @@ func (cs *CipherSuite) ProcessWelcome(w *Welcome, kp *KeyPackage, initPriv []byt
 		}
 		return nil, fmt.Errorf("%w: group info: %v", ErrDecryption, err)
 	}
-	if err := unmarshalAll(giBytes, &out.GroupInfo); err != nil {
+	if err := codec.UnmarshalAll(giBytes, &out.GroupInfo); err != nil {
 		return nil, fmt.Errorf("mls: group info: %w", err)
 	}
 	gi := &out.GroupInfo
@@ -245,7 +246,7 @@ func (cs *CipherSuite) SealWelcome(gi *GroupInfo, joinerSecret []byte, psks []PS
 		return nil, fmt.Errorf("%w: group info uses 0x%04x, not 0x%04x", ErrWelcomeSuite, gi.GroupContext.CipherSuite, cs.ID())
 	}
 	if len(joinerSecret) != cs.Nh() {
-		return nil, fmt.Errorf("%w: joiner secret of %d bytes", ErrInvalidValue, len(joinerSecret))
+		return nil, fmt.Errorf("%w: joiner secret of %d bytes", codec.ErrInvalidValue, len(joinerSecret))
 	}
 	pskSecret, err := cs.PSKSecret(psks)
 	if err != nil {
@@ -259,7 +260,7 @@ func (cs *CipherSuite) SealWelcome(gi *GroupInfo, joinerSecret []byte, psks []PS
 	if err != nil {
 		return nil, err
 	}
-	giBytes, err := marshalAll(gi)
+	giBytes, err := codec.MarshalAll(gi)
 	if err != nil {
 		return nil, fmt.Errorf("mls: group info: %w", err)
 	}
@@ -283,7 +284,7 @@ func (cs *CipherSuite) SealWelcome(gi *GroupInfo, joinerSecret []byte, psks []PS
 			return nil, err
 		}
 		gs := GroupSecrets{JoinerSecret: joinerSecret, PathSecret: r.PathSecret, PSKs: ids}
-		pt, err := marshalAll(&gs)
+		pt, err := codec.MarshalAll(&gs)
 		if err != nil {
 			return nil, fmt.Errorf("mls: group secrets: %w", err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 )
@@ -23,7 +24,7 @@ func treeFromExtensions(rt []byte, exts []Extension) (*Tree, error) {
 		return nil, fmt.Errorf("%w: no ratchet tree", ErrInvalidTree)
 	}
 	var wire RatchetTree
-	if err := unmarshalAll(rt, &wire); err != nil {
+	if err := codec.UnmarshalAll(rt, &wire); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidTree, err)
 	}
 	return NewTree(wire)
@@ -70,7 +71,7 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 		return nil, err
 	}
 	if m.WireFormat != WireFormatWelcome {
-		return nil, fmt.Errorf("mls: join: %w", invalid("wire format %d is not a Welcome", m.WireFormat))
+		return nil, fmt.Errorf("mls: join: %w", codec.Invalid("wire format %d is not a Welcome", m.WireFormat))
 	}
 	w := m.Welcome
 	cs, err := LookupSuite(w.CipherSuite)
@@ -118,14 +119,14 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 		return nil, err
 	}
 	// Find our own leaf: the one identical to the key package's.
-	want, err := marshalAll(&b.KeyPackage.LeafNode)
+	want, err := codec.MarshalAll(&b.KeyPackage.LeafNode)
 	if err != nil {
 		return nil, err
 	}
 	own := treemath.LeafIndex(^uint32(0))
 	for i := uint32(0); i < tree.NumLeaves(); i++ {
 		if leaf := tree.Leaf(treemath.LeafIndex(i)); leaf != nil {
-			if got, err := marshalAll(leaf); err == nil && bytes.Equal(got, want) {
+			if got, err := codec.MarshalAll(leaf); err == nil && bytes.Equal(got, want) {
 				own = treemath.LeafIndex(i)
 				break
 			}
@@ -137,7 +138,7 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 	ownCaps := &tree.Leaf(own).Capabilities
 	for _, e := range gc.Extensions {
 		if !defaultExtension(e.Type) && !slices.Contains(ownCaps.Extensions, e.Type) {
-			return nil, fmt.Errorf("%w: group extension %d not supported", ErrInvalidValue, e.Type)
+			return nil, fmt.Errorf("%w: group extension %d not supported", codec.ErrInvalidValue, e.Type)
 		}
 	}
 	priv := NewTreeKEMPrivate(own, b.EncryptionPriv)

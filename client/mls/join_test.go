@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"testing"
 )
 
@@ -18,7 +19,7 @@ type welcomeVector struct {
 func decodeMLSMessage(t *testing.T, b []byte, wf WireFormat) *MLSMessage {
 	t.Helper()
 	var m MLSMessage
-	if err := unmarshalAll(b, &m); err != nil {
+	if err := codec.UnmarshalAll(b, &m); err != nil {
 		t.Fatalf("decode MLSMessage: %v", err)
 	}
 	if m.WireFormat != wf {
@@ -162,7 +163,7 @@ func TestWelcomeRoundTrip(t *testing.T) {
 			t.Fatalf("suite 0x%04x: SealWelcome: %v", id, err)
 		}
 		// Through the wire encoding.
-		wb, err := marshalAll(&MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatWelcome, Welcome: w})
+		wb, err := codec.MarshalAll(&MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatWelcome, Welcome: w})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,5 +1,7 @@
 package mls
 
+import "github.com/xchat-im/xchat/client/mls/internal/codec"
+
 // KeyPackage advertises a client so others can add it to a group (RFC 9420
 // section 10).
 type KeyPackage struct {
@@ -12,31 +14,31 @@ type KeyPackage struct {
 }
 
 // Marshal writes the key package.
-func (k *KeyPackage) Marshal(w *Writer) {
+func (k *KeyPackage) Marshal(w *codec.Writer) {
 	w.Uint16(k.Version)
 	w.Uint16(uint16(k.CipherSuite))
 	w.Opaque(k.InitKey)
 	k.LeafNode.Marshal(w)
-	writeList(w, k.Extensions)
+	codec.WriteList(w, k.Extensions)
 	w.Opaque(k.Signature)
 }
 
 // Unmarshal reads a key package, rejecting protocol versions other than
 // mls10.
-func (k *KeyPackage) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (k *KeyPackage) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out KeyPackage
-	out.Version = d.u16()
-	if d.err == nil && out.Version != ProtocolVersionMLS10 {
-		d.fail(invalid("protocol version %d", out.Version))
+	out.Version = d.U16()
+	if d.Err == nil && out.Version != ProtocolVersionMLS10 {
+		d.Fail(codec.Invalid("protocol version %d", out.Version))
 	}
-	out.CipherSuite = CipherSuiteID(d.u16())
-	out.InitKey = d.opaque()
-	d.do(out.LeafNode.Unmarshal)
+	out.CipherSuite = CipherSuiteID(d.U16())
+	out.InitKey = d.Opaque()
+	d.Do(out.LeafNode.Unmarshal)
 	out.Extensions = readExtensions(&d)
-	out.Signature = d.opaque()
-	if d.err != nil {
-		return d.err
+	out.Signature = d.Opaque()
+	if d.Err != nil {
+		return d.Err
 	}
 	*k = out
 	return nil

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"slices"
 	"time"
 )
@@ -155,12 +156,12 @@ func unixSeconds(t time.Time) uint64 {
 // keyPackageTBS encodes KeyPackageTBS: the key package without its
 // signature.
 func keyPackageTBS(kp *KeyPackage) ([]byte, error) {
-	var w Writer
+	var w codec.Writer
 	w.Uint16(kp.Version)
 	w.Uint16(uint16(kp.CipherSuite))
 	w.Opaque(kp.InitKey)
 	kp.LeafNode.Marshal(&w)
-	writeList(&w, kp.Extensions)
+	codec.WriteList(&w, kp.Extensions)
 	return w.Bytes()
 }
 
@@ -183,7 +184,7 @@ func (b *KeyPackageBundle) Message() ([]byte, error) {
 
 // MarshalBinary encodes the bundle, private keys included, for storage.
 func (b *KeyPackageBundle) MarshalBinary() ([]byte, error) {
-	var w Writer
+	var w codec.Writer
 	w.Uint8(1) // format version
 	b.KeyPackage.Marshal(&w)
 	w.Opaque(b.InitPriv)
@@ -194,21 +195,21 @@ func (b *KeyPackageBundle) MarshalBinary() ([]byte, error) {
 
 // UnmarshalKeyPackageBundle decodes a bundle encoded by MarshalBinary.
 func UnmarshalKeyPackageBundle(data []byte) (*KeyPackageBundle, error) {
-	r := NewReader(data)
-	d := dec{r: r}
+	r := codec.NewReader(data)
+	d := codec.Dec{R: r}
 	var b KeyPackageBundle
-	if v := d.u8(); d.err == nil && v != 1 {
+	if v := d.U8(); d.Err == nil && v != 1 {
 		return nil, fmt.Errorf("mls: key package bundle format %d", v)
 	}
-	d.do(b.KeyPackage.Unmarshal)
-	b.InitPriv = slices.Clone(d.opaque())
-	b.EncryptionPriv = slices.Clone(d.opaque())
-	b.SignaturePriv = slices.Clone(d.opaque())
-	if d.err == nil {
-		d.fail(r.Done())
+	d.Do(b.KeyPackage.Unmarshal)
+	b.InitPriv = slices.Clone(d.Opaque())
+	b.EncryptionPriv = slices.Clone(d.Opaque())
+	b.SignaturePriv = slices.Clone(d.Opaque())
+	if d.Err == nil {
+		d.Fail(r.Done())
 	}
-	if d.err != nil {
-		return nil, fmt.Errorf("mls: key package bundle: %w", d.err)
+	if d.Err != nil {
+		return nil, fmt.Errorf("mls: key package bundle: %w", d.Err)
 	}
 	return &b, nil
 }
@@ -221,7 +222,7 @@ func ParseKeyPackage(data []byte) (*KeyPackage, error) {
 	var m MLSMessage
 	if err := m.UnmarshalBinary(data); err == nil && m.WireFormat == WireFormatKeyPackage {
 		kp = *m.KeyPackage
-	} else if err := unmarshalAll(data, &kp); err != nil {
+	} else if err := codec.UnmarshalAll(data, &kp); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
 	}
 	cs, err := LookupSuite(kp.CipherSuite)

@@ -1,5 +1,7 @@
 package mls
 
+import "github.com/xchat-im/xchat/client/mls/internal/codec"
+
 // HPKEPublicKey is an encoded HPKE public key (opaque HPKEPublicKey<V>).
 type HPKEPublicKey []byte
 
@@ -32,16 +34,16 @@ type Credential struct {
 }
 
 // Marshal writes the credential.
-func (c *Credential) Marshal(w *Writer) {
+func (c *Credential) Marshal(w *codec.Writer) {
 	w.Uint16(c.Type)
 	switch c.Type {
 	case CredentialTypeBasic:
 		w.Opaque(c.Identity)
 	case CredentialTypeX509:
-		writeOpaqueList(w, c.Certificates)
+		codec.WriteOpaqueList(w, c.Certificates)
 	default:
 		if !isPrivateCredentialType(c.Type) {
-			w.fail(invalid("credential type %d", c.Type))
+			w.Fail(codec.Invalid("credential type %d", c.Type))
 			return
 		}
 		w.Opaque(c.Identity)
@@ -50,23 +52,23 @@ func (c *Credential) Marshal(w *Writer) {
 
 // Unmarshal reads a credential, rejecting credential types that are
 // neither defined by RFC 9420 nor private-use.
-func (c *Credential) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (c *Credential) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out Credential
-	out.Type = d.u16()
+	out.Type = d.U16()
 	switch {
-	case d.err != nil:
+	case d.Err != nil:
 	case out.Type == CredentialTypeBasic:
-		out.Identity = d.opaque()
+		out.Identity = d.Opaque()
 	case out.Type == CredentialTypeX509:
-		out.Certificates = readOpaqueList(&d)
+		out.Certificates = codec.ReadOpaqueList(&d)
 	case isPrivateCredentialType(out.Type):
-		out.Identity = d.opaque()
+		out.Identity = d.Opaque()
 	default:
-		d.fail(invalid("credential type %d", out.Type))
+		d.Fail(codec.Invalid("credential type %d", out.Type))
 	}
-	if d.err != nil {
-		return d.err
+	if d.Err != nil {
+		return d.Err
 	}
 	*c = out
 	return nil
@@ -82,25 +84,25 @@ type Capabilities struct {
 }
 
 // Marshal writes the capabilities.
-func (c *Capabilities) Marshal(w *Writer) {
-	writeU16List(w, c.Versions)
-	writeU16List(w, c.CipherSuites)
-	writeU16List(w, c.Extensions)
-	writeU16List(w, c.Proposals)
-	writeU16List(w, c.Credentials)
+func (c *Capabilities) Marshal(w *codec.Writer) {
+	codec.WriteU16List(w, c.Versions)
+	codec.WriteU16List(w, c.CipherSuites)
+	codec.WriteU16List(w, c.Extensions)
+	codec.WriteU16List(w, c.Proposals)
+	codec.WriteU16List(w, c.Credentials)
 }
 
 // Unmarshal reads capabilities.
-func (c *Capabilities) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (c *Capabilities) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out Capabilities
-	out.Versions = readU16List(&d)
-	out.CipherSuites = readU16List(&d)
-	out.Extensions = readU16List(&d)
-	out.Proposals = readU16List(&d)
-	out.Credentials = readU16List(&d)
-	if d.err != nil {
-		return d.err
+	out.Versions = codec.ReadU16List(&d)
+	out.CipherSuites = codec.ReadU16List(&d)
+	out.Extensions = codec.ReadU16List(&d)
+	out.Proposals = codec.ReadU16List(&d)
+	out.Credentials = codec.ReadU16List(&d)
+	if d.Err != nil {
+		return d.Err
 	}
 	*c = out
 	return nil
@@ -114,36 +116,36 @@ type Lifetime struct {
 }
 
 // Marshal writes the lifetime.
-func (l *Lifetime) Marshal(w *Writer) {
+func (l *Lifetime) Marshal(w *codec.Writer) {
 	w.Uint64(l.NotBefore)
 	w.Uint64(l.NotAfter)
 }
 
 // Unmarshal reads a lifetime.
-func (l *Lifetime) Unmarshal(r *Reader) error {
-	d := dec{r: r}
-	nb, na := d.u64(), d.u64()
-	if d.err != nil {
-		return d.err
+func (l *Lifetime) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
+	nb, na := d.U64(), d.U64()
+	if d.Err != nil {
+		return d.Err
 	}
 	*l = Lifetime{NotBefore: nb, NotAfter: na}
 	return nil
 }
 
 // Marshal writes the extension.
-func (e *Extension) Marshal(w *Writer) {
+func (e *Extension) Marshal(w *codec.Writer) {
 	w.Uint16(e.Type)
 	w.Opaque(e.Data)
 }
 
 // Unmarshal reads one extension. Unknown extension types are kept as
 // opaque data, as RFC 9420 section 13 requires.
-func (e *Extension) Unmarshal(r *Reader) error {
-	d := dec{r: r}
-	t := d.u16()
-	data := d.opaque()
-	if d.err != nil {
-		return d.err
+func (e *Extension) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
+	t := d.U16()
+	data := d.Opaque()
+	if d.Err != nil {
+		return d.Err
 	}
 	*e = Extension{Type: t, Data: data}
 	return nil
@@ -151,15 +153,15 @@ func (e *Extension) Unmarshal(r *Reader) error {
 
 // readExtensions reads an Extension list, rejecting duplicate types
 // (RFC 9420 section 13.4).
-func readExtensions(d *dec) []Extension {
-	exts := readList[Extension](d)
-	if d.err != nil {
+func readExtensions(d *codec.Dec) []Extension {
+	exts := codec.ReadList[Extension](d)
+	if d.Err != nil {
 		return nil
 	}
 	for i := range exts {
 		for j := i + 1; j < len(exts); j++ {
 			if exts[i].Type == exts[j].Type {
-				d.fail(invalid("duplicate extension type %d", exts[i].Type))
+				d.Fail(codec.Invalid("duplicate extension type %d", exts[i].Type))
 				return nil
 			}
 		}
@@ -194,7 +196,7 @@ type LeafNode struct {
 
 // marshalContent writes the fields shared by the LeafNode and the
 // LeafNodeTBS, up to and including the extensions.
-func (n *LeafNode) marshalContent(w *Writer) {
+func (n *LeafNode) marshalContent(w *codec.Writer) {
 	w.Opaque(n.EncryptionKey)
 	w.Opaque(n.SignatureKey)
 	n.Credential.Marshal(w)
@@ -207,40 +209,40 @@ func (n *LeafNode) marshalContent(w *Writer) {
 	case LeafNodeSourceCommit:
 		w.Opaque(n.ParentHash)
 	default:
-		w.fail(invalid("leaf node source %d", n.Source))
+		w.Fail(codec.Invalid("leaf node source %d", n.Source))
 	}
-	writeList(w, n.Extensions)
+	codec.WriteList(w, n.Extensions)
 }
 
 // Marshal writes the leaf node.
-func (n *LeafNode) Marshal(w *Writer) {
+func (n *LeafNode) Marshal(w *codec.Writer) {
 	n.marshalContent(w)
 	w.Opaque(n.Signature)
 }
 
 // Unmarshal reads a leaf node, rejecting unknown leaf node sources.
-func (n *LeafNode) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (n *LeafNode) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out LeafNode
-	out.EncryptionKey = d.opaque()
-	out.SignatureKey = d.opaque()
-	d.do(out.Credential.Unmarshal)
-	d.do(out.Capabilities.Unmarshal)
-	out.Source = LeafNodeSource(d.u8())
+	out.EncryptionKey = d.Opaque()
+	out.SignatureKey = d.Opaque()
+	d.Do(out.Credential.Unmarshal)
+	d.Do(out.Capabilities.Unmarshal)
+	out.Source = LeafNodeSource(d.U8())
 	switch {
-	case d.err != nil:
+	case d.Err != nil:
 	case out.Source == LeafNodeSourceKeyPackage:
-		d.do(out.Lifetime.Unmarshal)
+		d.Do(out.Lifetime.Unmarshal)
 	case out.Source == LeafNodeSourceUpdate:
 	case out.Source == LeafNodeSourceCommit:
-		out.ParentHash = d.opaque()
+		out.ParentHash = d.Opaque()
 	default:
-		d.fail(invalid("leaf node source %d", out.Source))
+		d.Fail(codec.Invalid("leaf node source %d", out.Source))
 	}
 	out.Extensions = readExtensions(&d)
-	out.Signature = d.opaque()
-	if d.err != nil {
-		return d.err
+	out.Signature = d.Opaque()
+	if d.Err != nil {
+		return d.Err
 	}
 	*n = out
 	return nil

@@ -1,5 +1,6 @@
 package mls
 
+import "github.com/xchat-im/xchat/client/mls/internal/codec"
 import "fmt"
 
 // MLSMessage is the top-level MLS message (RFC 9420 section 6): a protocol
@@ -17,8 +18,8 @@ type MLSMessage struct {
 
 // body returns the variant selected by WireFormat, or nil.
 func (m *MLSMessage) body() interface {
-	Marshal(*Writer)
-	Unmarshal(*Reader) error
+	Marshal(*codec.Writer)
+	Unmarshal(*codec.Reader) error
 } {
 	switch m.WireFormat {
 	case WireFormatPublicMessage:
@@ -46,14 +47,14 @@ func (m *MLSMessage) body() interface {
 }
 
 // Marshal writes the message.
-func (m *MLSMessage) Marshal(w *Writer) {
+func (m *MLSMessage) Marshal(w *codec.Writer) {
 	if m.Version != ProtocolVersionMLS10 {
-		w.fail(invalid("protocol version %d", m.Version))
+		w.Fail(codec.Invalid("protocol version %d", m.Version))
 		return
 	}
 	b := m.body()
 	if b == nil {
-		w.fail(invalid("wire format %d", m.WireFormat))
+		w.Fail(codec.Invalid("wire format %d", m.WireFormat))
 		return
 	}
 	w.Uint16(m.Version)
@@ -63,14 +64,14 @@ func (m *MLSMessage) Marshal(w *Writer) {
 
 // Unmarshal reads a message, rejecting versions other than mls10 and
 // unknown wire formats.
-func (m *MLSMessage) Unmarshal(r *Reader) error {
-	d := dec{r: r}
-	out := MLSMessage{Version: d.u16(), WireFormat: WireFormat(d.u16())}
-	if d.err != nil {
-		return d.err
+func (m *MLSMessage) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
+	out := MLSMessage{Version: d.U16(), WireFormat: WireFormat(d.U16())}
+	if d.Err != nil {
+		return d.Err
 	}
 	if out.Version != ProtocolVersionMLS10 {
-		return invalid("protocol version %d", out.Version)
+		return codec.Invalid("protocol version %d", out.Version)
 	}
 	switch out.WireFormat {
 	case WireFormatPublicMessage:
@@ -84,7 +85,7 @@ func (m *MLSMessage) Unmarshal(r *Reader) error {
 	case WireFormatKeyPackage:
 		out.KeyPackage = new(KeyPackage)
 	default:
-		return invalid("wire format %d", out.WireFormat)
+		return codec.Invalid("wire format %d", out.WireFormat)
 	}
 	if err := out.body().Unmarshal(r); err != nil {
 		return err
@@ -95,7 +96,7 @@ func (m *MLSMessage) Unmarshal(r *Reader) error {
 
 // MarshalBinary encodes the message.
 func (m *MLSMessage) MarshalBinary() ([]byte, error) {
-	b, err := marshalAll(m)
+	b, err := codec.MarshalAll(m)
 	if err != nil {
 		return nil, fmt.Errorf("mls: message: %w", err)
 	}
@@ -104,7 +105,7 @@ func (m *MLSMessage) MarshalBinary() ([]byte, error) {
 
 // UnmarshalBinary decodes a complete message, rejecting trailing data.
 func (m *MLSMessage) UnmarshalBinary(b []byte) error {
-	if err := unmarshalAll(b, m); err != nil {
+	if err := codec.UnmarshalAll(b, m); err != nil {
 		return fmt.Errorf("mls: message: %w", err)
 	}
 	return nil

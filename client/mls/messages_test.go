@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"os"
 	"path/filepath"
 	"sort"
@@ -12,8 +13,8 @@ import (
 
 // wireValue is a structure with Marshal and Unmarshal.
 type wireValue interface {
-	Marshal(*Writer)
-	Unmarshal(*Reader) error
+	Marshal(*codec.Writer)
+	Unmarshal(*codec.Reader) error
 }
 
 // messagesFields maps each messages.json field to a constructor of the
@@ -50,10 +51,10 @@ var wantWireFormat = map[string]WireFormat{
 }
 
 func roundTrip(b []byte, v wireValue) ([]byte, error) {
-	if err := unmarshalAll(b, v); err != nil {
+	if err := codec.UnmarshalAll(b, v); err != nil {
 		return nil, err
 	}
-	return marshalAll(v)
+	return codec.MarshalAll(v)
 }
 
 func TestMessagesVectors(t *testing.T) {
@@ -113,12 +114,12 @@ func TestMessagesTruncated(t *testing.T) {
 				continue
 			}
 			for n := 0; n < len(b); n++ {
-				if err := unmarshalAll(b[:n], mk()); err == nil {
+				if err := codec.UnmarshalAll(b[:n], mk()); err == nil {
 					t.Errorf("case %d %s: prefix of %d/%d bytes decoded", i, name, n, len(b))
 					break
 				}
 			}
-			if err := unmarshalAll(append(bytes.Clone(b), 0), mk()); err == nil {
+			if err := codec.UnmarshalAll(append(bytes.Clone(b), 0), mk()); err == nil {
 				t.Errorf("case %d %s: trailing byte accepted", i, name)
 			}
 		}
@@ -152,34 +153,34 @@ func TestWireStrictness(t *testing.T) {
 	}
 
 	// Optional presence octets other than 0 and 1 are rejected.
-	if err := unmarshalAll([]byte{0x00, 0x02}, new(Commit)); err == nil {
+	if err := codec.UnmarshalAll([]byte{0x00, 0x02}, new(Commit)); err == nil {
 		t.Error("commit with presence octet 2 decoded")
 	}
 	// Ratchet trees must be non-empty, odd-length and end non-blank.
 	for _, tree := range [][]byte{{0x00}, {0x01, 0x00}, {0x02, 0x00, 0x00}} {
-		if err := unmarshalAll(tree, new(RatchetTree)); err == nil {
+		if err := codec.UnmarshalAll(tree, new(RatchetTree)); err == nil {
 			t.Errorf("tree %x decoded", tree)
 		}
 	}
 	// Unknown credential, proposal and PSK types are rejected.
-	if err := unmarshalAll([]byte{0x00, 0x03, 0x00}, new(Credential)); err == nil {
+	if err := codec.UnmarshalAll([]byte{0x00, 0x03, 0x00}, new(Credential)); err == nil {
 		t.Error("credential type 3 decoded")
 	}
-	if err := unmarshalAll([]byte{0x00, 0x08, 0x00}, new(Proposal)); err == nil {
+	if err := codec.UnmarshalAll([]byte{0x00, 0x08, 0x00}, new(Proposal)); err == nil {
 		t.Error("proposal type 8 decoded")
 	}
-	if err := unmarshalAll([]byte{0x03, 0x00, 0x00}, new(PreSharedKeyID)); err == nil {
+	if err := codec.UnmarshalAll([]byte{0x03, 0x00, 0x00}, new(PreSharedKeyID)); err == nil {
 		t.Error("PSK type 3 decoded")
 	}
 	// Duplicate extensions are rejected.
-	if err := unmarshalAll([]byte{0x08, 0x00, 0x05, 0x00, 0x00, 0x05, 0x00}, new(GroupContextExtensions)); err == nil {
+	if err := codec.UnmarshalAll([]byte{0x08, 0x00, 0x05, 0x00, 0x00, 0x05, 0x00}, new(GroupContextExtensions)); err == nil {
 		t.Error("duplicate extensions decoded")
 	}
 	// Marshal of an unset variant fails instead of panicking.
-	if _, err := marshalAll(&MLSMessage{Version: 1, WireFormat: WireFormatWelcome}); err == nil {
+	if _, err := codec.MarshalAll(&MLSMessage{Version: 1, WireFormat: WireFormatWelcome}); err == nil {
 		t.Error("message without body encoded")
 	}
-	if _, err := marshalAll(&Proposal{Type: ProposalTypeAdd}); err == nil {
+	if _, err := codec.MarshalAll(&Proposal{Type: ProposalTypeAdd}); err == nil {
 		t.Error("proposal without body encoded")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 )
@@ -46,7 +47,7 @@ func (t *Tree) ParentHash(cs *CipherSuite, p, s treemath.NodeIndex) ([]byte, err
 	if err != nil {
 		return nil, err
 	}
-	var w Writer
+	var w codec.Writer
 	w.Opaque(pn.EncryptionKey)
 	w.Opaque(pn.ParentHash)
 	w.Opaque(sh)

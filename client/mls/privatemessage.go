@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"sync"
 )
@@ -76,7 +77,7 @@ func applyReuseGuard(nonce []byte, guard [reuseGuardSize]byte) []byte {
 
 // privateContentAAD encodes PrivateContentAAD.
 func privateContentAAD(pm *PrivateMessage) ([]byte, error) {
-	var w Writer
+	var w codec.Writer
 	w.Opaque(pm.GroupID)
 	w.Uint64(pm.Epoch)
 	w.Uint8(uint8(pm.ContentType))
@@ -87,7 +88,7 @@ func privateContentAAD(pm *PrivateMessage) ([]byte, error) {
 // marshalPrivateContent encodes PrivateMessageContent with padding zero
 // bytes.
 func marshalPrivateContent(c *FramedContent, auth *FramedContentAuthData, padding int) ([]byte, error) {
-	var w Writer
+	var w codec.Writer
 	switch {
 	case c.ContentType == ContentTypeApplication:
 		w.Opaque(c.ApplicationData)
@@ -96,7 +97,7 @@ func marshalPrivateContent(c *FramedContent, auth *FramedContentAuthData, paddin
 	case c.ContentType == ContentTypeCommit && c.Commit != nil:
 		c.Commit.Marshal(&w)
 	default:
-		return nil, invalid("content type %d", c.ContentType)
+		return nil, codec.Invalid("content type %d", c.ContentType)
 	}
 	auth.Marshal(&w, c.ContentType)
 	w.Raw(make([]byte, padding))
@@ -106,24 +107,24 @@ func marshalPrivateContent(c *FramedContent, auth *FramedContentAuthData, paddin
 // unmarshalPrivateContent decodes PrivateMessageContent of content type
 // ct into c and auth, requiring the padding to be all zeros.
 func unmarshalPrivateContent(b []byte, ct ContentType, c *FramedContent, auth *FramedContentAuthData) error {
-	r := NewReader(b)
-	d := dec{r: r}
+	r := codec.NewReader(b)
+	d := codec.Dec{R: r}
 	c.ContentType = ct
 	switch ct {
 	case ContentTypeApplication:
-		c.ApplicationData = d.opaque()
+		c.ApplicationData = d.Opaque()
 	case ContentTypeProposal:
 		c.Proposal = new(Proposal)
-		d.do(c.Proposal.Unmarshal)
+		d.Do(c.Proposal.Unmarshal)
 	case ContentTypeCommit:
 		c.Commit = new(Commit)
-		d.do(c.Commit.Unmarshal)
+		d.Do(c.Commit.Unmarshal)
 	default:
-		return invalid("content type %d", ct)
+		return codec.Invalid("content type %d", ct)
 	}
-	d.do(func(r *Reader) error { return auth.Unmarshal(r, ct) })
-	if d.err != nil {
-		return d.err
+	d.Do(func(r *codec.Reader) error { return auth.Unmarshal(r, ct) })
+	if d.Err != nil {
+		return d.Err
 	}
 	pad, _ := r.Raw(r.Len())
 	for _, p := range pad {
@@ -141,13 +142,13 @@ func unmarshalPrivateContent(b []byte, ct ContentType, c *FramedContent, auth *F
 func (k *MessageKeys) ProtectPrivate(ac *AuthenticatedContent, padTo int) (*PrivateMessage, error) {
 	c := &ac.Content
 	if ac.WireFormat != WireFormatPrivateMessage {
-		return nil, fmt.Errorf("mls: protect private: %w", invalid("content signed for wire format %d", ac.WireFormat))
+		return nil, fmt.Errorf("mls: protect private: %w", codec.Invalid("content signed for wire format %d", ac.WireFormat))
 	}
 	if err := checkSenderContent(ac.WireFormat, c); err != nil {
 		return nil, fmt.Errorf("mls: protect private: %w", err)
 	}
 	if (c.ContentType == ContentTypeCommit) != (ac.Auth.ConfirmationTag != nil) {
-		return nil, fmt.Errorf("mls: protect private: %w", invalid("confirmation tag must be present exactly for commits"))
+		return nil, fmt.Errorf("mls: protect private: %w", codec.Invalid("confirmation tag must be present exactly for commits"))
 	}
 	if padTo > MaxPrivateMessagePadding {
 		return nil, fmt.Errorf("mls: protect private: padding to %d bytes", padTo)
@@ -211,7 +212,7 @@ func (k *MessageKeys) UnprotectPrivate(pm *PrivateMessage, ctx *GroupContext, lo
 		return nil, ErrWrongGroupEpoch
 	}
 	if !pm.ContentType.valid() {
-		return nil, fmt.Errorf("mls: unprotect private: %w", invalid("content type %d", pm.ContentType))
+		return nil, fmt.Errorf("mls: unprotect private: %w", codec.Invalid("content type %d", pm.ContentType))
 	}
 	sd, err := k.cs.DecryptSenderData(k.senderDataSecret, pm)
 	if err != nil {

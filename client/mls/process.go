@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 	"time"
@@ -97,7 +98,7 @@ func (g *Group) Process(msg []byte) (*Processed, error) {
 	case WireFormatPrivateMessage:
 		return g.processPrivate(msg, m.PrivateMessage)
 	}
-	return nil, fmt.Errorf("mls: process: %w", invalid("wire format %d is not a group message", m.WireFormat))
+	return nil, fmt.Errorf("mls: process: %w", codec.Invalid("wire format %d is not a group message", m.WireFormat))
 }
 
 // findEpoch returns the index in the chain of the epoch numbered e.
@@ -152,19 +153,19 @@ type ExternalSender struct {
 }
 
 // Marshal writes the entry.
-func (e *ExternalSender) Marshal(w *Writer) {
+func (e *ExternalSender) Marshal(w *codec.Writer) {
 	w.Opaque(e.SignatureKey)
 	e.Credential.Marshal(w)
 }
 
 // Unmarshal reads the entry.
-func (e *ExternalSender) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (e *ExternalSender) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out ExternalSender
-	out.SignatureKey = d.opaque()
-	d.do(out.Credential.Unmarshal)
-	if d.err != nil {
-		return d.err
+	out.SignatureKey = d.Opaque()
+	d.Do(out.Credential.Unmarshal)
+	if d.Err != nil {
+		return d.Err
 	}
 	*e = out
 	return nil
@@ -175,14 +176,14 @@ func externalSenders(exts []Extension) ([]ExternalSender, error) {
 		if e.Type != ExtensionTypeExternalSenders {
 			continue
 		}
-		r := NewReader(e.Data)
-		d := dec{r: r}
-		out := readList[ExternalSender](&d)
-		if d.err == nil {
-			d.fail(r.Done())
+		r := codec.NewReader(e.Data)
+		d := codec.Dec{R: r}
+		out := codec.ReadList[ExternalSender](&d)
+		if d.Err == nil {
+			d.Fail(r.Done())
 		}
-		if d.err != nil {
-			return nil, fmt.Errorf("%w: external_senders: %w", ErrNotMember, d.err)
+		if d.Err != nil {
+			return nil, fmt.Errorf("%w: external_senders: %w", ErrNotMember, d.Err)
 		}
 		return out, nil
 	}

@@ -1,5 +1,7 @@
 package mls
 
+import "github.com/xchat-im/xchat/client/mls/internal/codec"
+
 // ProposalType is a proposal code point (RFC 9420 section 17.4).
 type ProposalType uint16
 
@@ -22,35 +24,35 @@ const (
 )
 
 // Marshal writes the PSK identifier.
-func (p *PreSharedKeyID) Marshal(w *Writer) {
+func (p *PreSharedKeyID) Marshal(w *codec.Writer) {
 	if err := p.encode(w); err != nil {
-		w.fail(err)
+		w.Fail(err)
 	}
 }
 
 // Unmarshal reads a PSK identifier, rejecting unknown PSK types and
 // resumption usages.
-func (p *PreSharedKeyID) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (p *PreSharedKeyID) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out PreSharedKeyID
-	out.Type = d.u8()
+	out.Type = d.U8()
 	switch {
-	case d.err != nil:
+	case d.Err != nil:
 	case out.Type == PSKTypeExternal:
-		out.ID = d.opaque()
+		out.ID = d.Opaque()
 	case out.Type == PSKTypeResumption:
-		out.Usage = d.u8()
-		if d.err == nil && (out.Usage < ResumptionPSKUsageApplication || out.Usage > ResumptionPSKUsageBranch) {
-			d.fail(invalid("resumption PSK usage %d", out.Usage))
+		out.Usage = d.U8()
+		if d.Err == nil && (out.Usage < ResumptionPSKUsageApplication || out.Usage > ResumptionPSKUsageBranch) {
+			d.Fail(codec.Invalid("resumption PSK usage %d", out.Usage))
 		}
-		out.GroupID = d.opaque()
-		out.Epoch = d.u64()
+		out.GroupID = d.Opaque()
+		out.Epoch = d.U64()
 	default:
-		d.fail(invalid("PSK type %d", out.Type))
+		d.Fail(codec.Invalid("PSK type %d", out.Type))
 	}
-	out.Nonce = d.opaque()
-	if d.err != nil {
-		return d.err
+	out.Nonce = d.Opaque()
+	if d.Err != nil {
+		return d.Err
 	}
 	*p = out
 	return nil
@@ -62,10 +64,10 @@ type Add struct {
 }
 
 // Marshal writes the proposal body.
-func (a *Add) Marshal(w *Writer) { a.KeyPackage.Marshal(w) }
+func (a *Add) Marshal(w *codec.Writer) { a.KeyPackage.Marshal(w) }
 
 // Unmarshal reads the proposal body.
-func (a *Add) Unmarshal(r *Reader) error { return a.KeyPackage.Unmarshal(r) }
+func (a *Add) Unmarshal(r *codec.Reader) error { return a.KeyPackage.Unmarshal(r) }
 
 // Update proposes replacing the sender's leaf.
 type Update struct {
@@ -73,10 +75,10 @@ type Update struct {
 }
 
 // Marshal writes the proposal body.
-func (u *Update) Marshal(w *Writer) { u.LeafNode.Marshal(w) }
+func (u *Update) Marshal(w *codec.Writer) { u.LeafNode.Marshal(w) }
 
 // Unmarshal reads the proposal body.
-func (u *Update) Unmarshal(r *Reader) error { return u.LeafNode.Unmarshal(r) }
+func (u *Update) Unmarshal(r *codec.Reader) error { return u.LeafNode.Unmarshal(r) }
 
 // Remove proposes removing the member at leaf index Removed.
 type Remove struct {
@@ -84,10 +86,10 @@ type Remove struct {
 }
 
 // Marshal writes the proposal body.
-func (p *Remove) Marshal(w *Writer) { w.Uint32(p.Removed) }
+func (p *Remove) Marshal(w *codec.Writer) { w.Uint32(p.Removed) }
 
 // Unmarshal reads the proposal body.
-func (p *Remove) Unmarshal(r *Reader) error {
+func (p *Remove) Unmarshal(r *codec.Reader) error {
 	v, err := r.Uint32()
 	if err != nil {
 		return err
@@ -102,10 +104,10 @@ type PreSharedKey struct {
 }
 
 // Marshal writes the proposal body.
-func (p *PreSharedKey) Marshal(w *Writer) { p.PSK.Marshal(w) }
+func (p *PreSharedKey) Marshal(w *codec.Writer) { p.PSK.Marshal(w) }
 
 // Unmarshal reads the proposal body.
-func (p *PreSharedKey) Unmarshal(r *Reader) error { return p.PSK.Unmarshal(r) }
+func (p *PreSharedKey) Unmarshal(r *codec.Reader) error { return p.PSK.Unmarshal(r) }
 
 // ReInit proposes reinitialising the group with new parameters.
 type ReInit struct {
@@ -116,23 +118,23 @@ type ReInit struct {
 }
 
 // Marshal writes the proposal body.
-func (p *ReInit) Marshal(w *Writer) {
+func (p *ReInit) Marshal(w *codec.Writer) {
 	w.Opaque(p.GroupID)
 	w.Uint16(p.Version)
 	w.Uint16(uint16(p.CipherSuite))
-	writeList(w, p.Extensions)
+	codec.WriteList(w, p.Extensions)
 }
 
 // Unmarshal reads the proposal body.
-func (p *ReInit) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (p *ReInit) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out ReInit
-	out.GroupID = d.opaque()
-	out.Version = d.u16()
-	out.CipherSuite = CipherSuiteID(d.u16())
+	out.GroupID = d.Opaque()
+	out.Version = d.U16()
+	out.CipherSuite = CipherSuiteID(d.U16())
 	out.Extensions = readExtensions(&d)
-	if d.err != nil {
-		return d.err
+	if d.Err != nil {
+		return d.Err
 	}
 	*p = out
 	return nil
@@ -144,10 +146,10 @@ type ExternalInit struct {
 }
 
 // Marshal writes the proposal body.
-func (p *ExternalInit) Marshal(w *Writer) { w.Opaque(p.KEMOutput) }
+func (p *ExternalInit) Marshal(w *codec.Writer) { w.Opaque(p.KEMOutput) }
 
 // Unmarshal reads the proposal body.
-func (p *ExternalInit) Unmarshal(r *Reader) error {
+func (p *ExternalInit) Unmarshal(r *codec.Reader) error {
 	v, err := r.Opaque()
 	if err != nil {
 		return err
@@ -162,14 +164,14 @@ type GroupContextExtensions struct {
 }
 
 // Marshal writes the proposal body.
-func (p *GroupContextExtensions) Marshal(w *Writer) { writeList(w, p.Extensions) }
+func (p *GroupContextExtensions) Marshal(w *codec.Writer) { codec.WriteList(w, p.Extensions) }
 
 // Unmarshal reads the proposal body.
-func (p *GroupContextExtensions) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (p *GroupContextExtensions) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	exts := readExtensions(&d)
-	if d.err != nil {
-		return d.err
+	if d.Err != nil {
+		return d.Err
 	}
 	p.Extensions = exts
 	return nil
@@ -189,8 +191,8 @@ type Proposal struct {
 
 // body returns the variant selected by Type, or nil.
 func (p *Proposal) body() interface {
-	Marshal(*Writer)
-	Unmarshal(*Reader) error
+	Marshal(*codec.Writer)
+	Unmarshal(*codec.Reader) error
 } {
 	switch p.Type {
 	case ProposalTypeAdd:
@@ -226,10 +228,10 @@ func (p *Proposal) body() interface {
 }
 
 // Marshal writes the proposal.
-func (p *Proposal) Marshal(w *Writer) {
+func (p *Proposal) Marshal(w *codec.Writer) {
 	b := p.body()
 	if b == nil {
-		w.fail(invalid("proposal type %d", p.Type))
+		w.Fail(codec.Invalid("proposal type %d", p.Type))
 		return
 	}
 	w.Uint16(uint16(p.Type))
@@ -238,7 +240,7 @@ func (p *Proposal) Marshal(w *Writer) {
 
 // Unmarshal reads a proposal. Proposal types RFC 9420 does not define are
 // rejected: their bodies carry no length, so they cannot be skipped.
-func (p *Proposal) Unmarshal(r *Reader) error {
+func (p *Proposal) Unmarshal(r *codec.Reader) error {
 	t, err := r.Uint16()
 	if err != nil {
 		return err
@@ -260,7 +262,7 @@ func (p *Proposal) Unmarshal(r *Reader) error {
 	case ProposalTypeGroupContextExtensions:
 		out.GroupContextExtensions = new(GroupContextExtensions)
 	default:
-		return invalid("proposal type %d", t)
+		return codec.Invalid("proposal type %d", t)
 	}
 	if err := out.body().Unmarshal(r); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 )
 
 // Errors reported when unprotecting messages.
@@ -33,21 +34,21 @@ type AuthenticatedContent struct {
 }
 
 // Marshal writes the AuthenticatedContent.
-func (a *AuthenticatedContent) Marshal(w *Writer) {
+func (a *AuthenticatedContent) Marshal(w *codec.Writer) {
 	w.Uint16(uint16(a.WireFormat))
 	a.Content.Marshal(w)
 	a.Auth.Marshal(w, a.Content.ContentType)
 }
 
 // Unmarshal reads an AuthenticatedContent.
-func (a *AuthenticatedContent) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (a *AuthenticatedContent) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out AuthenticatedContent
-	out.WireFormat = WireFormat(d.u16())
-	d.do(out.Content.Unmarshal)
-	d.do(func(r *Reader) error { return out.Auth.Unmarshal(r, out.Content.ContentType) })
-	if d.err != nil {
-		return d.err
+	out.WireFormat = WireFormat(d.U16())
+	d.Do(out.Content.Unmarshal)
+	d.Do(func(r *codec.Reader) error { return out.Auth.Unmarshal(r, out.Content.ContentType) })
+	if d.Err != nil {
+		return d.Err
 	}
 	*a = out
 	return nil
@@ -63,13 +64,13 @@ func senderUsesContext(t SenderType) bool {
 // (RFC 9420 section 6.1). ctx is required for member and new_member_commit
 // senders and ignored otherwise.
 func FramedContentTBS(wf WireFormat, c *FramedContent, ctx *GroupContext) ([]byte, error) {
-	var w Writer
+	var w codec.Writer
 	w.Uint16(ProtocolVersionMLS10)
 	w.Uint16(uint16(wf))
 	c.Marshal(&w)
 	if senderUsesContext(c.Sender.Type) {
 		if ctx == nil {
-			return nil, fmt.Errorf("mls: framed content tbs: %w", invalid("group context required for sender type %d", c.Sender.Type))
+			return nil, fmt.Errorf("mls: framed content tbs: %w", codec.Invalid("group context required for sender type %d", c.Sender.Type))
 		}
 		gc, err := ctx.MarshalBinary()
 		if err != nil {
@@ -91,7 +92,7 @@ func FramedContentTBS(wf WireFormat, c *FramedContent, ctx *GroupContext) ([]byt
 // new-member commits only as commits.
 func checkSenderContent(wf WireFormat, c *FramedContent) error {
 	if !c.ContentType.valid() {
-		return invalid("content type %d", c.ContentType)
+		return codec.Invalid("content type %d", c.ContentType)
 	}
 	switch wf {
 	case WireFormatPublicMessage:
@@ -103,7 +104,7 @@ func checkSenderContent(wf WireFormat, c *FramedContent) error {
 			return fmt.Errorf("%w: PrivateMessage from sender type %d", ErrSenderContent, c.Sender.Type)
 		}
 	default:
-		return invalid("wire format %d for framed content", wf)
+		return codec.Invalid("wire format %d for framed content", wf)
 	}
 	switch c.Sender.Type {
 	case SenderTypeMember:
@@ -116,7 +117,7 @@ func checkSenderContent(wf WireFormat, c *FramedContent) error {
 			return fmt.Errorf("%w: sender type %d sent content type %d", ErrSenderContent, c.Sender.Type, c.ContentType)
 		}
 	default:
-		return invalid("sender type %d", c.Sender.Type)
+		return codec.Invalid("sender type %d", c.Sender.Type)
 	}
 	return nil
 }
@@ -156,7 +157,7 @@ func (cs *CipherSuite) MembershipTag(membershipKey []byte, c *FramedContent, aut
 	if err != nil {
 		return nil, err
 	}
-	w := Writer{buf: tbs}
+	w := codec.Writer{Buf: tbs}
 	auth.Marshal(&w, c.ContentType)
 	tbm, err := w.Bytes()
 	if err != nil {
@@ -169,13 +170,13 @@ func (cs *CipherSuite) MembershipTag(membershipKey []byte, c *FramedContent, aut
 // membership tag for member senders.
 func (cs *CipherSuite) ProtectPublic(membershipKey []byte, ac *AuthenticatedContent, ctx *GroupContext) (*PublicMessage, error) {
 	if ac.WireFormat != WireFormatPublicMessage {
-		return nil, fmt.Errorf("mls: protect public: %w", invalid("content signed for wire format %d", ac.WireFormat))
+		return nil, fmt.Errorf("mls: protect public: %w", codec.Invalid("content signed for wire format %d", ac.WireFormat))
 	}
 	if err := checkSenderContent(ac.WireFormat, &ac.Content); err != nil {
 		return nil, fmt.Errorf("mls: protect public: %w", err)
 	}
 	if (ac.Content.ContentType == ContentTypeCommit) != (ac.Auth.ConfirmationTag != nil) {
-		return nil, fmt.Errorf("mls: protect public: %w", invalid("confirmation tag must be present exactly for commits"))
+		return nil, fmt.Errorf("mls: protect public: %w", codec.Invalid("confirmation tag must be present exactly for commits"))
 	}
 	pm := &PublicMessage{Content: ac.Content, Auth: ac.Auth}
 	if ac.Content.Sender.Type == SenderTypeMember {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"testing"
 )
@@ -71,7 +72,7 @@ func newTestKeys(t *testing.T, cs *CipherSuite, enc, sd []byte, n uint32) *Messa
 // contentBody encodes the proposal, commit or application data of c.
 func contentBody(t *testing.T, c *FramedContent) []byte {
 	t.Helper()
-	var w Writer
+	var w codec.Writer
 	switch c.ContentType {
 	case ContentTypeApplication:
 		w.Raw(c.ApplicationData)
@@ -148,11 +149,11 @@ func TestMessageProtectionVectors(t *testing.T) {
 				sigPriv = append(make([]byte, 66-len(sigPriv)), sigPriv...)
 			}
 			var proposal Proposal
-			if err := unmarshalAll(c.Proposal, &proposal); err != nil {
+			if err := codec.UnmarshalAll(c.Proposal, &proposal); err != nil {
 				t.Fatal(err)
 			}
 			var commit Commit
-			if err := unmarshalAll(c.Commit, &commit); err != nil {
+			if err := codec.UnmarshalAll(c.Commit, &commit); err != nil {
 				t.Fatal(err)
 			}
 			contents := []FramedContent{

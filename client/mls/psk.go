@@ -1,5 +1,6 @@
 package mls
 
+import "github.com/xchat-im/xchat/client/mls/internal/codec"
 import "fmt"
 
 // PSK types (RFC 9420 section 8.4).
@@ -20,7 +21,7 @@ type PreSharedKeyID struct {
 	Nonce   []byte
 }
 
-func (p *PreSharedKeyID) encode(w *Writer) error {
+func (p *PreSharedKeyID) encode(w *codec.Writer) error {
 	w.Uint8(p.Type)
 	switch p.Type {
 	case PSKTypeExternal:
@@ -55,7 +56,7 @@ func (cs *CipherSuite) PSKSecret(psks []PSK) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		var w Writer
+		var w codec.Writer
 		if err := p.ID.encode(&w); err != nil {
 			return nil, err
 		}

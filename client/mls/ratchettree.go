@@ -1,5 +1,7 @@
 package mls
 
+import "github.com/xchat-im/xchat/client/mls/internal/codec"
+
 // NodeType distinguishes leaf and parent nodes (RFC 9420 section 7.8).
 type NodeType uint8
 
@@ -17,21 +19,21 @@ type ParentNode struct {
 }
 
 // Marshal writes the parent node.
-func (p *ParentNode) Marshal(w *Writer) {
+func (p *ParentNode) Marshal(w *codec.Writer) {
 	w.Opaque(p.EncryptionKey)
 	w.Opaque(p.ParentHash)
-	writeU32List(w, p.UnmergedLeaves)
+	codec.WriteU32List(w, p.UnmergedLeaves)
 }
 
 // Unmarshal reads a parent node.
-func (p *ParentNode) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (p *ParentNode) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out ParentNode
-	out.EncryptionKey = d.opaque()
-	out.ParentHash = d.opaque()
-	out.UnmergedLeaves = readU32List(&d)
-	if d.err != nil {
-		return d.err
+	out.EncryptionKey = d.Opaque()
+	out.ParentHash = d.Opaque()
+	out.UnmergedLeaves = codec.ReadU32List(&d)
+	if d.Err != nil {
+		return d.Err
 	}
 	*p = out
 	return nil
@@ -46,7 +48,7 @@ type Node struct {
 }
 
 // Marshal writes the node.
-func (n *Node) Marshal(w *Writer) {
+func (n *Node) Marshal(w *codec.Writer) {
 	w.Uint8(uint8(n.Type))
 	switch {
 	case n.Type == NodeTypeLeaf && n.Leaf != nil:
@@ -54,28 +56,28 @@ func (n *Node) Marshal(w *Writer) {
 	case n.Type == NodeTypeParent && n.Parent != nil:
 		n.Parent.Marshal(w)
 	default:
-		w.fail(invalid("node type %d", n.Type))
+		w.Fail(codec.Invalid("node type %d", n.Type))
 	}
 }
 
 // Unmarshal reads a node, rejecting unknown node types.
-func (n *Node) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (n *Node) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out Node
-	out.Type = NodeType(d.u8())
+	out.Type = NodeType(d.U8())
 	switch {
-	case d.err != nil:
+	case d.Err != nil:
 	case out.Type == NodeTypeLeaf:
 		out.Leaf = new(LeafNode)
-		d.do(out.Leaf.Unmarshal)
+		d.Do(out.Leaf.Unmarshal)
 	case out.Type == NodeTypeParent:
 		out.Parent = new(ParentNode)
-		d.do(out.Parent.Unmarshal)
+		d.Do(out.Parent.Unmarshal)
 	default:
-		d.fail(invalid("node type %d", out.Type))
+		d.Fail(codec.Invalid("node type %d", out.Type))
 	}
-	if d.err != nil {
-		return d.err
+	if d.Err != nil {
+		return d.Err
 	}
 	*n = out
 	return nil
@@ -87,12 +89,12 @@ func (n *Node) Unmarshal(r *Reader) error {
 type RatchetTree []*Node
 
 // Marshal writes the tree.
-func (t *RatchetTree) Marshal(w *Writer) {
+func (t *RatchetTree) Marshal(w *codec.Writer) {
 	if err := t.check(); err != nil {
-		w.fail(err)
+		w.Fail(err)
 		return
 	}
-	w.Vector(func(w *Writer) {
+	w.Vector(func(w *codec.Writer) {
 		for _, n := range *t {
 			if n == nil {
 				w.Uint8(0)
@@ -107,21 +109,21 @@ func (t *RatchetTree) Marshal(w *Writer) {
 // Unmarshal reads a tree, checking that it is non-empty, that it has an odd
 // number of nodes, that its last node is not blank and that each node's
 // type matches its position.
-func (t *RatchetTree) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (t *RatchetTree) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out RatchetTree
-	d.vec(func(r *Reader) error {
-		d := dec{r: r}
+	d.Vec(func(r *codec.Reader) error {
+		d := codec.Dec{R: r}
 		var n *Node
-		if d.present() {
+		if d.Present() {
 			n = new(Node)
-			d.do(n.Unmarshal)
+			d.Do(n.Unmarshal)
 		}
 		out = append(out, n)
-		return d.err
+		return d.Err
 	})
-	if d.err != nil {
-		return d.err
+	if d.Err != nil {
+		return d.Err
 	}
 	if err := out.check(); err != nil {
 		return err
@@ -132,13 +134,13 @@ func (t *RatchetTree) Unmarshal(r *Reader) error {
 
 func (t RatchetTree) check() error {
 	if len(t) == 0 {
-		return invalid("empty ratchet tree")
+		return codec.Invalid("empty ratchet tree")
 	}
 	if len(t)%2 == 0 {
-		return invalid("ratchet tree with even node count %d", len(t))
+		return codec.Invalid("ratchet tree with even node count %d", len(t))
 	}
 	if t[len(t)-1] == nil {
-		return invalid("ratchet tree ends with a blank node")
+		return codec.Invalid("ratchet tree ends with a blank node")
 	}
 	for i, n := range t {
 		if n == nil {
@@ -149,7 +151,7 @@ func (t RatchetTree) check() error {
 			want = NodeTypeParent
 		}
 		if n.Type != want {
-			return invalid("node %d has type %d", i, n.Type)
+			return codec.Invalid("node %d has type %d", i, n.Type)
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"crypto/cipher"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 
 	"golang.org/x/crypto/chacha20poly1305"
@@ -73,27 +74,27 @@ type SenderData struct {
 }
 
 // Marshal writes the sender data.
-func (s *SenderData) Marshal(w *Writer) {
+func (s *SenderData) Marshal(w *codec.Writer) {
 	w.Uint32(uint32(s.LeafIndex))
 	w.Uint32(s.Generation)
 	w.Raw(s.ReuseGuard[:])
 }
 
 // Unmarshal reads sender data.
-func (s *SenderData) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (s *SenderData) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out SenderData
-	out.LeafIndex = treemath.LeafIndex(d.u32())
-	out.Generation = d.u32()
-	d.do(func(r *Reader) error {
+	out.LeafIndex = treemath.LeafIndex(d.U32())
+	out.Generation = d.U32()
+	d.Do(func(r *codec.Reader) error {
 		g, err := r.Raw(reuseGuardSize)
 		if err == nil {
 			copy(out.ReuseGuard[:], g)
 		}
 		return err
 	})
-	if d.err != nil {
-		return d.err
+	if d.Err != nil {
+		return d.Err
 	}
 	*s = out
 	return nil
@@ -101,7 +102,7 @@ func (s *SenderData) Unmarshal(r *Reader) error {
 
 // senderDataAAD encodes SenderDataAAD.
 func senderDataAAD(groupID []byte, epoch uint64, ct ContentType) ([]byte, error) {
-	var w Writer
+	var w codec.Writer
 	w.Opaque(groupID)
 	w.Uint64(epoch)
 	w.Uint8(uint8(ct))
@@ -119,7 +120,7 @@ func (cs *CipherSuite) EncryptSenderData(senderDataSecret []byte, sd *SenderData
 	if err != nil {
 		return nil, fmt.Errorf("mls: sender data: %w", err)
 	}
-	pt, err := marshalAll(sd)
+	pt, err := codec.MarshalAll(sd)
 	if err != nil {
 		return nil, fmt.Errorf("mls: sender data: %w", err)
 	}
@@ -141,7 +142,7 @@ func (cs *CipherSuite) DecryptSenderData(senderDataSecret []byte, pm *PrivateMes
 		return nil, fmt.Errorf("mls: sender data: %w", err)
 	}
 	var sd SenderData
-	if err := unmarshalAll(pt, &sd); err != nil {
+	if err := codec.UnmarshalAll(pt, &sd); err != nil {
 		return nil, fmt.Errorf("mls: sender data: %w", err)
 	}
 	return &sd, nil

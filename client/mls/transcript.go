@@ -3,6 +3,7 @@ package mls
 import (
 	"crypto/hmac"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 )
 
 // ConfirmedTranscriptHash returns Hash(interim_transcript_hash_[n-1] ||
@@ -20,7 +21,7 @@ func (cs *CipherSuite) ConfirmedTranscriptHash(interimBefore, confirmedInput []b
 // InterimTranscriptHashInput_[n]), the input being the confirmation tag as
 // an opaque vector.
 func (cs *CipherSuite) InterimTranscriptHash(confirmed, confirmationTag []byte) ([]byte, error) {
-	var w Writer
+	var w codec.Writer
 	w.Raw(confirmed)
 	w.Opaque(confirmationTag)
 	b, err := w.Bytes()

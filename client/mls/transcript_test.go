@@ -2,6 +2,7 @@ package mls
 
 import (
 	"bytes"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"testing"
 )
 
@@ -26,7 +27,7 @@ func TestTranscriptHashVectors(t *testing.T) {
 		// tag, an opaque vector of Nh bytes; what precedes it is the
 		// ConfirmedTranscriptHashInput.
 		ac := c.AuthenticatedContent
-		tagLen, _ := AppendVarint(nil, uint64(cs.Nh()))
+		tagLen, _ := codec.AppendVarint(nil, uint64(cs.Nh()))
 		n := len(tagLen) + cs.Nh()
 		if len(ac) < n || !bytes.Equal(ac[len(ac)-n:len(ac)-cs.Nh()], tagLen) {
 			t.Errorf("case %d: authenticated content does not end with a %d-byte tag", ci, cs.Nh())

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 	"testing"
@@ -11,7 +12,7 @@ import (
 
 func parseTree(t *testing.T, b []byte) *Tree {
 	t.Helper()
-	r := NewReader(b)
+	r := codec.NewReader(b)
 	var rt RatchetTree
 	if err := rt.Unmarshal(r); err != nil {
 		t.Fatalf("unmarshal tree: %v", err)
@@ -29,7 +30,7 @@ func parseTree(t *testing.T, b []byte) *Tree {
 func marshalTree(t *testing.T, tr *Tree) []byte {
 	t.Helper()
 	rt := tr.RatchetTree()
-	var w Writer
+	var w codec.Writer
 	rt.Marshal(&w)
 	b, err := w.Bytes()
 	if err != nil {
@@ -65,7 +66,7 @@ func TestTreeOperationsVectors(t *testing.T) {
 				t.Fatalf("tree hash before = %x, %v; want %x", h, err, c.TreeHashBefore)
 			}
 			var p Proposal
-			r := NewReader(c.Proposal)
+			r := codec.NewReader(c.Proposal)
 			if err := p.Unmarshal(r); err != nil || r.Done() != nil {
 				t.Fatalf("proposal: %v", err)
 			}

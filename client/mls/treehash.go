@@ -1,5 +1,6 @@
 package mls
 
+import "github.com/xchat-im/xchat/client/mls/internal/codec"
 import "github.com/xchat-im/xchat/client/mls/internal/treemath"
 import "fmt"
 
@@ -28,7 +29,7 @@ func (t *Tree) TreeHashes(cs *CipherSuite) ([][]byte, error) {
 // treeHash computes the hash of x, recording each subtree hash in memo
 // when it is non-nil.
 func (t *Tree) treeHash(cs *CipherSuite, x treemath.NodeIndex, memo [][]byte) ([]byte, error) {
-	var w Writer
+	var w codec.Writer
 	n := t.nodes[x]
 	if x.Level() == 0 {
 		// TreeHashInput{leaf, LeafNodeHashInput{leaf_index, optional<LeafNode>}}
@@ -38,7 +39,7 @@ func (t *Tree) treeHash(cs *CipherSuite, x treemath.NodeIndex, memo [][]byte) ([
 			w.Uint8(0)
 		} else {
 			if n.Leaf == nil {
-				return nil, invalid("leaf position %d holds a non-leaf node", x)
+				return nil, codec.Invalid("leaf position %d holds a non-leaf node", x)
 			}
 			w.Uint8(1)
 			n.Leaf.Marshal(&w)
@@ -60,7 +61,7 @@ func (t *Tree) treeHash(cs *CipherSuite, x treemath.NodeIndex, memo [][]byte) ([
 			w.Uint8(0)
 		} else {
 			if n.Parent == nil {
-				return nil, invalid("parent position %d holds a non-parent node", x)
+				return nil, codec.Invalid("parent position %d holds a non-parent node", x)
 			}
 			w.Uint8(1)
 			n.Parent.Marshal(&w)

@@ -3,6 +3,7 @@ package mls
 import (
 	"bytes"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"maps"
 	"slices"
@@ -56,7 +57,7 @@ func TestTreeKEMVectors(t *testing.T) {
 // treeKEMCase checks one treekem.json case.
 func treeKEMCase(t *testing.T, ci int, cs *CipherSuite, v *treeKEMVector, passed, applied *atomic.Int64) {
 	{
-		r := NewReader(v.RatchetTree)
+		r := codec.NewReader(v.RatchetTree)
 		var rt RatchetTree
 		if err := rt.Unmarshal(r); err != nil || r.Done() != nil {
 			t.Fatalf("case %d: ratchet tree: %v", ci, err)
@@ -90,7 +91,7 @@ func treeKEMCase(t *testing.T, ci int, cs *CipherSuite, v *treeKEMVector, passed
 		}
 
 		for ui, u := range v.UpdatePaths {
-			r := NewReader(u.UpdatePath)
+			r := codec.NewReader(u.UpdatePath)
 			var up UpdatePath
 			if err := up.Unmarshal(r); err != nil || r.Done() != nil {
 				t.Fatalf("case %d path %d: decode: %v", ci, ui, err)

@@ -1,5 +1,6 @@
 package mls
 
+import "github.com/xchat-im/xchat/client/mls/internal/codec"
 import "github.com/xchat-im/xchat/client/mls/internal/treemath"
 import "fmt"
 
@@ -9,7 +10,7 @@ import "fmt"
 // It returns the new leaf's index.
 func (t *Tree) AddLeaf(leaf *LeafNode) (treemath.LeafIndex, error) {
 	if leaf == nil {
-		return 0, invalid("adding a blank leaf")
+		return 0, codec.Invalid("adding a blank leaf")
 	}
 	n := t.NumLeaves()
 	l := treemath.LeafIndex(n)
@@ -57,7 +58,7 @@ func (t *Tree) blankDirectPath(l treemath.LeafIndex) error {
 // section 12.1.2).
 func (t *Tree) UpdateLeaf(l treemath.LeafIndex, leaf *LeafNode) error {
 	if leaf == nil {
-		return invalid("updating leaf %d to a blank", l)
+		return codec.Invalid("updating leaf %d to a blank", l)
 	}
 	if t.isLeafBlank(l) {
 		return fmt.Errorf("%w: update of blank leaf %d", treemath.ErrTreeMath, l)
@@ -106,20 +107,20 @@ func (t *Tree) ApplyProposal(p *Proposal, sender treemath.LeafIndex) error {
 	switch p.Type {
 	case ProposalTypeAdd:
 		if p.Add == nil {
-			return invalid("add proposal without body")
+			return codec.Invalid("add proposal without body")
 		}
 		leaf := p.Add.KeyPackage.LeafNode
 		_, err := t.AddLeaf(&leaf)
 		return err
 	case ProposalTypeUpdate:
 		if p.Update == nil {
-			return invalid("update proposal without body")
+			return codec.Invalid("update proposal without body")
 		}
 		leaf := p.Update.LeafNode
 		return t.UpdateLeaf(sender, &leaf)
 	case ProposalTypeRemove:
 		if p.Remove == nil {
-			return invalid("remove proposal without body")
+			return codec.Invalid("remove proposal without body")
 		}
 		return t.RemoveLeaf(treemath.LeafIndex(p.Remove.Removed))
 	}

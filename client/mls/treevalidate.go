@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 )
@@ -15,7 +16,7 @@ var ErrInvalidTree = errors.New("mls: invalid ratchet tree")
 // 9420 section 7.2): the content, then group_id and leaf_index for leaves
 // from updates and commits.
 func leafNodeTBS(leaf *LeafNode, groupID []byte, l treemath.LeafIndex) ([]byte, error) {
-	var w Writer
+	var w codec.Writer
 	leaf.marshalContent(&w)
 	switch leaf.Source {
 	case LeafNodeSourceUpdate, LeafNodeSourceCommit:

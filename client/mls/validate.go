@@ -3,6 +3,7 @@ package mls
 import (
 	"bytes"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 	"time"
@@ -22,14 +23,14 @@ func requiredCapabilities(exts []Extension) (ext, props, creds []uint16, err err
 		if e.Type != ExtensionTypeRequiredCapabilities {
 			continue
 		}
-		r := NewReader(e.Data)
-		d := dec{r: r}
-		ext, props, creds = readU16List(&d), readU16List(&d), readU16List(&d)
-		if d.err == nil {
-			d.fail(r.Done())
+		r := codec.NewReader(e.Data)
+		d := codec.Dec{R: r}
+		ext, props, creds = codec.ReadU16List(&d), codec.ReadU16List(&d), codec.ReadU16List(&d)
+		if d.Err == nil {
+			d.Fail(r.Done())
 		}
-		if d.err != nil {
-			return nil, nil, nil, fmt.Errorf("%w: required_capabilities: %w", ErrInvalidProposal, d.err)
+		if d.Err != nil {
+			return nil, nil, nil, fmt.Errorf("%w: required_capabilities: %w", ErrInvalidProposal, d.Err)
 		}
 	}
 	return ext, props, creds, nil
@@ -153,8 +154,8 @@ func (g *Group) validateProposals(base *epoch, props []pendingProposal, inline [
 
 // sameCredential reports whether two credentials are identical.
 func sameCredential(a, b *Credential) bool {
-	x, err1 := marshalAll(a)
-	y, err2 := marshalAll(b)
+	x, err1 := codec.MarshalAll(a)
+	y, err2 := codec.MarshalAll(b)
 	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
 
@@ -212,7 +213,7 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 			if len(id.Nonce) != g.cs.Nh() {
 				return fmt.Errorf("%w: PSK nonce of %d bytes", ErrInvalidProposal, len(id.Nonce))
 			}
-			b, err := marshalAll(&PreSharedKey{PSK: PreSharedKeyID{Type: id.Type, ID: id.ID, Usage: id.Usage, GroupID: id.GroupID, Epoch: id.Epoch}})
+			b, err := codec.MarshalAll(&PreSharedKey{PSK: PreSharedKeyID{Type: id.Type, ID: id.ID, Usage: id.Usage, GroupID: id.GroupID, Epoch: id.Epoch}})
 			if err != nil {
 				return fmt.Errorf("%w: %w", ErrInvalidProposal, err)
 			}

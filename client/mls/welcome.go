@@ -1,5 +1,7 @@
 package mls
 
+import "github.com/xchat-im/xchat/client/mls/internal/codec"
+
 // EncryptedGroupSecrets is a GroupSecrets encrypted to one new member's
 // KeyPackage init key (RFC 9420 section 12.4.3.1).
 type EncryptedGroupSecrets struct {
@@ -8,19 +10,19 @@ type EncryptedGroupSecrets struct {
 }
 
 // Marshal writes the value.
-func (e *EncryptedGroupSecrets) Marshal(w *Writer) {
+func (e *EncryptedGroupSecrets) Marshal(w *codec.Writer) {
 	w.Opaque(e.NewMember)
 	e.EncryptedGroupSecrets.Marshal(w)
 }
 
 // Unmarshal reads the value.
-func (e *EncryptedGroupSecrets) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (e *EncryptedGroupSecrets) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out EncryptedGroupSecrets
-	out.NewMember = d.opaque()
-	d.do(out.EncryptedGroupSecrets.Unmarshal)
-	if d.err != nil {
-		return d.err
+	out.NewMember = d.Opaque()
+	d.Do(out.EncryptedGroupSecrets.Unmarshal)
+	if d.Err != nil {
+		return d.Err
 	}
 	*e = out
 	return nil
@@ -34,21 +36,21 @@ type Welcome struct {
 }
 
 // Marshal writes the welcome.
-func (m *Welcome) Marshal(w *Writer) {
+func (m *Welcome) Marshal(w *codec.Writer) {
 	w.Uint16(uint16(m.CipherSuite))
-	writeList(w, m.Secrets)
+	codec.WriteList(w, m.Secrets)
 	w.Opaque(m.EncryptedGroupInfo)
 }
 
 // Unmarshal reads a welcome.
-func (m *Welcome) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (m *Welcome) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out Welcome
-	out.CipherSuite = CipherSuiteID(d.u16())
-	out.Secrets = readList[EncryptedGroupSecrets](&d)
-	out.EncryptedGroupInfo = d.opaque()
-	if d.err != nil {
-		return d.err
+	out.CipherSuite = CipherSuiteID(d.U16())
+	out.Secrets = codec.ReadList[EncryptedGroupSecrets](&d)
+	out.EncryptedGroupInfo = d.Opaque()
+	if d.Err != nil {
+		return d.Err
 	}
 	*m = out
 	return nil
@@ -63,7 +65,7 @@ type GroupSecrets struct {
 }
 
 // Marshal writes the group secrets.
-func (g *GroupSecrets) Marshal(w *Writer) {
+func (g *GroupSecrets) Marshal(w *codec.Writer) {
 	w.Opaque(g.JoinerSecret)
 	if g.PathSecret == nil {
 		w.Uint8(0)
@@ -71,23 +73,23 @@ func (g *GroupSecrets) Marshal(w *Writer) {
 		w.Uint8(1)
 		w.Opaque(g.PathSecret)
 	}
-	writeList(w, g.PSKs)
+	codec.WriteList(w, g.PSKs)
 }
 
 // Unmarshal reads group secrets.
-func (g *GroupSecrets) Unmarshal(r *Reader) error {
-	d := dec{r: r}
+func (g *GroupSecrets) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
 	var out GroupSecrets
-	out.JoinerSecret = d.opaque()
-	if d.present() {
-		out.PathSecret = d.opaque()
+	out.JoinerSecret = d.Opaque()
+	if d.Present() {
+		out.PathSecret = d.Opaque()
 		if out.PathSecret == nil {
 			out.PathSecret = []byte{}
 		}
 	}
-	out.PSKs = readList[PreSharedKeyID](&d)
-	if d.err != nil {
-		return d.err
+	out.PSKs = codec.ReadList[PreSharedKeyID](&d)
+	if d.Err != nil {
+		return d.Err
 	}
 	*g = out
 	return nil

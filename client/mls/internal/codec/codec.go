@@ -1,4 +1,8 @@
-package mls
+// Package codec encodes and decodes the TLS presentation language of
+// RFC 9420 section 2.1: integers, the variable-length integer, opaque
+// vectors, and lists of structures, with bounds on every length a peer
+// controls.
+package codec
 
 import (
 	"errors"
@@ -30,7 +34,7 @@ var (
 // Writer serialises values in the TLS presentation language as RFC 9420
 // uses it. The zero value is ready to use.
 type Writer struct {
-	buf []byte
+	Buf []byte
 	err error
 }
 
@@ -40,18 +44,18 @@ func (w *Writer) Bytes() ([]byte, error) {
 	if w.err != nil {
 		return nil, w.err
 	}
-	return w.buf, nil
+	return w.Buf, nil
 }
 
 // Uint8 appends one byte.
-func (w *Writer) Uint8(v uint8) { w.buf = append(w.buf, v) }
+func (w *Writer) Uint8(v uint8) { w.Buf = append(w.Buf, v) }
 
 // Uint16 appends a big-endian 16-bit integer.
-func (w *Writer) Uint16(v uint16) { w.buf = append(w.buf, byte(v>>8), byte(v)) }
+func (w *Writer) Uint16(v uint16) { w.Buf = append(w.Buf, byte(v>>8), byte(v)) }
 
 // Uint32 appends a big-endian 32-bit integer.
 func (w *Writer) Uint32(v uint32) {
-	w.buf = append(w.buf, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+	w.Buf = append(w.Buf, byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
 }
 
 // Uint64 appends a big-endian 64-bit integer.
@@ -63,23 +67,23 @@ func (w *Writer) Uint64(v uint64) {
 // Varint appends v in the shortest MLS variable-length integer form.
 // Values above MaxVarint record an error returned by Bytes.
 func (w *Writer) Varint(v uint64) {
-	b, err := AppendVarint(w.buf, v)
+	b, err := AppendVarint(w.Buf, v)
 	if err != nil {
 		if w.err == nil {
 			w.err = err
 		}
 		return
 	}
-	w.buf = b
+	w.Buf = b
 }
 
 // Raw appends b with no length prefix.
-func (w *Writer) Raw(b []byte) { w.buf = append(w.buf, b...) }
+func (w *Writer) Raw(b []byte) { w.Buf = append(w.Buf, b...) }
 
 // Opaque appends b as a variable-length vector (opaque data<V>).
 func (w *Writer) Opaque(b []byte) {
 	w.Varint(uint64(len(b)))
-	w.buf = append(w.buf, b...)
+	w.Buf = append(w.Buf, b...)
 }
 
 // Vector appends a variable-length vector whose content is written by f.
@@ -92,7 +96,7 @@ func (w *Writer) Vector(f func(*Writer)) {
 		}
 		return
 	}
-	w.Opaque(inner.buf)
+	w.Opaque(inner.Buf)
 }
 
 // AppendVarint appends v to b in the shortest MLS variable-length integer
