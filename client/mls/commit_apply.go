@@ -4,16 +4,17 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"slices"
+
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
-	"slices"
 )
 
 // Proposal reference label (RFC 9420 section 5.2).
 const labelProposalRef = "MLS 1.0 Proposal Reference"
 
 // proposalRef returns the ProposalRef of a proposal's AuthenticatedContent.
-func (cs *CipherSuite) proposalRef(ac *AuthenticatedContent) ([]byte, error) {
+func proposalRef(cs *CipherSuite, ac *AuthenticatedContent) ([]byte, error) {
 	b, err := codec.MarshalAll(ac)
 	if err != nil {
 		return nil, err
@@ -170,7 +171,7 @@ func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, err
 	}
 	gc := provisional
 	gc.TreeHash = th
-	gc.ConfirmedTranscriptHash = g.cs.ConfirmedTranscriptHash(base.interim, ci)
+	gc.ConfirmedTranscriptHash = confirmedTranscriptHash(g.cs, base.interim, ci)
 	gcb, err := gc.MarshalBinary()
 	if err != nil {
 		return nil, err
@@ -179,7 +180,7 @@ func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, err
 	if err != nil {
 		return nil, err
 	}
-	pskSecret, err := g.cs.PSKSecret(psks)
+	pskSecret, err := pSKSecret(g.cs, psks)
 	if err != nil {
 		return nil, err
 	}
@@ -188,18 +189,18 @@ func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, err
 		if fx.extInit == nil {
 			return nil, fmt.Errorf("%w: external commit without external init", ErrInvalidCommit)
 		}
-		if initSecret, err = g.cs.externalInitSecret(base.secrets.ExternalSecret, fx.extInit.KEMOutput); err != nil {
+		if initSecret, err = g.cs.ExternalInitSecret(base.secrets.ExternalSecret, fx.extInit.KEMOutput); err != nil {
 			return nil, fmt.Errorf("%w: external init: %w", ErrInvalidCommit, err)
 		}
 	}
-	secrets, err := g.cs.DeriveEpoch(initSecret, commitSecret, pskSecret, gcb)
+	secrets, err := deriveEpoch(g.cs, initSecret, commitSecret, pskSecret, gcb)
 	if err != nil {
 		return nil, err
 	}
-	if !g.cs.VerifyConfirmationTag(secrets.ConfirmationKey, gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag) {
+	if !verifyConfirmationTag(g.cs, secrets.ConfirmationKey, gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag) {
 		return nil, tampered(ErrBadConfirmationTag)
 	}
-	interim, err := g.cs.InterimTranscriptHash(gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag)
+	interim, err := interimTranscriptHash(g.cs, gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag)
 	if err != nil {
 		return nil, err
 	}

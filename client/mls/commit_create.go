@@ -3,9 +3,10 @@ package mls
 import (
 	"errors"
 	"fmt"
+	"slices"
+
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
-	"slices"
 )
 
 // CommitOptions says what a commit does besides committing the pending
@@ -39,7 +40,7 @@ func (g *Group) frame(base *epoch, c *FramedContent, private bool, tag func(*Aut
 	if private {
 		wf = WireFormatPrivateMessage
 	}
-	ac, err := g.cs.SignFramedContent(g.sigPriv, wf, c, &base.gc)
+	ac, err := signFramedContent(g.cs, g.sigPriv, wf, c, &base.gc)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -54,7 +55,7 @@ func (g *Group) frame(base *epoch, c *FramedContent, private bool, tag func(*Aut
 			return nil, nil, err
 		}
 	} else {
-		if m.PublicMessage, err = g.cs.ProtectPublic(base.secrets.MembershipKey, ac, &base.gc); err != nil {
+		if m.PublicMessage, err = protectPublic(g.cs, base.secrets.MembershipKey, ac, &base.gc); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -143,7 +144,7 @@ func (g *Group) propose(p Proposal, updatePriv []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	ref, err := g.cs.proposalRef(ac)
+	ref, err := proposalRef(g.cs, ac)
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +300,7 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	pskSecret, err := g.cs.PSKSecret(psks)
+	pskSecret, err := pSKSecret(g.cs, psks)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -317,21 +318,21 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 		if err != nil {
 			return err
 		}
-		gc.ConfirmedTranscriptHash = g.cs.ConfirmedTranscriptHash(base.interim, ci)
+		gc.ConfirmedTranscriptHash = confirmedTranscriptHash(g.cs, base.interim, ci)
 		gcb, err := gc.MarshalBinary()
 		if err != nil {
 			return err
 		}
-		if secrets, err = g.cs.DeriveEpoch(base.secrets.InitSecret, commitSecret, pskSecret, gcb); err != nil {
+		if secrets, err = deriveEpoch(g.cs, base.secrets.InitSecret, commitSecret, pskSecret, gcb); err != nil {
 			return err
 		}
-		ac.Auth.ConfirmationTag = g.cs.ConfirmationTag(secrets.ConfirmationKey, gc.ConfirmedTranscriptHash)
+		ac.Auth.ConfirmationTag = confirmationTag(g.cs, secrets.ConfirmationKey, gc.ConfirmedTranscriptHash)
 		return nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	interim, err := g.cs.InterimTranscriptHash(gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag)
+	interim, err := interimTranscriptHash(g.cs, gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -352,7 +353,7 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 // extensions.
 func (g *Group) signedGroupInfo(e *epoch, exts []Extension) (*GroupInfo, error) {
 	gi := &GroupInfo{GroupContext: e.gc, Extensions: exts, ConfirmationTag: e.confirmationTag, Signer: uint32(e.priv.Leaf)}
-	if err := g.cs.SignGroupInfo(g.sigPriv, gi); err != nil {
+	if err := signGroupInfo(g.cs, g.sigPriv, gi); err != nil {
 		return nil, err
 	}
 	return gi, nil
@@ -390,7 +391,7 @@ func (g *Group) welcome(next *epoch, fx *proposalEffects, psks []PSK, withPath b
 			recipients[i].PathSecret = ps
 		}
 	}
-	w, err := g.cs.SealWelcome(gi, next.secrets.JoinerSecret, psks, recipients)
+	w, err := sealWelcome(g.cs, gi, next.secrets.JoinerSecret, psks, recipients)
 	if err != nil {
 		return nil, err
 	}

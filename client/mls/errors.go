@@ -3,6 +3,8 @@ package mls
 import (
 	"errors"
 	"fmt"
+
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 )
 
 // Errors of the group state machine (Group). Callers test them with
@@ -21,7 +23,7 @@ var (
 	ErrTampered = errors.New("mls: message does not authenticate")
 	// ErrBadSignature reports a signature that does not verify; it is
 	// ErrSignature.
-	ErrBadSignature = ErrSignature
+	ErrBadSignature = ciphersuite.ErrSignature
 	// ErrBadMembershipTag reports a wrong PublicMessage membership tag; it
 	// is ErrMembershipTag.
 	ErrBadMembershipTag = ErrMembershipTag

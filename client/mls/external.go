@@ -1,50 +1,13 @@
 package mls
 
 import (
-	"crypto/hpke"
 	"errors"
 	"fmt"
+	"slices"
+
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
-	"slices"
 )
-
-// labelExternalInit is the HPKE exporter label of an external commit's
-// init_secret (RFC 9420 section 8.3).
-const labelExternalInit = "MLS 1.0 external init secret"
-
-// externalInitSecret recovers the init_secret of an external commit from
-// its KEM output, as a member does.
-func (cs *CipherSuite) externalInitSecret(externalSecret, kemOutput []byte) ([]byte, error) {
-	priv, _, err := cs.DeriveKeyPair(externalSecret)
-	if err != nil {
-		return nil, err
-	}
-	sk, err := cs.kem.NewPrivateKey(cs.padHPKEPriv(priv))
-	if err != nil {
-		return nil, err
-	}
-	r, err := hpke.NewRecipient(kemOutput, sk, cs.kdf, cs.aead, nil)
-	if err != nil {
-		return nil, err
-	}
-	return r.Export(labelExternalInit, cs.Nh())
-}
-
-// newExternalInit creates the KEM output and init_secret of an external
-// commit to the group's external_pub.
-func (cs *CipherSuite) newExternalInit(externalPub []byte) (kemOutput, initSecret []byte, err error) {
-	pk, err := cs.kem.NewPublicKey(externalPub)
-	if err != nil {
-		return nil, nil, err
-	}
-	enc, s, err := hpke.NewSender(pk, cs.kdf, cs.aead, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	initSecret, err = s.Export(labelExternalInit, cs.Nh())
-	return enc, initSecret, err
-}
 
 // GroupInfo returns a signed GroupInfo of the current epoch as an encoded
 // MLSMessage, with the external_pub extension so that others can join by
@@ -56,7 +19,7 @@ func (g *Group) GroupInfo(withTree bool) ([]byte, error) {
 		return nil, ErrRemoved
 	}
 	cur := g.cur()
-	pub, err := g.cs.ExternalPub(cur.secrets.ExternalSecret)
+	pub, err := externalPub(g.cs, cur.secrets.ExternalSecret)
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +81,7 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	if signer == nil {
 		return nil, nil, fmt.Errorf("%w: group info signer %d", ErrNotMember, gi.Signer)
 	}
-	if err := cs.VerifyGroupInfo(signer.SignatureKey, gi); err != nil {
+	if err := verifyGroupInfo(cs, signer.SignatureKey, gi); err != nil {
 		return nil, nil, tampered(err)
 	}
 	gc0 := gi.GroupContext
@@ -137,11 +100,11 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	if extPub == nil {
 		return nil, nil, fmt.Errorf("%w: group info without external_pub", codec.ErrInvalidValue)
 	}
-	kemOutput, initSecret, err := cs.newExternalInit(extPub)
+	kemOutput, initSecret, err := cs.NewExternalInit(extPub)
 	if err != nil {
 		return nil, nil, err
 	}
-	interimBefore, err := cs.InterimTranscriptHash(gc0.ConfirmedTranscriptHash, gi.ConfirmationTag)
+	interimBefore, err := interimTranscriptHash(cs, gc0.ConfirmedTranscriptHash, gi.ConfirmationTag)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -184,7 +147,7 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	}
 	c := &Commit{Proposals: proposals, Path: res.Path}
 	content := &FramedContent{GroupID: gc0.GroupID, Epoch: gc0.Epoch, Sender: Sender{Type: SenderTypeNewMemberCommit}, ContentType: ContentTypeCommit, Commit: c}
-	ac, err := cs.SignFramedContent(g.sigPriv, WireFormatPublicMessage, content, &gc0)
+	ac, err := signFramedContent(cs, g.sigPriv, WireFormatPublicMessage, content, &gc0)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -198,17 +161,17 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	}
 	gc := provisional
 	gc.TreeHash = th
-	gc.ConfirmedTranscriptHash = cs.ConfirmedTranscriptHash(interimBefore, ci)
+	gc.ConfirmedTranscriptHash = confirmedTranscriptHash(cs, interimBefore, ci)
 	gcb, err := gc.MarshalBinary()
 	if err != nil {
 		return nil, nil, err
 	}
-	secrets, err := cs.DeriveEpoch(initSecret, res.CommitSecret, nil, gcb)
+	secrets, err := deriveEpoch(cs, initSecret, res.CommitSecret, nil, gcb)
 	if err != nil {
 		return nil, nil, err
 	}
-	ac.Auth.ConfirmationTag = cs.ConfirmationTag(secrets.ConfirmationKey, gc.ConfirmedTranscriptHash)
-	pm, err := cs.ProtectPublic(nil, ac, &gc0)
+	ac.Auth.ConfirmationTag = confirmationTag(cs, secrets.ConfirmationKey, gc.ConfirmedTranscriptHash)
+	pm, err := protectPublic(cs, nil, ac, &gc0)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -217,7 +180,7 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	if err != nil {
 		return nil, nil, err
 	}
-	interim, err := cs.InterimTranscriptHash(gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag)
+	interim, err := interimTranscriptHash(cs, gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,8 +1,9 @@
 package mls
 
 import (
-	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"testing"
+
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
 // fuzzGroup returns the persisted state of member 1 of a three-member

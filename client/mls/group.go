@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/codec"
-	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 	"sync"
+
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
 // Extension types defined by RFC 9420 section 17.3.
@@ -273,7 +274,7 @@ func memberCount(t *Tree) int {
 func (g *Group) Export(label string, context []byte, n int) ([]byte, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.cs.Export(g.cur().secrets.ExporterSecret, label, context, n)
+	return export(g.cs, g.cur().secrets.ExporterSecret, label, context, n)
 }
 
 // RatchetTree returns the encoded ratchet tree of the current epoch, as
@@ -320,13 +321,13 @@ func CreateGroup(cs *CipherSuite, groupID []byte, me *KeyPackageBundle, cfg Conf
 	}
 	// epoch_secret derives from a random init secret and zero commit and
 	// PSK secrets (RFC 9420 section 8).
-	secrets, err := cs.DeriveEpoch(initSecret, nil, nil, gcb)
+	secrets, err := deriveEpoch(cs, initSecret, nil, nil, gcb)
 	if err != nil {
 		return nil, err
 	}
 	g := &Group{cs: cs, cfg: cfg, sigPriv: slices.Clone(me.SignaturePriv)}
-	tag := cs.ConfirmationTag(secrets.ConfirmationKey, gc.ConfirmedTranscriptHash)
-	interim, err := cs.InterimTranscriptHash(gc.ConfirmedTranscriptHash, tag)
+	tag := confirmationTag(cs, secrets.ConfirmationKey, gc.ConfirmedTranscriptHash)
+	interim, err := interimTranscriptHash(cs, gc.ConfirmedTranscriptHash, tag)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,10 @@
 package mls
 
-import "github.com/xchat-im/xchat/client/mls/internal/codec"
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+)
 
 // ProtocolVersionMLS10 is the mls10 protocol version code point.
 const ProtocolVersionMLS10 uint16 = 1

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 )
 
@@ -29,7 +31,7 @@ const labelKeyPackageRef = "MLS 1.0 KeyPackage Reference"
 
 // KeyPackageRef returns the reference of kp: RefHash("MLS 1.0 KeyPackage
 // Reference", KeyPackage) (RFC 9420 section 5.2).
-func (cs *CipherSuite) KeyPackageRef(kp *KeyPackage) ([]byte, error) {
+func keyPackageRef(cs *CipherSuite, kp *KeyPackage) ([]byte, error) {
 	b, err := codec.MarshalAll(kp)
 	if err != nil {
 		return nil, fmt.Errorf("mls: key package ref: %w", err)
@@ -53,7 +55,7 @@ func GroupInfoTBS(gi *GroupInfo) ([]byte, error) {
 }
 
 // SignGroupInfo sets gi.Signature by signing its GroupInfoTBS with priv.
-func (cs *CipherSuite) SignGroupInfo(priv []byte, gi *GroupInfo) error {
+func signGroupInfo(cs *CipherSuite, priv []byte, gi *GroupInfo) error {
 	tbs, err := GroupInfoTBS(gi)
 	if err != nil {
 		return fmt.Errorf("mls: sign group info: %w", err)
@@ -68,7 +70,7 @@ func (cs *CipherSuite) SignGroupInfo(priv []byte, gi *GroupInfo) error {
 
 // VerifyGroupInfo checks the signature of gi with the signer's signature
 // public key; a bad signature yields an error wrapping ErrSignature.
-func (cs *CipherSuite) VerifyGroupInfo(pub []byte, gi *GroupInfo) error {
+func verifyGroupInfo(cs *CipherSuite, pub []byte, gi *GroupInfo) error {
 	tbs, err := GroupInfoTBS(gi)
 	if err != nil {
 		return fmt.Errorf("mls: verify group info: %w", err)
@@ -79,8 +81,8 @@ func (cs *CipherSuite) VerifyGroupInfo(pub []byte, gi *GroupInfo) error {
 // WelcomeSecret derives welcome_secret from joiner_secret and psk_secret
 // (empty means zero), as EpochFromJoiner does, without needing the
 // GroupContext.
-func (cs *CipherSuite) WelcomeSecret(joinerSecret, pskSecret []byte) ([]byte, error) {
-	member, err := cs.Extract(joinerSecret, cs.zeroIfEmpty(pskSecret))
+func welcomeSecret(cs *CipherSuite, joinerSecret, pskSecret []byte) ([]byte, error) {
+	member, err := cs.Extract(joinerSecret, zeroIfEmpty(cs, pskSecret))
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +90,7 @@ func (cs *CipherSuite) WelcomeSecret(joinerSecret, pskSecret []byte) ([]byte, er
 }
 
 // welcomeKeyNonce derives welcome_key and welcome_nonce from welcome_secret.
-func (cs *CipherSuite) welcomeKeyNonce(welcomeSecret []byte) (key, nonce []byte, err error) {
+func welcomeKeyNonce(cs *CipherSuite, welcomeSecret []byte) (key, nonce []byte, err error) {
 	if key, err = cs.ExpandWithLabel(welcomeSecret, "key", nil, cs.AEADKeySize()); err != nil {
 		return nil, nil, err
 	}
@@ -123,7 +125,7 @@ type JoinedWelcome struct {
 // resolves the PSKs the GroupSecrets name; it may be nil when none are
 // expected. Validating the ratchet tree and the path secret is left to the
 // caller.
-func (cs *CipherSuite) ProcessWelcome(w *Welcome, kp *KeyPackage, initPriv []byte, signer GroupInfoSignerLookup, psk PSKLookup) (*JoinedWelcome, error) {
+func processWelcome(cs *CipherSuite, w *Welcome, kp *KeyPackage, initPriv []byte, signer GroupInfoSignerLookup, psk PSKLookup) (*JoinedWelcome, error) {
 	if w == nil || kp == nil || signer == nil {
 		return nil, errors.New("mls: process welcome: missing argument")
 	}
@@ -133,7 +135,7 @@ func (cs *CipherSuite) ProcessWelcome(w *Welcome, kp *KeyPackage, initPriv []byt
 	if kp.CipherSuite != cs.ID() {
 		return nil, fmt.Errorf("%w: key package uses 0x%04x, not 0x%04x", ErrWelcomeSuite, kp.CipherSuite, cs.ID())
 	}
-	ref, err := cs.KeyPackageRef(kp)
+	ref, err := keyPackageRef(cs, kp)
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +152,7 @@ func (cs *CipherSuite) ProcessWelcome(w *Welcome, kp *KeyPackage, initPriv []byt
 	pt, err := cs.DecryptWithLabel(initPriv, "Welcome", w.EncryptedGroupInfo,
 		egs.EncryptedGroupSecrets.KEMOutput, egs.EncryptedGroupSecrets.Ciphertext)
 	if err != nil {
-		return nil, fmt.Errorf("%w: group secrets: %v", ErrDecryption, err)
+		return nil, fmt.Errorf("%w: group secrets: %v", ciphersuite.ErrDecryption, err)
 	}
 	var out JoinedWelcome
 	if err := codec.UnmarshalAll(pt, &out.GroupSecrets); err != nil {
@@ -159,23 +161,23 @@ func (cs *CipherSuite) ProcessWelcome(w *Welcome, kp *KeyPackage, initPriv []byt
 	if len(out.GroupSecrets.JoinerSecret) != cs.Nh() {
 		return nil, fmt.Errorf("%w: joiner secret of %d bytes", codec.ErrInvalidValue, len(out.GroupSecrets.JoinerSecret))
 	}
-	if out.PSKSecret, err = cs.resolveWelcomePSKs(out.GroupSecrets.PSKs, psk); err != nil {
+	if out.PSKSecret, err = resolveWelcomePSKs(cs, out.GroupSecrets.PSKs, psk); err != nil {
 		return nil, err
 	}
-	welcomeSecret, err := cs.WelcomeSecret(out.GroupSecrets.JoinerSecret, out.PSKSecret)
+	welcomeSecret, err := welcomeSecret(cs, out.GroupSecrets.JoinerSecret, out.PSKSecret)
 	if err != nil {
 		return nil, err
 	}
-	key, nonce, err := cs.welcomeKeyNonce(welcomeSecret)
+	key, nonce, err := welcomeKeyNonce(cs, welcomeSecret)
 	if err != nil {
 		return nil, err
 	}
-	giBytes, err := cs.aeadOpen(key, nonce, nil, w.EncryptedGroupInfo)
+	giBytes, err := cs.AeadOpen(key, nonce, nil, w.EncryptedGroupInfo)
 	if err != nil {
-		if errors.Is(err, ErrDecryption) {
+		if errors.Is(err, ciphersuite.ErrDecryption) {
 			return nil, fmt.Errorf("mls: group info: %w", err)
 		}
-		return nil, fmt.Errorf("%w: group info: %v", ErrDecryption, err)
+		return nil, fmt.Errorf("%w: group info: %v", ciphersuite.ErrDecryption, err)
 	}
 	if err := codec.UnmarshalAll(giBytes, &out.GroupInfo); err != nil {
 		return nil, fmt.Errorf("mls: group info: %w", err)
@@ -188,17 +190,17 @@ func (cs *CipherSuite) ProcessWelcome(w *Welcome, kp *KeyPackage, initPriv []byt
 	if err != nil {
 		return nil, fmt.Errorf("mls: group info signer %d: %w", gi.Signer, err)
 	}
-	if err := cs.VerifyGroupInfo(pub, gi); err != nil {
+	if err := verifyGroupInfo(cs, pub, gi); err != nil {
 		return nil, fmt.Errorf("mls: group info: %w", err)
 	}
 	gc, err := gi.GroupContext.MarshalBinary()
 	if err != nil {
 		return nil, fmt.Errorf("mls: group context: %w", err)
 	}
-	if out.Epoch, err = cs.EpochFromJoiner(out.GroupSecrets.JoinerSecret, out.PSKSecret, gc); err != nil {
+	if out.Epoch, err = epochFromJoiner(cs, out.GroupSecrets.JoinerSecret, out.PSKSecret, gc); err != nil {
 		return nil, err
 	}
-	if !cs.VerifyConfirmationTag(out.Epoch.ConfirmationKey, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag) {
+	if !verifyConfirmationTag(cs, out.Epoch.ConfirmationKey, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag) {
 		return nil, ErrWelcomeConfirmation
 	}
 	return &out, nil
@@ -207,7 +209,7 @@ func (cs *CipherSuite) ProcessWelcome(w *Welcome, kp *KeyPackage, initPriv []byt
 // resolveWelcomePSKs looks up the PSKs a Welcome names and combines them
 // into psk_secret, rejecting more than one re-init or branch resumption
 // PSK (RFC 9420 section 12.4.3.1).
-func (cs *CipherSuite) resolveWelcomePSKs(ids []PreSharedKeyID, lookup PSKLookup) ([]byte, error) {
+func resolveWelcomePSKs(cs *CipherSuite, ids []PreSharedKeyID, lookup PSKLookup) ([]byte, error) {
 	psks := make([]PSK, len(ids))
 	special := 0
 	for i := range ids {
@@ -226,7 +228,7 @@ func (cs *CipherSuite) resolveWelcomePSKs(ids []PreSharedKeyID, lookup PSKLookup
 		}
 		psks[i] = PSK{ID: *id, Secret: s}
 	}
-	return cs.PSKSecret(psks)
+	return pSKSecret(cs, psks)
 }
 
 // WelcomeRecipient is a new member to seal a Welcome for. PathSecret, when
@@ -241,22 +243,22 @@ type WelcomeRecipient struct {
 // epoch's joiner_secret and the PSKs of the Commit (RFC 9420 section
 // 12.4.3.1): the GroupInfo is encrypted under the welcome key and the
 // GroupSecrets to each recipient's init key.
-func (cs *CipherSuite) SealWelcome(gi *GroupInfo, joinerSecret []byte, psks []PSK, recipients []WelcomeRecipient) (*Welcome, error) {
+func sealWelcome(cs *CipherSuite, gi *GroupInfo, joinerSecret []byte, psks []PSK, recipients []WelcomeRecipient) (*Welcome, error) {
 	if gi.GroupContext.CipherSuite != cs.ID() {
 		return nil, fmt.Errorf("%w: group info uses 0x%04x, not 0x%04x", ErrWelcomeSuite, gi.GroupContext.CipherSuite, cs.ID())
 	}
 	if len(joinerSecret) != cs.Nh() {
 		return nil, fmt.Errorf("%w: joiner secret of %d bytes", codec.ErrInvalidValue, len(joinerSecret))
 	}
-	pskSecret, err := cs.PSKSecret(psks)
+	pskSecret, err := pSKSecret(cs, psks)
 	if err != nil {
 		return nil, err
 	}
-	welcomeSecret, err := cs.WelcomeSecret(joinerSecret, pskSecret)
+	welcomeSecret, err := welcomeSecret(cs, joinerSecret, pskSecret)
 	if err != nil {
 		return nil, err
 	}
-	key, nonce, err := cs.welcomeKeyNonce(welcomeSecret)
+	key, nonce, err := welcomeKeyNonce(cs, welcomeSecret)
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +267,7 @@ func (cs *CipherSuite) SealWelcome(gi *GroupInfo, joinerSecret []byte, psks []PS
 		return nil, fmt.Errorf("mls: group info: %w", err)
 	}
 	w := &Welcome{CipherSuite: cs.ID(), Secrets: make([]EncryptedGroupSecrets, 0, len(recipients))}
-	if w.EncryptedGroupInfo, err = cs.aeadSeal(key, nonce, nil, giBytes); err != nil {
+	if w.EncryptedGroupInfo, err = cs.AeadSeal(key, nonce, nil, giBytes); err != nil {
 		return nil, fmt.Errorf("mls: group info: %w", err)
 	}
 	ids := make([]PreSharedKeyID, len(psks))
@@ -279,7 +281,7 @@ func (cs *CipherSuite) SealWelcome(gi *GroupInfo, joinerSecret []byte, psks []PS
 		if r.KeyPackage.CipherSuite != cs.ID() {
 			return nil, fmt.Errorf("%w: recipient %d uses 0x%04x", ErrWelcomeSuite, i, r.KeyPackage.CipherSuite)
 		}
-		ref, err := cs.KeyPackageRef(r.KeyPackage)
+		ref, err := keyPackageRef(cs, r.KeyPackage)
 		if err != nil {
 			return nil, err
 		}

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
+
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
-	"slices"
 )
 
 // treeFromExtensions returns the ratchet tree given out of band (when
@@ -107,9 +109,9 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 		}
 		return nil, errors.New("unknown pre-shared key")
 	}
-	j, err := cs.ProcessWelcome(w, &b.KeyPackage, b.InitPriv, signer, psk)
+	j, err := processWelcome(cs, w, &b.KeyPackage, b.InitPriv, signer, psk)
 	if err != nil {
-		if errors.Is(err, ErrSignature) || errors.Is(err, ErrDecryption) || errors.Is(err, ErrWelcomeConfirmation) {
+		if errors.Is(err, ciphersuite.ErrSignature) || errors.Is(err, ciphersuite.ErrDecryption) || errors.Is(err, ErrWelcomeConfirmation) {
 			return nil, tampered(err)
 		}
 		return nil, err
@@ -155,7 +157,7 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 		}
 		for i := at; i < len(fdp); i++ {
 			if i > at {
-				if ps, err = cs.NextPathSecret(ps); err != nil {
+				if ps, err = nextPathSecret(cs, ps); err != nil {
 					return nil, err
 				}
 			}
@@ -168,7 +170,7 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 			}
 		}
 	}
-	interim, err := cs.InterimTranscriptHash(gc.ConfirmedTranscriptHash, j.GroupInfo.ConfirmationTag)
+	interim, err := interimTranscriptHash(cs, gc.ConfirmedTranscriptHash, j.GroupInfo.ConfirmationTag)
 	if err != nil {
 		return nil, err
 	}

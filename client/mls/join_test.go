@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
-	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"testing"
+
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 )
 
 type welcomeVector struct {
@@ -41,7 +43,7 @@ func TestWelcomeVectors(t *testing.T) {
 		kp := decodeMLSMessage(t, v.KeyPackage, WireFormatKeyPackage).KeyPackage
 		w := decodeMLSMessage(t, v.Welcome, WireFormatWelcome).Welcome
 		signer := func(*GroupInfo) ([]byte, error) { return v.SignerPub, nil }
-		j, err := cs.ProcessWelcome(w, kp, v.InitPriv, signer, nil)
+		j, err := processWelcome(cs, w, kp, v.InitPriv, signer, nil)
 		if err != nil {
 			t.Fatalf("suite %d: ProcessWelcome: %v", v.CipherSuite, err)
 		}
@@ -55,7 +57,7 @@ func TestWelcomeVectors(t *testing.T) {
 			t.Fatal(err)
 		}
 		bad := func(*GroupInfo) ([]byte, error) { return otherPub, nil }
-		if _, err := cs.ProcessWelcome(w, kp, v.InitPriv, bad, nil); !errors.Is(err, ErrSignature) {
+		if _, err := processWelcome(cs, w, kp, v.InitPriv, bad, nil); !errors.Is(err, ciphersuite.ErrSignature) {
 			t.Fatalf("suite %d: wrong signer: %v", v.CipherSuite, err)
 		}
 		// A wrong init key fails to decrypt.
@@ -63,26 +65,26 @@ func TestWelcomeVectors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := cs.ProcessWelcome(w, kp, otherPriv, signer, nil); !errors.Is(err, ErrDecryption) {
+		if _, err := processWelcome(cs, w, kp, otherPriv, signer, nil); !errors.Is(err, ciphersuite.ErrDecryption) {
 			t.Fatalf("suite %d: wrong init key: %v", v.CipherSuite, err)
 		}
 		// Another key package has no entry.
 		kp2 := *kp
 		kp2.Signature = append([]byte{1}, kp.Signature...)
-		if _, err := cs.ProcessWelcome(w, &kp2, v.InitPriv, signer, nil); !errors.Is(err, ErrWelcomeNoMatch) {
+		if _, err := processWelcome(cs, w, &kp2, v.InitPriv, signer, nil); !errors.Is(err, ErrWelcomeNoMatch) {
 			t.Fatalf("suite %d: other key package: %v", v.CipherSuite, err)
 		}
 		// A tampered group info fails to decrypt.
 		w2 := *w
 		w2.EncryptedGroupInfo = bytes.Clone(w.EncryptedGroupInfo)
 		w2.EncryptedGroupInfo[len(w2.EncryptedGroupInfo)-1] ^= 1
-		if _, err := cs.ProcessWelcome(&w2, kp, v.InitPriv, signer, nil); !errors.Is(err, ErrDecryption) {
+		if _, err := processWelcome(cs, &w2, kp, v.InitPriv, signer, nil); !errors.Is(err, ciphersuite.ErrDecryption) {
 			t.Fatalf("suite %d: tampered group info: %v", v.CipherSuite, err)
 		}
 		// A Welcome for another suite is rejected.
 		w3 := *w
 		w3.CipherSuite++
-		if _, err := cs.ProcessWelcome(&w3, kp, v.InitPriv, signer, nil); !errors.Is(err, ErrWelcomeSuite) {
+		if _, err := processWelcome(cs, &w3, kp, v.InitPriv, signer, nil); !errors.Is(err, ErrWelcomeSuite) {
 			t.Fatalf("suite %d: suite mismatch: %v", v.CipherSuite, err)
 		}
 	}
@@ -129,7 +131,7 @@ func TestWelcomeRoundTrip(t *testing.T) {
 		rand.Read(joiner)
 		pskID := PreSharedKeyID{Type: PSKTypeExternal, ID: []byte("psk"), Nonce: make([]byte, cs.Nh())}
 		psks := []PSK{{ID: pskID, Secret: []byte("secret")}}
-		pskSecret, err := cs.PSKSecret(psks)
+		pskSecret, err := pSKSecret(cs, psks)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,18 +149,18 @@ func TestWelcomeRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ep, err := cs.EpochFromJoiner(joiner, pskSecret, gc)
+		ep, err := epochFromJoiner(cs, joiner, pskSecret, gc)
 		if err != nil {
 			t.Fatal(err)
 		}
-		gi.ConfirmationTag = cs.ConfirmationTag(ep.ConfirmationKey, gi.GroupContext.ConfirmedTranscriptHash)
-		if err := cs.SignGroupInfo(sigPriv, gi); err != nil {
+		gi.ConfirmationTag = confirmationTag(cs, ep.ConfirmationKey, gi.GroupContext.ConfirmedTranscriptHash)
+		if err := signGroupInfo(cs, sigPriv, gi); err != nil {
 			t.Fatal(err)
 		}
 		kpA, privA := testKeyPackage(t, cs, 1)
 		kpB, privB := testKeyPackage(t, cs, 2)
 		path := []byte("path secret")
-		w, err := cs.SealWelcome(gi, joiner, psks, []WelcomeRecipient{{KeyPackage: kpA}, {KeyPackage: kpB, PathSecret: path}})
+		w, err := sealWelcome(cs, gi, joiner, psks, []WelcomeRecipient{{KeyPackage: kpA}, {KeyPackage: kpB, PathSecret: path}})
 		if err != nil {
 			t.Fatalf("suite 0x%04x: SealWelcome: %v", id, err)
 		}
@@ -186,7 +188,7 @@ func TestWelcomeRoundTrip(t *testing.T) {
 			priv []byte
 			path []byte
 		}{{kpA, privA, nil}, {kpB, privB, path}} {
-			j, err := cs.ProcessWelcome(w, r.kp, r.priv, signer, lookup)
+			j, err := processWelcome(cs, w, r.kp, r.priv, signer, lookup)
 			if err != nil {
 				t.Fatalf("suite 0x%04x: recipient %d: %v", id, i, err)
 			}
@@ -198,32 +200,32 @@ func TestWelcomeRoundTrip(t *testing.T) {
 			}
 		}
 		// Without the PSK the joiner cannot proceed.
-		if _, err := cs.ProcessWelcome(w, kpA, privA, signer, nil); !errors.Is(err, ErrWelcomePSK) {
+		if _, err := processWelcome(cs, w, kpA, privA, signer, nil); !errors.Is(err, ErrWelcomePSK) {
 			t.Fatalf("suite 0x%04x: missing PSK: %v", id, err)
 		}
 		// A wrong PSK yields the wrong welcome key.
 		wrong := func(*PreSharedKeyID) ([]byte, error) { return []byte("other"), nil }
-		if _, err := cs.ProcessWelcome(w, kpA, privA, signer, wrong); !errors.Is(err, ErrDecryption) {
+		if _, err := processWelcome(cs, w, kpA, privA, signer, wrong); !errors.Is(err, ciphersuite.ErrDecryption) {
 			t.Fatalf("suite 0x%04x: wrong PSK: %v", id, err)
 		}
 		// A validly signed GroupInfo with a bad confirmation tag is rejected.
 		badGI := *gi
 		badGI.ConfirmationTag = bytes.Clone(gi.ConfirmationTag)
 		badGI.ConfirmationTag[0] ^= 1
-		if err := cs.SignGroupInfo(sigPriv, &badGI); err != nil {
+		if err := signGroupInfo(cs, sigPriv, &badGI); err != nil {
 			t.Fatal(err)
 		}
-		wBad, err := cs.SealWelcome(&badGI, joiner, psks, []WelcomeRecipient{{KeyPackage: kpA}})
+		wBad, err := sealWelcome(cs, &badGI, joiner, psks, []WelcomeRecipient{{KeyPackage: kpA}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := cs.ProcessWelcome(wBad, kpA, privA, signer, lookup); !errors.Is(err, ErrWelcomeConfirmation) {
+		if _, err := processWelcome(cs, wBad, kpA, privA, signer, lookup); !errors.Is(err, ErrWelcomeConfirmation) {
 			t.Fatalf("suite 0x%04x: bad confirmation tag: %v", id, err)
 		}
 		// A key package of another suite cannot be a recipient.
 		kpOther := *kpA
 		kpOther.CipherSuite ^= 0x0100
-		if _, err := cs.SealWelcome(gi, joiner, psks, []WelcomeRecipient{{KeyPackage: &kpOther}}); !errors.Is(err, ErrWelcomeSuite) {
+		if _, err := sealWelcome(cs, gi, joiner, psks, []WelcomeRecipient{{KeyPackage: &kpOther}}); !errors.Is(err, ErrWelcomeSuite) {
 			t.Fatalf("suite 0x%04x: recipient suite: %v", id, err)
 		}
 	}

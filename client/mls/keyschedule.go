@@ -21,7 +21,7 @@ type EpochSecrets struct {
 }
 
 // zeroIfEmpty returns s, or Nh zero bytes if s is empty.
-func (cs *CipherSuite) zeroIfEmpty(s []byte) []byte {
+func zeroIfEmpty(cs *CipherSuite, s []byte) []byte {
 	if len(s) == 0 {
 		return make([]byte, cs.Nh())
 	}
@@ -31,8 +31,8 @@ func (cs *CipherSuite) zeroIfEmpty(s []byte) []byte {
 // JoinerSecret derives joiner_secret from the previous epoch's init_secret,
 // the commit_secret (empty means zero) and the new epoch's encoded
 // GroupContext.
-func (cs *CipherSuite) JoinerSecret(initSecret, commitSecret, groupContext []byte) ([]byte, error) {
-	prk, err := cs.Extract(initSecret, cs.zeroIfEmpty(commitSecret))
+func joinerSecret(cs *CipherSuite, initSecret, commitSecret, groupContext []byte) ([]byte, error) {
+	prk, err := cs.Extract(initSecret, zeroIfEmpty(cs, commitSecret))
 	if err != nil {
 		return nil, err
 	}
@@ -42,8 +42,8 @@ func (cs *CipherSuite) JoinerSecret(initSecret, commitSecret, groupContext []byt
 // EpochFromJoiner derives the epoch's secrets from joiner_secret, the
 // psk_secret (empty means zero) and the encoded GroupContext, as a joiner
 // processing a Welcome does.
-func (cs *CipherSuite) EpochFromJoiner(joinerSecret, pskSecret, groupContext []byte) (*EpochSecrets, error) {
-	member, err := cs.Extract(joinerSecret, cs.zeroIfEmpty(pskSecret))
+func epochFromJoiner(cs *CipherSuite, joinerSecret, pskSecret, groupContext []byte) (*EpochSecrets, error) {
+	member, err := cs.Extract(joinerSecret, zeroIfEmpty(cs, pskSecret))
 	if err != nil {
 		return nil, err
 	}
@@ -78,24 +78,24 @@ func (cs *CipherSuite) EpochFromJoiner(joinerSecret, pskSecret, groupContext []b
 // DeriveEpoch runs the whole key schedule for a new epoch from the previous
 // init_secret, the commit_secret, the psk_secret and the new encoded
 // GroupContext.
-func (cs *CipherSuite) DeriveEpoch(initSecret, commitSecret, pskSecret, groupContext []byte) (*EpochSecrets, error) {
-	joiner, err := cs.JoinerSecret(initSecret, commitSecret, groupContext)
+func deriveEpoch(cs *CipherSuite, initSecret, commitSecret, pskSecret, groupContext []byte) (*EpochSecrets, error) {
+	joiner, err := joinerSecret(cs, initSecret, commitSecret, groupContext)
 	if err != nil {
 		return nil, fmt.Errorf("mls: joiner secret: %w", err)
 	}
-	return cs.EpochFromJoiner(joiner, pskSecret, groupContext)
+	return epochFromJoiner(cs, joiner, pskSecret, groupContext)
 }
 
 // ExternalPub returns the HPKE public key derived from external_secret,
 // which external joiners encrypt to.
-func (cs *CipherSuite) ExternalPub(externalSecret []byte) ([]byte, error) {
+func externalPub(cs *CipherSuite, externalSecret []byte) ([]byte, error) {
 	_, pub, err := cs.DeriveKeyPair(externalSecret)
 	return pub, err
 }
 
 // Export is MLS-Exporter(label, context, length) over exporter_secret
 // (RFC 9420 section 8.5).
-func (cs *CipherSuite) Export(exporterSecret []byte, label string, context []byte, length int) ([]byte, error) {
+func export(cs *CipherSuite, exporterSecret []byte, label string, context []byte, length int) ([]byte, error) {
 	s, err := cs.DeriveSecret(exporterSecret, label)
 	if err != nil {
 		return nil, fmt.Errorf("mls: exporter: %w", err)

@@ -1,14 +1,13 @@
 package mls
 
 import (
-	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"slices"
 	"time"
+
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 )
 
 // KeyPackageOptions tunes NewKeyPackage. The zero value (or nil) gives a
@@ -42,31 +41,6 @@ type KeyPackageBundle struct {
 	InitPriv       []byte
 	EncryptionPriv []byte
 	SignaturePriv  []byte
-}
-
-// SignaturePublicKey returns the public key of a signature private key in
-// the suite's encoding.
-func (cs *CipherSuite) SignaturePublicKey(priv []byte) ([]byte, error) {
-	switch cs.p.sig {
-	case sigEd25519:
-		switch len(priv) {
-		case ed25519.SeedSize:
-			return slices.Clone(ed25519.NewKeyFromSeed(priv).Public().(ed25519.PublicKey)), nil
-		case ed25519.PrivateKeySize:
-			return slices.Clone(priv[32:]), nil
-		}
-		return nil, fmt.Errorf("mls: Ed25519 private key of %d bytes", len(priv))
-	case sigECDSA:
-		if n := (cs.p.ecCurve().Params().BitSize + 7) / 8; len(priv) < n {
-			priv = append(make([]byte, n-len(priv)), priv...)
-		}
-		k, err := ecdsa.ParseRawPrivateKey(cs.p.ecCurve(), priv)
-		if err != nil {
-			return nil, fmt.Errorf("mls: signature key: %w", err)
-		}
-		return k.PublicKey.Bytes()
-	}
-	return nil, fmt.Errorf("%w: no signature scheme", ErrUnsupportedSuite)
 }
 
 // defaultCapabilities lists what this implementation supports.
@@ -171,7 +145,7 @@ func (b *KeyPackageBundle) Ref() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cs.KeyPackageRef(&b.KeyPackage)
+	return keyPackageRef(cs, &b.KeyPackage)
 }
 
 // Message returns the key package as an encoded MLSMessage, the form that

@@ -1,7 +1,10 @@
 package mls
 
-import "github.com/xchat-im/xchat/client/mls/internal/codec"
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+)
 
 // MLSMessage is the top-level MLS message (RFC 9420 section 6): a protocol
 // version, a wire format and the body that wire format selects. Exactly

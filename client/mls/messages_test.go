@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
-	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"os"
 	"path/filepath"
 	"sort"
 	"testing"
+
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 )
 
 // wireValue is a structure with Marshal and Unmarshal.

@@ -95,7 +95,7 @@ func runPassiveCase(t *testing.T, i int, c *passiveCase) {
 		t.Fatalf("case %d: key package: %v", i, err)
 	}
 	bundle := &KeyPackageBundle{KeyPackage: *m.KeyPackage, InitPriv: c.InitPriv, EncryptionPriv: c.EncryptionPriv, SignaturePriv: c.SignaturePriv}
-	ref, err := cs.KeyPackageRef(m.KeyPackage)
+	ref, err := keyPackageRef(cs, m.KeyPackage)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,9 +5,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"sync"
+
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
-	"sync"
 )
 
 // ErrPadding reports PrivateMessageContent padding that is not all zeros.
@@ -188,11 +189,11 @@ func (k *MessageKeys) ProtectPrivate(ac *AuthenticatedContent, padTo int) (*Priv
 		return nil, fmt.Errorf("mls: protect private: %w", err)
 	}
 
-	pm.Ciphertext, err = k.cs.aeadSeal(key, applyReuseGuard(nonce, sd.ReuseGuard), aad, plain)
+	pm.Ciphertext, err = k.cs.AeadSeal(key, applyReuseGuard(nonce, sd.ReuseGuard), aad, plain)
 	if err != nil {
 		return nil, err
 	}
-	pm.EncryptedSenderData, err = k.cs.EncryptSenderData(k.senderDataSecret, &sd, pm)
+	pm.EncryptedSenderData, err = encryptSenderData(k.cs, k.senderDataSecret, &sd, pm)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +215,7 @@ func (k *MessageKeys) UnprotectPrivate(pm *PrivateMessage, ctx *GroupContext, lo
 	if !pm.ContentType.valid() {
 		return nil, fmt.Errorf("mls: unprotect private: %w", codec.Invalid("content type %d", pm.ContentType))
 	}
-	sd, err := k.cs.DecryptSenderData(k.senderDataSecret, pm)
+	sd, err := decryptSenderData(k.cs, k.senderDataSecret, pm)
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +250,7 @@ func (k *MessageKeys) UnprotectPrivate(pm *PrivateMessage, ctx *GroupContext, lo
 	if err != nil {
 		return nil, fmt.Errorf("mls: unprotect private: %w", err)
 	}
-	if err := k.cs.VerifyAuthenticatedContent(pub, ac, ctx); err != nil {
+	if err := verifyAuthenticatedContent(k.cs, pub, ac, ctx); err != nil {
 		return nil, err
 	}
 	commit()
@@ -268,7 +269,7 @@ func (k *MessageKeys) open(sd *SenderData, pm *PrivateMessage, aad []byte) ([]by
 	if err != nil {
 		return nil, nil, err
 	}
-	plain, err := k.cs.aeadOpen(key, applyReuseGuard(nonce, sd.ReuseGuard), aad, pm.Ciphertext)
+	plain, err := k.cs.AeadOpen(key, applyReuseGuard(nonce, sd.ReuseGuard), aad, pm.Ciphertext)
 	if err != nil {
 		return nil, nil, err
 	}

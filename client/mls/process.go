@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/codec"
-	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 	"time"
+
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
 // MessageKind is the kind of a processed message.
@@ -195,7 +197,7 @@ func authError(err error) error {
 	switch {
 	case errors.Is(err, ErrNotMember), errors.Is(err, ErrReplay):
 		return err
-	case errors.Is(err, ErrSignature), errors.Is(err, ErrMembershipTag), errors.Is(err, ErrDecryption), errors.Is(err, ErrPadding):
+	case errors.Is(err, ciphersuite.ErrSignature), errors.Is(err, ErrMembershipTag), errors.Is(err, ciphersuite.ErrDecryption), errors.Is(err, ErrPadding):
 		return tampered(err)
 	case errors.Is(err, treemath.ErrTreeMath):
 		return fmt.Errorf("%w: %w", ErrNotMember, err)
@@ -209,7 +211,7 @@ func (g *Group) processPublic(msg []byte, pm *PublicMessage) (*Processed, error)
 		return nil, ErrWrongGroup
 	}
 	unprotect := func(base *epoch) (*AuthenticatedContent, error) {
-		ac, err := g.cs.UnprotectPublic(base.secrets.MembershipKey, pm, &base.gc, g.signatureLookup(base, c))
+		ac, err := unprotectPublic(g.cs, base.secrets.MembershipKey, pm, &base.gc, g.signatureLookup(base, c))
 		if err != nil {
 			return nil, authError(err)
 		}
@@ -281,10 +283,10 @@ func (g *Group) processPrivate(msg []byte, pm *PrivateMessage) (*Processed, erro
 		if err != nil {
 			// Sender data that does not decrypt means another branch's
 			// keys; anything else is final.
-			if firstErr == nil || !errors.Is(err, ErrDecryption) {
+			if firstErr == nil || !errors.Is(err, ciphersuite.ErrDecryption) {
 				firstErr = err
 			}
-			if errors.Is(err, ErrDecryption) {
+			if errors.Is(err, ciphersuite.ErrDecryption) {
 				continue
 			}
 			return nil, err
@@ -369,7 +371,7 @@ func (g *Group) processProposal(ac *AuthenticatedContent) (*Processed, error) {
 	if len(cur.proposals) >= maxPendingProposals {
 		return nil, fmt.Errorf("%w: too many pending proposals", ErrInvalidProposal)
 	}
-	ref, err := g.cs.proposalRef(ac)
+	ref, err := proposalRef(g.cs, ac)
 	if err != nil {
 		return nil, err
 	}

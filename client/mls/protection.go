@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"errors"
 	"fmt"
+
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 )
 
@@ -125,7 +126,7 @@ func checkSenderContent(wf WireFormat, c *FramedContent) error {
 // SignFramedContent signs content for wire format wf and returns the
 // AuthenticatedContent. For commits the caller sets Auth.ConfirmationTag
 // afterwards (it depends on the signature through the transcript hash).
-func (cs *CipherSuite) SignFramedContent(priv []byte, wf WireFormat, c *FramedContent, ctx *GroupContext) (*AuthenticatedContent, error) {
+func signFramedContent(cs *CipherSuite, priv []byte, wf WireFormat, c *FramedContent, ctx *GroupContext) (*AuthenticatedContent, error) {
 	if err := checkSenderContent(wf, c); err != nil {
 		return nil, fmt.Errorf("mls: sign framed content: %w", err)
 	}
@@ -142,7 +143,7 @@ func (cs *CipherSuite) SignFramedContent(priv []byte, wf WireFormat, c *FramedCo
 
 // VerifyAuthenticatedContent checks the signature of ac under the sender's
 // signature public key pub.
-func (cs *CipherSuite) VerifyAuthenticatedContent(pub []byte, ac *AuthenticatedContent, ctx *GroupContext) error {
+func verifyAuthenticatedContent(cs *CipherSuite, pub []byte, ac *AuthenticatedContent, ctx *GroupContext) error {
 	tbs, err := FramedContentTBS(ac.WireFormat, &ac.Content, ctx)
 	if err != nil {
 		return err
@@ -152,7 +153,7 @@ func (cs *CipherSuite) VerifyAuthenticatedContent(pub []byte, ac *AuthenticatedC
 
 // MembershipTag computes MAC(membership_key, AuthenticatedContentTBM) of a
 // PublicMessage's content (RFC 9420 section 6.2).
-func (cs *CipherSuite) MembershipTag(membershipKey []byte, c *FramedContent, auth *FramedContentAuthData, ctx *GroupContext) ([]byte, error) {
+func membershipTag(cs *CipherSuite, membershipKey []byte, c *FramedContent, auth *FramedContentAuthData, ctx *GroupContext) ([]byte, error) {
 	tbs, err := FramedContentTBS(WireFormatPublicMessage, c, ctx)
 	if err != nil {
 		return nil, err
@@ -168,7 +169,7 @@ func (cs *CipherSuite) MembershipTag(membershipKey []byte, c *FramedContent, aut
 
 // ProtectPublic wraps signed content in a PublicMessage, adding the
 // membership tag for member senders.
-func (cs *CipherSuite) ProtectPublic(membershipKey []byte, ac *AuthenticatedContent, ctx *GroupContext) (*PublicMessage, error) {
+func protectPublic(cs *CipherSuite, membershipKey []byte, ac *AuthenticatedContent, ctx *GroupContext) (*PublicMessage, error) {
 	if ac.WireFormat != WireFormatPublicMessage {
 		return nil, fmt.Errorf("mls: protect public: %w", codec.Invalid("content signed for wire format %d", ac.WireFormat))
 	}
@@ -180,7 +181,7 @@ func (cs *CipherSuite) ProtectPublic(membershipKey []byte, ac *AuthenticatedCont
 	}
 	pm := &PublicMessage{Content: ac.Content, Auth: ac.Auth}
 	if ac.Content.Sender.Type == SenderTypeMember {
-		tag, err := cs.MembershipTag(membershipKey, &ac.Content, &ac.Auth, ctx)
+		tag, err := membershipTag(cs, membershipKey, &ac.Content, &ac.Auth, ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -194,7 +195,7 @@ func (cs *CipherSuite) ProtectPublic(membershipKey []byte, ac *AuthenticatedCont
 // tag for member senders and the signature under the key lookup returns
 // for the sender. Checking a commit's confirmation tag is left to the
 // caller, which holds the confirmation key of the new epoch.
-func (cs *CipherSuite) UnprotectPublic(membershipKey []byte, pm *PublicMessage, ctx *GroupContext, lookup SignatureKeyLookup) (*AuthenticatedContent, error) {
+func unprotectPublic(cs *CipherSuite, membershipKey []byte, pm *PublicMessage, ctx *GroupContext, lookup SignatureKeyLookup) (*AuthenticatedContent, error) {
 	c := &pm.Content
 	if !bytes.Equal(c.GroupID, ctx.GroupID) || c.Epoch != ctx.Epoch {
 		return nil, ErrWrongGroupEpoch
@@ -203,7 +204,7 @@ func (cs *CipherSuite) UnprotectPublic(membershipKey []byte, pm *PublicMessage, 
 		return nil, fmt.Errorf("mls: unprotect public: %w", err)
 	}
 	if c.Sender.Type == SenderTypeMember {
-		want, err := cs.MembershipTag(membershipKey, c, &pm.Auth, ctx)
+		want, err := membershipTag(cs, membershipKey, c, &pm.Auth, ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -216,7 +217,7 @@ func (cs *CipherSuite) UnprotectPublic(membershipKey []byte, pm *PublicMessage, 
 	if err != nil {
 		return nil, fmt.Errorf("mls: unprotect public: %w", err)
 	}
-	if err := cs.VerifyAuthenticatedContent(pub, ac, ctx); err != nil {
+	if err := verifyAuthenticatedContent(cs, pub, ac, ctx); err != nil {
 		return nil, err
 	}
 	return ac, nil

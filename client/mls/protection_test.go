@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"testing"
+
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
-	"testing"
 )
 
 type protectionCase struct {
@@ -114,7 +116,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 				if m.WireFormat != WireFormatPublicMessage {
 					t.Fatalf("%s: wire format %d", name, m.WireFormat)
 				}
-				ac, err := cs.UnprotectPublic(c.MembershipKey, m.PublicMessage, ctx, c.lookup)
+				ac, err := unprotectPublic(cs, c.MembershipKey, m.PublicMessage, ctx, c.lookup)
 				if err != nil {
 					t.Fatalf("%s: %v", name, err)
 				}
@@ -172,7 +174,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 					if wf == WireFormatPublicMessage && fc.ContentType == ContentTypeApplication {
 						continue
 					}
-					ac, err := cs.SignFramedContent(sigPriv, wf, fc, ctx)
+					ac, err := signFramedContent(cs, sigPriv, wf, fc, ctx)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -181,7 +183,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 					}
 					m := &MLSMessage{Version: ProtocolVersionMLS10, WireFormat: wf}
 					if wf == WireFormatPublicMessage {
-						m.PublicMessage, err = cs.ProtectPublic(c.MembershipKey, ac, ctx)
+						m.PublicMessage, err = protectPublic(cs, c.MembershipKey, ac, ctx)
 					} else {
 						m.PrivateMessage, err = sendKeys.ProtectPrivate(ac, 32)
 					}
@@ -195,7 +197,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 					m = decodeMessage(t, enc)
 					var got *AuthenticatedContent
 					if wf == WireFormatPublicMessage {
-						got, err = cs.UnprotectPublic(c.MembershipKey, m.PublicMessage, ctx, c.lookup)
+						got, err = unprotectPublic(cs, c.MembershipKey, m.PublicMessage, ctx, c.lookup)
 					} else {
 						got, err = recvKeys.UnprotectPrivate(m.PrivateMessage, ctx, c.lookup)
 					}
@@ -248,7 +250,7 @@ func TestPrivateMessageChecks(t *testing.T) {
 		Sender:      Sender{Type: SenderTypeMember, LeafIndex: 2},
 		ContentType: ContentTypeApplication, ApplicationData: []byte("hello"),
 	}
-	ac, err := cs.SignFramedContent(sigPriv, WireFormatPrivateMessage, fc, ctx)
+	ac, err := signFramedContent(cs, sigPriv, WireFormatPrivateMessage, fc, ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +265,7 @@ func TestPrivateMessageChecks(t *testing.T) {
 		bad := *pm
 		bad.Ciphertext = append([]byte(nil), pm.Ciphertext...)
 		bad.Ciphertext[len(bad.Ciphertext)-1] ^= 1
-		if _, err := recv.UnprotectPrivate(&bad, ctx, lookup); !errors.Is(err, ErrDecryption) {
+		if _, err := recv.UnprotectPrivate(&bad, ctx, lookup); !errors.Is(err, ciphersuite.ErrDecryption) {
 			t.Fatalf("got %v, want ErrDecryption", err)
 		}
 		// A failed decryption does not consume the generation.
@@ -279,7 +281,7 @@ func TestPrivateMessageChecks(t *testing.T) {
 		recv := newTestKeys(t, cs, encSecret, sdSecret, 4)
 		bad := *pm
 		bad.AuthenticatedData = []byte("x")
-		if _, err := recv.UnprotectPrivate(&bad, ctx, lookup); !errors.Is(err, ErrDecryption) {
+		if _, err := recv.UnprotectPrivate(&bad, ctx, lookup); !errors.Is(err, ciphersuite.ErrDecryption) {
 			t.Fatalf("got %v, want ErrDecryption", err)
 		}
 	})
@@ -287,7 +289,7 @@ func TestPrivateMessageChecks(t *testing.T) {
 		recv := newTestKeys(t, cs, encSecret, sdSecret, 4)
 		bad := *pm
 		bad.ContentType = ContentTypeProposal
-		if _, err := recv.UnprotectPrivate(&bad, ctx, lookup); !errors.Is(err, ErrDecryption) {
+		if _, err := recv.UnprotectPrivate(&bad, ctx, lookup); !errors.Is(err, ciphersuite.ErrDecryption) {
 			t.Fatalf("got %v, want ErrDecryption", err)
 		}
 	})
@@ -306,7 +308,7 @@ func TestPrivateMessageChecks(t *testing.T) {
 			t.Fatal(err)
 		}
 		wrong := func(Sender) ([]byte, error) { return otherPub, nil }
-		if _, err := recv.UnprotectPrivate(pm, ctx, wrong); !errors.Is(err, ErrSignature) {
+		if _, err := recv.UnprotectPrivate(pm, ctx, wrong); !errors.Is(err, ciphersuite.ErrSignature) {
 			t.Fatalf("got %v, want ErrSignature", err)
 		}
 	})
@@ -336,12 +338,12 @@ func TestPrivateMessageChecks(t *testing.T) {
 		}
 	})
 	t.Run("public sender", func(t *testing.T) {
-		if _, err := cs.SignFramedContent(sigPriv, WireFormatPublicMessage, fc, ctx); !errors.Is(err, ErrSenderContent) {
+		if _, err := signFramedContent(cs, sigPriv, WireFormatPublicMessage, fc, ctx); !errors.Is(err, ErrSenderContent) {
 			t.Fatalf("application PublicMessage: got %v", err)
 		}
 		ext := *fc
 		ext.Sender = Sender{Type: SenderTypeExternal}
-		if _, err := cs.SignFramedContent(sigPriv, WireFormatPrivateMessage, &ext, ctx); !errors.Is(err, ErrSenderContent) {
+		if _, err := signFramedContent(cs, sigPriv, WireFormatPrivateMessage, &ext, ctx); !errors.Is(err, ErrSenderContent) {
 			t.Fatalf("external PrivateMessage: got %v", err)
 		}
 	})
@@ -356,54 +358,54 @@ func TestPublicMessageChecks(t *testing.T) {
 		Sender:      Sender{Type: SenderTypeMember, LeafIndex: 0},
 		ContentType: ContentTypeProposal, Proposal: &Proposal{Type: ProposalTypeRemove, Remove: &Remove{Removed: 1}},
 	}
-	ac, err := cs.SignFramedContent(sigPriv, WireFormatPublicMessage, fc, ctx)
+	ac, err := signFramedContent(cs, sigPriv, WireFormatPublicMessage, fc, ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pm, err := cs.ProtectPublic(key, ac, ctx)
+	pm, err := protectPublic(cs, key, ac, ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cs.UnprotectPublic(key, pm, ctx, lookup); err != nil {
+	if _, err := unprotectPublic(cs, key, pm, ctx, lookup); err != nil {
 		t.Fatal(err)
 	}
 	bad := *pm
 	bad.MembershipTag = append([]byte(nil), pm.MembershipTag...)
 	bad.MembershipTag[0] ^= 1
-	if _, err := cs.UnprotectPublic(key, &bad, ctx, lookup); !errors.Is(err, ErrMembershipTag) {
+	if _, err := unprotectPublic(cs, key, &bad, ctx, lookup); !errors.Is(err, ErrMembershipTag) {
 		t.Fatalf("tag: got %v", err)
 	}
 	other := *ctx
 	other.TreeHash = bytes.Repeat([]byte{9}, 32)
-	if _, err := cs.UnprotectPublic(key, pm, &other, lookup); !errors.Is(err, ErrMembershipTag) {
+	if _, err := unprotectPublic(cs, key, pm, &other, lookup); !errors.Is(err, ErrMembershipTag) {
 		t.Fatalf("context: got %v", err)
 	}
 	bad = *pm
 	bad.Auth.Signature = append([]byte(nil), pm.Auth.Signature...)
 	bad.Auth.Signature[0] ^= 1
-	bad.MembershipTag, err = cs.MembershipTag(key, &bad.Content, &bad.Auth, ctx)
+	bad.MembershipTag, err = membershipTag(cs, key, &bad.Content, &bad.Auth, ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cs.UnprotectPublic(key, &bad, ctx, lookup); !errors.Is(err, ErrSignature) {
+	if _, err := unprotectPublic(cs, key, &bad, ctx, lookup); !errors.Is(err, ciphersuite.ErrSignature) {
 		t.Fatalf("signature: got %v", err)
 	}
 
 	// External senders carry no membership tag and sign without context.
 	ext := *fc
 	ext.Sender = Sender{Type: SenderTypeExternal, SenderIndex: 0}
-	ac, err = cs.SignFramedContent(sigPriv, WireFormatPublicMessage, &ext, nil)
+	ac, err = signFramedContent(cs, sigPriv, WireFormatPublicMessage, &ext, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pm, err = cs.ProtectPublic(key, ac, nil)
+	pm, err = protectPublic(cs, key, ac, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if pm.MembershipTag != nil {
 		t.Fatal("membership tag for external sender")
 	}
-	if _, err := cs.UnprotectPublic(nil, pm, ctx, lookup); err != nil {
+	if _, err := unprotectPublic(cs, nil, pm, ctx, lookup); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -1,7 +1,10 @@
 package mls
 
-import "github.com/xchat-im/xchat/client/mls/internal/codec"
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+)
 
 // PSK types (RFC 9420 section 8.4).
 const (
@@ -45,7 +48,7 @@ type PSK struct {
 
 // PSKSecret combines the PSKs of a Commit into psk_secret (RFC 9420
 // section 8.4); with no PSKs it is Nh zero bytes.
-func (cs *CipherSuite) PSKSecret(psks []PSK) ([]byte, error) {
+func pSKSecret(cs *CipherSuite, psks []PSK) ([]byte, error) {
 	if len(psks) > 0xffff {
 		return nil, fmt.Errorf("mls: %d PSKs", len(psks))
 	}

@@ -2,10 +2,11 @@ package mls
 
 import (
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
 // TestGroupRandomChain runs a chain of random commits (adds, removes,

@@ -3,6 +3,7 @@ package mls
 import (
 	"errors"
 	"fmt"
+
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
@@ -180,7 +181,7 @@ func (r *HashRatchet) KeyAt(g uint32) (key, nonce []byte, err error) {
 // SenderDataKeyNonce derives the key and nonce that protect the sender data
 // of a PrivateMessage from sender_data_secret and the ciphertext (RFC 9420
 // section 6.3.2).
-func (cs *CipherSuite) SenderDataKeyNonce(senderDataSecret, ciphertext []byte) (key, nonce []byte, err error) {
+func senderDataKeyNonce(cs *CipherSuite, senderDataSecret, ciphertext []byte) (key, nonce []byte, err error) {
 	sample := ciphertext
 	if len(sample) > cs.Nh() {
 		sample = sample[:cs.Nh()]

@@ -2,8 +2,9 @@ package mls
 
 import (
 	"bytes"
-	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"testing"
+
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
 func TestSecretTreeVectors(t *testing.T) {
@@ -33,7 +34,7 @@ func TestSecretTreeVectors(t *testing.T) {
 		}
 		checked++
 		sd := c.SenderData
-		key, nonce, err := cs.SenderDataKeyNonce(sd.SenderDataSecret, sd.Ciphertext)
+		key, nonce, err := senderDataKeyNonce(cs, sd.SenderDataSecret, sd.Ciphertext)
 		if err != nil || !bytes.Equal(key, sd.Key) || !bytes.Equal(nonce, sd.Nonce) {
 			t.Errorf("case %d sender data key/nonce = %x/%x, %v", ci, key, nonce, err)
 		}

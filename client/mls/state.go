@@ -2,10 +2,11 @@ package mls
 
 import (
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/codec"
-	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"maps"
 	"slices"
+
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
 // stateVersion is the format version of MarshalState.

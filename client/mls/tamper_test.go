@@ -24,7 +24,7 @@ func reframe(t *testing.T, msg []byte, f func(m *MLSMessage)) []byte {
 func retag(t *testing.T, g *Group, pm *PublicMessage) {
 	t.Helper()
 	base := g.cur()
-	tag, err := g.cs.MembershipTag(base.secrets.MembershipKey, &pm.Content, &pm.Auth, &base.gc)
+	tag, err := membershipTag(g.cs, base.secrets.MembershipKey, &pm.Content, &pm.Auth, &base.gc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestGroupNonMembers(t *testing.T) {
 			base := b.cur()
 			c := &FramedContent{GroupID: base.gc.GroupID, Epoch: base.gc.Epoch, Sender: Sender{Type: SenderTypeMember, LeafIndex: leaf},
 				AuthenticatedData: []byte("ad"), ContentType: ContentTypeApplication, ApplicationData: []byte("forged")}
-			ac, err := cs.SignFramedContent(b.sigPriv, WireFormatPrivateMessage, c, &base.gc)
+			ac, err := signFramedContent(cs, b.sigPriv, WireFormatPrivateMessage, c, &base.gc)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,6 +3,7 @@ package mls
 import (
 	"crypto/hmac"
 	"fmt"
+
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 )
 
@@ -10,7 +11,7 @@ import (
 // ConfirmedTranscriptHashInput_[n]) (RFC 9420 section 8.2).
 // confirmedInput is the encoded wire_format, FramedContent and signature
 // of the Commit.
-func (cs *CipherSuite) ConfirmedTranscriptHash(interimBefore, confirmedInput []byte) []byte {
+func confirmedTranscriptHash(cs *CipherSuite, interimBefore, confirmedInput []byte) []byte {
 	buf := make([]byte, 0, len(interimBefore)+len(confirmedInput))
 	buf = append(buf, interimBefore...)
 	buf = append(buf, confirmedInput...)
@@ -20,7 +21,7 @@ func (cs *CipherSuite) ConfirmedTranscriptHash(interimBefore, confirmedInput []b
 // InterimTranscriptHash returns Hash(confirmed_transcript_hash_[n] ||
 // InterimTranscriptHashInput_[n]), the input being the confirmation tag as
 // an opaque vector.
-func (cs *CipherSuite) InterimTranscriptHash(confirmed, confirmationTag []byte) ([]byte, error) {
+func interimTranscriptHash(cs *CipherSuite, confirmed, confirmationTag []byte) ([]byte, error) {
 	var w codec.Writer
 	w.Raw(confirmed)
 	w.Opaque(confirmationTag)
@@ -32,11 +33,11 @@ func (cs *CipherSuite) InterimTranscriptHash(confirmed, confirmationTag []byte) 
 }
 
 // ConfirmationTag returns MAC(confirmation_key, confirmed_transcript_hash).
-func (cs *CipherSuite) ConfirmationTag(confirmationKey, confirmedTranscriptHash []byte) []byte {
+func confirmationTag(cs *CipherSuite, confirmationKey, confirmedTranscriptHash []byte) []byte {
 	return cs.MAC(confirmationKey, confirmedTranscriptHash)
 }
 
 // VerifyConfirmationTag checks tag in constant time.
-func (cs *CipherSuite) VerifyConfirmationTag(confirmationKey, confirmedTranscriptHash, tag []byte) bool {
-	return hmac.Equal(cs.ConfirmationTag(confirmationKey, confirmedTranscriptHash), tag)
+func verifyConfirmationTag(cs *CipherSuite, confirmationKey, confirmedTranscriptHash, tag []byte) bool {
+	return hmac.Equal(confirmationTag(cs, confirmationKey, confirmedTranscriptHash), tag)
 }

@@ -1,7 +1,10 @@
 package mls
 
-import "github.com/xchat-im/xchat/client/mls/internal/treemath"
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
+)
 
 // Tree is an in-memory ratchet tree (RFC 9420 section 7). Its node array
 // always spans a complete binary tree: the number of leaves is a power of

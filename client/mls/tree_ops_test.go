@@ -2,9 +2,10 @@ package mls
 
 import (
 	"crypto/rand"
-	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 	"testing"
+
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
 // simulateCommitPath replaces the path of leaf l as a committer would:

@@ -1,8 +1,11 @@
 package mls
 
-import "github.com/xchat-im/xchat/client/mls/internal/codec"
-import "github.com/xchat-im/xchat/client/mls/internal/treemath"
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
+)
 
 // TreeHash returns the tree hash of the whole tree (RFC 9420 section 7.8).
 func (t *Tree) TreeHash(cs *CipherSuite) ([]byte, error) {

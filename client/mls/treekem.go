@@ -5,8 +5,9 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
+
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
 // ErrUpdatePath reports an UpdatePath that cannot be applied: a wrong
@@ -47,7 +48,7 @@ func (p *TreeKEMPrivate) Clone() *TreeKEMPrivate {
 // SetPathSecret records the path secret of node x, derives the node's key
 // pair from it and returns the public key.
 func (p *TreeKEMPrivate) SetPathSecret(cs *CipherSuite, x treemath.NodeIndex, pathSecret []byte) ([]byte, error) {
-	priv, pub, err := cs.PathSecretKeyPair(pathSecret)
+	priv, pub, err := pathSecretKeyPair(cs, pathSecret)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +60,7 @@ func (p *TreeKEMPrivate) SetPathSecret(cs *CipherSuite, x treemath.NodeIndex, pa
 // PathSecretKeyPair derives the HPKE key pair of a node from its path
 // secret: node_secret = DeriveSecret(path_secret, "node"), then
 // DeriveKeyPair(node_secret) (RFC 9420 section 7.4).
-func (cs *CipherSuite) PathSecretKeyPair(pathSecret []byte) (priv, pub []byte, err error) {
+func pathSecretKeyPair(cs *CipherSuite, pathSecret []byte) (priv, pub []byte, err error) {
 	ns, err := cs.DeriveSecret(pathSecret, "node")
 	if err != nil {
 		return nil, nil, err
@@ -70,7 +71,7 @@ func (cs *CipherSuite) PathSecretKeyPair(pathSecret []byte) (priv, pub []byte, e
 // NextPathSecret returns DeriveSecret(pathSecret, "path"): the path secret
 // of the next node up the filtered direct path, or the commit secret after
 // the root.
-func (cs *CipherSuite) NextPathSecret(pathSecret []byte) ([]byte, error) {
+func nextPathSecret(cs *CipherSuite, pathSecret []byte) ([]byte, error) {
 	return cs.DeriveSecret(pathSecret, "path")
 }
 
@@ -175,7 +176,7 @@ func GenerateUpdatePath(cs *CipherSuite, t *Tree, from treemath.LeafIndex, leaf 
 	keys := make([][]byte, len(fdp))
 	for i, x := range fdp {
 		if i > 0 {
-			if ps, err = cs.NextPathSecret(ps); err != nil {
+			if ps, err = nextPathSecret(cs, ps); err != nil {
 				return nil, err
 			}
 		}
@@ -184,7 +185,7 @@ func GenerateUpdatePath(cs *CipherSuite, t *Tree, from treemath.LeafIndex, leaf 
 			return nil, err
 		}
 	}
-	commitSecret, err := cs.NextPathSecret(ps)
+	commitSecret, err := nextPathSecret(cs, ps)
 	if err != nil {
 		return nil, err
 	}
@@ -328,7 +329,7 @@ func ApplyUpdatePath(cs *CipherSuite, t *Tree, priv *TreeKEMPrivate, sender tree
 	}
 	for i := at; i < len(fdp); i++ {
 		if i > at {
-			if ps, err = cs.NextPathSecret(ps); err != nil {
+			if ps, err = nextPathSecret(cs, ps); err != nil {
 				return nil, err
 			}
 		}
@@ -340,7 +341,7 @@ func ApplyUpdatePath(cs *CipherSuite, t *Tree, priv *TreeKEMPrivate, sender tree
 			return nil, fmt.Errorf("%w: derived key of node %d does not match", ErrUpdatePath, fdp[i])
 		}
 	}
-	commitSecret, err := cs.NextPathSecret(ps)
+	commitSecret, err := nextPathSecret(cs, ps)
 	if err != nil {
 		return nil, err
 	}

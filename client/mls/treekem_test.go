@@ -3,12 +3,13 @@ package mls
 import (
 	"bytes"
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/codec"
-	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"maps"
 	"slices"
 	"sync/atomic"
 	"testing"
+
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
 type treeKEMVector struct {

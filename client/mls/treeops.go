@@ -1,8 +1,11 @@
 package mls
 
-import "github.com/xchat-im/xchat/client/mls/internal/codec"
-import "github.com/xchat-im/xchat/client/mls/internal/treemath"
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
+)
 
 // AddLeaf inserts leaf at the leftmost blank leaf, extending the tree to
 // the right when there is none, and records it as unmerged at every

@@ -3,10 +3,11 @@ package mls
 import (
 	"bytes"
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/codec"
-	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 	"slices"
 	"time"
+
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
 // defaultExtension reports whether extension type t is defined by RFC

@@ -1,4 +1,4 @@
-package mls
+package ciphersuite
 
 import (
 	"bytes"

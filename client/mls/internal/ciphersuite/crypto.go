@@ -1,4 +1,4 @@
-package mls
+package ciphersuite
 
 import (
 	"crypto/ecdsa"
@@ -9,6 +9,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
+
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 )
 
@@ -288,4 +290,29 @@ func (cs *CipherSuite) padHPKEPriv(priv []byte) []byte {
 		return append(make([]byte, n-len(priv)), priv...)
 	}
 	return priv
+}
+
+// SignaturePublicKey returns the public key of a signature private key in
+// the suite's encoding.
+func (cs *CipherSuite) SignaturePublicKey(priv []byte) ([]byte, error) {
+	switch cs.p.sig {
+	case sigEd25519:
+		switch len(priv) {
+		case ed25519.SeedSize:
+			return slices.Clone(ed25519.NewKeyFromSeed(priv).Public().(ed25519.PublicKey)), nil
+		case ed25519.PrivateKeySize:
+			return slices.Clone(priv[32:]), nil
+		}
+		return nil, fmt.Errorf("mls: Ed25519 private key of %d bytes", len(priv))
+	case sigECDSA:
+		if n := (cs.p.ecCurve().Params().BitSize + 7) / 8; len(priv) < n {
+			priv = append(make([]byte, n-len(priv)), priv...)
+		}
+		k, err := ecdsa.ParseRawPrivateKey(cs.p.ecCurve(), priv)
+		if err != nil {
+			return nil, fmt.Errorf("mls: signature key: %w", err)
+		}
+		return k.PublicKey.Bytes()
+	}
+	return nil, fmt.Errorf("%w: no signature scheme", ErrUnsupportedSuite)
 }
