@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
@@ -171,7 +173,7 @@ func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, err
 	}
 	gc := provisional
 	gc.TreeHash = th
-	gc.ConfirmedTranscriptHash = confirmedTranscriptHash(g.cs, base.interim, ci)
+	gc.ConfirmedTranscriptHash = keyschedule.ConfirmedTranscriptHash(g.cs, base.interim, ci)
 	gcb, err := gc.MarshalBinary()
 	if err != nil {
 		return nil, err
@@ -180,7 +182,7 @@ func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, err
 	if err != nil {
 		return nil, err
 	}
-	pskSecret, err := pSKSecret(g.cs, psks)
+	pskSecret, err := keyschedule.PSKSecret(g.cs, psks)
 	if err != nil {
 		return nil, err
 	}
@@ -193,14 +195,14 @@ func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, err
 			return nil, fmt.Errorf("%w: external init: %w", ErrInvalidCommit, err)
 		}
 	}
-	secrets, err := deriveEpoch(g.cs, initSecret, commitSecret, pskSecret, gcb)
+	secrets, err := keyschedule.DeriveEpoch(g.cs, initSecret, commitSecret, pskSecret, gcb)
 	if err != nil {
 		return nil, err
 	}
-	if !verifyConfirmationTag(g.cs, secrets.ConfirmationKey, gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag) {
+	if !keyschedule.VerifyConfirmationTag(g.cs, secrets.ConfirmationKey, gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag) {
 		return nil, tampered(ErrBadConfirmationTag)
 	}
-	interim, err := interimTranscriptHash(g.cs, gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag)
+	interim, err := keyschedule.InterimTranscriptHash(g.cs, gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag)
 	if err != nil {
 		return nil, err
 	}

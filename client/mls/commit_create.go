@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
@@ -21,7 +23,7 @@ type CommitOptions struct {
 	Update bool
 	// PSKs injects pre-shared keys (external ones must be known through
 	// Config.ExternalPSK); a nil Nonce is filled in.
-	PSKs []PreSharedKeyID
+	PSKs []keyschedule.PreSharedKeyID
 	// AuthenticatedData is sent in clear, authenticated.
 	AuthenticatedData []byte
 	// NoPending leaves the pending proposals of the epoch uncommitted.
@@ -300,11 +302,11 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	pskSecret, err := pSKSecret(g.cs, psks)
+	pskSecret, err := keyschedule.PSKSecret(g.cs, psks)
 	if err != nil {
 		return nil, nil, err
 	}
-	var secrets *EpochSecrets
+	var secrets *keyschedule.EpochSecrets
 	content := &FramedContent{
 		GroupID:           base.gc.GroupID,
 		Epoch:             base.gc.Epoch,
@@ -318,21 +320,21 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 		if err != nil {
 			return err
 		}
-		gc.ConfirmedTranscriptHash = confirmedTranscriptHash(g.cs, base.interim, ci)
+		gc.ConfirmedTranscriptHash = keyschedule.ConfirmedTranscriptHash(g.cs, base.interim, ci)
 		gcb, err := gc.MarshalBinary()
 		if err != nil {
 			return err
 		}
-		if secrets, err = deriveEpoch(g.cs, base.secrets.InitSecret, commitSecret, pskSecret, gcb); err != nil {
+		if secrets, err = keyschedule.DeriveEpoch(g.cs, base.secrets.InitSecret, commitSecret, pskSecret, gcb); err != nil {
 			return err
 		}
-		ac.Auth.ConfirmationTag = confirmationTag(g.cs, secrets.ConfirmationKey, gc.ConfirmedTranscriptHash)
+		ac.Auth.ConfirmationTag = keyschedule.ConfirmationTag(g.cs, secrets.ConfirmationKey, gc.ConfirmedTranscriptHash)
 		return nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	interim, err := interimTranscriptHash(g.cs, gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag)
+	interim, err := keyschedule.InterimTranscriptHash(g.cs, gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -370,7 +372,7 @@ func ratchetTreeExtension(t *Tree) (Extension, error) {
 
 // welcome seals the Welcome of a commit for the members it added; the
 // GroupInfo carries the ratchet tree.
-func (g *Group) welcome(next *epoch, fx *proposalEffects, psks []PSK, withPath bool) ([]byte, error) {
+func (g *Group) welcome(next *epoch, fx *proposalEffects, psks []keyschedule.PSK, withPath bool) ([]byte, error) {
 	rte, err := ratchetTreeExtension(next.tree)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
@@ -19,7 +21,7 @@ func (g *Group) GroupInfo(withTree bool) ([]byte, error) {
 		return nil, ErrRemoved
 	}
 	cur := g.cur()
-	pub, err := externalPub(g.cs, cur.secrets.ExternalSecret)
+	pub, err := keyschedule.ExternalPub(g.cs, cur.secrets.ExternalSecret)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +106,7 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	if err != nil {
 		return nil, nil, err
 	}
-	interimBefore, err := interimTranscriptHash(cs, gc0.ConfirmedTranscriptHash, gi.ConfirmationTag)
+	interimBefore, err := keyschedule.InterimTranscriptHash(cs, gc0.ConfirmedTranscriptHash, gi.ConfirmationTag)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -161,16 +163,16 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	}
 	gc := provisional
 	gc.TreeHash = th
-	gc.ConfirmedTranscriptHash = confirmedTranscriptHash(cs, interimBefore, ci)
+	gc.ConfirmedTranscriptHash = keyschedule.ConfirmedTranscriptHash(cs, interimBefore, ci)
 	gcb, err := gc.MarshalBinary()
 	if err != nil {
 		return nil, nil, err
 	}
-	secrets, err := deriveEpoch(cs, initSecret, res.CommitSecret, nil, gcb)
+	secrets, err := keyschedule.DeriveEpoch(cs, initSecret, res.CommitSecret, nil, gcb)
 	if err != nil {
 		return nil, nil, err
 	}
-	ac.Auth.ConfirmationTag = confirmationTag(cs, secrets.ConfirmationKey, gc.ConfirmedTranscriptHash)
+	ac.Auth.ConfirmationTag = keyschedule.ConfirmationTag(cs, secrets.ConfirmationKey, gc.ConfirmedTranscriptHash)
 	pm, err := protectPublic(cs, nil, ac, &gc0)
 	if err != nil {
 		return nil, nil, err
@@ -180,7 +182,7 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	if err != nil {
 		return nil, nil, err
 	}
-	interim, err := interimTranscriptHash(cs, gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag)
+	interim, err := keyschedule.InterimTranscriptHash(cs, gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag)
 	if err != nil {
 		return nil, nil, err
 	}

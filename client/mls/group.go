@@ -7,6 +7,9 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
+
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
@@ -29,7 +32,7 @@ const (
 	defaultMaxResumptionPSKs = 32
 	maxPaddingBlock          = 4096
 	maxRetainedEpochsLimit   = 64
-	maxOutOfOrderLimit       = MaxRatchetSkip
+	maxOutOfOrderLimit       = secrettree.MaxRatchetSkip
 	maxMembersLimit          = 1 << 20
 )
 
@@ -149,7 +152,7 @@ type epoch struct {
 	gc              GroupContext
 	tree            *Tree
 	priv            *TreeKEMPrivate
-	secrets         *EpochSecrets
+	secrets         *keyschedule.EpochSecrets
 	keys            *MessageKeys
 	interim         []byte
 	confirmationTag []byte
@@ -274,7 +277,7 @@ func memberCount(t *Tree) int {
 func (g *Group) Export(label string, context []byte, n int) ([]byte, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return export(g.cs, g.cur().secrets.ExporterSecret, label, context, n)
+	return keyschedule.Export(g.cs, g.cur().secrets.ExporterSecret, label, context, n)
 }
 
 // RatchetTree returns the encoded ratchet tree of the current epoch, as
@@ -321,13 +324,13 @@ func CreateGroup(cs *CipherSuite, groupID []byte, me *KeyPackageBundle, cfg Conf
 	}
 	// epoch_secret derives from a random init secret and zero commit and
 	// PSK secrets (RFC 9420 section 8).
-	secrets, err := deriveEpoch(cs, initSecret, nil, nil, gcb)
+	secrets, err := keyschedule.DeriveEpoch(cs, initSecret, nil, nil, gcb)
 	if err != nil {
 		return nil, err
 	}
 	g := &Group{cs: cs, cfg: cfg, sigPriv: slices.Clone(me.SignaturePriv)}
-	tag := confirmationTag(cs, secrets.ConfirmationKey, gc.ConfirmedTranscriptHash)
-	interim, err := interimTranscriptHash(cs, gc.ConfirmedTranscriptHash, tag)
+	tag := keyschedule.ConfirmationTag(cs, secrets.ConfirmationKey, gc.ConfirmedTranscriptHash)
+	interim, err := keyschedule.InterimTranscriptHash(cs, gc.ConfirmedTranscriptHash, tag)
 	if err != nil {
 		return nil, err
 	}
@@ -341,7 +344,7 @@ func CreateGroup(cs *CipherSuite, groupID []byte, me *KeyPackageBundle, cfg Conf
 }
 
 // newEpoch assembles an epoch and its message keys.
-func (g *Group) newEpoch(gc GroupContext, tree *Tree, priv *TreeKEMPrivate, secrets *EpochSecrets, interim, tag []byte) (*epoch, error) {
+func (g *Group) newEpoch(gc GroupContext, tree *Tree, priv *TreeKEMPrivate, secrets *keyschedule.EpochSecrets, interim, tag []byte) (*epoch, error) {
 	keys, err := NewMessageKeys(g.cs, secrets.EncryptionSecret, secrets.SenderDataSecret, tree.NumLeaves())
 	if err != nil {
 		return nil, err

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
+
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
@@ -424,7 +427,7 @@ func TestGroupReplayAndOrder(t *testing.T) {
 			mustEncrypt(t, a, "lost")
 		}
 		_, err = b.Process(mustEncrypt(t, a, "far"))
-		expectErr(t, err, ErrGeneration)
+		expectErr(t, err, secrettree.ErrGeneration)
 		// A replayed commit is reported too.
 		cm, _ := commit(t, a, CommitOptions{Update: true})
 		deliver(t, cm, b)
@@ -466,20 +469,20 @@ func TestGroupPSKs(t *testing.T) {
 	}
 	gs := newTestGroup(t, cs, 3, Config{ValidateCredential: acceptAnyCredential, ExternalPSK: psk})
 	a := gs[0]
-	cm, _ := commit(t, a, CommitOptions{PSKs: []PreSharedKeyID{{Type: PSKTypeExternal, ID: []byte("shared")}}})
+	cm, _ := commit(t, a, CommitOptions{PSKs: []keyschedule.PreSharedKeyID{{Type: keyschedule.PSKTypeExternal, ID: []byte("shared")}}})
 	deliver(t, cm, gs[1:]...)
 	sameState(t, gs...)
 	// A resumption PSK of the previous epoch, with an add.
 	d := newBundle(t, cs, "d")
 	prev := a.Epoch() - 1
-	cm, w := commit(t, gs[1], CommitOptions{Add: []KeyPackage{d.KeyPackage}, PSKs: []PreSharedKeyID{{Type: PSKTypeResumption, Usage: ResumptionPSKUsageApplication, GroupID: a.GroupID(), Epoch: prev}}})
+	cm, w := commit(t, gs[1], CommitOptions{Add: []KeyPackage{d.KeyPackage}, PSKs: []keyschedule.PreSharedKeyID{{Type: keyschedule.PSKTypeResumption, Usage: keyschedule.ResumptionPSKUsageApplication, GroupID: a.GroupID(), Epoch: prev}}})
 	deliver(t, cm, a, gs[2])
 	sameState(t, gs...)
 	// The joiner cannot resolve a resumption PSK of an epoch it never saw.
 	_, err := JoinFromWelcome(w, bundleLookup(d), nil, Config{ValidateCredential: acceptAnyCredential, ExternalPSK: psk})
 	expectErr(t, err, ErrWelcomePSK)
 	// Unknown PSKs are refused.
-	_, _, err = a.Commit(CommitOptions{PSKs: []PreSharedKeyID{{Type: PSKTypeExternal, ID: []byte("other")}}})
+	_, _, err = a.Commit(CommitOptions{PSKs: []keyschedule.PreSharedKeyID{{Type: keyschedule.PSKTypeExternal, ID: []byte("other")}}})
 	expectErr(t, err, ErrInvalidProposal)
 }
 

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+
 	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 )
@@ -82,7 +84,7 @@ func verifyGroupInfo(cs *CipherSuite, pub []byte, gi *GroupInfo) error {
 // (empty means zero), as EpochFromJoiner does, without needing the
 // GroupContext.
 func welcomeSecret(cs *CipherSuite, joinerSecret, pskSecret []byte) ([]byte, error) {
-	member, err := cs.Extract(joinerSecret, zeroIfEmpty(cs, pskSecret))
+	member, err := cs.Extract(joinerSecret, keyschedule.ZeroIfEmpty(cs, pskSecret))
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +107,7 @@ func welcomeKeyNonce(cs *CipherSuite, welcomeSecret []byte) (key, nonce []byte, 
 type GroupInfoSignerLookup func(gi *GroupInfo) ([]byte, error)
 
 // PSKLookup returns the secret of a pre-shared key named in a Welcome.
-type PSKLookup func(id *PreSharedKeyID) ([]byte, error)
+type PSKLookup func(id *keyschedule.PreSharedKeyID) ([]byte, error)
 
 // JoinedWelcome is the result of processing a Welcome: the decrypted group
 // secrets, the verified GroupInfo and the secrets of the joined epoch.
@@ -114,7 +116,7 @@ type JoinedWelcome struct {
 	GroupInfo    GroupInfo
 	// PSKSecret is the psk_secret the GroupSecrets' PSKs combine into.
 	PSKSecret []byte
-	Epoch     *EpochSecrets
+	Epoch     *keyschedule.EpochSecrets
 }
 
 // ProcessWelcome joins a group through w as the owner of kp, whose init
@@ -197,10 +199,10 @@ func processWelcome(cs *CipherSuite, w *Welcome, kp *KeyPackage, initPriv []byte
 	if err != nil {
 		return nil, fmt.Errorf("mls: group context: %w", err)
 	}
-	if out.Epoch, err = epochFromJoiner(cs, out.GroupSecrets.JoinerSecret, out.PSKSecret, gc); err != nil {
+	if out.Epoch, err = keyschedule.EpochFromJoiner(cs, out.GroupSecrets.JoinerSecret, out.PSKSecret, gc); err != nil {
 		return nil, err
 	}
-	if !verifyConfirmationTag(cs, out.Epoch.ConfirmationKey, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag) {
+	if !keyschedule.VerifyConfirmationTag(cs, out.Epoch.ConfirmationKey, gi.GroupContext.ConfirmedTranscriptHash, gi.ConfirmationTag) {
 		return nil, ErrWelcomeConfirmation
 	}
 	return &out, nil
@@ -209,12 +211,12 @@ func processWelcome(cs *CipherSuite, w *Welcome, kp *KeyPackage, initPriv []byte
 // resolveWelcomePSKs looks up the PSKs a Welcome names and combines them
 // into psk_secret, rejecting more than one re-init or branch resumption
 // PSK (RFC 9420 section 12.4.3.1).
-func resolveWelcomePSKs(cs *CipherSuite, ids []PreSharedKeyID, lookup PSKLookup) ([]byte, error) {
-	psks := make([]PSK, len(ids))
+func resolveWelcomePSKs(cs *CipherSuite, ids []keyschedule.PreSharedKeyID, lookup PSKLookup) ([]byte, error) {
+	psks := make([]keyschedule.PSK, len(ids))
 	special := 0
 	for i := range ids {
 		id := &ids[i]
-		if id.Type == PSKTypeResumption && (id.Usage == ResumptionPSKUsageReInit || id.Usage == ResumptionPSKUsageBranch) {
+		if id.Type == keyschedule.PSKTypeResumption && (id.Usage == keyschedule.ResumptionPSKUsageReInit || id.Usage == keyschedule.ResumptionPSKUsageBranch) {
 			if special++; special > 1 {
 				return nil, fmt.Errorf("%w: several re-init or branch PSKs", ErrWelcomePSK)
 			}
@@ -226,9 +228,9 @@ func resolveWelcomePSKs(cs *CipherSuite, ids []PreSharedKeyID, lookup PSKLookup)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrWelcomePSK, err)
 		}
-		psks[i] = PSK{ID: *id, Secret: s}
+		psks[i] = keyschedule.PSK{ID: *id, Secret: s}
 	}
-	return pSKSecret(cs, psks)
+	return keyschedule.PSKSecret(cs, psks)
 }
 
 // WelcomeRecipient is a new member to seal a Welcome for. PathSecret, when
@@ -243,14 +245,14 @@ type WelcomeRecipient struct {
 // epoch's joiner_secret and the PSKs of the Commit (RFC 9420 section
 // 12.4.3.1): the GroupInfo is encrypted under the welcome key and the
 // GroupSecrets to each recipient's init key.
-func sealWelcome(cs *CipherSuite, gi *GroupInfo, joinerSecret []byte, psks []PSK, recipients []WelcomeRecipient) (*Welcome, error) {
+func sealWelcome(cs *CipherSuite, gi *GroupInfo, joinerSecret []byte, psks []keyschedule.PSK, recipients []WelcomeRecipient) (*Welcome, error) {
 	if gi.GroupContext.CipherSuite != cs.ID() {
 		return nil, fmt.Errorf("%w: group info uses 0x%04x, not 0x%04x", ErrWelcomeSuite, gi.GroupContext.CipherSuite, cs.ID())
 	}
 	if len(joinerSecret) != cs.Nh() {
 		return nil, fmt.Errorf("%w: joiner secret of %d bytes", codec.ErrInvalidValue, len(joinerSecret))
 	}
-	pskSecret, err := pSKSecret(cs, psks)
+	pskSecret, err := keyschedule.PSKSecret(cs, psks)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +272,7 @@ func sealWelcome(cs *CipherSuite, gi *GroupInfo, joinerSecret []byte, psks []PSK
 	if w.EncryptedGroupInfo, err = cs.AeadSeal(key, nonce, nil, giBytes); err != nil {
 		return nil, fmt.Errorf("mls: group info: %w", err)
 	}
-	ids := make([]PreSharedKeyID, len(psks))
+	ids := make([]keyschedule.PreSharedKeyID, len(psks))
 	for i := range psks {
 		ids[i] = psks[i].ID
 	}

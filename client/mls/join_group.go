@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+
 	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
@@ -103,8 +105,8 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 		}
 		return leaf.SignatureKey, nil
 	}
-	psk := func(id *PreSharedKeyID) ([]byte, error) {
-		if id.Type == PSKTypeExternal && cfg.ExternalPSK != nil {
+	psk := func(id *keyschedule.PreSharedKeyID) ([]byte, error) {
+		if id.Type == keyschedule.PSKTypeExternal && cfg.ExternalPSK != nil {
 			return cfg.ExternalPSK(id.ID)
 		}
 		return nil, errors.New("unknown pre-shared key")
@@ -170,7 +172,7 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 			}
 		}
 	}
-	interim, err := interimTranscriptHash(cs, gc.ConfirmedTranscriptHash, j.GroupInfo.ConfirmationTag)
+	interim, err := keyschedule.InterimTranscriptHash(cs, gc.ConfirmedTranscriptHash, j.GroupInfo.ConfirmationTag)
 	if err != nil {
 		return nil, err
 	}

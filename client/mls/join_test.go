@@ -6,6 +6,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+
 	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 )
@@ -129,9 +131,9 @@ func TestWelcomeRoundTrip(t *testing.T) {
 		}
 		joiner := make([]byte, cs.Nh())
 		rand.Read(joiner)
-		pskID := PreSharedKeyID{Type: PSKTypeExternal, ID: []byte("psk"), Nonce: make([]byte, cs.Nh())}
-		psks := []PSK{{ID: pskID, Secret: []byte("secret")}}
-		pskSecret, err := pSKSecret(cs, psks)
+		pskID := keyschedule.PreSharedKeyID{Type: keyschedule.PSKTypeExternal, ID: []byte("psk"), Nonce: make([]byte, cs.Nh())}
+		psks := []keyschedule.PSK{{ID: pskID, Secret: []byte("secret")}}
+		pskSecret, err := keyschedule.PSKSecret(cs, psks)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -149,11 +151,11 @@ func TestWelcomeRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ep, err := epochFromJoiner(cs, joiner, pskSecret, gc)
+		ep, err := keyschedule.EpochFromJoiner(cs, joiner, pskSecret, gc)
 		if err != nil {
 			t.Fatal(err)
 		}
-		gi.ConfirmationTag = confirmationTag(cs, ep.ConfirmationKey, gi.GroupContext.ConfirmedTranscriptHash)
+		gi.ConfirmationTag = keyschedule.ConfirmationTag(cs, ep.ConfirmationKey, gi.GroupContext.ConfirmedTranscriptHash)
 		if err := signGroupInfo(cs, sigPriv, gi); err != nil {
 			t.Fatal(err)
 		}
@@ -177,8 +179,8 @@ func TestWelcomeRoundTrip(t *testing.T) {
 			}
 			return sigPub, nil
 		}
-		lookup := func(p *PreSharedKeyID) ([]byte, error) {
-			if p.Type == PSKTypeExternal && string(p.ID) == "psk" {
+		lookup := func(p *keyschedule.PreSharedKeyID) ([]byte, error) {
+			if p.Type == keyschedule.PSKTypeExternal && string(p.ID) == "psk" {
 				return []byte("secret"), nil
 			}
 			return nil, errors.New("unknown PSK")
@@ -204,7 +206,7 @@ func TestWelcomeRoundTrip(t *testing.T) {
 			t.Fatalf("suite 0x%04x: missing PSK: %v", id, err)
 		}
 		// A wrong PSK yields the wrong welcome key.
-		wrong := func(*PreSharedKeyID) ([]byte, error) { return []byte("other"), nil }
+		wrong := func(*keyschedule.PreSharedKeyID) ([]byte, error) { return []byte("other"), nil }
 		if _, err := processWelcome(cs, w, kpA, privA, signer, wrong); !errors.Is(err, ciphersuite.ErrDecryption) {
 			t.Fatalf("suite 0x%04x: wrong PSK: %v", id, err)
 		}

@@ -3,6 +3,8 @@ package mls
 import (
 	"bytes"
 	"testing"
+
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
 )
 
 func TestKeyScheduleVectors(t *testing.T) {
@@ -64,7 +66,7 @@ func TestKeyScheduleVectors(t *testing.T) {
 			if err := back.UnmarshalBinary(ep.GroupContext); err != nil || back.Epoch != uint64(i) || !bytes.Equal(back.TreeHash, ep.TreeHash) {
 				t.Errorf("case %d epoch %d group context decode: %v", ci, i, err)
 			}
-			e, err := deriveEpoch(cs, initSecret, ep.CommitSecret, ep.PSKSecret, ep.GroupContext)
+			e, err := keyschedule.DeriveEpoch(cs, initSecret, ep.CommitSecret, ep.PSKSecret, ep.GroupContext)
 			if err != nil {
 				t.Fatalf("case %d epoch %d: %v", ci, i, err)
 			}
@@ -88,11 +90,11 @@ func TestKeyScheduleVectors(t *testing.T) {
 					t.Errorf("case %d epoch %d %s = %x, want %x", ci, i, f.name, f.got, f.want)
 				}
 			}
-			if pub, err := externalPub(cs, e.ExternalSecret); err != nil || !bytes.Equal(pub, ep.ExternalPub) {
+			if pub, err := keyschedule.ExternalPub(cs, e.ExternalSecret); err != nil || !bytes.Equal(pub, ep.ExternalPub) {
 				t.Errorf("case %d epoch %d external_pub = %x, %v", ci, i, pub, err)
 			}
 			x := ep.Exporter
-			if got, err := export(cs, e.ExporterSecret, x.Label, x.Context, x.Length); err != nil || !bytes.Equal(got, x.Secret) {
+			if got, err := keyschedule.Export(cs, e.ExporterSecret, x.Label, x.Context, x.Length); err != nil || !bytes.Equal(got, x.Secret) {
 				t.Errorf("case %d epoch %d exporter = %x, %v", ci, i, got, err)
 			}
 			initSecret = e.InitSecret

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"testing"
 
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 )
 
@@ -170,7 +172,7 @@ func TestWireStrictness(t *testing.T) {
 	if err := codec.UnmarshalAll([]byte{0x00, 0x08, 0x00}, new(Proposal)); err == nil {
 		t.Error("proposal type 8 decoded")
 	}
-	if err := codec.UnmarshalAll([]byte{0x03, 0x00, 0x00}, new(PreSharedKeyID)); err == nil {
+	if err := codec.UnmarshalAll([]byte{0x03, 0x00, 0x00}, new(keyschedule.PreSharedKeyID)); err == nil {
 		t.Error("PSK type 3 decoded")
 	}
 	// Duplicate extensions are rejected.

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
+
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
@@ -27,8 +29,8 @@ type MessageKeys struct {
 	senderDataSecret []byte
 
 	mu       sync.Mutex
-	tree     *SecretTree
-	ratchets map[treemath.LeafIndex]*[2]*HashRatchet // handshake, application
+	tree     *secrettree.SecretTree
+	ratchets map[treemath.LeafIndex]*[2]*secrettree.HashRatchet // handshake, application
 	// maxSkip, when positive, lets messages arrive out of order: the keys
 	// of up to maxSkip skipped generations are kept per ratchet, and a
 	// message may skip at most maxSkip generations. Zero keeps no skipped
@@ -45,20 +47,20 @@ func NewMessageKeys(cs *CipherSuite, encryptionSecret, senderDataSecret []byte, 
 	return &MessageKeys{
 		cs:               cs,
 		senderDataSecret: append([]byte(nil), senderDataSecret...),
-		tree:             NewSecretTree(cs, encryptionSecret, nLeaves),
-		ratchets:         make(map[treemath.LeafIndex]*[2]*HashRatchet),
+		tree:             secrettree.NewSecretTree(cs, encryptionSecret, nLeaves),
+		ratchets:         make(map[treemath.LeafIndex]*[2]*secrettree.HashRatchet),
 	}, nil
 }
 
 // ratchet returns leaf l's ratchet for content type ct. k.mu must be held.
-func (k *MessageKeys) ratchet(l treemath.LeafIndex, ct ContentType) (*HashRatchet, error) {
+func (k *MessageKeys) ratchet(l treemath.LeafIndex, ct ContentType) (*secrettree.HashRatchet, error) {
 	rs, ok := k.ratchets[l]
 	if !ok {
 		hs, app, err := k.tree.LeafRatchets(l)
 		if err != nil {
 			return nil, err
 		}
-		rs = &[2]*HashRatchet{hs, app}
+		rs = &[2]*secrettree.HashRatchet{hs, app}
 		k.ratchets[l] = rs
 	}
 	if ct == ContentTypeApplication {
@@ -265,7 +267,10 @@ func (k *MessageKeys) open(sd *SenderData, pm *PrivateMessage, aad []byte) ([]by
 	if err != nil {
 		return nil, nil, err
 	}
-	key, nonce, commit, err := r.prepare(sd.Generation, k.maxSkip)
+	key, nonce, commit, err := r.Prepare(sd.Generation, k.maxSkip)
+	if errors.Is(err, secrettree.ErrConsumed) {
+		return nil, nil, fmt.Errorf("%w: %w", ErrReplay, err)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,6 +1,9 @@
 package mls
 
-import "github.com/xchat-im/xchat/client/mls/internal/codec"
+import (
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+)
 
 // ProposalType is a proposal code point (RFC 9420 section 17.4).
 type ProposalType uint16
@@ -15,48 +18,6 @@ const (
 	ProposalTypeExternalInit           ProposalType = 6
 	ProposalTypeGroupContextExtensions ProposalType = 7
 )
-
-// Resumption PSK usages (RFC 9420 section 8.4).
-const (
-	ResumptionPSKUsageApplication uint8 = 1
-	ResumptionPSKUsageReInit      uint8 = 2
-	ResumptionPSKUsageBranch      uint8 = 3
-)
-
-// Marshal writes the PSK identifier.
-func (p *PreSharedKeyID) Marshal(w *codec.Writer) {
-	if err := p.encode(w); err != nil {
-		w.Fail(err)
-	}
-}
-
-// Unmarshal reads a PSK identifier, rejecting unknown PSK types and
-// resumption usages.
-func (p *PreSharedKeyID) Unmarshal(r *codec.Reader) error {
-	d := codec.Dec{R: r}
-	var out PreSharedKeyID
-	out.Type = d.U8()
-	switch {
-	case d.Err != nil:
-	case out.Type == PSKTypeExternal:
-		out.ID = d.Opaque()
-	case out.Type == PSKTypeResumption:
-		out.Usage = d.U8()
-		if d.Err == nil && (out.Usage < ResumptionPSKUsageApplication || out.Usage > ResumptionPSKUsageBranch) {
-			d.Fail(codec.Invalid("resumption PSK usage %d", out.Usage))
-		}
-		out.GroupID = d.Opaque()
-		out.Epoch = d.U64()
-	default:
-		d.Fail(codec.Invalid("PSK type %d", out.Type))
-	}
-	out.Nonce = d.Opaque()
-	if d.Err != nil {
-		return d.Err
-	}
-	*p = out
-	return nil
-}
 
 // Add proposes adding the client of a KeyPackage.
 type Add struct {
@@ -100,7 +61,7 @@ func (p *Remove) Unmarshal(r *codec.Reader) error {
 
 // PreSharedKey proposes injecting a PSK into the next epoch.
 type PreSharedKey struct {
-	PSK PreSharedKeyID
+	PSK keyschedule.PreSharedKeyID
 }
 
 // Marshal writes the proposal body.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
+
 	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
@@ -273,7 +275,7 @@ func TestPrivateMessageChecks(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Replay is refused.
-		if _, err := recv.UnprotectPrivate(pm, ctx, lookup); !errors.Is(err, ErrGeneration) {
+		if _, err := recv.UnprotectPrivate(pm, ctx, lookup); !errors.Is(err, secrettree.ErrGeneration) {
 			t.Fatalf("replay: got %v, want ErrGeneration", err)
 		}
 	})

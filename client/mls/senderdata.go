@@ -3,6 +3,8 @@ package mls
 import (
 	"fmt"
 
+	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
+
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
@@ -57,7 +59,7 @@ func senderDataAAD(groupID []byte, epoch uint64, ct ContentType) ([]byte, error)
 // EncryptSenderData encrypts sd for a PrivateMessage whose content
 // ciphertext is already set (the key and nonce depend on its first bytes).
 func encryptSenderData(cs *CipherSuite, senderDataSecret []byte, sd *SenderData, pm *PrivateMessage) ([]byte, error) {
-	key, nonce, err := senderDataKeyNonce(cs, senderDataSecret, pm.Ciphertext)
+	key, nonce, err := secrettree.SenderDataKeyNonce(cs, senderDataSecret, pm.Ciphertext)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +76,7 @@ func encryptSenderData(cs *CipherSuite, senderDataSecret []byte, sd *SenderData,
 
 // DecryptSenderData decrypts and decodes the sender data of pm.
 func decryptSenderData(cs *CipherSuite, senderDataSecret []byte, pm *PrivateMessage) (*SenderData, error) {
-	key, nonce, err := senderDataKeyNonce(cs, senderDataSecret, pm.Ciphertext)
+	key, nonce, err := secrettree.SenderDataKeyNonce(cs, senderDataSecret, pm.Ciphertext)
 	if err != nil {
 		return nil, err
 	}

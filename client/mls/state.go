@@ -5,6 +5,9 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
+
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
@@ -94,26 +97,7 @@ func UnmarshalGroup(data []byte, cfg Config) (*Group, error) {
 	return g, nil
 }
 
-func writeSecretMap(w *codec.Writer, m map[treemath.NodeIndex][]byte) {
-	keys := slices.Sorted(maps.Keys(m))
-	w.Uint32(uint32(len(keys)))
-	for _, k := range keys {
-		w.Uint32(uint32(k))
-		w.Opaque(m[k])
-	}
-}
-
-func readSecretMap(d *codec.Dec) map[treemath.NodeIndex][]byte {
-	n := d.U32()
-	m := map[treemath.NodeIndex][]byte{}
-	for i := uint32(0); i < n && d.Err == nil; i++ {
-		k := treemath.NodeIndex(d.U32())
-		m[k] = slices.Clone(d.Opaque())
-	}
-	return m
-}
-
-func (s *EpochSecrets) fields() []*[]byte {
+func fields(s *keyschedule.EpochSecrets) []*[]byte {
 	return []*[]byte{&s.JoinerSecret, &s.WelcomeSecret, &s.EpochSecret, &s.SenderDataSecret, &s.EncryptionSecret,
 		&s.ExporterSecret, &s.ExternalSecret, &s.ConfirmationKey, &s.MembershipKey, &s.ResumptionPSK,
 		&s.EpochAuthenticator, &s.InitSecret}
@@ -129,9 +113,9 @@ func marshalEpoch(w *codec.Writer, e *epoch) error {
 	rt.Marshal(w)
 	w.Uint32(e.tree.NumLeaves())
 	w.Uint32(uint32(e.priv.Leaf))
-	writeSecretMap(w, e.priv.Keys)
-	writeSecretMap(w, e.priv.PathSecrets)
-	for _, f := range e.secrets.fields() {
+	secrettree.WriteSecretMap(w, e.priv.Keys)
+	secrettree.WriteSecretMap(w, e.priv.PathSecrets)
+	for _, f := range fields(e.secrets) {
 		w.Opaque(*f)
 	}
 	w.Opaque(e.interim)
@@ -189,10 +173,10 @@ func (g *Group) unmarshalEpoch(d *codec.Dec) (*epoch, error) {
 	}
 	e.tree = tree
 	e.priv = &TreeKEMPrivate{Leaf: treemath.LeafIndex(d.U32())}
-	e.priv.Keys = readSecretMap(d)
-	e.priv.PathSecrets = readSecretMap(d)
-	e.secrets = &EpochSecrets{}
-	for _, f := range e.secrets.fields() {
+	e.priv.Keys = secrettree.ReadSecretMap(d)
+	e.priv.PathSecrets = secrettree.ReadSecretMap(d)
+	e.secrets = &keyschedule.EpochSecrets{}
+	for _, f := range fields(e.secrets) {
 		*f = slices.Clone(d.Opaque())
 	}
 	e.interim = slices.Clone(d.Opaque())
@@ -230,7 +214,7 @@ func (g *Group) unmarshalEpoch(d *codec.Dec) (*epoch, error) {
 			l.Retry.Remove = append(l.Retry.Remove, treemath.LeafIndex(d.U32()))
 		}
 		l.Retry.Update = d.U8() == 1
-		l.Retry.PSKs = codec.ReadList[PreSharedKeyID](d)
+		l.Retry.PSKs = codec.ReadList[keyschedule.PreSharedKeyID](d)
 		l.removedKeys = codec.ReadOpaqueList(d)
 		e.nextOwn = l
 	}
@@ -246,53 +230,30 @@ func (k *MessageKeys) marshal(w *codec.Writer) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	w.Opaque(k.senderDataSecret)
-	writeSecretMap(w, k.tree.secrets)
+	k.tree.Marshal(w)
 	leaves := slices.Sorted(maps.Keys(k.ratchets))
 	w.Uint32(uint32(len(leaves)))
 	for _, l := range leaves {
 		w.Uint32(uint32(l))
 		for _, r := range k.ratchets[l] {
-			w.Opaque(r.secret)
-			w.Uint32(r.generation)
-			gens := slices.Sorted(maps.Keys(r.skipped))
-			w.Uint32(uint32(len(gens)))
-			for _, gen := range gens {
-				w.Uint32(gen)
-				w.Opaque(r.skipped[gen].key)
-				w.Opaque(r.skipped[gen].nonce)
-			}
+			r.Marshal(w)
 		}
 	}
 }
 
 func unmarshalMessageKeys(cs *CipherSuite, d *codec.Dec, nLeaves uint32) (*MessageKeys, error) {
 	sds := slices.Clone(d.Opaque())
-	secrets := readSecretMap(d)
-	if d.Err != nil {
-		return nil, d.Err
+	tree, err := secrettree.UnmarshalSecretTree(cs, d, nLeaves)
+	if err != nil {
+		return nil, err
 	}
-	if nLeaves == 0 || nLeaves&(nLeaves-1) != 0 {
-		return nil, fmt.Errorf("%w: secret tree of %d leaves", treemath.ErrTreeMath, nLeaves)
-	}
-	k := &MessageKeys{cs: cs, senderDataSecret: sds, tree: &SecretTree{cs: cs, nLeaves: nLeaves, secrets: secrets}, ratchets: map[treemath.LeafIndex]*[2]*HashRatchet{}}
+	k := &MessageKeys{cs: cs, senderDataSecret: sds, tree: tree, ratchets: map[treemath.LeafIndex]*[2]*secrettree.HashRatchet{}}
 	n := d.U32()
 	for i := uint32(0); i < n && d.Err == nil; i++ {
 		l := treemath.LeafIndex(d.U32())
-		var rs [2]*HashRatchet
+		var rs [2]*secrettree.HashRatchet
 		for j := range rs {
-			r := &HashRatchet{cs: cs, secret: slices.Clone(d.Opaque()), generation: d.U32()}
-			m := d.U32()
-			if d.Err == nil && m > maxOutOfOrderLimit {
-				d.Fail(fmt.Errorf("%d skipped keys", m))
-			}
-			for s := uint32(0); s < m && d.Err == nil; s++ {
-				if r.skipped == nil {
-					r.skipped = map[uint32]keyNonce{}
-				}
-				gen := d.U32()
-				r.skipped[gen] = keyNonce{slices.Clone(d.Opaque()), slices.Clone(d.Opaque())}
-			}
-			rs[j] = r
+			rs[j] = secrettree.UnmarshalHashRatchet(cs, d, maxOutOfOrderLimit)
 		}
 		k.ratchets[l] = &rs
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
@@ -208,13 +210,13 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 			extInit++
 		case ProposalTypePSK:
 			id := p.proposal.PreSharedKey.PSK
-			if id.Type == PSKTypeResumption && id.Usage != ResumptionPSKUsageApplication {
+			if id.Type == keyschedule.PSKTypeResumption && id.Usage != keyschedule.ResumptionPSKUsageApplication {
 				return fmt.Errorf("%w: resumption PSK usage %d in a commit", ErrInvalidProposal, id.Usage)
 			}
 			if len(id.Nonce) != g.cs.Nh() {
 				return fmt.Errorf("%w: PSK nonce of %d bytes", ErrInvalidProposal, len(id.Nonce))
 			}
-			b, err := codec.MarshalAll(&PreSharedKey{PSK: PreSharedKeyID{Type: id.Type, ID: id.ID, Usage: id.Usage, GroupID: id.GroupID, Epoch: id.Epoch}})
+			b, err := codec.MarshalAll(&PreSharedKey{PSK: keyschedule.PreSharedKeyID{Type: id.Type, ID: id.ID, Usage: id.Usage, GroupID: id.GroupID, Epoch: id.Epoch}})
 			if err != nil {
 				return fmt.Errorf("%w: %w", ErrInvalidProposal, err)
 			}
@@ -339,7 +341,7 @@ type proposalEffects struct {
 	addedKPs   []*KeyPackage
 	removed    []Member
 	updated    []Member
-	psks       []PreSharedKeyID
+	psks       []keyschedule.PreSharedKeyID
 	extInit    *ExternalInit
 	reinit     bool
 	ownUpdate  []byte
@@ -413,19 +415,19 @@ func applyProposals(tree *Tree, props []pendingProposal, own treemath.LeafIndex)
 }
 
 // resolvePSKs looks up the secrets of the PSKs a commit injects.
-func (g *Group) resolvePSKs(groupID []byte, ids []PreSharedKeyID) ([]PSK, error) {
-	out := make([]PSK, len(ids))
+func (g *Group) resolvePSKs(groupID []byte, ids []keyschedule.PreSharedKeyID) ([]keyschedule.PSK, error) {
+	out := make([]keyschedule.PSK, len(ids))
 	for i, id := range ids {
 		var secret []byte
 		switch id.Type {
-		case PSKTypeExternal:
+		case keyschedule.PSKTypeExternal:
 			if g.cfg.ExternalPSK != nil {
 				s, err := g.cfg.ExternalPSK(id.ID)
 				if err == nil {
 					secret = s
 				}
 			}
-		case PSKTypeResumption:
+		case keyschedule.PSKTypeResumption:
 			if bytes.Equal(id.GroupID, groupID) {
 				for _, r := range g.resumption {
 					if r.epoch == id.Epoch {
@@ -437,7 +439,7 @@ func (g *Group) resolvePSKs(groupID []byte, ids []PreSharedKeyID) ([]PSK, error)
 		if secret == nil {
 			return nil, fmt.Errorf("%w: unknown pre-shared key", ErrInvalidProposal)
 		}
-		out[i] = PSK{ID: id, Secret: secret}
+		out[i] = keyschedule.PSK{ID: id, Secret: secret}
 	}
 	return out, nil
 }

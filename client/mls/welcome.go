@@ -1,6 +1,9 @@
 package mls
 
-import "github.com/xchat-im/xchat/client/mls/internal/codec"
+import (
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+)
 
 // EncryptedGroupSecrets is a GroupSecrets encrypted to one new member's
 // KeyPackage init key (RFC 9420 section 12.4.3.1).
@@ -61,7 +64,7 @@ func (m *Welcome) Unmarshal(r *codec.Reader) error {
 type GroupSecrets struct {
 	JoinerSecret []byte
 	PathSecret   []byte
-	PSKs         []PreSharedKeyID
+	PSKs         []keyschedule.PreSharedKeyID
 }
 
 // Marshal writes the group secrets.
@@ -87,7 +90,7 @@ func (g *GroupSecrets) Unmarshal(r *codec.Reader) error {
 			out.PathSecret = []byte{}
 		}
 	}
-	out.PSKs = codec.ReadList[PreSharedKeyID](&d)
+	out.PSKs = codec.ReadList[keyschedule.PreSharedKeyID](&d)
 	if d.Err != nil {
 		return d.Err
 	}

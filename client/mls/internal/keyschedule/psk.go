@@ -1,8 +1,9 @@
-package mls
+package keyschedule
 
 import (
 	"fmt"
 
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 )
 
@@ -24,7 +25,7 @@ type PreSharedKeyID struct {
 	Nonce   []byte
 }
 
-func (p *PreSharedKeyID) encode(w *codec.Writer) error {
+func (p *PreSharedKeyID) Encode(w *codec.Writer) error {
 	w.Uint8(p.Type)
 	switch p.Type {
 	case PSKTypeExternal:
@@ -48,7 +49,7 @@ type PSK struct {
 
 // PSKSecret combines the PSKs of a Commit into psk_secret (RFC 9420
 // section 8.4); with no PSKs it is Nh zero bytes.
-func pSKSecret(cs *CipherSuite, psks []PSK) ([]byte, error) {
+func PSKSecret(cs *ciphersuite.CipherSuite, psks []PSK) ([]byte, error) {
 	if len(psks) > 0xffff {
 		return nil, fmt.Errorf("mls: %d PSKs", len(psks))
 	}
@@ -60,7 +61,7 @@ func pSKSecret(cs *CipherSuite, psks []PSK) ([]byte, error) {
 			return nil, err
 		}
 		var w codec.Writer
-		if err := p.ID.encode(&w); err != nil {
+		if err := p.ID.Encode(&w); err != nil {
 			return nil, err
 		}
 		w.Uint16(uint16(i))
@@ -78,4 +79,46 @@ func pSKSecret(cs *CipherSuite, psks []PSK) ([]byte, error) {
 		}
 	}
 	return secret, nil
+}
+
+// Resumption PSK usages (RFC 9420 section 8.4).
+const (
+	ResumptionPSKUsageApplication uint8 = 1
+	ResumptionPSKUsageReInit      uint8 = 2
+	ResumptionPSKUsageBranch      uint8 = 3
+)
+
+// Marshal writes the PSK identifier.
+func (p *PreSharedKeyID) Marshal(w *codec.Writer) {
+	if err := p.Encode(w); err != nil {
+		w.Fail(err)
+	}
+}
+
+// Unmarshal reads a PSK identifier, rejecting unknown PSK types and
+// resumption usages.
+func (p *PreSharedKeyID) Unmarshal(r *codec.Reader) error {
+	d := codec.Dec{R: r}
+	var out PreSharedKeyID
+	out.Type = d.U8()
+	switch {
+	case d.Err != nil:
+	case out.Type == PSKTypeExternal:
+		out.ID = d.Opaque()
+	case out.Type == PSKTypeResumption:
+		out.Usage = d.U8()
+		if d.Err == nil && (out.Usage < ResumptionPSKUsageApplication || out.Usage > ResumptionPSKUsageBranch) {
+			d.Fail(codec.Invalid("resumption PSK usage %d", out.Usage))
+		}
+		out.GroupID = d.Opaque()
+		out.Epoch = d.U64()
+	default:
+		d.Fail(codec.Invalid("PSK type %d", out.Type))
+	}
+	out.Nonce = d.Opaque()
+	if d.Err != nil {
+		return d.Err
+	}
+	*p = out
+	return nil
 }

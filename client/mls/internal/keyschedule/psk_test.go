@@ -1,4 +1,4 @@
-package mls
+package keyschedule
 
 import (
 	"bytes"
@@ -27,7 +27,7 @@ func TestPSKSecretVectors(t *testing.T) {
 		for _, p := range c.PSKs {
 			psks = append(psks, PSK{ID: PreSharedKeyID{Type: PSKTypeExternal, ID: p.ID, Nonce: p.Nonce}, Secret: p.PSK})
 		}
-		got, err := pSKSecret(cs, psks)
+		got, err := PSKSecret(cs, psks)
 		if err != nil || !bytes.Equal(got, c.PSKSecret) {
 			t.Errorf("case %d (suite %d, %d PSKs) psk_secret = %x, %v; want %x", ci, c.CipherSuite, len(psks), got, err, c.PSKSecret)
 		}

@@ -1,9 +1,13 @@
-package mls
+// Package secrettree derives the per-sender keys of an MLS epoch (RFC 9420
+// section 9): the secret tree over the leaves, the hash ratchets of each
+// sender, and the sender-data key and nonce. Keys are erased once used.
+package secrettree
 
 import (
 	"errors"
 	"fmt"
 
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
@@ -15,18 +19,22 @@ const MaxRatchetSkip = 1 << 16
 // consumed or lies too far ahead.
 var ErrGeneration = errors.New("mls: generation unavailable")
 
+// ErrConsumed reports a generation whose key was already used (or
+// dropped); it matches ErrGeneration too.
+var ErrConsumed = errors.New("mls: generation already consumed")
+
 // SecretTree derives per-sender encryption secrets from an epoch's
 // encryption_secret (RFC 9420 section 9). Node secrets are deleted as soon
 // as their children are derived.
 type SecretTree struct {
-	cs      *CipherSuite
+	cs      *ciphersuite.CipherSuite
 	nLeaves uint32
 	secrets map[treemath.NodeIndex][]byte
 }
 
 // NewSecretTree returns the secret tree of a group with nLeaves leaves
 // rooted at encryptionSecret.
-func NewSecretTree(cs *CipherSuite, encryptionSecret []byte, nLeaves uint32) *SecretTree {
+func NewSecretTree(cs *ciphersuite.CipherSuite, encryptionSecret []byte, nLeaves uint32) *SecretTree {
 	root := treemath.Root(nLeaves)
 	return &SecretTree{
 		cs:      cs,
@@ -114,7 +122,7 @@ func (t *SecretTree) LeafRatchets(l treemath.LeafIndex) (handshake, application 
 // HashRatchet is one sender's symmetric ratchet for one content type
 // (RFC 9420 section 9.1). It only moves forward.
 type HashRatchet struct {
-	cs         *CipherSuite
+	cs         *ciphersuite.CipherSuite
 	secret     []byte
 	generation uint32
 	// skipped holds the keys of generations passed over but not yet
@@ -181,7 +189,7 @@ func (r *HashRatchet) KeyAt(g uint32) (key, nonce []byte, err error) {
 // SenderDataKeyNonce derives the key and nonce that protect the sender data
 // of a PrivateMessage from sender_data_secret and the ciphertext (RFC 9420
 // section 6.3.2).
-func senderDataKeyNonce(cs *CipherSuite, senderDataSecret, ciphertext []byte) (key, nonce []byte, err error) {
+func SenderDataKeyNonce(cs *ciphersuite.CipherSuite, senderDataSecret, ciphertext []byte) (key, nonce []byte, err error) {
 	sample := ciphertext
 	if len(sample) > cs.Nh() {
 		sample = sample[:cs.Nh()]
@@ -197,19 +205,19 @@ func senderDataKeyNonce(cs *CipherSuite, senderDataSecret, ciphertext []byte) (k
 	return key, nonce, nil
 }
 
-// prepare returns the key and nonce of generation g without changing the
+// Prepare returns the key and nonce of generation g without changing the
 // ratchet, and a commit function that consumes them. With maxSkip > 0 the
 // keys of skipped generations are kept (at most maxSkip, the oldest
 // dropped first) so that they can be used later, once; with maxSkip == 0
 // generations must increase and may skip up to MaxRatchetSkip. A
-// generation already used (or dropped) gives an error wrapping ErrReplay
+// generation already used (or dropped) gives an error wrapping ErrConsumed
 // and ErrGeneration.
-func (r *HashRatchet) prepare(g uint32, maxSkip int) (key, nonce []byte, commit func(), err error) {
+func (r *HashRatchet) Prepare(g uint32, maxSkip int) (key, nonce []byte, commit func(), err error) {
 	if g < r.generation {
 		if kn, ok := r.skipped[g]; ok {
 			return kn.key, kn.nonce, func() { delete(r.skipped, g) }, nil
 		}
-		return nil, nil, nil, fmt.Errorf("%w: %w: generation %d already consumed", ErrReplay, ErrGeneration, g)
+		return nil, nil, nil, fmt.Errorf("%w: %w: generation %d", ErrConsumed, ErrGeneration, g)
 	}
 	limit := uint32(MaxRatchetSkip)
 	if maxSkip > 0 {

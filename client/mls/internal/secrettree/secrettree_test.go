@@ -1,9 +1,10 @@
-package mls
+package secrettree
 
 import (
 	"bytes"
 	"testing"
 
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
@@ -34,7 +35,7 @@ func TestSecretTreeVectors(t *testing.T) {
 		}
 		checked++
 		sd := c.SenderData
-		key, nonce, err := senderDataKeyNonce(cs, sd.SenderDataSecret, sd.Ciphertext)
+		key, nonce, err := SenderDataKeyNonce(cs, sd.SenderDataSecret, sd.Ciphertext)
 		if err != nil || !bytes.Equal(key, sd.Key) || !bytes.Equal(nonce, sd.Nonce) {
 			t.Errorf("case %d sender data key/nonce = %x/%x, %v", ci, key, nonce, err)
 		}
@@ -64,7 +65,7 @@ func TestSecretTreeVectors(t *testing.T) {
 }
 
 func TestHashRatchetRefuses(t *testing.T) {
-	cs, _ := LookupSuite(X25519AES128GCMSHA256Ed25519)
+	cs, _ := ciphersuite.LookupSuite(ciphersuite.X25519AES128GCMSHA256Ed25519)
 	r := &HashRatchet{cs: cs, secret: make([]byte, 32)}
 	if _, _, err := r.KeyAt(3); err != nil {
 		t.Fatal(err)

@@ -1,9 +1,10 @@
-package mls
+package keyschedule
 
 import (
 	"crypto/hmac"
 	"fmt"
 
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 )
 
@@ -11,7 +12,7 @@ import (
 // ConfirmedTranscriptHashInput_[n]) (RFC 9420 section 8.2).
 // confirmedInput is the encoded wire_format, FramedContent and signature
 // of the Commit.
-func confirmedTranscriptHash(cs *CipherSuite, interimBefore, confirmedInput []byte) []byte {
+func ConfirmedTranscriptHash(cs *ciphersuite.CipherSuite, interimBefore, confirmedInput []byte) []byte {
 	buf := make([]byte, 0, len(interimBefore)+len(confirmedInput))
 	buf = append(buf, interimBefore...)
 	buf = append(buf, confirmedInput...)
@@ -21,7 +22,7 @@ func confirmedTranscriptHash(cs *CipherSuite, interimBefore, confirmedInput []by
 // InterimTranscriptHash returns Hash(confirmed_transcript_hash_[n] ||
 // InterimTranscriptHashInput_[n]), the input being the confirmation tag as
 // an opaque vector.
-func interimTranscriptHash(cs *CipherSuite, confirmed, confirmationTag []byte) ([]byte, error) {
+func InterimTranscriptHash(cs *ciphersuite.CipherSuite, confirmed, confirmationTag []byte) ([]byte, error) {
 	var w codec.Writer
 	w.Raw(confirmed)
 	w.Opaque(confirmationTag)
@@ -33,11 +34,11 @@ func interimTranscriptHash(cs *CipherSuite, confirmed, confirmationTag []byte) (
 }
 
 // ConfirmationTag returns MAC(confirmation_key, confirmed_transcript_hash).
-func confirmationTag(cs *CipherSuite, confirmationKey, confirmedTranscriptHash []byte) []byte {
+func ConfirmationTag(cs *ciphersuite.CipherSuite, confirmationKey, confirmedTranscriptHash []byte) []byte {
 	return cs.MAC(confirmationKey, confirmedTranscriptHash)
 }
 
 // VerifyConfirmationTag checks tag in constant time.
-func verifyConfirmationTag(cs *CipherSuite, confirmationKey, confirmedTranscriptHash, tag []byte) bool {
-	return hmac.Equal(confirmationTag(cs, confirmationKey, confirmedTranscriptHash), tag)
+func VerifyConfirmationTag(cs *ciphersuite.CipherSuite, confirmationKey, confirmedTranscriptHash, tag []byte) bool {
+	return hmac.Equal(ConfirmationTag(cs, confirmationKey, confirmedTranscriptHash), tag)
 }

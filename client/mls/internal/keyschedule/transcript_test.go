@@ -1,4 +1,4 @@
-package mls
+package keyschedule
 
 import (
 	"bytes"
@@ -35,14 +35,14 @@ func TestTranscriptHashVectors(t *testing.T) {
 			continue
 		}
 		input, tag := ac[:len(ac)-n], ac[len(ac)-cs.Nh():]
-		confirmed := confirmedTranscriptHash(cs, c.InterimBefore, input)
+		confirmed := ConfirmedTranscriptHash(cs, c.InterimBefore, input)
 		if !bytes.Equal(confirmed, c.ConfirmedAfter) {
 			t.Errorf("case %d confirmed = %x, want %x", ci, confirmed, c.ConfirmedAfter)
 		}
-		if !verifyConfirmationTag(cs, c.ConfirmationKey, c.ConfirmedAfter, tag) {
+		if !VerifyConfirmationTag(cs, c.ConfirmationKey, c.ConfirmedAfter, tag) {
 			t.Errorf("case %d: confirmation tag does not verify", ci)
 		}
-		interim, err := interimTranscriptHash(cs, c.ConfirmedAfter, tag)
+		interim, err := InterimTranscriptHash(cs, c.ConfirmedAfter, tag)
 		if err != nil || !bytes.Equal(interim, c.InterimAfter) {
 			t.Errorf("case %d interim = %x, %v; want %x", ci, interim, err, c.InterimAfter)
 		}

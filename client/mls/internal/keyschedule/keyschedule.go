@@ -1,6 +1,14 @@
-package mls
+// Package keyschedule derives the secrets of an MLS epoch (RFC 9420
+// section 8): the joiner, welcome and epoch secrets and those derived from
+// them, pre-shared keys, the exporter, and the confirmed and interim
+// transcript hashes with the confirmation tag.
+package keyschedule
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
+)
 
 // EpochSecrets holds the secrets the key schedule derives for one epoch
 // (RFC 9420 section 8).
@@ -20,8 +28,8 @@ type EpochSecrets struct {
 	InitSecret []byte
 }
 
-// zeroIfEmpty returns s, or Nh zero bytes if s is empty.
-func zeroIfEmpty(cs *CipherSuite, s []byte) []byte {
+// ZeroIfEmpty returns s, or Nh zero bytes if s is empty.
+func ZeroIfEmpty(cs *ciphersuite.CipherSuite, s []byte) []byte {
 	if len(s) == 0 {
 		return make([]byte, cs.Nh())
 	}
@@ -31,8 +39,8 @@ func zeroIfEmpty(cs *CipherSuite, s []byte) []byte {
 // JoinerSecret derives joiner_secret from the previous epoch's init_secret,
 // the commit_secret (empty means zero) and the new epoch's encoded
 // GroupContext.
-func joinerSecret(cs *CipherSuite, initSecret, commitSecret, groupContext []byte) ([]byte, error) {
-	prk, err := cs.Extract(initSecret, zeroIfEmpty(cs, commitSecret))
+func joinerSecret(cs *ciphersuite.CipherSuite, initSecret, commitSecret, groupContext []byte) ([]byte, error) {
+	prk, err := cs.Extract(initSecret, ZeroIfEmpty(cs, commitSecret))
 	if err != nil {
 		return nil, err
 	}
@@ -42,8 +50,8 @@ func joinerSecret(cs *CipherSuite, initSecret, commitSecret, groupContext []byte
 // EpochFromJoiner derives the epoch's secrets from joiner_secret, the
 // psk_secret (empty means zero) and the encoded GroupContext, as a joiner
 // processing a Welcome does.
-func epochFromJoiner(cs *CipherSuite, joinerSecret, pskSecret, groupContext []byte) (*EpochSecrets, error) {
-	member, err := cs.Extract(joinerSecret, zeroIfEmpty(cs, pskSecret))
+func EpochFromJoiner(cs *ciphersuite.CipherSuite, joinerSecret, pskSecret, groupContext []byte) (*EpochSecrets, error) {
+	member, err := cs.Extract(joinerSecret, ZeroIfEmpty(cs, pskSecret))
 	if err != nil {
 		return nil, err
 	}
@@ -78,24 +86,24 @@ func epochFromJoiner(cs *CipherSuite, joinerSecret, pskSecret, groupContext []by
 // DeriveEpoch runs the whole key schedule for a new epoch from the previous
 // init_secret, the commit_secret, the psk_secret and the new encoded
 // GroupContext.
-func deriveEpoch(cs *CipherSuite, initSecret, commitSecret, pskSecret, groupContext []byte) (*EpochSecrets, error) {
+func DeriveEpoch(cs *ciphersuite.CipherSuite, initSecret, commitSecret, pskSecret, groupContext []byte) (*EpochSecrets, error) {
 	joiner, err := joinerSecret(cs, initSecret, commitSecret, groupContext)
 	if err != nil {
 		return nil, fmt.Errorf("mls: joiner secret: %w", err)
 	}
-	return epochFromJoiner(cs, joiner, pskSecret, groupContext)
+	return EpochFromJoiner(cs, joiner, pskSecret, groupContext)
 }
 
 // ExternalPub returns the HPKE public key derived from external_secret,
 // which external joiners encrypt to.
-func externalPub(cs *CipherSuite, externalSecret []byte) ([]byte, error) {
+func ExternalPub(cs *ciphersuite.CipherSuite, externalSecret []byte) ([]byte, error) {
 	_, pub, err := cs.DeriveKeyPair(externalSecret)
 	return pub, err
 }
 
 // Export is MLS-Exporter(label, context, length) over exporter_secret
 // (RFC 9420 section 8.5).
-func export(cs *CipherSuite, exporterSecret []byte, label string, context []byte, length int) ([]byte, error) {
+func Export(cs *ciphersuite.CipherSuite, exporterSecret []byte, label string, context []byte, length int) ([]byte, error) {
 	s, err := cs.DeriveSecret(exporterSecret, label)
 	if err != nil {
 		return nil, fmt.Errorf("mls: exporter: %w", err)
