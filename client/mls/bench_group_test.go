@@ -2,6 +2,7 @@ package mls
 
 import (
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"testing"
 )
 
@@ -24,7 +25,7 @@ func benchGroupPair(b *testing.B, n int) (*Group, *Group) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var kps []KeyPackage
+	var kps []message.KeyPackage
 	var first *KeyPackageBundle
 	for i := 1; i < n; i++ {
 		kb := newBundle(b, cs, fmt.Sprint("m", i))
@@ -107,7 +108,7 @@ func BenchmarkCommitAdd100(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		if c, w, err = g.Commit(CommitOptions{Add: []KeyPackage{kp}}); err != nil || w == nil {
+		if c, w, err = g.Commit(CommitOptions{Add: []message.KeyPackage{kp}}); err != nil || w == nil {
 			b.Fatal(err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"slices"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
@@ -47,12 +48,12 @@ type staged struct {
 	fx          *proposalEffects
 	committer   treemath.LeafIndex
 	selfRemoved bool
-	proposals   []Proposal
+	proposals   []message.Proposal
 }
 
 // resolveCommitProposals expands a commit's proposal list: references are
 // looked up among the base epoch's pending proposals.
-func (g *Group) resolveCommitProposals(base *epoch, c *Commit, committer Sender) ([]pendingProposal, []bool, error) {
+func (g *Group) resolveCommitProposals(base *epoch, c *message.Commit, committer message.Sender) ([]pendingProposal, []bool, error) {
 	if len(c.Proposals) > maxPendingProposals {
 		return nil, nil, fmt.Errorf("%w: %d proposals", ErrInvalidCommit, len(c.Proposals))
 	}
@@ -60,10 +61,10 @@ func (g *Group) resolveCommitProposals(base *epoch, c *Commit, committer Sender)
 	inline := make([]bool, 0, len(c.Proposals))
 	for _, por := range c.Proposals {
 		switch por.Type {
-		case ProposalOrRefProposal:
+		case message.ProposalOrRefProposal:
 			props = append(props, pendingProposal{proposal: *por.Proposal, sender: committer})
 			inline = append(inline, true)
-		case ProposalOrRefReference:
+		case message.ProposalOrRefReference:
 			i := slices.IndexFunc(base.proposals, func(p pendingProposal) bool { return bytes.Equal(p.ref, por.Reference) })
 			if i < 0 {
 				return nil, nil, fmt.Errorf("%w: unknown proposal reference", ErrInvalidCommit)
@@ -83,12 +84,12 @@ func (g *Group) resolveCommitProposals(base *epoch, c *Commit, committer Sender)
 func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, error) {
 	c := ac.Content.Commit
 	sender := ac.Content.Sender
-	external := sender.Type == SenderTypeNewMemberCommit
+	external := sender.Type == message.SenderTypeNewMemberCommit
 	props, inline, err := g.resolveCommitProposals(base, c, sender)
 	if err != nil {
 		return nil, err
 	}
-	var extCred *Credential
+	var extCred *message.Credential
 	if external && c.Path != nil {
 		extCred = &c.Path.LeafNode.Credential
 	}
@@ -136,7 +137,7 @@ func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, err
 		}
 	}
 	st.committer = committer
-	provisional := GroupContext{
+	provisional := message.GroupContext{
 		CipherSuite:             base.gc.CipherSuite,
 		GroupID:                 base.gc.GroupID,
 		Epoch:                   base.gc.Epoch + 1,
@@ -146,7 +147,7 @@ func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, err
 	var commitSecret []byte
 	if c.Path != nil {
 		leaf := &c.Path.LeafNode
-		if leaf.Source != LeafNodeSourceCommit {
+		if leaf.Source != message.LeafNodeSourceCommit {
 			return nil, fmt.Errorf("%w: path leaf source %d", ErrInvalidCommit, leaf.Source)
 		}
 		// ApplyUpdatePath verifies the leaf's signature.

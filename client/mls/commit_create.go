@@ -3,6 +3,7 @@ package mls
 import (
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"slices"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
@@ -15,7 +16,7 @@ import (
 // proposals of the epoch (by reference).
 type CommitOptions struct {
 	// Add adds the owners of these key packages.
-	Add []KeyPackage
+	Add []message.KeyPackage
 	// Remove removes the members at these leaves.
 	Remove []treemath.LeafIndex
 	// Update refreshes the committer's own leaf and path. A path is sent
@@ -31,16 +32,18 @@ type CommitOptions struct {
 }
 
 // self returns the member's own Sender.
-func (e *epoch) self() Sender { return Sender{Type: SenderTypeMember, LeafIndex: uint32(e.priv.Leaf)} }
+func (e *epoch) self() message.Sender {
+	return message.Sender{Type: message.SenderTypeMember, LeafIndex: uint32(e.priv.Leaf)}
+}
 
 // frame signs content and protects it as a PublicMessage or
 // PrivateMessage of epoch base, returning the encoded MLSMessage. For
 // commits, tag is called between signing and protecting to compute the
 // confirmation tag.
-func (g *Group) frame(base *epoch, c *FramedContent, private bool, tag func(*AuthenticatedContent) error) ([]byte, *AuthenticatedContent, error) {
-	wf := WireFormatPublicMessage
+func (g *Group) frame(base *epoch, c *message.FramedContent, private bool, tag func(*AuthenticatedContent) error) ([]byte, *AuthenticatedContent, error) {
+	wf := message.WireFormatPublicMessage
 	if private {
-		wf = WireFormatPrivateMessage
+		wf = message.WireFormatPrivateMessage
 	}
 	ac, err := signFramedContent(g.cs, g.sigPriv, wf, c, &base.gc)
 	if err != nil {
@@ -51,7 +54,7 @@ func (g *Group) frame(base *epoch, c *FramedContent, private bool, tag func(*Aut
 			return nil, nil, err
 		}
 	}
-	m := MLSMessage{Version: ProtocolVersionMLS10, WireFormat: wf}
+	m := message.MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: wf}
 	if private {
 		if m.PrivateMessage, err = base.keys.ProtectPrivate(ac, g.cfg.padding()); err != nil {
 			return nil, nil, err
@@ -75,12 +78,12 @@ func (g *Group) Encrypt(plaintext, authenticatedData []byte) ([]byte, error) {
 		return nil, ErrRemoved
 	}
 	cur := g.cur()
-	c := &FramedContent{
+	c := &message.FramedContent{
 		GroupID:           cur.gc.GroupID,
 		Epoch:             cur.gc.Epoch,
 		Sender:            cur.self(),
 		AuthenticatedData: authenticatedData,
-		ContentType:       ContentTypeApplication,
+		ContentType:       message.ContentTypeApplication,
 		ApplicationData:   plaintext,
 	}
 	b, _, err := g.frame(cur, c, true, nil)
@@ -90,23 +93,23 @@ func (g *Group) Encrypt(plaintext, authenticatedData []byte) ([]byte, error) {
 // Propose sends a proposal for the current epoch and keeps it pending,
 // so that the member's next Commit includes it. Update proposals are made
 // with ProposeUpdate.
-func (g *Group) Propose(p Proposal) ([]byte, error) {
+func (g *Group) Propose(p message.Proposal) ([]byte, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if p.Type == ProposalTypeUpdate {
+	if p.Type == message.ProposalTypeUpdate {
 		return nil, fmt.Errorf("%w: use ProposeUpdate", ErrInvalidProposal)
 	}
 	return g.propose(p, nil)
 }
 
 // ProposeAdd proposes adding the owner of kp.
-func (g *Group) ProposeAdd(kp KeyPackage) ([]byte, error) {
-	return g.Propose(Proposal{Type: ProposalTypeAdd, Add: &Add{KeyPackage: kp}})
+func (g *Group) ProposeAdd(kp message.KeyPackage) ([]byte, error) {
+	return g.Propose(message.Proposal{Type: message.ProposalTypeAdd, Add: &message.Add{KeyPackage: kp}})
 }
 
 // ProposeRemove proposes removing the member at leaf l.
 func (g *Group) ProposeRemove(l treemath.LeafIndex) ([]byte, error) {
-	return g.Propose(Proposal{Type: ProposalTypeRemove, Remove: &Remove{Removed: uint32(l)}})
+	return g.Propose(message.Proposal{Type: message.ProposalTypeRemove, Remove: &message.Remove{Removed: uint32(l)}})
 }
 
 // ProposeUpdate proposes replacing the member's leaf with one holding a
@@ -124,16 +127,16 @@ func (g *Group) ProposeUpdate() ([]byte, error) {
 		return nil, err
 	}
 	leaf.EncryptionKey = pub
-	leaf.Source = LeafNodeSourceUpdate
-	leaf.Lifetime = Lifetime{}
+	leaf.Source = message.LeafNodeSourceUpdate
+	leaf.Lifetime = message.Lifetime{}
 	leaf.ParentHash = nil
 	if err := SignLeafNode(g.cs, g.sigPriv, &leaf, cur.gc.GroupID, cur.priv.Leaf); err != nil {
 		return nil, err
 	}
-	return g.propose(Proposal{Type: ProposalTypeUpdate, Update: &Update{LeafNode: leaf}}, priv)
+	return g.propose(message.Proposal{Type: message.ProposalTypeUpdate, Update: &message.Update{LeafNode: leaf}}, priv)
 }
 
-func (g *Group) propose(p Proposal, updatePriv []byte) ([]byte, error) {
+func (g *Group) propose(p message.Proposal, updatePriv []byte) ([]byte, error) {
 	if g.removed {
 		return nil, ErrRemoved
 	}
@@ -141,7 +144,7 @@ func (g *Group) propose(p Proposal, updatePriv []byte) ([]byte, error) {
 	if len(cur.proposals) >= maxPendingProposals {
 		return nil, fmt.Errorf("%w: too many pending proposals", ErrInvalidProposal)
 	}
-	c := &FramedContent{GroupID: cur.gc.GroupID, Epoch: cur.gc.Epoch, Sender: cur.self(), ContentType: ContentTypeProposal, Proposal: &p}
+	c := &message.FramedContent{GroupID: cur.gc.GroupID, Epoch: cur.gc.Epoch, Sender: cur.self(), ContentType: message.ContentTypeProposal, Proposal: &p}
 	b, ac, err := g.frame(cur, c, g.cfg.EncryptHandshake, nil)
 	if err != nil {
 		return nil, err
@@ -181,16 +184,16 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 	}
 	if !opts.NoPending {
 		for _, p := range base.proposals {
-			if p.proposal.Type == ProposalTypeUpdate && p.sender == self {
+			if p.proposal.Type == message.ProposalTypeUpdate && p.sender == self {
 				continue // own updates are replaced by the commit's path
 			}
-			if p.proposal.Type == ProposalTypeRemove {
+			if p.proposal.Type == message.ProposalTypeRemove {
 				if removing[p.proposal.Remove.Removed] || p.proposal.Remove.Removed == uint32(own) {
 					continue
 				}
 				removing[p.proposal.Remove.Removed] = true
 			}
-			if p.proposal.Type == ProposalTypeUpdate && removing[p.sender.LeafIndex] {
+			if p.proposal.Type == message.ProposalTypeUpdate && removing[p.sender.LeafIndex] {
 				continue
 			}
 			props = append(props, p)
@@ -201,14 +204,14 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 		if kp, err = cloneKeyPackage(kp); err != nil {
 			return nil, nil, err
 		}
-		props = append(props, pendingProposal{proposal: Proposal{Type: ProposalTypeAdd, Add: &Add{KeyPackage: kp}}, sender: self})
+		props = append(props, pendingProposal{proposal: message.Proposal{Type: message.ProposalTypeAdd, Add: &message.Add{KeyPackage: kp}}, sender: self})
 		inline = append(inline, true)
 	}
 	for _, l := range opts.Remove {
 		if leaf := base.tree.Leaf(l); leaf != nil {
 			lost.removedKeys = append(lost.removedKeys, leaf.SignatureKey)
 		}
-		props = append(props, pendingProposal{proposal: Proposal{Type: ProposalTypeRemove, Remove: &Remove{Removed: uint32(l)}}, sender: self})
+		props = append(props, pendingProposal{proposal: message.Proposal{Type: message.ProposalTypeRemove, Remove: &message.Remove{Removed: uint32(l)}}, sender: self})
 		inline = append(inline, true)
 	}
 	for _, id := range opts.PSKs {
@@ -217,7 +220,7 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 				return nil, nil, err
 			}
 		}
-		props = append(props, pendingProposal{proposal: Proposal{Type: ProposalTypePSK, PreSharedKey: &PreSharedKey{PSK: id}}, sender: self})
+		props = append(props, pendingProposal{proposal: message.Proposal{Type: message.ProposalTypePSK, PreSharedKey: &message.PreSharedKey{PSK: id}}, sender: self})
 		inline = append(inline, true)
 	}
 	// The caller's own proposals must be valid; pending proposals of
@@ -263,20 +266,20 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 	if fx.gce {
 		exts = fx.extensions
 	}
-	provisional := GroupContext{
+	provisional := message.GroupContext{
 		CipherSuite:             base.gc.CipherSuite,
 		GroupID:                 base.gc.GroupID,
 		Epoch:                   base.gc.Epoch + 1,
 		ConfirmedTranscriptHash: base.gc.ConfirmedTranscriptHash,
 		Extensions:              exts,
 	}
-	c := &Commit{}
+	c := &message.Commit{}
 	for i, p := range props {
 		if inline[i] {
 			pp := p.proposal
-			c.Proposals = append(c.Proposals, ProposalOrRef{Type: ProposalOrRefProposal, Proposal: &pp})
+			c.Proposals = append(c.Proposals, message.ProposalOrRef{Type: message.ProposalOrRefProposal, Proposal: &pp})
 		} else {
-			c.Proposals = append(c.Proposals, ProposalOrRef{Type: ProposalOrRefReference, Reference: p.ref})
+			c.Proposals = append(c.Proposals, message.ProposalOrRef{Type: message.ProposalOrRefReference, Reference: p.ref})
 		}
 	}
 	var commitSecret []byte
@@ -307,12 +310,12 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 		return nil, nil, err
 	}
 	var secrets *keyschedule.EpochSecrets
-	content := &FramedContent{
+	content := &message.FramedContent{
 		GroupID:           base.gc.GroupID,
 		Epoch:             base.gc.Epoch,
 		Sender:            self,
 		AuthenticatedData: opts.AuthenticatedData,
-		ContentType:       ContentTypeCommit,
+		ContentType:       message.ContentTypeCommit,
 		Commit:            c,
 	}
 	msg, ac, err := g.frame(base, content, g.cfg.EncryptHandshake, func(ac *AuthenticatedContent) error {
@@ -353,21 +356,21 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 
 // signedGroupInfo returns the signed GroupInfo of epoch e with the given
 // extensions.
-func (g *Group) signedGroupInfo(e *epoch, exts []Extension) (*GroupInfo, error) {
-	gi := &GroupInfo{GroupContext: e.gc, Extensions: exts, ConfirmationTag: e.confirmationTag, Signer: uint32(e.priv.Leaf)}
+func (g *Group) signedGroupInfo(e *epoch, exts []message.Extension) (*message.GroupInfo, error) {
+	gi := &message.GroupInfo{GroupContext: e.gc, Extensions: exts, ConfirmationTag: e.confirmationTag, Signer: uint32(e.priv.Leaf)}
 	if err := signGroupInfo(g.cs, g.sigPriv, gi); err != nil {
 		return nil, err
 	}
 	return gi, nil
 }
 
-func ratchetTreeExtension(t *Tree) (Extension, error) {
+func ratchetTreeExtension(t *Tree) (message.Extension, error) {
 	rt := t.RatchetTree()
 	b, err := codec.MarshalAll(&rt)
 	if err != nil {
-		return Extension{}, err
+		return message.Extension{}, err
 	}
-	return Extension{Type: ExtensionTypeRatchetTree, Data: b}, nil
+	return message.Extension{Type: ExtensionTypeRatchetTree, Data: b}, nil
 }
 
 // welcome seals the Welcome of a commit for the members it added; the
@@ -377,7 +380,7 @@ func (g *Group) welcome(next *epoch, fx *proposalEffects, psks []keyschedule.PSK
 	if err != nil {
 		return nil, err
 	}
-	gi, err := g.signedGroupInfo(next, []Extension{rte})
+	gi, err := g.signedGroupInfo(next, []message.Extension{rte})
 	if err != nil {
 		return nil, err
 	}
@@ -397,19 +400,19 @@ func (g *Group) welcome(next *epoch, fx *proposalEffects, psks []keyschedule.PSK
 	if err != nil {
 		return nil, err
 	}
-	m := MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatWelcome, Welcome: w}
+	m := message.MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: message.WireFormatWelcome, Welcome: w}
 	return m.MarshalBinary()
 }
 
 // cloneKeyPackage returns a deep copy of kp.
-func cloneKeyPackage(kp KeyPackage) (KeyPackage, error) {
+func cloneKeyPackage(kp message.KeyPackage) (message.KeyPackage, error) {
 	b, err := codec.MarshalAll(&kp)
 	if err != nil {
-		return KeyPackage{}, fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
+		return message.KeyPackage{}, fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
 	}
-	var out KeyPackage
+	var out message.KeyPackage
 	if err := codec.UnmarshalAll(b, &out); err != nil {
-		return KeyPackage{}, fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
+		return message.KeyPackage{}, fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package mls
 import (
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"slices"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
@@ -25,7 +26,7 @@ func (g *Group) GroupInfo(withTree bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	exts := []Extension{{Type: ExtensionTypeExternalPub, Data: mustOpaque(pub)}}
+	exts := []message.Extension{{Type: ExtensionTypeExternalPub, Data: mustOpaque(pub)}}
 	if withTree {
 		rte, err := ratchetTreeExtension(cur.tree)
 		if err != nil {
@@ -37,7 +38,7 @@ func (g *Group) GroupInfo(withTree bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatGroupInfo, GroupInfo: gi}
+	m := message.MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: message.WireFormatGroupInfo, GroupInfo: gi}
 	return m.MarshalBinary()
 }
 
@@ -63,11 +64,11 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	if err := cfg.check(); err != nil {
 		return nil, nil, fmt.Errorf("mls: join external: %w", err)
 	}
-	var m MLSMessage
+	var m message.MLSMessage
 	if err := m.UnmarshalBinary(slices.Clone(groupInfo)); err != nil {
 		return nil, nil, err
 	}
-	if m.WireFormat != WireFormatGroupInfo {
+	if m.WireFormat != message.WireFormatGroupInfo {
 		return nil, nil, fmt.Errorf("mls: join external: %w", codec.Invalid("wire format %d is not a GroupInfo", m.WireFormat))
 	}
 	gi := m.GroupInfo
@@ -119,13 +120,13 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	}
 	// Resync: a leaf with the joiner's credential is its old one, removed
 	// by the same commit (RFC 9420 section 12.4.3.2).
-	proposals := []ProposalOrRef{{Type: ProposalOrRefProposal, Proposal: &Proposal{Type: ProposalTypeExternalInit, ExternalInit: &ExternalInit{KEMOutput: kemOutput}}}}
+	proposals := []message.ProposalOrRef{{Type: message.ProposalOrRefProposal, Proposal: &message.Proposal{Type: message.ProposalTypeExternalInit, ExternalInit: &message.ExternalInit{KEMOutput: kemOutput}}}}
 	for i := uint32(0); i < tree.NumLeaves(); i++ {
 		if old := tree.Leaf(treemath.LeafIndex(i)); old != nil && sameCredential(&old.Credential, &leaf.Credential) {
 			if err := tree.RemoveLeaf(treemath.LeafIndex(i)); err != nil {
 				return nil, nil, err
 			}
-			proposals = append(proposals, ProposalOrRef{Type: ProposalOrRefProposal, Proposal: &Proposal{Type: ProposalTypeRemove, Remove: &Remove{Removed: i}}})
+			proposals = append(proposals, message.ProposalOrRef{Type: message.ProposalOrRefProposal, Proposal: &message.Proposal{Type: message.ProposalTypeRemove, Remove: &message.Remove{Removed: i}}})
 			break
 		}
 	}
@@ -136,7 +137,7 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	if err := checkLeafInTree(tree, &leaf, own, gc0.Extensions, nil); err != nil {
 		return nil, nil, err
 	}
-	provisional := GroupContext{
+	provisional := message.GroupContext{
 		CipherSuite:             gc0.CipherSuite,
 		GroupID:                 gc0.GroupID,
 		Epoch:                   gc0.Epoch + 1,
@@ -147,9 +148,9 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &Commit{Proposals: proposals, Path: res.Path}
-	content := &FramedContent{GroupID: gc0.GroupID, Epoch: gc0.Epoch, Sender: Sender{Type: SenderTypeNewMemberCommit}, ContentType: ContentTypeCommit, Commit: c}
-	ac, err := signFramedContent(cs, g.sigPriv, WireFormatPublicMessage, content, &gc0)
+	c := &message.Commit{Proposals: proposals, Path: res.Path}
+	content := &message.FramedContent{GroupID: gc0.GroupID, Epoch: gc0.Epoch, Sender: message.Sender{Type: message.SenderTypeNewMemberCommit}, ContentType: message.ContentTypeCommit, Commit: c}
+	ac, err := signFramedContent(cs, g.sigPriv, message.WireFormatPublicMessage, content, &gc0)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -177,7 +178,7 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	if err != nil {
 		return nil, nil, err
 	}
-	out := MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatPublicMessage, PublicMessage: pm}
+	out := message.MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: message.WireFormatPublicMessage, PublicMessage: pm}
 	msg, err := out.MarshalBinary()
 	if err != nil {
 		return nil, nil, err

@@ -1,6 +1,7 @@
 package mls
 
 import (
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"testing"
 
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
@@ -34,7 +35,7 @@ func fuzzGroup(f *testing.F) (state []byte, seeds [][]byte, welcome []byte, join
 	cm, _ = commit(f, priv, CommitOptions{Remove: []treemath.LeafIndex{2}})
 	seeds = append(seeds, cm)
 	joiner = newBundle(f, cs, "j")
-	cm, welcome = commit(f, clone(f, a), CommitOptions{Add: []KeyPackage{joiner.KeyPackage}})
+	cm, welcome = commit(f, clone(f, a), CommitOptions{Add: []message.KeyPackage{joiner.KeyPackage}})
 	seeds = append(seeds, cm, welcome)
 	return state, seeds, welcome, joiner
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"slices"
 	"sync"
 
@@ -45,7 +46,7 @@ type Config struct {
 	// rejects the message or operation with ErrInvalidCredential. It must
 	// be set: CreateGroup, JoinFromWelcome, JoinExternal and UnmarshalGroup
 	// fail with ErrNoCredentialValidator without it.
-	ValidateCredential func(c Credential, signatureKey []byte) error
+	ValidateCredential func(c message.Credential, signatureKey []byte) error
 	// ExternalPSK returns the secret of an external pre-shared key by its
 	// psk_id; nil means none are known.
 	ExternalPSK func(id []byte) ([]byte, error)
@@ -104,7 +105,7 @@ func (c *Config) check() error {
 	return nil
 }
 
-func (c *Config) checkCredential(leaf *LeafNode) error {
+func (c *Config) checkCredential(leaf *message.LeafNode) error {
 	if c.ValidateCredential == nil {
 		return ErrNoCredentialValidator
 	}
@@ -121,12 +122,12 @@ type LeafIndex = treemath.LeafIndex
 // Member is one member of a group: its leaf index and leaf node contents.
 type Member struct {
 	Leaf          treemath.LeafIndex
-	Credential    Credential
+	Credential    message.Credential
 	SignatureKey  []byte
 	EncryptionKey []byte
 }
 
-func memberOf(l treemath.LeafIndex, leaf *LeafNode) Member {
+func memberOf(l treemath.LeafIndex, leaf *message.LeafNode) Member {
 	c := leaf.Credential
 	c.Identity = slices.Clone(c.Identity)
 	c.Certificates = slices.Clone(c.Certificates)
@@ -140,8 +141,8 @@ func memberOf(l treemath.LeafIndex, leaf *LeafNode) Member {
 // be committed by reference.
 type pendingProposal struct {
 	ref      []byte
-	proposal Proposal
-	sender   Sender
+	proposal message.Proposal
+	sender   message.Sender
 	// updatePriv is the new leaf private key of an own Update proposal.
 	updatePriv []byte
 }
@@ -149,7 +150,7 @@ type pendingProposal struct {
 // epoch is the state of the group in one epoch. Once the group moves on,
 // everything but keys (which late messages still consume) is read-only.
 type epoch struct {
-	gc              GroupContext
+	gc              message.GroupContext
 	tree            *Tree
 	priv            *TreeKEMPrivate
 	secrets         *keyschedule.EpochSecrets
@@ -305,7 +306,7 @@ func CreateGroup(cs *CipherSuite, groupID []byte, me *KeyPackageBundle, cfg Conf
 	if err := cfg.checkCredential(&leaf); err != nil {
 		return nil, err
 	}
-	tree, err := NewTree(RatchetTree{{Type: NodeTypeLeaf, Leaf: &leaf}})
+	tree, err := NewTree(message.RatchetTree{{Type: message.NodeTypeLeaf, Leaf: &leaf}})
 	if err != nil {
 		return nil, err
 	}
@@ -313,7 +314,7 @@ func CreateGroup(cs *CipherSuite, groupID []byte, me *KeyPackageBundle, cfg Conf
 	if err != nil {
 		return nil, err
 	}
-	gc := GroupContext{CipherSuite: cs.ID(), GroupID: slices.Clone(groupID), Epoch: 0, TreeHash: th, ConfirmedTranscriptHash: []byte{}}
+	gc := message.GroupContext{CipherSuite: cs.ID(), GroupID: slices.Clone(groupID), Epoch: 0, TreeHash: th, ConfirmedTranscriptHash: []byte{}}
 	gcb, err := gc.MarshalBinary()
 	if err != nil {
 		return nil, err
@@ -344,7 +345,7 @@ func CreateGroup(cs *CipherSuite, groupID []byte, me *KeyPackageBundle, cfg Conf
 }
 
 // newEpoch assembles an epoch and its message keys.
-func (g *Group) newEpoch(gc GroupContext, tree *Tree, priv *TreeKEMPrivate, secrets *keyschedule.EpochSecrets, interim, tag []byte) (*epoch, error) {
+func (g *Group) newEpoch(gc message.GroupContext, tree *Tree, priv *TreeKEMPrivate, secrets *keyschedule.EpochSecrets, interim, tag []byte) (*epoch, error) {
 	keys, err := NewMessageKeys(g.cs, secrets.EncryptionSecret, secrets.SenderDataSecret, tree.NumLeaves())
 	if err != nil {
 		return nil, err

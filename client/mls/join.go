@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
 
@@ -33,7 +34,7 @@ const labelKeyPackageRef = "MLS 1.0 KeyPackage Reference"
 
 // KeyPackageRef returns the reference of kp: RefHash("MLS 1.0 KeyPackage
 // Reference", KeyPackage) (RFC 9420 section 5.2).
-func keyPackageRef(cs *CipherSuite, kp *KeyPackage) ([]byte, error) {
+func keyPackageRef(cs *CipherSuite, kp *message.KeyPackage) ([]byte, error) {
 	b, err := codec.MarshalAll(kp)
 	if err != nil {
 		return nil, fmt.Errorf("mls: key package ref: %w", err)
@@ -43,7 +44,7 @@ func keyPackageRef(cs *CipherSuite, kp *KeyPackage) ([]byte, error) {
 
 // GroupInfoTBS encodes the signed part of gi: the group context,
 // extensions, confirmation tag and signer (RFC 9420 section 12.4.3).
-func GroupInfoTBS(gi *GroupInfo) ([]byte, error) {
+func GroupInfoTBS(gi *message.GroupInfo) ([]byte, error) {
 	gc, err := gi.GroupContext.MarshalBinary()
 	if err != nil {
 		return nil, err
@@ -57,7 +58,7 @@ func GroupInfoTBS(gi *GroupInfo) ([]byte, error) {
 }
 
 // SignGroupInfo sets gi.Signature by signing its GroupInfoTBS with priv.
-func signGroupInfo(cs *CipherSuite, priv []byte, gi *GroupInfo) error {
+func signGroupInfo(cs *CipherSuite, priv []byte, gi *message.GroupInfo) error {
 	tbs, err := GroupInfoTBS(gi)
 	if err != nil {
 		return fmt.Errorf("mls: sign group info: %w", err)
@@ -72,7 +73,7 @@ func signGroupInfo(cs *CipherSuite, priv []byte, gi *GroupInfo) error {
 
 // VerifyGroupInfo checks the signature of gi with the signer's signature
 // public key; a bad signature yields an error wrapping ErrSignature.
-func verifyGroupInfo(cs *CipherSuite, pub []byte, gi *GroupInfo) error {
+func verifyGroupInfo(cs *CipherSuite, pub []byte, gi *message.GroupInfo) error {
 	tbs, err := GroupInfoTBS(gi)
 	if err != nil {
 		return fmt.Errorf("mls: verify group info: %w", err)
@@ -104,7 +105,7 @@ func welcomeKeyNonce(cs *CipherSuite, welcomeSecret []byte) (key, nonce []byte, 
 
 // GroupInfoSignerLookup returns the signature public key of the member that
 // signed gi (leaf gi.Signer of the group's ratchet tree).
-type GroupInfoSignerLookup func(gi *GroupInfo) ([]byte, error)
+type GroupInfoSignerLookup func(gi *message.GroupInfo) ([]byte, error)
 
 // PSKLookup returns the secret of a pre-shared key named in a Welcome.
 type PSKLookup func(id *keyschedule.PreSharedKeyID) ([]byte, error)
@@ -112,8 +113,8 @@ type PSKLookup func(id *keyschedule.PreSharedKeyID) ([]byte, error)
 // JoinedWelcome is the result of processing a Welcome: the decrypted group
 // secrets, the verified GroupInfo and the secrets of the joined epoch.
 type JoinedWelcome struct {
-	GroupSecrets GroupSecrets
-	GroupInfo    GroupInfo
+	GroupSecrets message.GroupSecrets
+	GroupInfo    message.GroupInfo
 	// PSKSecret is the psk_secret the GroupSecrets' PSKs combine into.
 	PSKSecret []byte
 	Epoch     *keyschedule.EpochSecrets
@@ -127,7 +128,7 @@ type JoinedWelcome struct {
 // resolves the PSKs the GroupSecrets name; it may be nil when none are
 // expected. Validating the ratchet tree and the path secret is left to the
 // caller.
-func processWelcome(cs *CipherSuite, w *Welcome, kp *KeyPackage, initPriv []byte, signer GroupInfoSignerLookup, psk PSKLookup) (*JoinedWelcome, error) {
+func processWelcome(cs *CipherSuite, w *message.Welcome, kp *message.KeyPackage, initPriv []byte, signer GroupInfoSignerLookup, psk PSKLookup) (*JoinedWelcome, error) {
 	if w == nil || kp == nil || signer == nil {
 		return nil, errors.New("mls: process welcome: missing argument")
 	}
@@ -141,7 +142,7 @@ func processWelcome(cs *CipherSuite, w *Welcome, kp *KeyPackage, initPriv []byte
 	if err != nil {
 		return nil, err
 	}
-	var egs *EncryptedGroupSecrets
+	var egs *message.EncryptedGroupSecrets
 	for i := range w.Secrets {
 		if bytes.Equal(w.Secrets[i].NewMember, ref) {
 			egs = &w.Secrets[i]
@@ -237,7 +238,7 @@ func resolveWelcomePSKs(cs *CipherSuite, ids []keyschedule.PreSharedKeyID, looku
 // not nil, is the path secret of the lowest common ancestor of the committer
 // and the new member.
 type WelcomeRecipient struct {
-	KeyPackage *KeyPackage
+	KeyPackage *message.KeyPackage
 	PathSecret []byte
 }
 
@@ -245,7 +246,7 @@ type WelcomeRecipient struct {
 // epoch's joiner_secret and the PSKs of the Commit (RFC 9420 section
 // 12.4.3.1): the GroupInfo is encrypted under the welcome key and the
 // GroupSecrets to each recipient's init key.
-func sealWelcome(cs *CipherSuite, gi *GroupInfo, joinerSecret []byte, psks []keyschedule.PSK, recipients []WelcomeRecipient) (*Welcome, error) {
+func sealWelcome(cs *CipherSuite, gi *message.GroupInfo, joinerSecret []byte, psks []keyschedule.PSK, recipients []WelcomeRecipient) (*message.Welcome, error) {
 	if gi.GroupContext.CipherSuite != cs.ID() {
 		return nil, fmt.Errorf("%w: group info uses 0x%04x, not 0x%04x", ErrWelcomeSuite, gi.GroupContext.CipherSuite, cs.ID())
 	}
@@ -268,7 +269,7 @@ func sealWelcome(cs *CipherSuite, gi *GroupInfo, joinerSecret []byte, psks []key
 	if err != nil {
 		return nil, fmt.Errorf("mls: group info: %w", err)
 	}
-	w := &Welcome{CipherSuite: cs.ID(), Secrets: make([]EncryptedGroupSecrets, 0, len(recipients))}
+	w := &message.Welcome{CipherSuite: cs.ID(), Secrets: make([]message.EncryptedGroupSecrets, 0, len(recipients))}
 	if w.EncryptedGroupInfo, err = cs.AeadSeal(key, nonce, nil, giBytes); err != nil {
 		return nil, fmt.Errorf("mls: group info: %w", err)
 	}
@@ -287,7 +288,7 @@ func sealWelcome(cs *CipherSuite, gi *GroupInfo, joinerSecret []byte, psks []key
 		if err != nil {
 			return nil, err
 		}
-		gs := GroupSecrets{JoinerSecret: joinerSecret, PathSecret: r.PathSecret, PSKs: ids}
+		gs := message.GroupSecrets{JoinerSecret: joinerSecret, PathSecret: r.PathSecret, PSKs: ids}
 		pt, err := codec.MarshalAll(&gs)
 		if err != nil {
 			return nil, fmt.Errorf("mls: group secrets: %w", err)
@@ -296,9 +297,9 @@ func sealWelcome(cs *CipherSuite, gi *GroupInfo, joinerSecret []byte, psks []key
 		if err != nil {
 			return nil, fmt.Errorf("mls: welcome recipient %d: %w", i, err)
 		}
-		w.Secrets = append(w.Secrets, EncryptedGroupSecrets{
+		w.Secrets = append(w.Secrets, message.EncryptedGroupSecrets{
 			NewMember:             ref,
-			EncryptedGroupSecrets: HPKECiphertext{KEMOutput: kem, Ciphertext: ct},
+			EncryptedGroupSecrets: message.HPKECiphertext{KEMOutput: kem, Ciphertext: ct},
 		})
 	}
 	return w, nil

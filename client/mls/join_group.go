@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"slices"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
@@ -15,7 +16,7 @@ import (
 
 // treeFromExtensions returns the ratchet tree given out of band (when
 // rt is not empty) or carried by the ratchet_tree extension.
-func treeFromExtensions(rt []byte, exts []Extension) (*Tree, error) {
+func treeFromExtensions(rt []byte, exts []message.Extension) (*Tree, error) {
 	rt = slices.Clone(rt)
 	if len(rt) == 0 {
 		for _, e := range exts {
@@ -27,7 +28,7 @@ func treeFromExtensions(rt []byte, exts []Extension) (*Tree, error) {
 	if len(rt) == 0 {
 		return nil, fmt.Errorf("%w: no ratchet tree", ErrInvalidTree)
 	}
-	var wire RatchetTree
+	var wire message.RatchetTree
 	if err := codec.UnmarshalAll(rt, &wire); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidTree, err)
 	}
@@ -37,7 +38,7 @@ func treeFromExtensions(rt []byte, exts []Extension) (*Tree, error) {
 // validateJoinedTree checks a tree a joiner received (RFC 9420 section
 // 12.4.3.1): structure, tree hash, parent hashes, leaf signatures, and the
 // credential and capability checks of every leaf.
-func (g *Group) validateJoinedTree(tree *Tree, gc *GroupContext) error {
+func (g *Group) validateJoinedTree(tree *Tree, gc *message.GroupContext) error {
 	if err := tree.Validate(g.cs, gc.GroupID, gc.TreeHash); err != nil {
 		return err
 	}
@@ -70,11 +71,11 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 	if err := cfg.check(); err != nil {
 		return nil, fmt.Errorf("mls: join: %w", err)
 	}
-	var m MLSMessage
+	var m message.MLSMessage
 	if err := m.UnmarshalBinary(slices.Clone(welcome)); err != nil {
 		return nil, err
 	}
-	if m.WireFormat != WireFormatWelcome {
+	if m.WireFormat != message.WireFormatWelcome {
 		return nil, fmt.Errorf("mls: join: %w", codec.Invalid("wire format %d is not a Welcome", m.WireFormat))
 	}
 	w := m.Welcome
@@ -93,7 +94,7 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 	}
 	g := &Group{cs: cs, cfg: cfg, sigPriv: slices.Clone(b.SignaturePriv)}
 	var tree *Tree
-	signer := func(gi *GroupInfo) ([]byte, error) {
+	signer := func(gi *message.GroupInfo) ([]byte, error) {
 		t, err := treeFromExtensions(ratchetTree, gi.Extensions)
 		if err != nil {
 			return nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"testing"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
@@ -20,9 +21,9 @@ type welcomeVector struct {
 	Welcome     hexBytes `json:"welcome"`
 }
 
-func decodeMLSMessage(t *testing.T, b []byte, wf WireFormat) *MLSMessage {
+func decodeMLSMessage(t *testing.T, b []byte, wf message.WireFormat) *message.MLSMessage {
 	t.Helper()
-	var m MLSMessage
+	var m message.MLSMessage
 	if err := codec.UnmarshalAll(b, &m); err != nil {
 		t.Fatalf("decode MLSMessage: %v", err)
 	}
@@ -42,9 +43,9 @@ func TestWelcomeVectors(t *testing.T) {
 			continue
 		}
 		ran++
-		kp := decodeMLSMessage(t, v.KeyPackage, WireFormatKeyPackage).KeyPackage
-		w := decodeMLSMessage(t, v.Welcome, WireFormatWelcome).Welcome
-		signer := func(*GroupInfo) ([]byte, error) { return v.SignerPub, nil }
+		kp := decodeMLSMessage(t, v.KeyPackage, message.WireFormatKeyPackage).KeyPackage
+		w := decodeMLSMessage(t, v.Welcome, message.WireFormatWelcome).Welcome
+		signer := func(*message.GroupInfo) ([]byte, error) { return v.SignerPub, nil }
 		j, err := processWelcome(cs, w, kp, v.InitPriv, signer, nil)
 		if err != nil {
 			t.Fatalf("suite %d: ProcessWelcome: %v", v.CipherSuite, err)
@@ -58,7 +59,7 @@ func TestWelcomeVectors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		bad := func(*GroupInfo) ([]byte, error) { return otherPub, nil }
+		bad := func(*message.GroupInfo) ([]byte, error) { return otherPub, nil }
 		if _, err := processWelcome(cs, w, kp, v.InitPriv, bad, nil); !errors.Is(err, ciphersuite.ErrSignature) {
 			t.Fatalf("suite %d: wrong signer: %v", v.CipherSuite, err)
 		}
@@ -96,21 +97,21 @@ func TestWelcomeVectors(t *testing.T) {
 }
 
 // testKeyPackage returns a key package of cs with a fresh init key.
-func testKeyPackage(t *testing.T, cs *CipherSuite, id byte) (*KeyPackage, []byte) {
+func testKeyPackage(t *testing.T, cs *CipherSuite, id byte) (*message.KeyPackage, []byte) {
 	t.Helper()
 	priv, pub, err := cs.GenerateHPKEKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &KeyPackage{
-		Version:     ProtocolVersionMLS10,
+	return &message.KeyPackage{
+		Version:     message.ProtocolVersionMLS10,
 		CipherSuite: cs.ID(),
 		InitKey:     pub,
-		LeafNode: LeafNode{
+		LeafNode: message.LeafNode{
 			EncryptionKey: []byte{id},
 			SignatureKey:  []byte{id},
-			Credential:    Credential{Type: CredentialTypeBasic, Identity: []byte{id}},
-			Source:        LeafNodeSourceKeyPackage,
+			Credential:    message.Credential{Type: message.CredentialTypeBasic, Identity: []byte{id}},
+			Source:        message.LeafNodeSourceKeyPackage,
 		},
 		Signature: []byte{id},
 	}, priv
@@ -137,8 +138,8 @@ func TestWelcomeRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		gi := &GroupInfo{
-			GroupContext: GroupContext{
+		gi := &message.GroupInfo{
+			GroupContext: message.GroupContext{
 				CipherSuite:             id,
 				GroupID:                 []byte("group"),
 				Epoch:                   3,
@@ -167,13 +168,13 @@ func TestWelcomeRoundTrip(t *testing.T) {
 			t.Fatalf("suite 0x%04x: SealWelcome: %v", id, err)
 		}
 		// Through the wire encoding.
-		wb, err := codec.MarshalAll(&MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatWelcome, Welcome: w})
+		wb, err := codec.MarshalAll(&message.MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: message.WireFormatWelcome, Welcome: w})
 		if err != nil {
 			t.Fatal(err)
 		}
-		w = decodeMLSMessage(t, wb, WireFormatWelcome).Welcome
+		w = decodeMLSMessage(t, wb, message.WireFormatWelcome).Welcome
 
-		signer := func(g *GroupInfo) ([]byte, error) {
+		signer := func(g *message.GroupInfo) ([]byte, error) {
 			if g.Signer != 0 {
 				return nil, errors.New("unknown signer")
 			}
@@ -186,7 +187,7 @@ func TestWelcomeRoundTrip(t *testing.T) {
 			return nil, errors.New("unknown PSK")
 		}
 		for i, r := range []struct {
-			kp   *KeyPackage
+			kp   *message.KeyPackage
 			priv []byte
 			path []byte
 		}{{kpA, privA, nil}, {kpB, privB, path}} {

@@ -2,6 +2,7 @@ package mls
 
 import (
 	"bytes"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"testing"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
@@ -51,7 +52,7 @@ func TestKeyScheduleVectors(t *testing.T) {
 		initSecret := []byte(c.InitialInitSecret)
 		for i, ep := range c.Epochs {
 			epochs++
-			gc := GroupContext{
+			gc := message.GroupContext{
 				CipherSuite:             cs.ID(),
 				GroupID:                 c.GroupID,
 				Epoch:                   uint64(i),
@@ -62,7 +63,7 @@ func TestKeyScheduleVectors(t *testing.T) {
 			if err != nil || !bytes.Equal(gcb, ep.GroupContext) {
 				t.Errorf("case %d epoch %d group context = %x, %v", ci, i, gcb, err)
 			}
-			var back GroupContext
+			var back message.GroupContext
 			if err := back.UnmarshalBinary(ep.GroupContext); err != nil || back.Epoch != uint64(i) || !bytes.Equal(back.TreeHash, ep.TreeHash) {
 				t.Errorf("case %d epoch %d group context decode: %v", ci, i, err)
 			}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"slices"
 	"time"
 
@@ -24,31 +25,31 @@ type KeyPackageOptions struct {
 	Extensions []uint16
 	// LeafExtensions and KeyPackageExtensions go into the leaf node and
 	// the key package.
-	LeafExtensions, KeyPackageExtensions []Extension
+	LeafExtensions, KeyPackageExtensions []message.Extension
 }
 
 // XchatKeyPackageOptions returns options whose leaf capabilities include
 // CredentialTypeXchat.
 func XchatKeyPackageOptions() *KeyPackageOptions {
-	return &KeyPackageOptions{CredentialTypes: []uint16{CredentialTypeXchat}}
+	return &KeyPackageOptions{CredentialTypes: []uint16{message.CredentialTypeXchat}}
 }
 
 // KeyPackageBundle is a KeyPackage with the private keys its owner keeps:
 // the init key (used once, to join by Welcome), the leaf encryption key and
 // the signature key.
 type KeyPackageBundle struct {
-	KeyPackage     KeyPackage
+	KeyPackage     message.KeyPackage
 	InitPriv       []byte
 	EncryptionPriv []byte
 	SignaturePriv  []byte
 }
 
 // defaultCapabilities lists what this implementation supports.
-func defaultCapabilities(cs *CipherSuite, credTypes, exts []uint16) Capabilities {
-	c := Capabilities{
-		Versions:     []uint16{ProtocolVersionMLS10},
+func defaultCapabilities(cs *CipherSuite, credTypes, exts []uint16) message.Capabilities {
+	c := message.Capabilities{
+		Versions:     []uint16{message.ProtocolVersionMLS10},
 		CipherSuites: []uint16{uint16(cs.ID())},
-		Credentials:  []uint16{CredentialTypeBasic},
+		Credentials:  []uint16{message.CredentialTypeBasic},
 	}
 	for _, t := range credTypes {
 		if !slices.Contains(c.Credentials, t) {
@@ -62,7 +63,7 @@ func defaultCapabilities(cs *CipherSuite, credTypes, exts []uint16) Capabilities
 // NewKeyPackage creates a KeyPackage for credential cred whose signature
 // key is sigPriv (RFC 9420 section 10), with fresh init and leaf
 // encryption keys.
-func NewKeyPackage(cs *CipherSuite, cred Credential, sigPriv []byte, opts *KeyPackageOptions) (*KeyPackageBundle, error) {
+func NewKeyPackage(cs *CipherSuite, cred message.Credential, sigPriv []byte, opts *KeyPackageOptions) (*KeyPackageBundle, error) {
 	if opts == nil {
 		opts = &KeyPackageOptions{}
 	}
@@ -90,20 +91,20 @@ func NewKeyPackage(cs *CipherSuite, cred Credential, sigPriv []byte, opts *KeyPa
 		return nil, errors.New("mls: key package lifetime ends before it starts")
 	}
 	creds := append([]uint16{cred.Type}, opts.CredentialTypes...)
-	leaf := LeafNode{
+	leaf := message.LeafNode{
 		EncryptionKey: encPub,
 		SignatureKey:  sigPub,
 		Credential:    cred,
 		Capabilities:  defaultCapabilities(cs, creds, opts.Extensions),
-		Source:        LeafNodeSourceKeyPackage,
-		Lifetime:      Lifetime{NotBefore: unixSeconds(nb), NotAfter: unixSeconds(na)},
+		Source:        message.LeafNodeSourceKeyPackage,
+		Lifetime:      message.Lifetime{NotBefore: unixSeconds(nb), NotAfter: unixSeconds(na)},
 		Extensions:    slices.Clone(opts.LeafExtensions),
 	}
 	if err := SignLeafNode(cs, sigPriv, &leaf, nil, 0); err != nil {
 		return nil, err
 	}
-	kp := KeyPackage{
-		Version:     ProtocolVersionMLS10,
+	kp := message.KeyPackage{
+		Version:     message.ProtocolVersionMLS10,
 		CipherSuite: cs.ID(),
 		InitKey:     initPub,
 		LeafNode:    leaf,
@@ -129,7 +130,7 @@ func unixSeconds(t time.Time) uint64 {
 
 // keyPackageTBS encodes KeyPackageTBS: the key package without its
 // signature.
-func keyPackageTBS(kp *KeyPackage) ([]byte, error) {
+func keyPackageTBS(kp *message.KeyPackage) ([]byte, error) {
 	var w codec.Writer
 	w.Uint16(kp.Version)
 	w.Uint16(uint16(kp.CipherSuite))
@@ -152,7 +153,7 @@ func (b *KeyPackageBundle) Ref() ([]byte, error) {
 // is published and passed to Commit.
 func (b *KeyPackageBundle) Message() ([]byte, error) {
 	kp := b.KeyPackage
-	m := MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatKeyPackage, KeyPackage: &kp}
+	m := message.MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: message.WireFormatKeyPackage, KeyPackage: &kp}
 	return m.MarshalBinary()
 }
 
@@ -190,11 +191,11 @@ func UnmarshalKeyPackageBundle(data []byte) (*KeyPackageBundle, error) {
 
 // ParseKeyPackage decodes a KeyPackage from an encoded MLSMessage (or a
 // bare KeyPackage) and checks its signatures.
-func ParseKeyPackage(data []byte) (*KeyPackage, error) {
+func ParseKeyPackage(data []byte) (*message.KeyPackage, error) {
 	data = slices.Clone(data)
-	var kp KeyPackage
-	var m MLSMessage
-	if err := m.UnmarshalBinary(data); err == nil && m.WireFormat == WireFormatKeyPackage {
+	var kp message.KeyPackage
+	var m message.MLSMessage
+	if err := m.UnmarshalBinary(data); err == nil && m.WireFormat == message.WireFormatKeyPackage {
 		kp = *m.KeyPackage
 	} else if err := codec.UnmarshalAll(data, &kp); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
@@ -212,8 +213,8 @@ func ParseKeyPackage(data []byte) (*KeyPackage, error) {
 // verifyKeyPackage checks a key package by itself (RFC 9420 section
 // 10.1): suite and version, signatures, leaf source and lifetime, and
 // distinct init and encryption keys.
-func verifyKeyPackage(cs *CipherSuite, kp *KeyPackage, now time.Time) error {
-	if kp.Version != ProtocolVersionMLS10 || kp.CipherSuite != cs.ID() {
+func verifyKeyPackage(cs *CipherSuite, kp *message.KeyPackage, now time.Time) error {
+	if kp.Version != message.ProtocolVersionMLS10 || kp.CipherSuite != cs.ID() {
 		return fmt.Errorf("%w: version %d suite 0x%04x", ErrInvalidKeyPackage, kp.Version, uint16(kp.CipherSuite))
 	}
 	tbs, err := keyPackageTBS(kp)
@@ -223,7 +224,7 @@ func verifyKeyPackage(cs *CipherSuite, kp *KeyPackage, now time.Time) error {
 	if err := cs.VerifyWithLabel(kp.LeafNode.SignatureKey, "KeyPackageTBS", tbs, kp.Signature); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
 	}
-	if kp.LeafNode.Source != LeafNodeSourceKeyPackage {
+	if kp.LeafNode.Source != message.LeafNodeSourceKeyPackage {
 		return fmt.Errorf("%w: leaf node source %d", ErrInvalidKeyPackage, kp.LeafNode.Source)
 	}
 	if err := VerifyLeafNodeSignature(cs, &kp.LeafNode, nil, 0); err != nil {

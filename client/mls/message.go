@@ -1,115 +1,41 @@
 package mls
 
-import (
-	"fmt"
+import "github.com/xchat-im/xchat/client/mls/internal/message"
 
-	"github.com/xchat-im/xchat/client/mls/internal/codec"
+// MLSMessage is a decoded MLS message (RFC 9420 section 6): UnmarshalBinary
+// decodes one, WireFormat says which of its body fields is set.
+type MLSMessage = message.MLSMessage
+
+// WireFormat is the wire format of an MLSMessage (RFC 9420 section 6).
+type WireFormat = message.WireFormat
+
+// Wire formats (RFC 9420 section 17.2).
+const (
+	WireFormatPublicMessage  = message.WireFormatPublicMessage
+	WireFormatPrivateMessage = message.WireFormatPrivateMessage
+	WireFormatWelcome        = message.WireFormatWelcome
+	WireFormatGroupInfo      = message.WireFormatGroupInfo
+	WireFormatKeyPackage     = message.WireFormatKeyPackage
 )
 
-// MLSMessage is the top-level MLS message (RFC 9420 section 6): a protocol
-// version, a wire format and the body that wire format selects. Exactly
-// the field matching WireFormat is set.
-type MLSMessage struct {
-	Version        uint16
-	WireFormat     WireFormat
-	PublicMessage  *PublicMessage
-	PrivateMessage *PrivateMessage
-	Welcome        *Welcome
-	GroupInfo      *GroupInfo
-	KeyPackage     *KeyPackage
-}
+// KeyPackage advertises a client so that others can add it to a group
+// (RFC 9420 section 10). ParseKeyPackage decodes and verifies one.
+type KeyPackage = message.KeyPackage
 
-// body returns the variant selected by WireFormat, or nil.
-func (m *MLSMessage) body() interface {
-	Marshal(*codec.Writer)
-	Unmarshal(*codec.Reader) error
-} {
-	switch m.WireFormat {
-	case WireFormatPublicMessage:
-		if m.PublicMessage != nil {
-			return m.PublicMessage
-		}
-	case WireFormatPrivateMessage:
-		if m.PrivateMessage != nil {
-			return m.PrivateMessage
-		}
-	case WireFormatWelcome:
-		if m.Welcome != nil {
-			return m.Welcome
-		}
-	case WireFormatGroupInfo:
-		if m.GroupInfo != nil {
-			return m.GroupInfo
-		}
-	case WireFormatKeyPackage:
-		if m.KeyPackage != nil {
-			return m.KeyPackage
-		}
-	}
-	return nil
-}
+// Credential is the identity a leaf presents (RFC 9420 section 5.3). The
+// Config's ValidateCredential hook decides which credentials are accepted.
+type Credential = message.Credential
 
-// Marshal writes the message.
-func (m *MLSMessage) Marshal(w *codec.Writer) {
-	if m.Version != ProtocolVersionMLS10 {
-		w.Fail(codec.Invalid("protocol version %d", m.Version))
-		return
-	}
-	b := m.body()
-	if b == nil {
-		w.Fail(codec.Invalid("wire format %d", m.WireFormat))
-		return
-	}
-	w.Uint16(m.Version)
-	w.Uint16(uint16(m.WireFormat))
-	b.Marshal(w)
-}
+// Credential types.
+const (
+	// CredentialTypeBasic is RFC 9420's basic credential: an identity
+	// without proof.
+	CredentialTypeBasic = message.CredentialTypeBasic
+	// CredentialTypeXchat is xchat's credential: its identity is the
+	// device's sender certificate (spec/09-mls.md section 9.3).
+	CredentialTypeXchat = message.CredentialTypeXchat
+)
 
-// Unmarshal reads a message, rejecting versions other than mls10 and
-// unknown wire formats.
-func (m *MLSMessage) Unmarshal(r *codec.Reader) error {
-	d := codec.Dec{R: r}
-	out := MLSMessage{Version: d.U16(), WireFormat: WireFormat(d.U16())}
-	if d.Err != nil {
-		return d.Err
-	}
-	if out.Version != ProtocolVersionMLS10 {
-		return codec.Invalid("protocol version %d", out.Version)
-	}
-	switch out.WireFormat {
-	case WireFormatPublicMessage:
-		out.PublicMessage = new(PublicMessage)
-	case WireFormatPrivateMessage:
-		out.PrivateMessage = new(PrivateMessage)
-	case WireFormatWelcome:
-		out.Welcome = new(Welcome)
-	case WireFormatGroupInfo:
-		out.GroupInfo = new(GroupInfo)
-	case WireFormatKeyPackage:
-		out.KeyPackage = new(KeyPackage)
-	default:
-		return codec.Invalid("wire format %d", out.WireFormat)
-	}
-	if err := out.body().Unmarshal(r); err != nil {
-		return err
-	}
-	*m = out
-	return nil
-}
-
-// MarshalBinary encodes the message.
-func (m *MLSMessage) MarshalBinary() ([]byte, error) {
-	b, err := codec.MarshalAll(m)
-	if err != nil {
-		return nil, fmt.Errorf("mls: message: %w", err)
-	}
-	return b, nil
-}
-
-// UnmarshalBinary decodes a complete message, rejecting trailing data.
-func (m *MLSMessage) UnmarshalBinary(b []byte) error {
-	if err := codec.UnmarshalAll(b, m); err != nil {
-		return fmt.Errorf("mls: message: %w", err)
-	}
-	return nil
-}
+// Extension is an MLS extension (RFC 9420 section 13): a type and its
+// encoded data.
+type Extension = message.Extension

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"slices"
 
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
@@ -103,7 +104,7 @@ func (t *Tree) nodeParentHash(x treemath.NodeIndex) ([]byte, bool) {
 		return nil, false
 	case n.Parent != nil:
 		return n.Parent.ParentHash, true
-	case n.Leaf != nil && n.Leaf.Source == LeafNodeSourceCommit:
+	case n.Leaf != nil && n.Leaf.Source == message.LeafNodeSourceCommit:
 		return n.Leaf.ParentHash, true
 	}
 	return nil, false

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -90,7 +91,7 @@ func runPassiveCase(t *testing.T, i int, c *passiveCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m MLSMessage
+	var m message.MLSMessage
 	if err := m.UnmarshalBinary(c.KeyPackage); err != nil || m.KeyPackage == nil {
 		t.Fatalf("case %d: key package: %v", i, err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"sync"
 
 	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
@@ -53,7 +54,7 @@ func NewMessageKeys(cs *CipherSuite, encryptionSecret, senderDataSecret []byte, 
 }
 
 // ratchet returns leaf l's ratchet for content type ct. k.mu must be held.
-func (k *MessageKeys) ratchet(l treemath.LeafIndex, ct ContentType) (*secrettree.HashRatchet, error) {
+func (k *MessageKeys) ratchet(l treemath.LeafIndex, ct message.ContentType) (*secrettree.HashRatchet, error) {
 	rs, ok := k.ratchets[l]
 	if !ok {
 		hs, app, err := k.tree.LeafRatchets(l)
@@ -63,7 +64,7 @@ func (k *MessageKeys) ratchet(l treemath.LeafIndex, ct ContentType) (*secrettree
 		rs = &[2]*secrettree.HashRatchet{hs, app}
 		k.ratchets[l] = rs
 	}
-	if ct == ContentTypeApplication {
+	if ct == message.ContentTypeApplication {
 		return rs[1], nil
 	}
 	return rs[0], nil
@@ -79,7 +80,7 @@ func applyReuseGuard(nonce []byte, guard [reuseGuardSize]byte) []byte {
 }
 
 // privateContentAAD encodes PrivateContentAAD.
-func privateContentAAD(pm *PrivateMessage) ([]byte, error) {
+func privateContentAAD(pm *message.PrivateMessage) ([]byte, error) {
 	var w codec.Writer
 	w.Opaque(pm.GroupID)
 	w.Uint64(pm.Epoch)
@@ -90,14 +91,14 @@ func privateContentAAD(pm *PrivateMessage) ([]byte, error) {
 
 // marshalPrivateContent encodes PrivateMessageContent with padding zero
 // bytes.
-func marshalPrivateContent(c *FramedContent, auth *FramedContentAuthData, padding int) ([]byte, error) {
+func marshalPrivateContent(c *message.FramedContent, auth *message.FramedContentAuthData, padding int) ([]byte, error) {
 	var w codec.Writer
 	switch {
-	case c.ContentType == ContentTypeApplication:
+	case c.ContentType == message.ContentTypeApplication:
 		w.Opaque(c.ApplicationData)
-	case c.ContentType == ContentTypeProposal && c.Proposal != nil:
+	case c.ContentType == message.ContentTypeProposal && c.Proposal != nil:
 		c.Proposal.Marshal(&w)
-	case c.ContentType == ContentTypeCommit && c.Commit != nil:
+	case c.ContentType == message.ContentTypeCommit && c.Commit != nil:
 		c.Commit.Marshal(&w)
 	default:
 		return nil, codec.Invalid("content type %d", c.ContentType)
@@ -109,18 +110,18 @@ func marshalPrivateContent(c *FramedContent, auth *FramedContentAuthData, paddin
 
 // unmarshalPrivateContent decodes PrivateMessageContent of content type
 // ct into c and auth, requiring the padding to be all zeros.
-func unmarshalPrivateContent(b []byte, ct ContentType, c *FramedContent, auth *FramedContentAuthData) error {
+func unmarshalPrivateContent(b []byte, ct message.ContentType, c *message.FramedContent, auth *message.FramedContentAuthData) error {
 	r := codec.NewReader(b)
 	d := codec.Dec{R: r}
 	c.ContentType = ct
 	switch ct {
-	case ContentTypeApplication:
+	case message.ContentTypeApplication:
 		c.ApplicationData = d.Opaque()
-	case ContentTypeProposal:
-		c.Proposal = new(Proposal)
+	case message.ContentTypeProposal:
+		c.Proposal = new(message.Proposal)
 		d.Do(c.Proposal.Unmarshal)
-	case ContentTypeCommit:
-		c.Commit = new(Commit)
+	case message.ContentTypeCommit:
+		c.Commit = new(message.Commit)
 		d.Do(c.Commit.Unmarshal)
 	default:
 		return codec.Invalid("content type %d", ct)
@@ -142,15 +143,15 @@ func unmarshalPrivateContent(b []byte, ct ContentType, c *FramedContent, auth *F
 // format (see SignFramedContent) with the next key of the sender's ratchet.
 // The plaintext is padded with zeros to a multiple of padTo bytes (no
 // padding when padTo <= 1).
-func (k *MessageKeys) ProtectPrivate(ac *AuthenticatedContent, padTo int) (*PrivateMessage, error) {
+func (k *MessageKeys) ProtectPrivate(ac *AuthenticatedContent, padTo int) (*message.PrivateMessage, error) {
 	c := &ac.Content
-	if ac.WireFormat != WireFormatPrivateMessage {
+	if ac.WireFormat != message.WireFormatPrivateMessage {
 		return nil, fmt.Errorf("mls: protect private: %w", codec.Invalid("content signed for wire format %d", ac.WireFormat))
 	}
 	if err := checkSenderContent(ac.WireFormat, c); err != nil {
 		return nil, fmt.Errorf("mls: protect private: %w", err)
 	}
-	if (c.ContentType == ContentTypeCommit) != (ac.Auth.ConfirmationTag != nil) {
+	if (c.ContentType == message.ContentTypeCommit) != (ac.Auth.ConfirmationTag != nil) {
 		return nil, fmt.Errorf("mls: protect private: %w", codec.Invalid("confirmation tag must be present exactly for commits"))
 	}
 	if padTo > MaxPrivateMessagePadding {
@@ -165,7 +166,7 @@ func (k *MessageKeys) ProtectPrivate(ac *AuthenticatedContent, padTo int) (*Priv
 			plain = append(plain, make([]byte, padTo-n)...)
 		}
 	}
-	pm := &PrivateMessage{
+	pm := &message.PrivateMessage{
 		GroupID:           c.GroupID,
 		Epoch:             c.Epoch,
 		ContentType:       c.ContentType,
@@ -210,11 +211,11 @@ func (k *MessageKeys) ProtectPrivate(ac *AuthenticatedContent, padTo int) (*Priv
 // The sender's ratchet only moves when the content decrypts and its
 // signature verifies. Checking a
 // commit's confirmation tag is left to the caller.
-func (k *MessageKeys) UnprotectPrivate(pm *PrivateMessage, ctx *GroupContext, lookup SignatureKeyLookup) (*AuthenticatedContent, error) {
+func (k *MessageKeys) UnprotectPrivate(pm *message.PrivateMessage, ctx *message.GroupContext, lookup SignatureKeyLookup) (*AuthenticatedContent, error) {
 	if !bytes.Equal(pm.GroupID, ctx.GroupID) || pm.Epoch != ctx.Epoch {
 		return nil, ErrWrongGroupEpoch
 	}
-	if !pm.ContentType.valid() {
+	if !pm.ContentType.Valid() {
 		return nil, fmt.Errorf("mls: unprotect private: %w", codec.Invalid("content type %d", pm.ContentType))
 	}
 	sd, err := decryptSenderData(k.cs, k.senderDataSecret, pm)
@@ -237,11 +238,11 @@ func (k *MessageKeys) UnprotectPrivate(pm *PrivateMessage, ctx *GroupContext, lo
 	}
 
 	ac := &AuthenticatedContent{
-		WireFormat: WireFormatPrivateMessage,
-		Content: FramedContent{
+		WireFormat: message.WireFormatPrivateMessage,
+		Content: message.FramedContent{
 			GroupID:           pm.GroupID,
 			Epoch:             pm.Epoch,
-			Sender:            Sender{Type: SenderTypeMember, LeafIndex: uint32(sd.LeafIndex)},
+			Sender:            message.Sender{Type: message.SenderTypeMember, LeafIndex: uint32(sd.LeafIndex)},
 			AuthenticatedData: pm.AuthenticatedData,
 		},
 	}
@@ -262,7 +263,7 @@ func (k *MessageKeys) UnprotectPrivate(pm *PrivateMessage, ctx *GroupContext, lo
 // open decrypts pm's content with the key of sd's generation and returns
 // the function that advances the sender's ratchet (or consumes a kept
 // skipped key). k.mu must be held, until commit is called.
-func (k *MessageKeys) open(sd *SenderData, pm *PrivateMessage, aad []byte) ([]byte, func(), error) {
+func (k *MessageKeys) open(sd *SenderData, pm *message.PrivateMessage, aad []byte) ([]byte, func(), error) {
 	r, err := k.ratchet(sd.LeafIndex, pm.ContentType)
 	if err != nil {
 		return nil, nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"slices"
 	"time"
 
@@ -32,7 +33,7 @@ type LostCommit struct {
 	Epoch uint64
 	// Proposals are the proposals the lost commit carried (by value and
 	// by reference).
-	Proposals []Proposal
+	Proposals []message.Proposal
 	// Retry is what is left to commit in the new current epoch: the adds
 	// of key packages whose signature key is not a member, the removals
 	// of members still present, and an update if the lost commit had one.
@@ -50,18 +51,18 @@ type Processed struct {
 	Epoch uint64
 	// SenderType and Sender identify the sender; Sender is its leaf index
 	// for members (for a commit, in the epoch it was sent in).
-	SenderType SenderType
+	SenderType message.SenderType
 	Sender     treemath.LeafIndex
 	// Credential and SignatureKey are the sender's, when it is a member or
 	// joins by external commit.
-	Credential   Credential
+	Credential   message.Credential
 	SignatureKey []byte
 	// AuthenticatedData is the message's authenticated_data.
 	AuthenticatedData []byte
 	// Plaintext is the application data of an application message.
 	Plaintext []byte
 	// Proposal is the proposal of a proposal message.
-	Proposal *Proposal
+	Proposal *message.Proposal
 	// NewEpoch is the epoch a commit led to; Added, Removed and Updated
 	// list the members it changed (Added with their new leaf indices).
 	// When the commit undid own or others' commits of a losing branch,
@@ -90,14 +91,14 @@ func (g *Group) Process(msg []byte) (*Processed, error) {
 	}
 	// Decoded structures alias their input, and some are kept.
 	msg = slices.Clone(msg)
-	var m MLSMessage
+	var m message.MLSMessage
 	if err := m.UnmarshalBinary(msg); err != nil {
 		return nil, err
 	}
 	switch m.WireFormat {
-	case WireFormatPublicMessage:
+	case message.WireFormatPublicMessage:
 		return g.processPublic(msg, m.PublicMessage)
-	case WireFormatPrivateMessage:
+	case message.WireFormatPrivateMessage:
 		return g.processPrivate(msg, m.PrivateMessage)
 	}
 	return nil, fmt.Errorf("mls: process: %w", codec.Invalid("wire format %d is not a group message", m.WireFormat))
@@ -115,16 +116,16 @@ func (g *Group) findEpoch(e uint64) int {
 
 // signatureLookup returns the signature key lookup for messages of epoch
 // base.
-func (g *Group) signatureLookup(base *epoch, c *FramedContent) SignatureKeyLookup {
-	return func(s Sender) ([]byte, error) {
+func (g *Group) signatureLookup(base *epoch, c *message.FramedContent) SignatureKeyLookup {
+	return func(s message.Sender) ([]byte, error) {
 		switch s.Type {
-		case SenderTypeMember:
+		case message.SenderTypeMember:
 			leaf := base.tree.Leaf(treemath.LeafIndex(s.LeafIndex))
 			if leaf == nil {
 				return nil, fmt.Errorf("%w: leaf %d", ErrNotMember, s.LeafIndex)
 			}
 			return leaf.SignatureKey, nil
-		case SenderTypeExternal:
+		case message.SenderTypeExternal:
 			senders, err := externalSenders(base.gc.Extensions)
 			if err != nil {
 				return nil, err
@@ -133,12 +134,12 @@ func (g *Group) signatureLookup(base *epoch, c *FramedContent) SignatureKeyLooku
 				return nil, fmt.Errorf("%w: external sender %d", ErrNotMember, s.SenderIndex)
 			}
 			return senders[s.SenderIndex].SignatureKey, nil
-		case SenderTypeNewMemberProposal:
-			if c.Proposal == nil || c.Proposal.Type != ProposalTypeAdd {
+		case message.SenderTypeNewMemberProposal:
+			if c.Proposal == nil || c.Proposal.Type != message.ProposalTypeAdd {
 				return nil, fmt.Errorf("%w: new member proposal that is not an add", ErrInvalidProposal)
 			}
 			return c.Proposal.Add.KeyPackage.LeafNode.SignatureKey, nil
-		case SenderTypeNewMemberCommit:
+		case message.SenderTypeNewMemberCommit:
 			if c.Commit == nil || c.Commit.Path == nil {
 				return nil, fmt.Errorf("%w: external commit without path", ErrInvalidCommit)
 			}
@@ -151,7 +152,7 @@ func (g *Group) signatureLookup(base *epoch, c *FramedContent) SignatureKeyLooku
 // ExternalSender is an entry of the external_senders extension.
 type ExternalSender struct {
 	SignatureKey []byte
-	Credential   Credential
+	Credential   message.Credential
 }
 
 // Marshal writes the entry.
@@ -173,7 +174,7 @@ func (e *ExternalSender) Unmarshal(r *codec.Reader) error {
 	return nil
 }
 
-func externalSenders(exts []Extension) ([]ExternalSender, error) {
+func externalSenders(exts []message.Extension) ([]ExternalSender, error) {
 	for _, e := range exts {
 		if e.Type != ExtensionTypeExternalSenders {
 			continue
@@ -205,7 +206,7 @@ func authError(err error) error {
 	return err
 }
 
-func (g *Group) processPublic(msg []byte, pm *PublicMessage) (*Processed, error) {
+func (g *Group) processPublic(msg []byte, pm *message.PublicMessage) (*Processed, error) {
 	c := &pm.Content
 	if !g.sameGroup(c.GroupID) {
 		return nil, ErrWrongGroup
@@ -218,9 +219,9 @@ func (g *Group) processPublic(msg []byte, pm *PublicMessage) (*Processed, error)
 		return ac, nil
 	}
 	switch c.ContentType {
-	case ContentTypeCommit:
+	case message.ContentTypeCommit:
 		return g.processCommit(msg, c.Epoch, unprotect)
-	case ContentTypeProposal:
+	case message.ContentTypeProposal:
 		if c.Epoch != g.cur().gc.Epoch {
 			return nil, fmt.Errorf("%w: proposal for epoch %d in epoch %d", ErrWrongEpoch, c.Epoch, g.cur().gc.Epoch)
 		}
@@ -249,7 +250,7 @@ func (g *Group) privateCandidates(e uint64) []*epoch {
 	return out
 }
 
-func (g *Group) processPrivate(msg []byte, pm *PrivateMessage) (*Processed, error) {
+func (g *Group) processPrivate(msg []byte, pm *message.PrivateMessage) (*Processed, error) {
 	if !g.sameGroup(pm.GroupID) {
 		return nil, ErrWrongGroup
 	}
@@ -261,9 +262,9 @@ func (g *Group) processPrivate(msg []byte, pm *PrivateMessage) (*Processed, erro
 		return ac, nil
 	}
 	switch pm.ContentType {
-	case ContentTypeCommit:
+	case message.ContentTypeCommit:
 		return g.processCommit(msg, pm.Epoch, unprotect)
-	case ContentTypeProposal:
+	case message.ContentTypeProposal:
 		if pm.Epoch != g.cur().gc.Epoch {
 			return nil, fmt.Errorf("%w: proposal for epoch %d in epoch %d", ErrWrongEpoch, pm.Epoch, g.cur().gc.Epoch)
 		}
@@ -295,7 +296,7 @@ func (g *Group) processPrivate(msg []byte, pm *PrivateMessage) (*Processed, erro
 		return &Processed{
 			Kind:              KindApplication,
 			Epoch:             pm.Epoch,
-			SenderType:        SenderTypeMember,
+			SenderType:        message.SenderTypeMember,
 			Sender:            sender.Leaf,
 			Credential:        sender.Credential,
 			SignatureKey:      sender.SignatureKey,
@@ -307,23 +308,23 @@ func (g *Group) processPrivate(msg []byte, pm *PrivateMessage) (*Processed, erro
 }
 
 // senderInfo fills the sender fields of p from the content and base.
-func senderInfo(p *Processed, base *epoch, c *FramedContent) {
+func senderInfo(p *Processed, base *epoch, c *message.FramedContent) {
 	p.Epoch = c.Epoch
 	p.SenderType = c.Sender.Type
 	p.AuthenticatedData = c.AuthenticatedData
 	switch c.Sender.Type {
-	case SenderTypeMember:
+	case message.SenderTypeMember:
 		p.Sender = treemath.LeafIndex(c.Sender.LeafIndex)
 		if leaf := base.tree.Leaf(p.Sender); leaf != nil {
 			m := memberOf(p.Sender, leaf)
 			p.Credential, p.SignatureKey = m.Credential, m.SignatureKey
 		}
-	case SenderTypeNewMemberCommit:
+	case message.SenderTypeNewMemberCommit:
 		if c.Commit != nil && c.Commit.Path != nil {
 			p.Credential = c.Commit.Path.LeafNode.Credential
 			p.SignatureKey = slices.Clone(c.Commit.Path.LeafNode.SignatureKey)
 		}
-	case SenderTypeNewMemberProposal:
+	case message.SenderTypeNewMemberProposal:
 		if c.Proposal != nil && c.Proposal.Add != nil {
 			p.Credential = c.Proposal.Add.KeyPackage.LeafNode.Credential
 			p.SignatureKey = slices.Clone(c.Proposal.Add.KeyPackage.LeafNode.SignatureKey)
@@ -338,34 +339,34 @@ func (g *Group) processProposal(ac *AuthenticatedContent) (*Processed, error) {
 	p := ac.Content.Proposal
 	s := ac.Content.Sender
 	switch s.Type {
-	case SenderTypeExternal:
+	case message.SenderTypeExternal:
 		switch p.Type {
-		case ProposalTypeAdd, ProposalTypeRemove, ProposalTypePSK, ProposalTypeReInit, ProposalTypeGroupContextExtensions:
+		case message.ProposalTypeAdd, message.ProposalTypeRemove, message.ProposalTypePSK, message.ProposalTypeReInit, message.ProposalTypeGroupContextExtensions:
 		default:
 			return nil, fmt.Errorf("%w: type %d from an external sender", ErrInvalidProposal, p.Type)
 		}
-	case SenderTypeNewMemberProposal:
-		if p.Type != ProposalTypeAdd {
+	case message.SenderTypeNewMemberProposal:
+		if p.Type != message.ProposalTypeAdd {
 			return nil, fmt.Errorf("%w: type %d from a new member", ErrInvalidProposal, p.Type)
 		}
 	}
 	switch p.Type {
-	case ProposalTypeAdd:
+	case message.ProposalTypeAdd:
 		if err := verifyKeyPackage(g.cs, &p.Add.KeyPackage, time.Now()); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidProposal, err)
 		}
-	case ProposalTypeUpdate:
-		if s.Type != SenderTypeMember || p.Update.LeafNode.Source != LeafNodeSourceUpdate {
+	case message.ProposalTypeUpdate:
+		if s.Type != message.SenderTypeMember || p.Update.LeafNode.Source != message.LeafNodeSourceUpdate {
 			return nil, fmt.Errorf("%w: update from sender type %d", ErrInvalidProposal, s.Type)
 		}
 		if err := g.validateLeaf(cur.tree, &p.Update.LeafNode, treemath.LeafIndex(s.LeafIndex), cur.gc.GroupID, cur.gc.Extensions, nil); err != nil {
 			return nil, err
 		}
-	case ProposalTypeRemove:
+	case message.ProposalTypeRemove:
 		if cur.tree.Leaf(treemath.LeafIndex(p.Remove.Removed)) == nil {
 			return nil, fmt.Errorf("%w: remove of blank leaf %d", ErrInvalidProposal, p.Remove.Removed)
 		}
-	case ProposalTypeExternalInit:
+	case message.ProposalTypeExternalInit:
 		return nil, fmt.Errorf("%w: external init by reference", ErrInvalidProposal)
 	}
 	if len(cur.proposals) >= maxPendingProposals {
@@ -416,7 +417,7 @@ func (g *Group) processCommit(msg []byte, e uint64, unprotect func(*epoch) (*Aut
 	}
 	out := &Processed{Kind: KindCommit, Removed: st.fx.removed, Updated: st.fx.updated}
 	senderInfo(out, base, &ac.Content)
-	if ac.Content.Sender.Type == SenderTypeNewMemberCommit {
+	if ac.Content.Sender.Type == message.SenderTypeNewMemberCommit {
 		out.Sender = st.committer
 	}
 	var lost []*LostCommit
@@ -443,7 +444,7 @@ func (g *Group) processCommit(msg []byte, e uint64, unprotect func(*epoch) (*Aut
 	for i, l := range st.fx.added {
 		out.Added = append(out.Added, memberOf(l, &st.fx.addedKPs[i].LeafNode))
 	}
-	if ac.Content.Sender.Type == SenderTypeNewMemberCommit {
+	if ac.Content.Sender.Type == message.SenderTypeNewMemberCommit {
 		out.Added = append(out.Added, memberOf(st.committer, st.next.tree.Leaf(st.committer)))
 	}
 	if switched {
@@ -524,7 +525,7 @@ func (g *Group) mergeLost(lost []*LostCommit) *LostCommit {
 		out.Proposals = append(out.Proposals, l.Proposals...)
 		out.Retry.Update = out.Retry.Update || l.Retry.Update
 		for _, kp := range l.Retry.Add {
-			dup := slices.ContainsFunc(out.Retry.Add, func(k KeyPackage) bool {
+			dup := slices.ContainsFunc(out.Retry.Add, func(k message.KeyPackage) bool {
 				return bytes.Equal(k.LeafNode.SignatureKey, kp.LeafNode.SignatureKey)
 			})
 			if _, ok := isMember(kp.LeafNode.SignatureKey); !ok && !dup {

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 )
@@ -24,14 +25,14 @@ var (
 
 // SignatureKeyLookup returns the signature public key of a message's
 // sender, or an error if the sender is unknown.
-type SignatureKeyLookup func(Sender) ([]byte, error)
+type SignatureKeyLookup func(message.Sender) ([]byte, error)
 
 // AuthenticatedContent is a FramedContent with its wire format and
 // authentication data (RFC 9420 section 6.1).
 type AuthenticatedContent struct {
-	WireFormat WireFormat
-	Content    FramedContent
-	Auth       FramedContentAuthData
+	WireFormat message.WireFormat
+	Content    message.FramedContent
+	Auth       message.FramedContentAuthData
 }
 
 // Marshal writes the AuthenticatedContent.
@@ -45,7 +46,7 @@ func (a *AuthenticatedContent) Marshal(w *codec.Writer) {
 func (a *AuthenticatedContent) Unmarshal(r *codec.Reader) error {
 	d := codec.Dec{R: r}
 	var out AuthenticatedContent
-	out.WireFormat = WireFormat(d.U16())
+	out.WireFormat = message.WireFormat(d.U16())
 	d.Do(out.Content.Unmarshal)
 	d.Do(func(r *codec.Reader) error { return out.Auth.Unmarshal(r, out.Content.ContentType) })
 	if d.Err != nil {
@@ -57,16 +58,16 @@ func (a *AuthenticatedContent) Unmarshal(r *codec.Reader) error {
 
 // senderUsesContext reports whether FramedContentTBS carries the
 // GroupContext for senders of type t.
-func senderUsesContext(t SenderType) bool {
-	return t == SenderTypeMember || t == SenderTypeNewMemberCommit
+func senderUsesContext(t message.SenderType) bool {
+	return t == message.SenderTypeMember || t == message.SenderTypeNewMemberCommit
 }
 
 // FramedContentTBS encodes the to-be-signed FramedContentTBS structure
 // (RFC 9420 section 6.1). ctx is required for member and new_member_commit
 // senders and ignored otherwise.
-func FramedContentTBS(wf WireFormat, c *FramedContent, ctx *GroupContext) ([]byte, error) {
+func FramedContentTBS(wf message.WireFormat, c *message.FramedContent, ctx *message.GroupContext) ([]byte, error) {
 	var w codec.Writer
-	w.Uint16(ProtocolVersionMLS10)
+	w.Uint16(message.ProtocolVersionMLS10)
 	w.Uint16(uint16(wf))
 	c.Marshal(&w)
 	if senderUsesContext(c.Sender.Type) {
@@ -91,30 +92,30 @@ func FramedContentTBS(wf WireFormat, c *FramedContent, ctx *GroupContext) ([]byt
 // from members and only in a PrivateMessage, PrivateMessages only from
 // members, external and new-member proposals only as proposals and
 // new-member commits only as commits.
-func checkSenderContent(wf WireFormat, c *FramedContent) error {
-	if !c.ContentType.valid() {
+func checkSenderContent(wf message.WireFormat, c *message.FramedContent) error {
+	if !c.ContentType.Valid() {
 		return codec.Invalid("content type %d", c.ContentType)
 	}
 	switch wf {
-	case WireFormatPublicMessage:
-		if c.ContentType == ContentTypeApplication {
+	case message.WireFormatPublicMessage:
+		if c.ContentType == message.ContentTypeApplication {
 			return fmt.Errorf("%w: application data in a PublicMessage", ErrSenderContent)
 		}
-	case WireFormatPrivateMessage:
-		if c.Sender.Type != SenderTypeMember {
+	case message.WireFormatPrivateMessage:
+		if c.Sender.Type != message.SenderTypeMember {
 			return fmt.Errorf("%w: PrivateMessage from sender type %d", ErrSenderContent, c.Sender.Type)
 		}
 	default:
 		return codec.Invalid("wire format %d for framed content", wf)
 	}
 	switch c.Sender.Type {
-	case SenderTypeMember:
-	case SenderTypeExternal, SenderTypeNewMemberProposal:
-		if c.ContentType != ContentTypeProposal {
+	case message.SenderTypeMember:
+	case message.SenderTypeExternal, message.SenderTypeNewMemberProposal:
+		if c.ContentType != message.ContentTypeProposal {
 			return fmt.Errorf("%w: sender type %d sent content type %d", ErrSenderContent, c.Sender.Type, c.ContentType)
 		}
-	case SenderTypeNewMemberCommit:
-		if c.ContentType != ContentTypeCommit {
+	case message.SenderTypeNewMemberCommit:
+		if c.ContentType != message.ContentTypeCommit {
 			return fmt.Errorf("%w: sender type %d sent content type %d", ErrSenderContent, c.Sender.Type, c.ContentType)
 		}
 	default:
@@ -126,7 +127,7 @@ func checkSenderContent(wf WireFormat, c *FramedContent) error {
 // SignFramedContent signs content for wire format wf and returns the
 // AuthenticatedContent. For commits the caller sets Auth.ConfirmationTag
 // afterwards (it depends on the signature through the transcript hash).
-func signFramedContent(cs *CipherSuite, priv []byte, wf WireFormat, c *FramedContent, ctx *GroupContext) (*AuthenticatedContent, error) {
+func signFramedContent(cs *CipherSuite, priv []byte, wf message.WireFormat, c *message.FramedContent, ctx *message.GroupContext) (*AuthenticatedContent, error) {
 	if err := checkSenderContent(wf, c); err != nil {
 		return nil, fmt.Errorf("mls: sign framed content: %w", err)
 	}
@@ -138,12 +139,12 @@ func signFramedContent(cs *CipherSuite, priv []byte, wf WireFormat, c *FramedCon
 	if err != nil {
 		return nil, err
 	}
-	return &AuthenticatedContent{WireFormat: wf, Content: *c, Auth: FramedContentAuthData{Signature: sig}}, nil
+	return &AuthenticatedContent{WireFormat: wf, Content: *c, Auth: message.FramedContentAuthData{Signature: sig}}, nil
 }
 
 // VerifyAuthenticatedContent checks the signature of ac under the sender's
 // signature public key pub.
-func verifyAuthenticatedContent(cs *CipherSuite, pub []byte, ac *AuthenticatedContent, ctx *GroupContext) error {
+func verifyAuthenticatedContent(cs *CipherSuite, pub []byte, ac *AuthenticatedContent, ctx *message.GroupContext) error {
 	tbs, err := FramedContentTBS(ac.WireFormat, &ac.Content, ctx)
 	if err != nil {
 		return err
@@ -153,8 +154,8 @@ func verifyAuthenticatedContent(cs *CipherSuite, pub []byte, ac *AuthenticatedCo
 
 // MembershipTag computes MAC(membership_key, AuthenticatedContentTBM) of a
 // PublicMessage's content (RFC 9420 section 6.2).
-func membershipTag(cs *CipherSuite, membershipKey []byte, c *FramedContent, auth *FramedContentAuthData, ctx *GroupContext) ([]byte, error) {
-	tbs, err := FramedContentTBS(WireFormatPublicMessage, c, ctx)
+func membershipTag(cs *CipherSuite, membershipKey []byte, c *message.FramedContent, auth *message.FramedContentAuthData, ctx *message.GroupContext) ([]byte, error) {
+	tbs, err := FramedContentTBS(message.WireFormatPublicMessage, c, ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -169,18 +170,18 @@ func membershipTag(cs *CipherSuite, membershipKey []byte, c *FramedContent, auth
 
 // ProtectPublic wraps signed content in a PublicMessage, adding the
 // membership tag for member senders.
-func protectPublic(cs *CipherSuite, membershipKey []byte, ac *AuthenticatedContent, ctx *GroupContext) (*PublicMessage, error) {
-	if ac.WireFormat != WireFormatPublicMessage {
+func protectPublic(cs *CipherSuite, membershipKey []byte, ac *AuthenticatedContent, ctx *message.GroupContext) (*message.PublicMessage, error) {
+	if ac.WireFormat != message.WireFormatPublicMessage {
 		return nil, fmt.Errorf("mls: protect public: %w", codec.Invalid("content signed for wire format %d", ac.WireFormat))
 	}
 	if err := checkSenderContent(ac.WireFormat, &ac.Content); err != nil {
 		return nil, fmt.Errorf("mls: protect public: %w", err)
 	}
-	if (ac.Content.ContentType == ContentTypeCommit) != (ac.Auth.ConfirmationTag != nil) {
+	if (ac.Content.ContentType == message.ContentTypeCommit) != (ac.Auth.ConfirmationTag != nil) {
 		return nil, fmt.Errorf("mls: protect public: %w", codec.Invalid("confirmation tag must be present exactly for commits"))
 	}
-	pm := &PublicMessage{Content: ac.Content, Auth: ac.Auth}
-	if ac.Content.Sender.Type == SenderTypeMember {
+	pm := &message.PublicMessage{Content: ac.Content, Auth: ac.Auth}
+	if ac.Content.Sender.Type == message.SenderTypeMember {
 		tag, err := membershipTag(cs, membershipKey, &ac.Content, &ac.Auth, ctx)
 		if err != nil {
 			return nil, err
@@ -195,15 +196,15 @@ func protectPublic(cs *CipherSuite, membershipKey []byte, ac *AuthenticatedConte
 // tag for member senders and the signature under the key lookup returns
 // for the sender. Checking a commit's confirmation tag is left to the
 // caller, which holds the confirmation key of the new epoch.
-func unprotectPublic(cs *CipherSuite, membershipKey []byte, pm *PublicMessage, ctx *GroupContext, lookup SignatureKeyLookup) (*AuthenticatedContent, error) {
+func unprotectPublic(cs *CipherSuite, membershipKey []byte, pm *message.PublicMessage, ctx *message.GroupContext, lookup SignatureKeyLookup) (*AuthenticatedContent, error) {
 	c := &pm.Content
 	if !bytes.Equal(c.GroupID, ctx.GroupID) || c.Epoch != ctx.Epoch {
 		return nil, ErrWrongGroupEpoch
 	}
-	if err := checkSenderContent(WireFormatPublicMessage, c); err != nil {
+	if err := checkSenderContent(message.WireFormatPublicMessage, c); err != nil {
 		return nil, fmt.Errorf("mls: unprotect public: %w", err)
 	}
-	if c.Sender.Type == SenderTypeMember {
+	if c.Sender.Type == message.SenderTypeMember {
 		want, err := membershipTag(cs, membershipKey, c, &pm.Auth, ctx)
 		if err != nil {
 			return nil, err
@@ -212,7 +213,7 @@ func unprotectPublic(cs *CipherSuite, membershipKey []byte, pm *PublicMessage, c
 			return nil, ErrMembershipTag
 		}
 	}
-	ac := &AuthenticatedContent{WireFormat: WireFormatPublicMessage, Content: *c, Auth: pm.Auth}
+	ac := &AuthenticatedContent{WireFormat: message.WireFormatPublicMessage, Content: *c, Auth: pm.Auth}
 	pub, err := lookup(c.Sender)
 	if err != nil {
 		return nil, fmt.Errorf("mls: unprotect public: %w", err)

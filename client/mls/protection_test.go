@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"testing"
 
 	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
@@ -38,8 +39,8 @@ type protectionCase struct {
 // vectors use; the sender is leaf 1.
 const protectionLeaves = 2
 
-func (c *protectionCase) context() *GroupContext {
-	return &GroupContext{
+func (c *protectionCase) context() *message.GroupContext {
+	return &message.GroupContext{
 		CipherSuite:             CipherSuiteID(c.CipherSuite),
 		GroupID:                 c.GroupID,
 		Epoch:                   c.Epoch,
@@ -48,8 +49,8 @@ func (c *protectionCase) context() *GroupContext {
 	}
 }
 
-func (c *protectionCase) lookup(s Sender) ([]byte, error) {
-	if s.Type != SenderTypeMember || s.LeafIndex != 1 {
+func (c *protectionCase) lookup(s message.Sender) ([]byte, error) {
+	if s.Type != message.SenderTypeMember || s.LeafIndex != 1 {
 		return nil, fmt.Errorf("unknown sender %+v", s)
 	}
 	return c.SignaturePub, nil
@@ -74,15 +75,15 @@ func newTestKeys(t *testing.T, cs *CipherSuite, enc, sd []byte, n uint32) *Messa
 }
 
 // contentBody encodes the proposal, commit or application data of c.
-func contentBody(t *testing.T, c *FramedContent) []byte {
+func contentBody(t *testing.T, c *message.FramedContent) []byte {
 	t.Helper()
 	var w codec.Writer
 	switch c.ContentType {
-	case ContentTypeApplication:
+	case message.ContentTypeApplication:
 		w.Raw(c.ApplicationData)
-	case ContentTypeProposal:
+	case message.ContentTypeProposal:
 		c.Proposal.Marshal(&w)
-	case ContentTypeCommit:
+	case message.ContentTypeCommit:
 		c.Commit.Marshal(&w)
 	}
 	b, err := w.Bytes()
@@ -92,9 +93,9 @@ func contentBody(t *testing.T, c *FramedContent) []byte {
 	return b
 }
 
-func decodeMessage(t *testing.T, b []byte) *MLSMessage {
+func decodeMessage(t *testing.T, b []byte) *message.MLSMessage {
 	t.Helper()
-	var m MLSMessage
+	var m message.MLSMessage
 	if err := m.UnmarshalBinary(b); err != nil {
 		t.Fatalf("decode message: %v", err)
 	}
@@ -115,7 +116,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 			ctx := c.context()
 			pub := func(name string, msg, want []byte) {
 				m := decodeMessage(t, msg)
-				if m.WireFormat != WireFormatPublicMessage {
+				if m.WireFormat != message.WireFormatPublicMessage {
 					t.Fatalf("%s: wire format %d", name, m.WireFormat)
 				}
 				ac, err := unprotectPublic(cs, c.MembershipKey, m.PublicMessage, ctx, c.lookup)
@@ -128,7 +129,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 			}
 			priv := func(name string, msg, want []byte) {
 				m := decodeMessage(t, msg)
-				if m.WireFormat != WireFormatPrivateMessage {
+				if m.WireFormat != message.WireFormatPrivateMessage {
 					t.Fatalf("%s: wire format %d", name, m.WireFormat)
 				}
 				ac, err := c.keys(t, cs).UnprotectPrivate(m.PrivateMessage, ctx, c.lookup)
@@ -152,39 +153,39 @@ func TestMessageProtectionVectors(t *testing.T) {
 			if c.CipherSuite == uint16(P521AES256GCMSHA512P521) && len(sigPriv) < 66 {
 				sigPriv = append(make([]byte, 66-len(sigPriv)), sigPriv...)
 			}
-			var proposal Proposal
+			var proposal message.Proposal
 			if err := codec.UnmarshalAll(c.Proposal, &proposal); err != nil {
 				t.Fatal(err)
 			}
-			var commit Commit
+			var commit message.Commit
 			if err := codec.UnmarshalAll(c.Commit, &commit); err != nil {
 				t.Fatal(err)
 			}
-			contents := []FramedContent{
-				{ContentType: ContentTypeProposal, Proposal: &proposal},
-				{ContentType: ContentTypeCommit, Commit: &commit},
-				{ContentType: ContentTypeApplication, ApplicationData: c.Application},
+			contents := []message.FramedContent{
+				{ContentType: message.ContentTypeProposal, Proposal: &proposal},
+				{ContentType: message.ContentTypeCommit, Commit: &commit},
+				{ContentType: message.ContentTypeApplication, ApplicationData: c.Application},
 			}
 			sendKeys, recvKeys := c.keys(t, cs), c.keys(t, cs)
 			for j := range contents {
 				fc := &contents[j]
 				fc.GroupID, fc.Epoch = c.GroupID, c.Epoch
-				fc.Sender = Sender{Type: SenderTypeMember, LeafIndex: 1}
+				fc.Sender = message.Sender{Type: message.SenderTypeMember, LeafIndex: 1}
 				fc.AuthenticatedData = []byte("aad")
 				want := contentBody(t, fc)
-				for _, wf := range []WireFormat{WireFormatPublicMessage, WireFormatPrivateMessage} {
-					if wf == WireFormatPublicMessage && fc.ContentType == ContentTypeApplication {
+				for _, wf := range []message.WireFormat{message.WireFormatPublicMessage, message.WireFormatPrivateMessage} {
+					if wf == message.WireFormatPublicMessage && fc.ContentType == message.ContentTypeApplication {
 						continue
 					}
 					ac, err := signFramedContent(cs, sigPriv, wf, fc, ctx)
 					if err != nil {
 						t.Fatal(err)
 					}
-					if fc.ContentType == ContentTypeCommit {
+					if fc.ContentType == message.ContentTypeCommit {
 						ac.Auth.ConfirmationTag = cs.MAC([]byte("confirmation key"), c.ConfirmedTranscriptHash)
 					}
-					m := &MLSMessage{Version: ProtocolVersionMLS10, WireFormat: wf}
-					if wf == WireFormatPublicMessage {
+					m := &message.MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: wf}
+					if wf == message.WireFormatPublicMessage {
 						m.PublicMessage, err = protectPublic(cs, c.MembershipKey, ac, ctx)
 					} else {
 						m.PrivateMessage, err = sendKeys.ProtectPrivate(ac, 32)
@@ -198,7 +199,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 					}
 					m = decodeMessage(t, enc)
 					var got *AuthenticatedContent
-					if wf == WireFormatPublicMessage {
+					if wf == message.WireFormatPublicMessage {
 						got, err = unprotectPublic(cs, c.MembershipKey, m.PublicMessage, ctx, c.lookup)
 					} else {
 						got, err = recvKeys.UnprotectPrivate(m.PrivateMessage, ctx, c.lookup)
@@ -223,7 +224,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 
 // protectionFixture returns a suite, a context, keys and a signed
 // application message for the negative tests.
-func protectionFixture(t *testing.T) (cs *CipherSuite, ctx *GroupContext, priv, pub []byte) {
+func protectionFixture(t *testing.T) (cs *CipherSuite, ctx *message.GroupContext, priv, pub []byte) {
 	t.Helper()
 	cs, err := LookupSuite(X25519AES128GCMSHA256Ed25519)
 	if err != nil {
@@ -233,7 +234,7 @@ func protectionFixture(t *testing.T) (cs *CipherSuite, ctx *GroupContext, priv, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx = &GroupContext{
+	ctx = &message.GroupContext{
 		CipherSuite:             X25519AES128GCMSHA256Ed25519,
 		GroupID:                 []byte("group"),
 		Epoch:                   7,
@@ -245,14 +246,14 @@ func protectionFixture(t *testing.T) (cs *CipherSuite, ctx *GroupContext, priv, 
 
 func TestPrivateMessageChecks(t *testing.T) {
 	cs, ctx, sigPriv, sigPub := protectionFixture(t)
-	lookup := func(Sender) ([]byte, error) { return sigPub, nil }
+	lookup := func(message.Sender) ([]byte, error) { return sigPub, nil }
 	encSecret, sdSecret := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
-	fc := &FramedContent{
+	fc := &message.FramedContent{
 		GroupID: ctx.GroupID, Epoch: ctx.Epoch,
-		Sender:      Sender{Type: SenderTypeMember, LeafIndex: 2},
-		ContentType: ContentTypeApplication, ApplicationData: []byte("hello"),
+		Sender:      message.Sender{Type: message.SenderTypeMember, LeafIndex: 2},
+		ContentType: message.ContentTypeApplication, ApplicationData: []byte("hello"),
 	}
-	ac, err := signFramedContent(cs, sigPriv, WireFormatPrivateMessage, fc, ctx)
+	ac, err := signFramedContent(cs, sigPriv, message.WireFormatPrivateMessage, fc, ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +291,7 @@ func TestPrivateMessageChecks(t *testing.T) {
 	t.Run("content type mismatch", func(t *testing.T) {
 		recv := newTestKeys(t, cs, encSecret, sdSecret, 4)
 		bad := *pm
-		bad.ContentType = ContentTypeProposal
+		bad.ContentType = message.ContentTypeProposal
 		if _, err := recv.UnprotectPrivate(&bad, ctx, lookup); !errors.Is(err, ciphersuite.ErrDecryption) {
 			t.Fatalf("got %v, want ErrDecryption", err)
 		}
@@ -309,7 +310,7 @@ func TestPrivateMessageChecks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wrong := func(Sender) ([]byte, error) { return otherPub, nil }
+		wrong := func(message.Sender) ([]byte, error) { return otherPub, nil }
 		if _, err := recv.UnprotectPrivate(pm, ctx, wrong); !errors.Is(err, ciphersuite.ErrSignature) {
 			t.Fatalf("got %v, want ErrSignature", err)
 		}
@@ -319,8 +320,8 @@ func TestPrivateMessageChecks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var c FramedContent
-		var a FramedContentAuthData
+		var c message.FramedContent
+		var a message.FramedContentAuthData
 		if err := unmarshalPrivateContent(plain, fc.ContentType, &c, &a); err != nil {
 			t.Fatal(err)
 		}
@@ -340,12 +341,12 @@ func TestPrivateMessageChecks(t *testing.T) {
 		}
 	})
 	t.Run("public sender", func(t *testing.T) {
-		if _, err := signFramedContent(cs, sigPriv, WireFormatPublicMessage, fc, ctx); !errors.Is(err, ErrSenderContent) {
+		if _, err := signFramedContent(cs, sigPriv, message.WireFormatPublicMessage, fc, ctx); !errors.Is(err, ErrSenderContent) {
 			t.Fatalf("application PublicMessage: got %v", err)
 		}
 		ext := *fc
-		ext.Sender = Sender{Type: SenderTypeExternal}
-		if _, err := signFramedContent(cs, sigPriv, WireFormatPrivateMessage, &ext, ctx); !errors.Is(err, ErrSenderContent) {
+		ext.Sender = message.Sender{Type: message.SenderTypeExternal}
+		if _, err := signFramedContent(cs, sigPriv, message.WireFormatPrivateMessage, &ext, ctx); !errors.Is(err, ErrSenderContent) {
 			t.Fatalf("external PrivateMessage: got %v", err)
 		}
 	})
@@ -353,14 +354,14 @@ func TestPrivateMessageChecks(t *testing.T) {
 
 func TestPublicMessageChecks(t *testing.T) {
 	cs, ctx, sigPriv, sigPub := protectionFixture(t)
-	lookup := func(Sender) ([]byte, error) { return sigPub, nil }
+	lookup := func(message.Sender) ([]byte, error) { return sigPub, nil }
 	key := bytes.Repeat([]byte{3}, 32)
-	fc := &FramedContent{
+	fc := &message.FramedContent{
 		GroupID: ctx.GroupID, Epoch: ctx.Epoch,
-		Sender:      Sender{Type: SenderTypeMember, LeafIndex: 0},
-		ContentType: ContentTypeProposal, Proposal: &Proposal{Type: ProposalTypeRemove, Remove: &Remove{Removed: 1}},
+		Sender:      message.Sender{Type: message.SenderTypeMember, LeafIndex: 0},
+		ContentType: message.ContentTypeProposal, Proposal: &message.Proposal{Type: message.ProposalTypeRemove, Remove: &message.Remove{Removed: 1}},
 	}
-	ac, err := signFramedContent(cs, sigPriv, WireFormatPublicMessage, fc, ctx)
+	ac, err := signFramedContent(cs, sigPriv, message.WireFormatPublicMessage, fc, ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,8 +396,8 @@ func TestPublicMessageChecks(t *testing.T) {
 
 	// External senders carry no membership tag and sign without context.
 	ext := *fc
-	ext.Sender = Sender{Type: SenderTypeExternal, SenderIndex: 0}
-	ac, err = signFramedContent(cs, sigPriv, WireFormatPublicMessage, &ext, nil)
+	ext.Sender = message.Sender{Type: message.SenderTypeExternal, SenderIndex: 0}
+	ac, err = signFramedContent(cs, sigPriv, message.WireFormatPublicMessage, &ext, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

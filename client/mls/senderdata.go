@@ -2,6 +2,7 @@ package mls
 
 import (
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
 
@@ -48,7 +49,7 @@ func (s *SenderData) Unmarshal(r *codec.Reader) error {
 }
 
 // senderDataAAD encodes SenderDataAAD.
-func senderDataAAD(groupID []byte, epoch uint64, ct ContentType) ([]byte, error) {
+func senderDataAAD(groupID []byte, epoch uint64, ct message.ContentType) ([]byte, error) {
 	var w codec.Writer
 	w.Opaque(groupID)
 	w.Uint64(epoch)
@@ -58,7 +59,7 @@ func senderDataAAD(groupID []byte, epoch uint64, ct ContentType) ([]byte, error)
 
 // EncryptSenderData encrypts sd for a PrivateMessage whose content
 // ciphertext is already set (the key and nonce depend on its first bytes).
-func encryptSenderData(cs *CipherSuite, senderDataSecret []byte, sd *SenderData, pm *PrivateMessage) ([]byte, error) {
+func encryptSenderData(cs *CipherSuite, senderDataSecret []byte, sd *SenderData, pm *message.PrivateMessage) ([]byte, error) {
 	key, nonce, err := secrettree.SenderDataKeyNonce(cs, senderDataSecret, pm.Ciphertext)
 	if err != nil {
 		return nil, err
@@ -75,7 +76,7 @@ func encryptSenderData(cs *CipherSuite, senderDataSecret []byte, sd *SenderData,
 }
 
 // DecryptSenderData decrypts and decodes the sender data of pm.
-func decryptSenderData(cs *CipherSuite, senderDataSecret []byte, pm *PrivateMessage) (*SenderData, error) {
+func decryptSenderData(cs *CipherSuite, senderDataSecret []byte, pm *message.PrivateMessage) (*SenderData, error) {
 	key, nonce, err := secrettree.SenderDataKeyNonce(cs, senderDataSecret, pm.Ciphertext)
 	if err != nil {
 		return nil, err

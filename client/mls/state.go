@@ -2,6 +2,7 @@ package mls
 
 import (
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"maps"
 	"slices"
 
@@ -158,7 +159,7 @@ func (g *Group) unmarshalEpoch(d *codec.Dec) (*epoch, error) {
 		}
 		return e.gc.UnmarshalBinary(slices.Clone(b))
 	})
-	var rt RatchetTree
+	var rt message.RatchetTree
 	d.Do(rt.Unmarshal)
 	nLeaves := d.U32()
 	if d.Err != nil {
@@ -207,8 +208,8 @@ func (g *Group) unmarshalEpoch(d *codec.Dec) (*epoch, error) {
 	}
 	if d.Present() {
 		l := &LostCommit{Epoch: d.U64()}
-		l.Proposals = codec.ReadList[Proposal](d)
-		l.Retry.Add = codec.ReadList[KeyPackage](d)
+		l.Proposals = codec.ReadList[message.Proposal](d)
+		l.Retry.Add = codec.ReadList[message.KeyPackage](d)
 		n := d.U32()
 		for i := uint32(0); i < n && d.Err == nil; i++ {
 			l.Retry.Remove = append(l.Retry.Remove, treemath.LeafIndex(d.U32()))

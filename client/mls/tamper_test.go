@@ -1,13 +1,14 @@
 package mls
 
 import (
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"testing"
 )
 
 // reframe decodes an MLSMessage, lets f change it and re-encodes it.
-func reframe(t *testing.T, msg []byte, f func(m *MLSMessage)) []byte {
+func reframe(t *testing.T, msg []byte, f func(m *message.MLSMessage)) []byte {
 	t.Helper()
-	var m MLSMessage
+	var m message.MLSMessage
 	if err := m.UnmarshalBinary(append([]byte(nil), msg...)); err != nil {
 		t.Fatal(err)
 	}
@@ -21,7 +22,7 @@ func reframe(t *testing.T, msg []byte, f func(m *MLSMessage)) []byte {
 
 // retag recomputes a PublicMessage's membership tag with the receiver's
 // key, so that a change behind it reaches the next check.
-func retag(t *testing.T, g *Group, pm *PublicMessage) {
+func retag(t *testing.T, g *Group, pm *message.PublicMessage) {
 	t.Helper()
 	base := g.cur()
 	tag, err := membershipTag(g.cs, base.secrets.MembershipKey, &pm.Content, &pm.Auth, &base.gc)
@@ -42,32 +43,32 @@ func TestGroupTampering(t *testing.T) {
 		bad[len(bad)-1] ^= 1
 		_, err := b.Process(bad)
 		expectErr(t, err, ErrTampered)
-		bad = reframe(t, m, func(m *MLSMessage) { m.PrivateMessage.EncryptedSenderData[0] ^= 1 })
+		bad = reframe(t, m, func(m *message.MLSMessage) { m.PrivateMessage.EncryptedSenderData[0] ^= 1 })
 		_, err = b.Process(bad)
 		expectErr(t, err, ErrTampered)
-		bad = reframe(t, m, func(m *MLSMessage) { m.PrivateMessage.AuthenticatedData = []byte("other") })
+		bad = reframe(t, m, func(m *message.MLSMessage) { m.PrivateMessage.AuthenticatedData = []byte("other") })
 		_, err = b.Process(bad)
 		expectErr(t, err, ErrTampered)
 		expectText(t, b, m, "x") // the genuine one still passes
 
 		// PublicMessage commit: membership tag, signature, confirmation tag.
 		cm, _ := commit(t, gs[2], CommitOptions{Update: true})
-		bad = reframe(t, cm, func(m *MLSMessage) { m.PublicMessage.MembershipTag[0] ^= 1 })
+		bad = reframe(t, cm, func(m *message.MLSMessage) { m.PublicMessage.MembershipTag[0] ^= 1 })
 		_, err = b.Process(bad)
 		expectErr(t, err, ErrBadMembershipTag, ErrTampered)
-		bad = reframe(t, cm, func(m *MLSMessage) {
+		bad = reframe(t, cm, func(m *message.MLSMessage) {
 			m.PublicMessage.Auth.Signature[0] ^= 1
 			retag(t, b, m.PublicMessage)
 		})
 		_, err = b.Process(bad)
 		expectErr(t, err, ErrBadSignature, ErrTampered)
-		bad = reframe(t, cm, func(m *MLSMessage) {
+		bad = reframe(t, cm, func(m *message.MLSMessage) {
 			m.PublicMessage.Auth.ConfirmationTag[0] ^= 1
 			retag(t, b, m.PublicMessage)
 		})
 		_, err = b.Process(bad)
 		expectErr(t, err, ErrBadConfirmationTag, ErrTampered)
-		bad = reframe(t, cm, func(m *MLSMessage) { m.PublicMessage.Content.GroupID = []byte("another group") })
+		bad = reframe(t, cm, func(m *message.MLSMessage) { m.PublicMessage.Content.GroupID = []byte("another group") })
 		_, err = b.Process(bad)
 		expectErr(t, err, ErrWrongGroup)
 		deliver(t, cm, a, b)
@@ -90,9 +91,9 @@ func TestGroupNonMembers(t *testing.T) {
 		// A member forging another member's leaf in the sender data.
 		forge := func(leaf uint32) []byte {
 			base := b.cur()
-			c := &FramedContent{GroupID: base.gc.GroupID, Epoch: base.gc.Epoch, Sender: Sender{Type: SenderTypeMember, LeafIndex: leaf},
-				AuthenticatedData: []byte("ad"), ContentType: ContentTypeApplication, ApplicationData: []byte("forged")}
-			ac, err := signFramedContent(cs, b.sigPriv, WireFormatPrivateMessage, c, &base.gc)
+			c := &message.FramedContent{GroupID: base.gc.GroupID, Epoch: base.gc.Epoch, Sender: message.Sender{Type: message.SenderTypeMember, LeafIndex: leaf},
+				AuthenticatedData: []byte("ad"), ContentType: message.ContentTypeApplication, ApplicationData: []byte("forged")}
+			ac, err := signFramedContent(cs, b.sigPriv, message.WireFormatPrivateMessage, c, &base.gc)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -100,7 +101,7 @@ func TestGroupNonMembers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, err := (&MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatPrivateMessage, PrivateMessage: pm}).MarshalBinary()
+			out, err := (&message.MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: message.WireFormatPrivateMessage, PrivateMessage: pm}).MarshalBinary()
 			if err != nil {
 				t.Fatal(err)
 			}

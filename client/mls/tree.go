@@ -2,6 +2,7 @@ package mls
 
 import (
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
@@ -11,13 +12,13 @@ import (
 // two and blank nodes are nil. The wire form (RatchetTree) omits trailing
 // blank nodes; Tree pads them back.
 type Tree struct {
-	nodes []*Node
+	nodes []*message.Node
 }
 
 // NewTree returns a tree built from the wire form rt. The nodes are
 // copied, so later changes to the tree do not touch rt.
-func NewTree(rt RatchetTree) (*Tree, error) {
-	if err := rt.check(); err != nil {
+func NewTree(rt message.RatchetTree) (*Tree, error) {
+	if err := rt.Check(); err != nil {
 		return nil, err
 	}
 	leaves := uint32(len(rt)+1) / 2
@@ -25,7 +26,7 @@ func NewTree(rt RatchetTree) (*Tree, error) {
 	for n < leaves {
 		n <<= 1
 	}
-	t := &Tree{nodes: make([]*Node, treemath.NodeWidth(n))}
+	t := &Tree{nodes: make([]*message.Node, treemath.NodeWidth(n))}
 	for i, nd := range rt {
 		t.nodes[i] = cloneNode(nd)
 	}
@@ -33,11 +34,11 @@ func NewTree(rt RatchetTree) (*Tree, error) {
 }
 
 // cloneNode returns a deep copy of the node's mutable parts.
-func cloneNode(n *Node) *Node {
+func cloneNode(n *message.Node) *message.Node {
 	if n == nil {
 		return nil
 	}
-	c := &Node{Type: n.Type}
+	c := &message.Node{Type: n.Type}
 	if n.Leaf != nil {
 		l := *n.Leaf
 		c.Leaf = &l
@@ -52,7 +53,7 @@ func cloneNode(n *Node) *Node {
 
 // Clone returns a copy of the tree that can be changed independently.
 func (t *Tree) Clone() *Tree {
-	c := &Tree{nodes: make([]*Node, len(t.nodes))}
+	c := &Tree{nodes: make([]*message.Node, len(t.nodes))}
 	for i, n := range t.nodes {
 		c.nodes[i] = cloneNode(n)
 	}
@@ -61,12 +62,12 @@ func (t *Tree) Clone() *Tree {
 
 // RatchetTree returns the wire form of the tree, with trailing blank nodes
 // removed. The nodes are shared with the tree.
-func (t *Tree) RatchetTree() RatchetTree {
+func (t *Tree) RatchetTree() message.RatchetTree {
 	end := len(t.nodes)
 	for end > 0 && t.nodes[end-1] == nil {
 		end--
 	}
-	return RatchetTree(append([]*Node(nil), t.nodes[:end]...))
+	return message.RatchetTree(append([]*message.Node(nil), t.nodes[:end]...))
 }
 
 // NumLeaves returns the number of leaves (a power of two).
@@ -79,7 +80,7 @@ func (t *Tree) Width() uint32 { return uint32(len(t.nodes)) }
 func (t *Tree) Root() treemath.NodeIndex { return treemath.Root(t.NumLeaves()) }
 
 // Node returns the node at x, or nil if x is blank or outside the tree.
-func (t *Tree) Node(x treemath.NodeIndex) *Node {
+func (t *Tree) Node(x treemath.NodeIndex) *message.Node {
 	if uint32(x) >= uint32(len(t.nodes)) {
 		return nil
 	}
@@ -88,7 +89,7 @@ func (t *Tree) Node(x treemath.NodeIndex) *Node {
 
 // Leaf returns the leaf node at l, or nil if it is blank or outside the
 // tree.
-func (t *Tree) Leaf(l treemath.LeafIndex) *LeafNode {
+func (t *Tree) Leaf(l treemath.LeafIndex) *message.LeafNode {
 	if n := t.Node(l.Node()); n != nil {
 		return n.Leaf
 	}
@@ -97,7 +98,7 @@ func (t *Tree) Leaf(l treemath.LeafIndex) *LeafNode {
 
 // ParentAt returns the parent node at x, or nil if it is blank, a leaf or
 // outside the tree.
-func (t *Tree) ParentAt(x treemath.NodeIndex) *ParentNode {
+func (t *Tree) ParentAt(x treemath.NodeIndex) *message.ParentNode {
 	if n := t.Node(x); n != nil {
 		return n.Parent
 	}
@@ -105,7 +106,7 @@ func (t *Tree) ParentAt(x treemath.NodeIndex) *ParentNode {
 }
 
 // SetLeaf stores leaf at l (nil blanks it); l must be inside the tree.
-func (t *Tree) SetLeaf(l treemath.LeafIndex, leaf *LeafNode) error {
+func (t *Tree) SetLeaf(l treemath.LeafIndex, leaf *message.LeafNode) error {
 	x := l.Node()
 	if uint32(x) >= t.Width() {
 		return fmt.Errorf("%w: leaf %d outside a tree of %d leaves", treemath.ErrTreeMath, l, t.NumLeaves())
@@ -113,20 +114,20 @@ func (t *Tree) SetLeaf(l treemath.LeafIndex, leaf *LeafNode) error {
 	if leaf == nil {
 		t.nodes[x] = nil
 	} else {
-		t.nodes[x] = &Node{Type: NodeTypeLeaf, Leaf: leaf}
+		t.nodes[x] = &message.Node{Type: message.NodeTypeLeaf, Leaf: leaf}
 	}
 	return nil
 }
 
 // SetParent stores p at parent position x (nil blanks it).
-func (t *Tree) SetParent(x treemath.NodeIndex, p *ParentNode) error {
+func (t *Tree) SetParent(x treemath.NodeIndex, p *message.ParentNode) error {
 	if uint32(x) >= t.Width() || x.Level() == 0 {
 		return fmt.Errorf("%w: %d is not a parent position of a tree of %d leaves", treemath.ErrTreeMath, x, t.NumLeaves())
 	}
 	if p == nil {
 		t.nodes[x] = nil
 	} else {
-		t.nodes[x] = &Node{Type: NodeTypeParent, Parent: p}
+		t.nodes[x] = &message.Node{Type: message.NodeTypeParent, Parent: p}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package mls
 
 import (
 	"crypto/rand"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"slices"
 	"testing"
 
@@ -22,9 +23,9 @@ func simulateCommitPath(t *testing.T, tr *Tree, cs *CipherSuite, l treemath.Leaf
 		t.Fatal(err)
 	}
 	for _, p := range dp {
-		var pn *ParentNode
+		var pn *message.ParentNode
 		if slices.Contains(fdp, p) {
-			pn = &ParentNode{EncryptionKey: []byte(rand.Text())}
+			pn = &message.ParentNode{EncryptionKey: []byte(rand.Text())}
 		}
 		if err := tr.SetParent(p, pn); err != nil {
 			t.Fatal(err)
@@ -35,7 +36,7 @@ func simulateCommitPath(t *testing.T, tr *Tree, cs *CipherSuite, l treemath.Leaf
 		t.Fatal(err)
 	}
 	leaf := *tr.Leaf(l)
-	leaf.Source = LeafNodeSourceCommit
+	leaf.Source = message.LeafNodeSourceCommit
 	leaf.ParentHash = ph
 	if err := tr.SetLeaf(l, &leaf); err != nil {
 		t.Fatal(err)
@@ -84,10 +85,10 @@ func TestTreeAddRemoveTruncate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf := func(i int) *LeafNode {
-		return &LeafNode{EncryptionKey: []byte{byte(i)}, SignatureKey: []byte{byte(i)}, Credential: Credential{Type: CredentialTypeBasic, Identity: []byte{byte(i)}}, Source: LeafNodeSourceKeyPackage}
+	leaf := func(i int) *message.LeafNode {
+		return &message.LeafNode{EncryptionKey: []byte{byte(i)}, SignatureKey: []byte{byte(i)}, Credential: message.Credential{Type: message.CredentialTypeBasic, Identity: []byte{byte(i)}}, Source: message.LeafNodeSourceKeyPackage}
 	}
-	tr, err := NewTree(RatchetTree{{Type: NodeTypeLeaf, Leaf: leaf(0)}})
+	tr, err := NewTree(message.RatchetTree{{Type: message.NodeTypeLeaf, Leaf: leaf(0)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +101,7 @@ func TestTreeAddRemoveTruncate(t *testing.T) {
 	if tr.NumLeaves() != 8 || len(tr.RatchetTree()) != 9 {
 		t.Fatalf("after 5 adds: %d leaves, wire length %d", tr.NumLeaves(), len(tr.RatchetTree()))
 	}
-	if err := tr.SetParent(5, &ParentNode{EncryptionKey: []byte("p5")}); err != nil {
+	if err := tr.SetParent(5, &message.ParentNode{EncryptionKey: []byte("p5")}); err != nil {
 		t.Fatal(err)
 	}
 	if l, err := tr.AddLeaf(leaf(5)); err != nil || l != 5 {
@@ -110,7 +111,7 @@ func TestTreeAddRemoveTruncate(t *testing.T) {
 	if got := tr.ParentAt(5).UnmergedLeaves; len(got) != 0 {
 		t.Fatalf("node 5 unmerged = %v", got)
 	}
-	if err := tr.SetParent(11, &ParentNode{EncryptionKey: []byte("p11")}); err != nil {
+	if err := tr.SetParent(11, &message.ParentNode{EncryptionKey: []byte("p11")}); err != nil {
 		t.Fatal(err)
 	}
 	if l, err := tr.AddLeaf(leaf(6)); err != nil || l != 6 {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"slices"
 	"testing"
 
@@ -14,7 +15,7 @@ import (
 func parseTree(t *testing.T, b []byte) *Tree {
 	t.Helper()
 	r := codec.NewReader(b)
-	var rt RatchetTree
+	var rt message.RatchetTree
 	if err := rt.Unmarshal(r); err != nil {
 		t.Fatalf("unmarshal tree: %v", err)
 	}
@@ -66,7 +67,7 @@ func TestTreeOperationsVectors(t *testing.T) {
 			if err != nil || !bytes.Equal(h, c.TreeHashBefore) {
 				t.Fatalf("tree hash before = %x, %v; want %x", h, err, c.TreeHashBefore)
 			}
-			var p Proposal
+			var p message.Proposal
 			r := codec.NewReader(c.Proposal)
 			if err := p.Unmarshal(r); err != nil || r.Done() != nil {
 				t.Fatalf("proposal: %v", err)

@@ -2,6 +2,7 @@ package mls
 
 import (
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
@@ -36,7 +37,7 @@ func (t *Tree) treeHash(cs *CipherSuite, x treemath.NodeIndex, memo [][]byte) ([
 	n := t.nodes[x]
 	if x.Level() == 0 {
 		// TreeHashInput{leaf, LeafNodeHashInput{leaf_index, optional<LeafNode>}}
-		w.Uint8(uint8(NodeTypeLeaf))
+		w.Uint8(uint8(message.NodeTypeLeaf))
 		w.Uint32(uint32(x) / 2)
 		if n == nil {
 			w.Uint8(0)
@@ -59,7 +60,7 @@ func (t *Tree) treeHash(cs *CipherSuite, x treemath.NodeIndex, memo [][]byte) ([
 			return nil, err
 		}
 		// TreeHashInput{parent, ParentNodeHashInput{optional<ParentNode>, left_hash, right_hash}}
-		w.Uint8(uint8(NodeTypeParent))
+		w.Uint8(uint8(message.NodeTypeParent))
 		if n == nil {
 			w.Uint8(0)
 		} else {

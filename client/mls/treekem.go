@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"slices"
 
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
@@ -102,12 +103,12 @@ func (t *Tree) resolutionExcluding(x treemath.NodeIndex, exclude []treemath.Leaf
 // filtered direct path fdp, sets the parent hashes and stores leaf (whose
 // ParentHash is set to the computed value when setLeafHash is true and
 // must match it otherwise).
-func (t *Tree) mergePath(cs *CipherSuite, l treemath.LeafIndex, fdp []treemath.NodeIndex, keys [][]byte, leaf *LeafNode, setLeafHash bool) error {
+func (t *Tree) mergePath(cs *CipherSuite, l treemath.LeafIndex, fdp []treemath.NodeIndex, keys [][]byte, leaf *message.LeafNode, setLeafHash bool) error {
 	if err := t.blankDirectPath(l); err != nil {
 		return err
 	}
 	for i, x := range fdp {
-		if err := t.SetParent(x, &ParentNode{EncryptionKey: slices.Clone(keys[i])}); err != nil {
+		if err := t.SetParent(x, &message.ParentNode{EncryptionKey: slices.Clone(keys[i])}); err != nil {
 			return err
 		}
 	}
@@ -124,7 +125,7 @@ func (t *Tree) mergePath(cs *CipherSuite, l treemath.LeafIndex, fdp []treemath.N
 }
 
 // provisionalContext returns gc with the tree hash of t, encoded.
-func provisionalContext(cs *CipherSuite, t *Tree, gc GroupContext) (GroupContext, []byte, error) {
+func provisionalContext(cs *CipherSuite, t *Tree, gc message.GroupContext) (message.GroupContext, []byte, error) {
 	th, err := t.TreeHash(cs)
 	if err != nil {
 		return gc, nil, err
@@ -137,14 +138,14 @@ func provisionalContext(cs *CipherSuite, t *Tree, gc GroupContext) (GroupContext
 // UpdatePathResult is what a committer keeps after generating an
 // UpdatePath.
 type UpdatePathResult struct {
-	Path *UpdatePath
+	Path *message.UpdatePath
 	// Private is the committer's new private state.
 	Private *TreeKEMPrivate
 	// CommitSecret is the path secret after the root.
 	CommitSecret []byte
 	// GroupContext is the provisional GroupContext the path secrets were
 	// encrypted under: gc with the tree hash of the merged tree.
-	GroupContext GroupContext
+	GroupContext message.GroupContext
 }
 
 // GenerateUpdatePath creates an UpdatePath for the member at leaf from
@@ -155,7 +156,7 @@ type UpdatePathResult struct {
 // resolutions of the copath nodes minus the leaves in exclude. gc must
 // already carry the provisional epoch and extensions. On error t may be
 // partly changed.
-func GenerateUpdatePath(cs *CipherSuite, t *Tree, from treemath.LeafIndex, leaf LeafNode, sigPriv []byte, gc GroupContext, exclude []treemath.LeafIndex) (*UpdatePathResult, error) {
+func GenerateUpdatePath(cs *CipherSuite, t *Tree, from treemath.LeafIndex, leaf message.LeafNode, sigPriv []byte, gc message.GroupContext, exclude []treemath.LeafIndex) (*UpdatePathResult, error) {
 	if t.Leaf(from) == nil {
 		return nil, fmt.Errorf("%w: committer's leaf %d is blank", ErrUpdatePath, from)
 	}
@@ -191,8 +192,8 @@ func GenerateUpdatePath(cs *CipherSuite, t *Tree, from treemath.LeafIndex, leaf 
 	}
 
 	leaf.EncryptionKey = leafPub
-	leaf.Source = LeafNodeSourceCommit
-	leaf.Lifetime = Lifetime{}
+	leaf.Source = message.LeafNodeSourceCommit
+	leaf.Lifetime = message.Lifetime{}
 	leaf.Signature = nil
 	nl := &leaf
 	if err := t.mergePath(cs, from, fdp, keys, nl, true); err != nil {
@@ -206,13 +207,13 @@ func GenerateUpdatePath(cs *CipherSuite, t *Tree, from treemath.LeafIndex, leaf 
 		return nil, err
 	}
 
-	path := &UpdatePath{LeafNode: *nl, Nodes: make([]UpdatePathNode, len(fdp))}
+	path := &message.UpdatePath{LeafNode: *nl, Nodes: make([]message.UpdatePathNode, len(fdp))}
 	for i, x := range fdp {
 		c, err := copathChild(x, from)
 		if err != nil {
 			return nil, err
 		}
-		node := UpdatePathNode{EncryptionKey: slices.Clone(keys[i])}
+		node := message.UpdatePathNode{EncryptionKey: slices.Clone(keys[i])}
 		for _, r := range t.resolutionExcluding(c, exclude) {
 			pub := t.nodePublicKey(r)
 			if pub == nil {
@@ -222,7 +223,7 @@ func GenerateUpdatePath(cs *CipherSuite, t *Tree, from treemath.LeafIndex, leaf 
 			if err != nil {
 				return nil, err
 			}
-			node.EncryptedPathSecret = append(node.EncryptedPathSecret, HPKECiphertext{KEMOutput: kem, Ciphertext: ct})
+			node.EncryptedPathSecret = append(node.EncryptedPathSecret, message.HPKECiphertext{KEMOutput: kem, Ciphertext: ct})
 		}
 		path.Nodes[i] = node
 	}
@@ -253,14 +254,14 @@ func (t *Tree) nodePublicKey(x treemath.NodeIndex) []byte {
 // against the path and returns the commit secret. The path secrets and
 // private keys learnt are stored in priv. On error neither t nor priv is
 // changed.
-func ApplyUpdatePath(cs *CipherSuite, t *Tree, priv *TreeKEMPrivate, sender treemath.LeafIndex, path *UpdatePath, gc GroupContext, exclude []treemath.LeafIndex) ([]byte, error) {
+func ApplyUpdatePath(cs *CipherSuite, t *Tree, priv *TreeKEMPrivate, sender treemath.LeafIndex, path *message.UpdatePath, gc message.GroupContext, exclude []treemath.LeafIndex) ([]byte, error) {
 	if sender == priv.Leaf {
 		return nil, fmt.Errorf("%w: receiver is the committer", ErrUpdatePath)
 	}
 	if t.Leaf(sender) == nil {
 		return nil, fmt.Errorf("%w: committer's leaf %d is blank", ErrUpdatePath, sender)
 	}
-	if path.LeafNode.Source != LeafNodeSourceCommit {
+	if path.LeafNode.Source != message.LeafNodeSourceCommit {
 		return nil, fmt.Errorf("%w: leaf node source %d", ErrUpdatePath, path.LeafNode.Source)
 	}
 	if err := VerifyLeafNodeSignature(cs, &path.LeafNode, gc.GroupID, sender); err != nil {

@@ -3,6 +3,7 @@ package mls
 import (
 	"bytes"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"maps"
 	"slices"
 	"sync/atomic"
@@ -59,7 +60,7 @@ func TestTreeKEMVectors(t *testing.T) {
 func treeKEMCase(t *testing.T, ci int, cs *CipherSuite, v *treeKEMVector, passed, applied *atomic.Int64) {
 	{
 		r := codec.NewReader(v.RatchetTree)
-		var rt RatchetTree
+		var rt message.RatchetTree
 		if err := rt.Unmarshal(r); err != nil || r.Done() != nil {
 			t.Fatalf("case %d: ratchet tree: %v", ci, err)
 		}
@@ -67,7 +68,7 @@ func treeKEMCase(t *testing.T, ci int, cs *CipherSuite, v *treeKEMVector, passed
 		if err != nil {
 			t.Fatalf("case %d: %v", ci, err)
 		}
-		gc := GroupContext{
+		gc := message.GroupContext{
 			CipherSuite:             CipherSuiteID(v.CipherSuite),
 			GroupID:                 v.GroupID,
 			Epoch:                   v.Epoch,
@@ -93,7 +94,7 @@ func treeKEMCase(t *testing.T, ci int, cs *CipherSuite, v *treeKEMVector, passed
 
 		for ui, u := range v.UpdatePaths {
 			r := codec.NewReader(u.UpdatePath)
-			var up UpdatePath
+			var up message.UpdatePath
 			if err := up.Unmarshal(r); err != nil || r.Done() != nil {
 				t.Fatalf("case %d path %d: decode: %v", ci, ui, err)
 			}

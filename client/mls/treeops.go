@@ -2,6 +2,7 @@ package mls
 
 import (
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
@@ -11,7 +12,7 @@ import (
 // the right when there is none, and records it as unmerged at every
 // non-blank parent on its direct path (RFC 9420 section 7.7 and 12.1.1).
 // It returns the new leaf's index.
-func (t *Tree) AddLeaf(leaf *LeafNode) (treemath.LeafIndex, error) {
+func (t *Tree) AddLeaf(leaf *message.LeafNode) (treemath.LeafIndex, error) {
 	if leaf == nil {
 		return 0, codec.Invalid("adding a blank leaf")
 	}
@@ -28,7 +29,7 @@ func (t *Tree) AddLeaf(leaf *LeafNode) (treemath.LeafIndex, error) {
 			return 0, fmt.Errorf("%w: tree too large to extend", treemath.ErrTreeMath)
 		}
 		// Add a new root whose right subtree is blank.
-		t.nodes = append(t.nodes, make([]*Node, len(t.nodes)+1)...)
+		t.nodes = append(t.nodes, make([]*message.Node, len(t.nodes)+1)...)
 	}
 	if err := t.SetLeaf(l, leaf); err != nil {
 		return 0, err
@@ -59,7 +60,7 @@ func (t *Tree) blankDirectPath(l treemath.LeafIndex) error {
 
 // UpdateLeaf replaces the leaf at l and blanks its direct path (RFC 9420
 // section 12.1.2).
-func (t *Tree) UpdateLeaf(l treemath.LeafIndex, leaf *LeafNode) error {
+func (t *Tree) UpdateLeaf(l treemath.LeafIndex, leaf *message.LeafNode) error {
 	if leaf == nil {
 		return codec.Invalid("updating leaf %d to a blank", l)
 	}
@@ -106,22 +107,22 @@ func (t *Tree) Truncate() {
 
 // ApplyProposal applies an Add, Update or Remove proposal from the member
 // at sender to the tree. Other proposal types leave the tree unchanged.
-func (t *Tree) ApplyProposal(p *Proposal, sender treemath.LeafIndex) error {
+func (t *Tree) ApplyProposal(p *message.Proposal, sender treemath.LeafIndex) error {
 	switch p.Type {
-	case ProposalTypeAdd:
+	case message.ProposalTypeAdd:
 		if p.Add == nil {
 			return codec.Invalid("add proposal without body")
 		}
 		leaf := p.Add.KeyPackage.LeafNode
 		_, err := t.AddLeaf(&leaf)
 		return err
-	case ProposalTypeUpdate:
+	case message.ProposalTypeUpdate:
 		if p.Update == nil {
 			return codec.Invalid("update proposal without body")
 		}
 		leaf := p.Update.LeafNode
 		return t.UpdateLeaf(sender, &leaf)
-	case ProposalTypeRemove:
+	case message.ProposalTypeRemove:
 		if p.Remove == nil {
 			return codec.Invalid("remove proposal without body")
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"slices"
 
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
@@ -16,11 +17,11 @@ var ErrInvalidTree = errors.New("mls: invalid ratchet tree")
 // leafNodeTBS encodes the LeafNodeTBS of leaf at l in group groupID (RFC
 // 9420 section 7.2): the content, then group_id and leaf_index for leaves
 // from updates and commits.
-func leafNodeTBS(leaf *LeafNode, groupID []byte, l treemath.LeafIndex) ([]byte, error) {
+func leafNodeTBS(leaf *message.LeafNode, groupID []byte, l treemath.LeafIndex) ([]byte, error) {
 	var w codec.Writer
-	leaf.marshalContent(&w)
+	leaf.MarshalContent(&w)
 	switch leaf.Source {
-	case LeafNodeSourceUpdate, LeafNodeSourceCommit:
+	case message.LeafNodeSourceUpdate, message.LeafNodeSourceCommit:
 		w.Opaque(groupID)
 		w.Uint32(uint32(l))
 	}
@@ -29,7 +30,7 @@ func leafNodeTBS(leaf *LeafNode, groupID []byte, l treemath.LeafIndex) ([]byte, 
 
 // VerifyLeafNodeSignature checks the signature of leaf, placed at l in
 // group groupID, under its own signature key.
-func VerifyLeafNodeSignature(cs *CipherSuite, leaf *LeafNode, groupID []byte, l treemath.LeafIndex) error {
+func VerifyLeafNodeSignature(cs *CipherSuite, leaf *message.LeafNode, groupID []byte, l treemath.LeafIndex) error {
 	tbs, err := leafNodeTBS(leaf, groupID, l)
 	if err != nil {
 		return fmt.Errorf("mls: leaf node %d: %w", l, err)
@@ -41,7 +42,7 @@ func VerifyLeafNodeSignature(cs *CipherSuite, leaf *LeafNode, groupID []byte, l 
 }
 
 // SignLeafNode sets the signature of leaf, placed at l in group groupID.
-func SignLeafNode(cs *CipherSuite, priv []byte, leaf *LeafNode, groupID []byte, l treemath.LeafIndex) error {
+func SignLeafNode(cs *CipherSuite, priv []byte, leaf *message.LeafNode, groupID []byte, l treemath.LeafIndex) error {
 	tbs, err := leafNodeTBS(leaf, groupID, l)
 	if err != nil {
 		return fmt.Errorf("mls: leaf node %d: %w", l, err)
@@ -98,9 +99,9 @@ func (t *Tree) verifyStructure() error {
 		}
 		var key []byte
 		switch {
-		case i%2 == 0 && nd.Type == NodeTypeLeaf && nd.Leaf != nil:
+		case i%2 == 0 && nd.Type == message.NodeTypeLeaf && nd.Leaf != nil:
 			key = nd.Leaf.EncryptionKey
-		case i%2 == 1 && nd.Type == NodeTypeParent && nd.Parent != nil:
+		case i%2 == 1 && nd.Type == message.NodeTypeParent && nd.Parent != nil:
 			key = nd.Parent.EncryptionKey
 		default:
 			return fmt.Errorf("%w: node %d has the wrong type", ErrInvalidTree, i)

@@ -3,6 +3,7 @@ package mls
 import (
 	"bytes"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"slices"
 	"time"
 
@@ -21,7 +22,7 @@ func defaultProposal(t uint16) bool { return t >= 1 && t <= 7 }
 
 // requiredCapabilities decodes the required_capabilities extension of a
 // GroupContext, if present.
-func requiredCapabilities(exts []Extension) (ext, props, creds []uint16, err error) {
+func requiredCapabilities(exts []message.Extension) (ext, props, creds []uint16, err error) {
 	for _, e := range exts {
 		if e.Type != ExtensionTypeRequiredCapabilities {
 			continue
@@ -41,7 +42,7 @@ func requiredCapabilities(exts []Extension) (ext, props, creds []uint16, err err
 
 // supportsRequired checks that a leaf's capabilities cover the group's
 // required capabilities.
-func supportsRequired(c *Capabilities, gcExts []Extension) error {
+func supportsRequired(c *message.Capabilities, gcExts []message.Extension) error {
 	ext, props, creds, err := requiredCapabilities(gcExts)
 	if err != nil {
 		return err
@@ -69,12 +70,12 @@ func supportsRequired(c *Capabilities, gcExts []Extension) error {
 // types supported both ways, extensions listed in capabilities, lifetime
 // for key package leaves, and encryption and signature keys unique in the
 // tree (ignoring leaf l itself and the leaves in ignore).
-func (g *Group) validateLeaf(tree *Tree, leaf *LeafNode, l treemath.LeafIndex, groupID []byte, gcExts []Extension, ignore []treemath.LeafIndex) error {
+func (g *Group) validateLeaf(tree *Tree, leaf *message.LeafNode, l treemath.LeafIndex, groupID []byte, gcExts []message.Extension, ignore []treemath.LeafIndex) error {
 	if err := g.cfg.checkCredential(leaf); err != nil {
 		return err
 	}
 	var sigGroup []byte
-	if leaf.Source != LeafNodeSourceKeyPackage {
+	if leaf.Source != message.LeafNodeSourceKeyPackage {
 		sigGroup = groupID
 	}
 	if err := VerifyLeafNodeSignature(g.cs, leaf, sigGroup, l); err != nil {
@@ -85,7 +86,7 @@ func (g *Group) validateLeaf(tree *Tree, leaf *LeafNode, l treemath.LeafIndex, g
 
 // checkLeafInTree runs the checks of validateLeaf that do not involve
 // credentials or signatures.
-func checkLeafInTree(tree *Tree, leaf *LeafNode, l treemath.LeafIndex, gcExts []Extension, ignore []treemath.LeafIndex) error {
+func checkLeafInTree(tree *Tree, leaf *message.LeafNode, l treemath.LeafIndex, gcExts []message.Extension, ignore []treemath.LeafIndex) error {
 	if err := supportsRequired(&leaf.Capabilities, gcExts); err != nil {
 		return err
 	}
@@ -99,7 +100,7 @@ func checkLeafInTree(tree *Tree, leaf *LeafNode, l treemath.LeafIndex, gcExts []
 			return fmt.Errorf("%w: leaf does not support group extension %d", ErrInvalidProposal, e.Type)
 		}
 	}
-	if leaf.Source == LeafNodeSourceKeyPackage {
+	if leaf.Source == message.LeafNodeSourceKeyPackage {
 		now := unixSeconds(time.Now())
 		if now < leaf.Lifetime.NotBefore || now > leaf.Lifetime.NotAfter {
 			return fmt.Errorf("%w: leaf outside its lifetime", ErrInvalidProposal)
@@ -140,7 +141,7 @@ func proposalPathRequired(props []pendingProposal) bool {
 	}
 	for _, p := range props {
 		switch p.proposal.Type {
-		case ProposalTypeAdd, ProposalTypePSK, ProposalTypeReInit:
+		case message.ProposalTypeAdd, message.ProposalTypePSK, message.ProposalTypeReInit:
 		default:
 			return true
 		}
@@ -151,12 +152,12 @@ func proposalPathRequired(props []pendingProposal) bool {
 // validateProposals checks the proposal list of a commit from committer
 // against the base epoch (RFC 9420 section 12.2). inline[i] tells whether
 // proposal i came by value.
-func (g *Group) validateProposals(base *epoch, props []pendingProposal, inline []bool, committer Sender, hasPath bool) error {
+func (g *Group) validateProposals(base *epoch, props []pendingProposal, inline []bool, committer message.Sender, hasPath bool) error {
 	return g.validateProposalsExt(base, props, inline, committer, hasPath, nil)
 }
 
 // sameCredential reports whether two credentials are identical.
-func sameCredential(a, b *Credential) bool {
+func sameCredential(a, b *message.Credential) bool {
 	x, err1 := codec.MarshalAll(a)
 	y, err2 := codec.MarshalAll(b)
 	return err1 == nil && err2 == nil && bytes.Equal(x, y)
@@ -164,51 +165,51 @@ func sameCredential(a, b *Credential) bool {
 
 // validateProposalsExt is validateProposals with the credential of an
 // external committer, for resync removals.
-func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inline []bool, committer Sender, hasPath bool, extCred *Credential) error {
+func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inline []bool, committer message.Sender, hasPath bool, extCred *message.Credential) error {
 	tree := base.tree
-	external := committer.Type == SenderTypeNewMemberCommit
+	external := committer.Type == message.SenderTypeNewMemberCommit
 	touched := map[treemath.LeafIndex]bool{}
 	removed := map[treemath.LeafIndex]bool{}
 	var gce, reinit, extInit int
 	pskIDs := map[string]bool{}
 	for i, p := range props {
 		switch p.proposal.Type {
-		case ProposalTypeRemove:
+		case message.ProposalTypeRemove:
 			l := treemath.LeafIndex(p.proposal.Remove.Removed)
 			if tree.Leaf(l) == nil {
 				return fmt.Errorf("%w: remove of blank leaf %d", ErrInvalidProposal, l)
 			}
-			if !external && committer.Type == SenderTypeMember && l == treemath.LeafIndex(committer.LeafIndex) {
+			if !external && committer.Type == message.SenderTypeMember && l == treemath.LeafIndex(committer.LeafIndex) {
 				return fmt.Errorf("%w: committer removes itself", ErrInvalidProposal)
 			}
 			if touched[l] {
 				return fmt.Errorf("%w: leaf %d changed twice", ErrInvalidProposal, l)
 			}
 			touched[l], removed[l] = true, true
-		case ProposalTypeUpdate:
-			if external || inline[i] || p.sender.Type != SenderTypeMember {
+		case message.ProposalTypeUpdate:
+			if external || inline[i] || p.sender.Type != message.SenderTypeMember {
 				return fmt.Errorf("%w: update by value or from a non-member", ErrInvalidProposal)
 			}
 			l := treemath.LeafIndex(p.sender.LeafIndex)
-			if committer.Type == SenderTypeMember && l == treemath.LeafIndex(committer.LeafIndex) {
+			if committer.Type == message.SenderTypeMember && l == treemath.LeafIndex(committer.LeafIndex) {
 				return fmt.Errorf("%w: committer's own update", ErrInvalidProposal)
 			}
 			if touched[l] {
 				return fmt.Errorf("%w: leaf %d changed twice", ErrInvalidProposal, l)
 			}
 			touched[l] = true
-		case ProposalTypeGroupContextExtensions:
+		case message.ProposalTypeGroupContextExtensions:
 			if gce++; gce > 1 || external {
 				return fmt.Errorf("%w: several group context extensions proposals", ErrInvalidProposal)
 			}
-		case ProposalTypeReInit:
+		case message.ProposalTypeReInit:
 			reinit++
-		case ProposalTypeExternalInit:
+		case message.ProposalTypeExternalInit:
 			if !external {
 				return fmt.Errorf("%w: external init in a member commit", ErrInvalidProposal)
 			}
 			extInit++
-		case ProposalTypePSK:
+		case message.ProposalTypePSK:
 			id := p.proposal.PreSharedKey.PSK
 			if id.Type == keyschedule.PSKTypeResumption && id.Usage != keyschedule.ResumptionPSKUsageApplication {
 				return fmt.Errorf("%w: resumption PSK usage %d in a commit", ErrInvalidProposal, id.Usage)
@@ -216,7 +217,7 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 			if len(id.Nonce) != g.cs.Nh() {
 				return fmt.Errorf("%w: PSK nonce of %d bytes", ErrInvalidProposal, len(id.Nonce))
 			}
-			b, err := codec.MarshalAll(&PreSharedKey{PSK: keyschedule.PreSharedKeyID{Type: id.Type, ID: id.ID, Usage: id.Usage, GroupID: id.GroupID, Epoch: id.Epoch}})
+			b, err := codec.MarshalAll(&message.PreSharedKey{PSK: keyschedule.PreSharedKeyID{Type: id.Type, ID: id.ID, Usage: id.Usage, GroupID: id.GroupID, Epoch: id.Epoch}})
 			if err != nil {
 				return fmt.Errorf("%w: %w", ErrInvalidProposal, err)
 			}
@@ -224,7 +225,7 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 				return fmt.Errorf("%w: duplicate PSK", ErrInvalidProposal)
 			}
 			pskIDs[string(b)] = true
-		case ProposalTypeAdd:
+		case message.ProposalTypeAdd:
 			if external {
 				return fmt.Errorf("%w: add in an external commit", ErrInvalidProposal)
 			}
@@ -251,7 +252,7 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 	// is checked first, before any signature.
 	nAdds := 0
 	for _, p := range props {
-		if p.proposal.Type == ProposalTypeAdd {
+		if p.proposal.Type == message.ProposalTypeAdd {
 			nAdds++
 		}
 	}
@@ -260,7 +261,7 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 	}
 	addKeys := map[string]bool{}
 	for _, p := range props {
-		if p.proposal.Type != ProposalTypeAdd {
+		if p.proposal.Type != message.ProposalTypeAdd {
 			continue
 		}
 		kp := &p.proposal.Add.KeyPackage
@@ -284,11 +285,11 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 	}
 	// Updates: valid leaves for their sender.
 	for _, p := range props {
-		if p.proposal.Type != ProposalTypeUpdate {
+		if p.proposal.Type != message.ProposalTypeUpdate {
 			continue
 		}
 		leaf := &p.proposal.Update.LeafNode
-		if leaf.Source != LeafNodeSourceUpdate {
+		if leaf.Source != message.LeafNodeSourceUpdate {
 			return fmt.Errorf("%w: update leaf source %d", ErrInvalidProposal, leaf.Source)
 		}
 		l := treemath.LeafIndex(p.sender.LeafIndex)
@@ -300,7 +301,7 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 		}
 	}
 	// A resync external commit may only remove the joiner's old leaf.
-	if external && len(removed) == 1 && committer.Type == SenderTypeNewMemberCommit {
+	if external && len(removed) == 1 && committer.Type == message.SenderTypeNewMemberCommit {
 		for l := range removed {
 			if old := tree.Leaf(l); old == nil || extCred == nil || !sameCredential(&old.Credential, extCred) {
 				return fmt.Errorf("%w: external commit removes another member", ErrInvalidCommit)
@@ -309,7 +310,7 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 	}
 	if gce == 1 {
 		for _, p := range props {
-			if p.proposal.Type != ProposalTypeGroupContextExtensions {
+			if p.proposal.Type != message.ProposalTypeGroupContextExtensions {
 				continue
 			}
 			exts := p.proposal.GroupContextExtensions.Extensions
@@ -336,13 +337,13 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 // proposalEffects is what applying a commit's proposals did.
 type proposalEffects struct {
 	gce        bool
-	extensions []Extension
+	extensions []message.Extension
 	added      []treemath.LeafIndex
-	addedKPs   []*KeyPackage
+	addedKPs   []*message.KeyPackage
 	removed    []Member
 	updated    []Member
 	psks       []keyschedule.PreSharedKeyID
-	extInit    *ExternalInit
+	extInit    *message.ExternalInit
 	reinit     bool
 	ownUpdate  []byte
 }
@@ -353,20 +354,20 @@ func applyProposals(tree *Tree, props []pendingProposal, own treemath.LeafIndex)
 	fx := &proposalEffects{}
 	for _, p := range props {
 		switch p.proposal.Type {
-		case ProposalTypeGroupContextExtensions:
+		case message.ProposalTypeGroupContextExtensions:
 			fx.gce = true
 			fx.extensions = p.proposal.GroupContextExtensions.Extensions
 			if fx.extensions == nil {
-				fx.extensions = []Extension{}
+				fx.extensions = []message.Extension{}
 			}
-		case ProposalTypeExternalInit:
+		case message.ProposalTypeExternalInit:
 			fx.extInit = p.proposal.ExternalInit
-		case ProposalTypeReInit:
+		case message.ProposalTypeReInit:
 			fx.reinit = true
 		}
 	}
 	for _, p := range props {
-		if p.proposal.Type != ProposalTypeUpdate {
+		if p.proposal.Type != message.ProposalTypeUpdate {
 			continue
 		}
 		l := treemath.LeafIndex(p.sender.LeafIndex)
@@ -380,7 +381,7 @@ func applyProposals(tree *Tree, props []pendingProposal, own treemath.LeafIndex)
 		}
 	}
 	for _, p := range props {
-		if p.proposal.Type != ProposalTypeRemove {
+		if p.proposal.Type != message.ProposalTypeRemove {
 			continue
 		}
 		l := treemath.LeafIndex(p.proposal.Remove.Removed)
@@ -394,7 +395,7 @@ func applyProposals(tree *Tree, props []pendingProposal, own treemath.LeafIndex)
 		}
 	}
 	for _, p := range props {
-		if p.proposal.Type != ProposalTypeAdd {
+		if p.proposal.Type != message.ProposalTypeAdd {
 			continue
 		}
 		kp := &p.proposal.Add.KeyPackage
@@ -407,7 +408,7 @@ func applyProposals(tree *Tree, props []pendingProposal, own treemath.LeafIndex)
 		fx.addedKPs = append(fx.addedKPs, kp)
 	}
 	for _, p := range props {
-		if p.proposal.Type == ProposalTypePSK {
+		if p.proposal.Type == message.ProposalTypePSK {
 			fx.psks = append(fx.psks, p.proposal.PreSharedKey.PSK)
 		}
 	}

@@ -1,4 +1,4 @@
-package mls
+package message
 
 import "github.com/xchat-im/xchat/client/mls/internal/codec"
 
@@ -24,7 +24,7 @@ const (
 	ContentTypeCommit      ContentType = 3
 )
 
-func (c ContentType) valid() bool {
+func (c ContentType) Valid() bool {
 	return c >= ContentTypeApplication && c <= ContentTypeCommit
 }
 
@@ -220,7 +220,7 @@ type PrivateMessage struct {
 
 // Marshal writes the message.
 func (m *PrivateMessage) Marshal(w *codec.Writer) {
-	if !m.ContentType.valid() {
+	if !m.ContentType.Valid() {
 		w.Fail(codec.Invalid("content type %d", m.ContentType))
 		return
 	}
@@ -239,7 +239,7 @@ func (m *PrivateMessage) Unmarshal(r *codec.Reader) error {
 	out.GroupID = d.Opaque()
 	out.Epoch = d.U64()
 	out.ContentType = ContentType(d.U8())
-	if d.Err == nil && !out.ContentType.valid() {
+	if d.Err == nil && !out.ContentType.Valid() {
 		d.Fail(codec.Invalid("content type %d", out.ContentType))
 	}
 	out.AuthenticatedData = d.Opaque()

@@ -1,8 +1,9 @@
-package mls
+package message
 
 import (
 	"fmt"
 
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 )
 
@@ -19,7 +20,7 @@ type Extension struct {
 // GroupContext summarises a group's state in an epoch (RFC 9420
 // section 8.1).
 type GroupContext struct {
-	CipherSuite             CipherSuiteID
+	CipherSuite             ciphersuite.CipherSuiteID
 	GroupID                 []byte
 	Epoch                   uint64
 	TreeHash                []byte
@@ -74,7 +75,7 @@ func (g *GroupContext) decode(r *codec.Reader) error {
 		return err
 	}
 	var out GroupContext
-	out.CipherSuite = CipherSuiteID(cs)
+	out.CipherSuite = ciphersuite.CipherSuiteID(cs)
 	if out.GroupID, err = r.Opaque(); err != nil {
 		return err
 	}

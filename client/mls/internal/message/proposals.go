@@ -1,6 +1,7 @@
-package mls
+package message
 
 import (
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
 )
@@ -74,7 +75,7 @@ func (p *PreSharedKey) Unmarshal(r *codec.Reader) error { return p.PSK.Unmarshal
 type ReInit struct {
 	GroupID     []byte
 	Version     uint16
-	CipherSuite CipherSuiteID
+	CipherSuite ciphersuite.CipherSuiteID
 	Extensions  []Extension
 }
 
@@ -92,7 +93,7 @@ func (p *ReInit) Unmarshal(r *codec.Reader) error {
 	var out ReInit
 	out.GroupID = d.Opaque()
 	out.Version = d.U16()
-	out.CipherSuite = CipherSuiteID(d.U16())
+	out.CipherSuite = ciphersuite.CipherSuiteID(d.U16())
 	out.Extensions = readExtensions(&d)
 	if d.Err != nil {
 		return d.Err

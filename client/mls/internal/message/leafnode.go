@@ -1,4 +1,4 @@
-package mls
+package message
 
 import "github.com/xchat-im/xchat/client/mls/internal/codec"
 
@@ -194,9 +194,9 @@ type LeafNode struct {
 	Signature     []byte
 }
 
-// marshalContent writes the fields shared by the LeafNode and the
+// MarshalContent writes the fields shared by the LeafNode and the
 // LeafNodeTBS, up to and including the extensions.
-func (n *LeafNode) marshalContent(w *codec.Writer) {
+func (n *LeafNode) MarshalContent(w *codec.Writer) {
 	w.Opaque(n.EncryptionKey)
 	w.Opaque(n.SignatureKey)
 	n.Credential.Marshal(w)
@@ -216,7 +216,7 @@ func (n *LeafNode) marshalContent(w *codec.Writer) {
 
 // Marshal writes the leaf node.
 func (n *LeafNode) Marshal(w *codec.Writer) {
-	n.marshalContent(w)
+	n.MarshalContent(w)
 	w.Opaque(n.Signature)
 }
 

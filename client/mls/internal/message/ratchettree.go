@@ -1,4 +1,4 @@
-package mls
+package message
 
 import "github.com/xchat-im/xchat/client/mls/internal/codec"
 
@@ -90,7 +90,7 @@ type RatchetTree []*Node
 
 // Marshal writes the tree.
 func (t *RatchetTree) Marshal(w *codec.Writer) {
-	if err := t.check(); err != nil {
+	if err := t.Check(); err != nil {
 		w.Fail(err)
 		return
 	}
@@ -125,14 +125,14 @@ func (t *RatchetTree) Unmarshal(r *codec.Reader) error {
 	if d.Err != nil {
 		return d.Err
 	}
-	if err := out.check(); err != nil {
+	if err := out.Check(); err != nil {
 		return err
 	}
 	*t = out
 	return nil
 }
 
-func (t RatchetTree) check() error {
+func (t RatchetTree) Check() error {
 	if len(t) == 0 {
 		return codec.Invalid("empty ratchet tree")
 	}

@@ -1,6 +1,7 @@
-package mls
+package message
 
 import (
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
 )
@@ -33,7 +34,7 @@ func (e *EncryptedGroupSecrets) Unmarshal(r *codec.Reader) error {
 
 // Welcome brings new members into a group (RFC 9420 section 12.4.3.1).
 type Welcome struct {
-	CipherSuite        CipherSuiteID
+	CipherSuite        ciphersuite.CipherSuiteID
 	Secrets            []EncryptedGroupSecrets
 	EncryptedGroupInfo []byte
 }
@@ -49,7 +50,7 @@ func (m *Welcome) Marshal(w *codec.Writer) {
 func (m *Welcome) Unmarshal(r *codec.Reader) error {
 	d := codec.Dec{R: r}
 	var out Welcome
-	out.CipherSuite = CipherSuiteID(d.U16())
+	out.CipherSuite = ciphersuite.CipherSuiteID(d.U16())
 	out.Secrets = codec.ReadList[EncryptedGroupSecrets](&d)
 	out.EncryptedGroupInfo = d.Opaque()
 	if d.Err != nil {

@@ -1,4 +1,4 @@
-package mls
+package message
 
 import (
 	"bytes"

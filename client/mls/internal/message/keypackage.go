@@ -1,12 +1,15 @@
-package mls
+package message
 
-import "github.com/xchat-im/xchat/client/mls/internal/codec"
+import (
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+)
 
 // KeyPackage advertises a client so others can add it to a group (RFC 9420
 // section 10).
 type KeyPackage struct {
 	Version     uint16
-	CipherSuite CipherSuiteID
+	CipherSuite ciphersuite.CipherSuiteID
 	InitKey     HPKEPublicKey
 	LeafNode    LeafNode
 	Extensions  []Extension
@@ -32,7 +35,7 @@ func (k *KeyPackage) Unmarshal(r *codec.Reader) error {
 	if d.Err == nil && out.Version != ProtocolVersionMLS10 {
 		d.Fail(codec.Invalid("protocol version %d", out.Version))
 	}
-	out.CipherSuite = CipherSuiteID(d.U16())
+	out.CipherSuite = ciphersuite.CipherSuiteID(d.U16())
 	out.InitKey = d.Opaque()
 	d.Do(out.LeafNode.Unmarshal)
 	out.Extensions = readExtensions(&d)

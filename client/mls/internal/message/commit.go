@@ -1,4 +1,4 @@
-package mls
+package message
 
 import "github.com/xchat-im/xchat/client/mls/internal/codec"
 
