@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"slices"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
@@ -160,7 +161,7 @@ func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, err
 		if old := base.tree.Leaf(committer); !external && old != nil && bytes.Equal(old.EncryptionKey, leaf.EncryptionKey) {
 			return nil, fmt.Errorf("%w: path keeps the committer's encryption key", ErrInvalidCommit)
 		}
-		if commitSecret, err = ApplyUpdatePath(g.cs, tree, priv, committer, c.Path, provisional, fx.added); err != nil {
+		if commitSecret, err = ratchettree.ApplyUpdatePath(g.cs, tree, priv, committer, c.Path, provisional, fx.added); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidCommit, err)
 		}
 	}
@@ -214,7 +215,7 @@ func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, err
 }
 
 // pruneKeys drops private keys of nodes that are now blank.
-func pruneKeys(t *Tree, priv *TreeKEMPrivate) {
+func pruneKeys(t *ratchettree.Tree, priv *ratchettree.TreeKEMPrivate) {
 	for x := range priv.Keys {
 		if t.Node(x) == nil {
 			delete(priv.Keys, x)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"slices"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
@@ -130,7 +131,7 @@ func (g *Group) ProposeUpdate() ([]byte, error) {
 	leaf.Source = message.LeafNodeSourceUpdate
 	leaf.Lifetime = message.Lifetime{}
 	leaf.ParentHash = nil
-	if err := SignLeafNode(g.cs, g.sigPriv, &leaf, cur.gc.GroupID, cur.priv.Leaf); err != nil {
+	if err := ratchettree.SignLeafNode(g.cs, g.sigPriv, &leaf, cur.gc.GroupID, cur.priv.Leaf); err != nil {
 		return nil, err
 	}
 	return g.propose(message.Proposal{Type: message.ProposalTypeUpdate, Update: &message.Update{LeafNode: leaf}}, priv)
@@ -283,10 +284,10 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 		}
 	}
 	var commitSecret []byte
-	var priv *TreeKEMPrivate
+	var priv *ratchettree.TreeKEMPrivate
 	if needPath {
 		leaf := *tree.Leaf(own)
-		res, err := GenerateUpdatePath(g.cs, tree, own, leaf, g.sigPriv, provisional, fx.added)
+		res, err := ratchettree.GenerateUpdatePath(g.cs, tree, own, leaf, g.sigPriv, provisional, fx.added)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -364,7 +365,7 @@ func (g *Group) signedGroupInfo(e *epoch, exts []message.Extension) (*message.Gr
 	return gi, nil
 }
 
-func ratchetTreeExtension(t *Tree) (message.Extension, error) {
+func ratchetTreeExtension(t *ratchettree.Tree) (message.Extension, error) {
 	rt := t.RatchetTree()
 	b, err := codec.MarshalAll(&rt)
 	if err != nil {

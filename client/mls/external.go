@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"slices"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
@@ -144,7 +145,7 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 		ConfirmedTranscriptHash: gc0.ConfirmedTranscriptHash,
 		Extensions:              gc0.Extensions,
 	}
-	res, err := GenerateUpdatePath(cs, tree, own, leaf, g.sigPriv, provisional, nil)
+	res, err := ratchettree.GenerateUpdatePath(cs, tree, own, leaf, g.sigPriv, provisional, nil)
 	if err != nil {
 		return nil, nil, err
 	}

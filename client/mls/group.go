@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"slices"
 	"sync"
 
@@ -151,8 +152,8 @@ type pendingProposal struct {
 // everything but keys (which late messages still consume) is read-only.
 type epoch struct {
 	gc              message.GroupContext
-	tree            *Tree
-	priv            *TreeKEMPrivate
+	tree            *ratchettree.Tree
+	priv            *ratchettree.TreeKEMPrivate
 	secrets         *keyschedule.EpochSecrets
 	keys            *MessageKeys
 	interim         []byte
@@ -253,7 +254,7 @@ func (g *Group) Members() []Member {
 	return members(g.cur().tree)
 }
 
-func members(t *Tree) []Member {
+func members(t *ratchettree.Tree) []Member {
 	var out []Member
 	for i := uint32(0); i < t.NumLeaves(); i++ {
 		if leaf := t.Leaf(treemath.LeafIndex(i)); leaf != nil {
@@ -263,7 +264,7 @@ func members(t *Tree) []Member {
 	return out
 }
 
-func memberCount(t *Tree) int {
+func memberCount(t *ratchettree.Tree) int {
 	n := 0
 	for i := uint32(0); i < t.NumLeaves(); i++ {
 		if t.Leaf(treemath.LeafIndex(i)) != nil {
@@ -306,7 +307,7 @@ func CreateGroup(cs *CipherSuite, groupID []byte, me *KeyPackageBundle, cfg Conf
 	if err := cfg.checkCredential(&leaf); err != nil {
 		return nil, err
 	}
-	tree, err := NewTree(message.RatchetTree{{Type: message.NodeTypeLeaf, Leaf: &leaf}})
+	tree, err := ratchettree.NewTree(message.RatchetTree{{Type: message.NodeTypeLeaf, Leaf: &leaf}})
 	if err != nil {
 		return nil, err
 	}
@@ -335,7 +336,7 @@ func CreateGroup(cs *CipherSuite, groupID []byte, me *KeyPackageBundle, cfg Conf
 	if err != nil {
 		return nil, err
 	}
-	e, err := g.newEpoch(gc, tree, NewTreeKEMPrivate(0, me.EncryptionPriv), secrets, interim, tag)
+	e, err := g.newEpoch(gc, tree, ratchettree.NewTreeKEMPrivate(0, me.EncryptionPriv), secrets, interim, tag)
 	if err != nil {
 		return nil, err
 	}
@@ -345,7 +346,7 @@ func CreateGroup(cs *CipherSuite, groupID []byte, me *KeyPackageBundle, cfg Conf
 }
 
 // newEpoch assembles an epoch and its message keys.
-func (g *Group) newEpoch(gc message.GroupContext, tree *Tree, priv *TreeKEMPrivate, secrets *keyschedule.EpochSecrets, interim, tag []byte) (*epoch, error) {
+func (g *Group) newEpoch(gc message.GroupContext, tree *ratchettree.Tree, priv *ratchettree.TreeKEMPrivate, secrets *keyschedule.EpochSecrets, interim, tag []byte) (*epoch, error) {
 	keys, err := NewMessageKeys(g.cs, secrets.EncryptionSecret, secrets.SenderDataSecret, tree.NumLeaves())
 	if err != nil {
 		return nil, err

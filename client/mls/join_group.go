@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"slices"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
@@ -16,7 +17,7 @@ import (
 
 // treeFromExtensions returns the ratchet tree given out of band (when
 // rt is not empty) or carried by the ratchet_tree extension.
-func treeFromExtensions(rt []byte, exts []message.Extension) (*Tree, error) {
+func treeFromExtensions(rt []byte, exts []message.Extension) (*ratchettree.Tree, error) {
 	rt = slices.Clone(rt)
 	if len(rt) == 0 {
 		for _, e := range exts {
@@ -26,19 +27,19 @@ func treeFromExtensions(rt []byte, exts []message.Extension) (*Tree, error) {
 		}
 	}
 	if len(rt) == 0 {
-		return nil, fmt.Errorf("%w: no ratchet tree", ErrInvalidTree)
+		return nil, fmt.Errorf("%w: no ratchet tree", ratchettree.ErrInvalidTree)
 	}
 	var wire message.RatchetTree
 	if err := codec.UnmarshalAll(rt, &wire); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidTree, err)
+		return nil, fmt.Errorf("%w: %w", ratchettree.ErrInvalidTree, err)
 	}
-	return NewTree(wire)
+	return ratchettree.NewTree(wire)
 }
 
 // validateJoinedTree checks a tree a joiner received (RFC 9420 section
 // 12.4.3.1): structure, tree hash, parent hashes, leaf signatures, and the
 // credential and capability checks of every leaf.
-func (g *Group) validateJoinedTree(tree *Tree, gc *message.GroupContext) error {
+func (g *Group) validateJoinedTree(tree *ratchettree.Tree, gc *message.GroupContext) error {
 	if err := tree.Validate(g.cs, gc.GroupID, gc.TreeHash); err != nil {
 		return err
 	}
@@ -53,7 +54,7 @@ func (g *Group) validateJoinedTree(tree *Tree, gc *message.GroupContext) error {
 			return err
 		}
 		if err := supportsRequired(&leaf.Capabilities, gc.Extensions); err != nil {
-			return fmt.Errorf("%w: leaf %d: %w", ErrInvalidTree, i, err)
+			return fmt.Errorf("%w: leaf %d: %w", ratchettree.ErrInvalidTree, i, err)
 		}
 	}
 	if n > g.cfg.maxMembers() {
@@ -93,7 +94,7 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 		return nil, ErrWelcomeNoMatch
 	}
 	g := &Group{cs: cs, cfg: cfg, sigPriv: slices.Clone(b.SignaturePriv)}
-	var tree *Tree
+	var tree *ratchettree.Tree
 	signer := func(gi *message.GroupInfo) ([]byte, error) {
 		t, err := treeFromExtensions(ratchetTree, gi.Extensions)
 		if err != nil {
@@ -138,7 +139,7 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 		}
 	}
 	if own == treemath.LeafIndex(^uint32(0)) {
-		return nil, fmt.Errorf("%w: own leaf not in the tree", ErrInvalidTree)
+		return nil, fmt.Errorf("%w: own leaf not in the tree", ratchettree.ErrInvalidTree)
 	}
 	ownCaps := &tree.Leaf(own).Capabilities
 	for _, e := range gc.Extensions {
@@ -146,7 +147,7 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 			return nil, fmt.Errorf("%w: group extension %d not supported", codec.ErrInvalidValue, e.Type)
 		}
 	}
-	priv := NewTreeKEMPrivate(own, b.EncryptionPriv)
+	priv := ratchettree.NewTreeKEMPrivate(own, b.EncryptionPriv)
 	if ps := j.GroupSecrets.PathSecret; ps != nil {
 		signerLeaf := treemath.LeafIndex(j.GroupInfo.Signer)
 		fdp, err := tree.FilteredDirectPath(signerLeaf)
@@ -156,11 +157,11 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 		lca := treemath.CommonAncestor(own.Node(), signerLeaf.Node())
 		at := slices.Index(fdp, lca)
 		if at < 0 || signerLeaf == own {
-			return nil, fmt.Errorf("%w: path secret for a node off the committer's path", ErrInvalidTree)
+			return nil, fmt.Errorf("%w: path secret for a node off the committer's path", ratchettree.ErrInvalidTree)
 		}
 		for i := at; i < len(fdp); i++ {
 			if i > at {
-				if ps, err = nextPathSecret(cs, ps); err != nil {
+				if ps, err = ratchettree.NextPathSecret(cs, ps); err != nil {
 					return nil, err
 				}
 			}
@@ -168,8 +169,8 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 			if err != nil {
 				return nil, err
 			}
-			if !bytes.Equal(pub, tree.nodePublicKey(fdp[i])) {
-				return nil, fmt.Errorf("%w: path secret does not match node %d", ErrInvalidTree, fdp[i])
+			if !bytes.Equal(pub, tree.NodePublicKey(fdp[i])) {
+				return nil, fmt.Errorf("%w: path secret does not match node %d", ratchettree.ErrInvalidTree, fdp[i])
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"slices"
 	"time"
 
@@ -100,7 +101,7 @@ func NewKeyPackage(cs *CipherSuite, cred message.Credential, sigPriv []byte, opt
 		Lifetime:      message.Lifetime{NotBefore: unixSeconds(nb), NotAfter: unixSeconds(na)},
 		Extensions:    slices.Clone(opts.LeafExtensions),
 	}
-	if err := SignLeafNode(cs, sigPriv, &leaf, nil, 0); err != nil {
+	if err := ratchettree.SignLeafNode(cs, sigPriv, &leaf, nil, 0); err != nil {
 		return nil, err
 	}
 	kp := message.KeyPackage{
@@ -227,7 +228,7 @@ func verifyKeyPackage(cs *CipherSuite, kp *message.KeyPackage, now time.Time) er
 	if kp.LeafNode.Source != message.LeafNodeSourceKeyPackage {
 		return fmt.Errorf("%w: leaf node source %d", ErrInvalidKeyPackage, kp.LeafNode.Source)
 	}
-	if err := VerifyLeafNodeSignature(cs, &kp.LeafNode, nil, 0); err != nil {
+	if err := ratchettree.VerifyLeafNodeSignature(cs, &kp.LeafNode, nil, 0); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
 	}
 	t := unixSeconds(now)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"slices"
 	"time"
 
@@ -461,8 +462,8 @@ func (g *Group) processCommit(msg []byte, e uint64, unprotect func(*epoch) (*Aut
 
 // memberDiff returns the members of tree b that are not in a and those of
 // a that are not in b, matched by leaf and signature key.
-func memberDiff(a, b *Tree) (added, removed []Member) {
-	in := func(t *Tree, m Member) bool {
+func memberDiff(a, b *ratchettree.Tree) (added, removed []Member) {
+	in := func(t *ratchettree.Tree, m Member) bool {
 		leaf := t.Leaf(m.Leaf)
 		return leaf != nil && bytes.Equal(leaf.SignatureKey, m.SignatureKey)
 	}

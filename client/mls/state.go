@@ -3,6 +3,7 @@ package mls
 import (
 	"fmt"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"maps"
 	"slices"
 
@@ -165,7 +166,7 @@ func (g *Group) unmarshalEpoch(d *codec.Dec) (*epoch, error) {
 	if d.Err != nil {
 		return nil, d.Err
 	}
-	tree, err := NewTree(rt)
+	tree, err := ratchettree.NewTree(rt)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +174,7 @@ func (g *Group) unmarshalEpoch(d *codec.Dec) (*epoch, error) {
 		return nil, fmt.Errorf("tree of %d leaves, want %d", tree.NumLeaves(), nLeaves)
 	}
 	e.tree = tree
-	e.priv = &TreeKEMPrivate{Leaf: treemath.LeafIndex(d.U32())}
+	e.priv = &ratchettree.TreeKEMPrivate{Leaf: treemath.LeafIndex(d.U32())}
 	e.priv.Keys = secrettree.ReadSecretMap(d)
 	e.priv.PathSecrets = secrettree.ReadSecretMap(d)
 	e.secrets = &keyschedule.EpochSecrets{}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"slices"
 	"time"
 
@@ -70,7 +71,7 @@ func supportsRequired(c *message.Capabilities, gcExts []message.Extension) error
 // types supported both ways, extensions listed in capabilities, lifetime
 // for key package leaves, and encryption and signature keys unique in the
 // tree (ignoring leaf l itself and the leaves in ignore).
-func (g *Group) validateLeaf(tree *Tree, leaf *message.LeafNode, l treemath.LeafIndex, groupID []byte, gcExts []message.Extension, ignore []treemath.LeafIndex) error {
+func (g *Group) validateLeaf(tree *ratchettree.Tree, leaf *message.LeafNode, l treemath.LeafIndex, groupID []byte, gcExts []message.Extension, ignore []treemath.LeafIndex) error {
 	if err := g.cfg.checkCredential(leaf); err != nil {
 		return err
 	}
@@ -78,7 +79,7 @@ func (g *Group) validateLeaf(tree *Tree, leaf *message.LeafNode, l treemath.Leaf
 	if leaf.Source != message.LeafNodeSourceKeyPackage {
 		sigGroup = groupID
 	}
-	if err := VerifyLeafNodeSignature(g.cs, leaf, sigGroup, l); err != nil {
+	if err := ratchettree.VerifyLeafNodeSignature(g.cs, leaf, sigGroup, l); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidProposal, err)
 	}
 	return checkLeafInTree(tree, leaf, l, gcExts, ignore)
@@ -86,7 +87,7 @@ func (g *Group) validateLeaf(tree *Tree, leaf *message.LeafNode, l treemath.Leaf
 
 // checkLeafInTree runs the checks of validateLeaf that do not involve
 // credentials or signatures.
-func checkLeafInTree(tree *Tree, leaf *message.LeafNode, l treemath.LeafIndex, gcExts []message.Extension, ignore []treemath.LeafIndex) error {
+func checkLeafInTree(tree *ratchettree.Tree, leaf *message.LeafNode, l treemath.LeafIndex, gcExts []message.Extension, ignore []treemath.LeafIndex) error {
 	if err := supportsRequired(&leaf.Capabilities, gcExts); err != nil {
 		return err
 	}
@@ -126,7 +127,7 @@ func checkLeafInTree(tree *Tree, leaf *message.LeafNode, l treemath.LeafIndex, g
 		if lx, ok := x.Leaf(); ok && (lx == l || slices.Contains(ignore, lx)) {
 			continue
 		}
-		if k := tree.nodePublicKey(x); k != nil && bytes.Equal(k, leaf.EncryptionKey) {
+		if k := tree.NodePublicKey(x); k != nil && bytes.Equal(k, leaf.EncryptionKey) {
 			return fmt.Errorf("%w: encryption key already used by node %d", ErrInvalidProposal, x)
 		}
 	}
@@ -350,7 +351,7 @@ type proposalEffects struct {
 
 // applyProposals applies props to tree in the order RFC 9420 section 12.3
 // prescribes: group context extensions, updates, removes, adds, PSKs.
-func applyProposals(tree *Tree, props []pendingProposal, own treemath.LeafIndex) (*proposalEffects, error) {
+func applyProposals(tree *ratchettree.Tree, props []pendingProposal, own treemath.LeafIndex) (*proposalEffects, error) {
 	fx := &proposalEffects{}
 	for _, p := range props {
 		switch p.proposal.Type {

@@ -1,7 +1,9 @@
-package mls
+package ratchettree
 
 import (
 	"fmt"
+
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
@@ -9,12 +11,12 @@ import (
 )
 
 // TreeHash returns the tree hash of the whole tree (RFC 9420 section 7.8).
-func (t *Tree) TreeHash(cs *CipherSuite) ([]byte, error) {
+func (t *Tree) TreeHash(cs *ciphersuite.CipherSuite) ([]byte, error) {
 	return t.NodeTreeHash(cs, t.Root())
 }
 
 // NodeTreeHash returns the tree hash of the subtree rooted at x.
-func (t *Tree) NodeTreeHash(cs *CipherSuite, x treemath.NodeIndex) ([]byte, error) {
+func (t *Tree) NodeTreeHash(cs *ciphersuite.CipherSuite, x treemath.NodeIndex) ([]byte, error) {
 	if uint32(x) >= t.Width() {
 		return nil, fmt.Errorf("%w: node %d outside a tree of %d leaves", treemath.ErrTreeMath, x, t.NumLeaves())
 	}
@@ -22,7 +24,7 @@ func (t *Tree) NodeTreeHash(cs *CipherSuite, x treemath.NodeIndex) ([]byte, erro
 }
 
 // TreeHashes returns the tree hash of every node, indexed by node index.
-func (t *Tree) TreeHashes(cs *CipherSuite) ([][]byte, error) {
+func (t *Tree) TreeHashes(cs *ciphersuite.CipherSuite) ([][]byte, error) {
 	out := make([][]byte, t.Width())
 	if _, err := t.treeHash(cs, t.Root(), out); err != nil {
 		return nil, err
@@ -32,7 +34,7 @@ func (t *Tree) TreeHashes(cs *CipherSuite) ([][]byte, error) {
 
 // treeHash computes the hash of x, recording each subtree hash in memo
 // when it is non-nil.
-func (t *Tree) treeHash(cs *CipherSuite, x treemath.NodeIndex, memo [][]byte) ([]byte, error) {
+func (t *Tree) treeHash(cs *ciphersuite.CipherSuite, x treemath.NodeIndex, memo [][]byte) ([]byte, error) {
 	var w codec.Writer
 	n := t.nodes[x]
 	if x.Level() == 0 {

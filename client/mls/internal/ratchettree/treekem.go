@@ -1,12 +1,14 @@
-package mls
+package ratchettree
 
 import (
 	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"slices"
+
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
@@ -48,7 +50,7 @@ func (p *TreeKEMPrivate) Clone() *TreeKEMPrivate {
 
 // SetPathSecret records the path secret of node x, derives the node's key
 // pair from it and returns the public key.
-func (p *TreeKEMPrivate) SetPathSecret(cs *CipherSuite, x treemath.NodeIndex, pathSecret []byte) ([]byte, error) {
+func (p *TreeKEMPrivate) SetPathSecret(cs *ciphersuite.CipherSuite, x treemath.NodeIndex, pathSecret []byte) ([]byte, error) {
 	priv, pub, err := pathSecretKeyPair(cs, pathSecret)
 	if err != nil {
 		return nil, err
@@ -61,7 +63,7 @@ func (p *TreeKEMPrivate) SetPathSecret(cs *CipherSuite, x treemath.NodeIndex, pa
 // PathSecretKeyPair derives the HPKE key pair of a node from its path
 // secret: node_secret = DeriveSecret(path_secret, "node"), then
 // DeriveKeyPair(node_secret) (RFC 9420 section 7.4).
-func pathSecretKeyPair(cs *CipherSuite, pathSecret []byte) (priv, pub []byte, err error) {
+func pathSecretKeyPair(cs *ciphersuite.CipherSuite, pathSecret []byte) (priv, pub []byte, err error) {
 	ns, err := cs.DeriveSecret(pathSecret, "node")
 	if err != nil {
 		return nil, nil, err
@@ -72,7 +74,7 @@ func pathSecretKeyPair(cs *CipherSuite, pathSecret []byte) (priv, pub []byte, er
 // NextPathSecret returns DeriveSecret(pathSecret, "path"): the path secret
 // of the next node up the filtered direct path, or the commit secret after
 // the root.
-func nextPathSecret(cs *CipherSuite, pathSecret []byte) ([]byte, error) {
+func NextPathSecret(cs *ciphersuite.CipherSuite, pathSecret []byte) ([]byte, error) {
 	return cs.DeriveSecret(pathSecret, "path")
 }
 
@@ -103,7 +105,7 @@ func (t *Tree) resolutionExcluding(x treemath.NodeIndex, exclude []treemath.Leaf
 // filtered direct path fdp, sets the parent hashes and stores leaf (whose
 // ParentHash is set to the computed value when setLeafHash is true and
 // must match it otherwise).
-func (t *Tree) mergePath(cs *CipherSuite, l treemath.LeafIndex, fdp []treemath.NodeIndex, keys [][]byte, leaf *message.LeafNode, setLeafHash bool) error {
+func (t *Tree) mergePath(cs *ciphersuite.CipherSuite, l treemath.LeafIndex, fdp []treemath.NodeIndex, keys [][]byte, leaf *message.LeafNode, setLeafHash bool) error {
 	if err := t.blankDirectPath(l); err != nil {
 		return err
 	}
@@ -125,7 +127,7 @@ func (t *Tree) mergePath(cs *CipherSuite, l treemath.LeafIndex, fdp []treemath.N
 }
 
 // provisionalContext returns gc with the tree hash of t, encoded.
-func provisionalContext(cs *CipherSuite, t *Tree, gc message.GroupContext) (message.GroupContext, []byte, error) {
+func provisionalContext(cs *ciphersuite.CipherSuite, t *Tree, gc message.GroupContext) (message.GroupContext, []byte, error) {
 	th, err := t.TreeHash(cs)
 	if err != nil {
 		return gc, nil, err
@@ -156,7 +158,7 @@ type UpdatePathResult struct {
 // resolutions of the copath nodes minus the leaves in exclude. gc must
 // already carry the provisional epoch and extensions. On error t may be
 // partly changed.
-func GenerateUpdatePath(cs *CipherSuite, t *Tree, from treemath.LeafIndex, leaf message.LeafNode, sigPriv []byte, gc message.GroupContext, exclude []treemath.LeafIndex) (*UpdatePathResult, error) {
+func GenerateUpdatePath(cs *ciphersuite.CipherSuite, t *Tree, from treemath.LeafIndex, leaf message.LeafNode, sigPriv []byte, gc message.GroupContext, exclude []treemath.LeafIndex) (*UpdatePathResult, error) {
 	if t.Leaf(from) == nil {
 		return nil, fmt.Errorf("%w: committer's leaf %d is blank", ErrUpdatePath, from)
 	}
@@ -177,7 +179,7 @@ func GenerateUpdatePath(cs *CipherSuite, t *Tree, from treemath.LeafIndex, leaf 
 	keys := make([][]byte, len(fdp))
 	for i, x := range fdp {
 		if i > 0 {
-			if ps, err = nextPathSecret(cs, ps); err != nil {
+			if ps, err = NextPathSecret(cs, ps); err != nil {
 				return nil, err
 			}
 		}
@@ -186,7 +188,7 @@ func GenerateUpdatePath(cs *CipherSuite, t *Tree, from treemath.LeafIndex, leaf 
 			return nil, err
 		}
 	}
-	commitSecret, err := nextPathSecret(cs, ps)
+	commitSecret, err := NextPathSecret(cs, ps)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +217,7 @@ func GenerateUpdatePath(cs *CipherSuite, t *Tree, from treemath.LeafIndex, leaf 
 		}
 		node := message.UpdatePathNode{EncryptionKey: slices.Clone(keys[i])}
 		for _, r := range t.resolutionExcluding(c, exclude) {
-			pub := t.nodePublicKey(r)
+			pub := t.NodePublicKey(r)
 			if pub == nil {
 				return nil, fmt.Errorf("%w: node %d has no encryption key", ErrUpdatePath, r)
 			}
@@ -230,8 +232,8 @@ func GenerateUpdatePath(cs *CipherSuite, t *Tree, from treemath.LeafIndex, leaf 
 	return &UpdatePathResult{Path: path, Private: priv, CommitSecret: commitSecret, GroupContext: gc}, nil
 }
 
-// nodePublicKey returns the encryption key of the non-blank node x.
-func (t *Tree) nodePublicKey(x treemath.NodeIndex) []byte {
+// NodePublicKey returns the encryption key of the non-blank node x.
+func (t *Tree) NodePublicKey(x treemath.NodeIndex) []byte {
 	n := t.Node(x)
 	switch {
 	case n == nil:
@@ -254,7 +256,7 @@ func (t *Tree) nodePublicKey(x treemath.NodeIndex) []byte {
 // against the path and returns the commit secret. The path secrets and
 // private keys learnt are stored in priv. On error neither t nor priv is
 // changed.
-func ApplyUpdatePath(cs *CipherSuite, t *Tree, priv *TreeKEMPrivate, sender treemath.LeafIndex, path *message.UpdatePath, gc message.GroupContext, exclude []treemath.LeafIndex) ([]byte, error) {
+func ApplyUpdatePath(cs *ciphersuite.CipherSuite, t *Tree, priv *TreeKEMPrivate, sender treemath.LeafIndex, path *message.UpdatePath, gc message.GroupContext, exclude []treemath.LeafIndex) ([]byte, error) {
 	if sender == priv.Leaf {
 		return nil, fmt.Errorf("%w: receiver is the committer", ErrUpdatePath)
 	}
@@ -330,7 +332,7 @@ func ApplyUpdatePath(cs *CipherSuite, t *Tree, priv *TreeKEMPrivate, sender tree
 	}
 	for i := at; i < len(fdp); i++ {
 		if i > at {
-			if ps, err = nextPathSecret(cs, ps); err != nil {
+			if ps, err = NextPathSecret(cs, ps); err != nil {
 				return nil, err
 			}
 		}
@@ -342,7 +344,7 @@ func ApplyUpdatePath(cs *CipherSuite, t *Tree, priv *TreeKEMPrivate, sender tree
 			return nil, fmt.Errorf("%w: derived key of node %d does not match", ErrUpdatePath, fdp[i])
 		}
 	}
-	commitSecret, err := nextPathSecret(cs, ps)
+	commitSecret, err := NextPathSecret(cs, ps)
 	if err != nil {
 		return nil, err
 	}

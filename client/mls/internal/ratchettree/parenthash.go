@@ -1,11 +1,13 @@
-package mls
+package ratchettree
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"slices"
+
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
@@ -17,7 +19,7 @@ var ErrParentHash = errors.New("mls: invalid parent hash")
 // originalSiblingTreeHash returns the tree hash of s computed as if the
 // leaves in unmerged had not been added: those leaves are blanked and
 // dropped from every unmerged_leaves list (RFC 9420 section 7.9).
-func (t *Tree) originalSiblingTreeHash(cs *CipherSuite, s treemath.NodeIndex, unmerged []uint32) ([]byte, error) {
+func (t *Tree) originalSiblingTreeHash(cs *ciphersuite.CipherSuite, s treemath.NodeIndex, unmerged []uint32) ([]byte, error) {
 	if len(unmerged) == 0 {
 		return t.NodeTreeHash(cs, s)
 	}
@@ -40,7 +42,7 @@ func (t *Tree) originalSiblingTreeHash(cs *CipherSuite, s treemath.NodeIndex, un
 // ParentHash returns the parent hash of the non-blank parent node at p
 // with co-path child s (RFC 9420 section 7.9): the hash of the
 // ParentHashInput{encryption_key, parent_hash, original_sibling_tree_hash}.
-func (t *Tree) ParentHash(cs *CipherSuite, p, s treemath.NodeIndex) ([]byte, error) {
+func (t *Tree) ParentHash(cs *ciphersuite.CipherSuite, p, s treemath.NodeIndex) ([]byte, error) {
 	pn := t.ParentAt(p)
 	if pn == nil {
 		return nil, fmt.Errorf("%w: node %d is not a non-blank parent", treemath.ErrTreeMath, p)
@@ -65,7 +67,7 @@ func (t *Tree) ParentHash(cs *CipherSuite, p, s treemath.NodeIndex) ([]byte, err
 // path's parent nodes (RFC 9420 section 7.9). It returns the parent hash
 // the committer's new leaf node must carry. Every node of the filtered
 // direct path must be non-blank.
-func (t *Tree) SetParentHashes(cs *CipherSuite, l treemath.LeafIndex) ([]byte, error) {
+func (t *Tree) SetParentHashes(cs *ciphersuite.CipherSuite, l treemath.LeafIndex) ([]byte, error) {
 	fdp, err := t.FilteredDirectPath(l)
 	if err != nil {
 		return nil, err
@@ -114,7 +116,7 @@ func (t *Tree) nodeParentHash(x treemath.NodeIndex) ([]byte, bool) {
 // valid with respect to its child c (RFC 9420 section 7.9.2): some node D in
 // the resolution of c carries ParentHash(p, sibling of c), and p's unmerged
 // leaves below c are exactly the resolution of c without D.
-func (t *Tree) parentHashValidVia(cs *CipherSuite, p, c, s treemath.NodeIndex) (bool, error) {
+func (t *Tree) parentHashValidVia(cs *ciphersuite.CipherSuite, p, c, s treemath.NodeIndex) (bool, error) {
 	want, err := t.ParentHash(cs, p, s)
 	if err != nil {
 		return false, err
@@ -144,7 +146,7 @@ func (t *Tree) parentHashValidVia(cs *CipherSuite, p, c, s treemath.NodeIndex) (
 // VerifyParentHashes checks that every non-blank parent node is
 // parent-hash valid with respect to one of its children (RFC 9420
 // section 7.9.2).
-func (t *Tree) VerifyParentHashes(cs *CipherSuite) error {
+func (t *Tree) VerifyParentHashes(cs *ciphersuite.CipherSuite) error {
 	for i := range t.nodes {
 		p := treemath.NodeIndex(i)
 		if p.Level() == 0 || t.nodes[i] == nil {

@@ -1,11 +1,13 @@
-package mls
+package ratchettree
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"slices"
+
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
@@ -30,7 +32,7 @@ func leafNodeTBS(leaf *message.LeafNode, groupID []byte, l treemath.LeafIndex) (
 
 // VerifyLeafNodeSignature checks the signature of leaf, placed at l in
 // group groupID, under its own signature key.
-func VerifyLeafNodeSignature(cs *CipherSuite, leaf *message.LeafNode, groupID []byte, l treemath.LeafIndex) error {
+func VerifyLeafNodeSignature(cs *ciphersuite.CipherSuite, leaf *message.LeafNode, groupID []byte, l treemath.LeafIndex) error {
 	tbs, err := leafNodeTBS(leaf, groupID, l)
 	if err != nil {
 		return fmt.Errorf("mls: leaf node %d: %w", l, err)
@@ -42,7 +44,7 @@ func VerifyLeafNodeSignature(cs *CipherSuite, leaf *message.LeafNode, groupID []
 }
 
 // SignLeafNode sets the signature of leaf, placed at l in group groupID.
-func SignLeafNode(cs *CipherSuite, priv []byte, leaf *message.LeafNode, groupID []byte, l treemath.LeafIndex) error {
+func SignLeafNode(cs *ciphersuite.CipherSuite, priv []byte, leaf *message.LeafNode, groupID []byte, l treemath.LeafIndex) error {
 	tbs, err := leafNodeTBS(leaf, groupID, l)
 	if err != nil {
 		return fmt.Errorf("mls: leaf node %d: %w", l, err)
@@ -119,7 +121,7 @@ func (t *Tree) verifyStructure() error {
 // signature of every leaf, and, when treeHash is non-nil, the tree hash.
 // It does not check credentials, capabilities or lifetimes, which depend
 // on the group's policy.
-func (t *Tree) Validate(cs *CipherSuite, groupID, treeHash []byte) error {
+func (t *Tree) Validate(cs *ciphersuite.CipherSuite, groupID, treeHash []byte) error {
 	if err := t.verifyStructure(); err != nil {
 		return err
 	}

@@ -1,13 +1,15 @@
-package mls
+package ratchettree
 
 import (
 	"bytes"
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"maps"
 	"slices"
 	"sync/atomic"
 	"testing"
+
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
@@ -57,7 +59,7 @@ func TestTreeKEMVectors(t *testing.T) {
 }
 
 // treeKEMCase checks one treekem.json case.
-func treeKEMCase(t *testing.T, ci int, cs *CipherSuite, v *treeKEMVector, passed, applied *atomic.Int64) {
+func treeKEMCase(t *testing.T, ci int, cs *ciphersuite.CipherSuite, v *treeKEMVector, passed, applied *atomic.Int64) {
 	{
 		r := codec.NewReader(v.RatchetTree)
 		var rt message.RatchetTree
@@ -69,7 +71,7 @@ func treeKEMCase(t *testing.T, ci int, cs *CipherSuite, v *treeKEMVector, passed
 			t.Fatalf("case %d: %v", ci, err)
 		}
 		gc := message.GroupContext{
-			CipherSuite:             CipherSuiteID(v.CipherSuite),
+			CipherSuite:             ciphersuite.CipherSuiteID(v.CipherSuite),
 			GroupID:                 v.GroupID,
 			Epoch:                   v.Epoch,
 			ConfirmedTranscriptHash: v.ConfirmedTranscriptHash,
@@ -84,7 +86,7 @@ func treeKEMCase(t *testing.T, ci int, cs *CipherSuite, v *treeKEMVector, passed
 				if err != nil {
 					t.Fatalf("case %d leaf %d: %v", ci, l, err)
 				}
-				if !bytes.Equal(pub, tree.nodePublicKey(treemath.NodeIndex(s.Node))) {
+				if !bytes.Equal(pub, tree.NodePublicKey(treemath.NodeIndex(s.Node))) {
 					t.Fatalf("case %d leaf %d: path secret of node %d gives a different key", ci, l, s.Node)
 				}
 			}

@@ -1,10 +1,12 @@
-package mls
+package ratchettree
 
 import (
 	"crypto/rand"
-	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"slices"
 	"testing"
+
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
@@ -12,7 +14,7 @@ import (
 // simulateCommitPath replaces the path of leaf l as a committer would:
 // fresh parent nodes on the filtered direct path, blanks elsewhere on the
 // direct path, parent hashes set top-down and a commit-sourced leaf.
-func simulateCommitPath(t *testing.T, tr *Tree, cs *CipherSuite, l treemath.LeafIndex) {
+func simulateCommitPath(t *testing.T, tr *Tree, cs *ciphersuite.CipherSuite, l treemath.LeafIndex) {
 	t.Helper()
 	fdp, err := tr.FilteredDirectPath(l)
 	if err != nil {
@@ -81,7 +83,7 @@ func TestTreeSetParentHashes(t *testing.T) {
 }
 
 func TestTreeAddRemoveTruncate(t *testing.T) {
-	cs, err := LookupSuite(X25519AES128GCMSHA256Ed25519)
+	cs, err := ciphersuite.LookupSuite(ciphersuite.X25519AES128GCMSHA256Ed25519)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,13 @@
-package mls
+// Package ratchettree is the ratchet tree of an MLS group (RFC 9420
+// sections 4, 7 and 12.4.3): its nodes, tree hashes and parent hashes,
+// the operations proposals apply (add, update, remove, truncate), TreeKEM
+// update paths with the private keys a member holds, and the validation of
+// a tree received from a peer.
+package ratchettree
 
 import (
 	"fmt"
+
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"

@@ -1,7 +1,8 @@
-package mls
+package ratchettree
 
 import (
 	"fmt"
+
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
