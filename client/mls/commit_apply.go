@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/framing"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"slices"
@@ -18,7 +19,7 @@ import (
 const labelProposalRef = "MLS 1.0 Proposal Reference"
 
 // proposalRef returns the ProposalRef of a proposal's AuthenticatedContent.
-func proposalRef(cs *CipherSuite, ac *AuthenticatedContent) ([]byte, error) {
+func proposalRef(cs *CipherSuite, ac *framing.AuthenticatedContent) ([]byte, error) {
 	b, err := codec.MarshalAll(ac)
 	if err != nil {
 		return nil, err
@@ -28,7 +29,7 @@ func proposalRef(cs *CipherSuite, ac *AuthenticatedContent) ([]byte, error) {
 
 // confirmedInput encodes ConfirmedTranscriptHashInput: the wire format,
 // the FramedContent and the signature of a commit.
-func confirmedInput(ac *AuthenticatedContent) ([]byte, error) {
+func confirmedInput(ac *framing.AuthenticatedContent) ([]byte, error) {
 	var w codec.Writer
 	w.Uint16(uint16(ac.WireFormat))
 	ac.Content.Marshal(&w)
@@ -82,7 +83,7 @@ func (g *Group) resolveCommitProposals(base *epoch, c *message.Commit, committer
 // stageCommit applies a verified commit (its signature and membership tag
 // already checked against base) to a copy of base (RFC 9420 section
 // 12.4.2) and returns the next epoch. base is not changed.
-func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, error) {
+func (g *Group) stageCommit(base *epoch, ac *framing.AuthenticatedContent) (*staged, error) {
 	c := ac.Content.Commit
 	sender := ac.Content.Sender
 	external := sender.Type == message.SenderTypeNewMemberCommit

@@ -3,6 +3,7 @@ package mls
 import (
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/framing"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"slices"
@@ -41,12 +42,12 @@ func (e *epoch) self() message.Sender {
 // PrivateMessage of epoch base, returning the encoded MLSMessage. For
 // commits, tag is called between signing and protecting to compute the
 // confirmation tag.
-func (g *Group) frame(base *epoch, c *message.FramedContent, private bool, tag func(*AuthenticatedContent) error) ([]byte, *AuthenticatedContent, error) {
+func (g *Group) frame(base *epoch, c *message.FramedContent, private bool, tag func(*framing.AuthenticatedContent) error) ([]byte, *framing.AuthenticatedContent, error) {
 	wf := message.WireFormatPublicMessage
 	if private {
 		wf = message.WireFormatPrivateMessage
 	}
-	ac, err := signFramedContent(g.cs, g.sigPriv, wf, c, &base.gc)
+	ac, err := framing.SignFramedContent(g.cs, g.sigPriv, wf, c, &base.gc)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -61,7 +62,7 @@ func (g *Group) frame(base *epoch, c *message.FramedContent, private bool, tag f
 			return nil, nil, err
 		}
 	} else {
-		if m.PublicMessage, err = protectPublic(g.cs, base.secrets.MembershipKey, ac, &base.gc); err != nil {
+		if m.PublicMessage, err = framing.ProtectPublic(g.cs, base.secrets.MembershipKey, ac, &base.gc); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -319,7 +320,7 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 		ContentType:       message.ContentTypeCommit,
 		Commit:            c,
 	}
-	msg, ac, err := g.frame(base, content, g.cfg.EncryptHandshake, func(ac *AuthenticatedContent) error {
+	msg, ac, err := g.frame(base, content, g.cfg.EncryptHandshake, func(ac *framing.AuthenticatedContent) error {
 		ci, err := confirmedInput(ac)
 		if err != nil {
 			return err

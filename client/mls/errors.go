@@ -3,6 +3,7 @@ package mls
 import (
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/framing"
 
 	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 )
@@ -26,7 +27,7 @@ var (
 	ErrBadSignature = ciphersuite.ErrSignature
 	// ErrBadMembershipTag reports a wrong PublicMessage membership tag; it
 	// is ErrMembershipTag.
-	ErrBadMembershipTag = ErrMembershipTag
+	ErrBadMembershipTag = framing.ErrMembershipTag
 	// ErrBadConfirmationTag reports a commit whose confirmation tag does
 	// not match the epoch it leads to.
 	ErrBadConfirmationTag = errors.New("mls: invalid confirmation tag")

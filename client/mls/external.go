@@ -3,6 +3,7 @@ package mls
 import (
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/framing"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"slices"
@@ -151,7 +152,7 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	}
 	c := &message.Commit{Proposals: proposals, Path: res.Path}
 	content := &message.FramedContent{GroupID: gc0.GroupID, Epoch: gc0.Epoch, Sender: message.Sender{Type: message.SenderTypeNewMemberCommit}, ContentType: message.ContentTypeCommit, Commit: c}
-	ac, err := signFramedContent(cs, g.sigPriv, message.WireFormatPublicMessage, content, &gc0)
+	ac, err := framing.SignFramedContent(cs, g.sigPriv, message.WireFormatPublicMessage, content, &gc0)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -175,7 +176,7 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 		return nil, nil, err
 	}
 	ac.Auth.ConfirmationTag = keyschedule.ConfirmationTag(cs, secrets.ConfirmationKey, gc.ConfirmedTranscriptHash)
-	pm, err := protectPublic(cs, nil, ac, &gc0)
+	pm, err := framing.ProtectPublic(cs, nil, ac, &gc0)
 	if err != nil {
 		return nil, nil, err
 	}

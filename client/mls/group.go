@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/framing"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"slices"
@@ -155,7 +156,7 @@ type epoch struct {
 	tree            *ratchettree.Tree
 	priv            *ratchettree.TreeKEMPrivate
 	secrets         *keyschedule.EpochSecrets
-	keys            *MessageKeys
+	keys            *framing.MessageKeys
 	interim         []byte
 	confirmationTag []byte
 	proposals       []pendingProposal
@@ -347,11 +348,11 @@ func CreateGroup(cs *CipherSuite, groupID []byte, me *KeyPackageBundle, cfg Conf
 
 // newEpoch assembles an epoch and its message keys.
 func (g *Group) newEpoch(gc message.GroupContext, tree *ratchettree.Tree, priv *ratchettree.TreeKEMPrivate, secrets *keyschedule.EpochSecrets, interim, tag []byte) (*epoch, error) {
-	keys, err := NewMessageKeys(g.cs, secrets.EncryptionSecret, secrets.SenderDataSecret, tree.NumLeaves())
+	keys, err := framing.NewMessageKeys(g.cs, secrets.EncryptionSecret, secrets.SenderDataSecret, tree.NumLeaves())
 	if err != nil {
 		return nil, err
 	}
-	keys.maxSkip = g.cfg.maxOutOfOrder()
+	keys.MaxSkip = g.cfg.maxOutOfOrder()
 	return &epoch{gc: gc, tree: tree, priv: priv, secrets: secrets, keys: keys, interim: interim, confirmationTag: tag}, nil
 }
 

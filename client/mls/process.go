@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/message"
-	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
+	"github.com/xchat-im/xchat/client/mls/internal/framing"
 	"slices"
 	"time"
+
+	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
+	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
 
 	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
@@ -117,7 +120,7 @@ func (g *Group) findEpoch(e uint64) int {
 
 // signatureLookup returns the signature key lookup for messages of epoch
 // base.
-func (g *Group) signatureLookup(base *epoch, c *message.FramedContent) SignatureKeyLookup {
+func (g *Group) signatureLookup(base *epoch, c *message.FramedContent) framing.SignatureKeyLookup {
 	return func(s message.Sender) ([]byte, error) {
 		switch s.Type {
 		case message.SenderTypeMember:
@@ -199,7 +202,9 @@ func authError(err error) error {
 	switch {
 	case errors.Is(err, ErrNotMember), errors.Is(err, ErrReplay):
 		return err
-	case errors.Is(err, ciphersuite.ErrSignature), errors.Is(err, ErrMembershipTag), errors.Is(err, ciphersuite.ErrDecryption), errors.Is(err, ErrPadding):
+	case errors.Is(err, secrettree.ErrConsumed):
+		return fmt.Errorf("%w: %w", ErrReplay, err)
+	case errors.Is(err, ciphersuite.ErrSignature), errors.Is(err, framing.ErrMembershipTag), errors.Is(err, ciphersuite.ErrDecryption), errors.Is(err, framing.ErrPadding):
 		return tampered(err)
 	case errors.Is(err, treemath.ErrTreeMath):
 		return fmt.Errorf("%w: %w", ErrNotMember, err)
@@ -212,8 +217,8 @@ func (g *Group) processPublic(msg []byte, pm *message.PublicMessage) (*Processed
 	if !g.sameGroup(c.GroupID) {
 		return nil, ErrWrongGroup
 	}
-	unprotect := func(base *epoch) (*AuthenticatedContent, error) {
-		ac, err := unprotectPublic(g.cs, base.secrets.MembershipKey, pm, &base.gc, g.signatureLookup(base, c))
+	unprotect := func(base *epoch) (*framing.AuthenticatedContent, error) {
+		ac, err := framing.UnprotectPublic(g.cs, base.secrets.MembershipKey, pm, &base.gc, g.signatureLookup(base, c))
 		if err != nil {
 			return nil, authError(err)
 		}
@@ -232,7 +237,7 @@ func (g *Group) processPublic(msg []byte, pm *message.PublicMessage) (*Processed
 		}
 		return g.processProposal(ac)
 	}
-	return nil, fmt.Errorf("%w: application data in a PublicMessage", ErrSenderContent)
+	return nil, fmt.Errorf("%w: application data in a PublicMessage", framing.ErrSenderContent)
 }
 
 // privateCandidates returns the epochs numbered e, current branch first.
@@ -255,7 +260,7 @@ func (g *Group) processPrivate(msg []byte, pm *message.PrivateMessage) (*Process
 	if !g.sameGroup(pm.GroupID) {
 		return nil, ErrWrongGroup
 	}
-	unprotect := func(base *epoch) (*AuthenticatedContent, error) {
+	unprotect := func(base *epoch) (*framing.AuthenticatedContent, error) {
 		ac, err := base.keys.UnprotectPrivate(pm, &base.gc, g.signatureLookup(base, nil))
 		if err != nil {
 			return nil, authError(err)
@@ -335,7 +340,7 @@ func senderInfo(p *Processed, base *epoch, c *message.FramedContent) {
 
 // processProposal validates a proposal by itself and keeps it for a
 // later commit by reference.
-func (g *Group) processProposal(ac *AuthenticatedContent) (*Processed, error) {
+func (g *Group) processProposal(ac *framing.AuthenticatedContent) (*Processed, error) {
 	cur := g.cur()
 	p := ac.Content.Proposal
 	s := ac.Content.Sender
@@ -388,7 +393,7 @@ func (g *Group) processProposal(ac *AuthenticatedContent) (*Processed, error) {
 
 // processCommit handles a commit sent in epoch e, which may be earlier
 // than the current epoch (see the package documentation).
-func (g *Group) processCommit(msg []byte, e uint64, unprotect func(*epoch) (*AuthenticatedContent, error)) (*Processed, error) {
+func (g *Group) processCommit(msg []byte, e uint64, unprotect func(*epoch) (*framing.AuthenticatedContent, error)) (*Processed, error) {
 	cur := g.cur()
 	if e > cur.gc.Epoch {
 		return nil, fmt.Errorf("%w: commit for epoch %d in epoch %d", ErrWrongEpoch, e, cur.gc.Epoch)
@@ -483,7 +488,7 @@ func memberDiff(a, b *ratchettree.Tree) (added, removed []Member) {
 // keepLosingEpoch applies a losing commit to its base epoch, when it is
 // valid, only to keep the epoch it leads to read-only, so that
 // application messages its sender sent there can be read.
-func (g *Group) keepLosingEpoch(base *epoch, h []byte, unprotect func(*epoch) (*AuthenticatedContent, error)) {
+func (g *Group) keepLosingEpoch(base *epoch, h []byte, unprotect func(*epoch) (*framing.AuthenticatedContent, error)) {
 	if slices.ContainsFunc(g.retired, func(r *epoch) bool { return bytes.Equal(r.hash, h) }) {
 		return
 	}

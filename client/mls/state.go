@@ -2,10 +2,11 @@ package mls
 
 import (
 	"fmt"
+	"github.com/xchat-im/xchat/client/mls/internal/framing"
+	"slices"
+
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
-	"maps"
-	"slices"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
 	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
@@ -122,7 +123,7 @@ func marshalEpoch(w *codec.Writer, e *epoch) error {
 	}
 	w.Opaque(e.interim)
 	w.Opaque(e.confirmationTag)
-	e.keys.marshal(w)
+	e.keys.Marshal(w)
 	w.Uint32(uint32(len(e.proposals)))
 	for _, p := range e.proposals {
 		w.Opaque(p.ref)
@@ -186,10 +187,10 @@ func (g *Group) unmarshalEpoch(d *codec.Dec) (*epoch, error) {
 	if d.Err != nil {
 		return nil, d.Err
 	}
-	if e.keys, err = unmarshalMessageKeys(g.cs, d, nLeaves); err != nil {
+	if e.keys, err = framing.UnmarshalMessageKeys(g.cs, d, nLeaves); err != nil {
 		return nil, err
 	}
-	e.keys.maxSkip = g.cfg.maxOutOfOrder()
+	e.keys.MaxSkip = g.cfg.maxOutOfOrder()
 	n := d.U32()
 	for i := uint32(0); i < n && d.Err == nil; i++ {
 		var p pendingProposal
@@ -224,43 +225,4 @@ func (g *Group) unmarshalEpoch(d *codec.Dec) (*epoch, error) {
 		return nil, d.Err
 	}
 	return e, nil
-}
-
-// marshal encodes the message keys: the secret tree's remaining node
-// secrets and every ratchet taken from it.
-func (k *MessageKeys) marshal(w *codec.Writer) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	w.Opaque(k.senderDataSecret)
-	k.tree.Marshal(w)
-	leaves := slices.Sorted(maps.Keys(k.ratchets))
-	w.Uint32(uint32(len(leaves)))
-	for _, l := range leaves {
-		w.Uint32(uint32(l))
-		for _, r := range k.ratchets[l] {
-			r.Marshal(w)
-		}
-	}
-}
-
-func unmarshalMessageKeys(cs *CipherSuite, d *codec.Dec, nLeaves uint32) (*MessageKeys, error) {
-	sds := slices.Clone(d.Opaque())
-	tree, err := secrettree.UnmarshalSecretTree(cs, d, nLeaves)
-	if err != nil {
-		return nil, err
-	}
-	k := &MessageKeys{cs: cs, senderDataSecret: sds, tree: tree, ratchets: map[treemath.LeafIndex]*[2]*secrettree.HashRatchet{}}
-	n := d.U32()
-	for i := uint32(0); i < n && d.Err == nil; i++ {
-		l := treemath.LeafIndex(d.U32())
-		var rs [2]*secrettree.HashRatchet
-		for j := range rs {
-			rs[j] = secrettree.UnmarshalHashRatchet(cs, d, maxOutOfOrderLimit)
-		}
-		k.ratchets[l] = &rs
-	}
-	if d.Err != nil {
-		return nil, d.Err
-	}
-	return k, nil
 }

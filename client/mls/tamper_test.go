@@ -1,6 +1,7 @@
 package mls
 
 import (
+	"github.com/xchat-im/xchat/client/mls/internal/framing"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"testing"
 )
@@ -25,7 +26,7 @@ func reframe(t *testing.T, msg []byte, f func(m *message.MLSMessage)) []byte {
 func retag(t *testing.T, g *Group, pm *message.PublicMessage) {
 	t.Helper()
 	base := g.cur()
-	tag, err := membershipTag(g.cs, base.secrets.MembershipKey, &pm.Content, &pm.Auth, &base.gc)
+	tag, err := framing.MembershipTag(g.cs, base.secrets.MembershipKey, &pm.Content, &pm.Auth, &base.gc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func TestGroupNonMembers(t *testing.T) {
 			base := b.cur()
 			c := &message.FramedContent{GroupID: base.gc.GroupID, Epoch: base.gc.Epoch, Sender: message.Sender{Type: message.SenderTypeMember, LeafIndex: leaf},
 				AuthenticatedData: []byte("ad"), ContentType: message.ContentTypeApplication, ApplicationData: []byte("forged")}
-			ac, err := signFramedContent(cs, b.sigPriv, message.WireFormatPrivateMessage, c, &base.gc)
+			ac, err := framing.SignFramedContent(cs, b.sigPriv, message.WireFormatPrivateMessage, c, &base.gc)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,7 +1,9 @@
-package mls
+package framing
 
 import (
 	"fmt"
+
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
@@ -59,7 +61,7 @@ func senderDataAAD(groupID []byte, epoch uint64, ct message.ContentType) ([]byte
 
 // EncryptSenderData encrypts sd for a PrivateMessage whose content
 // ciphertext is already set (the key and nonce depend on its first bytes).
-func encryptSenderData(cs *CipherSuite, senderDataSecret []byte, sd *SenderData, pm *message.PrivateMessage) ([]byte, error) {
+func encryptSenderData(cs *ciphersuite.CipherSuite, senderDataSecret []byte, sd *SenderData, pm *message.PrivateMessage) ([]byte, error) {
 	key, nonce, err := secrettree.SenderDataKeyNonce(cs, senderDataSecret, pm.Ciphertext)
 	if err != nil {
 		return nil, err
@@ -76,7 +78,7 @@ func encryptSenderData(cs *CipherSuite, senderDataSecret []byte, sd *SenderData,
 }
 
 // DecryptSenderData decrypts and decodes the sender data of pm.
-func decryptSenderData(cs *CipherSuite, senderDataSecret []byte, pm *message.PrivateMessage) (*SenderData, error) {
+func decryptSenderData(cs *ciphersuite.CipherSuite, senderDataSecret []byte, pm *message.PrivateMessage) (*SenderData, error) {
 	key, nonce, err := secrettree.SenderDataKeyNonce(cs, senderDataSecret, pm.Ciphertext)
 	if err != nil {
 		return nil, err

@@ -1,12 +1,14 @@
-package mls
+package framing
 
 import (
 	"bytes"
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"sync"
+
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
 
@@ -26,22 +28,22 @@ const MaxPrivateMessagePadding = 1 << 16
 // A member uses one MessageKeys per epoch both for its own messages and
 // for those of others; its own leaf's ratchets then serve encryption only.
 type MessageKeys struct {
-	cs               *CipherSuite
+	cs               *ciphersuite.CipherSuite
 	senderDataSecret []byte
 
 	mu       sync.Mutex
 	tree     *secrettree.SecretTree
 	ratchets map[treemath.LeafIndex]*[2]*secrettree.HashRatchet // handshake, application
-	// maxSkip, when positive, lets messages arrive out of order: the keys
+	// MaxSkip, when positive, lets messages arrive out of order: the keys
 	// of up to maxSkip skipped generations are kept per ratchet, and a
 	// message may skip at most maxSkip generations. Zero keeps no skipped
 	// keys (strictly increasing generations).
-	maxSkip int
+	MaxSkip int
 }
 
 // NewMessageKeys returns the PrivateMessage keys of an epoch whose ratchet
 // tree has nLeaves leaves (a power of two, RFC 9420 section 7).
-func NewMessageKeys(cs *CipherSuite, encryptionSecret, senderDataSecret []byte, nLeaves uint32) (*MessageKeys, error) {
+func NewMessageKeys(cs *ciphersuite.CipherSuite, encryptionSecret, senderDataSecret []byte, nLeaves uint32) (*MessageKeys, error) {
 	if nLeaves == 0 || nLeaves&(nLeaves-1) != 0 {
 		return nil, fmt.Errorf("%w: secret tree of %d leaves", treemath.ErrTreeMath, nLeaves)
 	}
@@ -268,10 +270,7 @@ func (k *MessageKeys) open(sd *SenderData, pm *message.PrivateMessage, aad []byt
 	if err != nil {
 		return nil, nil, err
 	}
-	key, nonce, commit, err := r.Prepare(sd.Generation, k.maxSkip)
-	if errors.Is(err, secrettree.ErrConsumed) {
-		return nil, nil, fmt.Errorf("%w: %w", ErrReplay, err)
-	}
+	key, nonce, commit, err := r.Prepare(sd.Generation, k.MaxSkip)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,10 +1,16 @@
-package mls
+// Package framing protects and unprotects MLS content (RFC 9420 section
+// 6): the signature and membership tag of a PublicMessage, the sender-data
+// and content encryption of a PrivateMessage with the epoch's message keys,
+// and padding.
+package framing
 
 import (
 	"bytes"
 	"crypto/hmac"
 	"errors"
 	"fmt"
+
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
@@ -127,7 +133,7 @@ func checkSenderContent(wf message.WireFormat, c *message.FramedContent) error {
 // SignFramedContent signs content for wire format wf and returns the
 // AuthenticatedContent. For commits the caller sets Auth.ConfirmationTag
 // afterwards (it depends on the signature through the transcript hash).
-func signFramedContent(cs *CipherSuite, priv []byte, wf message.WireFormat, c *message.FramedContent, ctx *message.GroupContext) (*AuthenticatedContent, error) {
+func SignFramedContent(cs *ciphersuite.CipherSuite, priv []byte, wf message.WireFormat, c *message.FramedContent, ctx *message.GroupContext) (*AuthenticatedContent, error) {
 	if err := checkSenderContent(wf, c); err != nil {
 		return nil, fmt.Errorf("mls: sign framed content: %w", err)
 	}
@@ -144,7 +150,7 @@ func signFramedContent(cs *CipherSuite, priv []byte, wf message.WireFormat, c *m
 
 // VerifyAuthenticatedContent checks the signature of ac under the sender's
 // signature public key pub.
-func verifyAuthenticatedContent(cs *CipherSuite, pub []byte, ac *AuthenticatedContent, ctx *message.GroupContext) error {
+func verifyAuthenticatedContent(cs *ciphersuite.CipherSuite, pub []byte, ac *AuthenticatedContent, ctx *message.GroupContext) error {
 	tbs, err := FramedContentTBS(ac.WireFormat, &ac.Content, ctx)
 	if err != nil {
 		return err
@@ -154,7 +160,7 @@ func verifyAuthenticatedContent(cs *CipherSuite, pub []byte, ac *AuthenticatedCo
 
 // MembershipTag computes MAC(membership_key, AuthenticatedContentTBM) of a
 // PublicMessage's content (RFC 9420 section 6.2).
-func membershipTag(cs *CipherSuite, membershipKey []byte, c *message.FramedContent, auth *message.FramedContentAuthData, ctx *message.GroupContext) ([]byte, error) {
+func MembershipTag(cs *ciphersuite.CipherSuite, membershipKey []byte, c *message.FramedContent, auth *message.FramedContentAuthData, ctx *message.GroupContext) ([]byte, error) {
 	tbs, err := FramedContentTBS(message.WireFormatPublicMessage, c, ctx)
 	if err != nil {
 		return nil, err
@@ -170,7 +176,7 @@ func membershipTag(cs *CipherSuite, membershipKey []byte, c *message.FramedConte
 
 // ProtectPublic wraps signed content in a PublicMessage, adding the
 // membership tag for member senders.
-func protectPublic(cs *CipherSuite, membershipKey []byte, ac *AuthenticatedContent, ctx *message.GroupContext) (*message.PublicMessage, error) {
+func ProtectPublic(cs *ciphersuite.CipherSuite, membershipKey []byte, ac *AuthenticatedContent, ctx *message.GroupContext) (*message.PublicMessage, error) {
 	if ac.WireFormat != message.WireFormatPublicMessage {
 		return nil, fmt.Errorf("mls: protect public: %w", codec.Invalid("content signed for wire format %d", ac.WireFormat))
 	}
@@ -182,7 +188,7 @@ func protectPublic(cs *CipherSuite, membershipKey []byte, ac *AuthenticatedConte
 	}
 	pm := &message.PublicMessage{Content: ac.Content, Auth: ac.Auth}
 	if ac.Content.Sender.Type == message.SenderTypeMember {
-		tag, err := membershipTag(cs, membershipKey, &ac.Content, &ac.Auth, ctx)
+		tag, err := MembershipTag(cs, membershipKey, &ac.Content, &ac.Auth, ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -196,7 +202,7 @@ func protectPublic(cs *CipherSuite, membershipKey []byte, ac *AuthenticatedConte
 // tag for member senders and the signature under the key lookup returns
 // for the sender. Checking a commit's confirmation tag is left to the
 // caller, which holds the confirmation key of the new epoch.
-func unprotectPublic(cs *CipherSuite, membershipKey []byte, pm *message.PublicMessage, ctx *message.GroupContext, lookup SignatureKeyLookup) (*AuthenticatedContent, error) {
+func UnprotectPublic(cs *ciphersuite.CipherSuite, membershipKey []byte, pm *message.PublicMessage, ctx *message.GroupContext, lookup SignatureKeyLookup) (*AuthenticatedContent, error) {
 	c := &pm.Content
 	if !bytes.Equal(c.GroupID, ctx.GroupID) || c.Epoch != ctx.Epoch {
 		return nil, ErrWrongGroupEpoch
@@ -205,7 +211,7 @@ func unprotectPublic(cs *CipherSuite, membershipKey []byte, pm *message.PublicMe
 		return nil, fmt.Errorf("mls: unprotect public: %w", err)
 	}
 	if c.Sender.Type == message.SenderTypeMember {
-		want, err := membershipTag(cs, membershipKey, c, &pm.Auth, ctx)
+		want, err := MembershipTag(cs, membershipKey, c, &pm.Auth, ctx)
 		if err != nil {
 			return nil, err
 		}

@@ -1,11 +1,12 @@
-package mls
+package framing
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"testing"
+
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
 
@@ -41,7 +42,7 @@ const protectionLeaves = 2
 
 func (c *protectionCase) context() *message.GroupContext {
 	return &message.GroupContext{
-		CipherSuite:             CipherSuiteID(c.CipherSuite),
+		CipherSuite:             ciphersuite.CipherSuiteID(c.CipherSuite),
 		GroupID:                 c.GroupID,
 		Epoch:                   c.Epoch,
 		TreeHash:                c.TreeHash,
@@ -56,7 +57,7 @@ func (c *protectionCase) lookup(s message.Sender) ([]byte, error) {
 	return c.SignaturePub, nil
 }
 
-func (c *protectionCase) keys(t *testing.T, cs *CipherSuite) *MessageKeys {
+func (c *protectionCase) keys(t *testing.T, cs *ciphersuite.CipherSuite) *MessageKeys {
 	t.Helper()
 	k, err := NewMessageKeys(cs, c.EncryptionSecret, c.SenderDataSecret, protectionLeaves)
 	if err != nil {
@@ -65,7 +66,7 @@ func (c *protectionCase) keys(t *testing.T, cs *CipherSuite) *MessageKeys {
 	return k
 }
 
-func newTestKeys(t *testing.T, cs *CipherSuite, enc, sd []byte, n uint32) *MessageKeys {
+func newTestKeys(t *testing.T, cs *ciphersuite.CipherSuite, enc, sd []byte, n uint32) *MessageKeys {
 	t.Helper()
 	k, err := NewMessageKeys(cs, enc, sd, n)
 	if err != nil {
@@ -119,7 +120,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 				if m.WireFormat != message.WireFormatPublicMessage {
 					t.Fatalf("%s: wire format %d", name, m.WireFormat)
 				}
-				ac, err := unprotectPublic(cs, c.MembershipKey, m.PublicMessage, ctx, c.lookup)
+				ac, err := UnprotectPublic(cs, c.MembershipKey, m.PublicMessage, ctx, c.lookup)
 				if err != nil {
 					t.Fatalf("%s: %v", name, err)
 				}
@@ -150,7 +151,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 			// vectors strip leading zeros of P-521 scalars, which
 			// SignWithLabel wants at full length (66 bytes).
 			sigPriv := c.SignaturePriv
-			if c.CipherSuite == uint16(P521AES256GCMSHA512P521) && len(sigPriv) < 66 {
+			if c.CipherSuite == uint16(ciphersuite.P521AES256GCMSHA512P521) && len(sigPriv) < 66 {
 				sigPriv = append(make([]byte, 66-len(sigPriv)), sigPriv...)
 			}
 			var proposal message.Proposal
@@ -177,7 +178,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 					if wf == message.WireFormatPublicMessage && fc.ContentType == message.ContentTypeApplication {
 						continue
 					}
-					ac, err := signFramedContent(cs, sigPriv, wf, fc, ctx)
+					ac, err := SignFramedContent(cs, sigPriv, wf, fc, ctx)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -186,7 +187,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 					}
 					m := &message.MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: wf}
 					if wf == message.WireFormatPublicMessage {
-						m.PublicMessage, err = protectPublic(cs, c.MembershipKey, ac, ctx)
+						m.PublicMessage, err = ProtectPublic(cs, c.MembershipKey, ac, ctx)
 					} else {
 						m.PrivateMessage, err = sendKeys.ProtectPrivate(ac, 32)
 					}
@@ -200,7 +201,7 @@ func TestMessageProtectionVectors(t *testing.T) {
 					m = decodeMessage(t, enc)
 					var got *AuthenticatedContent
 					if wf == message.WireFormatPublicMessage {
-						got, err = unprotectPublic(cs, c.MembershipKey, m.PublicMessage, ctx, c.lookup)
+						got, err = UnprotectPublic(cs, c.MembershipKey, m.PublicMessage, ctx, c.lookup)
 					} else {
 						got, err = recvKeys.UnprotectPrivate(m.PrivateMessage, ctx, c.lookup)
 					}
@@ -224,9 +225,9 @@ func TestMessageProtectionVectors(t *testing.T) {
 
 // protectionFixture returns a suite, a context, keys and a signed
 // application message for the negative tests.
-func protectionFixture(t *testing.T) (cs *CipherSuite, ctx *message.GroupContext, priv, pub []byte) {
+func protectionFixture(t *testing.T) (cs *ciphersuite.CipherSuite, ctx *message.GroupContext, priv, pub []byte) {
 	t.Helper()
-	cs, err := LookupSuite(X25519AES128GCMSHA256Ed25519)
+	cs, err := ciphersuite.LookupSuite(ciphersuite.X25519AES128GCMSHA256Ed25519)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +236,7 @@ func protectionFixture(t *testing.T) (cs *CipherSuite, ctx *message.GroupContext
 		t.Fatal(err)
 	}
 	ctx = &message.GroupContext{
-		CipherSuite:             X25519AES128GCMSHA256Ed25519,
+		CipherSuite:             ciphersuite.X25519AES128GCMSHA256Ed25519,
 		GroupID:                 []byte("group"),
 		Epoch:                   7,
 		TreeHash:                make([]byte, 32),
@@ -253,7 +254,7 @@ func TestPrivateMessageChecks(t *testing.T) {
 		Sender:      message.Sender{Type: message.SenderTypeMember, LeafIndex: 2},
 		ContentType: message.ContentTypeApplication, ApplicationData: []byte("hello"),
 	}
-	ac, err := signFramedContent(cs, sigPriv, message.WireFormatPrivateMessage, fc, ctx)
+	ac, err := SignFramedContent(cs, sigPriv, message.WireFormatPrivateMessage, fc, ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,12 +342,12 @@ func TestPrivateMessageChecks(t *testing.T) {
 		}
 	})
 	t.Run("public sender", func(t *testing.T) {
-		if _, err := signFramedContent(cs, sigPriv, message.WireFormatPublicMessage, fc, ctx); !errors.Is(err, ErrSenderContent) {
+		if _, err := SignFramedContent(cs, sigPriv, message.WireFormatPublicMessage, fc, ctx); !errors.Is(err, ErrSenderContent) {
 			t.Fatalf("application PublicMessage: got %v", err)
 		}
 		ext := *fc
 		ext.Sender = message.Sender{Type: message.SenderTypeExternal}
-		if _, err := signFramedContent(cs, sigPriv, message.WireFormatPrivateMessage, &ext, ctx); !errors.Is(err, ErrSenderContent) {
+		if _, err := SignFramedContent(cs, sigPriv, message.WireFormatPrivateMessage, &ext, ctx); !errors.Is(err, ErrSenderContent) {
 			t.Fatalf("external PrivateMessage: got %v", err)
 		}
 	})
@@ -361,60 +362,60 @@ func TestPublicMessageChecks(t *testing.T) {
 		Sender:      message.Sender{Type: message.SenderTypeMember, LeafIndex: 0},
 		ContentType: message.ContentTypeProposal, Proposal: &message.Proposal{Type: message.ProposalTypeRemove, Remove: &message.Remove{Removed: 1}},
 	}
-	ac, err := signFramedContent(cs, sigPriv, message.WireFormatPublicMessage, fc, ctx)
+	ac, err := SignFramedContent(cs, sigPriv, message.WireFormatPublicMessage, fc, ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pm, err := protectPublic(cs, key, ac, ctx)
+	pm, err := ProtectPublic(cs, key, ac, ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := unprotectPublic(cs, key, pm, ctx, lookup); err != nil {
+	if _, err := UnprotectPublic(cs, key, pm, ctx, lookup); err != nil {
 		t.Fatal(err)
 	}
 	bad := *pm
 	bad.MembershipTag = append([]byte(nil), pm.MembershipTag...)
 	bad.MembershipTag[0] ^= 1
-	if _, err := unprotectPublic(cs, key, &bad, ctx, lookup); !errors.Is(err, ErrMembershipTag) {
+	if _, err := UnprotectPublic(cs, key, &bad, ctx, lookup); !errors.Is(err, ErrMembershipTag) {
 		t.Fatalf("tag: got %v", err)
 	}
 	other := *ctx
 	other.TreeHash = bytes.Repeat([]byte{9}, 32)
-	if _, err := unprotectPublic(cs, key, pm, &other, lookup); !errors.Is(err, ErrMembershipTag) {
+	if _, err := UnprotectPublic(cs, key, pm, &other, lookup); !errors.Is(err, ErrMembershipTag) {
 		t.Fatalf("context: got %v", err)
 	}
 	bad = *pm
 	bad.Auth.Signature = append([]byte(nil), pm.Auth.Signature...)
 	bad.Auth.Signature[0] ^= 1
-	bad.MembershipTag, err = membershipTag(cs, key, &bad.Content, &bad.Auth, ctx)
+	bad.MembershipTag, err = MembershipTag(cs, key, &bad.Content, &bad.Auth, ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := unprotectPublic(cs, key, &bad, ctx, lookup); !errors.Is(err, ciphersuite.ErrSignature) {
+	if _, err := UnprotectPublic(cs, key, &bad, ctx, lookup); !errors.Is(err, ciphersuite.ErrSignature) {
 		t.Fatalf("signature: got %v", err)
 	}
 
 	// External senders carry no membership tag and sign without context.
 	ext := *fc
 	ext.Sender = message.Sender{Type: message.SenderTypeExternal, SenderIndex: 0}
-	ac, err = signFramedContent(cs, sigPriv, message.WireFormatPublicMessage, &ext, nil)
+	ac, err = SignFramedContent(cs, sigPriv, message.WireFormatPublicMessage, &ext, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pm, err = protectPublic(cs, key, ac, nil)
+	pm, err = ProtectPublic(cs, key, ac, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if pm.MembershipTag != nil {
 		t.Fatal("membership tag for external sender")
 	}
-	if _, err := unprotectPublic(cs, nil, pm, ctx, lookup); err != nil {
+	if _, err := UnprotectPublic(cs, nil, pm, ctx, lookup); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestNewMessageKeysLeaves(t *testing.T) {
-	cs, err := LookupSuite(X25519AES128GCMSHA256Ed25519)
+	cs, err := ciphersuite.LookupSuite(ciphersuite.X25519AES128GCMSHA256Ed25519)
 	if err != nil {
 		t.Fatal(err)
 	}
