@@ -6,6 +6,7 @@ import (
 	"github.com/xchat-im/xchat/client/mls/internal/framing"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
+	"github.com/xchat-im/xchat/client/mls/internal/welcome"
 	"slices"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
@@ -360,7 +361,7 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 // extensions.
 func (g *Group) signedGroupInfo(e *epoch, exts []message.Extension) (*message.GroupInfo, error) {
 	gi := &message.GroupInfo{GroupContext: e.gc, Extensions: exts, ConfirmationTag: e.confirmationTag, Signer: uint32(e.priv.Leaf)}
-	if err := signGroupInfo(g.cs, g.sigPriv, gi); err != nil {
+	if err := welcome.SignGroupInfo(g.cs, g.sigPriv, gi); err != nil {
 		return nil, err
 	}
 	return gi, nil
@@ -386,7 +387,7 @@ func (g *Group) welcome(next *epoch, fx *proposalEffects, psks []keyschedule.PSK
 	if err != nil {
 		return nil, err
 	}
-	recipients := make([]WelcomeRecipient, len(fx.added))
+	recipients := make([]welcome.WelcomeRecipient, len(fx.added))
 	for i, l := range fx.added {
 		recipients[i].KeyPackage = fx.addedKPs[i]
 		if withPath {
@@ -398,7 +399,7 @@ func (g *Group) welcome(next *epoch, fx *proposalEffects, psks []keyschedule.PSK
 			recipients[i].PathSecret = ps
 		}
 	}
-	w, err := sealWelcome(g.cs, gi, next.secrets.JoinerSecret, psks, recipients)
+	w, err := welcome.SealWelcome(g.cs, gi, next.secrets.JoinerSecret, psks, recipients)
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/xchat-im/xchat/client/mls/internal/framing"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
+	"github.com/xchat-im/xchat/client/mls/internal/welcome"
 	"slices"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
@@ -75,7 +76,7 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	}
 	gi := m.GroupInfo
 	if gi.GroupContext.CipherSuite != cs.ID() {
-		return nil, nil, fmt.Errorf("%w: group info uses 0x%04x", ErrWelcomeSuite, gi.GroupContext.CipherSuite)
+		return nil, nil, fmt.Errorf("%w: group info uses 0x%04x", welcome.ErrWelcomeSuite, gi.GroupContext.CipherSuite)
 	}
 	g := &Group{cs: cs, cfg: cfg, sigPriv: slices.Clone(me.SignaturePriv)}
 	tree, err := treeFromExtensions(ratchetTree, gi.Extensions)
@@ -86,7 +87,7 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	if signer == nil {
 		return nil, nil, fmt.Errorf("%w: group info signer %d", ErrNotMember, gi.Signer)
 	}
-	if err := verifyGroupInfo(cs, signer.SignatureKey, gi); err != nil {
+	if err := welcome.VerifyGroupInfo(cs, signer.SignatureKey, gi); err != nil {
 		return nil, nil, tampered(err)
 	}
 	gc0 := gi.GroupContext

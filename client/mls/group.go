@@ -7,6 +7,7 @@ import (
 	"github.com/xchat-im/xchat/client/mls/internal/framing"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
+	"github.com/xchat-im/xchat/client/mls/internal/welcome"
 	"slices"
 	"sync"
 
@@ -302,7 +303,7 @@ func CreateGroup(cs *CipherSuite, groupID []byte, me *KeyPackageBundle, cfg Conf
 		return nil, fmt.Errorf("mls: create group: %w", err)
 	}
 	if me.KeyPackage.CipherSuite != cs.ID() {
-		return nil, fmt.Errorf("%w: key package uses 0x%04x", ErrWelcomeSuite, me.KeyPackage.CipherSuite)
+		return nil, fmt.Errorf("%w: key package uses 0x%04x", welcome.ErrWelcomeSuite, me.KeyPackage.CipherSuite)
 	}
 	leaf := me.KeyPackage.LeafNode
 	if err := cfg.checkCredential(&leaf); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/welcome"
 	"testing"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
@@ -481,7 +482,7 @@ func TestGroupPSKs(t *testing.T) {
 	sameState(t, gs...)
 	// The joiner cannot resolve a resumption PSK of an epoch it never saw.
 	_, err := JoinFromWelcome(w, bundleLookup(d), nil, Config{ValidateCredential: acceptAnyCredential, ExternalPSK: psk})
-	expectErr(t, err, ErrWelcomePSK)
+	expectErr(t, err, welcome.ErrWelcomePSK)
 	// Unknown PSKs are refused.
 	_, _, err = a.Commit(CommitOptions{PSKs: []keyschedule.PreSharedKeyID{{Type: keyschedule.PSKTypeExternal, ID: []byte("other")}}})
 	expectErr(t, err, ErrInvalidProposal)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
+	"github.com/xchat-im/xchat/client/mls/internal/welcome"
 	"slices"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
@@ -63,17 +64,17 @@ func (g *Group) validateJoinedTree(tree *ratchettree.Tree, gc *message.GroupCont
 	return nil
 }
 
-// JoinFromWelcome joins a group through an encoded Welcome MLSMessage
+// JoinFromWelcome joins a group through data, an encoded Welcome MLSMessage
 // (RFC 9420 section 12.4.3.1). bundles returns the key package bundle
 // whose KeyPackageRef is ref, or nil. ratchetTree is the encoded ratchet
 // tree when it is given out of band; nil takes it from the GroupInfo's
 // ratchet_tree extension.
-func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle, ratchetTree []byte, cfg Config) (*Group, error) {
+func JoinFromWelcome(data []byte, bundles func(ref []byte) *KeyPackageBundle, ratchetTree []byte, cfg Config) (*Group, error) {
 	if err := cfg.check(); err != nil {
 		return nil, fmt.Errorf("mls: join: %w", err)
 	}
 	var m message.MLSMessage
-	if err := m.UnmarshalBinary(slices.Clone(welcome)); err != nil {
+	if err := m.UnmarshalBinary(slices.Clone(data)); err != nil {
 		return nil, err
 	}
 	if m.WireFormat != message.WireFormatWelcome {
@@ -91,7 +92,7 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 		}
 	}
 	if b == nil {
-		return nil, ErrWelcomeNoMatch
+		return nil, welcome.ErrWelcomeNoMatch
 	}
 	g := &Group{cs: cs, cfg: cfg, sigPriv: slices.Clone(b.SignaturePriv)}
 	var tree *ratchettree.Tree
@@ -113,9 +114,9 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 		}
 		return nil, errors.New("unknown pre-shared key")
 	}
-	j, err := processWelcome(cs, w, &b.KeyPackage, b.InitPriv, signer, psk)
+	j, err := welcome.ProcessWelcome(cs, w, &b.KeyPackage, b.InitPriv, signer, psk)
 	if err != nil {
-		if errors.Is(err, ciphersuite.ErrSignature) || errors.Is(err, ciphersuite.ErrDecryption) || errors.Is(err, ErrWelcomeConfirmation) {
+		if errors.Is(err, ciphersuite.ErrSignature) || errors.Is(err, ciphersuite.ErrDecryption) || errors.Is(err, welcome.ErrWelcomeConfirmation) {
 			return nil, tampered(err)
 		}
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
+	"github.com/xchat-im/xchat/client/mls/internal/welcome"
 	"slices"
 	"time"
 
@@ -147,7 +148,7 @@ func (b *KeyPackageBundle) Ref() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return keyPackageRef(cs, &b.KeyPackage)
+	return welcome.KeyPackageRef(cs, &b.KeyPackage)
 }
 
 // Message returns the key package as an encoded MLSMessage, the form that

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/welcome"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -96,7 +97,7 @@ func runPassiveCase(t *testing.T, i int, c *passiveCase) {
 		t.Fatalf("case %d: key package: %v", i, err)
 	}
 	bundle := &KeyPackageBundle{KeyPackage: *m.KeyPackage, InitPriv: c.InitPriv, EncryptionPriv: c.EncryptionPriv, SignaturePriv: c.SignaturePriv}
-	ref, err := keyPackageRef(cs, m.KeyPackage)
+	ref, err := welcome.KeyPackageRef(cs, m.KeyPackage)
 	if err != nil {
 		t.Fatal(err)
 	}

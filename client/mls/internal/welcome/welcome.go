@@ -1,9 +1,13 @@
-package mls
+// Package welcome builds and opens the Welcome message that adds members
+// to an MLS group (RFC 9420 section 12.4.3.1), and signs and verifies the
+// GroupInfo it carries; it also computes KeyPackage references.
+package welcome
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
+
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
@@ -34,7 +38,7 @@ const labelKeyPackageRef = "MLS 1.0 KeyPackage Reference"
 
 // KeyPackageRef returns the reference of kp: RefHash("MLS 1.0 KeyPackage
 // Reference", KeyPackage) (RFC 9420 section 5.2).
-func keyPackageRef(cs *CipherSuite, kp *message.KeyPackage) ([]byte, error) {
+func KeyPackageRef(cs *ciphersuite.CipherSuite, kp *message.KeyPackage) ([]byte, error) {
 	b, err := codec.MarshalAll(kp)
 	if err != nil {
 		return nil, fmt.Errorf("mls: key package ref: %w", err)
@@ -58,7 +62,7 @@ func GroupInfoTBS(gi *message.GroupInfo) ([]byte, error) {
 }
 
 // SignGroupInfo sets gi.Signature by signing its GroupInfoTBS with priv.
-func signGroupInfo(cs *CipherSuite, priv []byte, gi *message.GroupInfo) error {
+func SignGroupInfo(cs *ciphersuite.CipherSuite, priv []byte, gi *message.GroupInfo) error {
 	tbs, err := GroupInfoTBS(gi)
 	if err != nil {
 		return fmt.Errorf("mls: sign group info: %w", err)
@@ -73,7 +77,7 @@ func signGroupInfo(cs *CipherSuite, priv []byte, gi *message.GroupInfo) error {
 
 // VerifyGroupInfo checks the signature of gi with the signer's signature
 // public key; a bad signature yields an error wrapping ErrSignature.
-func verifyGroupInfo(cs *CipherSuite, pub []byte, gi *message.GroupInfo) error {
+func VerifyGroupInfo(cs *ciphersuite.CipherSuite, pub []byte, gi *message.GroupInfo) error {
 	tbs, err := GroupInfoTBS(gi)
 	if err != nil {
 		return fmt.Errorf("mls: verify group info: %w", err)
@@ -84,7 +88,7 @@ func verifyGroupInfo(cs *CipherSuite, pub []byte, gi *message.GroupInfo) error {
 // WelcomeSecret derives welcome_secret from joiner_secret and psk_secret
 // (empty means zero), as EpochFromJoiner does, without needing the
 // GroupContext.
-func welcomeSecret(cs *CipherSuite, joinerSecret, pskSecret []byte) ([]byte, error) {
+func welcomeSecret(cs *ciphersuite.CipherSuite, joinerSecret, pskSecret []byte) ([]byte, error) {
 	member, err := cs.Extract(joinerSecret, keyschedule.ZeroIfEmpty(cs, pskSecret))
 	if err != nil {
 		return nil, err
@@ -93,7 +97,7 @@ func welcomeSecret(cs *CipherSuite, joinerSecret, pskSecret []byte) ([]byte, err
 }
 
 // welcomeKeyNonce derives welcome_key and welcome_nonce from welcome_secret.
-func welcomeKeyNonce(cs *CipherSuite, welcomeSecret []byte) (key, nonce []byte, err error) {
+func welcomeKeyNonce(cs *ciphersuite.CipherSuite, welcomeSecret []byte) (key, nonce []byte, err error) {
 	if key, err = cs.ExpandWithLabel(welcomeSecret, "key", nil, cs.AEADKeySize()); err != nil {
 		return nil, nil, err
 	}
@@ -128,7 +132,7 @@ type JoinedWelcome struct {
 // resolves the PSKs the GroupSecrets name; it may be nil when none are
 // expected. Validating the ratchet tree and the path secret is left to the
 // caller.
-func processWelcome(cs *CipherSuite, w *message.Welcome, kp *message.KeyPackage, initPriv []byte, signer GroupInfoSignerLookup, psk PSKLookup) (*JoinedWelcome, error) {
+func ProcessWelcome(cs *ciphersuite.CipherSuite, w *message.Welcome, kp *message.KeyPackage, initPriv []byte, signer GroupInfoSignerLookup, psk PSKLookup) (*JoinedWelcome, error) {
 	if w == nil || kp == nil || signer == nil {
 		return nil, errors.New("mls: process welcome: missing argument")
 	}
@@ -138,7 +142,7 @@ func processWelcome(cs *CipherSuite, w *message.Welcome, kp *message.KeyPackage,
 	if kp.CipherSuite != cs.ID() {
 		return nil, fmt.Errorf("%w: key package uses 0x%04x, not 0x%04x", ErrWelcomeSuite, kp.CipherSuite, cs.ID())
 	}
-	ref, err := keyPackageRef(cs, kp)
+	ref, err := KeyPackageRef(cs, kp)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +197,7 @@ func processWelcome(cs *CipherSuite, w *message.Welcome, kp *message.KeyPackage,
 	if err != nil {
 		return nil, fmt.Errorf("mls: group info signer %d: %w", gi.Signer, err)
 	}
-	if err := verifyGroupInfo(cs, pub, gi); err != nil {
+	if err := VerifyGroupInfo(cs, pub, gi); err != nil {
 		return nil, fmt.Errorf("mls: group info: %w", err)
 	}
 	gc, err := gi.GroupContext.MarshalBinary()
@@ -212,7 +216,7 @@ func processWelcome(cs *CipherSuite, w *message.Welcome, kp *message.KeyPackage,
 // resolveWelcomePSKs looks up the PSKs a Welcome names and combines them
 // into psk_secret, rejecting more than one re-init or branch resumption
 // PSK (RFC 9420 section 12.4.3.1).
-func resolveWelcomePSKs(cs *CipherSuite, ids []keyschedule.PreSharedKeyID, lookup PSKLookup) ([]byte, error) {
+func resolveWelcomePSKs(cs *ciphersuite.CipherSuite, ids []keyschedule.PreSharedKeyID, lookup PSKLookup) ([]byte, error) {
 	psks := make([]keyschedule.PSK, len(ids))
 	special := 0
 	for i := range ids {
@@ -246,7 +250,7 @@ type WelcomeRecipient struct {
 // epoch's joiner_secret and the PSKs of the Commit (RFC 9420 section
 // 12.4.3.1): the GroupInfo is encrypted under the welcome key and the
 // GroupSecrets to each recipient's init key.
-func sealWelcome(cs *CipherSuite, gi *message.GroupInfo, joinerSecret []byte, psks []keyschedule.PSK, recipients []WelcomeRecipient) (*message.Welcome, error) {
+func SealWelcome(cs *ciphersuite.CipherSuite, gi *message.GroupInfo, joinerSecret []byte, psks []keyschedule.PSK, recipients []WelcomeRecipient) (*message.Welcome, error) {
 	if gi.GroupContext.CipherSuite != cs.ID() {
 		return nil, fmt.Errorf("%w: group info uses 0x%04x, not 0x%04x", ErrWelcomeSuite, gi.GroupContext.CipherSuite, cs.ID())
 	}
@@ -284,7 +288,7 @@ func sealWelcome(cs *CipherSuite, gi *message.GroupInfo, joinerSecret []byte, ps
 		if r.KeyPackage.CipherSuite != cs.ID() {
 			return nil, fmt.Errorf("%w: recipient %d uses 0x%04x", ErrWelcomeSuite, i, r.KeyPackage.CipherSuite)
 		}
-		ref, err := keyPackageRef(cs, r.KeyPackage)
+		ref, err := KeyPackageRef(cs, r.KeyPackage)
 		if err != nil {
 			return nil, err
 		}

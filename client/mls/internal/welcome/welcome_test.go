@@ -1,11 +1,12 @@
-package mls
+package welcome
 
 import (
 	"bytes"
 	"crypto/rand"
 	"errors"
-	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"testing"
+
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
 
@@ -46,7 +47,7 @@ func TestWelcomeVectors(t *testing.T) {
 		kp := decodeMLSMessage(t, v.KeyPackage, message.WireFormatKeyPackage).KeyPackage
 		w := decodeMLSMessage(t, v.Welcome, message.WireFormatWelcome).Welcome
 		signer := func(*message.GroupInfo) ([]byte, error) { return v.SignerPub, nil }
-		j, err := processWelcome(cs, w, kp, v.InitPriv, signer, nil)
+		j, err := ProcessWelcome(cs, w, kp, v.InitPriv, signer, nil)
 		if err != nil {
 			t.Fatalf("suite %d: ProcessWelcome: %v", v.CipherSuite, err)
 		}
@@ -60,7 +61,7 @@ func TestWelcomeVectors(t *testing.T) {
 			t.Fatal(err)
 		}
 		bad := func(*message.GroupInfo) ([]byte, error) { return otherPub, nil }
-		if _, err := processWelcome(cs, w, kp, v.InitPriv, bad, nil); !errors.Is(err, ciphersuite.ErrSignature) {
+		if _, err := ProcessWelcome(cs, w, kp, v.InitPriv, bad, nil); !errors.Is(err, ciphersuite.ErrSignature) {
 			t.Fatalf("suite %d: wrong signer: %v", v.CipherSuite, err)
 		}
 		// A wrong init key fails to decrypt.
@@ -68,26 +69,26 @@ func TestWelcomeVectors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := processWelcome(cs, w, kp, otherPriv, signer, nil); !errors.Is(err, ciphersuite.ErrDecryption) {
+		if _, err := ProcessWelcome(cs, w, kp, otherPriv, signer, nil); !errors.Is(err, ciphersuite.ErrDecryption) {
 			t.Fatalf("suite %d: wrong init key: %v", v.CipherSuite, err)
 		}
 		// Another key package has no entry.
 		kp2 := *kp
 		kp2.Signature = append([]byte{1}, kp.Signature...)
-		if _, err := processWelcome(cs, w, &kp2, v.InitPriv, signer, nil); !errors.Is(err, ErrWelcomeNoMatch) {
+		if _, err := ProcessWelcome(cs, w, &kp2, v.InitPriv, signer, nil); !errors.Is(err, ErrWelcomeNoMatch) {
 			t.Fatalf("suite %d: other key package: %v", v.CipherSuite, err)
 		}
 		// A tampered group info fails to decrypt.
 		w2 := *w
 		w2.EncryptedGroupInfo = bytes.Clone(w.EncryptedGroupInfo)
 		w2.EncryptedGroupInfo[len(w2.EncryptedGroupInfo)-1] ^= 1
-		if _, err := processWelcome(cs, &w2, kp, v.InitPriv, signer, nil); !errors.Is(err, ciphersuite.ErrDecryption) {
+		if _, err := ProcessWelcome(cs, &w2, kp, v.InitPriv, signer, nil); !errors.Is(err, ciphersuite.ErrDecryption) {
 			t.Fatalf("suite %d: tampered group info: %v", v.CipherSuite, err)
 		}
 		// A Welcome for another suite is rejected.
 		w3 := *w
 		w3.CipherSuite++
-		if _, err := processWelcome(cs, &w3, kp, v.InitPriv, signer, nil); !errors.Is(err, ErrWelcomeSuite) {
+		if _, err := ProcessWelcome(cs, &w3, kp, v.InitPriv, signer, nil); !errors.Is(err, ErrWelcomeSuite) {
 			t.Fatalf("suite %d: suite mismatch: %v", v.CipherSuite, err)
 		}
 	}
@@ -97,7 +98,7 @@ func TestWelcomeVectors(t *testing.T) {
 }
 
 // testKeyPackage returns a key package of cs with a fresh init key.
-func testKeyPackage(t *testing.T, cs *CipherSuite, id byte) (*message.KeyPackage, []byte) {
+func testKeyPackage(t *testing.T, cs *ciphersuite.CipherSuite, id byte) (*message.KeyPackage, []byte) {
 	t.Helper()
 	priv, pub, err := cs.GenerateHPKEKey()
 	if err != nil {
@@ -118,11 +119,11 @@ func testKeyPackage(t *testing.T, cs *CipherSuite, id byte) (*message.KeyPackage
 }
 
 func TestWelcomeRoundTrip(t *testing.T) {
-	for _, id := range []CipherSuiteID{
-		X25519AES128GCMSHA256Ed25519, P256AES128GCMSHA256P256, X25519ChaCha20Poly1305SHA256Ed25519,
-		P521AES256GCMSHA512P521, P384AES256GCMSHA384P384, XWingAES128GCMSHA256Ed25519,
+	for _, id := range []ciphersuite.CipherSuiteID{
+		ciphersuite.X25519AES128GCMSHA256Ed25519, ciphersuite.P256AES128GCMSHA256P256, ciphersuite.X25519ChaCha20Poly1305SHA256Ed25519,
+		ciphersuite.P521AES256GCMSHA512P521, ciphersuite.P384AES256GCMSHA384P384, ciphersuite.XWingAES128GCMSHA256Ed25519,
 	} {
-		cs, err := LookupSuite(id)
+		cs, err := ciphersuite.LookupSuite(id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -157,13 +158,13 @@ func TestWelcomeRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		gi.ConfirmationTag = keyschedule.ConfirmationTag(cs, ep.ConfirmationKey, gi.GroupContext.ConfirmedTranscriptHash)
-		if err := signGroupInfo(cs, sigPriv, gi); err != nil {
+		if err := SignGroupInfo(cs, sigPriv, gi); err != nil {
 			t.Fatal(err)
 		}
 		kpA, privA := testKeyPackage(t, cs, 1)
 		kpB, privB := testKeyPackage(t, cs, 2)
 		path := []byte("path secret")
-		w, err := sealWelcome(cs, gi, joiner, psks, []WelcomeRecipient{{KeyPackage: kpA}, {KeyPackage: kpB, PathSecret: path}})
+		w, err := SealWelcome(cs, gi, joiner, psks, []WelcomeRecipient{{KeyPackage: kpA}, {KeyPackage: kpB, PathSecret: path}})
 		if err != nil {
 			t.Fatalf("suite 0x%04x: SealWelcome: %v", id, err)
 		}
@@ -191,7 +192,7 @@ func TestWelcomeRoundTrip(t *testing.T) {
 			priv []byte
 			path []byte
 		}{{kpA, privA, nil}, {kpB, privB, path}} {
-			j, err := processWelcome(cs, w, r.kp, r.priv, signer, lookup)
+			j, err := ProcessWelcome(cs, w, r.kp, r.priv, signer, lookup)
 			if err != nil {
 				t.Fatalf("suite 0x%04x: recipient %d: %v", id, i, err)
 			}
@@ -203,32 +204,32 @@ func TestWelcomeRoundTrip(t *testing.T) {
 			}
 		}
 		// Without the PSK the joiner cannot proceed.
-		if _, err := processWelcome(cs, w, kpA, privA, signer, nil); !errors.Is(err, ErrWelcomePSK) {
+		if _, err := ProcessWelcome(cs, w, kpA, privA, signer, nil); !errors.Is(err, ErrWelcomePSK) {
 			t.Fatalf("suite 0x%04x: missing PSK: %v", id, err)
 		}
 		// A wrong PSK yields the wrong welcome key.
 		wrong := func(*keyschedule.PreSharedKeyID) ([]byte, error) { return []byte("other"), nil }
-		if _, err := processWelcome(cs, w, kpA, privA, signer, wrong); !errors.Is(err, ciphersuite.ErrDecryption) {
+		if _, err := ProcessWelcome(cs, w, kpA, privA, signer, wrong); !errors.Is(err, ciphersuite.ErrDecryption) {
 			t.Fatalf("suite 0x%04x: wrong PSK: %v", id, err)
 		}
 		// A validly signed GroupInfo with a bad confirmation tag is rejected.
 		badGI := *gi
 		badGI.ConfirmationTag = bytes.Clone(gi.ConfirmationTag)
 		badGI.ConfirmationTag[0] ^= 1
-		if err := signGroupInfo(cs, sigPriv, &badGI); err != nil {
+		if err := SignGroupInfo(cs, sigPriv, &badGI); err != nil {
 			t.Fatal(err)
 		}
-		wBad, err := sealWelcome(cs, &badGI, joiner, psks, []WelcomeRecipient{{KeyPackage: kpA}})
+		wBad, err := SealWelcome(cs, &badGI, joiner, psks, []WelcomeRecipient{{KeyPackage: kpA}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := processWelcome(cs, wBad, kpA, privA, signer, lookup); !errors.Is(err, ErrWelcomeConfirmation) {
+		if _, err := ProcessWelcome(cs, wBad, kpA, privA, signer, lookup); !errors.Is(err, ErrWelcomeConfirmation) {
 			t.Fatalf("suite 0x%04x: bad confirmation tag: %v", id, err)
 		}
 		// A key package of another suite cannot be a recipient.
 		kpOther := *kpA
 		kpOther.CipherSuite ^= 0x0100
-		if _, err := sealWelcome(cs, gi, joiner, psks, []WelcomeRecipient{{KeyPackage: &kpOther}}); !errors.Is(err, ErrWelcomeSuite) {
+		if _, err := SealWelcome(cs, gi, joiner, psks, []WelcomeRecipient{{KeyPackage: &kpOther}}); !errors.Is(err, ErrWelcomeSuite) {
 			t.Fatalf("suite 0x%04x: recipient suite: %v", id, err)
 		}
 	}
