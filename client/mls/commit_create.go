@@ -373,7 +373,7 @@ func ratchetTreeExtension(t *ratchettree.Tree) (message.Extension, error) {
 	if err != nil {
 		return message.Extension{}, err
 	}
-	return message.Extension{Type: ExtensionTypeRatchetTree, Data: b}, nil
+	return message.Extension{Type: message.ExtensionTypeRatchetTree, Data: b}, nil
 }
 
 // welcome seals the Welcome of a commit for the members it added; the

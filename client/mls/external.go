@@ -29,7 +29,7 @@ func (g *Group) GroupInfo(withTree bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	exts := []message.Extension{{Type: ExtensionTypeExternalPub, Data: mustOpaque(pub)}}
+	exts := []message.Extension{{Type: message.ExtensionTypeExternalPub, Data: mustOpaque(pub)}}
 	if withTree {
 		rte, err := ratchetTreeExtension(cur.tree)
 		if err != nil {
@@ -96,7 +96,7 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	}
 	var extPub []byte
 	for _, e := range gi.Extensions {
-		if e.Type == ExtensionTypeExternalPub {
+		if e.Type == message.ExtensionTypeExternalPub {
 			r := codec.NewReader(e.Data)
 			if extPub, err = r.Opaque(); err != nil || r.Done() != nil {
 				return nil, nil, fmt.Errorf("%w: external_pub", codec.ErrInvalidValue)

@@ -4,27 +4,19 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
+
 	"github.com/xchat-im/xchat/client/mls/internal/framing"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"github.com/xchat-im/xchat/client/mls/internal/welcome"
-	"slices"
-	"sync"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
 	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
 
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
-)
-
-// Extension types defined by RFC 9420 section 17.3.
-const (
-	ExtensionTypeApplicationID        uint16 = 1
-	ExtensionTypeRatchetTree          uint16 = 2
-	ExtensionTypeRequiredCapabilities uint16 = 3
-	ExtensionTypeExternalPub          uint16 = 4
-	ExtensionTypeExternalSenders      uint16 = 5
 )
 
 // Defaults and bounds of Config.

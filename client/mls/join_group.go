@@ -22,7 +22,7 @@ func treeFromExtensions(rt []byte, exts []message.Extension) (*ratchettree.Tree,
 	rt = slices.Clone(rt)
 	if len(rt) == 0 {
 		for _, e := range exts {
-			if e.Type == ExtensionTypeRatchetTree {
+			if e.Type == message.ExtensionTypeRatchetTree {
 				rt = e.Data
 			}
 		}

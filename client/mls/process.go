@@ -4,11 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/framing"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"slices"
 	"time"
 
-	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/framing"
+
 	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
 
@@ -153,39 +154,14 @@ func (g *Group) signatureLookup(base *epoch, c *message.FramedContent) framing.S
 	}
 }
 
-// ExternalSender is an entry of the external_senders extension.
-type ExternalSender struct {
-	SignatureKey []byte
-	Credential   message.Credential
-}
-
-// Marshal writes the entry.
-func (e *ExternalSender) Marshal(w *codec.Writer) {
-	w.Opaque(e.SignatureKey)
-	e.Credential.Marshal(w)
-}
-
-// Unmarshal reads the entry.
-func (e *ExternalSender) Unmarshal(r *codec.Reader) error {
-	d := codec.Dec{R: r}
-	var out ExternalSender
-	out.SignatureKey = d.Opaque()
-	d.Do(out.Credential.Unmarshal)
-	if d.Err != nil {
-		return d.Err
-	}
-	*e = out
-	return nil
-}
-
-func externalSenders(exts []message.Extension) ([]ExternalSender, error) {
+func externalSenders(exts []message.Extension) ([]message.ExternalSender, error) {
 	for _, e := range exts {
-		if e.Type != ExtensionTypeExternalSenders {
+		if e.Type != message.ExtensionTypeExternalSenders {
 			continue
 		}
 		r := codec.NewReader(e.Data)
 		d := codec.Dec{R: r}
-		out := codec.ReadList[ExternalSender](&d)
+		out := codec.ReadList[message.ExternalSender](&d)
 		if d.Err == nil {
 			d.Fail(r.Done())
 		}

@@ -25,7 +25,7 @@ func defaultProposal(t uint16) bool { return t >= 1 && t <= 7 }
 // GroupContext, if present.
 func requiredCapabilities(exts []message.Extension) (ext, props, creds []uint16, err error) {
 	for _, e := range exts {
-		if e.Type != ExtensionTypeRequiredCapabilities {
+		if e.Type != message.ExtensionTypeRequiredCapabilities {
 			continue
 		}
 		r := codec.NewReader(e.Data)
