@@ -2,7 +2,6 @@ package mls
 
 import (
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"testing"
 )
 
@@ -25,7 +24,7 @@ func benchGroupPair(b *testing.B, n int) (*Group, *Group) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var kps []message.KeyPackage
+	var kps []KeyPackage
 	var first *KeyPackageBundle
 	for i := 1; i < n; i++ {
 		kb := newBundle(b, cs, fmt.Sprint("m", i))
@@ -108,7 +107,7 @@ func BenchmarkCommitAdd100(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		if c, w, err = g.Commit(CommitOptions{Add: []message.KeyPackage{kp}}); err != nil || w == nil {
+		if c, w, err = g.Commit(CommitOptions{Add: []KeyPackage{kp}}); err != nil || w == nil {
 			b.Fatal(err)
 		}
 	}

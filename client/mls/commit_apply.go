@@ -4,15 +4,15 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"fmt"
+	"slices"
+
 	"github.com/xchat-im/xchat/client/mls/internal/framing"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
-	"slices"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
 
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
-	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
 // Proposal reference label (RFC 9420 section 5.2).
@@ -48,7 +48,7 @@ func commitHash(msg []byte) []byte {
 type staged struct {
 	next        *epoch
 	fx          *proposalEffects
-	committer   treemath.LeafIndex
+	committer   LeafIndex
 	selfRemoved bool
 	proposals   []message.Proposal
 }
@@ -91,7 +91,7 @@ func (g *Group) stageCommit(base *epoch, ac *framing.AuthenticatedContent) (*sta
 	if err != nil {
 		return nil, err
 	}
-	var extCred *message.Credential
+	var extCred *Credential
 	if external && c.Path != nil {
 		extCred = &c.Path.LeafNode.Credential
 	}
@@ -128,7 +128,7 @@ func (g *Group) stageCommit(base *epoch, ac *framing.AuthenticatedContent) (*sta
 	}
 	pruneKeys(tree, priv)
 
-	committer := treemath.LeafIndex(sender.LeafIndex)
+	committer := LeafIndex(sender.LeafIndex)
 	if external {
 		if c.Path == nil {
 			return nil, fmt.Errorf("%w: external commit without path", ErrInvalidCommit)
@@ -203,7 +203,7 @@ func (g *Group) stageCommit(base *epoch, ac *framing.AuthenticatedContent) (*sta
 		return nil, err
 	}
 	if !keyschedule.VerifyConfirmationTag(g.cs, secrets.ConfirmationKey, gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag) {
-		return nil, tampered(ErrBadConfirmationTag)
+		return nil, tampered(errBadConfirmationTag)
 	}
 	interim, err := keyschedule.InterimTranscriptHash(g.cs, gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag)
 	if err != nil {

@@ -3,11 +3,12 @@ package mls
 import (
 	"errors"
 	"fmt"
+	"slices"
+
 	"github.com/xchat-im/xchat/client/mls/internal/framing"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"github.com/xchat-im/xchat/client/mls/internal/welcome"
-	"slices"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
 
@@ -19,15 +20,15 @@ import (
 // proposals of the epoch (by reference).
 type CommitOptions struct {
 	// Add adds the owners of these key packages.
-	Add []message.KeyPackage
+	Add []KeyPackage
 	// Remove removes the members at these leaves.
-	Remove []treemath.LeafIndex
+	Remove []LeafIndex
 	// Update refreshes the committer's own leaf and path. A path is sent
 	// whenever RFC 9420 requires one and always with Update or Remove.
 	Update bool
 	// PSKs injects pre-shared keys (external ones must be known through
 	// Config.ExternalPSK); a nil Nonce is filled in.
-	PSKs []keyschedule.PreSharedKeyID
+	PSKs []PreSharedKeyID
 	// AuthenticatedData is sent in clear, authenticated.
 	AuthenticatedData []byte
 	// NoPending leaves the pending proposals of the epoch uncommitted.
@@ -44,9 +45,9 @@ func (e *epoch) self() message.Sender {
 // commits, tag is called between signing and protecting to compute the
 // confirmation tag.
 func (g *Group) frame(base *epoch, c *message.FramedContent, private bool, tag func(*framing.AuthenticatedContent) error) ([]byte, *framing.AuthenticatedContent, error) {
-	wf := message.WireFormatPublicMessage
+	wf := WireFormatPublicMessage
 	if private {
-		wf = message.WireFormatPrivateMessage
+		wf = WireFormatPrivateMessage
 	}
 	ac, err := framing.SignFramedContent(g.cs, g.sigPriv, wf, c, &base.gc)
 	if err != nil {
@@ -57,7 +58,7 @@ func (g *Group) frame(base *epoch, c *message.FramedContent, private bool, tag f
 			return nil, nil, err
 		}
 	}
-	m := message.MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: wf}
+	m := MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: wf}
 	if private {
 		if m.PrivateMessage, err = base.keys.ProtectPrivate(ac, g.cfg.padding()); err != nil {
 			return nil, nil, err
@@ -93,10 +94,10 @@ func (g *Group) Encrypt(plaintext, authenticatedData []byte) ([]byte, error) {
 	return b, err
 }
 
-// Propose sends a proposal for the current epoch and keeps it pending,
+// proposeOther sends a proposal for the current epoch and keeps it pending,
 // so that the member's next Commit includes it. Update proposals are made
 // with ProposeUpdate.
-func (g *Group) Propose(p message.Proposal) ([]byte, error) {
+func (g *Group) proposeOther(p message.Proposal) ([]byte, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if p.Type == message.ProposalTypeUpdate {
@@ -106,13 +107,13 @@ func (g *Group) Propose(p message.Proposal) ([]byte, error) {
 }
 
 // ProposeAdd proposes adding the owner of kp.
-func (g *Group) ProposeAdd(kp message.KeyPackage) ([]byte, error) {
-	return g.Propose(message.Proposal{Type: message.ProposalTypeAdd, Add: &message.Add{KeyPackage: kp}})
+func (g *Group) ProposeAdd(kp KeyPackage) ([]byte, error) {
+	return g.proposeOther(message.Proposal{Type: message.ProposalTypeAdd, Add: &message.Add{KeyPackage: kp}})
 }
 
 // ProposeRemove proposes removing the member at leaf l.
-func (g *Group) ProposeRemove(l treemath.LeafIndex) ([]byte, error) {
-	return g.Propose(message.Proposal{Type: message.ProposalTypeRemove, Remove: &message.Remove{Removed: uint32(l)}})
+func (g *Group) ProposeRemove(l LeafIndex) ([]byte, error) {
+	return g.proposeOther(message.Proposal{Type: message.ProposalTypeRemove, Remove: &message.Remove{Removed: uint32(l)}})
 }
 
 // ProposeUpdate proposes replacing the member's leaf with one holding a
@@ -359,7 +360,7 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 
 // signedGroupInfo returns the signed GroupInfo of epoch e with the given
 // extensions.
-func (g *Group) signedGroupInfo(e *epoch, exts []message.Extension) (*message.GroupInfo, error) {
+func (g *Group) signedGroupInfo(e *epoch, exts []Extension) (*message.GroupInfo, error) {
 	gi := &message.GroupInfo{GroupContext: e.gc, Extensions: exts, ConfirmationTag: e.confirmationTag, Signer: uint32(e.priv.Leaf)}
 	if err := welcome.SignGroupInfo(g.cs, g.sigPriv, gi); err != nil {
 		return nil, err
@@ -367,13 +368,13 @@ func (g *Group) signedGroupInfo(e *epoch, exts []message.Extension) (*message.Gr
 	return gi, nil
 }
 
-func ratchetTreeExtension(t *ratchettree.Tree) (message.Extension, error) {
+func ratchetTreeExtension(t *ratchettree.Tree) (Extension, error) {
 	rt := t.RatchetTree()
 	b, err := codec.MarshalAll(&rt)
 	if err != nil {
-		return message.Extension{}, err
+		return Extension{}, err
 	}
-	return message.Extension{Type: message.ExtensionTypeRatchetTree, Data: b}, nil
+	return Extension{Type: message.ExtensionTypeRatchetTree, Data: b}, nil
 }
 
 // welcome seals the Welcome of a commit for the members it added; the
@@ -383,7 +384,7 @@ func (g *Group) welcome(next *epoch, fx *proposalEffects, psks []keyschedule.PSK
 	if err != nil {
 		return nil, err
 	}
-	gi, err := g.signedGroupInfo(next, []message.Extension{rte})
+	gi, err := g.signedGroupInfo(next, []Extension{rte})
 	if err != nil {
 		return nil, err
 	}
@@ -403,19 +404,19 @@ func (g *Group) welcome(next *epoch, fx *proposalEffects, psks []keyschedule.PSK
 	if err != nil {
 		return nil, err
 	}
-	m := message.MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: message.WireFormatWelcome, Welcome: w}
+	m := MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: WireFormatWelcome, Welcome: w}
 	return m.MarshalBinary()
 }
 
 // cloneKeyPackage returns a deep copy of kp.
-func cloneKeyPackage(kp message.KeyPackage) (message.KeyPackage, error) {
+func cloneKeyPackage(kp KeyPackage) (KeyPackage, error) {
 	b, err := codec.MarshalAll(&kp)
 	if err != nil {
-		return message.KeyPackage{}, fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
+		return KeyPackage{}, fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
 	}
-	var out message.KeyPackage
+	var out KeyPackage
 	if err := codec.UnmarshalAll(b, &out); err != nil {
-		return message.KeyPackage{}, fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
+		return KeyPackage{}, fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
 	}
 	return out, nil
 }

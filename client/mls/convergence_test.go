@@ -3,7 +3,6 @@ package mls
 import (
 	"bytes"
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"testing"
 )
 
@@ -51,7 +50,7 @@ func convergeTwo(t *testing.T, cs *CipherSuite, cfg Config) {
 	a, b, c := gs[0], gs[1], gs[2]
 	c2 := clone(t, c)
 	d := newBundle(t, cs, "d")
-	cA, wA := commit(t, a, CommitOptions{Add: []message.KeyPackage{d.KeyPackage}})
+	cA, wA := commit(t, a, CommitOptions{Add: []KeyPackage{d.KeyPackage}})
 	cB, _ := commit(t, b, CommitOptions{Update: true})
 	mA := mustEncrypt(t, a, "in A's epoch")
 	mB := mustEncrypt(t, b, "in B's epoch")

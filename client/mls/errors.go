@@ -3,9 +3,6 @@ package mls
 import (
 	"errors"
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/framing"
-
-	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 )
 
 // Errors of the group state machine (Group). Callers test them with
@@ -22,15 +19,6 @@ var (
 	// ErrTampered reports a message that does not authenticate: an AEAD
 	// failure, a bad signature, membership tag or confirmation tag.
 	ErrTampered = errors.New("mls: message does not authenticate")
-	// ErrBadSignature reports a signature that does not verify; it is
-	// ErrSignature.
-	ErrBadSignature = ciphersuite.ErrSignature
-	// ErrBadMembershipTag reports a wrong PublicMessage membership tag; it
-	// is ErrMembershipTag.
-	ErrBadMembershipTag = framing.ErrMembershipTag
-	// ErrBadConfirmationTag reports a commit whose confirmation tag does
-	// not match the epoch it leads to.
-	ErrBadConfirmationTag = errors.New("mls: invalid confirmation tag")
 	// ErrWrongEpoch reports a message for an epoch the group does not hold
 	// (a future epoch, or one older than every retained epoch).
 	ErrWrongEpoch = errors.New("mls: message for an unknown epoch")
@@ -67,6 +55,10 @@ var (
 	// ErrInvalidKeyPackage reports a KeyPackage that fails validation.
 	ErrInvalidKeyPackage = errors.New("mls: invalid key package")
 )
+
+// errBadConfirmationTag reports a commit whose confirmation tag does not
+// match the epoch it leads to; it is returned wrapped with ErrTampered.
+var errBadConfirmationTag = errors.New("mls: invalid confirmation tag")
 
 // tampered wraps err so that it matches ErrTampered as well.
 func tampered(err error) error {

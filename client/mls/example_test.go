@@ -3,7 +3,6 @@ package mls_test
 import (
 	"errors"
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls"
 )
@@ -14,7 +13,7 @@ func Example() {
 	cs, _ := mls.LookupSuite(mls.XWingAES128GCMSHA256Ed25519)
 	newDevice := func(name string) *mls.KeyPackageBundle {
 		sigPriv, _, _ := cs.GenerateSignatureKey()
-		cred := message.Credential{Type: message.CredentialTypeXchat, Identity: []byte(name)}
+		cred := mls.Credential{Type: mls.CredentialTypeXchat, Identity: []byte(name)}
 		b, err := mls.NewKeyPackage(cs, cred, sigPriv, mls.XchatKeyPackageOptions())
 		if err != nil {
 			panic(err)
@@ -25,15 +24,15 @@ func Example() {
 	// The policy decides which credentials may enter the group. xchat
 	// verifies the sender certificate a credential carries; this example
 	// only checks the credential's type.
-	cfg := mls.Config{ValidateCredential: func(c message.Credential, signatureKey []byte) error {
-		if c.Type != message.CredentialTypeXchat || len(c.Identity) == 0 {
+	cfg := mls.Config{ValidateCredential: func(c mls.Credential, signatureKey []byte) error {
+		if c.Type != mls.CredentialTypeXchat || len(c.Identity) == 0 {
 			return errors.New("not an xchat credential")
 		}
 		return nil
 	}}
 
 	ga, _ := mls.CreateGroup(cs, []byte("0123456789abcdef"), alice, cfg)
-	_, welcome, _ := ga.Commit(mls.CommitOptions{Add: []message.KeyPackage{bob.KeyPackage}})
+	_, welcome, _ := ga.Commit(mls.CommitOptions{Add: []mls.KeyPackage{bob.KeyPackage}})
 	gb, err := mls.JoinFromWelcome(welcome, func([]byte) *mls.KeyPackageBundle { return bob }, nil, cfg)
 	if err != nil {
 		panic(err)

@@ -3,16 +3,16 @@ package mls
 import (
 	"errors"
 	"fmt"
+	"slices"
+
 	"github.com/xchat-im/xchat/client/mls/internal/framing"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"github.com/xchat-im/xchat/client/mls/internal/welcome"
-	"slices"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
 
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
-	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
 // GroupInfo returns a signed GroupInfo of the current epoch as an encoded
@@ -29,7 +29,7 @@ func (g *Group) GroupInfo(withTree bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	exts := []message.Extension{{Type: message.ExtensionTypeExternalPub, Data: mustOpaque(pub)}}
+	exts := []Extension{{Type: message.ExtensionTypeExternalPub, Data: mustOpaque(pub)}}
 	if withTree {
 		rte, err := ratchetTreeExtension(cur.tree)
 		if err != nil {
@@ -41,7 +41,7 @@ func (g *Group) GroupInfo(withTree bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := message.MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: message.WireFormatGroupInfo, GroupInfo: gi}
+	m := MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: WireFormatGroupInfo, GroupInfo: gi}
 	return m.MarshalBinary()
 }
 
@@ -67,11 +67,11 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	if err := cfg.check(); err != nil {
 		return nil, nil, fmt.Errorf("mls: join external: %w", err)
 	}
-	var m message.MLSMessage
+	var m MLSMessage
 	if err := m.UnmarshalBinary(slices.Clone(groupInfo)); err != nil {
 		return nil, nil, err
 	}
-	if m.WireFormat != message.WireFormatGroupInfo {
+	if m.WireFormat != WireFormatGroupInfo {
 		return nil, nil, fmt.Errorf("mls: join external: %w", codec.Invalid("wire format %d is not a GroupInfo", m.WireFormat))
 	}
 	gi := m.GroupInfo
@@ -83,7 +83,7 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	if err != nil {
 		return nil, nil, err
 	}
-	signer := tree.Leaf(treemath.LeafIndex(gi.Signer))
+	signer := tree.Leaf(LeafIndex(gi.Signer))
 	if signer == nil {
 		return nil, nil, fmt.Errorf("%w: group info signer %d", ErrNotMember, gi.Signer)
 	}
@@ -125,8 +125,8 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	// by the same commit (RFC 9420 section 12.4.3.2).
 	proposals := []message.ProposalOrRef{{Type: message.ProposalOrRefProposal, Proposal: &message.Proposal{Type: message.ProposalTypeExternalInit, ExternalInit: &message.ExternalInit{KEMOutput: kemOutput}}}}
 	for i := uint32(0); i < tree.NumLeaves(); i++ {
-		if old := tree.Leaf(treemath.LeafIndex(i)); old != nil && sameCredential(&old.Credential, &leaf.Credential) {
-			if err := tree.RemoveLeaf(treemath.LeafIndex(i)); err != nil {
+		if old := tree.Leaf(LeafIndex(i)); old != nil && sameCredential(&old.Credential, &leaf.Credential) {
+			if err := tree.RemoveLeaf(LeafIndex(i)); err != nil {
 				return nil, nil, err
 			}
 			proposals = append(proposals, message.ProposalOrRef{Type: message.ProposalOrRefProposal, Proposal: &message.Proposal{Type: message.ProposalTypeRemove, Remove: &message.Remove{Removed: i}}})
@@ -153,7 +153,7 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	}
 	c := &message.Commit{Proposals: proposals, Path: res.Path}
 	content := &message.FramedContent{GroupID: gc0.GroupID, Epoch: gc0.Epoch, Sender: message.Sender{Type: message.SenderTypeNewMemberCommit}, ContentType: message.ContentTypeCommit, Commit: c}
-	ac, err := framing.SignFramedContent(cs, g.sigPriv, message.WireFormatPublicMessage, content, &gc0)
+	ac, err := framing.SignFramedContent(cs, g.sigPriv, WireFormatPublicMessage, content, &gc0)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -181,7 +181,7 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	if err != nil {
 		return nil, nil, err
 	}
-	out := message.MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: message.WireFormatPublicMessage, PublicMessage: pm}
+	out := MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: WireFormatPublicMessage, PublicMessage: pm}
 	msg, err := out.MarshalBinary()
 	if err != nil {
 		return nil, nil, err

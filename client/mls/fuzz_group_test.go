@@ -1,10 +1,7 @@
 package mls
 
 import (
-	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"testing"
-
-	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
 // fuzzGroup returns the persisted state of member 1 of a three-member
@@ -32,10 +29,10 @@ func fuzzGroup(f *testing.F) (state []byte, seeds [][]byte, welcome []byte, join
 	seeds = append(seeds, cm)
 	priv := clone(f, a)
 	priv.cfg.EncryptHandshake = true
-	cm, _ = commit(f, priv, CommitOptions{Remove: []treemath.LeafIndex{2}})
+	cm, _ = commit(f, priv, CommitOptions{Remove: []LeafIndex{2}})
 	seeds = append(seeds, cm)
 	joiner = newBundle(f, cs, "j")
-	cm, welcome = commit(f, clone(f, a), CommitOptions{Add: []message.KeyPackage{joiner.KeyPackage}})
+	cm, welcome = commit(f, clone(f, a), CommitOptions{Add: []KeyPackage{joiner.KeyPackage}})
 	seeds = append(seeds, cm, welcome)
 	return state, seeds, welcome, joiner
 }

@@ -41,7 +41,7 @@ type Config struct {
 	// rejects the message or operation with ErrInvalidCredential. It must
 	// be set: CreateGroup, JoinFromWelcome, JoinExternal and UnmarshalGroup
 	// fail with ErrNoCredentialValidator without it.
-	ValidateCredential func(c message.Credential, signatureKey []byte) error
+	ValidateCredential func(c Credential, signatureKey []byte) error
 	// ExternalPSK returns the secret of an external pre-shared key by its
 	// psk_id; nil means none are known.
 	ExternalPSK func(id []byte) ([]byte, error)
@@ -116,13 +116,13 @@ type LeafIndex = treemath.LeafIndex
 
 // Member is one member of a group: its leaf index and leaf node contents.
 type Member struct {
-	Leaf          treemath.LeafIndex
-	Credential    message.Credential
+	Leaf          LeafIndex
+	Credential    Credential
 	SignatureKey  []byte
 	EncryptionKey []byte
 }
 
-func memberOf(l treemath.LeafIndex, leaf *message.LeafNode) Member {
+func memberOf(l LeafIndex, leaf *message.LeafNode) Member {
 	c := leaf.Credential
 	c.Identity = slices.Clone(c.Identity)
 	c.Certificates = slices.Clone(c.Certificates)
@@ -187,14 +187,14 @@ type Group struct {
 	removed    bool
 	// welcomedBy is the GroupInfo signer of the Welcome this member
 	// joined by (not kept in the saved state).
-	welcomedBy    treemath.LeafIndex
+	welcomedBy    LeafIndex
 	joinedWelcome bool
 }
 
 // WelcomedBy returns the leaf of the member that signed the GroupInfo of
 // the Welcome this group was joined by, on the Group JoinFromWelcome
 // returned; false otherwise.
-func (g *Group) WelcomedBy() (treemath.LeafIndex, bool) {
+func (g *Group) WelcomedBy() (LeafIndex, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.welcomedBy, g.joinedWelcome
@@ -228,7 +228,7 @@ func (g *Group) EpochAuthenticator() []byte {
 }
 
 // OwnLeaf returns the member's own leaf index.
-func (g *Group) OwnLeaf() treemath.LeafIndex {
+func (g *Group) OwnLeaf() LeafIndex {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.cur().priv.Leaf
@@ -251,8 +251,8 @@ func (g *Group) Members() []Member {
 func members(t *ratchettree.Tree) []Member {
 	var out []Member
 	for i := uint32(0); i < t.NumLeaves(); i++ {
-		if leaf := t.Leaf(treemath.LeafIndex(i)); leaf != nil {
-			out = append(out, memberOf(treemath.LeafIndex(i), leaf))
+		if leaf := t.Leaf(LeafIndex(i)); leaf != nil {
+			out = append(out, memberOf(LeafIndex(i), leaf))
 		}
 	}
 	return out
@@ -261,7 +261,7 @@ func members(t *ratchettree.Tree) []Member {
 func memberCount(t *ratchettree.Tree) int {
 	n := 0
 	for i := uint32(0); i < t.NumLeaves(); i++ {
-		if t.Leaf(treemath.LeafIndex(i)) != nil {
+		if t.Leaf(LeafIndex(i)) != nil {
 			n++
 		}
 	}

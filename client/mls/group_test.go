@@ -4,15 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"testing"
+
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/welcome"
-	"testing"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
 	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
 
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
-	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
 // testSuites are the suites the group tests run with: xchat's default and
@@ -38,7 +38,7 @@ func newBundle(t testing.TB, cs *CipherSuite, name string) *KeyPackageBundle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := NewKeyPackage(cs, message.Credential{Type: message.CredentialTypeXchat, Identity: []byte(name)}, priv, XchatKeyPackageOptions())
+	b, err := NewKeyPackage(cs, Credential{Type: CredentialTypeXchat, Identity: []byte(name)}, priv, XchatKeyPackageOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func newTestGroup(t testing.TB, cs *CipherSuite, n int, cfg Config) []*Group {
 	if n == 1 {
 		return gs
 	}
-	var kps []message.KeyPackage
+	var kps []KeyPackage
 	var bs []*KeyPackageBundle
 	for i := 1; i < n; i++ {
 		b := newBundle(t, cs, fmt.Sprintf("m%d", i))
@@ -164,7 +164,7 @@ func TestGroupLifecycle(t *testing.T) {
 		if got := len(a.Members()); got != 3 {
 			t.Fatalf("%d members", got)
 		}
-		if m := b.Members()[2]; string(m.Credential.Identity) != "m2" || m.Credential.Type != message.CredentialTypeXchat {
+		if m := b.Members()[2]; string(m.Credential.Identity) != "m2" || m.Credential.Type != CredentialTypeXchat {
 			t.Fatalf("member 2: %+v", m.Credential)
 		}
 		m := mustEncrypt(t, a, "hello")
@@ -190,7 +190,7 @@ func TestGroupLifecycle(t *testing.T) {
 		// D joins; it cannot read what was sent before.
 		before := mustEncrypt(t, b, "before D")
 		d := newBundle(t, cs, "d")
-		cm, w := commit(t, a, CommitOptions{Add: []message.KeyPackage{d.KeyPackage}})
+		cm, w := commit(t, a, CommitOptions{Add: []KeyPackage{d.KeyPackage}})
 		ps = deliver(t, cm, b, c)
 		if len(ps[0].Added) != 1 || string(ps[0].Added[0].Credential.Identity) != "d" {
 			t.Fatalf("added: %+v", ps[0].Added)
@@ -209,7 +209,7 @@ func TestGroupLifecycle(t *testing.T) {
 		}
 
 		// C is removed: it learns it, and reads nothing afterwards.
-		cm, _ = commit(t, b, CommitOptions{Remove: []treemath.LeafIndex{c.OwnLeaf()}})
+		cm, _ = commit(t, b, CommitOptions{Remove: []LeafIndex{c.OwnLeaf()}})
 		deliver(t, cm, a, gd)
 		p, err := c.Process(cm)
 		if err != nil || !p.SelfRemoved || len(p.Removed) != 1 {
@@ -223,7 +223,7 @@ func TestGroupLifecycle(t *testing.T) {
 
 		// A removed member that missed its removal cannot read either.
 		e := newTestGroup(t, cs, 3, Config{ValidateCredential: acceptAnyCredential})
-		cm, _ = commit(t, e[0], CommitOptions{Remove: []treemath.LeafIndex{2}})
+		cm, _ = commit(t, e[0], CommitOptions{Remove: []LeafIndex{2}})
 		deliver(t, cm, e[1])
 		after = mustEncrypt(t, e[0], "secret")
 		_, err = e[2].Process(after)
@@ -277,7 +277,7 @@ func TestGroupProposalsByReference(t *testing.T) {
 func TestGroupCredentialHook(t *testing.T) {
 	cs, _ := LookupSuite(X25519AES128GCMSHA256Ed25519)
 	reject := errors.New("not allowed")
-	cfg := Config{ValidateCredential: func(c message.Credential, key []byte) error {
+	cfg := Config{ValidateCredential: func(c Credential, key []byte) error {
 		if string(c.Identity) == "mallory" {
 			return reject
 		}
@@ -285,7 +285,7 @@ func TestGroupCredentialHook(t *testing.T) {
 	}}
 	gs := newTestGroup(t, cs, 2, cfg)
 	mal := newBundle(t, cs, "mallory")
-	_, _, err := gs[0].Commit(CommitOptions{Add: []message.KeyPackage{mal.KeyPackage}})
+	_, _, err := gs[0].Commit(CommitOptions{Add: []KeyPackage{mal.KeyPackage}})
 	expectErr(t, err, ErrInvalidCredential, reject)
 	// A member with a lax policy adds mallory; the strict one refuses.
 	lax := newTestGroup(t, cs, 2, Config{ValidateCredential: acceptAnyCredential})
@@ -293,7 +293,7 @@ func TestGroupCredentialHook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cm, _ := commit(t, lax[0], CommitOptions{Add: []message.KeyPackage{mal.KeyPackage}})
+	cm, _ := commit(t, lax[0], CommitOptions{Add: []KeyPackage{mal.KeyPackage}})
 	_, err = strict.Process(cm)
 	expectErr(t, err, ErrInvalidCredential)
 	if _, err := CreateGroup(cs, []byte("x"), mal, cfg); !errors.Is(err, ErrInvalidCredential) {
@@ -396,7 +396,7 @@ func TestGroupExternalJoin(t *testing.T) {
 		gs[len(gs)-1] = again
 		sameState(t, gs...)
 		// An external commit may not remove someone else.
-		evil := message.Credential{Type: message.CredentialTypeXchat, Identity: []byte("evil")}
+		evil := Credential{Type: CredentialTypeXchat, Identity: []byte("evil")}
 		props := []pendingProposal{
 			{proposal: message.Proposal{Type: message.ProposalTypeExternalInit, ExternalInit: &message.ExternalInit{KEMOutput: []byte{1}}}},
 			{proposal: message.Proposal{Type: message.ProposalTypeRemove, Remove: &message.Remove{Removed: 0}}},
@@ -449,7 +449,7 @@ func TestGroupCommitDropsInvalidPending(t *testing.T) {
 	}
 	deliver(t, p, a, c)
 	// A adds E itself: the pending add of the same key package is left out.
-	cm, w := commit(t, a, CommitOptions{Add: []message.KeyPackage{e.KeyPackage}})
+	cm, w := commit(t, a, CommitOptions{Add: []KeyPackage{e.KeyPackage}})
 	ps := deliver(t, cm, b, c)
 	if len(ps[0].Added) != 1 {
 		t.Fatalf("added %d", len(ps[0].Added))
@@ -471,34 +471,34 @@ func TestGroupPSKs(t *testing.T) {
 	}
 	gs := newTestGroup(t, cs, 3, Config{ValidateCredential: acceptAnyCredential, ExternalPSK: psk})
 	a := gs[0]
-	cm, _ := commit(t, a, CommitOptions{PSKs: []keyschedule.PreSharedKeyID{{Type: keyschedule.PSKTypeExternal, ID: []byte("shared")}}})
+	cm, _ := commit(t, a, CommitOptions{PSKs: []PreSharedKeyID{{Type: keyschedule.PSKTypeExternal, ID: []byte("shared")}}})
 	deliver(t, cm, gs[1:]...)
 	sameState(t, gs...)
 	// A resumption PSK of the previous epoch, with an add.
 	d := newBundle(t, cs, "d")
 	prev := a.Epoch() - 1
-	cm, w := commit(t, gs[1], CommitOptions{Add: []message.KeyPackage{d.KeyPackage}, PSKs: []keyschedule.PreSharedKeyID{{Type: keyschedule.PSKTypeResumption, Usage: keyschedule.ResumptionPSKUsageApplication, GroupID: a.GroupID(), Epoch: prev}}})
+	cm, w := commit(t, gs[1], CommitOptions{Add: []KeyPackage{d.KeyPackage}, PSKs: []PreSharedKeyID{{Type: keyschedule.PSKTypeResumption, Usage: keyschedule.ResumptionPSKUsageApplication, GroupID: a.GroupID(), Epoch: prev}}})
 	deliver(t, cm, a, gs[2])
 	sameState(t, gs...)
 	// The joiner cannot resolve a resumption PSK of an epoch it never saw.
 	_, err := JoinFromWelcome(w, bundleLookup(d), nil, Config{ValidateCredential: acceptAnyCredential, ExternalPSK: psk})
 	expectErr(t, err, welcome.ErrWelcomePSK)
 	// Unknown PSKs are refused.
-	_, _, err = a.Commit(CommitOptions{PSKs: []keyschedule.PreSharedKeyID{{Type: keyschedule.PSKTypeExternal, ID: []byte("other")}}})
+	_, _, err = a.Commit(CommitOptions{PSKs: []PreSharedKeyID{{Type: keyschedule.PSKTypeExternal, ID: []byte("other")}}})
 	expectErr(t, err, ErrInvalidProposal)
 }
 
 func TestGroupLimits(t *testing.T) {
 	cs, _ := LookupSuite(X25519AES128GCMSHA256Ed25519)
 	gs := newTestGroup(t, cs, 2, Config{ValidateCredential: acceptAnyCredential, MaxMembers: 2})
-	_, _, err := gs[0].Commit(CommitOptions{Add: []message.KeyPackage{newBundle(t, cs, "c").KeyPackage}})
+	_, _, err := gs[0].Commit(CommitOptions{Add: []KeyPackage{newBundle(t, cs, "c").KeyPackage}})
 	expectErr(t, err, ErrTooManyMembers)
 	// A peer with a larger limit adds a third member: refused here.
 	lax, err := UnmarshalGroup(mustState(t, gs[0]), Config{ValidateCredential: acceptAnyCredential})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cm, _ := commit(t, lax, CommitOptions{Add: []message.KeyPackage{newBundle(t, cs, "c").KeyPackage}})
+	cm, _ := commit(t, lax, CommitOptions{Add: []KeyPackage{newBundle(t, cs, "c").KeyPackage}})
 	_, err = gs[1].Process(cm)
 	expectErr(t, err, ErrTooManyMembers)
 	// Proposals for another epoch, and non-group messages, are typed.
@@ -513,8 +513,8 @@ func TestGroupLimits(t *testing.T) {
 
 // mustLeafBundle returns a key package carrying g's own leaf node, as a
 // member that lost its state but kept its credential and key would make.
-func mustLeafBundle(t *testing.T, g *Group) message.KeyPackage {
+func mustLeafBundle(t *testing.T, g *Group) KeyPackage {
 	t.Helper()
 	leaf := *g.cur().tree.Leaf(g.OwnLeaf())
-	return message.KeyPackage{Version: message.ProtocolVersionMLS10, CipherSuite: g.cs.ID(), LeafNode: leaf}
+	return KeyPackage{Version: message.ProtocolVersionMLS10, CipherSuite: g.cs.ID(), LeafNode: leaf}
 }

@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
+
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"github.com/xchat-im/xchat/client/mls/internal/welcome"
-	"slices"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
 
@@ -18,7 +19,7 @@ import (
 
 // treeFromExtensions returns the ratchet tree given out of band (when
 // rt is not empty) or carried by the ratchet_tree extension.
-func treeFromExtensions(rt []byte, exts []message.Extension) (*ratchettree.Tree, error) {
+func treeFromExtensions(rt []byte, exts []Extension) (*ratchettree.Tree, error) {
 	rt = slices.Clone(rt)
 	if len(rt) == 0 {
 		for _, e := range exts {
@@ -46,7 +47,7 @@ func (g *Group) validateJoinedTree(tree *ratchettree.Tree, gc *message.GroupCont
 	}
 	n := 0
 	for i := uint32(0); i < tree.NumLeaves(); i++ {
-		leaf := tree.Leaf(treemath.LeafIndex(i))
+		leaf := tree.Leaf(LeafIndex(i))
 		if leaf == nil {
 			continue
 		}
@@ -73,11 +74,11 @@ func JoinFromWelcome(data []byte, bundles func(ref []byte) *KeyPackageBundle, ra
 	if err := cfg.check(); err != nil {
 		return nil, fmt.Errorf("mls: join: %w", err)
 	}
-	var m message.MLSMessage
+	var m MLSMessage
 	if err := m.UnmarshalBinary(slices.Clone(data)); err != nil {
 		return nil, err
 	}
-	if m.WireFormat != message.WireFormatWelcome {
+	if m.WireFormat != WireFormatWelcome {
 		return nil, fmt.Errorf("mls: join: %w", codec.Invalid("wire format %d is not a Welcome", m.WireFormat))
 	}
 	w := m.Welcome
@@ -102,13 +103,13 @@ func JoinFromWelcome(data []byte, bundles func(ref []byte) *KeyPackageBundle, ra
 			return nil, err
 		}
 		tree = t.Clone()
-		leaf := t.Leaf(treemath.LeafIndex(gi.Signer))
+		leaf := t.Leaf(LeafIndex(gi.Signer))
 		if leaf == nil {
 			return nil, fmt.Errorf("%w: signer %d", ErrNotMember, gi.Signer)
 		}
 		return leaf.SignatureKey, nil
 	}
-	psk := func(id *keyschedule.PreSharedKeyID) ([]byte, error) {
+	psk := func(id *PreSharedKeyID) ([]byte, error) {
 		if id.Type == keyschedule.PSKTypeExternal && cfg.ExternalPSK != nil {
 			return cfg.ExternalPSK(id.ID)
 		}
@@ -130,16 +131,16 @@ func JoinFromWelcome(data []byte, bundles func(ref []byte) *KeyPackageBundle, ra
 	if err != nil {
 		return nil, err
 	}
-	own := treemath.LeafIndex(^uint32(0))
+	own := LeafIndex(^uint32(0))
 	for i := uint32(0); i < tree.NumLeaves(); i++ {
-		if leaf := tree.Leaf(treemath.LeafIndex(i)); leaf != nil {
+		if leaf := tree.Leaf(LeafIndex(i)); leaf != nil {
 			if got, err := codec.MarshalAll(leaf); err == nil && bytes.Equal(got, want) {
-				own = treemath.LeafIndex(i)
+				own = LeafIndex(i)
 				break
 			}
 		}
 	}
-	if own == treemath.LeafIndex(^uint32(0)) {
+	if own == LeafIndex(^uint32(0)) {
 		return nil, fmt.Errorf("%w: own leaf not in the tree", ratchettree.ErrInvalidTree)
 	}
 	ownCaps := &tree.Leaf(own).Capabilities
@@ -150,7 +151,7 @@ func JoinFromWelcome(data []byte, bundles func(ref []byte) *KeyPackageBundle, ra
 	}
 	priv := ratchettree.NewTreeKEMPrivate(own, b.EncryptionPriv)
 	if ps := j.GroupSecrets.PathSecret; ps != nil {
-		signerLeaf := treemath.LeafIndex(j.GroupInfo.Signer)
+		signerLeaf := LeafIndex(j.GroupInfo.Signer)
 		fdp, err := tree.FilteredDirectPath(signerLeaf)
 		if err != nil {
 			return nil, err
@@ -185,6 +186,6 @@ func JoinFromWelcome(data []byte, bundles func(ref []byte) *KeyPackageBundle, ra
 	}
 	g.chain = []*epoch{e}
 	g.addResumption(gc.Epoch, j.Epoch.ResumptionPSK)
-	g.welcomedBy, g.joinedWelcome = treemath.LeafIndex(j.GroupInfo.Signer), true
+	g.welcomedBy, g.joinedWelcome = LeafIndex(j.GroupInfo.Signer), true
 	return g, nil
 }

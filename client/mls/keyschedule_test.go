@@ -2,8 +2,9 @@ package mls
 
 import (
 	"bytes"
-	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"testing"
+
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
 )

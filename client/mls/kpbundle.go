@@ -4,11 +4,12 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
+	"time"
+
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"github.com/xchat-im/xchat/client/mls/internal/welcome"
-	"slices"
-	"time"
 
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 )
@@ -27,20 +28,20 @@ type KeyPackageOptions struct {
 	Extensions []uint16
 	// LeafExtensions and KeyPackageExtensions go into the leaf node and
 	// the key package.
-	LeafExtensions, KeyPackageExtensions []message.Extension
+	LeafExtensions, KeyPackageExtensions []Extension
 }
 
 // XchatKeyPackageOptions returns options whose leaf capabilities include
 // CredentialTypeXchat.
 func XchatKeyPackageOptions() *KeyPackageOptions {
-	return &KeyPackageOptions{CredentialTypes: []uint16{message.CredentialTypeXchat}}
+	return &KeyPackageOptions{CredentialTypes: []uint16{CredentialTypeXchat}}
 }
 
 // KeyPackageBundle is a KeyPackage with the private keys its owner keeps:
 // the init key (used once, to join by Welcome), the leaf encryption key and
 // the signature key.
 type KeyPackageBundle struct {
-	KeyPackage     message.KeyPackage
+	KeyPackage     KeyPackage
 	InitPriv       []byte
 	EncryptionPriv []byte
 	SignaturePriv  []byte
@@ -65,7 +66,7 @@ func defaultCapabilities(cs *CipherSuite, credTypes, exts []uint16) message.Capa
 // NewKeyPackage creates a KeyPackage for credential cred whose signature
 // key is sigPriv (RFC 9420 section 10), with fresh init and leaf
 // encryption keys.
-func NewKeyPackage(cs *CipherSuite, cred message.Credential, sigPriv []byte, opts *KeyPackageOptions) (*KeyPackageBundle, error) {
+func NewKeyPackage(cs *CipherSuite, cred Credential, sigPriv []byte, opts *KeyPackageOptions) (*KeyPackageBundle, error) {
 	if opts == nil {
 		opts = &KeyPackageOptions{}
 	}
@@ -105,7 +106,7 @@ func NewKeyPackage(cs *CipherSuite, cred message.Credential, sigPriv []byte, opt
 	if err := ratchettree.SignLeafNode(cs, sigPriv, &leaf, nil, 0); err != nil {
 		return nil, err
 	}
-	kp := message.KeyPackage{
+	kp := KeyPackage{
 		Version:     message.ProtocolVersionMLS10,
 		CipherSuite: cs.ID(),
 		InitKey:     initPub,
@@ -132,7 +133,7 @@ func unixSeconds(t time.Time) uint64 {
 
 // keyPackageTBS encodes KeyPackageTBS: the key package without its
 // signature.
-func keyPackageTBS(kp *message.KeyPackage) ([]byte, error) {
+func keyPackageTBS(kp *KeyPackage) ([]byte, error) {
 	var w codec.Writer
 	w.Uint16(kp.Version)
 	w.Uint16(uint16(kp.CipherSuite))
@@ -155,7 +156,7 @@ func (b *KeyPackageBundle) Ref() ([]byte, error) {
 // is published and passed to Commit.
 func (b *KeyPackageBundle) Message() ([]byte, error) {
 	kp := b.KeyPackage
-	m := message.MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: message.WireFormatKeyPackage, KeyPackage: &kp}
+	m := MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: WireFormatKeyPackage, KeyPackage: &kp}
 	return m.MarshalBinary()
 }
 
@@ -193,11 +194,11 @@ func UnmarshalKeyPackageBundle(data []byte) (*KeyPackageBundle, error) {
 
 // ParseKeyPackage decodes a KeyPackage from an encoded MLSMessage (or a
 // bare KeyPackage) and checks its signatures.
-func ParseKeyPackage(data []byte) (*message.KeyPackage, error) {
+func ParseKeyPackage(data []byte) (*KeyPackage, error) {
 	data = slices.Clone(data)
-	var kp message.KeyPackage
-	var m message.MLSMessage
-	if err := m.UnmarshalBinary(data); err == nil && m.WireFormat == message.WireFormatKeyPackage {
+	var kp KeyPackage
+	var m MLSMessage
+	if err := m.UnmarshalBinary(data); err == nil && m.WireFormat == WireFormatKeyPackage {
 		kp = *m.KeyPackage
 	} else if err := codec.UnmarshalAll(data, &kp); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
@@ -215,7 +216,7 @@ func ParseKeyPackage(data []byte) (*message.KeyPackage, error) {
 // verifyKeyPackage checks a key package by itself (RFC 9420 section
 // 10.1): suite and version, signatures, leaf source and lifetime, and
 // distinct init and encryption keys.
-func verifyKeyPackage(cs *CipherSuite, kp *message.KeyPackage, now time.Time) error {
+func verifyKeyPackage(cs *CipherSuite, kp *KeyPackage, now time.Time) error {
 	if kp.Version != message.ProtocolVersionMLS10 || kp.CipherSuite != cs.ID() {
 		return fmt.Errorf("%w: version %d suite 0x%04x", ErrInvalidKeyPackage, kp.Version, uint16(kp.CipherSuite))
 	}

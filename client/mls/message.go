@@ -1,6 +1,9 @@
 package mls
 
-import "github.com/xchat-im/xchat/client/mls/internal/message"
+import (
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
+)
 
 // MLSMessage is a decoded MLS message (RFC 9420 section 6): UnmarshalBinary
 // decodes one, WireFormat says which of its body fields is set.
@@ -26,16 +29,17 @@ type KeyPackage = message.KeyPackage
 // Config's ValidateCredential hook decides which credentials are accepted.
 type Credential = message.Credential
 
-// Credential types.
-const (
-	// CredentialTypeBasic is RFC 9420's basic credential: an identity
-	// without proof.
-	CredentialTypeBasic = message.CredentialTypeBasic
-	// CredentialTypeXchat is xchat's credential: its identity is the
-	// device's sender certificate (spec/09-mls.md section 9.3).
-	CredentialTypeXchat = message.CredentialTypeXchat
-)
+// CredentialTypeXchat is xchat's credential type: the credential's
+// identity is the device's sender certificate (spec/09-mls.md section
+// 9.3).
+const CredentialTypeXchat = message.CredentialTypeXchat
 
 // Extension is an MLS extension (RFC 9420 section 13): a type and its
 // encoded data.
 type Extension = message.Extension
+
+// PreSharedKeyID names a pre-shared key a commit injects (RFC 9420
+// section 8.4): Type 1 is an external PSK named by ID (its secret comes
+// from Config.ExternalPSK), Type 2 a resumption PSK of GroupID at Epoch
+// with Usage 1 (application).
+type PreSharedKeyID = keyschedule.PreSharedKeyID

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"github.com/xchat-im/xchat/client/mls/internal/message"
-	"github.com/xchat-im/xchat/client/mls/internal/welcome"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/xchat-im/xchat/client/mls/internal/welcome"
 
 	"github.com/xchat-im/xchat/client/mls/internal/vectortest"
 )
@@ -92,7 +92,7 @@ func runPassiveCase(t *testing.T, i int, c *passiveCase) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var m message.MLSMessage
+	var m MLSMessage
 	if err := m.UnmarshalBinary(c.KeyPackage); err != nil || m.KeyPackage == nil {
 		t.Fatalf("case %d: key package: %v", i, err)
 	}

@@ -2,13 +2,12 @@ package mls
 
 import (
 	"errors"
-	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"testing"
 )
 
 // acceptAnyCredential is a credential policy for tests that accepts every
 // credential; real callers verify what the credential names.
-func acceptAnyCredential(message.Credential, []byte) error { return nil }
+func acceptAnyCredential(Credential, []byte) error { return nil }
 
 // A group cannot be created, joined or loaded without a credential
 // validator.
@@ -23,7 +22,7 @@ func TestConfigRequiresCredentialValidator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, welcome, err := g.Commit(CommitOptions{Add: []message.KeyPackage{b.KeyPackage}})
+	_, welcome, err := g.Commit(CommitOptions{Add: []KeyPackage{b.KeyPackage}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"slices"
 	"time"
+
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 
 	"github.com/xchat-im/xchat/client/mls/internal/framing"
 
@@ -57,10 +58,10 @@ type Processed struct {
 	// SenderType and Sender identify the sender; Sender is its leaf index
 	// for members (for a commit, in the epoch it was sent in).
 	SenderType message.SenderType
-	Sender     treemath.LeafIndex
+	Sender     LeafIndex
 	// Credential and SignatureKey are the sender's, when it is a member or
 	// joins by external commit.
-	Credential   message.Credential
+	Credential   Credential
 	SignatureKey []byte
 	// AuthenticatedData is the message's authenticated_data.
 	AuthenticatedData []byte
@@ -96,14 +97,14 @@ func (g *Group) Process(msg []byte) (*Processed, error) {
 	}
 	// Decoded structures alias their input, and some are kept.
 	msg = slices.Clone(msg)
-	var m message.MLSMessage
+	var m MLSMessage
 	if err := m.UnmarshalBinary(msg); err != nil {
 		return nil, err
 	}
 	switch m.WireFormat {
-	case message.WireFormatPublicMessage:
+	case WireFormatPublicMessage:
 		return g.processPublic(msg, m.PublicMessage)
-	case message.WireFormatPrivateMessage:
+	case WireFormatPrivateMessage:
 		return g.processPrivate(msg, m.PrivateMessage)
 	}
 	return nil, fmt.Errorf("mls: process: %w", codec.Invalid("wire format %d is not a group message", m.WireFormat))
@@ -125,7 +126,7 @@ func (g *Group) signatureLookup(base *epoch, c *message.FramedContent) framing.S
 	return func(s message.Sender) ([]byte, error) {
 		switch s.Type {
 		case message.SenderTypeMember:
-			leaf := base.tree.Leaf(treemath.LeafIndex(s.LeafIndex))
+			leaf := base.tree.Leaf(LeafIndex(s.LeafIndex))
 			if leaf == nil {
 				return nil, fmt.Errorf("%w: leaf %d", ErrNotMember, s.LeafIndex)
 			}
@@ -154,7 +155,7 @@ func (g *Group) signatureLookup(base *epoch, c *message.FramedContent) framing.S
 	}
 }
 
-func externalSenders(exts []message.Extension) ([]message.ExternalSender, error) {
+func externalSenders(exts []Extension) ([]message.ExternalSender, error) {
 	for _, e := range exts {
 		if e.Type != message.ExtensionTypeExternalSenders {
 			continue
@@ -274,7 +275,7 @@ func (g *Group) processPrivate(msg []byte, pm *message.PrivateMessage) (*Process
 			}
 			return nil, err
 		}
-		sender := memberOf(treemath.LeafIndex(ac.Content.Sender.LeafIndex), base.tree.Leaf(treemath.LeafIndex(ac.Content.Sender.LeafIndex)))
+		sender := memberOf(LeafIndex(ac.Content.Sender.LeafIndex), base.tree.Leaf(LeafIndex(ac.Content.Sender.LeafIndex)))
 		return &Processed{
 			Kind:              KindApplication,
 			Epoch:             pm.Epoch,
@@ -296,7 +297,7 @@ func senderInfo(p *Processed, base *epoch, c *message.FramedContent) {
 	p.AuthenticatedData = c.AuthenticatedData
 	switch c.Sender.Type {
 	case message.SenderTypeMember:
-		p.Sender = treemath.LeafIndex(c.Sender.LeafIndex)
+		p.Sender = LeafIndex(c.Sender.LeafIndex)
 		if leaf := base.tree.Leaf(p.Sender); leaf != nil {
 			m := memberOf(p.Sender, leaf)
 			p.Credential, p.SignatureKey = m.Credential, m.SignatureKey
@@ -341,11 +342,11 @@ func (g *Group) processProposal(ac *framing.AuthenticatedContent) (*Processed, e
 		if s.Type != message.SenderTypeMember || p.Update.LeafNode.Source != message.LeafNodeSourceUpdate {
 			return nil, fmt.Errorf("%w: update from sender type %d", ErrInvalidProposal, s.Type)
 		}
-		if err := g.validateLeaf(cur.tree, &p.Update.LeafNode, treemath.LeafIndex(s.LeafIndex), cur.gc.GroupID, cur.gc.Extensions, nil); err != nil {
+		if err := g.validateLeaf(cur.tree, &p.Update.LeafNode, LeafIndex(s.LeafIndex), cur.gc.GroupID, cur.gc.Extensions, nil); err != nil {
 			return nil, err
 		}
 	case message.ProposalTypeRemove:
-		if cur.tree.Leaf(treemath.LeafIndex(p.Remove.Removed)) == nil {
+		if cur.tree.Leaf(LeafIndex(p.Remove.Removed)) == nil {
 			return nil, fmt.Errorf("%w: remove of blank leaf %d", ErrInvalidProposal, p.Remove.Removed)
 		}
 	case message.ProposalTypeExternalInit:
@@ -495,10 +496,10 @@ func (g *Group) retire(eps ...*epoch) {
 func (g *Group) mergeLost(lost []*LostCommit) *LostCommit {
 	out := &LostCommit{Epoch: lost[0].Epoch}
 	tree := g.cur().tree
-	isMember := func(sigKey []byte) (treemath.LeafIndex, bool) {
+	isMember := func(sigKey []byte) (LeafIndex, bool) {
 		for i := uint32(0); i < tree.NumLeaves(); i++ {
-			if leaf := tree.Leaf(treemath.LeafIndex(i)); leaf != nil && bytes.Equal(leaf.SignatureKey, sigKey) {
-				return treemath.LeafIndex(i), true
+			if leaf := tree.Leaf(LeafIndex(i)); leaf != nil && bytes.Equal(leaf.SignatureKey, sigKey) {
+				return LeafIndex(i), true
 			}
 		}
 		return 0, false
@@ -507,7 +508,7 @@ func (g *Group) mergeLost(lost []*LostCommit) *LostCommit {
 		out.Proposals = append(out.Proposals, l.Proposals...)
 		out.Retry.Update = out.Retry.Update || l.Retry.Update
 		for _, kp := range l.Retry.Add {
-			dup := slices.ContainsFunc(out.Retry.Add, func(k message.KeyPackage) bool {
+			dup := slices.ContainsFunc(out.Retry.Add, func(k KeyPackage) bool {
 				return bytes.Equal(k.LeafNode.SignatureKey, kp.LeafNode.SignatureKey)
 			})
 			if _, ok := isMember(kp.LeafNode.SignatureKey); !ok && !dup {

@@ -5,8 +5,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
-
-	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
 // TestGroupRandomChain runs a chain of random commits (adds, removes,
@@ -57,7 +55,7 @@ func TestGroupRandomChain(t *testing.T) {
 		if len(gs) > 3 && rng.IntN(2) == 0 {
 			victim := gs[rng.IntN(len(gs))]
 			if victim != committer && !slices.Contains(proposers, victim) {
-				opts.Remove = []treemath.LeafIndex{victim.OwnLeaf()}
+				opts.Remove = []LeafIndex{victim.OwnLeaf()}
 			}
 		}
 		opts.Update = rng.IntN(3) == 0

@@ -2,8 +2,9 @@ package mls
 
 import (
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/framing"
 	"slices"
+
+	"github.com/xchat-im/xchat/client/mls/internal/framing"
 
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
@@ -12,7 +13,6 @@ import (
 	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
 
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
-	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
 // stateVersion is the format version of MarshalState.
@@ -175,7 +175,7 @@ func (g *Group) unmarshalEpoch(d *codec.Dec) (*epoch, error) {
 		return nil, fmt.Errorf("tree of %d leaves, want %d", tree.NumLeaves(), nLeaves)
 	}
 	e.tree = tree
-	e.priv = &ratchettree.TreeKEMPrivate{Leaf: treemath.LeafIndex(d.U32())}
+	e.priv = &ratchettree.TreeKEMPrivate{Leaf: LeafIndex(d.U32())}
 	e.priv.Keys = secrettree.ReadSecretMap(d)
 	e.priv.PathSecrets = secrettree.ReadSecretMap(d)
 	e.secrets = &keyschedule.EpochSecrets{}
@@ -211,13 +211,13 @@ func (g *Group) unmarshalEpoch(d *codec.Dec) (*epoch, error) {
 	if d.Present() {
 		l := &LostCommit{Epoch: d.U64()}
 		l.Proposals = codec.ReadList[message.Proposal](d)
-		l.Retry.Add = codec.ReadList[message.KeyPackage](d)
+		l.Retry.Add = codec.ReadList[KeyPackage](d)
 		n := d.U32()
 		for i := uint32(0); i < n && d.Err == nil; i++ {
-			l.Retry.Remove = append(l.Retry.Remove, treemath.LeafIndex(d.U32()))
+			l.Retry.Remove = append(l.Retry.Remove, LeafIndex(d.U32()))
 		}
 		l.Retry.Update = d.U8() == 1
-		l.Retry.PSKs = codec.ReadList[keyschedule.PreSharedKeyID](d)
+		l.Retry.PSKs = codec.ReadList[PreSharedKeyID](d)
 		l.removedKeys = codec.ReadOpaqueList(d)
 		e.nextOwn = l
 	}

@@ -1,15 +1,17 @@
 package mls
 
 import (
+	"testing"
+
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/framing"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
-	"testing"
 )
 
 // reframe decodes an MLSMessage, lets f change it and re-encodes it.
-func reframe(t *testing.T, msg []byte, f func(m *message.MLSMessage)) []byte {
+func reframe(t *testing.T, msg []byte, f func(m *MLSMessage)) []byte {
 	t.Helper()
-	var m message.MLSMessage
+	var m MLSMessage
 	if err := m.UnmarshalBinary(append([]byte(nil), msg...)); err != nil {
 		t.Fatal(err)
 	}
@@ -44,32 +46,32 @@ func TestGroupTampering(t *testing.T) {
 		bad[len(bad)-1] ^= 1
 		_, err := b.Process(bad)
 		expectErr(t, err, ErrTampered)
-		bad = reframe(t, m, func(m *message.MLSMessage) { m.PrivateMessage.EncryptedSenderData[0] ^= 1 })
+		bad = reframe(t, m, func(m *MLSMessage) { m.PrivateMessage.EncryptedSenderData[0] ^= 1 })
 		_, err = b.Process(bad)
 		expectErr(t, err, ErrTampered)
-		bad = reframe(t, m, func(m *message.MLSMessage) { m.PrivateMessage.AuthenticatedData = []byte("other") })
+		bad = reframe(t, m, func(m *MLSMessage) { m.PrivateMessage.AuthenticatedData = []byte("other") })
 		_, err = b.Process(bad)
 		expectErr(t, err, ErrTampered)
 		expectText(t, b, m, "x") // the genuine one still passes
 
 		// PublicMessage commit: membership tag, signature, confirmation tag.
 		cm, _ := commit(t, gs[2], CommitOptions{Update: true})
-		bad = reframe(t, cm, func(m *message.MLSMessage) { m.PublicMessage.MembershipTag[0] ^= 1 })
+		bad = reframe(t, cm, func(m *MLSMessage) { m.PublicMessage.MembershipTag[0] ^= 1 })
 		_, err = b.Process(bad)
-		expectErr(t, err, ErrBadMembershipTag, ErrTampered)
-		bad = reframe(t, cm, func(m *message.MLSMessage) {
+		expectErr(t, err, framing.ErrMembershipTag, ErrTampered)
+		bad = reframe(t, cm, func(m *MLSMessage) {
 			m.PublicMessage.Auth.Signature[0] ^= 1
 			retag(t, b, m.PublicMessage)
 		})
 		_, err = b.Process(bad)
-		expectErr(t, err, ErrBadSignature, ErrTampered)
-		bad = reframe(t, cm, func(m *message.MLSMessage) {
+		expectErr(t, err, ciphersuite.ErrSignature, ErrTampered)
+		bad = reframe(t, cm, func(m *MLSMessage) {
 			m.PublicMessage.Auth.ConfirmationTag[0] ^= 1
 			retag(t, b, m.PublicMessage)
 		})
 		_, err = b.Process(bad)
-		expectErr(t, err, ErrBadConfirmationTag, ErrTampered)
-		bad = reframe(t, cm, func(m *message.MLSMessage) { m.PublicMessage.Content.GroupID = []byte("another group") })
+		expectErr(t, err, errBadConfirmationTag, ErrTampered)
+		bad = reframe(t, cm, func(m *MLSMessage) { m.PublicMessage.Content.GroupID = []byte("another group") })
 		_, err = b.Process(bad)
 		expectErr(t, err, ErrWrongGroup)
 		deliver(t, cm, a, b)
@@ -94,7 +96,7 @@ func TestGroupNonMembers(t *testing.T) {
 			base := b.cur()
 			c := &message.FramedContent{GroupID: base.gc.GroupID, Epoch: base.gc.Epoch, Sender: message.Sender{Type: message.SenderTypeMember, LeafIndex: leaf},
 				AuthenticatedData: []byte("ad"), ContentType: message.ContentTypeApplication, ApplicationData: []byte("forged")}
-			ac, err := framing.SignFramedContent(cs, b.sigPriv, message.WireFormatPrivateMessage, c, &base.gc)
+			ac, err := framing.SignFramedContent(cs, b.sigPriv, WireFormatPrivateMessage, c, &base.gc)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,14 +104,14 @@ func TestGroupNonMembers(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, err := (&message.MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: message.WireFormatPrivateMessage, PrivateMessage: pm}).MarshalBinary()
+			out, err := (&MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: WireFormatPrivateMessage, PrivateMessage: pm}).MarshalBinary()
 			if err != nil {
 				t.Fatal(err)
 			}
 			return out
 		}
 		_, err = a.Process(forge(2))
-		expectErr(t, err, ErrBadSignature, ErrTampered)
+		expectErr(t, err, ciphersuite.ErrSignature, ErrTampered)
 		// The forgery used generation 0 of leaf 2 without consuming it.
 		expectText(t, a, mustEncrypt(t, gs[2], "real"), "real")
 		_, err = a.Process(forge(3)) // a blank leaf

@@ -3,10 +3,11 @@ package mls
 import (
 	"bytes"
 	"fmt"
-	"github.com/xchat-im/xchat/client/mls/internal/message"
-	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"slices"
 	"time"
+
+	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
 
@@ -23,7 +24,7 @@ func defaultProposal(t uint16) bool { return t >= 1 && t <= 7 }
 
 // requiredCapabilities decodes the required_capabilities extension of a
 // GroupContext, if present.
-func requiredCapabilities(exts []message.Extension) (ext, props, creds []uint16, err error) {
+func requiredCapabilities(exts []Extension) (ext, props, creds []uint16, err error) {
 	for _, e := range exts {
 		if e.Type != message.ExtensionTypeRequiredCapabilities {
 			continue
@@ -43,7 +44,7 @@ func requiredCapabilities(exts []message.Extension) (ext, props, creds []uint16,
 
 // supportsRequired checks that a leaf's capabilities cover the group's
 // required capabilities.
-func supportsRequired(c *message.Capabilities, gcExts []message.Extension) error {
+func supportsRequired(c *message.Capabilities, gcExts []Extension) error {
 	ext, props, creds, err := requiredCapabilities(gcExts)
 	if err != nil {
 		return err
@@ -71,7 +72,7 @@ func supportsRequired(c *message.Capabilities, gcExts []message.Extension) error
 // types supported both ways, extensions listed in capabilities, lifetime
 // for key package leaves, and encryption and signature keys unique in the
 // tree (ignoring leaf l itself and the leaves in ignore).
-func (g *Group) validateLeaf(tree *ratchettree.Tree, leaf *message.LeafNode, l treemath.LeafIndex, groupID []byte, gcExts []message.Extension, ignore []treemath.LeafIndex) error {
+func (g *Group) validateLeaf(tree *ratchettree.Tree, leaf *message.LeafNode, l LeafIndex, groupID []byte, gcExts []Extension, ignore []LeafIndex) error {
 	if err := g.cfg.checkCredential(leaf); err != nil {
 		return err
 	}
@@ -87,7 +88,7 @@ func (g *Group) validateLeaf(tree *ratchettree.Tree, leaf *message.LeafNode, l t
 
 // checkLeafInTree runs the checks of validateLeaf that do not involve
 // credentials or signatures.
-func checkLeafInTree(tree *ratchettree.Tree, leaf *message.LeafNode, l treemath.LeafIndex, gcExts []message.Extension, ignore []treemath.LeafIndex) error {
+func checkLeafInTree(tree *ratchettree.Tree, leaf *message.LeafNode, l LeafIndex, gcExts []Extension, ignore []LeafIndex) error {
 	if err := supportsRequired(&leaf.Capabilities, gcExts); err != nil {
 		return err
 	}
@@ -108,7 +109,7 @@ func checkLeafInTree(tree *ratchettree.Tree, leaf *message.LeafNode, l treemath.
 		}
 	}
 	for i := uint32(0); i < tree.NumLeaves(); i++ {
-		li := treemath.LeafIndex(i)
+		li := LeafIndex(i)
 		other := tree.Leaf(li)
 		if other == nil || li == l || slices.Contains(ignore, li) {
 			continue
@@ -158,7 +159,7 @@ func (g *Group) validateProposals(base *epoch, props []pendingProposal, inline [
 }
 
 // sameCredential reports whether two credentials are identical.
-func sameCredential(a, b *message.Credential) bool {
+func sameCredential(a, b *Credential) bool {
 	x, err1 := codec.MarshalAll(a)
 	y, err2 := codec.MarshalAll(b)
 	return err1 == nil && err2 == nil && bytes.Equal(x, y)
@@ -166,21 +167,21 @@ func sameCredential(a, b *message.Credential) bool {
 
 // validateProposalsExt is validateProposals with the credential of an
 // external committer, for resync removals.
-func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inline []bool, committer message.Sender, hasPath bool, extCred *message.Credential) error {
+func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inline []bool, committer message.Sender, hasPath bool, extCred *Credential) error {
 	tree := base.tree
 	external := committer.Type == message.SenderTypeNewMemberCommit
-	touched := map[treemath.LeafIndex]bool{}
-	removed := map[treemath.LeafIndex]bool{}
+	touched := map[LeafIndex]bool{}
+	removed := map[LeafIndex]bool{}
 	var gce, reinit, extInit int
 	pskIDs := map[string]bool{}
 	for i, p := range props {
 		switch p.proposal.Type {
 		case message.ProposalTypeRemove:
-			l := treemath.LeafIndex(p.proposal.Remove.Removed)
+			l := LeafIndex(p.proposal.Remove.Removed)
 			if tree.Leaf(l) == nil {
 				return fmt.Errorf("%w: remove of blank leaf %d", ErrInvalidProposal, l)
 			}
-			if !external && committer.Type == message.SenderTypeMember && l == treemath.LeafIndex(committer.LeafIndex) {
+			if !external && committer.Type == message.SenderTypeMember && l == LeafIndex(committer.LeafIndex) {
 				return fmt.Errorf("%w: committer removes itself", ErrInvalidProposal)
 			}
 			if touched[l] {
@@ -191,8 +192,8 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 			if external || inline[i] || p.sender.Type != message.SenderTypeMember {
 				return fmt.Errorf("%w: update by value or from a non-member", ErrInvalidProposal)
 			}
-			l := treemath.LeafIndex(p.sender.LeafIndex)
-			if committer.Type == message.SenderTypeMember && l == treemath.LeafIndex(committer.LeafIndex) {
+			l := LeafIndex(p.sender.LeafIndex)
+			if committer.Type == message.SenderTypeMember && l == LeafIndex(committer.LeafIndex) {
 				return fmt.Errorf("%w: committer's own update", ErrInvalidProposal)
 			}
 			if touched[l] {
@@ -218,7 +219,7 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 			if len(id.Nonce) != g.cs.Nh() {
 				return fmt.Errorf("%w: PSK nonce of %d bytes", ErrInvalidProposal, len(id.Nonce))
 			}
-			b, err := codec.MarshalAll(&message.PreSharedKey{PSK: keyschedule.PreSharedKeyID{Type: id.Type, ID: id.ID, Usage: id.Usage, GroupID: id.GroupID, Epoch: id.Epoch}})
+			b, err := codec.MarshalAll(&message.PreSharedKey{PSK: PreSharedKeyID{Type: id.Type, ID: id.ID, Usage: id.Usage, GroupID: id.GroupID, Epoch: id.Epoch}})
 			if err != nil {
 				return fmt.Errorf("%w: %w", ErrInvalidProposal, err)
 			}
@@ -272,11 +273,11 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 		if err := g.cfg.checkCredential(&kp.LeafNode); err != nil {
 			return err
 		}
-		ignore := make([]treemath.LeafIndex, 0, len(removed))
+		ignore := make([]LeafIndex, 0, len(removed))
 		for l := range removed {
 			ignore = append(ignore, l)
 		}
-		if err := checkLeafInTree(tree, &kp.LeafNode, treemath.LeafIndex(^uint32(0)), base.gc.Extensions, ignore); err != nil {
+		if err := checkLeafInTree(tree, &kp.LeafNode, LeafIndex(^uint32(0)), base.gc.Extensions, ignore); err != nil {
 			return err
 		}
 		if addKeys[string(kp.LeafNode.SignatureKey)] {
@@ -293,7 +294,7 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 		if leaf.Source != message.LeafNodeSourceUpdate {
 			return fmt.Errorf("%w: update leaf source %d", ErrInvalidProposal, leaf.Source)
 		}
-		l := treemath.LeafIndex(p.sender.LeafIndex)
+		l := LeafIndex(p.sender.LeafIndex)
 		if err := g.validateLeaf(tree, leaf, l, base.gc.GroupID, base.gc.Extensions, nil); err != nil {
 			return err
 		}
@@ -316,7 +317,7 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 			}
 			exts := p.proposal.GroupContextExtensions.Extensions
 			for i := uint32(0); i < tree.NumLeaves(); i++ {
-				if leaf := tree.Leaf(treemath.LeafIndex(i)); leaf != nil && !removed[treemath.LeafIndex(i)] {
+				if leaf := tree.Leaf(LeafIndex(i)); leaf != nil && !removed[LeafIndex(i)] {
 					if err := supportsRequired(&leaf.Capabilities, exts); err != nil {
 						return err
 					}
@@ -338,12 +339,12 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 // proposalEffects is what applying a commit's proposals did.
 type proposalEffects struct {
 	gce        bool
-	extensions []message.Extension
-	added      []treemath.LeafIndex
-	addedKPs   []*message.KeyPackage
+	extensions []Extension
+	added      []LeafIndex
+	addedKPs   []*KeyPackage
 	removed    []Member
 	updated    []Member
-	psks       []keyschedule.PreSharedKeyID
+	psks       []PreSharedKeyID
 	extInit    *message.ExternalInit
 	reinit     bool
 	ownUpdate  []byte
@@ -351,7 +352,7 @@ type proposalEffects struct {
 
 // applyProposals applies props to tree in the order RFC 9420 section 12.3
 // prescribes: group context extensions, updates, removes, adds, PSKs.
-func applyProposals(tree *ratchettree.Tree, props []pendingProposal, own treemath.LeafIndex) (*proposalEffects, error) {
+func applyProposals(tree *ratchettree.Tree, props []pendingProposal, own LeafIndex) (*proposalEffects, error) {
 	fx := &proposalEffects{}
 	for _, p := range props {
 		switch p.proposal.Type {
@@ -359,7 +360,7 @@ func applyProposals(tree *ratchettree.Tree, props []pendingProposal, own treemat
 			fx.gce = true
 			fx.extensions = p.proposal.GroupContextExtensions.Extensions
 			if fx.extensions == nil {
-				fx.extensions = []message.Extension{}
+				fx.extensions = []Extension{}
 			}
 		case message.ProposalTypeExternalInit:
 			fx.extInit = p.proposal.ExternalInit
@@ -371,7 +372,7 @@ func applyProposals(tree *ratchettree.Tree, props []pendingProposal, own treemat
 		if p.proposal.Type != message.ProposalTypeUpdate {
 			continue
 		}
-		l := treemath.LeafIndex(p.sender.LeafIndex)
+		l := LeafIndex(p.sender.LeafIndex)
 		leaf := p.proposal.Update.LeafNode
 		if err := tree.UpdateLeaf(l, &leaf); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidProposal, err)
@@ -385,7 +386,7 @@ func applyProposals(tree *ratchettree.Tree, props []pendingProposal, own treemat
 		if p.proposal.Type != message.ProposalTypeRemove {
 			continue
 		}
-		l := treemath.LeafIndex(p.proposal.Remove.Removed)
+		l := LeafIndex(p.proposal.Remove.Removed)
 		old := tree.Leaf(l)
 		if old == nil {
 			return nil, fmt.Errorf("%w: remove of blank leaf %d", ErrInvalidProposal, l)
@@ -417,7 +418,7 @@ func applyProposals(tree *ratchettree.Tree, props []pendingProposal, own treemat
 }
 
 // resolvePSKs looks up the secrets of the PSKs a commit injects.
-func (g *Group) resolvePSKs(groupID []byte, ids []keyschedule.PreSharedKeyID) ([]keyschedule.PSK, error) {
+func (g *Group) resolvePSKs(groupID []byte, ids []PreSharedKeyID) ([]keyschedule.PSK, error) {
 	out := make([]keyschedule.PSK, len(ids))
 	for i, id := range ids {
 		var secret []byte
