@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/framing"
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
-
-	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
-
-	"github.com/xchat-im/xchat/client/mls/internal/codec"
 )
 
 // Proposal reference label (RFC 9420 section 5.2).

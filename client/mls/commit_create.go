@@ -5,15 +5,13 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/framing"
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
-	"github.com/xchat-im/xchat/client/mls/internal/welcome"
-
-	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
-
-	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
+	"github.com/xchat-im/xchat/client/mls/internal/welcome"
 )
 
 // CommitOptions says what a commit does besides committing the pending

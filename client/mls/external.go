@@ -5,14 +5,12 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/framing"
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"github.com/xchat-im/xchat/client/mls/internal/welcome"
-
-	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
-
-	"github.com/xchat-im/xchat/client/mls/internal/codec"
 )
 
 // GroupInfo returns a signed GroupInfo of the current epoch as an encoded

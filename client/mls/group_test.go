@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/xchat-im/xchat/client/mls/internal/message"
-	"github.com/xchat-im/xchat/client/mls/internal/welcome"
-
-	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
-	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
-
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
+	"github.com/xchat-im/xchat/client/mls/internal/welcome"
 )
 
 // testSuites are the suites the group tests run with: xchat's default and

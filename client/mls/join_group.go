@@ -6,15 +6,13 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/xchat-im/xchat/client/mls/internal/message"
-	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
-	"github.com/xchat-im/xchat/client/mls/internal/welcome"
-
-	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
-
 	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
+	"github.com/xchat-im/xchat/client/mls/internal/welcome"
 )
 
 // treeFromExtensions returns the ratchet tree given out of band (when

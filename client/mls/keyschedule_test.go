@@ -4,9 +4,8 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/xchat-im/xchat/client/mls/internal/message"
-
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 )
 
 func TestKeyScheduleVectors(t *testing.T) {

@@ -7,11 +7,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 	"github.com/xchat-im/xchat/client/mls/internal/welcome"
-
-	"github.com/xchat-im/xchat/client/mls/internal/codec"
 )
 
 // KeyPackageOptions tunes NewKeyPackage. The zero value (or nil) gives a

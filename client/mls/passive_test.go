@@ -9,9 +9,8 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/xchat-im/xchat/client/mls/internal/welcome"
-
 	"github.com/xchat-im/xchat/client/mls/internal/vectortest"
+	"github.com/xchat-im/xchat/client/mls/internal/welcome"
 )
 
 type passiveEpoch struct {

@@ -7,15 +7,12 @@ import (
 	"slices"
 	"time"
 
-	"github.com/xchat-im/xchat/client/mls/internal/message"
-
-	"github.com/xchat-im/xchat/client/mls/internal/framing"
-
-	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
-	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
-
 	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/framing"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
+	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 

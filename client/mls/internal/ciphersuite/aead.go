@@ -31,7 +31,7 @@ func (cs *CipherSuite) newAEAD(key []byte) (cipher.AEAD, error) {
 	return nil, fmt.Errorf("%w: AEAD 0x%04x", ErrUnsupportedSuite, cs.p.aeadID)
 }
 
-// aeadSeal encrypts plaintext with the suite's AEAD.
+// AeadSeal encrypts plaintext with the suite's AEAD.
 func (cs *CipherSuite) AeadSeal(key, nonce, aad, plaintext []byte) ([]byte, error) {
 	a, err := cs.newAEAD(key)
 	if err != nil {
@@ -43,7 +43,7 @@ func (cs *CipherSuite) AeadSeal(key, nonce, aad, plaintext []byte) ([]byte, erro
 	return a.Seal(nil, nonce, plaintext, aad), nil
 }
 
-// aeadOpen decrypts ciphertext with the suite's AEAD, returning an error
+// AeadOpen decrypts ciphertext with the suite's AEAD, returning an error
 // wrapping ErrDecryption when it does not authenticate.
 func (cs *CipherSuite) AeadOpen(key, nonce, aad, ciphertext []byte) ([]byte, error) {
 	a, err := cs.newAEAD(key)

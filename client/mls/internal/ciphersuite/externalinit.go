@@ -6,7 +6,7 @@ import "crypto/hpke"
 // init_secret (RFC 9420 section 8.3).
 const labelExternalInit = "MLS 1.0 external init secret"
 
-// externalInitSecret recovers the init_secret of an external commit from
+// ExternalInitSecret recovers the init_secret of an external commit from
 // its KEM output, as a member does.
 func (cs *CipherSuite) ExternalInitSecret(externalSecret, kemOutput []byte) ([]byte, error) {
 	priv, _, err := cs.DeriveKeyPair(externalSecret)
@@ -24,7 +24,7 @@ func (cs *CipherSuite) ExternalInitSecret(externalSecret, kemOutput []byte) ([]b
 	return r.Export(labelExternalInit, cs.Nh())
 }
 
-// newExternalInit creates the KEM output and init_secret of an external
+// NewExternalInit creates the KEM output and init_secret of an external
 // commit to the group's external_pub.
 func (cs *CipherSuite) NewExternalInit(externalPub []byte) (kemOutput, initSecret []byte, err error) {
 	pk, err := cs.kem.NewPublicKey(externalPub)

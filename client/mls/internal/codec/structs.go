@@ -123,7 +123,7 @@ func (d *Dec) Vec(elem func(*Reader) error) {
 	}
 }
 
-// Unmarshaler is a pointer to a wire structure.
+// unmarshaler is a pointer to a wire structure.
 type unmarshaler[T any] interface {
 	*T
 	Unmarshal(*Reader) error

@@ -8,11 +8,9 @@ import (
 	"sync"
 
 	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
-	"github.com/xchat-im/xchat/client/mls/internal/message"
-
-	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
-
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 

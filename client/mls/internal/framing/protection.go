@@ -11,9 +11,8 @@ import (
 	"fmt"
 
 	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
-	"github.com/xchat-im/xchat/client/mls/internal/message"
-
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 )
 
 // Errors reported when unprotecting messages.
@@ -148,7 +147,7 @@ func SignFramedContent(cs *ciphersuite.CipherSuite, priv []byte, wf message.Wire
 	return &AuthenticatedContent{WireFormat: wf, Content: *c, Auth: message.FramedContentAuthData{Signature: sig}}, nil
 }
 
-// VerifyAuthenticatedContent checks the signature of ac under the sender's
+// verifyAuthenticatedContent checks the signature of ac under the sender's
 // signature public key pub.
 func verifyAuthenticatedContent(cs *ciphersuite.CipherSuite, pub []byte, ac *AuthenticatedContent, ctx *message.GroupContext) error {
 	tbs, err := FramedContentTBS(ac.WireFormat, &ac.Content, ctx)

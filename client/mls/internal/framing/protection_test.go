@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/xchat-im/xchat/client/mls/internal/message"
-
-	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
-
 	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 

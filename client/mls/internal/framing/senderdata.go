@@ -4,11 +4,9 @@ import (
 	"fmt"
 
 	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
-	"github.com/xchat-im/xchat/client/mls/internal/message"
-
-	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
-
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
@@ -59,7 +57,7 @@ func senderDataAAD(groupID []byte, epoch uint64, ct message.ContentType) ([]byte
 	return w.Bytes()
 }
 
-// EncryptSenderData encrypts sd for a PrivateMessage whose content
+// encryptSenderData encrypts sd for a PrivateMessage whose content
 // ciphertext is already set (the key and nonce depend on its first bytes).
 func encryptSenderData(cs *ciphersuite.CipherSuite, senderDataSecret []byte, sd *SenderData, pm *message.PrivateMessage) ([]byte, error) {
 	key, nonce, err := secrettree.SenderDataKeyNonce(cs, senderDataSecret, pm.Ciphertext)
@@ -77,7 +75,7 @@ func encryptSenderData(cs *ciphersuite.CipherSuite, senderDataSecret []byte, sd 
 	return cs.AeadSeal(key, nonce, aad, pt)
 }
 
-// DecryptSenderData decrypts and decodes the sender data of pm.
+// decryptSenderData decrypts and decodes the sender data of pm.
 func decryptSenderData(cs *ciphersuite.CipherSuite, senderDataSecret []byte, pm *message.PrivateMessage) (*SenderData, error) {
 	key, nonce, err := secrettree.SenderDataKeyNonce(cs, senderDataSecret, pm.Ciphertext)
 	if err != nil {

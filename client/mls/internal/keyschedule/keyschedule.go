@@ -36,7 +36,7 @@ func ZeroIfEmpty(cs *ciphersuite.CipherSuite, s []byte) []byte {
 	return s
 }
 
-// JoinerSecret derives joiner_secret from the previous epoch's init_secret,
+// joinerSecret derives joiner_secret from the previous epoch's init_secret,
 // the commit_secret (empty means zero) and the new epoch's encoded
 // GroupContext.
 func joinerSecret(cs *ciphersuite.CipherSuite, initSecret, commitSecret, groupContext []byte) ([]byte, error) {

@@ -9,9 +9,8 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
-
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
 )
 
 // wireValue is a structure with Marshal and Unmarshal.

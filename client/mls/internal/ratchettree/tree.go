@@ -9,7 +9,6 @@ import (
 	"fmt"
 
 	"github.com/xchat-im/xchat/client/mls/internal/message"
-
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 

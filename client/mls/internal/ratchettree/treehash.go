@@ -4,9 +4,8 @@ import (
 	"fmt"
 
 	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
-	"github.com/xchat-im/xchat/client/mls/internal/message"
-
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 

@@ -9,7 +9,6 @@ import (
 
 	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/message"
-
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
@@ -60,7 +59,7 @@ func (p *TreeKEMPrivate) SetPathSecret(cs *ciphersuite.CipherSuite, x treemath.N
 	return pub, nil
 }
 
-// PathSecretKeyPair derives the HPKE key pair of a node from its path
+// pathSecretKeyPair derives the HPKE key pair of a node from its path
 // secret: node_secret = DeriveSecret(path_secret, "node"), then
 // DeriveKeyPair(node_secret) (RFC 9420 section 7.4).
 func pathSecretKeyPair(cs *ciphersuite.CipherSuite, pathSecret []byte) (priv, pub []byte, err error) {

@@ -9,9 +9,8 @@ import (
 	"testing"
 
 	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
-	"github.com/xchat-im/xchat/client/mls/internal/message"
-
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 

@@ -3,9 +3,8 @@ package ratchettree
 import (
 	"fmt"
 
-	"github.com/xchat-im/xchat/client/mls/internal/message"
-
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 

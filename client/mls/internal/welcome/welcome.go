@@ -8,12 +8,10 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/xchat-im/xchat/client/mls/internal/message"
-
-	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
-
 	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 )
 
 // Errors of joining a group through a Welcome (RFC 9420 section 12.4.3.1).
@@ -85,7 +83,7 @@ func VerifyGroupInfo(cs *ciphersuite.CipherSuite, pub []byte, gi *message.GroupI
 	return cs.VerifyWithLabel(pub, "GroupInfoTBS", tbs, gi.Signature)
 }
 
-// WelcomeSecret derives welcome_secret from joiner_secret and psk_secret
+// welcomeSecret derives welcome_secret from joiner_secret and psk_secret
 // (empty means zero), as EpochFromJoiner does, without needing the
 // GroupContext.
 func welcomeSecret(cs *ciphersuite.CipherSuite, joinerSecret, pskSecret []byte) ([]byte, error) {

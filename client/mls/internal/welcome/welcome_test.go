@@ -6,12 +6,10 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/xchat-im/xchat/client/mls/internal/message"
-
-	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
-
 	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 )
 
 type welcomeVector struct {
