@@ -5,9 +5,10 @@ import (
 	"fmt"
 )
 
-// Errors of the group state machine (Group). Callers test them with
-// errors.Is; an error may match several (a bad signature matches both
-// ErrBadSignature and ErrTampered).
+// Errors callers decide on (see the package documentation for where each
+// is returned). Callers test them with errors.Is; an error also wraps its
+// precise cause (a rejected credential matches ErrInvalidCredential and
+// the validator's error).
 var (
 	// ErrNotMember reports a message whose sender is not a member of the
 	// group in the message's epoch (a blank or out-of-range leaf, or an

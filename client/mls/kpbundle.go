@@ -152,7 +152,7 @@ func (b *KeyPackageBundle) Ref() ([]byte, error) {
 }
 
 // Message returns the key package as an encoded MLSMessage, the form that
-// is published and passed to Commit.
+// is published and that ParseKeyPackage reads.
 func (b *KeyPackageBundle) Message() ([]byte, error) {
 	kp := b.KeyPackage
 	m := MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: WireFormatKeyPackage, KeyPackage: &kp}

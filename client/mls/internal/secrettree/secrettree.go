@@ -1,6 +1,6 @@
 // Package secrettree derives the per-sender keys of an MLS epoch (RFC 9420
 // section 9): the secret tree over the leaves, the hash ratchets of each
-// sender, and the sender-data key and nonce. Keys are erased once used.
+// sender, and the sender-data key and nonce. Secrets are dropped once used.
 package secrettree
 
 import (
