@@ -11,6 +11,7 @@ import (
 
 	"github.com/xchat-im/xchat/client/mls/internal/codec"
 	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+	"github.com/xchat-im/xchat/client/mls/internal/vectortest"
 )
 
 // wireValue is a structure with Marshal and Unmarshal.
@@ -188,10 +189,8 @@ func TestWireStrictness(t *testing.T) {
 }
 
 func FuzzUnmarshalMLSMessage(f *testing.F) {
-	dir := os.Getenv("XCHAT_MLS_VECTORS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "vectors", "mls")
-	}
+	// The official messages seed the corpus when they are at hand.
+	dir, _ := vectortest.Find()
 	if raw, err := os.ReadFile(filepath.Join(dir, "messages.json")); err == nil {
 		var cases []map[string]hexBytes
 		if err := json.Unmarshal(raw, &cases); err == nil {

@@ -15,14 +15,22 @@ import (
 	"testing"
 )
 
-// Dir returns the directory holding the vectors, skipping the test (or
-// failing it in CI) when it is missing.
-func Dir(t testing.TB) string {
-	t.Helper()
+// Find returns the directory the vectors are looked up in, and whether it
+// exists.
+func Find() (string, bool) {
 	dir := os.Getenv("XCHAT_MLS_VECTORS")
 	if dir == "" {
 		dir = findShared()
 	}
+	fi, err := os.Stat(dir)
+	return dir, err == nil && fi.IsDir()
+}
+
+// Dir returns the directory holding the vectors, skipping the test (or
+// failing it in CI) when it is missing.
+func Dir(t testing.TB) string {
+	t.Helper()
+	dir, _ := Find()
 	if _, err := os.Stat(dir); err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("MLS test vectors not found at %s: %v", dir, err)
