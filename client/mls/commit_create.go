@@ -250,7 +250,7 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 		return nil, nil, err
 	}
 	for _, p := range props {
-		lost.Proposals = append(lost.Proposals, p.proposal)
+		lost.proposals = append(lost.proposals, p.proposal)
 	}
 
 	tree := base.tree.Clone()

@@ -91,7 +91,7 @@ func convergeTwo(t *testing.T, cs *CipherSuite, cfg Config) {
 		deliver(t, re, a, c, c2, gd)
 	} else {
 		lost := pa.LostOwnCommit
-		if lost == nil || len(lost.Retry.Add) != 1 || len(lost.Proposals) != 1 {
+		if lost == nil || len(lost.Retry.Add) != 1 || len(lost.proposals) != 1 {
 			t.Fatalf("A's lost commit: %+v", lost)
 		}
 		re, w := commit(t, a, lost.Retry)
@@ -182,7 +182,7 @@ func TestConvergenceLosingBranch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.LostOwnCommit == nil || len(p.LostOwnCommit.Proposals) != 0 || !p.LostOwnCommit.Retry.Update {
+		if p.LostOwnCommit == nil || len(p.LostOwnCommit.proposals) != 0 || !p.LostOwnCommit.Retry.Update {
 			t.Fatalf("lost: %+v", p.LostOwnCommit)
 		}
 		processRace(t, winner, lc, false)

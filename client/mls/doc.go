@@ -73,8 +73,8 @@
 // A commit built on a losing branch does not authenticate against the
 // winning branch and is rejected with ErrTampered (or ErrStaleCommit when
 // it loses anyway). When a member's own commit loses, Process reports it
-// in Processed.LostOwnCommit, with the proposals it carried and the
-// CommitOptions to commit again in the new epoch. A message that fails
+// in Processed.LostOwnCommit, with the CommitOptions to commit again in
+// the new epoch. A message that fails
 // authentication may belong to a branch the member has not seen yet: a
 // client that keeps such messages a short while and retries them after
 // each commit it processes, including commits rejected with

@@ -368,7 +368,7 @@ func TestGroupExternalJoin(t *testing.T) {
 				t.Fatal(err)
 			}
 			ps := deliver(t, cm, gs...)
-			if len(ps[0].Added) != 1 || ps[0].SenderType != message.SenderTypeNewMemberCommit {
+			if len(ps[0].Added) != 1 || ps[0].senderType != message.SenderTypeNewMemberCommit {
 				t.Fatalf("%+v", ps[0])
 			}
 			gs = append(gs, gx)

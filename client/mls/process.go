@@ -34,14 +34,14 @@ const maxPendingProposals = 1000
 type LostCommit struct {
 	// Epoch is the epoch the lost commit was sent in.
 	Epoch uint64
-	// Proposals are the proposals the lost commit carried (by value and
-	// by reference).
-	Proposals []message.Proposal
 	// Retry is what is left to commit in the new current epoch: the adds
 	// of key packages whose signature key is not a member, the removals
 	// of members still present, and an update if the lost commit had one.
 	Retry CommitOptions
 
+	// proposals are the proposals the lost commit carried (by value and
+	// by reference).
+	proposals []message.Proposal
 	// removedKeys are the signature keys of the members the commit
 	// removed, to find them again in the new epoch.
 	removedKeys [][]byte
@@ -52,10 +52,9 @@ type Processed struct {
 	Kind MessageKind
 	// Epoch is the epoch the message was sent in.
 	Epoch uint64
-	// SenderType and Sender identify the sender; Sender is its leaf index
-	// for members (for a commit, in the epoch it was sent in).
-	SenderType message.SenderType
-	Sender     LeafIndex
+	// Sender is the sender's leaf index when it is a member (for a
+	// commit, in the epoch it was sent in).
+	Sender LeafIndex
 	// Credential and SignatureKey are the sender's, when it is a member or
 	// joins by external commit.
 	Credential   Credential
@@ -64,8 +63,6 @@ type Processed struct {
 	AuthenticatedData []byte
 	// Plaintext is the application data of an application message.
 	Plaintext []byte
-	// Proposal is the proposal of a proposal message.
-	Proposal *message.Proposal
 	// NewEpoch is the epoch a commit led to; Added, Removed and Updated
 	// list the members it changed (Added with their new leaf indices).
 	// When the commit undid own or others' commits of a losing branch,
@@ -80,6 +77,9 @@ type Processed struct {
 	// LostOwnCommit is set when this commit won a race against own
 	// commits, which were undone; their content can be committed again.
 	LostOwnCommit *LostCommit
+
+	// senderType is the kind of sender (member, external, new member).
+	senderType message.SenderType
 }
 
 // Process processes an MLS message (an encoded MLSMessage carrying a
@@ -276,7 +276,7 @@ func (g *Group) processPrivate(msg []byte, pm *message.PrivateMessage) (*Process
 		return &Processed{
 			Kind:              KindApplication,
 			Epoch:             pm.Epoch,
-			SenderType:        message.SenderTypeMember,
+			senderType:        message.SenderTypeMember,
 			Sender:            sender.Leaf,
 			Credential:        sender.Credential,
 			SignatureKey:      sender.SignatureKey,
@@ -290,7 +290,7 @@ func (g *Group) processPrivate(msg []byte, pm *message.PrivateMessage) (*Process
 // senderInfo fills the sender fields of p from the content and base.
 func senderInfo(p *Processed, base *epoch, c *message.FramedContent) {
 	p.Epoch = c.Epoch
-	p.SenderType = c.Sender.Type
+	p.senderType = c.Sender.Type
 	p.AuthenticatedData = c.AuthenticatedData
 	switch c.Sender.Type {
 	case message.SenderTypeMember:
@@ -360,7 +360,7 @@ func (g *Group) processProposal(ac *framing.AuthenticatedContent) (*Processed, e
 		return nil, fmt.Errorf("%w: proposal already received", ErrReplay)
 	}
 	cur.proposals = append(cur.proposals, pendingProposal{ref: ref, proposal: *p, sender: s})
-	out := &Processed{Kind: KindProposal, Proposal: p}
+	out := &Processed{Kind: KindProposal}
 	senderInfo(out, cur, &ac.Content)
 	return out, nil
 }
@@ -502,7 +502,7 @@ func (g *Group) mergeLost(lost []*LostCommit) *LostCommit {
 		return 0, false
 	}
 	for _, l := range lost {
-		out.Proposals = append(out.Proposals, l.Proposals...)
+		out.proposals = append(out.proposals, l.proposals...)
 		out.Retry.Update = out.Retry.Update || l.Retry.Update
 		for _, kp := range l.Retry.Add {
 			dup := slices.ContainsFunc(out.Retry.Add, func(k KeyPackage) bool {

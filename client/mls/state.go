@@ -136,7 +136,7 @@ func marshalEpoch(w *codec.Writer, e *epoch) error {
 		w.Uint8(1)
 		l := e.nextOwn
 		w.Uint64(l.Epoch)
-		codec.WriteList(w, l.Proposals)
+		codec.WriteList(w, l.proposals)
 		codec.WriteList(w, l.Retry.Add)
 		w.Uint32(uint32(len(l.Retry.Remove)))
 		for _, x := range l.Retry.Remove {
@@ -207,7 +207,7 @@ func (g *Group) unmarshalEpoch(d *codec.Dec) (*epoch, error) {
 	}
 	if d.Present() {
 		l := &LostCommit{Epoch: d.U64()}
-		l.Proposals = codec.ReadList[message.Proposal](d)
+		l.proposals = codec.ReadList[message.Proposal](d)
 		l.Retry.Add = codec.ReadList[KeyPackage](d)
 		n := d.U32()
 		for i := uint32(0); i < n && d.Err == nil; i++ {
