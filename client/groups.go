@@ -89,8 +89,8 @@ func ProfileGroups(ctx context.Context, p *Profile) ([]GroupInfo, error) {
 	}
 	var out []GroupInfo
 	for _, r := range rows {
-		// Only read: no leaf enters the tree, so no credential is checked.
-		g, err := mls.UnmarshalGroup(r.State, mls.Config{})
+		// Only read: no leaf enters the tree, so every credential is refused.
+		g, err := mls.UnmarshalGroup(r.State, mls.Config{ValidateCredential: refuseCredential})
 		if err != nil {
 			return nil, fmt.Errorf("profile: group %x: %w", r.ID, err)
 		}
@@ -99,6 +99,12 @@ func ProfileGroups(ctx context.Context, p *Profile) ([]GroupInfo, error) {
 			Members: users, Devices: len(devs), Epoch: g.Epoch(), Authenticator: g.EpochAuthenticator(), Active: r.Active && !g.Removed()})
 	}
 	return out, nil
+}
+
+// refuseCredential is the credential policy of a group state that is only
+// read: no leaf may enter it.
+func refuseCredential(mls.Credential, []byte) error {
+	return errors.New("group state opened read-only")
 }
 
 // targetDevices returns the devices to put in a group for users: every

@@ -13,6 +13,10 @@ import (
 	"github.com/xchat-im/xchat/spec/wire"
 )
 
+// acceptAnyCredential is the credential policy of the groups that tests
+// drive directly: it accepts every credential.
+func acceptAnyCredential(mls.Credential, []byte) error { return nil }
+
 // member is a group member driven directly by a test.
 type member struct {
 	sender sender
@@ -80,7 +84,7 @@ func storeBundle(t *testing.T, p *Profile, b *mls.KeyPackageBundle) {
 func (m *member) create(t *testing.T, id []byte, others ...*member) []byte {
 	t.Helper()
 	var err error
-	if m.g, err = mls.CreateGroup(suite(), id, m.bundle, mls.Config{}); err != nil {
+	if m.g, err = mls.CreateGroup(suite(), id, m.bundle, mls.Config{ValidateCredential: acceptAnyCredential}); err != nil {
 		t.Fatal(err)
 	}
 	var add []mls.KeyPackage
@@ -168,7 +172,7 @@ func TestHeldUntilCommit(t *testing.T) {
 	var err error
 
 	welcome := alice.create(t, make([]byte, 16), bob, carol)
-	if carol.g, err = mls.JoinFromWelcome(welcome, func([]byte) *mls.KeyPackageBundle { return carol.bundle }, nil, mls.Config{}); err != nil {
+	if carol.g, err = mls.JoinFromWelcome(welcome, func([]byte) *mls.KeyPackageBundle { return carol.bundle }, nil, mls.Config{ValidateCredential: acceptAnyCredential}); err != nil {
 		t.Fatal(err)
 	}
 	h, pl := alice.held(t, 1, welcome, &wire.GroupMeta{Kind: wire.GroupKindGroup, Name: "g"})

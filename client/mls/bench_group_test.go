@@ -20,7 +20,7 @@ func benchGroupPair(b *testing.B, n int) (*Group, *Group) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	g, err := CreateGroup(cs, []byte("bench"), newBundle(b, cs, "creator"), Config{})
+	g, err := CreateGroup(cs, []byte("bench"), newBundle(b, cs, "creator"), Config{ValidateCredential: acceptAnyCredential})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func benchGroupPair(b *testing.B, n int) (*Group, *Group) {
 		kps = append(kps, kb.KeyPackage)
 	}
 	_, w := commit(b, g, CommitOptions{Add: kps})
-	m, err := JoinFromWelcome(w, bundleLookup(first), nil, Config{})
+	m, err := JoinFromWelcome(w, bundleLookup(first), nil, Config{ValidateCredential: acceptAnyCredential})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func BenchmarkCommitAdd100(b *testing.B) {
 	var c, w []byte
 	for b.Loop() {
 		b.StopTimer()
-		g, err := UnmarshalGroup(state, Config{})
+		g, err := UnmarshalGroup(state, Config{ValidateCredential: acceptAnyCredential})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -124,7 +124,7 @@ func BenchmarkCommitUpdate100(b *testing.B) {
 	var c []byte
 	for b.Loop() {
 		b.StopTimer()
-		g, err := UnmarshalGroup(state, Config{})
+		g, err := UnmarshalGroup(state, Config{ValidateCredential: acceptAnyCredential})
 		if err != nil {
 			b.Fatal(err)
 		}

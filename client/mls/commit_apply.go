@@ -5,14 +5,20 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"slices"
+
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/framing"
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
 )
 
 // Proposal reference label (RFC 9420 section 5.2).
 const labelProposalRef = "MLS 1.0 Proposal Reference"
 
 // proposalRef returns the ProposalRef of a proposal's AuthenticatedContent.
-func (cs *CipherSuite) proposalRef(ac *AuthenticatedContent) ([]byte, error) {
-	b, err := marshalAll(ac)
+func proposalRef(cs *CipherSuite, ac *framing.AuthenticatedContent) ([]byte, error) {
+	b, err := codec.MarshalAll(ac)
 	if err != nil {
 		return nil, err
 	}
@@ -21,8 +27,8 @@ func (cs *CipherSuite) proposalRef(ac *AuthenticatedContent) ([]byte, error) {
 
 // confirmedInput encodes ConfirmedTranscriptHashInput: the wire format,
 // the FramedContent and the signature of a commit.
-func confirmedInput(ac *AuthenticatedContent) ([]byte, error) {
-	var w Writer
+func confirmedInput(ac *framing.AuthenticatedContent) ([]byte, error) {
+	var w codec.Writer
 	w.Uint16(uint16(ac.WireFormat))
 	ac.Content.Marshal(&w)
 	w.Opaque(ac.Auth.Signature)
@@ -42,12 +48,12 @@ type staged struct {
 	fx          *proposalEffects
 	committer   LeafIndex
 	selfRemoved bool
-	proposals   []Proposal
+	proposals   []message.Proposal
 }
 
 // resolveCommitProposals expands a commit's proposal list: references are
 // looked up among the base epoch's pending proposals.
-func (g *Group) resolveCommitProposals(base *epoch, c *Commit, committer Sender) ([]pendingProposal, []bool, error) {
+func (g *Group) resolveCommitProposals(base *epoch, c *message.Commit, committer message.Sender) ([]pendingProposal, []bool, error) {
 	if len(c.Proposals) > maxPendingProposals {
 		return nil, nil, fmt.Errorf("%w: %d proposals", ErrInvalidCommit, len(c.Proposals))
 	}
@@ -55,10 +61,10 @@ func (g *Group) resolveCommitProposals(base *epoch, c *Commit, committer Sender)
 	inline := make([]bool, 0, len(c.Proposals))
 	for _, por := range c.Proposals {
 		switch por.Type {
-		case ProposalOrRefProposal:
+		case message.ProposalOrRefProposal:
 			props = append(props, pendingProposal{proposal: *por.Proposal, sender: committer})
 			inline = append(inline, true)
-		case ProposalOrRefReference:
+		case message.ProposalOrRefReference:
 			i := slices.IndexFunc(base.proposals, func(p pendingProposal) bool { return bytes.Equal(p.ref, por.Reference) })
 			if i < 0 {
 				return nil, nil, fmt.Errorf("%w: unknown proposal reference", ErrInvalidCommit)
@@ -75,10 +81,10 @@ func (g *Group) resolveCommitProposals(base *epoch, c *Commit, committer Sender)
 // stageCommit applies a verified commit (its signature and membership tag
 // already checked against base) to a copy of base (RFC 9420 section
 // 12.4.2) and returns the next epoch. base is not changed.
-func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, error) {
+func (g *Group) stageCommit(base *epoch, ac *framing.AuthenticatedContent) (*staged, error) {
 	c := ac.Content.Commit
 	sender := ac.Content.Sender
-	external := sender.Type == SenderTypeNewMemberCommit
+	external := sender.Type == message.SenderTypeNewMemberCommit
 	props, inline, err := g.resolveCommitProposals(base, c, sender)
 	if err != nil {
 		return nil, err
@@ -131,7 +137,7 @@ func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, err
 		}
 	}
 	st.committer = committer
-	provisional := GroupContext{
+	provisional := message.GroupContext{
 		CipherSuite:             base.gc.CipherSuite,
 		GroupID:                 base.gc.GroupID,
 		Epoch:                   base.gc.Epoch + 1,
@@ -141,7 +147,7 @@ func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, err
 	var commitSecret []byte
 	if c.Path != nil {
 		leaf := &c.Path.LeafNode
-		if leaf.Source != LeafNodeSourceCommit {
+		if leaf.Source != message.LeafNodeSourceCommit {
 			return nil, fmt.Errorf("%w: path leaf source %d", ErrInvalidCommit, leaf.Source)
 		}
 		// ApplyUpdatePath verifies the leaf's signature.
@@ -154,7 +160,7 @@ func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, err
 		if old := base.tree.Leaf(committer); !external && old != nil && bytes.Equal(old.EncryptionKey, leaf.EncryptionKey) {
 			return nil, fmt.Errorf("%w: path keeps the committer's encryption key", ErrInvalidCommit)
 		}
-		if commitSecret, err = ApplyUpdatePath(g.cs, tree, priv, committer, c.Path, provisional, fx.added); err != nil {
+		if commitSecret, err = ratchettree.ApplyUpdatePath(g.cs, tree, priv, committer, c.Path, provisional, fx.added); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidCommit, err)
 		}
 	}
@@ -168,7 +174,7 @@ func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, err
 	}
 	gc := provisional
 	gc.TreeHash = th
-	gc.ConfirmedTranscriptHash = g.cs.ConfirmedTranscriptHash(base.interim, ci)
+	gc.ConfirmedTranscriptHash = keyschedule.ConfirmedTranscriptHash(g.cs, base.interim, ci)
 	gcb, err := gc.MarshalBinary()
 	if err != nil {
 		return nil, err
@@ -177,7 +183,7 @@ func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, err
 	if err != nil {
 		return nil, err
 	}
-	pskSecret, err := g.cs.PSKSecret(psks)
+	pskSecret, err := keyschedule.PSKSecret(g.cs, psks)
 	if err != nil {
 		return nil, err
 	}
@@ -186,18 +192,18 @@ func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, err
 		if fx.extInit == nil {
 			return nil, fmt.Errorf("%w: external commit without external init", ErrInvalidCommit)
 		}
-		if initSecret, err = g.cs.externalInitSecret(base.secrets.ExternalSecret, fx.extInit.KEMOutput); err != nil {
+		if initSecret, err = g.cs.ExternalInitSecret(base.secrets.ExternalSecret, fx.extInit.KEMOutput); err != nil {
 			return nil, fmt.Errorf("%w: external init: %w", ErrInvalidCommit, err)
 		}
 	}
-	secrets, err := g.cs.DeriveEpoch(initSecret, commitSecret, pskSecret, gcb)
+	secrets, err := keyschedule.DeriveEpoch(g.cs, initSecret, commitSecret, pskSecret, gcb)
 	if err != nil {
 		return nil, err
 	}
-	if !g.cs.VerifyConfirmationTag(secrets.ConfirmationKey, gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag) {
-		return nil, tampered(ErrBadConfirmationTag)
+	if !keyschedule.VerifyConfirmationTag(g.cs, secrets.ConfirmationKey, gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag) {
+		return nil, tampered(errBadConfirmationTag)
 	}
-	interim, err := g.cs.InterimTranscriptHash(gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag)
+	interim, err := keyschedule.InterimTranscriptHash(g.cs, gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +214,7 @@ func (g *Group) stageCommit(base *epoch, ac *AuthenticatedContent) (*staged, err
 }
 
 // pruneKeys drops private keys of nodes that are now blank.
-func pruneKeys(t *Tree, priv *TreeKEMPrivate) {
+func pruneKeys(t *ratchettree.Tree, priv *ratchettree.TreeKEMPrivate) {
 	for x := range priv.Keys {
 		if t.Node(x) == nil {
 			delete(priv.Keys, x)

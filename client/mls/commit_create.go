@@ -4,6 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/framing"
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
+	"github.com/xchat-im/xchat/client/mls/internal/welcome"
 )
 
 // CommitOptions says what a commit does besides committing the pending
@@ -26,18 +34,20 @@ type CommitOptions struct {
 }
 
 // self returns the member's own Sender.
-func (e *epoch) self() Sender { return Sender{Type: SenderTypeMember, LeafIndex: uint32(e.priv.Leaf)} }
+func (e *epoch) self() message.Sender {
+	return message.Sender{Type: message.SenderTypeMember, LeafIndex: uint32(e.priv.Leaf)}
+}
 
 // frame signs content and protects it as a PublicMessage or
 // PrivateMessage of epoch base, returning the encoded MLSMessage. For
 // commits, tag is called between signing and protecting to compute the
 // confirmation tag.
-func (g *Group) frame(base *epoch, c *FramedContent, private bool, tag func(*AuthenticatedContent) error) ([]byte, *AuthenticatedContent, error) {
+func (g *Group) frame(base *epoch, c *message.FramedContent, private bool, tag func(*framing.AuthenticatedContent) error) ([]byte, *framing.AuthenticatedContent, error) {
 	wf := WireFormatPublicMessage
 	if private {
 		wf = WireFormatPrivateMessage
 	}
-	ac, err := g.cs.SignFramedContent(g.sigPriv, wf, c, &base.gc)
+	ac, err := framing.SignFramedContent(g.cs, g.sigPriv, wf, c, &base.gc)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -46,13 +56,13 @@ func (g *Group) frame(base *epoch, c *FramedContent, private bool, tag func(*Aut
 			return nil, nil, err
 		}
 	}
-	m := MLSMessage{Version: ProtocolVersionMLS10, WireFormat: wf}
+	m := MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: wf}
 	if private {
 		if m.PrivateMessage, err = base.keys.ProtectPrivate(ac, g.cfg.padding()); err != nil {
 			return nil, nil, err
 		}
 	} else {
-		if m.PublicMessage, err = g.cs.ProtectPublic(base.secrets.MembershipKey, ac, &base.gc); err != nil {
+		if m.PublicMessage, err = framing.ProtectPublic(g.cs, base.secrets.MembershipKey, ac, &base.gc); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -70,25 +80,25 @@ func (g *Group) Encrypt(plaintext, authenticatedData []byte) ([]byte, error) {
 		return nil, ErrRemoved
 	}
 	cur := g.cur()
-	c := &FramedContent{
+	c := &message.FramedContent{
 		GroupID:           cur.gc.GroupID,
 		Epoch:             cur.gc.Epoch,
 		Sender:            cur.self(),
 		AuthenticatedData: authenticatedData,
-		ContentType:       ContentTypeApplication,
+		ContentType:       message.ContentTypeApplication,
 		ApplicationData:   plaintext,
 	}
 	b, _, err := g.frame(cur, c, true, nil)
 	return b, err
 }
 
-// Propose sends a proposal for the current epoch and keeps it pending,
+// proposeOther sends a proposal for the current epoch and keeps it pending,
 // so that the member's next Commit includes it. Update proposals are made
 // with ProposeUpdate.
-func (g *Group) Propose(p Proposal) ([]byte, error) {
+func (g *Group) proposeOther(p message.Proposal) ([]byte, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if p.Type == ProposalTypeUpdate {
+	if p.Type == message.ProposalTypeUpdate {
 		return nil, fmt.Errorf("%w: use ProposeUpdate", ErrInvalidProposal)
 	}
 	return g.propose(p, nil)
@@ -96,12 +106,12 @@ func (g *Group) Propose(p Proposal) ([]byte, error) {
 
 // ProposeAdd proposes adding the owner of kp.
 func (g *Group) ProposeAdd(kp KeyPackage) ([]byte, error) {
-	return g.Propose(Proposal{Type: ProposalTypeAdd, Add: &Add{KeyPackage: kp}})
+	return g.proposeOther(message.Proposal{Type: message.ProposalTypeAdd, Add: &message.Add{KeyPackage: kp}})
 }
 
 // ProposeRemove proposes removing the member at leaf l.
 func (g *Group) ProposeRemove(l LeafIndex) ([]byte, error) {
-	return g.Propose(Proposal{Type: ProposalTypeRemove, Remove: &Remove{Removed: uint32(l)}})
+	return g.proposeOther(message.Proposal{Type: message.ProposalTypeRemove, Remove: &message.Remove{Removed: uint32(l)}})
 }
 
 // ProposeUpdate proposes replacing the member's leaf with one holding a
@@ -119,16 +129,16 @@ func (g *Group) ProposeUpdate() ([]byte, error) {
 		return nil, err
 	}
 	leaf.EncryptionKey = pub
-	leaf.Source = LeafNodeSourceUpdate
-	leaf.Lifetime = Lifetime{}
+	leaf.Source = message.LeafNodeSourceUpdate
+	leaf.Lifetime = message.Lifetime{}
 	leaf.ParentHash = nil
-	if err := SignLeafNode(g.cs, g.sigPriv, &leaf, cur.gc.GroupID, cur.priv.Leaf); err != nil {
+	if err := ratchettree.SignLeafNode(g.cs, g.sigPriv, &leaf, cur.gc.GroupID, cur.priv.Leaf); err != nil {
 		return nil, err
 	}
-	return g.propose(Proposal{Type: ProposalTypeUpdate, Update: &Update{LeafNode: leaf}}, priv)
+	return g.propose(message.Proposal{Type: message.ProposalTypeUpdate, Update: &message.Update{LeafNode: leaf}}, priv)
 }
 
-func (g *Group) propose(p Proposal, updatePriv []byte) ([]byte, error) {
+func (g *Group) propose(p message.Proposal, updatePriv []byte) ([]byte, error) {
 	if g.removed {
 		return nil, ErrRemoved
 	}
@@ -136,12 +146,12 @@ func (g *Group) propose(p Proposal, updatePriv []byte) ([]byte, error) {
 	if len(cur.proposals) >= maxPendingProposals {
 		return nil, fmt.Errorf("%w: too many pending proposals", ErrInvalidProposal)
 	}
-	c := &FramedContent{GroupID: cur.gc.GroupID, Epoch: cur.gc.Epoch, Sender: cur.self(), ContentType: ContentTypeProposal, Proposal: &p}
+	c := &message.FramedContent{GroupID: cur.gc.GroupID, Epoch: cur.gc.Epoch, Sender: cur.self(), ContentType: message.ContentTypeProposal, Proposal: &p}
 	b, ac, err := g.frame(cur, c, g.cfg.EncryptHandshake, nil)
 	if err != nil {
 		return nil, err
 	}
-	ref, err := g.cs.proposalRef(ac)
+	ref, err := proposalRef(g.cs, ac)
 	if err != nil {
 		return nil, err
 	}
@@ -176,16 +186,16 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 	}
 	if !opts.NoPending {
 		for _, p := range base.proposals {
-			if p.proposal.Type == ProposalTypeUpdate && p.sender == self {
+			if p.proposal.Type == message.ProposalTypeUpdate && p.sender == self {
 				continue // own updates are replaced by the commit's path
 			}
-			if p.proposal.Type == ProposalTypeRemove {
+			if p.proposal.Type == message.ProposalTypeRemove {
 				if removing[p.proposal.Remove.Removed] || p.proposal.Remove.Removed == uint32(own) {
 					continue
 				}
 				removing[p.proposal.Remove.Removed] = true
 			}
-			if p.proposal.Type == ProposalTypeUpdate && removing[p.sender.LeafIndex] {
+			if p.proposal.Type == message.ProposalTypeUpdate && removing[p.sender.LeafIndex] {
 				continue
 			}
 			props = append(props, p)
@@ -196,14 +206,14 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 		if kp, err = cloneKeyPackage(kp); err != nil {
 			return nil, nil, err
 		}
-		props = append(props, pendingProposal{proposal: Proposal{Type: ProposalTypeAdd, Add: &Add{KeyPackage: kp}}, sender: self})
+		props = append(props, pendingProposal{proposal: message.Proposal{Type: message.ProposalTypeAdd, Add: &message.Add{KeyPackage: kp}}, sender: self})
 		inline = append(inline, true)
 	}
 	for _, l := range opts.Remove {
 		if leaf := base.tree.Leaf(l); leaf != nil {
 			lost.removedKeys = append(lost.removedKeys, leaf.SignatureKey)
 		}
-		props = append(props, pendingProposal{proposal: Proposal{Type: ProposalTypeRemove, Remove: &Remove{Removed: uint32(l)}}, sender: self})
+		props = append(props, pendingProposal{proposal: message.Proposal{Type: message.ProposalTypeRemove, Remove: &message.Remove{Removed: uint32(l)}}, sender: self})
 		inline = append(inline, true)
 	}
 	for _, id := range opts.PSKs {
@@ -212,7 +222,7 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 				return nil, nil, err
 			}
 		}
-		props = append(props, pendingProposal{proposal: Proposal{Type: ProposalTypePSK, PreSharedKey: &PreSharedKey{PSK: id}}, sender: self})
+		props = append(props, pendingProposal{proposal: message.Proposal{Type: message.ProposalTypePSK, PreSharedKey: &message.PreSharedKey{PSK: id}}, sender: self})
 		inline = append(inline, true)
 	}
 	// The caller's own proposals must be valid; pending proposals of
@@ -240,7 +250,7 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 		return nil, nil, err
 	}
 	for _, p := range props {
-		lost.Proposals = append(lost.Proposals, p.proposal)
+		lost.proposals = append(lost.proposals, p.proposal)
 	}
 
 	tree := base.tree.Clone()
@@ -258,27 +268,27 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 	if fx.gce {
 		exts = fx.extensions
 	}
-	provisional := GroupContext{
+	provisional := message.GroupContext{
 		CipherSuite:             base.gc.CipherSuite,
 		GroupID:                 base.gc.GroupID,
 		Epoch:                   base.gc.Epoch + 1,
 		ConfirmedTranscriptHash: base.gc.ConfirmedTranscriptHash,
 		Extensions:              exts,
 	}
-	c := &Commit{}
+	c := &message.Commit{}
 	for i, p := range props {
 		if inline[i] {
 			pp := p.proposal
-			c.Proposals = append(c.Proposals, ProposalOrRef{Type: ProposalOrRefProposal, Proposal: &pp})
+			c.Proposals = append(c.Proposals, message.ProposalOrRef{Type: message.ProposalOrRefProposal, Proposal: &pp})
 		} else {
-			c.Proposals = append(c.Proposals, ProposalOrRef{Type: ProposalOrRefReference, Reference: p.ref})
+			c.Proposals = append(c.Proposals, message.ProposalOrRef{Type: message.ProposalOrRefReference, Reference: p.ref})
 		}
 	}
 	var commitSecret []byte
-	var priv *TreeKEMPrivate
+	var priv *ratchettree.TreeKEMPrivate
 	if needPath {
 		leaf := *tree.Leaf(own)
-		res, err := GenerateUpdatePath(g.cs, tree, own, leaf, g.sigPriv, provisional, fx.added)
+		res, err := ratchettree.GenerateUpdatePath(g.cs, tree, own, leaf, g.sigPriv, provisional, fx.added)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -297,39 +307,39 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	pskSecret, err := g.cs.PSKSecret(psks)
+	pskSecret, err := keyschedule.PSKSecret(g.cs, psks)
 	if err != nil {
 		return nil, nil, err
 	}
-	var secrets *EpochSecrets
-	content := &FramedContent{
+	var secrets *keyschedule.EpochSecrets
+	content := &message.FramedContent{
 		GroupID:           base.gc.GroupID,
 		Epoch:             base.gc.Epoch,
 		Sender:            self,
 		AuthenticatedData: opts.AuthenticatedData,
-		ContentType:       ContentTypeCommit,
+		ContentType:       message.ContentTypeCommit,
 		Commit:            c,
 	}
-	msg, ac, err := g.frame(base, content, g.cfg.EncryptHandshake, func(ac *AuthenticatedContent) error {
+	msg, ac, err := g.frame(base, content, g.cfg.EncryptHandshake, func(ac *framing.AuthenticatedContent) error {
 		ci, err := confirmedInput(ac)
 		if err != nil {
 			return err
 		}
-		gc.ConfirmedTranscriptHash = g.cs.ConfirmedTranscriptHash(base.interim, ci)
+		gc.ConfirmedTranscriptHash = keyschedule.ConfirmedTranscriptHash(g.cs, base.interim, ci)
 		gcb, err := gc.MarshalBinary()
 		if err != nil {
 			return err
 		}
-		if secrets, err = g.cs.DeriveEpoch(base.secrets.InitSecret, commitSecret, pskSecret, gcb); err != nil {
+		if secrets, err = keyschedule.DeriveEpoch(g.cs, base.secrets.InitSecret, commitSecret, pskSecret, gcb); err != nil {
 			return err
 		}
-		ac.Auth.ConfirmationTag = g.cs.ConfirmationTag(secrets.ConfirmationKey, gc.ConfirmedTranscriptHash)
+		ac.Auth.ConfirmationTag = keyschedule.ConfirmationTag(g.cs, secrets.ConfirmationKey, gc.ConfirmedTranscriptHash)
 		return nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	interim, err := g.cs.InterimTranscriptHash(gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag)
+	interim, err := keyschedule.InterimTranscriptHash(g.cs, gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -348,26 +358,26 @@ func (g *Group) Commit(opts CommitOptions) (commit, welcome []byte, err error) {
 
 // signedGroupInfo returns the signed GroupInfo of epoch e with the given
 // extensions.
-func (g *Group) signedGroupInfo(e *epoch, exts []Extension) (*GroupInfo, error) {
-	gi := &GroupInfo{GroupContext: e.gc, Extensions: exts, ConfirmationTag: e.confirmationTag, Signer: uint32(e.priv.Leaf)}
-	if err := g.cs.SignGroupInfo(g.sigPriv, gi); err != nil {
+func (g *Group) signedGroupInfo(e *epoch, exts []Extension) (*message.GroupInfo, error) {
+	gi := &message.GroupInfo{GroupContext: e.gc, Extensions: exts, ConfirmationTag: e.confirmationTag, Signer: uint32(e.priv.Leaf)}
+	if err := welcome.SignGroupInfo(g.cs, g.sigPriv, gi); err != nil {
 		return nil, err
 	}
 	return gi, nil
 }
 
-func ratchetTreeExtension(t *Tree) (Extension, error) {
+func ratchetTreeExtension(t *ratchettree.Tree) (Extension, error) {
 	rt := t.RatchetTree()
-	b, err := marshalAll(&rt)
+	b, err := codec.MarshalAll(&rt)
 	if err != nil {
 		return Extension{}, err
 	}
-	return Extension{Type: ExtensionTypeRatchetTree, Data: b}, nil
+	return Extension{Type: message.ExtensionTypeRatchetTree, Data: b}, nil
 }
 
 // welcome seals the Welcome of a commit for the members it added; the
 // GroupInfo carries the ratchet tree.
-func (g *Group) welcome(next *epoch, fx *proposalEffects, psks []PSK, withPath bool) ([]byte, error) {
+func (g *Group) welcome(next *epoch, fx *proposalEffects, psks []keyschedule.PSK, withPath bool) ([]byte, error) {
 	rte, err := ratchetTreeExtension(next.tree)
 	if err != nil {
 		return nil, err
@@ -376,11 +386,11 @@ func (g *Group) welcome(next *epoch, fx *proposalEffects, psks []PSK, withPath b
 	if err != nil {
 		return nil, err
 	}
-	recipients := make([]WelcomeRecipient, len(fx.added))
+	recipients := make([]welcome.WelcomeRecipient, len(fx.added))
 	for i, l := range fx.added {
 		recipients[i].KeyPackage = fx.addedKPs[i]
 		if withPath {
-			lca := CommonAncestor(next.priv.Leaf.Node(), l.Node())
+			lca := treemath.CommonAncestor(next.priv.Leaf.Node(), l.Node())
 			ps := next.priv.PathSecrets[lca]
 			if ps == nil {
 				return nil, errors.New("mls: welcome: no path secret for the new member's common ancestor")
@@ -388,22 +398,22 @@ func (g *Group) welcome(next *epoch, fx *proposalEffects, psks []PSK, withPath b
 			recipients[i].PathSecret = ps
 		}
 	}
-	w, err := g.cs.SealWelcome(gi, next.secrets.JoinerSecret, psks, recipients)
+	w, err := welcome.SealWelcome(g.cs, gi, next.secrets.JoinerSecret, psks, recipients)
 	if err != nil {
 		return nil, err
 	}
-	m := MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatWelcome, Welcome: w}
+	m := MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: WireFormatWelcome, Welcome: w}
 	return m.MarshalBinary()
 }
 
 // cloneKeyPackage returns a deep copy of kp.
 func cloneKeyPackage(kp KeyPackage) (KeyPackage, error) {
-	b, err := marshalAll(&kp)
+	b, err := codec.MarshalAll(&kp)
 	if err != nil {
 		return KeyPackage{}, fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
 	}
 	var out KeyPackage
-	if err := unmarshalAll(b, &out); err != nil {
+	if err := codec.UnmarshalAll(b, &out); err != nil {
 		return KeyPackage{}, fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
 	}
 	return out, nil

@@ -37,7 +37,7 @@ func TestConvergenceTwoCommits(t *testing.T) {
 	forSuites(t, func(t *testing.T, cs *CipherSuite) {
 		for _, private := range []bool{false, true} {
 			t.Run(fmt.Sprint("encrypted-handshake-", private), func(t *testing.T) {
-				convergeTwo(t, cs, Config{EncryptHandshake: private})
+				convergeTwo(t, cs, Config{ValidateCredential: acceptAnyCredential, EncryptHandshake: private})
 			})
 		}
 	})
@@ -91,7 +91,7 @@ func convergeTwo(t *testing.T, cs *CipherSuite, cfg Config) {
 		deliver(t, re, a, c, c2, gd)
 	} else {
 		lost := pa.LostOwnCommit
-		if lost == nil || len(lost.Retry.Add) != 1 || len(lost.Proposals) != 1 {
+		if lost == nil || len(lost.Retry.Add) != 1 || len(lost.proposals) != 1 {
 			t.Fatalf("A's lost commit: %+v", lost)
 		}
 		re, w := commit(t, a, lost.Retry)
@@ -111,7 +111,7 @@ func convergeTwo(t *testing.T, cs *CipherSuite, cfg Config) {
 
 func TestConvergenceThreeCommits(t *testing.T) {
 	forSuites(t, func(t *testing.T, cs *CipherSuite) {
-		gs := newTestGroup(t, cs, 4, Config{})
+		gs := newTestGroup(t, cs, 4, Config{ValidateCredential: acceptAnyCredential})
 		d := gs[3]
 		var cms [][]byte
 		for _, g := range gs[:3] {
@@ -162,7 +162,7 @@ func TestConvergenceThreeCommits(t *testing.T) {
 
 func TestConvergenceLosingBranch(t *testing.T) {
 	forSuites(t, func(t *testing.T, cs *CipherSuite) {
-		gs := newTestGroup(t, cs, 3, Config{})
+		gs := newTestGroup(t, cs, 3, Config{ValidateCredential: acceptAnyCredential})
 		a, b, c := gs[0], gs[1], gs[2]
 		cA, _ := commit(t, a, CommitOptions{Update: true})
 		cB, _ := commit(t, b, CommitOptions{Update: true})
@@ -182,7 +182,7 @@ func TestConvergenceLosingBranch(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.LostOwnCommit == nil || len(p.LostOwnCommit.Proposals) != 0 || !p.LostOwnCommit.Retry.Update {
+		if p.LostOwnCommit == nil || len(p.LostOwnCommit.proposals) != 0 || !p.LostOwnCommit.Retry.Update {
 			t.Fatalf("lost: %+v", p.LostOwnCommit)
 		}
 		processRace(t, winner, lc, false)
@@ -194,7 +194,7 @@ func TestConvergenceLosingBranch(t *testing.T) {
 
 func TestConvergenceOldCommit(t *testing.T) {
 	cs, _ := LookupSuite(X25519AES128GCMSHA256Ed25519)
-	gs := newTestGroup(t, cs, 2, Config{MaxRetainedEpochs: 1})
+	gs := newTestGroup(t, cs, 2, Config{ValidateCredential: acceptAnyCredential, MaxRetainedEpochs: 1})
 	a, b := gs[0], gs[1]
 	fork := clone(t, a)
 	old, _ := commit(t, fork, CommitOptions{Update: true})

@@ -5,9 +5,10 @@ import (
 	"fmt"
 )
 
-// Errors of the group state machine (Group). Callers test them with
-// errors.Is; an error may match several (a bad signature matches both
-// ErrBadSignature and ErrTampered).
+// Errors callers decide on (see the package documentation for where each
+// is returned). Callers test them with errors.Is; an error also wraps its
+// precise cause (a rejected credential matches ErrInvalidCredential and
+// the validator's error).
 var (
 	// ErrNotMember reports a message whose sender is not a member of the
 	// group in the message's epoch (a blank or out-of-range leaf, or an
@@ -19,15 +20,6 @@ var (
 	// ErrTampered reports a message that does not authenticate: an AEAD
 	// failure, a bad signature, membership tag or confirmation tag.
 	ErrTampered = errors.New("mls: message does not authenticate")
-	// ErrBadSignature reports a signature that does not verify; it is
-	// ErrSignature.
-	ErrBadSignature = ErrSignature
-	// ErrBadMembershipTag reports a wrong PublicMessage membership tag; it
-	// is ErrMembershipTag.
-	ErrBadMembershipTag = ErrMembershipTag
-	// ErrBadConfirmationTag reports a commit whose confirmation tag does
-	// not match the epoch it leads to.
-	ErrBadConfirmationTag = errors.New("mls: invalid confirmation tag")
 	// ErrWrongEpoch reports a message for an epoch the group does not hold
 	// (a future epoch, or one older than every retained epoch).
 	ErrWrongEpoch = errors.New("mls: message for an unknown epoch")
@@ -51,6 +43,10 @@ var (
 	// ErrRemoved reports an operation on a group the member was removed
 	// from.
 	ErrRemoved = errors.New("mls: removed from the group")
+	// ErrNoCredentialValidator reports a Config without the
+	// ValidateCredential hook: a group cannot be created, joined or loaded
+	// without one.
+	ErrNoCredentialValidator = errors.New("mls: no credential validator in Config")
 	// ErrInvalidCredential reports a credential the Config's
 	// ValidateCredential hook rejected; the hook's error is wrapped too.
 	ErrInvalidCredential = errors.New("mls: credential rejected")
@@ -60,6 +56,10 @@ var (
 	// ErrInvalidKeyPackage reports a KeyPackage that fails validation.
 	ErrInvalidKeyPackage = errors.New("mls: invalid key package")
 )
+
+// errBadConfirmationTag reports a commit whose confirmation tag does not
+// match the epoch it leads to; it is returned wrapped with ErrTampered.
+var errBadConfirmationTag = errors.New("mls: invalid confirmation tag")
 
 // tampered wraps err so that it matches ErrTampered as well.
 func tampered(err error) error {

@@ -1,6 +1,7 @@
 package mls_test
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/xchat-im/xchat/client/mls"
@@ -20,10 +21,19 @@ func Example() {
 		return b
 	}
 	alice, bob := newDevice("alice"), newDevice("bob")
+	// The policy decides which credentials may enter the group. xchat
+	// verifies the sender certificate a credential carries; this example
+	// only checks the credential's type.
+	cfg := mls.Config{ValidateCredential: func(c mls.Credential, signatureKey []byte) error {
+		if c.Type != mls.CredentialTypeXchat || len(c.Identity) == 0 {
+			return errors.New("not an xchat credential")
+		}
+		return nil
+	}}
 
-	ga, _ := mls.CreateGroup(cs, []byte("0123456789abcdef"), alice, mls.Config{})
+	ga, _ := mls.CreateGroup(cs, []byte("0123456789abcdef"), alice, cfg)
 	_, welcome, _ := ga.Commit(mls.CommitOptions{Add: []mls.KeyPackage{bob.KeyPackage}})
-	gb, err := mls.JoinFromWelcome(welcome, func([]byte) *mls.KeyPackageBundle { return bob }, nil, mls.Config{})
+	gb, err := mls.JoinFromWelcome(welcome, func([]byte) *mls.KeyPackageBundle { return bob }, nil, cfg)
 	if err != nil {
 		panic(err)
 	}

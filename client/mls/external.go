@@ -1,48 +1,17 @@
 package mls
 
 import (
-	"crypto/hpke"
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/framing"
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
+	"github.com/xchat-im/xchat/client/mls/internal/welcome"
 )
-
-// labelExternalInit is the HPKE exporter label of an external commit's
-// init_secret (RFC 9420 section 8.3).
-const labelExternalInit = "MLS 1.0 external init secret"
-
-// externalInitSecret recovers the init_secret of an external commit from
-// its KEM output, as a member does.
-func (cs *CipherSuite) externalInitSecret(externalSecret, kemOutput []byte) ([]byte, error) {
-	priv, _, err := cs.DeriveKeyPair(externalSecret)
-	if err != nil {
-		return nil, err
-	}
-	sk, err := cs.kem.NewPrivateKey(cs.padHPKEPriv(priv))
-	if err != nil {
-		return nil, err
-	}
-	r, err := hpke.NewRecipient(kemOutput, sk, cs.kdf, cs.aead, nil)
-	if err != nil {
-		return nil, err
-	}
-	return r.Export(labelExternalInit, cs.Nh())
-}
-
-// newExternalInit creates the KEM output and init_secret of an external
-// commit to the group's external_pub.
-func (cs *CipherSuite) newExternalInit(externalPub []byte) (kemOutput, initSecret []byte, err error) {
-	pk, err := cs.kem.NewPublicKey(externalPub)
-	if err != nil {
-		return nil, nil, err
-	}
-	enc, s, err := hpke.NewSender(pk, cs.kdf, cs.aead, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	initSecret, err = s.Export(labelExternalInit, cs.Nh())
-	return enc, initSecret, err
-}
 
 // GroupInfo returns a signed GroupInfo of the current epoch as an encoded
 // MLSMessage, with the external_pub extension so that others can join by
@@ -54,11 +23,11 @@ func (g *Group) GroupInfo(withTree bool) ([]byte, error) {
 		return nil, ErrRemoved
 	}
 	cur := g.cur()
-	pub, err := g.cs.ExternalPub(cur.secrets.ExternalSecret)
+	pub, err := keyschedule.ExternalPub(g.cs, cur.secrets.ExternalSecret)
 	if err != nil {
 		return nil, err
 	}
-	exts := []Extension{{Type: ExtensionTypeExternalPub, Data: mustOpaque(pub)}}
+	exts := []Extension{{Type: message.ExtensionTypeExternalPub, Data: mustOpaque(pub)}}
 	if withTree {
 		rte, err := ratchetTreeExtension(cur.tree)
 		if err != nil {
@@ -70,12 +39,12 @@ func (g *Group) GroupInfo(withTree bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatGroupInfo, GroupInfo: gi}
+	m := MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: WireFormatGroupInfo, GroupInfo: gi}
 	return m.MarshalBinary()
 }
 
 func mustOpaque(b []byte) []byte {
-	var w Writer
+	var w codec.Writer
 	w.Opaque(b)
 	out, _ := w.Bytes()
 	return out
@@ -93,16 +62,19 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	if me == nil {
 		return nil, nil, errors.New("mls: join external: missing key package bundle")
 	}
+	if err := cfg.check(); err != nil {
+		return nil, nil, fmt.Errorf("mls: join external: %w", err)
+	}
 	var m MLSMessage
 	if err := m.UnmarshalBinary(slices.Clone(groupInfo)); err != nil {
 		return nil, nil, err
 	}
 	if m.WireFormat != WireFormatGroupInfo {
-		return nil, nil, fmt.Errorf("mls: join external: %w", invalid("wire format %d is not a GroupInfo", m.WireFormat))
+		return nil, nil, fmt.Errorf("mls: join external: %w", codec.Invalid("wire format %d is not a GroupInfo", m.WireFormat))
 	}
 	gi := m.GroupInfo
 	if gi.GroupContext.CipherSuite != cs.ID() {
-		return nil, nil, fmt.Errorf("%w: group info uses 0x%04x", ErrWelcomeSuite, gi.GroupContext.CipherSuite)
+		return nil, nil, fmt.Errorf("%w: group info uses 0x%04x", welcome.ErrWelcomeSuite, gi.GroupContext.CipherSuite)
 	}
 	g := &Group{cs: cs, cfg: cfg, sigPriv: slices.Clone(me.SignaturePriv)}
 	tree, err := treeFromExtensions(ratchetTree, gi.Extensions)
@@ -113,7 +85,7 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	if signer == nil {
 		return nil, nil, fmt.Errorf("%w: group info signer %d", ErrNotMember, gi.Signer)
 	}
-	if err := cs.VerifyGroupInfo(signer.SignatureKey, gi); err != nil {
+	if err := welcome.VerifyGroupInfo(cs, signer.SignatureKey, gi); err != nil {
 		return nil, nil, tampered(err)
 	}
 	gc0 := gi.GroupContext
@@ -122,21 +94,21 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	}
 	var extPub []byte
 	for _, e := range gi.Extensions {
-		if e.Type == ExtensionTypeExternalPub {
-			r := NewReader(e.Data)
+		if e.Type == message.ExtensionTypeExternalPub {
+			r := codec.NewReader(e.Data)
 			if extPub, err = r.Opaque(); err != nil || r.Done() != nil {
-				return nil, nil, fmt.Errorf("%w: external_pub", ErrInvalidValue)
+				return nil, nil, fmt.Errorf("%w: external_pub", codec.ErrInvalidValue)
 			}
 		}
 	}
 	if extPub == nil {
-		return nil, nil, fmt.Errorf("%w: group info without external_pub", ErrInvalidValue)
+		return nil, nil, fmt.Errorf("%w: group info without external_pub", codec.ErrInvalidValue)
 	}
-	kemOutput, initSecret, err := cs.newExternalInit(extPub)
+	kemOutput, initSecret, err := cs.NewExternalInit(extPub)
 	if err != nil {
 		return nil, nil, err
 	}
-	interimBefore, err := cs.InterimTranscriptHash(gc0.ConfirmedTranscriptHash, gi.ConfirmationTag)
+	interimBefore, err := keyschedule.InterimTranscriptHash(cs, gc0.ConfirmedTranscriptHash, gi.ConfirmationTag)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -149,13 +121,13 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	}
 	// Resync: a leaf with the joiner's credential is its old one, removed
 	// by the same commit (RFC 9420 section 12.4.3.2).
-	proposals := []ProposalOrRef{{Type: ProposalOrRefProposal, Proposal: &Proposal{Type: ProposalTypeExternalInit, ExternalInit: &ExternalInit{KEMOutput: kemOutput}}}}
+	proposals := []message.ProposalOrRef{{Type: message.ProposalOrRefProposal, Proposal: &message.Proposal{Type: message.ProposalTypeExternalInit, ExternalInit: &message.ExternalInit{KEMOutput: kemOutput}}}}
 	for i := uint32(0); i < tree.NumLeaves(); i++ {
 		if old := tree.Leaf(LeafIndex(i)); old != nil && sameCredential(&old.Credential, &leaf.Credential) {
 			if err := tree.RemoveLeaf(LeafIndex(i)); err != nil {
 				return nil, nil, err
 			}
-			proposals = append(proposals, ProposalOrRef{Type: ProposalOrRefProposal, Proposal: &Proposal{Type: ProposalTypeRemove, Remove: &Remove{Removed: i}}})
+			proposals = append(proposals, message.ProposalOrRef{Type: message.ProposalOrRefProposal, Proposal: &message.Proposal{Type: message.ProposalTypeRemove, Remove: &message.Remove{Removed: i}}})
 			break
 		}
 	}
@@ -166,20 +138,20 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	if err := checkLeafInTree(tree, &leaf, own, gc0.Extensions, nil); err != nil {
 		return nil, nil, err
 	}
-	provisional := GroupContext{
+	provisional := message.GroupContext{
 		CipherSuite:             gc0.CipherSuite,
 		GroupID:                 gc0.GroupID,
 		Epoch:                   gc0.Epoch + 1,
 		ConfirmedTranscriptHash: gc0.ConfirmedTranscriptHash,
 		Extensions:              gc0.Extensions,
 	}
-	res, err := GenerateUpdatePath(cs, tree, own, leaf, g.sigPriv, provisional, nil)
+	res, err := ratchettree.GenerateUpdatePath(cs, tree, own, leaf, g.sigPriv, provisional, nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	c := &Commit{Proposals: proposals, Path: res.Path}
-	content := &FramedContent{GroupID: gc0.GroupID, Epoch: gc0.Epoch, Sender: Sender{Type: SenderTypeNewMemberCommit}, ContentType: ContentTypeCommit, Commit: c}
-	ac, err := cs.SignFramedContent(g.sigPriv, WireFormatPublicMessage, content, &gc0)
+	c := &message.Commit{Proposals: proposals, Path: res.Path}
+	content := &message.FramedContent{GroupID: gc0.GroupID, Epoch: gc0.Epoch, Sender: message.Sender{Type: message.SenderTypeNewMemberCommit}, ContentType: message.ContentTypeCommit, Commit: c}
+	ac, err := framing.SignFramedContent(cs, g.sigPriv, WireFormatPublicMessage, content, &gc0)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -193,26 +165,26 @@ func JoinExternal(cs *CipherSuite, groupInfo []byte, me *KeyPackageBundle, ratch
 	}
 	gc := provisional
 	gc.TreeHash = th
-	gc.ConfirmedTranscriptHash = cs.ConfirmedTranscriptHash(interimBefore, ci)
+	gc.ConfirmedTranscriptHash = keyschedule.ConfirmedTranscriptHash(cs, interimBefore, ci)
 	gcb, err := gc.MarshalBinary()
 	if err != nil {
 		return nil, nil, err
 	}
-	secrets, err := cs.DeriveEpoch(initSecret, res.CommitSecret, nil, gcb)
+	secrets, err := keyschedule.DeriveEpoch(cs, initSecret, res.CommitSecret, nil, gcb)
 	if err != nil {
 		return nil, nil, err
 	}
-	ac.Auth.ConfirmationTag = cs.ConfirmationTag(secrets.ConfirmationKey, gc.ConfirmedTranscriptHash)
-	pm, err := cs.ProtectPublic(nil, ac, &gc0)
+	ac.Auth.ConfirmationTag = keyschedule.ConfirmationTag(cs, secrets.ConfirmationKey, gc.ConfirmedTranscriptHash)
+	pm, err := framing.ProtectPublic(cs, nil, ac, &gc0)
 	if err != nil {
 		return nil, nil, err
 	}
-	out := MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatPublicMessage, PublicMessage: pm}
+	out := MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: WireFormatPublicMessage, PublicMessage: pm}
 	msg, err := out.MarshalBinary()
 	if err != nil {
 		return nil, nil, err
 	}
-	interim, err := cs.InterimTranscriptHash(gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag)
+	interim, err := keyschedule.InterimTranscriptHash(cs, gc.ConfirmedTranscriptHash, ac.Auth.ConfirmationTag)
 	if err != nil {
 		return nil, nil, err
 	}

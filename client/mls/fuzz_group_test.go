@@ -11,7 +11,7 @@ func fuzzGroup(f *testing.F) (state []byte, seeds [][]byte, welcome []byte, join
 	if err != nil {
 		f.Fatal(err)
 	}
-	gs := newTestGroup(f, cs, 3, Config{})
+	gs := newTestGroup(f, cs, 3, Config{ValidateCredential: acceptAnyCredential})
 	a, b := gs[0], gs[1]
 	state = mustState(f, b)
 	m, err := a.Encrypt([]byte("application"), []byte("ad"))
@@ -46,7 +46,7 @@ func FuzzGroupProcess(f *testing.F) {
 		if len(msg) > 1<<16 {
 			return
 		}
-		g, err := UnmarshalGroup(state, Config{})
+		g, err := UnmarshalGroup(state, Config{ValidateCredential: acceptAnyCredential})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +62,7 @@ func FuzzJoinFromWelcome(f *testing.F) {
 		if len(msg) > 1<<16 {
 			return
 		}
-		_, _ = JoinFromWelcome(msg, func([]byte) *KeyPackageBundle { return joiner }, nil, Config{})
+		_, _ = JoinFromWelcome(msg, func([]byte) *KeyPackageBundle { return joiner }, nil, Config{ValidateCredential: acceptAnyCredential})
 	})
 }
 

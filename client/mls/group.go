@@ -6,15 +6,15 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-)
 
-// Extension types defined by RFC 9420 section 17.3.
-const (
-	ExtensionTypeApplicationID        uint16 = 1
-	ExtensionTypeRatchetTree          uint16 = 2
-	ExtensionTypeRequiredCapabilities uint16 = 3
-	ExtensionTypeExternalPub          uint16 = 4
-	ExtensionTypeExternalSenders      uint16 = 5
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/framing"
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
+	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
+	"github.com/xchat-im/xchat/client/mls/internal/welcome"
 )
 
 // Defaults and bounds of Config.
@@ -26,18 +26,19 @@ const (
 	defaultMaxResumptionPSKs = 32
 	maxPaddingBlock          = 4096
 	maxRetainedEpochsLimit   = 64
-	maxOutOfOrderLimit       = MaxRatchetSkip
+	maxOutOfOrderLimit       = secrettree.MaxRatchetSkip
 	maxMembersLimit          = 1 << 20
 )
 
-// Config holds the policy of a Group. The zero value is usable: it
-// accepts every credential and applies the default limits.
+// Config holds the policy of a Group. ValidateCredential is required;
+// the zero value of every other field applies its default.
 type Config struct {
 	// ValidateCredential is called whenever a leaf enters the tree or
 	// changes (group creation, Add, Update, a commit's path, every leaf of
 	// a tree joined by Welcome or external commit). A non-nil error
-	// rejects the message or operation with ErrInvalidCredential. Nil
-	// accepts every credential.
+	// rejects the message or operation with ErrInvalidCredential. It must
+	// be set: CreateGroup, JoinFromWelcome, JoinExternal and UnmarshalGroup
+	// fail with ErrNoCredentialValidator without it.
 	ValidateCredential func(c Credential, signatureKey []byte) error
 	// ExternalPSK returns the secret of an external pre-shared key by its
 	// psk_id; nil means none are known.
@@ -89,15 +90,27 @@ func (c *Config) padding() int {
 	return min(c.Padding, maxPaddingBlock)
 }
 
-func (c *Config) checkCredential(leaf *LeafNode) error {
+// check reports a Config a group cannot run with.
+func (c *Config) check() error {
 	if c.ValidateCredential == nil {
-		return nil
+		return ErrNoCredentialValidator
+	}
+	return nil
+}
+
+func (c *Config) checkCredential(leaf *message.LeafNode) error {
+	if c.ValidateCredential == nil {
+		return ErrNoCredentialValidator
 	}
 	if err := c.ValidateCredential(leaf.Credential, leaf.SignatureKey); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidCredential, err)
 	}
 	return nil
 }
+
+// LeafIndex is the position of a member's leaf among the leaves of the
+// group's ratchet tree.
+type LeafIndex = treemath.LeafIndex
 
 // Member is one member of a group: its leaf index and leaf node contents.
 type Member struct {
@@ -107,7 +120,7 @@ type Member struct {
 	EncryptionKey []byte
 }
 
-func memberOf(l LeafIndex, leaf *LeafNode) Member {
+func memberOf(l LeafIndex, leaf *message.LeafNode) Member {
 	c := leaf.Credential
 	c.Identity = slices.Clone(c.Identity)
 	c.Certificates = slices.Clone(c.Certificates)
@@ -121,8 +134,8 @@ func memberOf(l LeafIndex, leaf *LeafNode) Member {
 // be committed by reference.
 type pendingProposal struct {
 	ref      []byte
-	proposal Proposal
-	sender   Sender
+	proposal message.Proposal
+	sender   message.Sender
 	// updatePriv is the new leaf private key of an own Update proposal.
 	updatePriv []byte
 }
@@ -130,11 +143,11 @@ type pendingProposal struct {
 // epoch is the state of the group in one epoch. Once the group moves on,
 // everything but keys (which late messages still consume) is read-only.
 type epoch struct {
-	gc              GroupContext
-	tree            *Tree
-	priv            *TreeKEMPrivate
-	secrets         *EpochSecrets
-	keys            *MessageKeys
+	gc              message.GroupContext
+	tree            *ratchettree.Tree
+	priv            *ratchettree.TreeKEMPrivate
+	secrets         *keyschedule.EpochSecrets
+	keys            *framing.MessageKeys
 	interim         []byte
 	confirmationTag []byte
 	proposals       []pendingProposal
@@ -233,7 +246,7 @@ func (g *Group) Members() []Member {
 	return members(g.cur().tree)
 }
 
-func members(t *Tree) []Member {
+func members(t *ratchettree.Tree) []Member {
 	var out []Member
 	for i := uint32(0); i < t.NumLeaves(); i++ {
 		if leaf := t.Leaf(LeafIndex(i)); leaf != nil {
@@ -243,7 +256,7 @@ func members(t *Tree) []Member {
 	return out
 }
 
-func memberCount(t *Tree) int {
+func memberCount(t *ratchettree.Tree) int {
 	n := 0
 	for i := uint32(0); i < t.NumLeaves(); i++ {
 		if t.Leaf(LeafIndex(i)) != nil {
@@ -258,7 +271,7 @@ func memberCount(t *Tree) int {
 func (g *Group) Export(label string, context []byte, n int) ([]byte, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.cs.Export(g.cur().secrets.ExporterSecret, label, context, n)
+	return keyschedule.Export(g.cs, g.cur().secrets.ExporterSecret, label, context, n)
 }
 
 // RatchetTree returns the encoded ratchet tree of the current epoch, as
@@ -267,7 +280,7 @@ func (g *Group) RatchetTree() ([]byte, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	rt := g.cur().tree.RatchetTree()
-	return marshalAll(&rt)
+	return codec.MarshalAll(&rt)
 }
 
 // CreateGroup starts a new group with id groupID whose only member is the
@@ -276,14 +289,17 @@ func CreateGroup(cs *CipherSuite, groupID []byte, me *KeyPackageBundle, cfg Conf
 	if me == nil || len(groupID) == 0 {
 		return nil, errors.New("mls: create group: missing key package bundle or group id")
 	}
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("mls: create group: %w", err)
+	}
 	if me.KeyPackage.CipherSuite != cs.ID() {
-		return nil, fmt.Errorf("%w: key package uses 0x%04x", ErrWelcomeSuite, me.KeyPackage.CipherSuite)
+		return nil, fmt.Errorf("%w: key package uses 0x%04x", welcome.ErrWelcomeSuite, me.KeyPackage.CipherSuite)
 	}
 	leaf := me.KeyPackage.LeafNode
 	if err := cfg.checkCredential(&leaf); err != nil {
 		return nil, err
 	}
-	tree, err := NewTree(RatchetTree{{Type: NodeTypeLeaf, Leaf: &leaf}})
+	tree, err := ratchettree.NewTree(message.RatchetTree{{Type: message.NodeTypeLeaf, Leaf: &leaf}})
 	if err != nil {
 		return nil, err
 	}
@@ -291,7 +307,7 @@ func CreateGroup(cs *CipherSuite, groupID []byte, me *KeyPackageBundle, cfg Conf
 	if err != nil {
 		return nil, err
 	}
-	gc := GroupContext{CipherSuite: cs.ID(), GroupID: slices.Clone(groupID), Epoch: 0, TreeHash: th, ConfirmedTranscriptHash: []byte{}}
+	gc := message.GroupContext{CipherSuite: cs.ID(), GroupID: slices.Clone(groupID), Epoch: 0, TreeHash: th, ConfirmedTranscriptHash: []byte{}}
 	gcb, err := gc.MarshalBinary()
 	if err != nil {
 		return nil, err
@@ -302,17 +318,17 @@ func CreateGroup(cs *CipherSuite, groupID []byte, me *KeyPackageBundle, cfg Conf
 	}
 	// epoch_secret derives from a random init secret and zero commit and
 	// PSK secrets (RFC 9420 section 8).
-	secrets, err := cs.DeriveEpoch(initSecret, nil, nil, gcb)
+	secrets, err := keyschedule.DeriveEpoch(cs, initSecret, nil, nil, gcb)
 	if err != nil {
 		return nil, err
 	}
 	g := &Group{cs: cs, cfg: cfg, sigPriv: slices.Clone(me.SignaturePriv)}
-	tag := cs.ConfirmationTag(secrets.ConfirmationKey, gc.ConfirmedTranscriptHash)
-	interim, err := cs.InterimTranscriptHash(gc.ConfirmedTranscriptHash, tag)
+	tag := keyschedule.ConfirmationTag(cs, secrets.ConfirmationKey, gc.ConfirmedTranscriptHash)
+	interim, err := keyschedule.InterimTranscriptHash(cs, gc.ConfirmedTranscriptHash, tag)
 	if err != nil {
 		return nil, err
 	}
-	e, err := g.newEpoch(gc, tree, NewTreeKEMPrivate(0, me.EncryptionPriv), secrets, interim, tag)
+	e, err := g.newEpoch(gc, tree, ratchettree.NewTreeKEMPrivate(0, me.EncryptionPriv), secrets, interim, tag)
 	if err != nil {
 		return nil, err
 	}
@@ -322,12 +338,12 @@ func CreateGroup(cs *CipherSuite, groupID []byte, me *KeyPackageBundle, cfg Conf
 }
 
 // newEpoch assembles an epoch and its message keys.
-func (g *Group) newEpoch(gc GroupContext, tree *Tree, priv *TreeKEMPrivate, secrets *EpochSecrets, interim, tag []byte) (*epoch, error) {
-	keys, err := NewMessageKeys(g.cs, secrets.EncryptionSecret, secrets.SenderDataSecret, tree.NumLeaves())
+func (g *Group) newEpoch(gc message.GroupContext, tree *ratchettree.Tree, priv *ratchettree.TreeKEMPrivate, secrets *keyschedule.EpochSecrets, interim, tag []byte) (*epoch, error) {
+	keys, err := framing.NewMessageKeys(g.cs, secrets.EncryptionSecret, secrets.SenderDataSecret, tree.NumLeaves())
 	if err != nil {
 		return nil, err
 	}
-	keys.maxSkip = g.cfg.maxOutOfOrder()
+	keys.MaxSkip = g.cfg.maxOutOfOrder()
 	return &epoch{gc: gc, tree: tree, priv: priv, secrets: secrets, keys: keys, interim: interim, confirmationTag: tag}, nil
 }
 

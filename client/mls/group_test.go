@@ -5,6 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
+	"github.com/xchat-im/xchat/client/mls/internal/welcome"
 )
 
 // testSuites are the suites the group tests run with: xchat's default and
@@ -151,7 +157,7 @@ func commit(t testing.TB, g *Group, opts CommitOptions) (c, w []byte) {
 
 func TestGroupLifecycle(t *testing.T) {
 	forSuites(t, func(t *testing.T, cs *CipherSuite) {
-		gs := newTestGroup(t, cs, 3, Config{})
+		gs := newTestGroup(t, cs, 3, Config{ValidateCredential: acceptAnyCredential})
 		a, b, c := gs[0], gs[1], gs[2]
 		if got := len(a.Members()); got != 3 {
 			t.Fatalf("%d members", got)
@@ -187,7 +193,7 @@ func TestGroupLifecycle(t *testing.T) {
 		if len(ps[0].Added) != 1 || string(ps[0].Added[0].Credential.Identity) != "d" {
 			t.Fatalf("added: %+v", ps[0].Added)
 		}
-		gd, err := JoinFromWelcome(w, bundleLookup(d), nil, Config{})
+		gd, err := JoinFromWelcome(w, bundleLookup(d), nil, Config{ValidateCredential: acceptAnyCredential})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,7 +220,7 @@ func TestGroupLifecycle(t *testing.T) {
 		expectText(t, gd, after, "after C")
 
 		// A removed member that missed its removal cannot read either.
-		e := newTestGroup(t, cs, 3, Config{})
+		e := newTestGroup(t, cs, 3, Config{ValidateCredential: acceptAnyCredential})
 		cm, _ = commit(t, e[0], CommitOptions{Remove: []LeafIndex{2}})
 		deliver(t, cm, e[1])
 		after = mustEncrypt(t, e[0], "secret")
@@ -235,7 +241,7 @@ func TestGroupLifecycle(t *testing.T) {
 
 func TestGroupProposalsByReference(t *testing.T) {
 	forSuites(t, func(t *testing.T, cs *CipherSuite) {
-		gs := newTestGroup(t, cs, 4, Config{EncryptHandshake: true})
+		gs := newTestGroup(t, cs, 4, Config{ValidateCredential: acceptAnyCredential, EncryptHandshake: true})
 		a, b, c, d := gs[0], gs[1], gs[2], gs[3]
 		e := newBundle(t, cs, "e")
 		p1, err := b.ProposeAdd(e.KeyPackage)
@@ -256,7 +262,7 @@ func TestGroupProposalsByReference(t *testing.T) {
 		if err != nil || !p.SelfRemoved {
 			t.Fatalf("%+v %v", p, err)
 		}
-		ge, err := JoinFromWelcome(w, bundleLookup(e), nil, Config{EncryptHandshake: true})
+		ge, err := JoinFromWelcome(w, bundleLookup(e), nil, Config{ValidateCredential: acceptAnyCredential, EncryptHandshake: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -280,7 +286,7 @@ func TestGroupCredentialHook(t *testing.T) {
 	_, _, err := gs[0].Commit(CommitOptions{Add: []KeyPackage{mal.KeyPackage}})
 	expectErr(t, err, ErrInvalidCredential, reject)
 	// A member with a lax policy adds mallory; the strict one refuses.
-	lax := newTestGroup(t, cs, 2, Config{})
+	lax := newTestGroup(t, cs, 2, Config{ValidateCredential: acceptAnyCredential})
 	strict, err := UnmarshalGroup(mustState(t, lax[1]), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -304,7 +310,7 @@ func mustState(t testing.TB, g *Group) []byte {
 
 func TestGroupStateRoundTrip(t *testing.T) {
 	forSuites(t, func(t *testing.T, cs *CipherSuite) {
-		gs := newTestGroup(t, cs, 3, Config{})
+		gs := newTestGroup(t, cs, 3, Config{ValidateCredential: acceptAnyCredential})
 		a, b, c := gs[0], gs[1], gs[2]
 		early := mustEncrypt(t, a, "early")
 		m1 := mustEncrypt(t, a, "one")
@@ -316,7 +322,7 @@ func TestGroupStateRoundTrip(t *testing.T) {
 		deliver(t, up, a, b)
 		// Reload everyone mid-epoch (pending proposals, skipped keys).
 		for i, g := range gs {
-			r, err := UnmarshalGroup(mustState(t, g), Config{})
+			r, err := UnmarshalGroup(mustState(t, g), Config{ValidateCredential: acceptAnyCredential})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -335,7 +341,7 @@ func TestGroupStateRoundTrip(t *testing.T) {
 		m := mustEncrypt(t, c, "after reload")
 		expectText(t, a, m, "after reload")
 		expectText(t, b, m, "after reload")
-		if _, err := UnmarshalGroup(mustState(t, a)[:40], Config{}); err == nil {
+		if _, err := UnmarshalGroup(mustState(t, a)[:40], Config{ValidateCredential: acceptAnyCredential}); err == nil {
 			t.Fatal("truncated state accepted")
 		}
 	})
@@ -343,7 +349,7 @@ func TestGroupStateRoundTrip(t *testing.T) {
 
 func TestGroupExternalJoin(t *testing.T) {
 	forSuites(t, func(t *testing.T, cs *CipherSuite) {
-		gs := newTestGroup(t, cs, 2, Config{})
+		gs := newTestGroup(t, cs, 2, Config{ValidateCredential: acceptAnyCredential})
 		a, b := gs[0], gs[1]
 		for i, withTree := range []bool{true, false} {
 			gi, err := b.GroupInfo(withTree)
@@ -357,12 +363,12 @@ func TestGroupExternalJoin(t *testing.T) {
 				}
 			}
 			x := newBundle(t, cs, fmt.Sprint("x", i))
-			gx, cm, err := JoinExternal(cs, gi, x, tree, Config{})
+			gx, cm, err := JoinExternal(cs, gi, x, tree, Config{ValidateCredential: acceptAnyCredential})
 			if err != nil {
 				t.Fatal(err)
 			}
 			ps := deliver(t, cm, gs...)
-			if len(ps[0].Added) != 1 || ps[0].SenderType != SenderTypeNewMemberCommit {
+			if len(ps[0].Added) != 1 || ps[0].senderType != message.SenderTypeNewMemberCommit {
 				t.Fatalf("%+v", ps[0])
 			}
 			gs = append(gs, gx)
@@ -377,7 +383,7 @@ func TestGroupExternalJoin(t *testing.T) {
 			t.Fatal(err)
 		}
 		old := gs[len(gs)-1]
-		again, cm, err := JoinExternal(cs, gi, &KeyPackageBundle{KeyPackage: mustLeafBundle(t, old), SignaturePriv: old.sigPriv}, nil, Config{})
+		again, cm, err := JoinExternal(cs, gi, &KeyPackageBundle{KeyPackage: mustLeafBundle(t, old), SignaturePriv: old.sigPriv}, nil, Config{ValidateCredential: acceptAnyCredential})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -390,17 +396,17 @@ func TestGroupExternalJoin(t *testing.T) {
 		// An external commit may not remove someone else.
 		evil := Credential{Type: CredentialTypeXchat, Identity: []byte("evil")}
 		props := []pendingProposal{
-			{proposal: Proposal{Type: ProposalTypeExternalInit, ExternalInit: &ExternalInit{KEMOutput: []byte{1}}}},
-			{proposal: Proposal{Type: ProposalTypeRemove, Remove: &Remove{Removed: 0}}},
+			{proposal: message.Proposal{Type: message.ProposalTypeExternalInit, ExternalInit: &message.ExternalInit{KEMOutput: []byte{1}}}},
+			{proposal: message.Proposal{Type: message.ProposalTypeRemove, Remove: &message.Remove{Removed: 0}}},
 		}
-		err = a.validateProposalsExt(a.cur(), props, []bool{true, true}, Sender{Type: SenderTypeNewMemberCommit}, true, &evil)
+		err = a.validateProposalsExt(a.cur(), props, []bool{true, true}, message.Sender{Type: message.SenderTypeNewMemberCommit}, true, &evil)
 		expectErr(t, err, ErrInvalidCommit)
 	})
 }
 
 func TestGroupReplayAndOrder(t *testing.T) {
 	forSuites(t, func(t *testing.T, cs *CipherSuite) {
-		gs := newTestGroup(t, cs, 2, Config{MaxOutOfOrder: 3})
+		gs := newTestGroup(t, cs, 2, Config{ValidateCredential: acceptAnyCredential, MaxOutOfOrder: 3})
 		a, b := gs[0], gs[1]
 		var ms [][]byte
 		for i := range 6 {
@@ -421,7 +427,7 @@ func TestGroupReplayAndOrder(t *testing.T) {
 			mustEncrypt(t, a, "lost")
 		}
 		_, err = b.Process(mustEncrypt(t, a, "far"))
-		expectErr(t, err, ErrGeneration)
+		expectErr(t, err, secrettree.ErrGeneration)
 		// A replayed commit is reported too.
 		cm, _ := commit(t, a, CommitOptions{Update: true})
 		deliver(t, cm, b)
@@ -432,7 +438,7 @@ func TestGroupReplayAndOrder(t *testing.T) {
 
 func TestGroupCommitDropsInvalidPending(t *testing.T) {
 	cs, _ := LookupSuite(X25519AES128GCMSHA256Ed25519)
-	gs := newTestGroup(t, cs, 3, Config{})
+	gs := newTestGroup(t, cs, 3, Config{ValidateCredential: acceptAnyCredential})
 	a, b, c := gs[0], gs[1], gs[2]
 	e := newBundle(t, cs, "e")
 	p, err := b.ProposeAdd(e.KeyPackage)
@@ -446,7 +452,7 @@ func TestGroupCommitDropsInvalidPending(t *testing.T) {
 	if len(ps[0].Added) != 1 {
 		t.Fatalf("added %d", len(ps[0].Added))
 	}
-	ge, err := JoinFromWelcome(w, bundleLookup(e), nil, Config{})
+	ge, err := JoinFromWelcome(w, bundleLookup(e), nil, Config{ValidateCredential: acceptAnyCredential})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,32 +467,32 @@ func TestGroupPSKs(t *testing.T) {
 		}
 		return nil, errors.New("unknown")
 	}
-	gs := newTestGroup(t, cs, 3, Config{ExternalPSK: psk})
+	gs := newTestGroup(t, cs, 3, Config{ValidateCredential: acceptAnyCredential, ExternalPSK: psk})
 	a := gs[0]
-	cm, _ := commit(t, a, CommitOptions{PSKs: []PreSharedKeyID{{Type: PSKTypeExternal, ID: []byte("shared")}}})
+	cm, _ := commit(t, a, CommitOptions{PSKs: []PreSharedKeyID{{Type: keyschedule.PSKTypeExternal, ID: []byte("shared")}}})
 	deliver(t, cm, gs[1:]...)
 	sameState(t, gs...)
 	// A resumption PSK of the previous epoch, with an add.
 	d := newBundle(t, cs, "d")
 	prev := a.Epoch() - 1
-	cm, w := commit(t, gs[1], CommitOptions{Add: []KeyPackage{d.KeyPackage}, PSKs: []PreSharedKeyID{{Type: PSKTypeResumption, Usage: ResumptionPSKUsageApplication, GroupID: a.GroupID(), Epoch: prev}}})
+	cm, w := commit(t, gs[1], CommitOptions{Add: []KeyPackage{d.KeyPackage}, PSKs: []PreSharedKeyID{{Type: keyschedule.PSKTypeResumption, Usage: keyschedule.ResumptionPSKUsageApplication, GroupID: a.GroupID(), Epoch: prev}}})
 	deliver(t, cm, a, gs[2])
 	sameState(t, gs...)
 	// The joiner cannot resolve a resumption PSK of an epoch it never saw.
-	_, err := JoinFromWelcome(w, bundleLookup(d), nil, Config{ExternalPSK: psk})
-	expectErr(t, err, ErrWelcomePSK)
+	_, err := JoinFromWelcome(w, bundleLookup(d), nil, Config{ValidateCredential: acceptAnyCredential, ExternalPSK: psk})
+	expectErr(t, err, welcome.ErrWelcomePSK)
 	// Unknown PSKs are refused.
-	_, _, err = a.Commit(CommitOptions{PSKs: []PreSharedKeyID{{Type: PSKTypeExternal, ID: []byte("other")}}})
+	_, _, err = a.Commit(CommitOptions{PSKs: []PreSharedKeyID{{Type: keyschedule.PSKTypeExternal, ID: []byte("other")}}})
 	expectErr(t, err, ErrInvalidProposal)
 }
 
 func TestGroupLimits(t *testing.T) {
 	cs, _ := LookupSuite(X25519AES128GCMSHA256Ed25519)
-	gs := newTestGroup(t, cs, 2, Config{MaxMembers: 2})
+	gs := newTestGroup(t, cs, 2, Config{ValidateCredential: acceptAnyCredential, MaxMembers: 2})
 	_, _, err := gs[0].Commit(CommitOptions{Add: []KeyPackage{newBundle(t, cs, "c").KeyPackage}})
 	expectErr(t, err, ErrTooManyMembers)
 	// A peer with a larger limit adds a third member: refused here.
-	lax, err := UnmarshalGroup(mustState(t, gs[0]), Config{})
+	lax, err := UnmarshalGroup(mustState(t, gs[0]), Config{ValidateCredential: acceptAnyCredential})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,7 +506,7 @@ func TestGroupLimits(t *testing.T) {
 	}
 	kp, _ := newBundle(t, cs, "k").Message()
 	_, err = gs[1].Process(kp)
-	expectErr(t, err, ErrInvalidValue)
+	expectErr(t, err, codec.ErrInvalidValue)
 }
 
 // mustLeafBundle returns a key package carrying g's own leaf node, as a
@@ -508,5 +514,5 @@ func TestGroupLimits(t *testing.T) {
 func mustLeafBundle(t *testing.T, g *Group) KeyPackage {
 	t.Helper()
 	leaf := *g.cur().tree.Leaf(g.OwnLeaf())
-	return KeyPackage{Version: ProtocolVersionMLS10, CipherSuite: g.cs.ID(), LeafNode: leaf}
+	return KeyPackage{Version: message.ProtocolVersionMLS10, CipherSuite: g.cs.ID(), LeafNode: leaf}
 }

@@ -5,33 +5,41 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
+	"github.com/xchat-im/xchat/client/mls/internal/welcome"
 )
 
 // treeFromExtensions returns the ratchet tree given out of band (when
 // rt is not empty) or carried by the ratchet_tree extension.
-func treeFromExtensions(rt []byte, exts []Extension) (*Tree, error) {
+func treeFromExtensions(rt []byte, exts []Extension) (*ratchettree.Tree, error) {
 	rt = slices.Clone(rt)
 	if len(rt) == 0 {
 		for _, e := range exts {
-			if e.Type == ExtensionTypeRatchetTree {
+			if e.Type == message.ExtensionTypeRatchetTree {
 				rt = e.Data
 			}
 		}
 	}
 	if len(rt) == 0 {
-		return nil, fmt.Errorf("%w: no ratchet tree", ErrInvalidTree)
+		return nil, fmt.Errorf("%w: no ratchet tree", ratchettree.ErrInvalidTree)
 	}
-	var wire RatchetTree
-	if err := unmarshalAll(rt, &wire); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidTree, err)
+	var wire message.RatchetTree
+	if err := codec.UnmarshalAll(rt, &wire); err != nil {
+		return nil, fmt.Errorf("%w: %w", ratchettree.ErrInvalidTree, err)
 	}
-	return NewTree(wire)
+	return ratchettree.NewTree(wire)
 }
 
 // validateJoinedTree checks a tree a joiner received (RFC 9420 section
 // 12.4.3.1): structure, tree hash, parent hashes, leaf signatures, and the
 // credential and capability checks of every leaf.
-func (g *Group) validateJoinedTree(tree *Tree, gc *GroupContext) error {
+func (g *Group) validateJoinedTree(tree *ratchettree.Tree, gc *message.GroupContext) error {
 	if err := tree.Validate(g.cs, gc.GroupID, gc.TreeHash); err != nil {
 		return err
 	}
@@ -46,7 +54,7 @@ func (g *Group) validateJoinedTree(tree *Tree, gc *GroupContext) error {
 			return err
 		}
 		if err := supportsRequired(&leaf.Capabilities, gc.Extensions); err != nil {
-			return fmt.Errorf("%w: leaf %d: %w", ErrInvalidTree, i, err)
+			return fmt.Errorf("%w: leaf %d: %w", ratchettree.ErrInvalidTree, i, err)
 		}
 	}
 	if n > g.cfg.maxMembers() {
@@ -55,18 +63,21 @@ func (g *Group) validateJoinedTree(tree *Tree, gc *GroupContext) error {
 	return nil
 }
 
-// JoinFromWelcome joins a group through an encoded Welcome MLSMessage
+// JoinFromWelcome joins a group through data, an encoded Welcome MLSMessage
 // (RFC 9420 section 12.4.3.1). bundles returns the key package bundle
 // whose KeyPackageRef is ref, or nil. ratchetTree is the encoded ratchet
 // tree when it is given out of band; nil takes it from the GroupInfo's
 // ratchet_tree extension.
-func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle, ratchetTree []byte, cfg Config) (*Group, error) {
+func JoinFromWelcome(data []byte, bundles func(ref []byte) *KeyPackageBundle, ratchetTree []byte, cfg Config) (*Group, error) {
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("mls: join: %w", err)
+	}
 	var m MLSMessage
-	if err := m.UnmarshalBinary(slices.Clone(welcome)); err != nil {
+	if err := m.UnmarshalBinary(slices.Clone(data)); err != nil {
 		return nil, err
 	}
 	if m.WireFormat != WireFormatWelcome {
-		return nil, fmt.Errorf("mls: join: %w", invalid("wire format %d is not a Welcome", m.WireFormat))
+		return nil, fmt.Errorf("mls: join: %w", codec.Invalid("wire format %d is not a Welcome", m.WireFormat))
 	}
 	w := m.Welcome
 	cs, err := LookupSuite(w.CipherSuite)
@@ -80,11 +91,11 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 		}
 	}
 	if b == nil {
-		return nil, ErrWelcomeNoMatch
+		return nil, welcome.ErrWelcomeNoMatch
 	}
 	g := &Group{cs: cs, cfg: cfg, sigPriv: slices.Clone(b.SignaturePriv)}
-	var tree *Tree
-	signer := func(gi *GroupInfo) ([]byte, error) {
+	var tree *ratchettree.Tree
+	signer := func(gi *message.GroupInfo) ([]byte, error) {
 		t, err := treeFromExtensions(ratchetTree, gi.Extensions)
 		if err != nil {
 			return nil, err
@@ -97,14 +108,14 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 		return leaf.SignatureKey, nil
 	}
 	psk := func(id *PreSharedKeyID) ([]byte, error) {
-		if id.Type == PSKTypeExternal && cfg.ExternalPSK != nil {
+		if id.Type == keyschedule.PSKTypeExternal && cfg.ExternalPSK != nil {
 			return cfg.ExternalPSK(id.ID)
 		}
 		return nil, errors.New("unknown pre-shared key")
 	}
-	j, err := cs.ProcessWelcome(w, &b.KeyPackage, b.InitPriv, signer, psk)
+	j, err := welcome.ProcessWelcome(cs, w, &b.KeyPackage, b.InitPriv, signer, psk)
 	if err != nil {
-		if errors.Is(err, ErrSignature) || errors.Is(err, ErrDecryption) || errors.Is(err, ErrWelcomeConfirmation) {
+		if errors.Is(err, ciphersuite.ErrSignature) || errors.Is(err, ciphersuite.ErrDecryption) || errors.Is(err, welcome.ErrWelcomeConfirmation) {
 			return nil, tampered(err)
 		}
 		return nil, err
@@ -114,43 +125,43 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 		return nil, err
 	}
 	// Find our own leaf: the one identical to the key package's.
-	want, err := marshalAll(&b.KeyPackage.LeafNode)
+	want, err := codec.MarshalAll(&b.KeyPackage.LeafNode)
 	if err != nil {
 		return nil, err
 	}
 	own := LeafIndex(^uint32(0))
 	for i := uint32(0); i < tree.NumLeaves(); i++ {
 		if leaf := tree.Leaf(LeafIndex(i)); leaf != nil {
-			if got, err := marshalAll(leaf); err == nil && bytes.Equal(got, want) {
+			if got, err := codec.MarshalAll(leaf); err == nil && bytes.Equal(got, want) {
 				own = LeafIndex(i)
 				break
 			}
 		}
 	}
 	if own == LeafIndex(^uint32(0)) {
-		return nil, fmt.Errorf("%w: own leaf not in the tree", ErrInvalidTree)
+		return nil, fmt.Errorf("%w: own leaf not in the tree", ratchettree.ErrInvalidTree)
 	}
 	ownCaps := &tree.Leaf(own).Capabilities
 	for _, e := range gc.Extensions {
 		if !defaultExtension(e.Type) && !slices.Contains(ownCaps.Extensions, e.Type) {
-			return nil, fmt.Errorf("%w: group extension %d not supported", ErrInvalidValue, e.Type)
+			return nil, fmt.Errorf("%w: group extension %d not supported", codec.ErrInvalidValue, e.Type)
 		}
 	}
-	priv := NewTreeKEMPrivate(own, b.EncryptionPriv)
+	priv := ratchettree.NewTreeKEMPrivate(own, b.EncryptionPriv)
 	if ps := j.GroupSecrets.PathSecret; ps != nil {
 		signerLeaf := LeafIndex(j.GroupInfo.Signer)
 		fdp, err := tree.FilteredDirectPath(signerLeaf)
 		if err != nil {
 			return nil, err
 		}
-		lca := CommonAncestor(own.Node(), signerLeaf.Node())
+		lca := treemath.CommonAncestor(own.Node(), signerLeaf.Node())
 		at := slices.Index(fdp, lca)
 		if at < 0 || signerLeaf == own {
-			return nil, fmt.Errorf("%w: path secret for a node off the committer's path", ErrInvalidTree)
+			return nil, fmt.Errorf("%w: path secret for a node off the committer's path", ratchettree.ErrInvalidTree)
 		}
 		for i := at; i < len(fdp); i++ {
 			if i > at {
-				if ps, err = cs.NextPathSecret(ps); err != nil {
+				if ps, err = ratchettree.NextPathSecret(cs, ps); err != nil {
 					return nil, err
 				}
 			}
@@ -158,12 +169,12 @@ func JoinFromWelcome(welcome []byte, bundles func(ref []byte) *KeyPackageBundle,
 			if err != nil {
 				return nil, err
 			}
-			if !bytes.Equal(pub, tree.nodePublicKey(fdp[i])) {
-				return nil, fmt.Errorf("%w: path secret does not match node %d", ErrInvalidTree, fdp[i])
+			if !bytes.Equal(pub, tree.NodePublicKey(fdp[i])) {
+				return nil, fmt.Errorf("%w: path secret does not match node %d", ratchettree.ErrInvalidTree, fdp[i])
 			}
 		}
 	}
-	interim, err := cs.InterimTranscriptHash(gc.ConfirmedTranscriptHash, j.GroupInfo.ConfirmationTag)
+	interim, err := keyschedule.InterimTranscriptHash(cs, gc.ConfirmedTranscriptHash, j.GroupInfo.ConfirmationTag)
 	if err != nil {
 		return nil, err
 	}

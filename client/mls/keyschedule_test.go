@@ -3,6 +3,9 @@ package mls
 import (
 	"bytes"
 	"testing"
+
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
 )
 
 func TestKeyScheduleVectors(t *testing.T) {
@@ -49,7 +52,7 @@ func TestKeyScheduleVectors(t *testing.T) {
 		initSecret := []byte(c.InitialInitSecret)
 		for i, ep := range c.Epochs {
 			epochs++
-			gc := GroupContext{
+			gc := message.GroupContext{
 				CipherSuite:             cs.ID(),
 				GroupID:                 c.GroupID,
 				Epoch:                   uint64(i),
@@ -60,11 +63,11 @@ func TestKeyScheduleVectors(t *testing.T) {
 			if err != nil || !bytes.Equal(gcb, ep.GroupContext) {
 				t.Errorf("case %d epoch %d group context = %x, %v", ci, i, gcb, err)
 			}
-			var back GroupContext
+			var back message.GroupContext
 			if err := back.UnmarshalBinary(ep.GroupContext); err != nil || back.Epoch != uint64(i) || !bytes.Equal(back.TreeHash, ep.TreeHash) {
 				t.Errorf("case %d epoch %d group context decode: %v", ci, i, err)
 			}
-			e, err := cs.DeriveEpoch(initSecret, ep.CommitSecret, ep.PSKSecret, ep.GroupContext)
+			e, err := keyschedule.DeriveEpoch(cs, initSecret, ep.CommitSecret, ep.PSKSecret, ep.GroupContext)
 			if err != nil {
 				t.Fatalf("case %d epoch %d: %v", ci, i, err)
 			}
@@ -88,11 +91,11 @@ func TestKeyScheduleVectors(t *testing.T) {
 					t.Errorf("case %d epoch %d %s = %x, want %x", ci, i, f.name, f.got, f.want)
 				}
 			}
-			if pub, err := cs.ExternalPub(e.ExternalSecret); err != nil || !bytes.Equal(pub, ep.ExternalPub) {
+			if pub, err := keyschedule.ExternalPub(cs, e.ExternalSecret); err != nil || !bytes.Equal(pub, ep.ExternalPub) {
 				t.Errorf("case %d epoch %d external_pub = %x, %v", ci, i, pub, err)
 			}
 			x := ep.Exporter
-			if got, err := cs.Export(e.ExporterSecret, x.Label, x.Context, x.Length); err != nil || !bytes.Equal(got, x.Secret) {
+			if got, err := keyschedule.Export(cs, e.ExporterSecret, x.Label, x.Context, x.Length); err != nil || !bytes.Equal(got, x.Secret) {
 				t.Errorf("case %d epoch %d exporter = %x, %v", ci, i, got, err)
 			}
 			initSecret = e.InitSecret

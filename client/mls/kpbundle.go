@@ -1,13 +1,16 @@
 package mls
 
 import (
-	"crypto/ecdsa"
-	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
+	"github.com/xchat-im/xchat/client/mls/internal/welcome"
 )
 
 // KeyPackageOptions tunes NewKeyPackage. The zero value (or nil) gives a
@@ -43,37 +46,12 @@ type KeyPackageBundle struct {
 	SignaturePriv  []byte
 }
 
-// SignaturePublicKey returns the public key of a signature private key in
-// the suite's encoding.
-func (cs *CipherSuite) SignaturePublicKey(priv []byte) ([]byte, error) {
-	switch cs.p.sig {
-	case sigEd25519:
-		switch len(priv) {
-		case ed25519.SeedSize:
-			return slices.Clone(ed25519.NewKeyFromSeed(priv).Public().(ed25519.PublicKey)), nil
-		case ed25519.PrivateKeySize:
-			return slices.Clone(priv[32:]), nil
-		}
-		return nil, fmt.Errorf("mls: Ed25519 private key of %d bytes", len(priv))
-	case sigECDSA:
-		if n := (cs.p.ecCurve().Params().BitSize + 7) / 8; len(priv) < n {
-			priv = append(make([]byte, n-len(priv)), priv...)
-		}
-		k, err := ecdsa.ParseRawPrivateKey(cs.p.ecCurve(), priv)
-		if err != nil {
-			return nil, fmt.Errorf("mls: signature key: %w", err)
-		}
-		return k.PublicKey.Bytes()
-	}
-	return nil, fmt.Errorf("%w: no signature scheme", ErrUnsupportedSuite)
-}
-
 // defaultCapabilities lists what this implementation supports.
-func defaultCapabilities(cs *CipherSuite, credTypes, exts []uint16) Capabilities {
-	c := Capabilities{
-		Versions:     []uint16{ProtocolVersionMLS10},
+func defaultCapabilities(cs *CipherSuite, credTypes, exts []uint16) message.Capabilities {
+	c := message.Capabilities{
+		Versions:     []uint16{message.ProtocolVersionMLS10},
 		CipherSuites: []uint16{uint16(cs.ID())},
-		Credentials:  []uint16{CredentialTypeBasic},
+		Credentials:  []uint16{message.CredentialTypeBasic},
 	}
 	for _, t := range credTypes {
 		if !slices.Contains(c.Credentials, t) {
@@ -115,20 +93,20 @@ func NewKeyPackage(cs *CipherSuite, cred Credential, sigPriv []byte, opts *KeyPa
 		return nil, errors.New("mls: key package lifetime ends before it starts")
 	}
 	creds := append([]uint16{cred.Type}, opts.CredentialTypes...)
-	leaf := LeafNode{
+	leaf := message.LeafNode{
 		EncryptionKey: encPub,
 		SignatureKey:  sigPub,
 		Credential:    cred,
 		Capabilities:  defaultCapabilities(cs, creds, opts.Extensions),
-		Source:        LeafNodeSourceKeyPackage,
-		Lifetime:      Lifetime{NotBefore: unixSeconds(nb), NotAfter: unixSeconds(na)},
+		Source:        message.LeafNodeSourceKeyPackage,
+		Lifetime:      message.Lifetime{NotBefore: unixSeconds(nb), NotAfter: unixSeconds(na)},
 		Extensions:    slices.Clone(opts.LeafExtensions),
 	}
-	if err := SignLeafNode(cs, sigPriv, &leaf, nil, 0); err != nil {
+	if err := ratchettree.SignLeafNode(cs, sigPriv, &leaf, nil, 0); err != nil {
 		return nil, err
 	}
 	kp := KeyPackage{
-		Version:     ProtocolVersionMLS10,
+		Version:     message.ProtocolVersionMLS10,
 		CipherSuite: cs.ID(),
 		InitKey:     initPub,
 		LeafNode:    leaf,
@@ -155,12 +133,12 @@ func unixSeconds(t time.Time) uint64 {
 // keyPackageTBS encodes KeyPackageTBS: the key package without its
 // signature.
 func keyPackageTBS(kp *KeyPackage) ([]byte, error) {
-	var w Writer
+	var w codec.Writer
 	w.Uint16(kp.Version)
 	w.Uint16(uint16(kp.CipherSuite))
 	w.Opaque(kp.InitKey)
 	kp.LeafNode.Marshal(&w)
-	writeList(&w, kp.Extensions)
+	codec.WriteList(&w, kp.Extensions)
 	return w.Bytes()
 }
 
@@ -170,20 +148,20 @@ func (b *KeyPackageBundle) Ref() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cs.KeyPackageRef(&b.KeyPackage)
+	return welcome.KeyPackageRef(cs, &b.KeyPackage)
 }
 
 // Message returns the key package as an encoded MLSMessage, the form that
-// is published and passed to Commit.
+// is published and that ParseKeyPackage reads.
 func (b *KeyPackageBundle) Message() ([]byte, error) {
 	kp := b.KeyPackage
-	m := MLSMessage{Version: ProtocolVersionMLS10, WireFormat: WireFormatKeyPackage, KeyPackage: &kp}
+	m := MLSMessage{Version: message.ProtocolVersionMLS10, WireFormat: WireFormatKeyPackage, KeyPackage: &kp}
 	return m.MarshalBinary()
 }
 
 // MarshalBinary encodes the bundle, private keys included, for storage.
 func (b *KeyPackageBundle) MarshalBinary() ([]byte, error) {
-	var w Writer
+	var w codec.Writer
 	w.Uint8(1) // format version
 	b.KeyPackage.Marshal(&w)
 	w.Opaque(b.InitPriv)
@@ -194,21 +172,21 @@ func (b *KeyPackageBundle) MarshalBinary() ([]byte, error) {
 
 // UnmarshalKeyPackageBundle decodes a bundle encoded by MarshalBinary.
 func UnmarshalKeyPackageBundle(data []byte) (*KeyPackageBundle, error) {
-	r := NewReader(data)
-	d := dec{r: r}
+	r := codec.NewReader(data)
+	d := codec.Dec{R: r}
 	var b KeyPackageBundle
-	if v := d.u8(); d.err == nil && v != 1 {
+	if v := d.U8(); d.Err == nil && v != 1 {
 		return nil, fmt.Errorf("mls: key package bundle format %d", v)
 	}
-	d.do(b.KeyPackage.Unmarshal)
-	b.InitPriv = slices.Clone(d.opaque())
-	b.EncryptionPriv = slices.Clone(d.opaque())
-	b.SignaturePriv = slices.Clone(d.opaque())
-	if d.err == nil {
-		d.fail(r.Done())
+	d.Do(b.KeyPackage.Unmarshal)
+	b.InitPriv = slices.Clone(d.Opaque())
+	b.EncryptionPriv = slices.Clone(d.Opaque())
+	b.SignaturePriv = slices.Clone(d.Opaque())
+	if d.Err == nil {
+		d.Fail(r.Done())
 	}
-	if d.err != nil {
-		return nil, fmt.Errorf("mls: key package bundle: %w", d.err)
+	if d.Err != nil {
+		return nil, fmt.Errorf("mls: key package bundle: %w", d.Err)
 	}
 	return &b, nil
 }
@@ -221,7 +199,7 @@ func ParseKeyPackage(data []byte) (*KeyPackage, error) {
 	var m MLSMessage
 	if err := m.UnmarshalBinary(data); err == nil && m.WireFormat == WireFormatKeyPackage {
 		kp = *m.KeyPackage
-	} else if err := unmarshalAll(data, &kp); err != nil {
+	} else if err := codec.UnmarshalAll(data, &kp); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
 	}
 	cs, err := LookupSuite(kp.CipherSuite)
@@ -238,7 +216,7 @@ func ParseKeyPackage(data []byte) (*KeyPackage, error) {
 // 10.1): suite and version, signatures, leaf source and lifetime, and
 // distinct init and encryption keys.
 func verifyKeyPackage(cs *CipherSuite, kp *KeyPackage, now time.Time) error {
-	if kp.Version != ProtocolVersionMLS10 || kp.CipherSuite != cs.ID() {
+	if kp.Version != message.ProtocolVersionMLS10 || kp.CipherSuite != cs.ID() {
 		return fmt.Errorf("%w: version %d suite 0x%04x", ErrInvalidKeyPackage, kp.Version, uint16(kp.CipherSuite))
 	}
 	tbs, err := keyPackageTBS(kp)
@@ -248,10 +226,10 @@ func verifyKeyPackage(cs *CipherSuite, kp *KeyPackage, now time.Time) error {
 	if err := cs.VerifyWithLabel(kp.LeafNode.SignatureKey, "KeyPackageTBS", tbs, kp.Signature); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
 	}
-	if kp.LeafNode.Source != LeafNodeSourceKeyPackage {
+	if kp.LeafNode.Source != message.LeafNodeSourceKeyPackage {
 		return fmt.Errorf("%w: leaf node source %d", ErrInvalidKeyPackage, kp.LeafNode.Source)
 	}
-	if err := VerifyLeafNodeSignature(cs, &kp.LeafNode, nil, 0); err != nil {
+	if err := ratchettree.VerifyLeafNodeSignature(cs, &kp.LeafNode, nil, 0); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidKeyPackage, err)
 	}
 	t := unixSeconds(now)

@@ -1,111 +1,45 @@
 package mls
 
-import "fmt"
+import (
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
+)
 
-// MLSMessage is the top-level MLS message (RFC 9420 section 6): a protocol
-// version, a wire format and the body that wire format selects. Exactly
-// the field matching WireFormat is set.
-type MLSMessage struct {
-	Version        uint16
-	WireFormat     WireFormat
-	PublicMessage  *PublicMessage
-	PrivateMessage *PrivateMessage
-	Welcome        *Welcome
-	GroupInfo      *GroupInfo
-	KeyPackage     *KeyPackage
-}
+// MLSMessage is a decoded MLS message (RFC 9420 section 6): UnmarshalBinary
+// decodes one, WireFormat says which of its body fields is set.
+type MLSMessage = message.MLSMessage
 
-// body returns the variant selected by WireFormat, or nil.
-func (m *MLSMessage) body() interface {
-	Marshal(*Writer)
-	Unmarshal(*Reader) error
-} {
-	switch m.WireFormat {
-	case WireFormatPublicMessage:
-		if m.PublicMessage != nil {
-			return m.PublicMessage
-		}
-	case WireFormatPrivateMessage:
-		if m.PrivateMessage != nil {
-			return m.PrivateMessage
-		}
-	case WireFormatWelcome:
-		if m.Welcome != nil {
-			return m.Welcome
-		}
-	case WireFormatGroupInfo:
-		if m.GroupInfo != nil {
-			return m.GroupInfo
-		}
-	case WireFormatKeyPackage:
-		if m.KeyPackage != nil {
-			return m.KeyPackage
-		}
-	}
-	return nil
-}
+// WireFormat is the wire format of an MLSMessage (RFC 9420 section 6).
+type WireFormat = message.WireFormat
 
-// Marshal writes the message.
-func (m *MLSMessage) Marshal(w *Writer) {
-	if m.Version != ProtocolVersionMLS10 {
-		w.fail(invalid("protocol version %d", m.Version))
-		return
-	}
-	b := m.body()
-	if b == nil {
-		w.fail(invalid("wire format %d", m.WireFormat))
-		return
-	}
-	w.Uint16(m.Version)
-	w.Uint16(uint16(m.WireFormat))
-	b.Marshal(w)
-}
+// Wire formats (RFC 9420 section 17.2).
+const (
+	WireFormatPublicMessage  = message.WireFormatPublicMessage
+	WireFormatPrivateMessage = message.WireFormatPrivateMessage
+	WireFormatWelcome        = message.WireFormatWelcome
+	WireFormatGroupInfo      = message.WireFormatGroupInfo
+	WireFormatKeyPackage     = message.WireFormatKeyPackage
+)
 
-// Unmarshal reads a message, rejecting versions other than mls10 and
-// unknown wire formats.
-func (m *MLSMessage) Unmarshal(r *Reader) error {
-	d := dec{r: r}
-	out := MLSMessage{Version: d.u16(), WireFormat: WireFormat(d.u16())}
-	if d.err != nil {
-		return d.err
-	}
-	if out.Version != ProtocolVersionMLS10 {
-		return invalid("protocol version %d", out.Version)
-	}
-	switch out.WireFormat {
-	case WireFormatPublicMessage:
-		out.PublicMessage = new(PublicMessage)
-	case WireFormatPrivateMessage:
-		out.PrivateMessage = new(PrivateMessage)
-	case WireFormatWelcome:
-		out.Welcome = new(Welcome)
-	case WireFormatGroupInfo:
-		out.GroupInfo = new(GroupInfo)
-	case WireFormatKeyPackage:
-		out.KeyPackage = new(KeyPackage)
-	default:
-		return invalid("wire format %d", out.WireFormat)
-	}
-	if err := out.body().Unmarshal(r); err != nil {
-		return err
-	}
-	*m = out
-	return nil
-}
+// KeyPackage advertises a client so that others can add it to a group
+// (RFC 9420 section 10). ParseKeyPackage decodes and verifies one.
+type KeyPackage = message.KeyPackage
 
-// MarshalBinary encodes the message.
-func (m *MLSMessage) MarshalBinary() ([]byte, error) {
-	b, err := marshalAll(m)
-	if err != nil {
-		return nil, fmt.Errorf("mls: message: %w", err)
-	}
-	return b, nil
-}
+// Credential is the identity a leaf presents (RFC 9420 section 5.3). The
+// Config's ValidateCredential hook decides which credentials are accepted.
+type Credential = message.Credential
 
-// UnmarshalBinary decodes a complete message, rejecting trailing data.
-func (m *MLSMessage) UnmarshalBinary(b []byte) error {
-	if err := unmarshalAll(b, m); err != nil {
-		return fmt.Errorf("mls: message: %w", err)
-	}
-	return nil
-}
+// CredentialTypeXchat is xchat's credential type: the credential's
+// identity is the device's sender certificate (spec/09-mls.md section
+// 9.3).
+const CredentialTypeXchat = message.CredentialTypeXchat
+
+// Extension is an MLS extension (RFC 9420 section 13): a type and its
+// encoded data.
+type Extension = message.Extension
+
+// PreSharedKeyID names a pre-shared key a commit injects (RFC 9420
+// section 8.4): Type 1 is an external PSK named by ID (its secret comes
+// from Config.ExternalPSK), Type 2 a resumption PSK of GroupID at Epoch
+// with Usage 1 (application).
+type PreSharedKeyID = keyschedule.PreSharedKeyID

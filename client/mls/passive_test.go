@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/xchat-im/xchat/client/mls/internal/vectortest"
+	"github.com/xchat-im/xchat/client/mls/internal/welcome"
 )
 
 type passiveEpoch struct {
@@ -36,7 +39,7 @@ type passiveCase struct {
 // vector directory: join from the Welcome, then process each epoch's
 // proposals and commit, comparing epoch authenticators.
 func TestPassiveClientVectors(t *testing.T) {
-	dir := vectorDir(t)
+	dir := vectortest.Dir(t)
 	files, err := filepath.Glob(filepath.Join(dir, "passive-client-*.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -93,11 +96,12 @@ func runPassiveCase(t *testing.T, i int, c *passiveCase) {
 		t.Fatalf("case %d: key package: %v", i, err)
 	}
 	bundle := &KeyPackageBundle{KeyPackage: *m.KeyPackage, InitPriv: c.InitPriv, EncryptionPriv: c.EncryptionPriv, SignaturePriv: c.SignaturePriv}
-	ref, err := cs.KeyPackageRef(m.KeyPackage)
+	ref, err := welcome.KeyPackageRef(cs, m.KeyPackage)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := Config{
+		ValidateCredential: acceptAnyCredential,
 		ExternalPSK: func(id []byte) ([]byte, error) {
 			for _, p := range c.ExternalPSKs {
 				if bytes.Equal(p.PSKID, id) {

@@ -6,6 +6,14 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/xchat-im/xchat/client/mls/internal/ciphersuite"
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/framing"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
+	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
 // MessageKind is the kind of a processed message.
@@ -26,14 +34,14 @@ const maxPendingProposals = 1000
 type LostCommit struct {
 	// Epoch is the epoch the lost commit was sent in.
 	Epoch uint64
-	// Proposals are the proposals the lost commit carried (by value and
-	// by reference).
-	Proposals []Proposal
 	// Retry is what is left to commit in the new current epoch: the adds
 	// of key packages whose signature key is not a member, the removals
 	// of members still present, and an update if the lost commit had one.
 	Retry CommitOptions
 
+	// proposals are the proposals the lost commit carried (by value and
+	// by reference).
+	proposals []message.Proposal
 	// removedKeys are the signature keys of the members the commit
 	// removed, to find them again in the new epoch.
 	removedKeys [][]byte
@@ -44,10 +52,9 @@ type Processed struct {
 	Kind MessageKind
 	// Epoch is the epoch the message was sent in.
 	Epoch uint64
-	// SenderType and Sender identify the sender; Sender is its leaf index
-	// for members (for a commit, in the epoch it was sent in).
-	SenderType SenderType
-	Sender     LeafIndex
+	// Sender is the sender's leaf index when it is a member (for a
+	// commit, in the epoch it was sent in).
+	Sender LeafIndex
 	// Credential and SignatureKey are the sender's, when it is a member or
 	// joins by external commit.
 	Credential   Credential
@@ -56,8 +63,6 @@ type Processed struct {
 	AuthenticatedData []byte
 	// Plaintext is the application data of an application message.
 	Plaintext []byte
-	// Proposal is the proposal of a proposal message.
-	Proposal *Proposal
 	// NewEpoch is the epoch a commit led to; Added, Removed and Updated
 	// list the members it changed (Added with their new leaf indices).
 	// When the commit undid own or others' commits of a losing branch,
@@ -72,6 +77,9 @@ type Processed struct {
 	// LostOwnCommit is set when this commit won a race against own
 	// commits, which were undone; their content can be committed again.
 	LostOwnCommit *LostCommit
+
+	// senderType is the kind of sender (member, external, new member).
+	senderType message.SenderType
 }
 
 // Process processes an MLS message (an encoded MLSMessage carrying a
@@ -96,7 +104,7 @@ func (g *Group) Process(msg []byte) (*Processed, error) {
 	case WireFormatPrivateMessage:
 		return g.processPrivate(msg, m.PrivateMessage)
 	}
-	return nil, fmt.Errorf("mls: process: %w", invalid("wire format %d is not a group message", m.WireFormat))
+	return nil, fmt.Errorf("mls: process: %w", codec.Invalid("wire format %d is not a group message", m.WireFormat))
 }
 
 // findEpoch returns the index in the chain of the epoch numbered e.
@@ -111,16 +119,16 @@ func (g *Group) findEpoch(e uint64) int {
 
 // signatureLookup returns the signature key lookup for messages of epoch
 // base.
-func (g *Group) signatureLookup(base *epoch, c *FramedContent) SignatureKeyLookup {
-	return func(s Sender) ([]byte, error) {
+func (g *Group) signatureLookup(base *epoch, c *message.FramedContent) framing.SignatureKeyLookup {
+	return func(s message.Sender) ([]byte, error) {
 		switch s.Type {
-		case SenderTypeMember:
+		case message.SenderTypeMember:
 			leaf := base.tree.Leaf(LeafIndex(s.LeafIndex))
 			if leaf == nil {
 				return nil, fmt.Errorf("%w: leaf %d", ErrNotMember, s.LeafIndex)
 			}
 			return leaf.SignatureKey, nil
-		case SenderTypeExternal:
+		case message.SenderTypeExternal:
 			senders, err := externalSenders(base.gc.Extensions)
 			if err != nil {
 				return nil, err
@@ -129,12 +137,12 @@ func (g *Group) signatureLookup(base *epoch, c *FramedContent) SignatureKeyLooku
 				return nil, fmt.Errorf("%w: external sender %d", ErrNotMember, s.SenderIndex)
 			}
 			return senders[s.SenderIndex].SignatureKey, nil
-		case SenderTypeNewMemberProposal:
-			if c.Proposal == nil || c.Proposal.Type != ProposalTypeAdd {
+		case message.SenderTypeNewMemberProposal:
+			if c.Proposal == nil || c.Proposal.Type != message.ProposalTypeAdd {
 				return nil, fmt.Errorf("%w: new member proposal that is not an add", ErrInvalidProposal)
 			}
 			return c.Proposal.Add.KeyPackage.LeafNode.SignatureKey, nil
-		case SenderTypeNewMemberCommit:
+		case message.SenderTypeNewMemberCommit:
 			if c.Commit == nil || c.Commit.Path == nil {
 				return nil, fmt.Errorf("%w: external commit without path", ErrInvalidCommit)
 			}
@@ -144,44 +152,19 @@ func (g *Group) signatureLookup(base *epoch, c *FramedContent) SignatureKeyLooku
 	}
 }
 
-// ExternalSender is an entry of the external_senders extension.
-type ExternalSender struct {
-	SignatureKey []byte
-	Credential   Credential
-}
-
-// Marshal writes the entry.
-func (e *ExternalSender) Marshal(w *Writer) {
-	w.Opaque(e.SignatureKey)
-	e.Credential.Marshal(w)
-}
-
-// Unmarshal reads the entry.
-func (e *ExternalSender) Unmarshal(r *Reader) error {
-	d := dec{r: r}
-	var out ExternalSender
-	out.SignatureKey = d.opaque()
-	d.do(out.Credential.Unmarshal)
-	if d.err != nil {
-		return d.err
-	}
-	*e = out
-	return nil
-}
-
-func externalSenders(exts []Extension) ([]ExternalSender, error) {
+func externalSenders(exts []Extension) ([]message.ExternalSender, error) {
 	for _, e := range exts {
-		if e.Type != ExtensionTypeExternalSenders {
+		if e.Type != message.ExtensionTypeExternalSenders {
 			continue
 		}
-		r := NewReader(e.Data)
-		d := dec{r: r}
-		out := readList[ExternalSender](&d)
-		if d.err == nil {
-			d.fail(r.Done())
+		r := codec.NewReader(e.Data)
+		d := codec.Dec{R: r}
+		out := codec.ReadList[message.ExternalSender](&d)
+		if d.Err == nil {
+			d.Fail(r.Done())
 		}
-		if d.err != nil {
-			return nil, fmt.Errorf("%w: external_senders: %w", ErrNotMember, d.err)
+		if d.Err != nil {
+			return nil, fmt.Errorf("%w: external_senders: %w", ErrNotMember, d.Err)
 		}
 		return out, nil
 	}
@@ -193,30 +176,32 @@ func authError(err error) error {
 	switch {
 	case errors.Is(err, ErrNotMember), errors.Is(err, ErrReplay):
 		return err
-	case errors.Is(err, ErrSignature), errors.Is(err, ErrMembershipTag), errors.Is(err, ErrDecryption), errors.Is(err, ErrPadding):
+	case errors.Is(err, secrettree.ErrConsumed):
+		return fmt.Errorf("%w: %w", ErrReplay, err)
+	case errors.Is(err, ciphersuite.ErrSignature), errors.Is(err, framing.ErrMembershipTag), errors.Is(err, ciphersuite.ErrDecryption), errors.Is(err, framing.ErrPadding):
 		return tampered(err)
-	case errors.Is(err, ErrTreeMath):
+	case errors.Is(err, treemath.ErrTreeMath):
 		return fmt.Errorf("%w: %w", ErrNotMember, err)
 	}
 	return err
 }
 
-func (g *Group) processPublic(msg []byte, pm *PublicMessage) (*Processed, error) {
+func (g *Group) processPublic(msg []byte, pm *message.PublicMessage) (*Processed, error) {
 	c := &pm.Content
 	if !g.sameGroup(c.GroupID) {
 		return nil, ErrWrongGroup
 	}
-	unprotect := func(base *epoch) (*AuthenticatedContent, error) {
-		ac, err := g.cs.UnprotectPublic(base.secrets.MembershipKey, pm, &base.gc, g.signatureLookup(base, c))
+	unprotect := func(base *epoch) (*framing.AuthenticatedContent, error) {
+		ac, err := framing.UnprotectPublic(g.cs, base.secrets.MembershipKey, pm, &base.gc, g.signatureLookup(base, c))
 		if err != nil {
 			return nil, authError(err)
 		}
 		return ac, nil
 	}
 	switch c.ContentType {
-	case ContentTypeCommit:
+	case message.ContentTypeCommit:
 		return g.processCommit(msg, c.Epoch, unprotect)
-	case ContentTypeProposal:
+	case message.ContentTypeProposal:
 		if c.Epoch != g.cur().gc.Epoch {
 			return nil, fmt.Errorf("%w: proposal for epoch %d in epoch %d", ErrWrongEpoch, c.Epoch, g.cur().gc.Epoch)
 		}
@@ -226,7 +211,7 @@ func (g *Group) processPublic(msg []byte, pm *PublicMessage) (*Processed, error)
 		}
 		return g.processProposal(ac)
 	}
-	return nil, fmt.Errorf("%w: application data in a PublicMessage", ErrSenderContent)
+	return nil, fmt.Errorf("%w: application data in a PublicMessage", framing.ErrSenderContent)
 }
 
 // privateCandidates returns the epochs numbered e, current branch first.
@@ -245,11 +230,11 @@ func (g *Group) privateCandidates(e uint64) []*epoch {
 	return out
 }
 
-func (g *Group) processPrivate(msg []byte, pm *PrivateMessage) (*Processed, error) {
+func (g *Group) processPrivate(msg []byte, pm *message.PrivateMessage) (*Processed, error) {
 	if !g.sameGroup(pm.GroupID) {
 		return nil, ErrWrongGroup
 	}
-	unprotect := func(base *epoch) (*AuthenticatedContent, error) {
+	unprotect := func(base *epoch) (*framing.AuthenticatedContent, error) {
 		ac, err := base.keys.UnprotectPrivate(pm, &base.gc, g.signatureLookup(base, nil))
 		if err != nil {
 			return nil, authError(err)
@@ -257,9 +242,9 @@ func (g *Group) processPrivate(msg []byte, pm *PrivateMessage) (*Processed, erro
 		return ac, nil
 	}
 	switch pm.ContentType {
-	case ContentTypeCommit:
+	case message.ContentTypeCommit:
 		return g.processCommit(msg, pm.Epoch, unprotect)
-	case ContentTypeProposal:
+	case message.ContentTypeProposal:
 		if pm.Epoch != g.cur().gc.Epoch {
 			return nil, fmt.Errorf("%w: proposal for epoch %d in epoch %d", ErrWrongEpoch, pm.Epoch, g.cur().gc.Epoch)
 		}
@@ -279,10 +264,10 @@ func (g *Group) processPrivate(msg []byte, pm *PrivateMessage) (*Processed, erro
 		if err != nil {
 			// Sender data that does not decrypt means another branch's
 			// keys; anything else is final.
-			if firstErr == nil || !errors.Is(err, ErrDecryption) {
+			if firstErr == nil || !errors.Is(err, ciphersuite.ErrDecryption) {
 				firstErr = err
 			}
-			if errors.Is(err, ErrDecryption) {
+			if errors.Is(err, ciphersuite.ErrDecryption) {
 				continue
 			}
 			return nil, err
@@ -291,7 +276,7 @@ func (g *Group) processPrivate(msg []byte, pm *PrivateMessage) (*Processed, erro
 		return &Processed{
 			Kind:              KindApplication,
 			Epoch:             pm.Epoch,
-			SenderType:        SenderTypeMember,
+			senderType:        message.SenderTypeMember,
 			Sender:            sender.Leaf,
 			Credential:        sender.Credential,
 			SignatureKey:      sender.SignatureKey,
@@ -303,23 +288,23 @@ func (g *Group) processPrivate(msg []byte, pm *PrivateMessage) (*Processed, erro
 }
 
 // senderInfo fills the sender fields of p from the content and base.
-func senderInfo(p *Processed, base *epoch, c *FramedContent) {
+func senderInfo(p *Processed, base *epoch, c *message.FramedContent) {
 	p.Epoch = c.Epoch
-	p.SenderType = c.Sender.Type
+	p.senderType = c.Sender.Type
 	p.AuthenticatedData = c.AuthenticatedData
 	switch c.Sender.Type {
-	case SenderTypeMember:
+	case message.SenderTypeMember:
 		p.Sender = LeafIndex(c.Sender.LeafIndex)
 		if leaf := base.tree.Leaf(p.Sender); leaf != nil {
 			m := memberOf(p.Sender, leaf)
 			p.Credential, p.SignatureKey = m.Credential, m.SignatureKey
 		}
-	case SenderTypeNewMemberCommit:
+	case message.SenderTypeNewMemberCommit:
 		if c.Commit != nil && c.Commit.Path != nil {
 			p.Credential = c.Commit.Path.LeafNode.Credential
 			p.SignatureKey = slices.Clone(c.Commit.Path.LeafNode.SignatureKey)
 		}
-	case SenderTypeNewMemberProposal:
+	case message.SenderTypeNewMemberProposal:
 		if c.Proposal != nil && c.Proposal.Add != nil {
 			p.Credential = c.Proposal.Add.KeyPackage.LeafNode.Credential
 			p.SignatureKey = slices.Clone(c.Proposal.Add.KeyPackage.LeafNode.SignatureKey)
@@ -329,45 +314,45 @@ func senderInfo(p *Processed, base *epoch, c *FramedContent) {
 
 // processProposal validates a proposal by itself and keeps it for a
 // later commit by reference.
-func (g *Group) processProposal(ac *AuthenticatedContent) (*Processed, error) {
+func (g *Group) processProposal(ac *framing.AuthenticatedContent) (*Processed, error) {
 	cur := g.cur()
 	p := ac.Content.Proposal
 	s := ac.Content.Sender
 	switch s.Type {
-	case SenderTypeExternal:
+	case message.SenderTypeExternal:
 		switch p.Type {
-		case ProposalTypeAdd, ProposalTypeRemove, ProposalTypePSK, ProposalTypeReInit, ProposalTypeGroupContextExtensions:
+		case message.ProposalTypeAdd, message.ProposalTypeRemove, message.ProposalTypePSK, message.ProposalTypeReInit, message.ProposalTypeGroupContextExtensions:
 		default:
 			return nil, fmt.Errorf("%w: type %d from an external sender", ErrInvalidProposal, p.Type)
 		}
-	case SenderTypeNewMemberProposal:
-		if p.Type != ProposalTypeAdd {
+	case message.SenderTypeNewMemberProposal:
+		if p.Type != message.ProposalTypeAdd {
 			return nil, fmt.Errorf("%w: type %d from a new member", ErrInvalidProposal, p.Type)
 		}
 	}
 	switch p.Type {
-	case ProposalTypeAdd:
+	case message.ProposalTypeAdd:
 		if err := verifyKeyPackage(g.cs, &p.Add.KeyPackage, time.Now()); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidProposal, err)
 		}
-	case ProposalTypeUpdate:
-		if s.Type != SenderTypeMember || p.Update.LeafNode.Source != LeafNodeSourceUpdate {
+	case message.ProposalTypeUpdate:
+		if s.Type != message.SenderTypeMember || p.Update.LeafNode.Source != message.LeafNodeSourceUpdate {
 			return nil, fmt.Errorf("%w: update from sender type %d", ErrInvalidProposal, s.Type)
 		}
 		if err := g.validateLeaf(cur.tree, &p.Update.LeafNode, LeafIndex(s.LeafIndex), cur.gc.GroupID, cur.gc.Extensions, nil); err != nil {
 			return nil, err
 		}
-	case ProposalTypeRemove:
+	case message.ProposalTypeRemove:
 		if cur.tree.Leaf(LeafIndex(p.Remove.Removed)) == nil {
 			return nil, fmt.Errorf("%w: remove of blank leaf %d", ErrInvalidProposal, p.Remove.Removed)
 		}
-	case ProposalTypeExternalInit:
+	case message.ProposalTypeExternalInit:
 		return nil, fmt.Errorf("%w: external init by reference", ErrInvalidProposal)
 	}
 	if len(cur.proposals) >= maxPendingProposals {
 		return nil, fmt.Errorf("%w: too many pending proposals", ErrInvalidProposal)
 	}
-	ref, err := g.cs.proposalRef(ac)
+	ref, err := proposalRef(g.cs, ac)
 	if err != nil {
 		return nil, err
 	}
@@ -375,14 +360,14 @@ func (g *Group) processProposal(ac *AuthenticatedContent) (*Processed, error) {
 		return nil, fmt.Errorf("%w: proposal already received", ErrReplay)
 	}
 	cur.proposals = append(cur.proposals, pendingProposal{ref: ref, proposal: *p, sender: s})
-	out := &Processed{Kind: KindProposal, Proposal: p}
+	out := &Processed{Kind: KindProposal}
 	senderInfo(out, cur, &ac.Content)
 	return out, nil
 }
 
 // processCommit handles a commit sent in epoch e, which may be earlier
 // than the current epoch (see the package documentation).
-func (g *Group) processCommit(msg []byte, e uint64, unprotect func(*epoch) (*AuthenticatedContent, error)) (*Processed, error) {
+func (g *Group) processCommit(msg []byte, e uint64, unprotect func(*epoch) (*framing.AuthenticatedContent, error)) (*Processed, error) {
 	cur := g.cur()
 	if e > cur.gc.Epoch {
 		return nil, fmt.Errorf("%w: commit for epoch %d in epoch %d", ErrWrongEpoch, e, cur.gc.Epoch)
@@ -412,7 +397,7 @@ func (g *Group) processCommit(msg []byte, e uint64, unprotect func(*epoch) (*Aut
 	}
 	out := &Processed{Kind: KindCommit, Removed: st.fx.removed, Updated: st.fx.updated}
 	senderInfo(out, base, &ac.Content)
-	if ac.Content.Sender.Type == SenderTypeNewMemberCommit {
+	if ac.Content.Sender.Type == message.SenderTypeNewMemberCommit {
 		out.Sender = st.committer
 	}
 	var lost []*LostCommit
@@ -439,7 +424,7 @@ func (g *Group) processCommit(msg []byte, e uint64, unprotect func(*epoch) (*Aut
 	for i, l := range st.fx.added {
 		out.Added = append(out.Added, memberOf(l, &st.fx.addedKPs[i].LeafNode))
 	}
-	if ac.Content.Sender.Type == SenderTypeNewMemberCommit {
+	if ac.Content.Sender.Type == message.SenderTypeNewMemberCommit {
 		out.Added = append(out.Added, memberOf(st.committer, st.next.tree.Leaf(st.committer)))
 	}
 	if switched {
@@ -456,8 +441,8 @@ func (g *Group) processCommit(msg []byte, e uint64, unprotect func(*epoch) (*Aut
 
 // memberDiff returns the members of tree b that are not in a and those of
 // a that are not in b, matched by leaf and signature key.
-func memberDiff(a, b *Tree) (added, removed []Member) {
-	in := func(t *Tree, m Member) bool {
+func memberDiff(a, b *ratchettree.Tree) (added, removed []Member) {
+	in := func(t *ratchettree.Tree, m Member) bool {
 		leaf := t.Leaf(m.Leaf)
 		return leaf != nil && bytes.Equal(leaf.SignatureKey, m.SignatureKey)
 	}
@@ -477,7 +462,7 @@ func memberDiff(a, b *Tree) (added, removed []Member) {
 // keepLosingEpoch applies a losing commit to its base epoch, when it is
 // valid, only to keep the epoch it leads to read-only, so that
 // application messages its sender sent there can be read.
-func (g *Group) keepLosingEpoch(base *epoch, h []byte, unprotect func(*epoch) (*AuthenticatedContent, error)) {
+func (g *Group) keepLosingEpoch(base *epoch, h []byte, unprotect func(*epoch) (*framing.AuthenticatedContent, error)) {
 	if slices.ContainsFunc(g.retired, func(r *epoch) bool { return bytes.Equal(r.hash, h) }) {
 		return
 	}
@@ -517,7 +502,7 @@ func (g *Group) mergeLost(lost []*LostCommit) *LostCommit {
 		return 0, false
 	}
 	for _, l := range lost {
-		out.Proposals = append(out.Proposals, l.Proposals...)
+		out.proposals = append(out.proposals, l.proposals...)
 		out.Retry.Update = out.Retry.Update || l.Retry.Update
 		for _, kp := range l.Retry.Add {
 			dup := slices.ContainsFunc(out.Retry.Add, func(k KeyPackage) bool {

@@ -18,7 +18,7 @@ func TestGroupRandomChain(t *testing.T) {
 	if raceEnabled {
 		rounds = 15
 	}
-	gs := newTestGroup(t, cs, 3, Config{})
+	gs := newTestGroup(t, cs, 3, Config{ValidateCredential: acceptAnyCredential})
 	next := 0
 	for round := range rounds {
 		committer := gs[rng.IntN(len(gs))]
@@ -92,7 +92,7 @@ func TestGroupRandomChain(t *testing.T) {
 			// Members added by proposals stay silent (their bundles are
 			// not kept); those of the commit's own adds join.
 			for _, b := range joiners {
-				g, err := JoinFromWelcome(w, bundleLookup(b), nil, Config{})
+				g, err := JoinFromWelcome(w, bundleLookup(b), nil, Config{ValidateCredential: acceptAnyCredential})
 				if err != nil {
 					t.Fatalf("round %d: join: %v", round, err)
 				}

@@ -2,8 +2,14 @@ package mls
 
 import (
 	"fmt"
-	"maps"
 	"slices"
+
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/framing"
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
+	"github.com/xchat-im/xchat/client/mls/internal/secrettree"
 )
 
 // stateVersion is the format version of MarshalState.
@@ -17,7 +23,7 @@ const stateVersion = 1
 func (g *Group) MarshalState() ([]byte, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var w Writer
+	var w codec.Writer
 	w.Uint8(stateVersion)
 	w.Uint16(uint16(g.cs.ID()))
 	w.Opaque(g.sigPriv)
@@ -41,79 +47,63 @@ func (g *Group) MarshalState() ([]byte, error) {
 // UnmarshalGroup restores a group encoded by MarshalState, with the
 // policy cfg.
 func UnmarshalGroup(data []byte, cfg Config) (*Group, error) {
+	if err := cfg.check(); err != nil {
+		return nil, fmt.Errorf("mls: load group: %w", err)
+	}
 	// Decoded structures alias their input: decode a private copy.
-	r := NewReader(slices.Clone(data))
-	d := &dec{r: r}
-	if v := d.u8(); d.err == nil && v != stateVersion {
+	r := codec.NewReader(slices.Clone(data))
+	d := &codec.Dec{R: r}
+	if v := d.U8(); d.Err == nil && v != stateVersion {
 		return nil, fmt.Errorf("mls: group state format %d", v)
 	}
-	suite := CipherSuiteID(d.u16())
-	if d.err != nil {
-		return nil, fmt.Errorf("mls: group state: %w", d.err)
+	suite := CipherSuiteID(d.U16())
+	if d.Err != nil {
+		return nil, fmt.Errorf("mls: group state: %w", d.Err)
 	}
 	cs, err := LookupSuite(suite)
 	if err != nil {
 		return nil, err
 	}
 	g := &Group{cs: cs, cfg: cfg}
-	g.sigPriv = slices.Clone(d.opaque())
-	g.removed = d.u8() == 1
+	g.sigPriv = slices.Clone(d.Opaque())
+	g.removed = d.U8() == 1
 	for _, list := range []*[]*epoch{&g.chain, &g.retired} {
-		n := d.u32()
-		if d.err == nil && n > maxRetainedEpochsLimit+1 {
-			d.fail(fmt.Errorf("%d epochs", n))
+		n := d.U32()
+		if d.Err == nil && n > maxRetainedEpochsLimit+1 {
+			d.Fail(fmt.Errorf("%d epochs", n))
 		}
-		for i := uint32(0); i < n && d.err == nil; i++ {
+		for i := uint32(0); i < n && d.Err == nil; i++ {
 			e, err := g.unmarshalEpoch(d)
 			if err != nil {
-				d.fail(err)
+				d.Fail(err)
 				break
 			}
 			*list = append(*list, e)
 		}
 	}
-	n := d.u32()
-	for i := uint32(0); i < n && d.err == nil; i++ {
-		g.resumption = append(g.resumption, resumptionPSK{epoch: d.u64(), secret: slices.Clone(d.opaque())})
+	n := d.U32()
+	for i := uint32(0); i < n && d.Err == nil; i++ {
+		g.resumption = append(g.resumption, resumptionPSK{epoch: d.U64(), secret: slices.Clone(d.Opaque())})
 	}
-	if d.err == nil {
-		d.fail(r.Done())
+	if d.Err == nil {
+		d.Fail(r.Done())
 	}
-	if d.err == nil && len(g.chain) == 0 {
-		d.fail(fmt.Errorf("no current epoch"))
+	if d.Err == nil && len(g.chain) == 0 {
+		d.Fail(fmt.Errorf("no current epoch"))
 	}
-	if d.err != nil {
-		return nil, fmt.Errorf("mls: group state: %w", d.err)
+	if d.Err != nil {
+		return nil, fmt.Errorf("mls: group state: %w", d.Err)
 	}
 	return g, nil
 }
 
-func writeSecretMap(w *Writer, m map[NodeIndex][]byte) {
-	keys := slices.Sorted(maps.Keys(m))
-	w.Uint32(uint32(len(keys)))
-	for _, k := range keys {
-		w.Uint32(uint32(k))
-		w.Opaque(m[k])
-	}
-}
-
-func readSecretMap(d *dec) map[NodeIndex][]byte {
-	n := d.u32()
-	m := map[NodeIndex][]byte{}
-	for i := uint32(0); i < n && d.err == nil; i++ {
-		k := NodeIndex(d.u32())
-		m[k] = slices.Clone(d.opaque())
-	}
-	return m
-}
-
-func (s *EpochSecrets) fields() []*[]byte {
+func fields(s *keyschedule.EpochSecrets) []*[]byte {
 	return []*[]byte{&s.JoinerSecret, &s.WelcomeSecret, &s.EpochSecret, &s.SenderDataSecret, &s.EncryptionSecret,
 		&s.ExporterSecret, &s.ExternalSecret, &s.ConfirmationKey, &s.MembershipKey, &s.ResumptionPSK,
 		&s.EpochAuthenticator, &s.InitSecret}
 }
 
-func marshalEpoch(w *Writer, e *epoch) error {
+func marshalEpoch(w *codec.Writer, e *epoch) error {
 	gc, err := e.gc.MarshalBinary()
 	if err != nil {
 		return err
@@ -123,14 +113,14 @@ func marshalEpoch(w *Writer, e *epoch) error {
 	rt.Marshal(w)
 	w.Uint32(e.tree.NumLeaves())
 	w.Uint32(uint32(e.priv.Leaf))
-	writeSecretMap(w, e.priv.Keys)
-	writeSecretMap(w, e.priv.PathSecrets)
-	for _, f := range e.secrets.fields() {
+	secrettree.WriteSecretMap(w, e.priv.Keys)
+	secrettree.WriteSecretMap(w, e.priv.PathSecrets)
+	for _, f := range fields(e.secrets) {
 		w.Opaque(*f)
 	}
 	w.Opaque(e.interim)
 	w.Opaque(e.confirmationTag)
-	e.keys.marshal(w)
+	e.keys.Marshal(w)
 	w.Uint32(uint32(len(e.proposals)))
 	for _, p := range e.proposals {
 		w.Opaque(p.ref)
@@ -146,35 +136,35 @@ func marshalEpoch(w *Writer, e *epoch) error {
 		w.Uint8(1)
 		l := e.nextOwn
 		w.Uint64(l.Epoch)
-		writeList(w, l.Proposals)
-		writeList(w, l.Retry.Add)
+		codec.WriteList(w, l.proposals)
+		codec.WriteList(w, l.Retry.Add)
 		w.Uint32(uint32(len(l.Retry.Remove)))
 		for _, x := range l.Retry.Remove {
 			w.Uint32(uint32(x))
 		}
 		w.Uint8(uint8(boolInt(l.Retry.Update)))
-		writeList(w, l.Retry.PSKs)
-		writeOpaqueList(w, l.removedKeys)
+		codec.WriteList(w, l.Retry.PSKs)
+		codec.WriteOpaqueList(w, l.removedKeys)
 	}
 	return nil
 }
 
-func (g *Group) unmarshalEpoch(d *dec) (*epoch, error) {
+func (g *Group) unmarshalEpoch(d *codec.Dec) (*epoch, error) {
 	e := &epoch{}
-	d.do(func(r *Reader) error {
+	d.Do(func(r *codec.Reader) error {
 		b, err := r.Opaque()
 		if err != nil {
 			return err
 		}
 		return e.gc.UnmarshalBinary(slices.Clone(b))
 	})
-	var rt RatchetTree
-	d.do(rt.Unmarshal)
-	nLeaves := d.u32()
-	if d.err != nil {
-		return nil, d.err
+	var rt message.RatchetTree
+	d.Do(rt.Unmarshal)
+	nLeaves := d.U32()
+	if d.Err != nil {
+		return nil, d.Err
 	}
-	tree, err := NewTree(rt)
+	tree, err := ratchettree.NewTree(rt)
 	if err != nil {
 		return nil, err
 	}
@@ -182,116 +172,54 @@ func (g *Group) unmarshalEpoch(d *dec) (*epoch, error) {
 		return nil, fmt.Errorf("tree of %d leaves, want %d", tree.NumLeaves(), nLeaves)
 	}
 	e.tree = tree
-	e.priv = &TreeKEMPrivate{Leaf: LeafIndex(d.u32())}
-	e.priv.Keys = readSecretMap(d)
-	e.priv.PathSecrets = readSecretMap(d)
-	e.secrets = &EpochSecrets{}
-	for _, f := range e.secrets.fields() {
-		*f = slices.Clone(d.opaque())
+	e.priv = &ratchettree.TreeKEMPrivate{Leaf: LeafIndex(d.U32())}
+	e.priv.Keys = secrettree.ReadSecretMap(d)
+	e.priv.PathSecrets = secrettree.ReadSecretMap(d)
+	e.secrets = &keyschedule.EpochSecrets{}
+	for _, f := range fields(e.secrets) {
+		*f = slices.Clone(d.Opaque())
 	}
-	e.interim = slices.Clone(d.opaque())
-	e.confirmationTag = slices.Clone(d.opaque())
-	if d.err != nil {
-		return nil, d.err
+	e.interim = slices.Clone(d.Opaque())
+	e.confirmationTag = slices.Clone(d.Opaque())
+	if d.Err != nil {
+		return nil, d.Err
 	}
-	if e.keys, err = unmarshalMessageKeys(g.cs, d, nLeaves); err != nil {
+	if e.keys, err = framing.UnmarshalMessageKeys(g.cs, d, nLeaves); err != nil {
 		return nil, err
 	}
-	e.keys.maxSkip = g.cfg.maxOutOfOrder()
-	n := d.u32()
-	for i := uint32(0); i < n && d.err == nil; i++ {
+	e.keys.MaxSkip = g.cfg.maxOutOfOrder()
+	n := d.U32()
+	for i := uint32(0); i < n && d.Err == nil; i++ {
 		var p pendingProposal
-		p.ref = slices.Clone(d.opaque())
-		d.do(p.proposal.Unmarshal)
-		d.do(p.sender.Unmarshal)
-		if up := d.opaque(); len(up) > 0 {
+		p.ref = slices.Clone(d.Opaque())
+		d.Do(p.proposal.Unmarshal)
+		d.Do(p.sender.Unmarshal)
+		if up := d.Opaque(); len(up) > 0 {
 			p.updatePriv = slices.Clone(up)
 		}
 		e.proposals = append(e.proposals, p)
 	}
-	if h := d.opaque(); len(h) > 0 {
+	if h := d.Opaque(); len(h) > 0 {
 		e.nextHash = slices.Clone(h)
 	}
-	if h := d.opaque(); len(h) > 0 {
+	if h := d.Opaque(); len(h) > 0 {
 		e.hash = slices.Clone(h)
 	}
-	if d.present() {
-		l := &LostCommit{Epoch: d.u64()}
-		l.Proposals = readList[Proposal](d)
-		l.Retry.Add = readList[KeyPackage](d)
-		n := d.u32()
-		for i := uint32(0); i < n && d.err == nil; i++ {
-			l.Retry.Remove = append(l.Retry.Remove, LeafIndex(d.u32()))
+	if d.Present() {
+		l := &LostCommit{Epoch: d.U64()}
+		l.proposals = codec.ReadList[message.Proposal](d)
+		l.Retry.Add = codec.ReadList[KeyPackage](d)
+		n := d.U32()
+		for i := uint32(0); i < n && d.Err == nil; i++ {
+			l.Retry.Remove = append(l.Retry.Remove, LeafIndex(d.U32()))
 		}
-		l.Retry.Update = d.u8() == 1
-		l.Retry.PSKs = readList[PreSharedKeyID](d)
-		l.removedKeys = readOpaqueList(d)
+		l.Retry.Update = d.U8() == 1
+		l.Retry.PSKs = codec.ReadList[PreSharedKeyID](d)
+		l.removedKeys = codec.ReadOpaqueList(d)
 		e.nextOwn = l
 	}
-	if d.err != nil {
-		return nil, d.err
+	if d.Err != nil {
+		return nil, d.Err
 	}
 	return e, nil
-}
-
-// marshal encodes the message keys: the secret tree's remaining node
-// secrets and every ratchet taken from it.
-func (k *MessageKeys) marshal(w *Writer) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	w.Opaque(k.senderDataSecret)
-	writeSecretMap(w, k.tree.secrets)
-	leaves := slices.Sorted(maps.Keys(k.ratchets))
-	w.Uint32(uint32(len(leaves)))
-	for _, l := range leaves {
-		w.Uint32(uint32(l))
-		for _, r := range k.ratchets[l] {
-			w.Opaque(r.secret)
-			w.Uint32(r.generation)
-			gens := slices.Sorted(maps.Keys(r.skipped))
-			w.Uint32(uint32(len(gens)))
-			for _, gen := range gens {
-				w.Uint32(gen)
-				w.Opaque(r.skipped[gen].key)
-				w.Opaque(r.skipped[gen].nonce)
-			}
-		}
-	}
-}
-
-func unmarshalMessageKeys(cs *CipherSuite, d *dec, nLeaves uint32) (*MessageKeys, error) {
-	sds := slices.Clone(d.opaque())
-	secrets := readSecretMap(d)
-	if d.err != nil {
-		return nil, d.err
-	}
-	if nLeaves == 0 || nLeaves&(nLeaves-1) != 0 {
-		return nil, fmt.Errorf("%w: secret tree of %d leaves", ErrTreeMath, nLeaves)
-	}
-	k := &MessageKeys{cs: cs, senderDataSecret: sds, tree: &SecretTree{cs: cs, nLeaves: nLeaves, secrets: secrets}, ratchets: map[LeafIndex]*[2]*HashRatchet{}}
-	n := d.u32()
-	for i := uint32(0); i < n && d.err == nil; i++ {
-		l := LeafIndex(d.u32())
-		var rs [2]*HashRatchet
-		for j := range rs {
-			r := &HashRatchet{cs: cs, secret: slices.Clone(d.opaque()), generation: d.u32()}
-			m := d.u32()
-			if d.err == nil && m > maxOutOfOrderLimit {
-				d.fail(fmt.Errorf("%d skipped keys", m))
-			}
-			for s := uint32(0); s < m && d.err == nil; s++ {
-				if r.skipped == nil {
-					r.skipped = map[uint32]keyNonce{}
-				}
-				gen := d.u32()
-				r.skipped[gen] = keyNonce{slices.Clone(d.opaque()), slices.Clone(d.opaque())}
-			}
-			rs[j] = r
-		}
-		k.ratchets[l] = &rs
-	}
-	if d.err != nil {
-		return nil, d.err
-	}
-	return k, nil
 }

@@ -5,6 +5,12 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/xchat-im/xchat/client/mls/internal/codec"
+	"github.com/xchat-im/xchat/client/mls/internal/keyschedule"
+	"github.com/xchat-im/xchat/client/mls/internal/message"
+	"github.com/xchat-im/xchat/client/mls/internal/ratchettree"
+	"github.com/xchat-im/xchat/client/mls/internal/treemath"
 )
 
 // defaultExtension reports whether extension type t is defined by RFC
@@ -18,17 +24,17 @@ func defaultProposal(t uint16) bool { return t >= 1 && t <= 7 }
 // GroupContext, if present.
 func requiredCapabilities(exts []Extension) (ext, props, creds []uint16, err error) {
 	for _, e := range exts {
-		if e.Type != ExtensionTypeRequiredCapabilities {
+		if e.Type != message.ExtensionTypeRequiredCapabilities {
 			continue
 		}
-		r := NewReader(e.Data)
-		d := dec{r: r}
-		ext, props, creds = readU16List(&d), readU16List(&d), readU16List(&d)
-		if d.err == nil {
-			d.fail(r.Done())
+		r := codec.NewReader(e.Data)
+		d := codec.Dec{R: r}
+		ext, props, creds = codec.ReadU16List(&d), codec.ReadU16List(&d), codec.ReadU16List(&d)
+		if d.Err == nil {
+			d.Fail(r.Done())
 		}
-		if d.err != nil {
-			return nil, nil, nil, fmt.Errorf("%w: required_capabilities: %w", ErrInvalidProposal, d.err)
+		if d.Err != nil {
+			return nil, nil, nil, fmt.Errorf("%w: required_capabilities: %w", ErrInvalidProposal, d.Err)
 		}
 	}
 	return ext, props, creds, nil
@@ -36,7 +42,7 @@ func requiredCapabilities(exts []Extension) (ext, props, creds []uint16, err err
 
 // supportsRequired checks that a leaf's capabilities cover the group's
 // required capabilities.
-func supportsRequired(c *Capabilities, gcExts []Extension) error {
+func supportsRequired(c *message.Capabilities, gcExts []Extension) error {
 	ext, props, creds, err := requiredCapabilities(gcExts)
 	if err != nil {
 		return err
@@ -64,15 +70,15 @@ func supportsRequired(c *Capabilities, gcExts []Extension) error {
 // types supported both ways, extensions listed in capabilities, lifetime
 // for key package leaves, and encryption and signature keys unique in the
 // tree (ignoring leaf l itself and the leaves in ignore).
-func (g *Group) validateLeaf(tree *Tree, leaf *LeafNode, l LeafIndex, groupID []byte, gcExts []Extension, ignore []LeafIndex) error {
+func (g *Group) validateLeaf(tree *ratchettree.Tree, leaf *message.LeafNode, l LeafIndex, groupID []byte, gcExts []Extension, ignore []LeafIndex) error {
 	if err := g.cfg.checkCredential(leaf); err != nil {
 		return err
 	}
 	var sigGroup []byte
-	if leaf.Source != LeafNodeSourceKeyPackage {
+	if leaf.Source != message.LeafNodeSourceKeyPackage {
 		sigGroup = groupID
 	}
-	if err := VerifyLeafNodeSignature(g.cs, leaf, sigGroup, l); err != nil {
+	if err := ratchettree.VerifyLeafNodeSignature(g.cs, leaf, sigGroup, l); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidProposal, err)
 	}
 	return checkLeafInTree(tree, leaf, l, gcExts, ignore)
@@ -80,7 +86,7 @@ func (g *Group) validateLeaf(tree *Tree, leaf *LeafNode, l LeafIndex, groupID []
 
 // checkLeafInTree runs the checks of validateLeaf that do not involve
 // credentials or signatures.
-func checkLeafInTree(tree *Tree, leaf *LeafNode, l LeafIndex, gcExts []Extension, ignore []LeafIndex) error {
+func checkLeafInTree(tree *ratchettree.Tree, leaf *message.LeafNode, l LeafIndex, gcExts []Extension, ignore []LeafIndex) error {
 	if err := supportsRequired(&leaf.Capabilities, gcExts); err != nil {
 		return err
 	}
@@ -94,7 +100,7 @@ func checkLeafInTree(tree *Tree, leaf *LeafNode, l LeafIndex, gcExts []Extension
 			return fmt.Errorf("%w: leaf does not support group extension %d", ErrInvalidProposal, e.Type)
 		}
 	}
-	if leaf.Source == LeafNodeSourceKeyPackage {
+	if leaf.Source == message.LeafNodeSourceKeyPackage {
 		now := unixSeconds(time.Now())
 		if now < leaf.Lifetime.NotBefore || now > leaf.Lifetime.NotAfter {
 			return fmt.Errorf("%w: leaf outside its lifetime", ErrInvalidProposal)
@@ -116,11 +122,11 @@ func checkLeafInTree(tree *Tree, leaf *LeafNode, l LeafIndex, gcExts []Extension
 			return fmt.Errorf("%w: signature key already used by member %d", ErrInvalidProposal, i)
 		}
 	}
-	for x := NodeIndex(0); uint32(x) < tree.Width(); x++ {
+	for x := treemath.NodeIndex(0); uint32(x) < tree.Width(); x++ {
 		if lx, ok := x.Leaf(); ok && (lx == l || slices.Contains(ignore, lx)) {
 			continue
 		}
-		if k := tree.nodePublicKey(x); k != nil && bytes.Equal(k, leaf.EncryptionKey) {
+		if k := tree.NodePublicKey(x); k != nil && bytes.Equal(k, leaf.EncryptionKey) {
 			return fmt.Errorf("%w: encryption key already used by node %d", ErrInvalidProposal, x)
 		}
 	}
@@ -135,7 +141,7 @@ func proposalPathRequired(props []pendingProposal) bool {
 	}
 	for _, p := range props {
 		switch p.proposal.Type {
-		case ProposalTypeAdd, ProposalTypePSK, ProposalTypeReInit:
+		case message.ProposalTypeAdd, message.ProposalTypePSK, message.ProposalTypeReInit:
 		default:
 			return true
 		}
@@ -146,72 +152,72 @@ func proposalPathRequired(props []pendingProposal) bool {
 // validateProposals checks the proposal list of a commit from committer
 // against the base epoch (RFC 9420 section 12.2). inline[i] tells whether
 // proposal i came by value.
-func (g *Group) validateProposals(base *epoch, props []pendingProposal, inline []bool, committer Sender, hasPath bool) error {
+func (g *Group) validateProposals(base *epoch, props []pendingProposal, inline []bool, committer message.Sender, hasPath bool) error {
 	return g.validateProposalsExt(base, props, inline, committer, hasPath, nil)
 }
 
 // sameCredential reports whether two credentials are identical.
 func sameCredential(a, b *Credential) bool {
-	x, err1 := marshalAll(a)
-	y, err2 := marshalAll(b)
+	x, err1 := codec.MarshalAll(a)
+	y, err2 := codec.MarshalAll(b)
 	return err1 == nil && err2 == nil && bytes.Equal(x, y)
 }
 
 // validateProposalsExt is validateProposals with the credential of an
 // external committer, for resync removals.
-func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inline []bool, committer Sender, hasPath bool, extCred *Credential) error {
+func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inline []bool, committer message.Sender, hasPath bool, extCred *Credential) error {
 	tree := base.tree
-	external := committer.Type == SenderTypeNewMemberCommit
+	external := committer.Type == message.SenderTypeNewMemberCommit
 	touched := map[LeafIndex]bool{}
 	removed := map[LeafIndex]bool{}
 	var gce, reinit, extInit int
 	pskIDs := map[string]bool{}
 	for i, p := range props {
 		switch p.proposal.Type {
-		case ProposalTypeRemove:
+		case message.ProposalTypeRemove:
 			l := LeafIndex(p.proposal.Remove.Removed)
 			if tree.Leaf(l) == nil {
 				return fmt.Errorf("%w: remove of blank leaf %d", ErrInvalidProposal, l)
 			}
-			if !external && committer.Type == SenderTypeMember && l == LeafIndex(committer.LeafIndex) {
+			if !external && committer.Type == message.SenderTypeMember && l == LeafIndex(committer.LeafIndex) {
 				return fmt.Errorf("%w: committer removes itself", ErrInvalidProposal)
 			}
 			if touched[l] {
 				return fmt.Errorf("%w: leaf %d changed twice", ErrInvalidProposal, l)
 			}
 			touched[l], removed[l] = true, true
-		case ProposalTypeUpdate:
-			if external || inline[i] || p.sender.Type != SenderTypeMember {
+		case message.ProposalTypeUpdate:
+			if external || inline[i] || p.sender.Type != message.SenderTypeMember {
 				return fmt.Errorf("%w: update by value or from a non-member", ErrInvalidProposal)
 			}
 			l := LeafIndex(p.sender.LeafIndex)
-			if committer.Type == SenderTypeMember && l == LeafIndex(committer.LeafIndex) {
+			if committer.Type == message.SenderTypeMember && l == LeafIndex(committer.LeafIndex) {
 				return fmt.Errorf("%w: committer's own update", ErrInvalidProposal)
 			}
 			if touched[l] {
 				return fmt.Errorf("%w: leaf %d changed twice", ErrInvalidProposal, l)
 			}
 			touched[l] = true
-		case ProposalTypeGroupContextExtensions:
+		case message.ProposalTypeGroupContextExtensions:
 			if gce++; gce > 1 || external {
 				return fmt.Errorf("%w: several group context extensions proposals", ErrInvalidProposal)
 			}
-		case ProposalTypeReInit:
+		case message.ProposalTypeReInit:
 			reinit++
-		case ProposalTypeExternalInit:
+		case message.ProposalTypeExternalInit:
 			if !external {
 				return fmt.Errorf("%w: external init in a member commit", ErrInvalidProposal)
 			}
 			extInit++
-		case ProposalTypePSK:
+		case message.ProposalTypePSK:
 			id := p.proposal.PreSharedKey.PSK
-			if id.Type == PSKTypeResumption && id.Usage != ResumptionPSKUsageApplication {
+			if id.Type == keyschedule.PSKTypeResumption && id.Usage != keyschedule.ResumptionPSKUsageApplication {
 				return fmt.Errorf("%w: resumption PSK usage %d in a commit", ErrInvalidProposal, id.Usage)
 			}
 			if len(id.Nonce) != g.cs.Nh() {
 				return fmt.Errorf("%w: PSK nonce of %d bytes", ErrInvalidProposal, len(id.Nonce))
 			}
-			b, err := marshalAll(&PreSharedKey{PSK: PreSharedKeyID{Type: id.Type, ID: id.ID, Usage: id.Usage, GroupID: id.GroupID, Epoch: id.Epoch}})
+			b, err := codec.MarshalAll(&message.PreSharedKey{PSK: PreSharedKeyID{Type: id.Type, ID: id.ID, Usage: id.Usage, GroupID: id.GroupID, Epoch: id.Epoch}})
 			if err != nil {
 				return fmt.Errorf("%w: %w", ErrInvalidProposal, err)
 			}
@@ -219,7 +225,7 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 				return fmt.Errorf("%w: duplicate PSK", ErrInvalidProposal)
 			}
 			pskIDs[string(b)] = true
-		case ProposalTypeAdd:
+		case message.ProposalTypeAdd:
 			if external {
 				return fmt.Errorf("%w: add in an external commit", ErrInvalidProposal)
 			}
@@ -246,7 +252,7 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 	// is checked first, before any signature.
 	nAdds := 0
 	for _, p := range props {
-		if p.proposal.Type == ProposalTypeAdd {
+		if p.proposal.Type == message.ProposalTypeAdd {
 			nAdds++
 		}
 	}
@@ -255,7 +261,7 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 	}
 	addKeys := map[string]bool{}
 	for _, p := range props {
-		if p.proposal.Type != ProposalTypeAdd {
+		if p.proposal.Type != message.ProposalTypeAdd {
 			continue
 		}
 		kp := &p.proposal.Add.KeyPackage
@@ -279,11 +285,11 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 	}
 	// Updates: valid leaves for their sender.
 	for _, p := range props {
-		if p.proposal.Type != ProposalTypeUpdate {
+		if p.proposal.Type != message.ProposalTypeUpdate {
 			continue
 		}
 		leaf := &p.proposal.Update.LeafNode
-		if leaf.Source != LeafNodeSourceUpdate {
+		if leaf.Source != message.LeafNodeSourceUpdate {
 			return fmt.Errorf("%w: update leaf source %d", ErrInvalidProposal, leaf.Source)
 		}
 		l := LeafIndex(p.sender.LeafIndex)
@@ -295,7 +301,7 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 		}
 	}
 	// A resync external commit may only remove the joiner's old leaf.
-	if external && len(removed) == 1 && committer.Type == SenderTypeNewMemberCommit {
+	if external && len(removed) == 1 && committer.Type == message.SenderTypeNewMemberCommit {
 		for l := range removed {
 			if old := tree.Leaf(l); old == nil || extCred == nil || !sameCredential(&old.Credential, extCred) {
 				return fmt.Errorf("%w: external commit removes another member", ErrInvalidCommit)
@@ -304,7 +310,7 @@ func (g *Group) validateProposalsExt(base *epoch, props []pendingProposal, inlin
 	}
 	if gce == 1 {
 		for _, p := range props {
-			if p.proposal.Type != ProposalTypeGroupContextExtensions {
+			if p.proposal.Type != message.ProposalTypeGroupContextExtensions {
 				continue
 			}
 			exts := p.proposal.GroupContextExtensions.Extensions
@@ -337,31 +343,31 @@ type proposalEffects struct {
 	removed    []Member
 	updated    []Member
 	psks       []PreSharedKeyID
-	extInit    *ExternalInit
+	extInit    *message.ExternalInit
 	reinit     bool
 	ownUpdate  []byte
 }
 
 // applyProposals applies props to tree in the order RFC 9420 section 12.3
 // prescribes: group context extensions, updates, removes, adds, PSKs.
-func applyProposals(tree *Tree, props []pendingProposal, own LeafIndex) (*proposalEffects, error) {
+func applyProposals(tree *ratchettree.Tree, props []pendingProposal, own LeafIndex) (*proposalEffects, error) {
 	fx := &proposalEffects{}
 	for _, p := range props {
 		switch p.proposal.Type {
-		case ProposalTypeGroupContextExtensions:
+		case message.ProposalTypeGroupContextExtensions:
 			fx.gce = true
 			fx.extensions = p.proposal.GroupContextExtensions.Extensions
 			if fx.extensions == nil {
 				fx.extensions = []Extension{}
 			}
-		case ProposalTypeExternalInit:
+		case message.ProposalTypeExternalInit:
 			fx.extInit = p.proposal.ExternalInit
-		case ProposalTypeReInit:
+		case message.ProposalTypeReInit:
 			fx.reinit = true
 		}
 	}
 	for _, p := range props {
-		if p.proposal.Type != ProposalTypeUpdate {
+		if p.proposal.Type != message.ProposalTypeUpdate {
 			continue
 		}
 		l := LeafIndex(p.sender.LeafIndex)
@@ -375,7 +381,7 @@ func applyProposals(tree *Tree, props []pendingProposal, own LeafIndex) (*propos
 		}
 	}
 	for _, p := range props {
-		if p.proposal.Type != ProposalTypeRemove {
+		if p.proposal.Type != message.ProposalTypeRemove {
 			continue
 		}
 		l := LeafIndex(p.proposal.Remove.Removed)
@@ -389,7 +395,7 @@ func applyProposals(tree *Tree, props []pendingProposal, own LeafIndex) (*propos
 		}
 	}
 	for _, p := range props {
-		if p.proposal.Type != ProposalTypeAdd {
+		if p.proposal.Type != message.ProposalTypeAdd {
 			continue
 		}
 		kp := &p.proposal.Add.KeyPackage
@@ -402,7 +408,7 @@ func applyProposals(tree *Tree, props []pendingProposal, own LeafIndex) (*propos
 		fx.addedKPs = append(fx.addedKPs, kp)
 	}
 	for _, p := range props {
-		if p.proposal.Type == ProposalTypePSK {
+		if p.proposal.Type == message.ProposalTypePSK {
 			fx.psks = append(fx.psks, p.proposal.PreSharedKey.PSK)
 		}
 	}
@@ -410,19 +416,19 @@ func applyProposals(tree *Tree, props []pendingProposal, own LeafIndex) (*propos
 }
 
 // resolvePSKs looks up the secrets of the PSKs a commit injects.
-func (g *Group) resolvePSKs(groupID []byte, ids []PreSharedKeyID) ([]PSK, error) {
-	out := make([]PSK, len(ids))
+func (g *Group) resolvePSKs(groupID []byte, ids []PreSharedKeyID) ([]keyschedule.PSK, error) {
+	out := make([]keyschedule.PSK, len(ids))
 	for i, id := range ids {
 		var secret []byte
 		switch id.Type {
-		case PSKTypeExternal:
+		case keyschedule.PSKTypeExternal:
 			if g.cfg.ExternalPSK != nil {
 				s, err := g.cfg.ExternalPSK(id.ID)
 				if err == nil {
 					secret = s
 				}
 			}
-		case PSKTypeResumption:
+		case keyschedule.PSKTypeResumption:
 			if bytes.Equal(id.GroupID, groupID) {
 				for _, r := range g.resumption {
 					if r.epoch == id.Epoch {
@@ -434,7 +440,7 @@ func (g *Group) resolvePSKs(groupID []byte, ids []PreSharedKeyID) ([]PSK, error)
 		if secret == nil {
 			return nil, fmt.Errorf("%w: unknown pre-shared key", ErrInvalidProposal)
 		}
-		out[i] = PSK{ID: id, Secret: secret}
+		out[i] = keyschedule.PSK{ID: id, Secret: secret}
 	}
 	return out, nil
 }
