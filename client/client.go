@@ -71,7 +71,14 @@ func Register(ctx context.Context, p *Profile, o RegisterOptions) (*Identity, er
 	case id.Address != addr:
 		return nil, fmt.Errorf("this profile holds an unfinished registration of %s: run the register command for %s again, or use another --profile", id.Address, id.Address)
 	default:
-		id.Server, id.CAFile = o.Server, o.CAFile // resume, possibly with corrected flags
+		// Resume, possibly with corrected settings: keep them, or the
+		// finished profile would still dial the old ones.
+		if id.Server != o.Server || id.CAFile != o.CAFile {
+			id.Server, id.CAFile = o.Server, o.CAFile
+			if err := p.setServer(ctx, id.Server, id.CAFile); err != nil {
+				return nil, err
+			}
+		}
 	}
 
 	c, err := dial(ctx, o.Server, domain, o.CAFile)

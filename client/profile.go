@@ -134,6 +134,11 @@ func (p *Profile) setRegState(ctx context.Context, device uint32, state regState
 	return p.update(ctx, func(tx *profile.Tx) error { return tx.SetRegistration(device, int(state)) })
 }
 
+// setServer records the homeserver and CA file of a resumed registration.
+func (p *Profile) setServer(ctx context.Context, server, caFile string) error {
+	return p.update(ctx, func(tx *profile.Tx) error { return tx.SetServer(server, caFile) })
+}
+
 // dropIdentity deletes an identity whose registration the server refused.
 func (p *Profile) dropIdentity(ctx context.Context) error {
 	return p.update(ctx, func(tx *profile.Tx) error { return tx.DeleteIdentity() })

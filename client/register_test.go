@@ -98,3 +98,40 @@ func TestRegisterRefusedDropsKeys(t *testing.T) {
 		t.Fatalf("register on a closed server: %v", err)
 	}
 }
+
+// A registration resumed with a corrected server address keeps the
+// corrected address: the finished profile connects with it.
+func TestRegisterResumeKeepsCorrectedServer(t *testing.T) {
+	t.Parallel()
+	s := servertest.Start(t, servertest.Options{})
+	p, err := OpenProfile(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	// Saved keys, then an attempt at a wrong address: what a first
+	// `xchat register` with a mistyped --server leaves behind.
+	wrong := RegisterOptions{Address: "alice@a.test", Server: "127.0.0.1:1", CAFile: s.CAFile}
+	id, err := newIdentity("alice@a.test", wrong)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.saveIdentity(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Register(t.Context(), p, RegisterOptions{Address: "alice@a.test", Server: s.Addr, CAFile: s.CAFile}); err != nil {
+		t.Fatalf("resume with the right server: %v", err)
+	}
+	got, err := p.Identity(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Server != s.Addr {
+		t.Fatalf("profile keeps server %q, want the corrected %q", got.Server, s.Addr)
+	}
+	cl, err := Connect(t.Context(), p)
+	if err != nil {
+		t.Fatalf("connect after a corrected resume: %v", err)
+	}
+	cl.Close()
+}

@@ -36,6 +36,13 @@ func (t *Tx) SetRegistration(device uint32, state int) error {
 	return err
 }
 
+// SetServer records the homeserver address and the CA file used to reach
+// it, for a registration resumed with corrected settings.
+func (t *Tx) SetServer(server, caFile string) error {
+	_, err := t.exec("save identity", `UPDATE identity SET server = ?, ca_file = ?`, server, caFile)
+	return err
+}
+
 // SetOwnToken replaces the account's delivery token.
 func (t *Tx) SetOwnToken(token []byte) error {
 	_, err := t.exec("save identity", `UPDATE identity SET token = ?`, token)
