@@ -181,7 +181,8 @@ func drain(t *testing.T, u *user) []client.Message {
 
 // A send whose copies reached every recipient but not one of the sender's
 // own devices (its mailbox is full) is not reported as failed: the own
-// copy stays in the outbox and is sent again with the next send.
+// copies stay in the durable outbox, Pending names the device, and they
+// are sent, in order, at the next connection once the device has room.
 func TestOwnCopyRefusedIsPendingNotFailed(t *testing.T) {
 	t.Parallel()
 	s := servertest.Start(t, servertest.Options{})
@@ -190,19 +191,25 @@ func TestOwnCopyRefusedIsPendingNotFailed(t *testing.T) {
 	alice2 := linkDevice(t, s, alice)
 	bob.receive(client.ReceiveOptions{Wait: 100 * time.Millisecond})
 	ctx := t.Context()
-	fillMailbox(t, s, wire.Mailbox{Address: "alice@a.test", Device: 2}, alice.c.Identity().Token)
+	dev2 := wire.Mailbox{Address: "alice@a.test", Device: 2}
+	fillMailbox(t, s, dev2, alice.c.Identity().Token)
 
-	if err := alice.c.Send(ctx, "bob@a.test", "one"); err != nil {
-		t.Fatalf("a send whose only refused copy is for the sender's own device: %v", err)
+	for _, text := range []string{"one", "two"} {
+		if err := alice.c.Send(ctx, "bob@a.test", text); err != nil {
+			t.Fatalf("a send whose only refused copy is for the sender's own device: %v", err)
+		}
 	}
-	if got := bob.recvUntil(1); len(got) != 1 || got[0].Text != "one" {
+	if got := bob.recvUntil(2); len(got) != 2 || got[0].Text != "one" || got[1].Text != "two" {
 		t.Fatalf("bob got %q", texts(got))
 	}
+	if p, err := alice.c.Pending(ctx); err != nil || len(p) != 1 || p[0] != dev2 {
+		t.Fatalf("pending %v, %v; want alice's device 2", p, err)
+	}
 	// Device 2 empties its mailbox (the filler's envelopes cannot be
-	// opened and are dropped); the next send carries the pending copy.
+	// opened and are dropped).
 	for range 5 {
 		if len(drain(t, alice2)) != 0 {
-			t.Fatal("device 2 read a message before the pending copy was sent again")
+			t.Fatal("device 2 read a message before the pending copies were sent again")
 		}
 		if servertest.MailboxCount(t, s.DBPath()) < 10 {
 			break
@@ -211,10 +218,19 @@ func TestOwnCopyRefusedIsPendingNotFailed(t *testing.T) {
 	if n := servertest.MailboxCount(t, s.DBPath()); n >= 10 {
 		t.Fatalf("%d envelopes still wait after draining device 2", n)
 	}
-	if err := alice.c.Send(ctx, "bob@a.test", "two"); err != nil {
-		t.Fatal(err)
+	// The next connection sends the pending copies from the outbox.
+	alice.c.Close()
+	alice.connect()
+	if p, err := alice.c.Pending(ctx); err != nil || len(p) != 0 {
+		t.Fatalf("pending after reconnecting %v, %v; want none", p, err)
 	}
 	if got := alice2.recvUntil(2); len(got) != 2 || got[0].Text != "one" || got[1].Text != "two" {
-		t.Fatalf("alice's device 2 got %q, want the pending copy of one, then two", texts(got))
+		t.Fatalf("alice's device 2 got %q, want the pending copies of one and two", texts(got))
+	}
+	if err := alice.c.Send(ctx, "bob@a.test", "three"); err != nil {
+		t.Fatal(err)
+	}
+	if got := alice2.recvUntil(1); len(got) != 1 || got[0].Text != "three" {
+		t.Fatalf("alice's device 2 got %q, want three", texts(got))
 	}
 }

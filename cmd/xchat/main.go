@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -189,19 +190,47 @@ func (a *app) sendCmd() *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
 			return a.withClient(ctx, func(c *client.Client) error {
+				var err error
 				if group == "" {
-					return c.Send(ctx, args[0], args[1])
+					err = c.Send(ctx, args[0], args[1])
+				} else if id, perr := client.ParseGroupID(group); perr != nil {
+					return perr
+				} else {
+					err = c.SendGroup(ctx, id, args[0])
 				}
-				id, err := client.ParseGroupID(group)
 				if err != nil {
 					return err
 				}
-				return c.SendGroup(ctx, id, args[0])
+				return printPending(ctx, cmd.OutOrStdout(), c)
 			})
 		},
 	}
 	cmd.Flags().StringVar(&group, "group", "", "send to this group (an ID from 'xchat group list')")
 	return cmd
+}
+
+// printPending tells, after a send, which devices its copies still wait
+// for (copies for the user's other devices whose homeserver refused them
+// for a while): "sent; copy for your device 2 pending".
+func printPending(ctx context.Context, w io.Writer, c *client.Client) error {
+	pending, err := c.Pending(ctx)
+	if err != nil || len(pending) == 0 {
+		return err
+	}
+	var names []string
+	for _, mb := range pending {
+		if mb.Address == c.Identity().Address {
+			names = append(names, fmt.Sprintf("your device %d", mb.Device))
+		} else {
+			names = append(names, fmt.Sprintf("%s device %d", mb.Address, mb.Device))
+		}
+	}
+	copies := "copy"
+	if len(names) > 1 {
+		copies = "copies"
+	}
+	_, err = fmt.Fprintf(w, "sent; %s for %s pending (sent again at the next send or connection)\n", copies, strings.Join(names, ", "))
+	return err
 }
 
 // jsonMessage is one line of recv --json.
