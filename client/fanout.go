@@ -123,8 +123,8 @@ func (cl *Client) deliverPayload(ctx context.Context, targets []wire.Mailbox, pa
 // next connection. A copy for another device of this account that the
 // homeserver refuses for a while (ownCopyPending) is not a failure: it
 // stays in the outbox, is sent again by the next flush, for at most
-// ownCopyRetention, and Pending lists it. The other refusals are returned
-// as one *SendError.
+// ownCopyRetention (then it is dropped), and Pending lists it. The other
+// refusals are returned as one *SendError.
 func (cl *Client) flushOutbox(ctx context.Context) error {
 	items, err := cl.p.outbox(ctx)
 	if err != nil {
@@ -163,12 +163,17 @@ func (cl *Client) flushOutbox(ctx context.Context) error {
 			}
 		}
 		for mb, code := range codes {
-			if mb.Address == cl.id.Address && ownCopyPending(code) && time.Since(it.Queued) < ownCopyRetention {
+			switch {
+			case mb.Address != cl.id.Address || !ownCopyPending(code):
+				refused.Refused[mb] = code
+			case time.Since(it.Queued) < ownCopyRetention:
 				held[mb] = true
 				keep = append(keep, mb)
-				continue
 			}
-			refused.Refused[mb] = code
+			// An own copy refused for longer than ownCopyRetention is
+			// given up without failing the send at hand, which is
+			// another message: the device has not emptied its mailbox
+			// for as long as a recipient holds what it cannot place.
 		}
 		if len(keep) > 0 {
 			err = cl.p.update(ctx, func(tx *profile.Tx) error { return tx.SetOutTargets(it.ID, keep) })

@@ -24,6 +24,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/xchat-im/xchat/client"
+	"github.com/xchat-im/xchat/spec/wire"
 )
 
 func main() {
@@ -211,15 +212,22 @@ func (a *app) sendCmd() *cobra.Command {
 
 // printPending tells, after a send, which devices its copies still wait
 // for (copies for the user's other devices whose homeserver refused them
-// for a while): "sent; copy for your device 2 pending".
+// for a while).
 func printPending(ctx context.Context, w io.Writer, c *client.Client) error {
 	pending, err := c.Pending(ctx)
 	if err != nil || len(pending) == 0 {
 		return err
 	}
+	_, err = fmt.Fprintln(w, pendingNote(c.Identity().Address, pending))
+	return err
+}
+
+// pendingNote says which devices copies wait for: "sent; copy for your
+// device 2 pending (...)".
+func pendingNote(own string, pending []wire.Mailbox) string {
 	var names []string
 	for _, mb := range pending {
-		if mb.Address == c.Identity().Address {
+		if mb.Address == own {
 			names = append(names, fmt.Sprintf("your device %d", mb.Device))
 		} else {
 			names = append(names, fmt.Sprintf("%s device %d", mb.Address, mb.Device))
@@ -229,8 +237,7 @@ func printPending(ctx context.Context, w io.Writer, c *client.Client) error {
 	if len(names) > 1 {
 		copies = "copies"
 	}
-	_, err = fmt.Fprintf(w, "sent; %s for %s pending (sent again at the next send or connection)\n", copies, strings.Join(names, ", "))
-	return err
+	return fmt.Sprintf("sent; %s for %s pending (sent again at the next send or connection)", copies, strings.Join(names, ", "))
 }
 
 // jsonMessage is one line of recv --json.
