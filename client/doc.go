@@ -22,9 +22,13 @@
 // chat with a user (creating it at the first message) and Client.SendGroup to
 // a group. A message is encrypted once in the group and sealed for each
 // other member device, with the delivery token of its account when there is
-// one (else through the request lane); payloads too large for one envelope
-// are sent in fragments. A *SendError names the devices the homeserver
-// refused.
+// one (else through the request lane); copies for this user's other devices
+// carry no token and need none (spec/07-envelopes.md section 7.12, step 4).
+// Payloads too large for one envelope are sent in fragments. A *SendError
+// names the devices the homeserver refused. A copy for another device of
+// this user that the homeserver refuses for a while (a full mailbox) does
+// not fail the send: it waits in the outbox, Client.Pending lists its
+// device, and it is sent again with the next send or connection.
 //
 // Client.Receive reads the push stream of a connection: each message is
 // stored in the profile before its envelope is acknowledged, and reported

@@ -8,7 +8,9 @@ import (
 	"maps"
 	"runtime"
 	"sync"
+	"time"
 
+	"github.com/xchat-im/xchat/client/internal/profile"
 	"github.com/xchat-im/xchat/client/seal"
 	"github.com/xchat-im/xchat/spec/wire"
 )
@@ -118,32 +120,67 @@ func (cl *Client) deliverPayload(ctx context.Context, targets []wire.Mailbox, pa
 // payloads too large for one envelope (spec/09-mls.md section 9.6). A
 // payload leaves the outbox once the homeserver accepted or refused it for
 // every target; when the homeserver cannot be reached it stays for the
-// next connection. The refusals are returned as one *SendError.
+// next connection. A copy for another device of this account that the
+// homeserver refuses for a while (ownCopyPending) is not a failure: it
+// stays in the outbox, is sent again by the next flush, for at most
+// ownCopyRetention (then it is dropped), and Pending lists it. The other
+// refusals are returned as one *SendError.
 func (cl *Client) flushOutbox(ctx context.Context) error {
 	items, err := cl.p.outbox(ctx)
 	if err != nil {
 		return err
 	}
 	refused := &SendError{Refused: map[wire.Mailbox]wire.Code{}}
+	// Own devices that refused a copy in this flush: their later copies
+	// wait without being tried, in order, so that a full mailbox costs
+	// one envelope per flush, not one per waiting payload.
+	held := map[wire.Mailbox]bool{}
 	for _, it := range items {
+		var targets, keep []wire.Mailbox
+		for _, t := range it.Targets {
+			if held[t] {
+				keep = append(keep, t)
+			} else {
+				targets = append(targets, t)
+			}
+		}
+		codes := map[wire.Mailbox]wire.Code{}
 		frags, err := wire.Fragment(it.Payload)
 		if err != nil {
-			for _, t := range it.Targets {
-				refused.Refused[t] = wire.CodeOf(err)
+			for _, t := range targets {
+				codes[t] = wire.CodeOf(err)
 			}
 		}
 		for _, f := range frags {
-			err := cl.deliverPayload(ctx, it.Targets, f)
+			err := cl.deliverPayload(ctx, targets, f)
 			var se *SendError
 			if errors.As(err, &se) {
-				maps.Copy(refused.Refused, se.Refused)
+				maps.Copy(codes, se.Refused)
 				continue
 			}
 			if err != nil {
 				return fmt.Errorf("%w (what was not sent stays queued and is sent at the next connection)", err)
 			}
 		}
-		if err := cl.p.sent(ctx, it.ID); err != nil {
+		for mb, code := range codes {
+			switch {
+			case mb.Address != cl.id.Address || !ownCopyPending(code):
+				refused.Refused[mb] = code
+			case time.Since(it.Queued) < ownCopyRetention:
+				held[mb] = true
+				keep = append(keep, mb)
+			}
+			// An own copy refused for longer than ownCopyRetention is
+			// given up without failing the send at hand, which is
+			// another message: the device has not emptied its mailbox
+			// for as long as a recipient holds what it cannot place.
+		}
+		if len(keep) > 0 {
+			err = cl.p.update(ctx, func(tx *profile.Tx) error { return tx.SetOutTargets(it.ID, keep) })
+		} else {
+			err = cl.p.sent(ctx, it.ID)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -151,6 +188,43 @@ func (cl *Client) flushOutbox(ctx context.Context) error {
 		return refused
 	}
 	return nil
+}
+
+// ownCopyRetention bounds how long a copy for another device of this
+// account waits in the outbox for its homeserver to take it: as long as
+// a recipient keeps messages it cannot place yet (spec/09-mls.md section
+// 9.6).
+const ownCopyRetention = 7 * 24 * time.Hour
+
+// ownCopyPending reports whether a refusal of a copy for another device of
+// this account can end by itself (the device empties its mailbox, the
+// account's request lane opens or refills): the copy is then kept and
+// sent again, and the send is not reported as failed.
+func ownCopyPending(code wire.Code) bool {
+	switch code {
+	case wire.CodeMailboxFull, wire.CodeRateLimited, wire.CodeRequestLaneClosed:
+		return true
+	}
+	return false
+}
+
+// Pending returns the devices that copies of sent messages still wait
+// for, in the outbox. After a send that returned nil these are devices of
+// this account whose homeserver refused a copy for a while (their
+// mailbox is full, for example): the copies are sent again with the next
+// send or connection.
+func (cl *Client) Pending(ctx context.Context) ([]wire.Mailbox, error) {
+	items, err := cl.p.outbox(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[wire.Mailbox]bool{}
+	for _, it := range items {
+		for _, t := range it.Targets {
+			seen[t] = true
+		}
+	}
+	return sortedDevices(maps.Keys(seen)), nil
 }
 
 // Bytes a send request spends beyond the sealed bytes: per envelope (its

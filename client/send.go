@@ -1,9 +1,11 @@
 package client
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"maps"
 	"slices"
 	"strings"
@@ -25,12 +27,17 @@ func (e *SendError) Error() string {
 }
 
 func (e *SendError) devices() []wire.Mailbox {
-	devs := slices.Collect(maps.Keys(e.Refused))
+	return sortedDevices(maps.Keys(e.Refused))
+}
+
+// sortedDevices returns devices sorted by address, then device.
+func sortedDevices(devices iter.Seq[wire.Mailbox]) []wire.Mailbox {
+	devs := slices.Collect(devices)
 	slices.SortFunc(devs, func(a, b wire.Mailbox) int {
 		if c := strings.Compare(a.Address, b.Address); c != 0 {
 			return c
 		}
-		return int(a.Device) - int(b.Device)
+		return cmp.Compare(a.Device, b.Device)
 	})
 	return devs
 }

@@ -13,7 +13,9 @@ import (
 
 // send admits envelopes (spec/07-envelopes.md): envelopes for this domain
 // into their mailboxes, envelopes for other domains into the outbound
-// queue. It answers only after every admitted envelope is durable.
+// queue. It answers only after every admitted envelope is durable. me is
+// the authenticated device: its account's own devices receive its
+// envelopes without a token (section 7.12, step 4).
 func (c *conn) send(ctx context.Context, me store.Mailbox, r *wire.Send) ([]byte, error) {
 	results := make([]wire.Code, len(r.Envelopes))
 	var local, remote []wire.Envelope
@@ -26,7 +28,7 @@ func (c *conn) send(ctx context.Context, me store.Mailbox, r *wire.Send) ([]byte
 		}
 	}
 	if len(local) > 0 {
-		codes, err := c.s.accept(ctx, local, false)
+		codes, err := c.s.accept(ctx, local, me.Address)
 		if err != nil {
 			return nil, err
 		}
@@ -49,7 +51,7 @@ func (c *conn) send(ctx context.Context, me store.Mailbox, r *wire.Send) ([]byte
 // AdmitRelay admits envelopes relayed from another domain exactly as a
 // local send. It implements federation.Local.
 func (s *Server) AdmitRelay(ctx context.Context, origin string, envs []wire.Envelope) ([]wire.Code, error) {
-	return s.accept(ctx, envs, true)
+	return s.accept(ctx, envs, "")
 }
 
 // maxRelayAge bounds how far back a relayed envelope's accepted-at time
@@ -73,9 +75,12 @@ func receivedAt(e *wire.Envelope, relayed bool, now time.Time) time.Time {
 }
 
 // accept admits envelopes for local mailboxes, stores the admitted ones
-// durably, wakes their devices and returns one code per envelope. Relayed
-// envelopes keep the origin's acceptance time.
-func (s *Server) accept(ctx context.Context, envs []wire.Envelope, relayed bool) ([]wire.Code, error) {
+// durably, wakes their devices and returns one code per envelope. account
+// is the account of the device that submitted them in a send, or empty
+// for envelopes relayed from another domain, which keep the origin's
+// acceptance time.
+func (s *Server) accept(ctx context.Context, envs []wire.Envelope, account string) ([]wire.Code, error) {
+	relayed := account == ""
 	now := time.Now()
 	results := make([]wire.Code, len(envs))
 	admit := make([]store.Envelope, 0, len(envs))
@@ -86,7 +91,7 @@ func (s *Server) accept(ctx context.Context, envs []wire.Envelope, relayed bool)
 	}
 	for i := range envs {
 		e := &envs[i]
-		lane, code, err := s.admit(ctx, e, policies, now)
+		lane, code, err := s.admit(ctx, e, account, policies, now)
 		if err != nil {
 			return nil, err
 		}
@@ -160,9 +165,10 @@ func (s *Server) prefetchPolicies(ctx context.Context, envs []wire.Envelope) (ma
 	return policies, nil
 }
 
-// admit decides one envelope's lane, or the code that refuses it. A
-// non-nil error fails the whole request.
-func (s *Server) admit(ctx context.Context, e *wire.Envelope, policies map[string]store.Policy, now time.Time) (store.Lane, wire.Code, error) {
+// admit decides one envelope's lane, or the code that refuses it. account
+// is the submitting device's account (empty for a relay). A non-nil error
+// fails the whole request.
+func (s *Server) admit(ctx context.Context, e *wire.Envelope, account string, policies map[string]store.Policy, now time.Time) (store.Lane, wire.Code, error) {
 	if !s.isLocal(e.To.Address) {
 		return 0, wire.CodeWrongDomain, nil
 	}
@@ -179,6 +185,14 @@ func (s *Server) admit(ctx context.Context, e *wire.Envelope, policies map[strin
 	}
 	if !wire.SealedLenOK(len(e.Sealed), enc) {
 		return 0, wire.CodeBadPadding, nil
+	}
+	if e.Token == nil && account != "" && e.To.Address == account {
+		// An own-device copy: the account's devices reach each other
+		// whatever the request lane's state (section 7.12, step 4). The
+		// server learns nothing it did not know from the authenticated
+		// connection, and stores it in the token lane like any
+		// envelope from a contact.
+		return store.LaneToken, wire.CodeOK, nil
 	}
 	p, ok := policies[e.To.Address]
 	if !ok {

@@ -26,6 +26,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
@@ -306,19 +307,53 @@ func (a *app) sendCmd() *cobra.Command {
 				a.peers = args[:1]
 			}
 			return a.withClient(ctx, func(c *client.Client) error {
+				var err error
 				if group == "" {
-					return c.Send(ctx, args[0], args[1])
+					err = c.Send(ctx, args[0], args[1])
+				} else if id, perr := client.ParseGroupID(group); perr != nil {
+					return perr
+				} else {
+					err = c.SendGroup(ctx, id, args[0])
 				}
-				id, err := client.ParseGroupID(group)
 				if err != nil {
 					return err
 				}
-				return c.SendGroup(ctx, id, args[0])
+				return printPending(ctx, cmd.OutOrStdout(), c)
 			})
 		},
 	}
 	cmd.Flags().StringVar(&group, "group", "", "send to this group (an `ID` from 'xchat group list')")
 	return cmd
+}
+
+// printPending tells, after a send, which devices its copies still wait
+// for (copies for the user's other devices whose homeserver refused them
+// for a while).
+func printPending(ctx context.Context, w io.Writer, c *client.Client) error {
+	pending, err := c.Pending(ctx)
+	if err != nil || len(pending) == 0 {
+		return err
+	}
+	_, err = fmt.Fprintln(w, pendingNote(c.Identity().Address, pending))
+	return err
+}
+
+// pendingNote says which devices copies wait for: "sent; copy for your
+// device 2 pending (...)".
+func pendingNote(own string, pending []wire.Mailbox) string {
+	var names []string
+	for _, mb := range pending {
+		if mb.Address == own {
+			names = append(names, fmt.Sprintf("your device %d", mb.Device))
+		} else {
+			names = append(names, fmt.Sprintf("%s device %d", mb.Address, mb.Device))
+		}
+	}
+	copies := "copy"
+	if len(names) > 1 {
+		copies = "copies"
+	}
+	return fmt.Sprintf("sent; %s for %s pending (sent again at the next send or connection)", copies, strings.Join(names, ", "))
 }
 
 // jsonMessage is one line of recv --json.

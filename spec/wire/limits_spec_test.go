@@ -96,6 +96,8 @@ var limitRows = map[string]limitRow{
 	"Text of one message":                                                         {values: []string{"0", "MaxContentText"}},
 	"Reaction":                                                                    {values: []string{"0", "MaxReaction"}},
 	"Messages covered by one receipt":                                             {values: []string{"1", "MaxReceiptIDs"}},
+	"Own-device copies kept in the sender's outbox (after `mailbox_full`, `rate_limited`, `request_lane_closed`)": {
+		values: []string{"client.ownCopyRetention"}},
 }
 
 // notLimits are the exported constants of the limit blocks of spec/wire

@@ -451,4 +451,27 @@ func TestOutbox(t *testing.T) {
 		}
 		return nil
 	})
+	// A payload that reached some targets keeps only the others.
+	var second int64
+	view(t, s, func(tx *Tx) error {
+		out, err := tx.Outbox()
+		if err != nil || time.Since(out[0].Queued) > time.Minute || time.Since(out[0].Queued) < 0 {
+			t.Fatalf("outbox %+v, %v: queued time", out, err)
+		}
+		second = out[0].ID
+		return nil
+	})
+	update(t, s, func(tx *Tx) error { return tx.SetOutTargets(second, targets[1:]) })
+	view(t, s, func(tx *Tx) error {
+		if out, err := tx.Outbox(); err != nil || len(out) != 1 || len(out[0].Targets) != 1 || out[0].Targets[0] != targets[1] {
+			t.Fatalf("outbox after narrowing the targets %+v, %v", out, err)
+		}
+		return nil
+	})
+	update(t, s, func(tx *Tx) error {
+		if err := tx.SetOutTargets(first, targets); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("narrowing a sent payload: %v, want ErrNotFound", err)
+		}
+		return nil
+	})
 }

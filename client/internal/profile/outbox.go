@@ -13,6 +13,7 @@ type OutItem struct {
 	ID      int64
 	Payload []byte
 	Targets []wire.Mailbox
+	Queued  time.Time // when it entered the outbox
 }
 
 // QueueOut adds a payload for the target devices to the outbox and returns
@@ -36,12 +37,14 @@ func (t *Tx) QueueOut(payload []byte, targets []wire.Mailbox) (int64, error) {
 // Outbox returns what waits to be sent, oldest first.
 func (t *Tx) Outbox() ([]OutItem, error) {
 	var out []OutItem
-	err := t.list("outbox", `SELECT id, payload, targets FROM outbox ORDER BY id`, nil, func(rows *sql.Rows) error {
+	err := t.list("outbox", `SELECT id, payload, targets, created_at_ms FROM outbox ORDER BY id`, nil, func(rows *sql.Rows) error {
 		var it OutItem
 		var b []byte
-		if err := rows.Scan(&it.ID, &it.Payload, &b); err != nil {
+		var ms int64
+		if err := rows.Scan(&it.ID, &it.Payload, &b, &ms); err != nil {
 			return err
 		}
+		it.Queued = time.UnixMilli(ms)
 		if err := wire.Unmarshal(b, &it.Targets); err != nil {
 			return fmt.Errorf("targets: %w", err)
 		}
@@ -55,4 +58,21 @@ func (t *Tx) Outbox() ([]OutItem, error) {
 func (t *Tx) DeleteOut(id int64) error {
 	_, err := t.exec("outbox", `DELETE FROM outbox WHERE id = ?`, id)
 	return err
+}
+
+// SetOutTargets narrows a payload waiting in the outbox to the target
+// devices it still has to reach.
+func (t *Tx) SetOutTargets(id int64, targets []wire.Mailbox) error {
+	b, err := wire.Marshal(targets)
+	if err != nil {
+		return fmt.Errorf("profile: outbox targets: %w", err)
+	}
+	res, err := t.exec("outbox targets", `UPDATE outbox SET targets = ? WHERE id = ?`, b, id)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return errNotFound("outbox item")
+	}
+	return nil
 }
