@@ -84,7 +84,8 @@ func TestPoisonFromVanishedDomain(t *testing.T) {
 	if len(got) != 1 || got[0].Text != "hello alice" || got[0].From != "bob@b.test" {
 		t.Fatalf("alice got %+v, want bob's message", got)
 	}
-	// Within a few runs, the poison envelopes are acknowledged.
+	// Within a few runs, the poison envelopes are acknowledged, and
+	// recorded for the user.
 	for range 2 {
 		if took := run(); took > runBound {
 			t.Fatalf("a receive run took %v, want at most %v", took, runBound)
@@ -92,5 +93,17 @@ func TestPoisonFromVanishedDomain(t *testing.T) {
 	}
 	if n := servertest.MailboxCount(t, ss["a.test"].DBPath()); n != 0 {
 		t.Fatalf("after 3 receive runs, %d envelopes wait in alice's mailbox, want 0", n)
+	}
+	recs, err := alice.p.Unopened(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != poison+1 {
+		t.Fatalf("%d records of unopened envelopes, want %d: %+v", len(recs), poison+1, recs)
+	}
+	for _, r := range recs {
+		if r.Domain != "evil.test" || !r.GivenUp || r.Tries != 3 || r.Reason == "" || r.LastSeen.Before(r.FirstSeen) {
+			t.Fatalf("record %+v", r)
+		}
 	}
 }
