@@ -23,6 +23,10 @@ func TestOriginDomainShareOfMailbox(t *testing.T) {
 	}
 	alice := wire.Mailbox{Address: "alice@a.test", Device: 1}
 	share := store.DefaultLimits().OriginMaxEnvelopes
+	if share != wire.MailboxMaxPerOrigin || store.DefaultLimits().OriginMaxBytes != wire.MailboxMaxBytesPerOrigin {
+		t.Fatalf("store.DefaultLimits has an origin share of %d envelopes, %d bytes; spec 15.1 says %d, %d",
+			share, store.DefaultLimits().OriginMaxBytes, wire.MailboxMaxPerOrigin, wire.MailboxMaxBytesPerOrigin)
+	}
 	relay := func(r *servertest.Raw, n int) []wire.Code {
 		t.Helper()
 		var codes []wire.Code
