@@ -28,9 +28,15 @@ const (
 // lookupState is what a Client remembers of failed key lookups. It is
 // guarded by Client.keysMu.
 type lookupState struct {
-	failed      map[string]time.Time // domain → when its lookup failed
-	spent       time.Duration        // time in failed lookups since windowStart
+	failed      map[string]failure // domain → its last failed lookup
+	spent       time.Duration      // time in failed lookups since windowStart
 	windowStart time.Time
+}
+
+// failure is a failed lookup of a domain's key.
+type failure struct {
+	at  time.Time
+	err error
 }
 
 // domainKeyError is a domain key that could not be had.
@@ -43,13 +49,10 @@ type domainKeyError struct {
 	err     error
 }
 
-func (e *domainKeyError) Error() string { return fmt.Sprintf("key of %s: %v", e.domain, e.err) }
+func (e *domainKeyError) Error() string { return e.err.Error() } // seal names the domain
 func (e *domainKeyError) Unwrap() error { return e.err }
 
-var (
-	errLookupFailed = errors.New("its homeserver did not answer a moment ago")
-	errLookupBudget = errors.New("not looked up: too much time spent on domains that do not answer")
-)
+var errLookupBudget = errors.New("not looked up: too much time spent on domains that do not answer")
 
 // domainKey returns the sender-certificate key of a domain: the own
 // domain's from server-info, another's from get-domain-key (which the
@@ -69,14 +72,14 @@ func (cl *Client) domainKey(ctx context.Context, domain string) (ed25519.PublicK
 	if start.Sub(ls.windowStart) >= domainKeyRetry {
 		ls.windowStart, ls.spent = start, 0
 	}
-	failedAt, failed := ls.failed[domain]
+	f, failed := ls.failed[domain]
 	bound := min(domainKeyTimeout, lookupBudget-ls.spent)
 	cl.keysMu.Unlock()
 	switch {
 	case ok:
 		return k, nil
-	case failed && start.Sub(failedAt) < domainKeyRetry:
-		return nil, &domainKeyError{domain: domain, err: errLookupFailed}
+	case failed && start.Sub(f.at) < domainKeyRetry:
+		return nil, &domainKeyError{domain: domain, err: fmt.Errorf("not asked again for a minute: %w", f.err)}
 	case bound <= 0:
 		return nil, &domainKeyError{domain: domain, skipped: true, err: errLookupBudget}
 	}
@@ -91,14 +94,17 @@ func (cl *Client) domainKey(ctx context.Context, domain string) (ed25519.PublicK
 		if ctx.Err() != nil {
 			return nil, ctx.Err() // the caller gave up, not the domain
 		}
+		if lctx.Err() != nil || time.Since(start) >= bound {
+			err = fmt.Errorf("no answer within %v (%w)", bound, err)
+		}
 		if errors.Is(err, wire.ErrRateLimited) {
 			return nil, &domainKeyError{domain: domain, skipped: true, err: err}
 		}
 		cl.keysMu.Lock()
 		if ls.failed == nil || len(ls.failed) >= maxCachedKeys {
-			ls.failed = make(map[string]time.Time)
+			ls.failed = make(map[string]failure)
 		}
-		ls.failed[domain] = time.Now()
+		ls.failed[domain] = failure{at: time.Now(), err: err}
 		ls.spent += time.Since(start)
 		cl.keysMu.Unlock()
 		return nil, &domainKeyError{domain: domain, err: err}

@@ -101,6 +101,7 @@ func TestPoisonFromVanishedDomain(t *testing.T) {
 	if len(recs) != poison+1 {
 		t.Fatalf("%d records of unopened envelopes, want %d: %+v", len(recs), poison+1, recs)
 	}
+	t.Logf("record: %+v", recs[0])
 	for _, r := range recs {
 		if r.Domain != "evil.test" || !r.GivenUp || r.Tries != 3 || r.Reason == "" || r.LastSeen.Before(r.FirstSeen) {
 			t.Fatalf("record %+v", r)
