@@ -94,13 +94,13 @@ type Stored struct {
 type Limits struct {
 	MailboxMaxEnvelopes int   // envelopes waiting in one device mailbox
 	MailboxMaxBytes     int64 // sum of sealed lengths waiting in one device mailbox
+	MaxOneTimeKeys      int   // one-time key packages stored per device
+	MaxDevices          int   // devices of one account
+	MaxLinkTokens       int   // unexpired link tokens of one account
 	// OriginMaxEnvelopes and OriginMaxBytes bound what one origin domain's
 	// relayed envelopes (Envelope.Origin) may hold of one device mailbox.
 	OriginMaxEnvelopes int
 	OriginMaxBytes     int64
-	MaxOneTimeKeys     int // one-time key packages stored per device
-	MaxDevices         int // devices of one account
-	MaxLinkTokens      int // unexpired link tokens of one account
 }
 
 // DefaultLimits returns the limits of spec/15-limits.md.
@@ -108,11 +108,11 @@ func DefaultLimits() Limits {
 	return Limits{
 		MailboxMaxEnvelopes: 10000,
 		MailboxMaxBytes:     256 << 20,
-		OriginMaxEnvelopes:  2500,
-		OriginMaxBytes:      64 << 20,
 		MaxOneTimeKeys:      1000,
 		MaxDevices:          16,
 		MaxLinkTokens:       5,
+		OriginMaxEnvelopes:  2500,
+		OriginMaxBytes:      64 << 20,
 	}
 }
 

@@ -25,11 +25,11 @@ const (
 	MaxBucket            = 65536 // largest padded plaintext
 	MailboxMaxEnvelopes  = 10000
 	MailboxMaxBytes      = 256 << 20
+	MaxConcurrentStreams = 100
 	// What the envelopes relayed from one origin domain may hold of a
-	// device mailbox: a quarter of each of the two limits above.
+	// device mailbox: a quarter of each mailbox limit.
 	MailboxMaxPerOrigin      = MailboxMaxEnvelopes / 4
 	MailboxMaxBytesPerOrigin = MailboxMaxBytes / 4
-	MaxConcurrentStreams     = 100
 
 	Retention         = 30 * 24 * time.Hour
 	SenderCertTTL     = 24 * time.Hour
