@@ -218,6 +218,8 @@ type Client struct {
 
 	keysMu sync.Mutex
 	keys   map[string]ed25519.PublicKey // other domains' keys
+	lookup lookupState                  // failed lookups of other domains' keys (domainkeys.go)
+	tried  map[[16]byte]bool            // envelopes that failed to open on this connection
 
 	receiving atomic.Bool // Receive ran
 
@@ -287,6 +289,10 @@ func Connect(ctx context.Context, p *Profile) (*Client, error) {
 		c.close()
 		return nil, err
 	}
+	if err := p.forgetUnopened(ctx); err != nil {
+		c.close()
+		return nil, err
+	}
 	// What an earlier run committed to but could not send goes first.
 	var se *SendError
 	if err := cl.flushOutbox(ctx); err != nil && !errors.As(err, &se) {
@@ -340,31 +346,4 @@ func (cl *Client) senderCert(ctx context.Context) ([]byte, error) {
 	}
 	cl.cert, cl.certExpires = ok.Cert, time.Unix(int64(body.Expires), 0)
 	return cl.cert, nil
-}
-
-// domainKey returns the sender-certificate key of a domain: the own
-// domain's from server-info, another's from get-domain-key (which the
-// homeserver answers over federation), cached for the connection.
-func (cl *Client) domainKey(ctx context.Context, domain string) (ed25519.PublicKey, error) {
-	_, own := wire.SplitAddress(cl.id.Address)
-	if domain == own {
-		return cl.domainKey0, nil
-	}
-	cl.keysMu.Lock()
-	k, ok := cl.keys[domain]
-	cl.keysMu.Unlock()
-	if ok {
-		return k, nil
-	}
-	var resp wire.DomainKeyOK
-	if err := cl.c.do(ctx, &wire.GetDomainKey{Domain: domain}, &resp); err != nil {
-		return nil, fmt.Errorf("key of %s: %w", domain, err)
-	}
-	if len(resp.Key) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("key of %s: %d bytes", domain, len(resp.Key))
-	}
-	cl.keysMu.Lock()
-	cl.keys[domain] = resp.Key
-	cl.keysMu.Unlock()
-	return resp.Key, nil
 }

@@ -36,7 +36,9 @@
 // acknowledgement was lost) is acknowledged and not reported again; one that
 // does not open, verify or process is dropped and acknowledged (OnDrop); one
 // whose sender's domain key cannot be had now is left for a later delivery
-// (OnDefer); a message of a group or epoch the device does not have yet is
+// (OnDefer), without holding up the rest, and given up on (acknowledged,
+// OnDrop with ErrGivenUp) after 3 connections or 10 minutes; Profile.Unopened
+// lists those envelopes for the user. A message of a group or epoch the device does not have yet is
 // held until the Welcome or commit arrives. Client.CatchUp processes what
 // waits without reporting it, so that a command acts on current group states;
 // Profile.Unshown returns what it stored. A connection has one push stream:

@@ -33,3 +33,11 @@ func FailEditLookupOnce(c *Client) {
 func SendContent(ctx context.Context, c *Client, group []byte, content *wire.Content) error {
 	return c.sendContent(ctx, group, content)
 }
+
+// DomainKey looks up the sender-certificate key of a domain as the receive
+// path does; skipped reports a lookup not made (the budget was spent).
+func DomainKey(ctx context.Context, c *Client, domain string) (key []byte, skipped bool, err error) {
+	k, err := c.domainKey(ctx, domain)
+	var dk *domainKeyError
+	return k, errors.As(err, &dk) && dk.skipped, err
+}

@@ -19,11 +19,14 @@ type ReceiveOptions struct {
 	// OnMessage is called for every new message, after it is stored.
 	OnMessage func(Message)
 	// OnDrop is called for an envelope that fails to open or verify; it is
-	// acknowledged and dropped.
+	// acknowledged and dropped. It is also called, with an error wrapping
+	// ErrGivenUp, for an envelope that could not be verified for too long
+	// because a domain's key was unavailable (see Profile.Unopened).
 	OnDrop func(id [16]byte, err error)
 	// OnDefer is called for an envelope that cannot be verified now
-	// because its sender's domain key is unavailable; it is not
-	// acknowledged, so the homeserver delivers it again later.
+	// because a domain's key is unavailable; it is not acknowledged, so
+	// the homeserver delivers it again on a later connection, until the
+	// client gives up on it (spec/07-envelopes.md section 7.16).
 	OnDefer func(id [16]byte, err error)
 	// OnNotice is called for a notice from the homeserver that an envelope
 	// this device sent to another domain was not delivered.
@@ -80,6 +83,12 @@ func (cl *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 			return
 		}
 	}()
+	// Envelopes that failed to open before: their records go when they
+	// open.
+	pending, err := cl.p.pendingUnopened(ctx)
+	if err != nil {
+		return err
+	}
 	caughtUp := false
 	var timer <-chan time.Time
 	for {
@@ -103,7 +112,7 @@ func (cl *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 			case *wire.CaughtUp:
 				caughtUp = true
 			case *wire.Deliver:
-				if err := cl.deliver(ctx, f, o); err != nil {
+				if err := cl.deliver(ctx, f, o, pending); err != nil {
 					return err
 				}
 			}
@@ -115,8 +124,8 @@ func (cl *Client) Receive(ctx context.Context, o ReceiveOptions) error {
 }
 
 // deliver opens, processes and stores, then acknowledges one deliver
-// frame.
-func (cl *Client) deliver(ctx context.Context, f *wire.Deliver, o ReceiveOptions) error {
+// frame. pending holds the envelopes that failed to open before.
+func (cl *Client) deliver(ctx context.Context, f *wire.Deliver, o ReceiveOptions, pending map[[16]byte]bool) error {
 	me := cl.id.Mailbox()
 	ids := make([][]byte, 0, len(f.Deliveries))
 	for _, d := range f.Deliveries {
@@ -138,13 +147,32 @@ func (cl *Client) deliver(ctx context.Context, f *wire.Deliver, o ReceiveOptions
 		}
 		msgs, err := cl.receiveEnvelope(ctx, me, d, o)
 		if errors.Is(err, seal.ErrNoDomainKey) {
-			if o.OnDefer != nil {
-				o.OnDefer(id, err)
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
+			// Left for a later connection, until the client gives up on
+			// it (spec/07-envelopes.md section 7.16).
+			giveUp, uerr := cl.unopened(ctx, d, err)
+			if uerr != nil {
+				return uerr
+			}
+			if !giveUp {
+				if o.OnDefer != nil {
+					o.OnDefer(id, err)
+				}
+				continue
+			}
+			if o.OnDrop != nil {
+				o.OnDrop(id, fmt.Errorf("%w: %w", ErrGivenUp, err))
+			}
+			ids = append(ids, d.ID)
 			continue
 		}
 		var drop *dropError
 		if errors.As(err, &drop) {
+			if err := cl.opened(ctx, id, pending); err != nil {
+				return err
+			}
 			if o.OnDrop != nil {
 				o.OnDrop(id, drop.err)
 			}
@@ -153,6 +181,9 @@ func (cl *Client) deliver(ctx context.Context, f *wire.Deliver, o ReceiveOptions
 		}
 		if err != nil {
 			return err // not acknowledged: the server delivers it again
+		}
+		if err := cl.opened(ctx, id, pending); err != nil {
+			return err
 		}
 		if cl.afterStore != nil {
 			cl.afterStore()

@@ -28,7 +28,7 @@ func (c *conn) send(ctx context.Context, me store.Mailbox, r *wire.Send) ([]byte
 		}
 	}
 	if len(local) > 0 {
-		codes, err := c.s.accept(ctx, local, me.Address)
+		codes, err := c.s.accept(ctx, local, me.Address, "")
 		if err != nil {
 			return nil, err
 		}
@@ -49,9 +49,11 @@ func (c *conn) send(ctx context.Context, me store.Mailbox, r *wire.Send) ([]byte
 }
 
 // AdmitRelay admits envelopes relayed from another domain exactly as a
-// local send. It implements federation.Local.
+// local send, except that the origin domain's envelopes hold at most a
+// share of each mailbox (spec/07-envelopes.md section 7.13). It implements
+// federation.Local.
 func (s *Server) AdmitRelay(ctx context.Context, origin string, envs []wire.Envelope) ([]wire.Code, error) {
-	return s.accept(ctx, envs, "")
+	return s.accept(ctx, envs, "", origin)
 }
 
 // maxRelayAge bounds how far back a relayed envelope's accepted-at time
@@ -76,11 +78,11 @@ func receivedAt(e *wire.Envelope, relayed bool, now time.Time) time.Time {
 
 // accept admits envelopes for local mailboxes, stores the admitted ones
 // durably, wakes their devices and returns one code per envelope. account
-// is the account of the device that submitted them in a send, or empty
-// for envelopes relayed from another domain, which keep the origin's
-// acceptance time.
-func (s *Server) accept(ctx context.Context, envs []wire.Envelope, account string) ([]wire.Code, error) {
-	relayed := account == ""
+// is the account of the device that submitted them in a send, empty for a
+// relay; origin is the domain that relayed them, empty for a local send.
+// Relayed envelopes keep the origin's acceptance time and are stored with
+// their origin.
+func (s *Server) accept(ctx context.Context, envs []wire.Envelope, account, origin string) ([]wire.Code, error) {
 	now := time.Now()
 	results := make([]wire.Code, len(envs))
 	admit := make([]store.Envelope, 0, len(envs))
@@ -103,7 +105,7 @@ func (s *Server) accept(ctx context.Context, envs []wire.Envelope, account strin
 		copy(id[:], e.ID)
 		admit = append(admit, store.Envelope{
 			ID: id, To: store.Mailbox{Address: e.To.Address, Device: e.To.Device},
-			Sealed: e.Sealed, Lane: lane, ReceivedAt: receivedAt(e, relayed, now),
+			Sealed: e.Sealed, Lane: lane, ReceivedAt: receivedAt(e, origin != "", now), Origin: origin,
 		})
 		index = append(index, i)
 	}

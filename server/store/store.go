@@ -76,6 +76,10 @@ type Envelope struct {
 	Sealed     []byte // the sealed envelope; for LaneNotice, the encoded notice
 	Lane       Lane
 	ReceivedAt time.Time // server clock, millisecond precision
+	// Origin is the domain that relayed the envelope (spec/07-envelopes.md
+	// section 7.13); empty for an envelope submitted by a local device and
+	// for a notice. Pending does not return it.
+	Origin string
 }
 
 // Stored is an envelope read back from a mailbox with its position.
@@ -93,6 +97,10 @@ type Limits struct {
 	MaxOneTimeKeys      int   // one-time key packages stored per device
 	MaxDevices          int   // devices of one account
 	MaxLinkTokens       int   // unexpired link tokens of one account
+	// OriginMaxEnvelopes and OriginMaxBytes bound what one origin domain's
+	// relayed envelopes (Envelope.Origin) may hold of one device mailbox.
+	OriginMaxEnvelopes int
+	OriginMaxBytes     int64
 }
 
 // DefaultLimits returns the limits of spec/15-limits.md.
@@ -103,6 +111,8 @@ func DefaultLimits() Limits {
 		MaxOneTimeKeys:      1000,
 		MaxDevices:          16,
 		MaxLinkTokens:       5,
+		OriginMaxEnvelopes:  2500,
+		OriginMaxBytes:      64 << 20,
 	}
 }
 
@@ -175,7 +185,9 @@ type Store interface {
 	// Enqueue stores envelopes durably and returns one error per envelope,
 	// in order: nil when stored (or already stored: an envelope whose ID is
 	// already waiting in the same mailbox is not stored twice), ErrLimit when
-	// the mailbox is full, ErrUnknownDevice when the mailbox does not exist.
+	// the mailbox is full or, for a relayed envelope, when its origin
+	// domain's envelopes already hold OriginMaxEnvelopes or OriginMaxBytes
+	// of it, ErrUnknownDevice when the mailbox does not exist.
 	// The returned error is for failures of the whole call; then nothing was
 	// stored.
 	Enqueue(ctx context.Context, envs []Envelope) ([]error, error)

@@ -26,6 +26,10 @@ const (
 	MailboxMaxEnvelopes  = 10000
 	MailboxMaxBytes      = 256 << 20
 	MaxConcurrentStreams = 100
+	// What the envelopes relayed from one origin domain may hold of a
+	// device mailbox: a quarter of each mailbox limit.
+	MailboxMaxPerOrigin      = MailboxMaxEnvelopes / 4
+	MailboxMaxBytesPerOrigin = MailboxMaxBytes / 4
 
 	Retention         = 30 * 24 * time.Hour
 	SenderCertTTL     = 24 * time.Hour

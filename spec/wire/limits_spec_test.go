@@ -98,6 +98,14 @@ var limitRows = map[string]limitRow{
 	"Messages covered by one receipt":                                             {values: []string{"1", "MaxReceiptIDs"}},
 	"Own-device copies kept in the sender's outbox (after `mailbox_full`, `rate_limited`, `request_lane_closed`)": {
 		values: []string{"client.ownCopyRetention"}},
+	"Envelopes and bytes waiting per device mailbox that were relayed from one origin domain": {
+		values: []string{"MailboxMaxPerOrigin", "MailboxMaxBytesPerOrigin"}},
+	"Wait of a client for another domain's key": {
+		values: []string{"client.domainKeyTimeout", "client.domainKeyRetry", "client.lookupBudget"}},
+	"Tries of a client on an envelope it cannot open (a domain's key unavailable)": {
+		values: []string{"client.unopenedMaxTries", "client.unopenedMaxAge"}},
+	"Records of envelopes a client could not open": {
+		values: []string{"client.unopenedKeep", "client.processedFor"}},
 }
 
 // notLimits are the exported constants of the limit blocks of spec/wire

@@ -120,6 +120,20 @@ var migrations = []string{
 	// 3: the message an edit, delete, reply or reaction refers to is
 	// found by an index, not a scan of every message.
 	`CREATE INDEX messages_ref ON messages (group_id, msg_id);`,
+
+	// 4: envelopes this device could not open because a domain's key could
+	// not be had, until it gave up on them (spec/07-envelopes.md section
+	// 7.16).
+	`CREATE TABLE unopened (
+		envelope_id BLOB PRIMARY KEY,
+		domain TEXT NOT NULL,
+		reason TEXT NOT NULL,
+		first_seen_ms INTEGER NOT NULL,
+		last_seen_ms INTEGER NOT NULL,
+		tries INTEGER NOT NULL,
+		given_up INTEGER NOT NULL
+	);
+	CREATE INDEX unopened_last_seen ON unopened (last_seen_ms);`,
 }
 
 // errNewer is returned for a profile written by a later version.

@@ -27,10 +27,10 @@ const lockDevices = `SELECT address, id, mb_count, mb_bytes FROM devices
 // the counters of their mailboxes and notifies each mailbox once. The
 // notifications are delivered when the transaction commits.
 const insertEnvelopes = `WITH ins AS (
-		INSERT INTO mailbox (address, device, envelope_id, lane, received_at_ms, size, sealed)
-		SELECT u.address, u.device, u.id, u.lane, u.received, octet_length(u.sealed), u.sealed
-		FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::smallint[], $5::bigint[], $6::bytea[])
-			WITH ORDINALITY AS u(address, device, id, lane, received, sealed, ord)
+		INSERT INTO mailbox (address, device, envelope_id, lane, received_at_ms, size, sealed, origin)
+		SELECT u.address, u.device, u.id, u.lane, u.received, octet_length(u.sealed), u.sealed, u.origin
+		FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::smallint[], $5::bigint[], $6::bytea[], $7::text[])
+			WITH ORDINALITY AS u(address, device, id, lane, received, sealed, origin, ord)
 		ORDER BY u.ord
 		ON CONFLICT (address, device, envelope_id) DO NOTHING
 		RETURNING address, device, size
@@ -63,6 +63,7 @@ type envelopeRows struct {
 	lanes    []int16
 	received []int64
 	sealed   [][]byte
+	origins  []string
 }
 
 func (r *envelopeRows) add(e *store.Envelope) {
@@ -72,8 +73,11 @@ func (r *envelopeRows) add(e *store.Envelope) {
 	r.lanes = append(r.lanes, int16(e.Lane))
 	r.received = append(r.received, millis(e.ReceivedAt))
 	r.sealed = append(r.sealed, blob(e.Sealed))
+	r.origins = append(r.origins, e.Origin)
 }
 
+// args returns the first six parameters of insertEnvelopes and
+// enqueueFast; insertEnvelopes takes the origins as the seventh.
 func (r *envelopeRows) args() []any {
 	return []any{r.addrs, r.devs, r.ids, r.lanes, r.received, r.sealed}
 }
@@ -189,8 +193,16 @@ func (e *enqueueOp) lock(b *pgx.Batch) {
 }
 
 // fast stores all the envelopes in one round trip if their mailboxes have
-// room for all of them, and reports whether it did.
+// room for all of them, and reports whether it did. It leaves relayed
+// envelopes, whose origin's share it does not check, to slow.
 func (e *enqueueOp) fast(ctx context.Context, c *pgxpool.Conn) (ok bool, err error) {
+	if e.s.limits.OriginMaxEnvelopes > 0 || e.s.limits.OriginMaxBytes > 0 {
+		for i := range e.envs {
+			if e.envs[i].Origin != "" {
+				return false, nil
+			}
+		}
+	}
 	var rows envelopeRows
 	for i := range e.envs {
 		rows.add(&e.envs[i])
@@ -245,6 +257,8 @@ func (e *enqueueOp) slow(ctx context.Context, c *pgxpool.Conn) error {
 			return nil
 		})
 	})
+	origins := make(map[originKey]*usage)
+	e.originUsage(b, origins)
 	if err := send(ctx, c, b); err != nil {
 		return err
 	}
@@ -266,6 +280,17 @@ func (e *enqueueOp) slow(ctx context.Context, c *pgxpool.Conn) error {
 			e.results[i] = store.ErrLimit
 			continue
 		}
+		// One origin domain's relayed envelopes hold at most their share
+		// (spec/07-envelopes.md section 7.13).
+		o := origins[originKey{env.To, env.Origin}]
+		if o != nil && e.s.originFull(o, size) {
+			e.results[i] = store.ErrLimit
+			continue
+		}
+		if o != nil {
+			o.count++
+			o.bytes += size
+		}
 		x.count++
 		x.bytes += size
 		waiting[k] = true
@@ -273,10 +298,68 @@ func (e *enqueueOp) slow(ctx context.Context, c *pgxpool.Conn) error {
 	}
 	b = &pgx.Batch{}
 	if len(ins.ids) > 0 {
-		b.Queue(insertEnvelopes, ins.args()...)
+		b.Queue(insertEnvelopes, append(ins.args(), ins.origins)...)
 	}
 	b.Queue(`COMMIT`)
 	return send(ctx, c, b)
+}
+
+// originKey names the envelopes of one origin domain in one mailbox.
+type originKey struct {
+	mb     store.Mailbox
+	origin string
+}
+
+// usage is what some envelopes of a mailbox hold.
+type usage struct{ count, bytes int64 }
+
+// originUsage queues on b the query that reads what the origin domains of
+// the relayed envelopes of the call hold of their mailboxes into origins
+// (after the devices are locked, so that it is exact), when the store
+// limits origins.
+func (e *enqueueOp) originUsage(b *pgx.Batch, origins map[originKey]*usage) {
+	if e.s.limits.OriginMaxEnvelopes <= 0 && e.s.limits.OriginMaxBytes <= 0 {
+		return
+	}
+	var addrs, names []string
+	var devs []int64
+	for i := range e.envs {
+		env := &e.envs[i]
+		k := originKey{env.To, env.Origin}
+		if env.Origin == "" || origins[k] != nil {
+			continue
+		}
+		origins[k] = &usage{}
+		addrs, devs, names = append(addrs, env.To.Address), append(devs, int64(env.To.Device)), append(names, env.Origin)
+	}
+	if len(names) == 0 {
+		return
+	}
+	b.Queue(`SELECT m.address, m.device, m.origin, count(*), sum(m.size) FROM mailbox m
+		WHERE (m.address, m.device, m.origin) IN (SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[]))
+			AND m.origin <> ''
+		GROUP BY m.address, m.device, m.origin`, addrs, devs, names).Query(func(rows pgx.Rows) error {
+		return scanAll(rows, func(r pgx.Rows) error {
+			var k originKey
+			var device int64
+			var u usage
+			if err := r.Scan(&k.mb.Address, &device, &k.origin, &u.count, &u.bytes); err != nil {
+				return err
+			}
+			k.mb.Device = uint32(device)
+			if o := origins[k]; o != nil {
+				*o = u
+			}
+			return nil
+		})
+	})
+}
+
+// originFull reports whether an origin domain whose envelopes hold u of a
+// mailbox has its share of it, for one more envelope of size bytes.
+func (s *Store) originFull(u *usage, size int64) bool {
+	return (s.limits.OriginMaxEnvelopes > 0 && u.count+1 > int64(s.limits.OriginMaxEnvelopes)) ||
+		(s.limits.OriginMaxBytes > 0 && u.bytes+size > s.limits.OriginMaxBytes)
 }
 
 // full reports whether a mailbox holding count envelopes of bytes sealed

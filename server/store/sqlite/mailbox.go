@@ -21,6 +21,35 @@ type box struct {
 	count   int   // envelopes waiting
 	bytes   int64 // sealed bytes waiting
 	added   bool  // count and bytes changed
+	// origins holds what each origin domain's relayed envelopes hold of
+	// the mailbox, read when the call first needs it.
+	origins map[string]*usage
+}
+
+// usage is what some envelopes of a mailbox hold.
+type usage struct {
+	count int
+	bytes int64
+}
+
+// originUsage returns what the envelopes relayed from origin hold of
+// mailbox mb, read once per Enqueue.
+func originUsage(w *wtx, b *box, mb store.Mailbox, origin string) (*usage, error) {
+	if u := b.origins[origin]; u != nil {
+		return u, nil
+	}
+	u := &usage{}
+	err := w.queryRow(`SELECT count(*), coalesce(sum(size), 0) FROM mailbox
+		WHERE address = ? AND device = ? AND origin = ? AND origin <> ''`,
+		mb.Address, int64(mb.Device), origin).Scan(&u.count, &u.bytes)
+	if err != nil {
+		return nil, err
+	}
+	if b.origins == nil {
+		b.origins = make(map[string]*usage)
+	}
+	b.origins[origin] = u
+	return u, nil
 }
 
 // Enqueue stores envelopes durably, all in one transaction, and returns one
@@ -84,6 +113,16 @@ func (s *Store) enqueueOne(w *wtx, b *box, e *store.Envelope) (result, err error
 	size := int64(len(e.Sealed))
 	full := (s.limits.MailboxMaxEnvelopes > 0 && b.count+1 > s.limits.MailboxMaxEnvelopes) ||
 		(s.limits.MailboxMaxBytes > 0 && b.bytes+size > s.limits.MailboxMaxBytes)
+	// One origin domain's relayed envelopes hold at most their share
+	// (spec/07-envelopes.md section 7.13).
+	var origin *usage
+	if e.Origin != "" && !full && (s.limits.OriginMaxEnvelopes > 0 || s.limits.OriginMaxBytes > 0) {
+		if origin, err = originUsage(w, b, e.To, e.Origin); err != nil {
+			return nil, err
+		}
+		full = (s.limits.OriginMaxEnvelopes > 0 && origin.count+1 > s.limits.OriginMaxEnvelopes) ||
+			(s.limits.OriginMaxBytes > 0 && origin.bytes+size > s.limits.OriginMaxBytes)
+	}
 	if full {
 		// An envelope already waiting is stored, however full its mailbox.
 		var one int
@@ -98,10 +137,10 @@ func (s *Store) enqueueOne(w *wtx, b *box, e *store.Envelope) (result, err error
 			return nil, err
 		}
 	}
-	n, err := w.exec(`INSERT INTO mailbox (address, device, envelope_id, lane, received_at_ms, size, sealed)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
+	n, err := w.exec(`INSERT INTO mailbox (address, device, envelope_id, lane, received_at_ms, size, sealed, origin)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (address, device, envelope_id) DO NOTHING`,
-		e.To.Address, int64(e.To.Device), e.ID[:], int64(e.Lane), millis(e.ReceivedAt), size, blob(e.Sealed))
+		e.To.Address, int64(e.To.Device), e.ID[:], int64(e.Lane), millis(e.ReceivedAt), size, blob(e.Sealed), e.Origin)
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +148,10 @@ func (s *Store) enqueueOne(w *wtx, b *box, e *store.Envelope) (result, err error
 		b.count++
 		b.bytes += size
 		b.added = true
+		if origin != nil {
+			origin.count++
+			origin.bytes += size
+		}
 	}
 	return nil, nil
 }

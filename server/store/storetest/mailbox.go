@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -445,4 +446,46 @@ func testClosed(t *testing.T, open Opener) {
 	check("Ack", s.Ack(ctx, alice, []store.EnvelopeID{id(0)}))
 	_, err = s.Expire(ctx, time.Now())
 	check("Expire", err)
+}
+
+// relayed returns env(mb, n, size) as relayed from origin.
+func relayed(mb store.Mailbox, n, size int, origin string) store.Envelope {
+	e := env(mb, n, size)
+	e.Origin = origin
+	return e
+}
+
+// The envelopes one origin domain relayed hold at most their share of a
+// mailbox, by count and by bytes; other origins and local senders still
+// get in (spec/07-envelopes.md section 7.13).
+func testMailboxOriginShare(t *testing.T, open Opener) {
+	limits := testLimits
+	limits.MailboxMaxEnvelopes, limits.MailboxMaxBytes = 8, 10000
+	limits.OriginMaxEnvelopes, limits.OriginMaxBytes = 2, 500
+	s := open(t, limits)
+	ctx := t.Context()
+	alice := newAccount(t, s, "alice@example.org")
+	bob := newAccount(t, s, "bob@example.org")
+	res, err := s.Enqueue(ctx, []store.Envelope{relayed(alice, 0, 10, "evil.test"), relayed(alice, 1, 10, "evil.test"),
+		relayed(alice, 2, 10, "evil.test"), relayed(alice, 3, 10, "b.test"), env(alice, 4, 10), relayed(bob, 5, 10, "evil.test"),
+		relayed(alice, 1, 10, "evil.test")})
+	wantErr(t, "Enqueue", err, nil)
+	for i, want := range []error{nil, nil, store.ErrLimit, nil, nil, nil, nil} {
+		wantErr(t, fmt.Sprintf("Enqueue of envelope %d", i), res[i], want)
+	}
+	wantIDs(t, "alice's mailbox", pendingIDs(t, s, alice), 0, 1, 3, 4)
+	// A second call sees what the first stored.
+	res, err = s.Enqueue(ctx, []store.Envelope{relayed(alice, 6, 10, "evil.test"), env(alice, 7, 10)})
+	wantErr(t, "Enqueue", err, nil)
+	wantErr(t, "Enqueue past the origin's share", res[0], store.ErrLimit)
+	wantErr(t, "Enqueue of a local envelope", res[1], nil)
+	// Acknowledging makes room for the origin again.
+	wantErr(t, "Ack", s.Ack(ctx, alice, []store.EnvelopeID{id(0)}), nil)
+	enqueue(t, s, relayed(alice, 8, 10, "evil.test"))
+	// By bytes: 500 per origin.
+	enqueue(t, s, relayed(alice, 9, 300, "c.test"))
+	res, err = s.Enqueue(ctx, []store.Envelope{relayed(alice, 10, 300, "c.test")})
+	wantErr(t, "Enqueue", err, nil)
+	wantErr(t, "Enqueue past the origin's byte share", res[0], store.ErrLimit)
+	wantIDs(t, "alice's mailbox", pendingIDs(t, s, alice), 1, 3, 4, 7, 8, 9)
 }

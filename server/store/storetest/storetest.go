@@ -53,6 +53,7 @@ func Run(t *testing.T, open Opener) {
 		{"EnqueueUnknownDevice", testEnqueueUnknownDevice},
 		{"MailboxFullByCount", testMailboxFullByCount},
 		{"MailboxFullByBytes", testMailboxFullByBytes},
+		{"MailboxOriginShare", testMailboxOriginShare},
 		{"EnqueueMixedBatch", testEnqueueMixedBatch},
 		{"EnqueueCanceled", testEnqueueCanceled},
 		{"SeqOrder", testSeqOrder},
