@@ -218,3 +218,6 @@ func blob(b []byte) []byte {
 	}
 	return b
 }
+
+// Purge is not implemented yet.
+func (s *Store) Purge(ctx context.Context) error { return nil }
