@@ -117,6 +117,15 @@ CREATE TABLE link_tokens (
 );
 CREATE INDEX link_tokens_by_account ON link_tokens (address, expires_ms);
 `,
+	// Version 3: the domain's keys that every process sharing the database
+	// must hold alike (domainkeys.go).
+	`
+CREATE TABLE domain_keys (
+	name          TEXT COLLATE "C" PRIMARY KEY,
+	key           BYTEA  NOT NULL,
+	created_at_ms BIGINT NOT NULL
+);
+`,
 }
 
 // schemaVersion is the schema version this package writes and reads.
