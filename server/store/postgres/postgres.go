@@ -28,9 +28,9 @@
 // transaction changes are locked first, in (address, id) order, so that
 // concurrent writers, in this process or others, neither exceed a mailbox's
 // limits nor deadlock. The same lock orders the envelopes of a mailbox:
-// they get their Seq from an identity column while the lock is held, so
-// that they become visible in Seq order and a reader paging with Pending
-// never skips one.
+// they get their Seq from the mailbox's own counter (devices.mb_seq) while
+// the lock is held, so that they become visible in Seq order and a reader
+// paging with Pending never skips one.
 //
 // # Notifications
 //

@@ -20,6 +20,7 @@ type box struct {
 	missing bool  // the device is not registered
 	count   int   // envelopes waiting
 	bytes   int64 // sealed bytes waiting
+	seq     int64 // the last sequence number the mailbox assigned
 	added   bool  // count and bytes changed
 }
 
@@ -44,8 +45,8 @@ func (s *Store) Enqueue(ctx context.Context, envs []store.Envelope) ([]error, er
 			b := boxes[e.To]
 			if b == nil {
 				b = &box{}
-				err := w.queryRow(`SELECT mb_count, mb_bytes FROM devices WHERE address = ? AND id = ?`,
-					e.To.Address, int64(e.To.Device)).Scan(&b.count, &b.bytes)
+				err := w.queryRow(`SELECT mb_count, mb_bytes, mb_seq FROM devices WHERE address = ? AND id = ?`,
+					e.To.Address, int64(e.To.Device)).Scan(&b.count, &b.bytes, &b.seq)
 				if errors.Is(err, sql.ErrNoRows) {
 					b.missing = true
 				} else if err != nil {
@@ -61,8 +62,8 @@ func (s *Store) Enqueue(ctx context.Context, envs []store.Envelope) ([]error, er
 		}
 		for mb, b := range boxes {
 			if b.added {
-				if _, err := w.exec(`UPDATE devices SET mb_count = ?, mb_bytes = ? WHERE address = ? AND id = ?`,
-					b.count, b.bytes, mb.Address, int64(mb.Device)); err != nil {
+				if _, err := w.exec(`UPDATE devices SET mb_count = ?, mb_bytes = ?, mb_seq = ? WHERE address = ? AND id = ?`,
+					b.count, b.bytes, b.seq, mb.Address, int64(mb.Device)); err != nil {
 					return err
 				}
 			}
@@ -98,14 +99,18 @@ func (s *Store) enqueueOne(w *wtx, b *box, e *store.Envelope) (result, err error
 			return nil, err
 		}
 	}
-	n, err := w.exec(`INSERT INTO mailbox (address, device, envelope_id, lane, received_at_ms, size, sealed)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
+	// The row's id is random, so that the table does not keep rows in the
+	// order of arrival (the copies of one send side by side); seq is the
+	// mailbox's own.
+	n, err := w.exec(`INSERT INTO mailbox (id, address, device, seq, envelope_id, lane, received_at_ms, size, sealed)
+		VALUES (random(), ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (address, device, envelope_id) DO NOTHING`,
-		e.To.Address, int64(e.To.Device), e.ID[:], int64(e.Lane), millis(e.ReceivedAt), size, blob(e.Sealed))
+		e.To.Address, int64(e.To.Device), b.seq+1, e.ID[:], int64(e.Lane), millis(e.ReceivedAt), size, blob(e.Sealed))
 	if err != nil {
 		return nil, err
 	}
 	if n == 1 { // not a duplicate
+		b.seq++
 		b.count++
 		b.bytes += size
 		b.added = true
@@ -250,8 +255,8 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 			n = 0
 			type sum struct{ count, bytes int64 }
 			sums := make(map[store.Mailbox]*sum)
-			rows, err := w.query(`DELETE FROM mailbox WHERE seq IN (
-					SELECT seq FROM mailbox WHERE received_at_ms < ? ORDER BY received_at_ms LIMIT ?
+			rows, err := w.query(`DELETE FROM mailbox WHERE id IN (
+					SELECT id FROM mailbox WHERE received_at_ms < ? ORDER BY received_at_ms LIMIT ?
 				) RETURNING address, device, size`,
 				millis(before), expireChunk)
 			if err != nil {

@@ -7,7 +7,7 @@ import (
 )
 
 // schemaVersion is the user_version this package writes and understands.
-const schemaVersion = 3
+const schemaVersion = 4
 
 // schema creates every table and index of schema version 1. Each statement
 // is idempotent. Later versions add to it with the steps in upgrades.
@@ -124,6 +124,34 @@ CREATE TABLE IF NOT EXISTS link_tokens (
 	expires_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS link_tokens_by_account ON link_tokens(address, expires_ms);
+`,
+	// Version 4: no counter shared across mailboxes (spec/16-security.md
+	// section 16.11). devices.mb_seq is the last sequence number its mailbox
+	// assigned; it starts above every number the shared counter gave. The
+	// mailbox table is rebuilt: its rowid (id) is random, so that rows are
+	// not kept in the order of arrival, and seq counts per mailbox.
+	3: `
+ALTER TABLE devices ADD COLUMN mb_seq INTEGER NOT NULL DEFAULT 0;
+UPDATE devices SET mb_seq = coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'mailbox'), 0);
+CREATE TABLE mailbox_v4 (
+	id             INTEGER PRIMARY KEY,
+	address        TEXT    NOT NULL,
+	device         INTEGER NOT NULL,
+	seq            INTEGER NOT NULL,
+	envelope_id    BLOB    NOT NULL,
+	lane           INTEGER NOT NULL,
+	received_at_ms INTEGER NOT NULL,
+	size           INTEGER NOT NULL,
+	sealed         BLOB    NOT NULL,
+	UNIQUE (address, device, envelope_id),
+	FOREIGN KEY (address, device) REFERENCES devices(address, id) ON DELETE CASCADE
+);
+INSERT INTO mailbox_v4 (id, address, device, seq, envelope_id, lane, received_at_ms, size, sealed)
+	SELECT random(), address, device, seq, envelope_id, lane, received_at_ms, size, sealed FROM mailbox;
+DROP TABLE mailbox;
+ALTER TABLE mailbox_v4 RENAME TO mailbox;
+CREATE UNIQUE INDEX mailbox_by_box ON mailbox(address, device, seq);
+CREATE INDEX mailbox_by_received ON mailbox(received_at_ms);
 `,
 }
 

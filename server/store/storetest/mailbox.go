@@ -283,10 +283,11 @@ func testPending(t *testing.T, open Opener) {
 	page, err = s.Pending(ctx, alice, all[9].Seq, 3)
 	wantErr(t, "Pending", err, nil)
 	wantIDs(t, "past the end", ids(page))
-	// after need not be the seq of an envelope of this mailbox.
-	page, err = s.Pending(ctx, alice, all[4].Seq+1, 2)
+	// after need not be the seq of a waiting envelope.
+	wantErr(t, "Ack", s.Ack(ctx, alice, []store.EnvelopeID{id(4)}), nil)
+	page, err = s.Pending(ctx, alice, all[4].Seq, 2)
 	wantErr(t, "Pending", err, nil)
-	wantIDs(t, "after a seq of another mailbox", ids(page), 5, 6)
+	wantIDs(t, "after an acknowledged envelope", ids(page), 5, 6)
 
 	page, err = s.Pending(ctx, store.Mailbox{Address: "nobody@example.org", Device: 1}, 0, 10)
 	wantErr(t, "Pending of an unknown mailbox", err, nil)
@@ -413,9 +414,9 @@ func testConcurrentEnqueue(t *testing.T, open Opener) {
 	}
 	wg.Wait()
 
-	seen := make(map[int64]bool)
 	ids := make(map[store.EnvelopeID]bool)
 	for _, mb := range mbs {
+		seen := make(map[int64]bool)
 		var last int64
 		for _, st := range pending(t, s, mb) {
 			if seen[st.Seq] {
