@@ -208,6 +208,10 @@ func TestUpgradeFromV1(t *testing.T) {
 	if err != nil || res[0] != nil || !errors.Is(res[1], store.ErrLimit) {
 		t.Fatalf("Enqueue = %v, %v; want nil, ErrLimit", res, err)
 	}
+	// The mailbox's own counter goes on after the shared one of before.
+	if all, err := s.Pending(ctx, alice, 0, 10); err != nil || len(all) != 3 || all[2].Seq <= got[1].Seq {
+		t.Fatalf("after the upgrade, Pending = %+v, %v; want the new envelope after seq %d", all, err, got[1].Seq)
+	}
 	dev := store.Device{Address: "bob@example.org", ID: 1, SigKey: make([]byte, 32), HPKEKey: make([]byte, 32)}
 	if err := s.CreateAccount(ctx, dev, []byte{9}); err != nil {
 		t.Fatalf("CreateAccount with the invite of version 1: %v", err)
