@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/xchat-im/xchat/server/store"
@@ -41,7 +42,29 @@ const purgeTables = `mailbox, outbound, policy_verifiers, link_tokens, invites, 
 // row keeps a tuple or an index entry.
 func (s *Store) Purge(ctx context.Context) error {
 	err := s.with(ctx, func(c *pgxpool.Conn) error {
-		_, err := c.Exec(ctx, `VACUUM (INDEX_CLEANUP ON) `+purgeTables)
+		// VACUUM skips, with a mere warning, the tables the role may not
+		// vacuum: say so as an error.
+		var denied []string
+		rows, err := c.Query(ctx, `SELECT c.relname::text FROM pg_class c
+			WHERE c.oid = ANY(string_to_array($1, ', ')::regclass[])
+			AND NOT (pg_has_role(c.relowner, 'USAGE')
+				OR (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+				OR pg_has_role((SELECT datdba FROM pg_database WHERE datname = current_database()), 'USAGE'))
+			ORDER BY 1`, purgeTables)
+		if err != nil {
+			return err
+		}
+		if err := scanAll(rows, func(r pgx.Rows) error {
+			var t string
+			denied = append(denied, t)
+			return r.Scan(&denied[len(denied)-1])
+		}); err != nil {
+			return err
+		}
+		if len(denied) > 0 {
+			return fmt.Errorf("the role %s may not vacuum %v: connect as the tables' owner (the role that ran xchatd migrate)", c.Conn().Config().User, denied)
+		}
+		_, err = c.Exec(ctx, `VACUUM (INDEX_CLEANUP ON) `+purgeTables)
 		return err
 	})
 	if err != nil {

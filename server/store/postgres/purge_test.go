@@ -2,8 +2,12 @@ package postgres_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/xchat-im/xchat/server/store"
+	"github.com/xchat-im/xchat/server/store/postgres"
 	"github.com/xchat-im/xchat/server/store/storetest"
 )
 
@@ -126,5 +131,53 @@ func TestPurgeRemovesDeletedTuples(t *testing.T) {
 	}
 	if found := storetest.Contains(all, kept); len(found) != len(kept) {
 		t.Errorf("the tuples hold %d of the %d kept markers: the inspection does not see the store's data", len(found), len(kept))
+	}
+}
+
+// TestPurgeNeedsTheOwner checks that Purge fails, naming the tables, when
+// the store's role may not vacuum them, rather than succeed while
+// PostgreSQL skips them with a warning.
+func TestPurgeNeedsTheOwner(t *testing.T) {
+	t.Parallel()
+	u := newSchema(t, true)
+	conn := connect(t, u)
+	ctx := t.Context()
+	b := make([]byte, 6)
+	rand.Read(b)
+	role := "xchat_pgtest_role_" + hex.EncodeToString(b)
+	var schema string
+	if err := conn.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Exec(ctx, fmt.Sprintf(`CREATE ROLE %[1]s LOGIN; GRANT USAGE ON SCHEMA %[2]s TO %[1]s;
+		GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %[2]s TO %[1]s`, role, schema)); err != nil {
+		t.Skipf("cannot create a role to test with: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := dial(ctx, u)
+		if err != nil {
+			t.Errorf("dropping role %s: %v", role, err)
+			return
+		}
+		defer c.Close(ctx)
+		if _, err := c.Exec(ctx, fmt.Sprintf(`DROP OWNED BY %[1]s; DROP ROLE %[1]s`, role)); err != nil {
+			t.Errorf("dropping role %s: %v", role, err)
+		}
+	})
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pu.User = url.User(role)
+	s, err := postgres.Open(ctx, pu.String(), store.DefaultLimits(), nil)
+	if err != nil {
+		t.Skipf("cannot connect as %s: %v", role, err)
+	}
+	defer s.Close()
+	err = s.Purge(ctx)
+	if err == nil || !strings.Contains(err.Error(), "mailbox") || !strings.Contains(err.Error(), "owner") {
+		t.Fatalf("Purge as a role that does not own the tables: %v; want an error naming mailbox and the owner", err)
 	}
 }

@@ -35,7 +35,7 @@ const PurgeInterval = time.Minute
 // waits (up to the busy timeout) for readers still using the log and fails
 // if they do not finish.
 func (s *Store) Purge(ctx context.Context) error {
-	err := s.writeOp(ctx, &writeOp{alone: true, done: make(chan error, 1), fn: func(w *wtx) error {
+	err := s.submit(ctx, &writeOp{alone: true, done: make(chan error, 1), fn: func(w *wtx) error {
 		var busy, frames, done int
 		if err := w.queryRow(`PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &frames, &done); err != nil {
 			return err

@@ -44,3 +44,49 @@ func TestPurgeLeavesNoDeletedBytes(t *testing.T) {
 		t.Errorf("the files hold %d of the %d kept markers: the scan does not see the store's data", len(found), len(kept))
 	}
 }
+
+// TestPurgeWhileWriting purges while other goroutines enqueue: a purge runs
+// between the writer's transactions, and every write before and after it
+// commits.
+func TestPurgeWhileWriting(t *testing.T) {
+	t.Parallel()
+	s := open(t, filepath.Join(t.TempDir(), "store.db"), store.DefaultLimits())
+	mb := account(t, s, "alice@example.org")
+	const writers, each = 4, 50
+	done := make(chan struct{})
+	errc := make(chan error, writers)
+	for g := range writers {
+		go func() {
+			for i := range each {
+				res, err := s.Enqueue(context.Background(), []store.Envelope{envelope(mb, g*each+i)})
+				if err == nil {
+					err = res[0]
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	go func() {
+		defer close(done)
+		for range 20 {
+			if err := s.Purge(context.Background()); err != nil {
+				t.Errorf("Purge: %v", err)
+				return
+			}
+		}
+	}()
+	for range writers {
+		if err := <-errc; err != nil {
+			t.Fatalf("Enqueue: %v", err)
+		}
+	}
+	<-done
+	got, err := s.Pending(context.Background(), mb, 0, 2*writers*each)
+	if err != nil || len(got) != writers*each {
+		t.Fatalf("Pending = %d envelopes, %v; want %d", len(got), err, writers*each)
+	}
+}

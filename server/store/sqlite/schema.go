@@ -128,8 +128,8 @@ CREATE INDEX IF NOT EXISTS link_tokens_by_account ON link_tokens(address, expire
 	// Version 4: no counter shared across mailboxes (spec/16-security.md
 	// section 16.11). devices.mb_seq is the last sequence number its mailbox
 	// assigned; it starts above every number the shared counter gave. The
-	// mailbox table is rebuilt: its rowid (id) is random, so that rows are
-	// not kept in the order of arrival, and seq counts per mailbox.
+	// mailbox table is rebuilt so that seq, which counts per mailbox, is no
+	// longer its rowid; id is the rowid, which only addresses a row.
 	3: `
 ALTER TABLE devices ADD COLUMN mb_seq INTEGER NOT NULL DEFAULT 0;
 UPDATE devices SET mb_seq = coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'mailbox'), 0);
@@ -147,7 +147,7 @@ CREATE TABLE mailbox_v4 (
 	FOREIGN KEY (address, device) REFERENCES devices(address, id) ON DELETE CASCADE
 );
 INSERT INTO mailbox_v4 (id, address, device, seq, envelope_id, lane, received_at_ms, size, sealed)
-	SELECT random(), address, device, seq, envelope_id, lane, received_at_ms, size, sealed FROM mailbox;
+	SELECT seq, address, device, seq, envelope_id, lane, received_at_ms, size, sealed FROM mailbox;
 DROP TABLE mailbox;
 ALTER TABLE mailbox_v4 RENAME TO mailbox;
 CREATE UNIQUE INDEX mailbox_by_box ON mailbox(address, device, seq);

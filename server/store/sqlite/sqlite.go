@@ -299,11 +299,11 @@ type writeOp struct {
 // operation, it is dropped and ctx's error returned; once the writer took
 // it, write waits for its commit.
 func (s *Store) write(ctx context.Context, size int, fn func(w *wtx) error) error {
-	return s.writeOp(ctx, &writeOp{fn: fn, size: size, done: make(chan error, 1)})
+	return s.submit(ctx, &writeOp{fn: fn, size: size, done: make(chan error, 1)})
 }
 
-// writeOp queues op for the writer and waits for its outcome, as write.
-func (s *Store) writeOp(ctx context.Context, op *writeOp) error {
+// submit queues op for the writer and waits for its outcome, as write.
+func (s *Store) submit(ctx context.Context, op *writeOp) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
