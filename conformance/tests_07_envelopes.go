@@ -77,7 +77,7 @@ var envelopesTests = []*Test{
 		Cite: "Otherwise the server MUST answer with one result per envelope, in the same order",
 		run:  test7_12_8_ResultsInOrder},
 	{ID: "7.12/9", Level: MUST, Summary: "key 5 of an envelope in a send is ignored: received-at is the server's time",
-		Cite: "For an envelope of a send, the received-at time is the server's current time now (Unix milliseconds); envelope key 5, if present, is ignored.",
+		Cite: "Envelope key 5, if present, is ignored.",
 		run:  test7_12_9_Key5Ignored},
 	{ID: "7.12/10", Level: MUST, Summary: "a delivery carries nothing about the sender: only keys 1 to 4, and not the sender's address",
 		Cite: "The server MUST NOT store, log or otherwise keep any association between the envelope and the connection, device or account that submitted it",

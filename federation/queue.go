@@ -36,7 +36,7 @@ func (f *Federation) Enqueue(ctx context.Context, from store.Mailbox, envs []wir
 		rows = append(rows, store.Outbound{
 			Domain: domain,
 			Envelope: store.Envelope{ID: id, To: store.Mailbox{Address: e.To.Address, Device: e.To.Device},
-				Sealed: e.Sealed, ReceivedAt: now},
+				Sealed: e.Sealed, ReceivedAt: store.ReceivedAt(now)},
 			Token:   e.Token,
 			From:    from,
 			NextTry: now,

@@ -61,12 +61,16 @@ func (s *Server) AdmitRelay(ctx context.Context, origin string, envs []wire.Enve
 // (spec/08-federation.md).
 const maxRelayAge = 7*24*time.Hour + time.Hour
 
-// receivedAt is the time recorded for an envelope: now, or for a relayed
+// receivedAt is the time recorded for an envelope: now less a random delay
+// below a second (store.ReceivedAt), or for a relayed
 // envelope the time the origin accepted it, kept within [now-maxRelayAge,
 // now], so that a sender certificate valid when the sender sent is still
 // valid for the recipient after a long outage.
 func receivedAt(e *wire.Envelope, relayed bool, now time.Time) time.Time {
-	if !relayed || e.AcceptedAt == 0 {
+	if !relayed {
+		return store.ReceivedAt(now)
+	}
+	if e.AcceptedAt == 0 {
 		return now
 	}
 	t := time.UnixMilli(int64(min(e.AcceptedAt, uint64(now.UnixMilli()))))

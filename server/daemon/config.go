@@ -39,8 +39,9 @@ type Config struct {
 	// missing.
 	DataDir string
 	// DB is a PostgreSQL URL (--db). Empty: the embedded SQLite store in
-	// DataDir. Several processes of one domain may share one database; they
-	// must share the data directory's key files too.
+	// DataDir. Several processes of one domain may share one database,
+	// with data directories of their own: the domain's keys are kept in the
+	// database (the first process stores those of its data directory).
 	DB string
 	// TLSCert and TLSKey are the PEM certificate chain and key of the
 	// domain (--tls-cert, --tls-key), given together. Empty: a certificate

@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/quic-go/quic-go"
 
 	"github.com/xchat-im/xchat/federation"
 	"github.com/xchat-im/xchat/server"
@@ -108,16 +105,6 @@ func assemble(ctx context.Context, c Config) (_ store.Store, _ *server.Server, e
 	if err != nil {
 		return nil, nil, err
 	}
-	certKey, err := loadOrCreateCertKey(filepath.Join(c.DataDir, CertKeyFile))
-	if err != nil {
-		return nil, nil, fmt.Errorf("sender-certificate key: %w", err)
-	}
-	var resetKey quic.StatelessResetKey
-	rk, err := loadOrCreateSecret(filepath.Join(c.DataDir, ResetKeyFile), len(resetKey))
-	if err != nil {
-		return nil, nil, fmt.Errorf("stateless reset key: %w", err)
-	}
-	copy(resetKey[:], rk)
 	roots, err := trustRoots(c.TrustCAs)
 	if err != nil {
 		return nil, nil, err
@@ -131,12 +118,16 @@ func assemble(ctx context.Context, c Config) (_ store.Store, _ *server.Server, e
 			st.Close()
 		}
 	}()
+	keys, err := loadDomainKeys(ctx, c.DataDir, st, c.Logger)
+	if err != nil {
+		return nil, nil, err
+	}
 	var poll time.Duration
 	if c.DB != "" {
 		poll = sharedStorePoll
 	}
 	srv, err := server.New(server.Config{
-		Domain: c.Domain, Store: st, Certificate: cert, CertKey: certKey, ResetKey: resetKey,
+		Domain: c.Domain, Store: st, Certificate: cert, CertKey: keys.cert, ResetKey: keys.reset,
 		Registration: c.Registration, Logger: c.Logger, MaxConnections: c.MaxConnections,
 		PollInterval: poll, Now: c.Now,
 		NewFederation: func(local *server.Server) (server.Federation, error) {

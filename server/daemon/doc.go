@@ -41,8 +41,11 @@
 //
 // Without Config.DB the store is the embedded SQLite database [DBFile] in
 // the data directory. With a PostgreSQL URL, several processes of one
-// domain may share one database (multi-process mode): they must share the
-// data directory's key files too, and each process's pushers also poll
+// domain may share one database (multi-process mode): the domain's
+// sender-certificate and stateless-reset keys are kept in the database
+// ([store.DomainKeys]; the first process stores those of its data
+// directory, a key file that differs is ignored with a warning), so every
+// process signs alike whatever its data directory; each process's pushers also poll
 // their mailboxes every 2 s in case a notification from another process
 // was lost. The schema is created and upgraded by [Migrate] (xchatd
 // migrate), never by Start. [CreateInvite] (xchatd invite) and

@@ -85,8 +85,11 @@ type Envelope struct {
 // Stored is an envelope read back from a mailbox with its position.
 type Stored struct {
 	Envelope
-	// Seq increases with every envelope the store accepts; a mailbox reads in
-	// Seq order.
+	// Seq numbers a mailbox's envelopes in the order the store accepted
+	// them, and is never reused in the mailbox; a mailbox reads in Seq
+	// order. Each mailbox counts on its own: no counter is shared across
+	// mailboxes, so that the copies of one send are not numbered side by
+	// side (spec/16-security.md section 16.11).
 	Seq int64
 }
 
@@ -302,8 +305,8 @@ type KeyPackageRecord struct {
 // backends).
 type Exporter interface {
 	// Export calls fn with every record: accounts before their devices,
-	// devices before their key packages and envelopes; key packages and
-	// envelopes in the order they were stored.
+	// devices before their key packages and envelopes; key packages in the
+	// order they were stored, the envelopes of each mailbox in Seq order.
 	Export(ctx context.Context, fn func(Record) error) error
 }
 

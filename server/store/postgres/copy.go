@@ -107,7 +107,7 @@ func exportKeyPackages(ctx context.Context, tx pgx.Tx, fn func(store.Record) err
 }
 
 func exportMailbox(ctx context.Context, tx pgx.Tx, fn func(store.Record) error) error {
-	return each(ctx, tx, `SELECT address, device, envelope_id, lane, received_at_ms, sealed, origin FROM mailbox ORDER BY seq`, func(r pgx.Rows) error {
+	return each(ctx, tx, `SELECT address, device, envelope_id, lane, received_at_ms, sealed, origin FROM mailbox ORDER BY address, device, seq`, func(r pgx.Rows) error {
 		var (
 			e                store.Envelope
 			device, received int64
@@ -188,14 +188,17 @@ func (s *Store) Import(ctx context.Context, recs []store.Record) error {
 			}
 		case r.Envelope != nil:
 			e := r.Envelope
-			envelopes = append(envelopes, []any{e.To.Address, int64(e.To.Device), e.ID[:], int16(e.Lane),
-				millis(e.ReceivedAt), int32(len(e.Sealed)), blob(e.Sealed), e.Origin})
 			su := sums[e.To]
 			if su == nil {
 				su = &sum{}
 				sums[e.To] = su
 				boxes = append(boxes, e.To)
 			}
+			// The seq, at index 2, is the mailbox's counter plus
+			// the envelope's position among the mailbox's in this call:
+			// set below once the counter is read.
+			envelopes = append(envelopes, []any{e.To.Address, int64(e.To.Device), su.n + 1, e.ID[:], int16(e.Lane),
+				millis(e.ReceivedAt), int32(len(e.Sealed)), blob(e.Sealed), e.Origin})
 			su.n++
 			su.bytes += int64(len(e.Sealed))
 		case r.Outbound != nil:
@@ -215,7 +218,6 @@ func (s *Store) Import(ctx context.Context, recs []store.Record) error {
 		{"invites", []string{"hash", "expires_ms"}, invites},
 		{"key_packages", []string{"address", "device", "data"}, oneTime},
 		{"last_resort", []string{"address", "device", "data"}, lastResort},
-		{"mailbox", []string{"address", "device", "envelope_id", "lane", "received_at_ms", "size", "sealed", "origin"}, envelopes},
 	}
 	err := s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		for _, st := range steps {
@@ -242,10 +244,39 @@ func (s *Store) Import(ctx context.Context, recs []store.Record) error {
 				addrs[i], devs[i] = mb.Address, int64(mb.Device)
 				counts[i], bytes[i] = sums[mb].n, sums[mb].bytes
 			}
-			if _, err := tx.Exec(ctx, `UPDATE devices d SET mb_count = d.mb_count + u.n, mb_bytes = d.mb_bytes + u.bytes
+			// Each mailbox's counter before this call, as it moves on.
+			base := make(map[store.Mailbox]int64, len(boxes))
+			rows, err := tx.Query(ctx, `UPDATE devices d SET mb_count = d.mb_count + u.n, mb_bytes = d.mb_bytes + u.bytes,
+					mb_seq = d.mb_seq + u.n
 				FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[]) AS u(address, device, n, bytes)
-				WHERE d.address = u.address AND d.id = u.device`, addrs, devs, counts, bytes); err != nil {
+				WHERE d.address = u.address AND d.id = u.device
+				RETURNING d.address, d.id, d.mb_seq - u.n`, addrs, devs, counts, bytes)
+			if err != nil {
 				return fmt.Errorf("mailbox counters: %w", err)
+			}
+			err = scanAll(rows, func(r pgx.Rows) error {
+				var (
+					mb       store.Mailbox
+					dev, seq int64
+				)
+				if err := r.Scan(&mb.Address, &dev, &seq); err != nil {
+					return err
+				}
+				mb.Device = uint32(dev)
+				base[mb] = seq
+				return nil
+			})
+			if err != nil {
+				return fmt.Errorf("mailbox counters: %w", err)
+			}
+			for _, row := range envelopes {
+				mb := store.Mailbox{Address: row[0].(string), Device: uint32(row[1].(int64))}
+				row[2] = base[mb] + row[2].(int64)
+			}
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{"mailbox"},
+				[]string{"address", "device", "seq", "envelope_id", "lane", "received_at_ms", "size", "sealed", "origin"},
+				pgx.CopyFromRows(envelopes)); err != nil {
+				return fmt.Errorf("mailbox: %w", err)
 			}
 		}
 		if len(out.ids) > 0 {

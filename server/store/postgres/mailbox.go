@@ -25,19 +25,23 @@ const lockDevices = `SELECT address, id, mb_count, mb_bytes FROM devices
 // insertEnvelopes stores envelopes given as arrays, in array order (so that
 // their Seqs follow it), skips those already waiting, adds what it stored to
 // the counters of their mailboxes and notifies each mailbox once. The
-// notifications are delivered when the transaction commits.
+// notifications are delivered when the transaction commits. Each mailbox
+// numbers its envelopes from its own counter, devices.mb_seq (a duplicate
+// leaves a gap).
 const insertEnvelopes = `WITH ins AS (
-		INSERT INTO mailbox (address, device, envelope_id, lane, received_at_ms, size, sealed, origin)
-		SELECT u.address, u.device, u.id, u.lane, u.received, octet_length(u.sealed), u.sealed, u.origin
+		INSERT INTO mailbox (address, device, seq, envelope_id, lane, received_at_ms, size, sealed, origin)
+		SELECT u.address, u.device, d.mb_seq + row_number() OVER (PARTITION BY u.address, u.device ORDER BY u.ord),
+			u.id, u.lane, u.received, octet_length(u.sealed), u.sealed, u.origin
 		FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::smallint[], $5::bigint[], $6::bytea[], $7::text[])
 			WITH ORDINALITY AS u(address, device, id, lane, received, sealed, origin, ord)
+			JOIN devices d ON d.address = u.address AND d.id = u.device
 		ORDER BY u.ord
 		ON CONFLICT (address, device, envelope_id) DO NOTHING
-		RETURNING address, device, size
+		RETURNING address, device, seq, size
 	), sums AS (
-		SELECT address, device, count(*) AS n, sum(size) AS bytes FROM ins GROUP BY address, device
+		SELECT address, device, count(*) AS n, sum(size) AS bytes, max(seq) AS last FROM ins GROUP BY address, device
 	), upd AS (
-		UPDATE devices d SET mb_count = d.mb_count + s.n, mb_bytes = d.mb_bytes + s.bytes
+		UPDATE devices d SET mb_count = d.mb_count + s.n, mb_bytes = d.mb_bytes + s.bytes, mb_seq = s.last
 		FROM sums s WHERE d.address = s.address AND d.id = s.device
 		RETURNING d.address, d.id
 	)
@@ -91,23 +95,24 @@ const enqueueFast = `WITH u AS (
 		SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::smallint[], $5::bigint[], $6::bytea[])
 			WITH ORDINALITY AS u(address, device, id, lane, received, sealed, ord)
 	), box AS (
-		SELECT d.address, d.id, d.mb_count + count(*) AS n, d.mb_bytes + sum(octet_length(u.sealed)) AS bytes
+		SELECT d.address, d.id, d.mb_count + count(*) AS n, d.mb_bytes + sum(octet_length(u.sealed)) AS bytes, d.mb_seq
 		FROM u JOIN devices d ON d.address = u.address AND d.id = u.device
 		GROUP BY d.address, d.id
 	), fits AS (
 		SELECT coalesce(bool_and(($7::bigint <= 0 OR n <= $7::bigint) AND ($8::bigint <= 0 OR bytes <= $8::bigint)), TRUE) AS ok FROM box
 	), ins AS (
-		INSERT INTO mailbox (address, device, envelope_id, lane, received_at_ms, size, sealed)
-		SELECT u.address, u.device, u.id, u.lane, u.received, octet_length(u.sealed), u.sealed
+		INSERT INTO mailbox (address, device, seq, envelope_id, lane, received_at_ms, size, sealed)
+		SELECT u.address, u.device, b.mb_seq + row_number() OVER (PARTITION BY u.address, u.device ORDER BY u.ord),
+			u.id, u.lane, u.received, octet_length(u.sealed), u.sealed
 		FROM u JOIN box b ON b.address = u.address AND b.id = u.device
 		WHERE (SELECT ok FROM fits)
 		ORDER BY u.ord
 		ON CONFLICT (address, device, envelope_id) DO NOTHING
-		RETURNING address, device, size
+		RETURNING address, device, seq, size
 	), sums AS (
-		SELECT address, device, count(*) AS n, sum(size) AS bytes FROM ins GROUP BY address, device
+		SELECT address, device, count(*) AS n, sum(size) AS bytes, max(seq) AS last FROM ins GROUP BY address, device
 	), upd AS (
-		UPDATE devices d SET mb_count = d.mb_count + s.n, mb_bytes = d.mb_bytes + s.bytes
+		UPDATE devices d SET mb_count = d.mb_count + s.n, mb_bytes = d.mb_bytes + s.bytes, mb_seq = s.last
 		FROM sums s WHERE d.address = s.address AND d.id = s.device
 		RETURNING d.address, d.id
 	), notified AS (
@@ -472,10 +477,11 @@ func (s *Store) Expire(ctx context.Context, before time.Time) (int, error) {
 func (s *Store) expireChunk(ctx context.Context, before int64) (n int, more bool, err error) {
 	err = s.with(ctx, func(c *pgxpool.Conn) error {
 		var (
-			seqs  []int64
-			addrs []string
-			devs  []int64
-			seen  = make(map[store.Mailbox]bool)
+			seqs, rowDevs []int64 // of the envelopes
+			rowAddrs      []string
+			addrs         []string // of their mailboxes, each once
+			devs          []int64
+			seen          = make(map[store.Mailbox]bool)
 		)
 		rows, err := c.Query(ctx, `SELECT seq, address, device FROM mailbox
 			WHERE received_at_ms < $1 ORDER BY received_at_ms LIMIT $2`, before, expireChunk)
@@ -490,7 +496,7 @@ func (s *Store) expireChunk(ctx context.Context, before int64) (n int, more bool
 			if err := r.Scan(&seq, &address, &device); err != nil {
 				return err
 			}
-			seqs = append(seqs, seq)
+			seqs, rowAddrs, rowDevs = append(seqs, seq), append(rowAddrs, address), append(rowDevs, device)
 			mb := store.Mailbox{Address: address, Device: uint32(device)}
 			if !seen[mb] {
 				seen[mb] = true
@@ -509,7 +515,8 @@ func (s *Store) expireChunk(ctx context.Context, before int64) (n int, more bool
 		b := &pgx.Batch{}
 		b.Queue(lockDevices, addrs, devs)
 		b.Queue(`WITH d AS (
-				DELETE FROM mailbox WHERE seq = ANY($1::bigint[]) AND received_at_ms < $2
+				DELETE FROM mailbox WHERE (address, device, seq) IN (SELECT * FROM unnest($3::text[], $4::bigint[], $1::bigint[]))
+					AND received_at_ms < $2
 				RETURNING address, device, size
 			), s AS (
 				SELECT address, device, count(*) AS n, sum(size) AS bytes FROM d GROUP BY address, device
@@ -517,7 +524,7 @@ func (s *Store) expireChunk(ctx context.Context, before int64) (n int, more bool
 				UPDATE devices v SET mb_count = v.mb_count - s.n, mb_bytes = v.mb_bytes - s.bytes
 				FROM s WHERE v.address = s.address AND v.id = s.device
 			)
-			SELECT count(*) FROM d`, seqs, before).QueryRow(func(r pgx.Row) error { return r.Scan(&deleted) })
+			SELECT count(*) FROM d`, seqs, before, rowAddrs, rowDevs).QueryRow(func(r pgx.Row) error { return r.Scan(&deleted) })
 		if err := send(ctx, c, b); err != nil {
 			return err
 		}

@@ -28,9 +28,9 @@
 // transaction changes are locked first, in (address, id) order, so that
 // concurrent writers, in this process or others, neither exceed a mailbox's
 // limits nor deadlock. The same lock orders the envelopes of a mailbox:
-// they get their Seq from an identity column while the lock is held, so
-// that they become visible in Seq order and a reader paging with Pending
-// never skips one.
+// they get their Seq from the mailbox's own counter (devices.mb_seq) while
+// the lock is held, so that they become visible in Seq order and a reader
+// paging with Pending never skips one.
 //
 // # Notifications
 //
@@ -79,6 +79,7 @@ type Store struct {
 	mu        sync.Mutex     // guards adding to listeners against Close
 	listeners sync.WaitGroup // the calls of Listen in progress
 	closeOnce sync.Once
+	purgeDone chan struct{} // closed when the purger (purge.go) ended
 }
 
 // Open connects to the PostgreSQL database at url (see the package
@@ -104,6 +105,8 @@ func Open(ctx context.Context, url string, limits store.Limits, log *slog.Logger
 	}
 	s := &Store{pool: pool, limits: limits, log: log}
 	s.stop, s.stopFn = context.WithCancel(context.Background())
+	s.purgeDone = make(chan struct{})
+	go s.purger(s.purgeDone)
 	cc := cfg.ConnConfig
 	log.Info("postgres store opened", "host", cc.Host, "port", cc.Port, "database", cc.Database,
 		"schema", schema, "schema_version", schemaVersion, "max_conns", cfg.MaxConns)
@@ -120,6 +123,7 @@ func (s *Store) Close() error {
 		s.mu.Unlock()
 		s.stopFn()
 		s.listeners.Wait()
+		<-s.purgeDone
 		s.pool.Close()
 		s.log.Info("postgres store closed")
 	})

@@ -125,6 +125,27 @@ CREATE INDEX link_tokens_by_account ON link_tokens (address, expires_ms);
 ALTER TABLE mailbox ADD COLUMN origin TEXT COLLATE "C" NOT NULL DEFAULT '';
 CREATE INDEX mailbox_by_origin ON mailbox (address, device, origin) INCLUDE (size) WHERE origin <> '';
 `,
+	// Version 4: the domain's keys that every process sharing the database
+	// must hold alike (domainkeys.go).
+	`
+CREATE TABLE domain_keys (
+	name          TEXT COLLATE "C" PRIMARY KEY,
+	key           BYTEA  NOT NULL,
+	created_at_ms BIGINT NOT NULL
+);
+`,
+	// Version 5: no counter shared across mailboxes (spec/16-security.md
+	// section 16.11). devices.mb_seq is the last sequence number its mailbox
+	// assigned, starting above every number the shared identity gave;
+	// mailbox.seq counts per mailbox.
+	`
+ALTER TABLE devices ADD COLUMN mb_seq BIGINT NOT NULL DEFAULT 0;
+UPDATE devices SET mb_seq = coalesce(pg_sequence_last_value(pg_get_serial_sequence('mailbox', 'seq')::regclass), 0);
+ALTER TABLE mailbox ALTER COLUMN seq DROP IDENTITY;
+ALTER TABLE mailbox DROP CONSTRAINT mailbox_pkey;
+ALTER TABLE mailbox ADD PRIMARY KEY (address, device, seq);
+DROP INDEX mailbox_by_box;
+`,
 }
 
 // schemaVersion is the schema version this package writes and reads.

@@ -125,7 +125,7 @@ func exportKeyPackages(ctx context.Context, tx *sql.Tx, fn func(store.Record) er
 }
 
 func exportMailbox(ctx context.Context, tx *sql.Tx, fn func(store.Record) error) error {
-	return each(ctx, tx, `SELECT address, device, envelope_id, lane, received_at_ms, sealed, origin FROM mailbox ORDER BY seq`, func(r *sql.Rows) error {
+	return each(ctx, tx, `SELECT address, device, envelope_id, lane, received_at_ms, sealed, origin FROM mailbox ORDER BY address, device, seq`, func(r *sql.Rows) error {
 		var e store.Envelope
 		var device, lane, received int64
 		var id []byte

@@ -208,6 +208,10 @@ func TestUpgradeFromV1(t *testing.T) {
 	if err != nil || res[0] != nil || !errors.Is(res[1], store.ErrLimit) {
 		t.Fatalf("Enqueue = %v, %v; want nil, ErrLimit", res, err)
 	}
+	// The mailbox's own counter goes on after the shared one of before.
+	if all, err := s.Pending(ctx, alice, 0, 10); err != nil || len(all) != 3 || all[2].Seq <= got[1].Seq {
+		t.Fatalf("after the upgrade, Pending = %+v, %v; want the new envelope after seq %d", all, err, got[1].Seq)
+	}
 	dev := store.Device{Address: "bob@example.org", ID: 1, SigKey: make([]byte, 32), HPKEKey: make([]byte, 32)}
 	if err := s.CreateAccount(ctx, dev, []byte{9}); err != nil {
 		t.Fatalf("CreateAccount with the invite of version 1: %v", err)
@@ -241,8 +245,8 @@ func TestUpgradeFromV1(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if v := userVersion(t, path); v != 4 {
-		t.Fatalf("after the upgrade, schema version %d, want 4", v)
+	if v := userVersion(t, path); v != 5 {
+		t.Fatalf("after the upgrade, schema version %d, want 5", v)
 	}
 	// The upgraded schema is the one a new database gets.
 	fresh := filepath.Join(dir, "fresh.db")
@@ -265,7 +269,7 @@ func TestUpgradeFromV1(t *testing.T) {
 	}
 }
 
-// TestOpenRefusesNextSchema checks that version 5 is refused, and that the
+// TestOpenRefusesNextSchema checks that version 6 is refused, and that the
 // refusal changes nothing.
 func TestOpenRefusesNextSchema(t *testing.T) {
 	t.Parallel()
@@ -277,7 +281,7 @@ func TestOpenRefusesNextSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`PRAGMA user_version = 5`); err != nil {
+	if _, err := db.Exec(`PRAGMA user_version = 6`); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -286,12 +290,12 @@ func TestOpenRefusesNextSchema(t *testing.T) {
 	s, err := sqlite.Open(t.Context(), path, store.DefaultLimits(), nil)
 	if err == nil {
 		s.Close()
-		t.Fatal("Open of a database with schema version 5 succeeded")
+		t.Fatal("Open of a database with schema version 6 succeeded")
 	}
 	if !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("Open: %v; want an error about a newer schema", err)
 	}
-	if v := userVersion(t, path); v != 5 {
+	if v := userVersion(t, path); v != 6 {
 		t.Fatalf("after a refused Open, schema version %d", v)
 	}
 }

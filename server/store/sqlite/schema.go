@@ -7,7 +7,7 @@ import (
 )
 
 // schemaVersion is the user_version this package writes and understands.
-const schemaVersion = 4
+const schemaVersion = 5
 
 // schema creates every table and index of schema version 1. Each statement
 // is idempotent. Later versions add to it with the steps in upgrades.
@@ -131,6 +131,36 @@ CREATE INDEX IF NOT EXISTS link_tokens_by_account ON link_tokens(address, expire
 	// index leaves out.
 	3: `
 ALTER TABLE mailbox ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+CREATE INDEX IF NOT EXISTS mailbox_by_origin ON mailbox(address, device, origin, size) WHERE origin <> '';
+`,
+	// Version 5: no counter shared across mailboxes (spec/16-security.md
+	// section 16.11). devices.mb_seq is the last sequence number its mailbox
+	// assigned; it starts above every number the shared counter gave. The
+	// mailbox table is rebuilt so that seq, which counts per mailbox, is no
+	// longer its rowid; id is the rowid, which only addresses a row.
+	4: `
+ALTER TABLE devices ADD COLUMN mb_seq INTEGER NOT NULL DEFAULT 0;
+UPDATE devices SET mb_seq = coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'mailbox'), 0);
+CREATE TABLE mailbox_v4 (
+	id             INTEGER PRIMARY KEY,
+	address        TEXT    NOT NULL,
+	device         INTEGER NOT NULL,
+	seq            INTEGER NOT NULL,
+	envelope_id    BLOB    NOT NULL,
+	lane           INTEGER NOT NULL,
+	received_at_ms INTEGER NOT NULL,
+	size           INTEGER NOT NULL,
+	sealed         BLOB    NOT NULL,
+	origin         TEXT    NOT NULL DEFAULT '',
+	UNIQUE (address, device, envelope_id),
+	FOREIGN KEY (address, device) REFERENCES devices(address, id) ON DELETE CASCADE
+);
+INSERT INTO mailbox_v4 (id, address, device, seq, envelope_id, lane, received_at_ms, size, sealed, origin)
+	SELECT seq, address, device, seq, envelope_id, lane, received_at_ms, size, sealed, origin FROM mailbox;
+DROP TABLE mailbox;
+ALTER TABLE mailbox_v4 RENAME TO mailbox;
+CREATE UNIQUE INDEX mailbox_by_box ON mailbox(address, device, seq);
+CREATE INDEX mailbox_by_received ON mailbox(received_at_ms);
 CREATE INDEX IF NOT EXISTS mailbox_by_origin ON mailbox(address, device, origin, size) WHERE origin <> '';
 `,
 }

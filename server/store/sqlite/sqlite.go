@@ -65,6 +65,9 @@ type Store struct {
 	writerDone chan struct{}
 	closeOnce  sync.Once
 	closeErr   error
+	// purgeStop ends the purger goroutine (purge.go), which closes
+	// purgeDone.
+	purgeStop, purgeDone chan struct{}
 
 	txs     atomic.Int64 // transactions the writer began
 	opsDone atomic.Int64 // write operations the writer ran
@@ -88,6 +91,9 @@ func Open(ctx context.Context, path string, limits store.Limits, log *slog.Logge
 	wdb, err := sql.Open("sqlite", base+"?_txlock=immediate"+
 		fmt.Sprintf("&_pragma=busy_timeout(%d)", busyTimeoutMS)+
 		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"+
+		// Deleted rows are overwritten with zeros, not only unlinked
+		// (purge.go).
+		"&_pragma=secure_delete(1)"+
 		// Savepoint journals in memory: every operation runs in one.
 		"&_pragma=temp_store(MEMORY)")
 	if err != nil {
@@ -140,6 +146,8 @@ func Open(ctx context.Context, path string, limits store.Limits, log *slog.Logge
 	s.ops = make(chan *writeOp, queueLen)
 	s.writerDone = make(chan struct{})
 	go s.writer()
+	s.purgeStop, s.purgeDone = make(chan struct{}), make(chan struct{})
+	go s.purger(s.purgeStop, s.purgeDone)
 	log.Info("sqlite store opened", "path", abs, "schema_version", schemaVersion)
 	return s, nil
 }
@@ -214,6 +222,8 @@ func (s *Store) Close() error {
 	}
 	s.mu.Unlock()
 	s.closeOnce.Do(func() {
+		close(s.purgeStop)
+		<-s.purgeDone
 		<-s.writerDone
 		var errs []error
 		s.rstmts.Range(func(_, st any) bool {
@@ -277,6 +287,7 @@ const (
 // writeOp is one write operation waiting for the writer.
 type writeOp struct {
 	fn    func(w *wtx) error // runs inside its own savepoint
+	alone bool               // fn runs by itself, outside any transaction
 	size  int                // approximate bytes written, for batching
 	state atomic.Int32
 	done  chan error // receives fn's error, or the commit's
@@ -288,10 +299,14 @@ type writeOp struct {
 // operation, it is dropped and ctx's error returned; once the writer took
 // it, write waits for its commit.
 func (s *Store) write(ctx context.Context, size int, fn func(w *wtx) error) error {
+	return s.submit(ctx, &writeOp{fn: fn, size: size, done: make(chan error, 1)})
+}
+
+// submit queues op for the writer and waits for its outcome, as write.
+func (s *Store) submit(ctx context.Context, op *writeOp) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	op := &writeOp{fn: fn, size: size, done: make(chan error, 1)}
 	if err := s.enqueueOp(ctx, op); err != nil {
 		return err
 	}
@@ -328,7 +343,20 @@ func (s *Store) writer() {
 	defer close(s.writerDone)
 	defer s.w.close()
 	batch := make([]*writeOp, 0, maxBatchOps)
-	for op := range s.ops {
+	var next *writeOp // an operation taken from ops but not run yet
+	for {
+		op := next
+		next = nil
+		if op == nil {
+			var ok bool
+			if op, ok = <-s.ops; !ok {
+				return
+			}
+		}
+		if op.alone {
+			s.runAlone(op)
+			continue
+		}
 		batch = append(batch[:0], op)
 		size := op.size
 	drain:
@@ -336,6 +364,10 @@ func (s *Store) writer() {
 			select {
 			case op, ok := <-s.ops:
 				if !ok {
+					break drain
+				}
+				if op.alone {
+					next = op
 					break drain
 				}
 				batch = append(batch, op)
@@ -347,6 +379,15 @@ func (s *Store) writer() {
 		s.commit(batch)
 		clear(batch)
 	}
+}
+
+// runAlone runs an operation that must not run inside a transaction.
+func (s *Store) runAlone(op *writeOp) {
+	if !op.state.CompareAndSwap(opQueued, opRunning) {
+		return
+	}
+	s.opsDone.Add(1)
+	op.done <- op.fn(s.w)
 }
 
 // commit runs batch in one transaction, each operation in its own savepoint,

@@ -193,25 +193,42 @@ func testEnqueueCanceled(t *testing.T, open Opener) {
 	}
 }
 
+// testSeqOrder: a mailbox reads in the order its envelopes were accepted,
+// and its sequence numbers are its own: no counter is shared across
+// mailboxes, so the copies of one send in two mailboxes do not get
+// neighbouring numbers (spec/16-security.md section 16.11).
 func testSeqOrder(t *testing.T, open Opener) {
 	s := open(t, testLimits)
 	alice := newAccount(t, s, "alice@example.org")
 	bob := newAccount(t, s, "bob@example.org")
+	carol := newAccount(t, s, "carol@example.org")
+	enqueue(t, s, env(carol, 10, 10), env(carol, 11, 10))
 	enqueue(t, s, env(alice, 0, 10))
 	enqueue(t, s, env(bob, 1, 10))
 	enqueue(t, s, env(alice, 2, 10), env(bob, 3, 10), env(alice, 4, 10))
 	enqueue(t, s, env(bob, 5, 10))
 
-	seqs := make(map[store.EnvelopeID]int64)
-	for _, mb := range []store.Mailbox{alice, bob} {
-		for _, st := range pending(t, s, mb) {
-			seqs[st.ID] = st.Seq
+	seqsOf := func(mb store.Mailbox, ids ...int) []int64 {
+		got := pending(t, s, mb)
+		if len(got) != len(ids) {
+			t.Fatalf("%s has %d envelopes waiting, want %d", mb.Address, len(got), len(ids))
 		}
+		var seqs []int64
+		for i, st := range got {
+			if st.ID != id(ids[i]) {
+				t.Fatalf("%s reads envelope %x at position %d, want envelope %d", mb.Address, st.ID, i, ids[i])
+			}
+			if i > 0 && st.Seq <= seqs[i-1] {
+				t.Fatalf("%s: envelope %d has seq %d, not after %d", mb.Address, ids[i], st.Seq, seqs[i-1])
+			}
+			seqs = append(seqs, st.Seq)
+		}
+		return seqs
 	}
-	for i := 1; i <= 5; i++ {
-		if seqs[id(i)] <= seqs[id(i-1)] {
-			t.Fatalf("envelope %d has seq %d, not after envelope %d's %d", i, seqs[id(i)], i-1, seqs[id(i-1)])
-		}
+	a, b := seqsOf(alice, 0, 2, 4), seqsOf(bob, 1, 3, 5)
+	seqsOf(carol, 10, 11)
+	if fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Fatalf("alice's envelopes have seqs %v and bob's %v: a counter is shared across mailboxes", a, b)
 	}
 }
 
@@ -266,10 +283,11 @@ func testPending(t *testing.T, open Opener) {
 	page, err = s.Pending(ctx, alice, all[9].Seq, 3)
 	wantErr(t, "Pending", err, nil)
 	wantIDs(t, "past the end", ids(page))
-	// after need not be the seq of an envelope of this mailbox.
-	page, err = s.Pending(ctx, alice, all[4].Seq+1, 2)
+	// after need not be the seq of a waiting envelope.
+	wantErr(t, "Ack", s.Ack(ctx, alice, []store.EnvelopeID{id(4)}), nil)
+	page, err = s.Pending(ctx, alice, all[4].Seq, 2)
 	wantErr(t, "Pending", err, nil)
-	wantIDs(t, "after a seq of another mailbox", ids(page), 5, 6)
+	wantIDs(t, "after an acknowledged envelope", ids(page), 5, 6)
 
 	page, err = s.Pending(ctx, store.Mailbox{Address: "nobody@example.org", Device: 1}, 0, 10)
 	wantErr(t, "Pending of an unknown mailbox", err, nil)
@@ -396,9 +414,9 @@ func testConcurrentEnqueue(t *testing.T, open Opener) {
 	}
 	wg.Wait()
 
-	seen := make(map[int64]bool)
 	ids := make(map[store.EnvelopeID]bool)
 	for _, mb := range mbs {
+		seen := make(map[int64]bool)
 		var last int64
 		for _, st := range pending(t, s, mb) {
 			if seen[st.Seq] {
