@@ -83,6 +83,9 @@ type Config struct {
 	// MaxConnections bounds concurrent client connections; more are
 	// refused. Zero means DefaultMaxConnections.
 	MaxConnections int
+	// Limits are the per-address, per-account and per-device policy
+	// limits; zero fields take their defaults.
+	Limits Limits
 	// PollInterval, when not zero, makes every connected device's pusher
 	// look at its mailbox that often even without a wake-up: for stores
 	// shared by several processes, where a notification may be lost.
@@ -161,6 +164,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxConnections == 0 {
 		cfg.MaxConnections = DefaultMaxConnections
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	if cfg.NewFederation == nil {
 		return nil, errors.New("server: no federation")
 	}

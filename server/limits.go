@@ -1,0 +1,107 @@
+package server
+
+import (
+	"time"
+
+	"github.com/xchat-im/xchat/server/ratelimit"
+)
+
+// Limits are the policy limits of spec/15-limits.md that an operator may
+// change. A zero field takes its default; a negative one (for a Rate, a
+// negative Burst) means no limit.
+type Limits struct {
+	// ConnsPerAddress bounds the concurrent client connections from one
+	// source address: an IPv4 address, or an IPv6 /64 (see AddressKey);
+	// default DefaultConnsPerAddress.
+	ConnsPerAddress int
+	// ConnsPerAccount bounds the concurrent authenticated connections of
+	// one account, all its devices together; default
+	// DefaultConnsPerAccount.
+	ConnsPerAccount int
+	// AuthFailuresPerAddress and AuthFailuresPerAccount are the budgets of
+	// failed authenticate requests per source address and per account
+	// named; defaults DefaultAuthFailuresPerAddress and
+	// DefaultAuthFailuresPerAccount.
+	AuthFailuresPerAddress, AuthFailuresPerAccount Rate
+	// ClaimsPerRequester is the budget of one-time key packages one
+	// account may claim, and ClaimsPerTarget the budget of one-time key
+	// packages claimed of one device; past either, claims get the
+	// last-resort package. Defaults DefaultClaimsPerRequester and
+	// DefaultClaimsPerTarget.
+	ClaimsPerRequester, ClaimsPerTarget Rate
+	// LookupMisses is the budget, per requesting account, of get-devices
+	// and claim-key-package requests for this domain that name an unknown
+	// account or device; default DefaultLookupMisses.
+	LookupMisses Rate
+}
+
+// Rate is a token-bucket budget: Burst units, then one more every
+// Interval.
+type Rate struct {
+	Burst    int
+	Interval time.Duration
+}
+
+// Defaults of Limits (spec/15-limits.md section 15.1).
+const (
+	DefaultConnsPerAddress = 256
+	DefaultConnsPerAccount = 64
+)
+
+// Defaults of the Rate fields of Limits (spec/15-limits.md section 15.1).
+var (
+	DefaultAuthFailuresPerAddress = Rate{authFailAddrBurst, authFailAddrRefill}
+	DefaultAuthFailuresPerAccount = Rate{authFailAccountBurst, authFailAccountRefill}
+	DefaultClaimsPerRequester     = Rate{claimRequesterBurst, claimRequesterRefill}
+	DefaultClaimsPerTarget        = Rate{claimTargetBurst, claimTargetRefill}
+	DefaultLookupMisses           = Rate{lookupMissBurst, lookupMissRefill}
+)
+
+const (
+	authFailAddrBurst     = 20
+	authFailAddrRefill    = 3 * time.Second
+	authFailAccountBurst  = 100
+	authFailAccountRefill = time.Second
+	claimRequesterBurst   = 200
+	claimRequesterRefill  = 10 * time.Second
+	claimTargetBurst      = 20
+	claimTargetRefill     = time.Minute
+	lookupMissBurst       = 20
+	lookupMissRefill      = 6 * time.Second
+)
+
+// withDefaults returns l with its zero fields set to their defaults.
+func (l Limits) withDefaults() Limits {
+	if l.ConnsPerAddress == 0 {
+		l.ConnsPerAddress = DefaultConnsPerAddress
+	}
+	if l.ConnsPerAccount == 0 {
+		l.ConnsPerAccount = DefaultConnsPerAccount
+	}
+	for _, r := range []struct {
+		r   *Rate
+		def Rate
+	}{
+		{&l.AuthFailuresPerAddress, DefaultAuthFailuresPerAddress},
+		{&l.AuthFailuresPerAccount, DefaultAuthFailuresPerAccount},
+		{&l.ClaimsPerRequester, DefaultClaimsPerRequester},
+		{&l.ClaimsPerTarget, DefaultClaimsPerTarget},
+		{&l.LookupMisses, DefaultLookupMisses},
+	} {
+		if r.r.Burst == 0 {
+			r.r.Burst = r.def.Burst
+		}
+		if r.r.Interval <= 0 {
+			r.r.Interval = r.def.Interval
+		}
+	}
+	return l
+}
+
+// limiter returns a limiter for r, or nil (no limit) for a negative burst.
+func (r Rate) limiter() *ratelimit.Limiter {
+	if r.Burst < 0 {
+		return nil
+	}
+	return ratelimit.New(r.Burst, r.Interval)
+}
