@@ -64,7 +64,7 @@ func (c *conn) serverInfo() ([]byte, error) {
 // ServerInfo returns this server's server-info answer. It implements
 // federation.Local.
 func (s *Server) ServerInfo() *wire.ServerInfoOK {
-	return &wire.ServerInfoOK{
+	ok := &wire.ServerInfoOK{
 		Domain:       s.cfg.Domain,
 		CertKey:      s.cfg.CertKey.Public().(ed25519.PublicKey),
 		Registration: uint8(s.cfg.Registration),
@@ -77,11 +77,15 @@ func (s *Server) ServerInfo() *wire.ServerInfoOK {
 			MaxKeyPackageLen:    wire.MaxKeyPackageLen,
 			RetentionSeconds:    uint64(wire.Retention / time.Second),
 			MailboxMaxEnvelopes: wire.MailboxMaxEnvelopes,
-			// The registration limit, so that clients and test harnesses can pace themselves.
-			RegistrationBurst:      registrationBurst,
-			RegistrationIntervalMs: uint64(registrationRefill / time.Millisecond),
 		},
 	}
+	// The registration limit, so that clients and test harnesses can pace
+	// themselves; none when registrations are not limited.
+	if r := s.cfg.Limits.Registrations; r.Burst >= 0 {
+		ok.Limits.RegistrationBurst = uint64(r.Burst)
+		ok.Limits.RegistrationIntervalMs = uint64(r.Interval / time.Millisecond)
+	}
+	return ok
 }
 
 // exporter returns the connection's device-authentication exporter value.

@@ -29,6 +29,9 @@ type Limits struct {
 	// last-resort package. Defaults DefaultClaimsPerRequester and
 	// DefaultClaimsPerTarget.
 	ClaimsPerRequester, ClaimsPerTarget Rate
+	// Registrations is the budget of register attempts per source
+	// address, announced in server-info; default DefaultRegistrations.
+	Registrations Rate
 	// LookupMisses is the budget, per requesting account, of get-devices
 	// and claim-key-package requests for this domain that name an unknown
 	// account or device; default DefaultLookupMisses.
@@ -55,6 +58,7 @@ var (
 	DefaultClaimsPerRequester     = Rate{claimRequesterBurst, claimRequesterRefill}
 	DefaultClaimsPerTarget        = Rate{claimTargetBurst, claimTargetRefill}
 	DefaultLookupMisses           = Rate{lookupMissBurst, lookupMissRefill}
+	DefaultRegistrations          = Rate{registrationBurst, registrationRefill}
 )
 
 const (
@@ -87,6 +91,7 @@ func (l Limits) withDefaults() Limits {
 		{&l.ClaimsPerRequester, DefaultClaimsPerRequester},
 		{&l.ClaimsPerTarget, DefaultClaimsPerTarget},
 		{&l.LookupMisses, DefaultLookupMisses},
+		{&l.Registrations, DefaultRegistrations},
 	} {
 		if r.r.Burst == 0 {
 			r.r.Burst = r.def.Burst

@@ -176,7 +176,7 @@ func New(cfg Config) (*Server, error) {
 		log:           cfg.Logger,
 		hub:           newHub(),
 		lane:          ratelimit.New(wire.RequestLaneBurst, wire.RequestLaneRefill),
-		registrations: ratelimit.New(registrationBurst, registrationRefill),
+		registrations: cfg.Limits.Registrations.limiter(),
 		lookups:       ratelimit.New(lookupBurst, lookupRefill),
 		tlsConf: &tls.Config{
 			Certificates: []tls.Certificate{cfg.Certificate},
