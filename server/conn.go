@@ -32,6 +32,12 @@ type conn struct {
 	mu     sync.Mutex
 	state  authState
 	device *store.Device // set once authenticated
+	// claim is the device an authenticate or linked register is about to
+	// authenticate the connection as, set before it reads the store;
+	// claimRemoved says a removal of that device was seen meanwhile
+	// (disconnect), which makes the authentication fail.
+	claim        *store.Mailbox
+	claimRemoved bool
 	// removed is set when the device was removed (link.go): the
 	// connection's requests are refused until it is closed.
 	removed atomic.Bool
@@ -146,16 +152,54 @@ func (c *conn) beginAuth() error {
 	return nil
 }
 
-// endAuth ends what beginAuth started: with a device, the connection is
-// authenticated as it and its pusher starts; with nil, it is not.
-func (c *conn) endAuth(d *store.Device) {
+// claimDevice records that the running register or authenticate is about
+// to authenticate the connection as mb. It must be called before the store
+// is read for mb: a removal of mb either committed before that read, which
+// then finds no device, or finds the claim (disconnect) and makes
+// finishAuth fail. So no connection becomes authenticated as a device
+// whose removal has been answered.
+func (c *conn) claimDevice(mb store.Mailbox) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if d == nil {
-		c.state = unauthenticated
-		return
+	c.claim, c.claimRemoved = &mb, false
+}
+
+// finishAuth authenticates the connection as d and starts its pusher,
+// unless d was removed since claimDevice; then it returns auth_failed and
+// the connection stays unauthenticated.
+func (c *conn) finishAuth(d *store.Device) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.claimRemoved || c.claim == nil || *c.claim != (store.Mailbox{Address: d.Address, Device: d.ID}) {
+		c.state, c.claim, c.claimRemoved = unauthenticated, nil, false
+		return wire.Errorf(wire.CodeAuthFailed, "device authentication failed")
 	}
-	c.state, c.device = authenticated, d
+	c.state, c.device, c.claim = authenticated, d, nil
 	close(c.authed)
 	go c.push(c.qc.Context(), store.Mailbox{Address: d.Address, Device: d.ID})
+	return nil
+}
+
+// endAuth ends what beginAuth started when finishAuth did not run or
+// failed: the connection is unauthenticated again.
+func (c *conn) endAuth() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == authenticating {
+		c.state, c.claim, c.claimRemoved = unauthenticated, nil, false
+	}
+}
+
+// matchRemoved reports whether the connection is authenticated as mb, or, when
+// it is authenticating as mb, makes that authentication fail.
+func (c *conn) matchRemoved(mb store.Mailbox) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.device != nil {
+		return c.device.Address == mb.Address && c.device.ID == mb.Device
+	}
+	if c.claim != nil && *c.claim == mb {
+		c.claimRemoved = true
+	}
+	return false
 }

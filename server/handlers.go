@@ -48,7 +48,7 @@ func (c *conn) handle(ctx context.Context, req wire.Request) ([]byte, error) {
 	case *wire.SetDeliveryPolicy:
 		return c.setDeliveryPolicy(ctx, me, r)
 	case *wire.GetSenderCert:
-		return c.senderCert(dev)
+		return c.senderCert(ctx, dev)
 	case *wire.CreateLink:
 		return c.createLink(ctx, me)
 	case *wire.RemoveDevice:
@@ -101,18 +101,23 @@ func (c *conn) checkDomain(address string) error {
 	return nil
 }
 
-func (c *conn) register(ctx context.Context, r *wire.Register) (resp []byte, err error) {
+func (c *conn) register(ctx context.Context, r *wire.Register) ([]byte, error) {
 	if err := c.beginAuth(); err != nil {
 		return nil, err
 	}
-	var dev *store.Device
-	defer func() { c.endAuth(dev) }()
+	defer c.endAuth()
 	if ok, retry := c.s.registrations.Allow(remoteIP(c.qc.RemoteAddr()), time.Now()); !ok {
 		return nil, &wire.Error{Code: wire.CodeRateLimited, Message: "too many registrations from this address", RetryAfter: retry}
 	}
 	if r.Link != nil {
-		dev, resp, err = c.registerLinked(ctx, r)
-		return resp, err
+		dev, resp, err := c.registerLinked(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.finishAuth(dev); err != nil {
+			return nil, err
+		}
+		return resp, nil
 	}
 	switch c.s.cfg.Registration {
 	case RegistrationClosed:
@@ -149,8 +154,12 @@ func (c *conn) register(ctx context.Context, r *wire.Register) (resp []byte, err
 	case err != nil:
 		return nil, fmt.Errorf("register: %w", err)
 	}
-	dev = &d
 	c.log.Info("account registered")
+	// Nobody else can remove the only device of a new account.
+	c.claimDevice(store.Mailbox{Address: d.Address, Device: d.ID})
+	if err := c.finishAuth(&d); err != nil {
+		return nil, err
+	}
 	return wire.EncodeSuccess(&wire.RegisterOK{Device: 1})
 }
 
@@ -170,27 +179,31 @@ func (c *conn) authenticate(ctx context.Context, r *wire.Authenticate) ([]byte, 
 	if err := c.beginAuth(); err != nil {
 		return nil, err
 	}
+	defer c.endAuth()
 	var dev *store.Device
-	defer func() { c.endAuth(dev) }()
-	key, known := dummyKey, false
+	key := dummyKey
 	if c.checkDomain(r.Address) == nil {
-		d, err := c.s.cfg.Store.Device(ctx, store.Mailbox{Address: r.Address, Device: r.Device})
+		mb := store.Mailbox{Address: r.Address, Device: r.Device}
+		// Claimed before the store is read: a removal that commits after
+		// the read makes finishAuth fail.
+		c.claimDevice(mb)
+		d, err := c.s.cfg.Store.Device(ctx, mb)
 		switch {
 		case err == nil:
-			key, known = d.SigKey, true
-			dev = &d
+			key, dev = d.SigKey, &d
 		case !errors.Is(err, store.ErrUnknownDevice):
 			return nil, fmt.Errorf("authenticate: %w", err)
 		}
 	}
 	exp, err := c.exporter()
 	if err != nil {
-		dev = nil
 		return nil, fmt.Errorf("exporter: %w", err)
 	}
-	if !ed25519.Verify(key, wire.DeviceAuthMessage(r.Address, r.Device, exp), r.Signature) || !known {
-		dev = nil
+	if !ed25519.Verify(key, wire.DeviceAuthMessage(r.Address, r.Device, exp), r.Signature) || dev == nil {
 		return nil, wire.Errorf(wire.CodeAuthFailed, "device authentication failed")
+	}
+	if err := c.finishAuth(dev); err != nil {
+		return nil, err
 	}
 	return wire.EncodeSuccess(&wire.OK{})
 }
@@ -225,7 +238,19 @@ func (c *conn) setDeliveryPolicy(ctx context.Context, me store.Mailbox, r *wire.
 	return wire.EncodeSuccess(&wire.OK{})
 }
 
-func (c *conn) senderCert(dev *store.Device) ([]byte, error) {
+// senderCert answers get-sender-cert. The device is read from the store
+// first: another process sharing the store may have removed it and not yet
+// told this one, and no certificate may be issued to a removed device.
+func (c *conn) senderCert(ctx context.Context, dev *store.Device) ([]byte, error) {
+	mb := store.Mailbox{Address: dev.Address, Device: dev.ID}
+	switch _, err := c.s.cfg.Store.Device(ctx, mb); {
+	case errors.Is(err, store.ErrUnknownDevice):
+		c.s.forgetDevice(mb)
+		c.s.disconnect(mb, c)
+		return nil, wire.Errorf(wire.CodeUnauthenticated, "this device was removed")
+	case err != nil:
+		return nil, fmt.Errorf("get sender certificate: %w", err)
+	}
 	cert, err := wire.IssueSenderCert(c.s.cfg.CertKey, wire.SenderCertBody{
 		Address: dev.Address, Device: dev.ID, SigKey: dev.SigKey,
 		Expires: uint64(time.Now().Add(wire.SenderCertTTL).Unix()),
