@@ -114,7 +114,7 @@ func (c *conn) register(ctx context.Context, r *wire.Register) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := c.finishAuth(dev); err != nil {
+		if err := c.finishAuth(dev, true); err != nil {
 			return nil, err
 		}
 		return resp, nil
@@ -157,7 +157,7 @@ func (c *conn) register(ctx context.Context, r *wire.Register) ([]byte, error) {
 	c.log.Info("account registered")
 	// Nobody else can remove the only device of a new account.
 	c.claimDevice(store.Mailbox{Address: d.Address, Device: d.ID})
-	if err := c.finishAuth(&d); err != nil {
+	if err := c.finishAuth(&d, true); err != nil {
 		return nil, err
 	}
 	return wire.EncodeSuccess(&wire.RegisterOK{Device: 1})
@@ -175,11 +175,32 @@ func remoteIP(a net.Addr) string {
 // authentication costs the same whether or not the device exists.
 var dummyKey = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public().(ed25519.PublicKey)
 
+// authenticate answers authenticate. Failed attempts are counted per
+// source address and per account named; past either budget, attempts are
+// refused before any work (spec/05-accounts.md section 5.7).
 func (c *conn) authenticate(ctx context.Context, r *wire.Authenticate) ([]byte, error) {
 	if err := c.beginAuth(); err != nil {
 		return nil, err
 	}
 	defer c.endAuth()
+	now := time.Now()
+	if ok, retry := c.s.authFailAddr.Peek(c.addr, now); !ok {
+		return nil, &wire.Error{Code: wire.CodeRateLimited, RetryAfter: retry,
+			Message: "too many failed authentications from this address"}
+	}
+	if ok, retry := c.s.authFailAccount.Peek(r.Address, now); !ok {
+		return nil, &wire.Error{Code: wire.CodeRateLimited, RetryAfter: retry,
+			Message: "too many failed authentications of this account"}
+	}
+	resp, err := c.authenticateDevice(ctx, r)
+	if pe, ok := errors.AsType[*wire.Error](err); ok && pe.Code == wire.CodeAuthFailed {
+		c.s.authFailAddr.Take(c.addr, now)
+		c.s.authFailAccount.Take(r.Address, now)
+	}
+	return resp, err
+}
+
+func (c *conn) authenticateDevice(ctx context.Context, r *wire.Authenticate) ([]byte, error) {
 	var dev *store.Device
 	key := dummyKey
 	if c.checkDomain(r.Address) == nil {
@@ -202,7 +223,7 @@ func (c *conn) authenticate(ctx context.Context, r *wire.Authenticate) ([]byte, 
 	if !ed25519.Verify(key, wire.DeviceAuthMessage(r.Address, r.Device, exp), r.Signature) || dev == nil {
 		return nil, wire.Errorf(wire.CodeAuthFailed, "device authentication failed")
 	}
-	if err := c.finishAuth(dev); err != nil {
+	if err := c.finishAuth(dev, false); err != nil {
 		return nil, err
 	}
 	return wire.EncodeSuccess(&wire.OK{})

@@ -57,6 +57,11 @@ func (c *conn) registerLinked(ctx context.Context, r *wire.Register) (*store.Dev
 	if !ed25519.Verify(r.Keys.SigKey, wire.DeviceAuthMessage(r.Address, 0, exp), r.Signature) {
 		return nil, nil, wire.Errorf(wire.CodeAuthFailed, "registration signature does not verify")
 	}
+	// The connection limit per account, checked before the device is made
+	// (finishAuth does not refuse a device just made).
+	if err := c.s.checkAccountFull(r.Address); err != nil {
+		return nil, nil, err
+	}
 	h := sha256.Sum256(r.Link)
 	now := c.s.now()
 	d := store.Device{

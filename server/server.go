@@ -132,6 +132,9 @@ type Server struct {
 	registrations *ratelimit.Limiter
 	// lookups limits each device's requests that reach other domains.
 	lookups *ratelimit.Limiter
+	// authFailAddr and authFailAccount are the budgets of failed
+	// authentications per source address and per account named.
+	authFailAddr, authFailAccount *ratelimit.Limiter
 	tlsConf *tls.Config // for clients (xchat/1)
 	fedTLS  *tls.Config // for peers (xchat-fed/1)
 	fed     Federation
@@ -139,6 +142,9 @@ type Server struct {
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
+	// addrConns counts the client connections per source address key
+	// (remoteIP), accountConns the authenticated ones per account.
+	addrConns, accountConns map[string]int
 	// requests counts in-flight requests, for graceful shutdown.
 	requests sync.WaitGroup
 	closing  bool
@@ -178,6 +184,10 @@ func New(cfg Config) (*Server, error) {
 		lane:          ratelimit.New(wire.RequestLaneBurst, wire.RequestLaneRefill),
 		registrations: cfg.Limits.Registrations.limiter(),
 		lookups:       ratelimit.New(lookupBurst, lookupRefill),
+		authFailAddr:    cfg.Limits.AuthFailuresPerAddress.limiter(),
+		authFailAccount: cfg.Limits.AuthFailuresPerAccount.limiter(),
+		addrConns:       make(map[string]int),
+		accountConns:    make(map[string]int),
 		tlsConf: &tls.Config{
 			Certificates: []tls.Certificate{cfg.Certificate},
 			MinVersion:   tls.VersionTLS13,
@@ -226,13 +236,19 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 	base := qconf.Clone()
 	// Refuse connections beyond the limit during the handshake, with
 	// CONNECTION_REFUSED (spec/02-transport.md).
-	qconf.GetConfigForClient = func(*quic.ClientInfo) (*quic.Config, error) {
+	// The per-address limit is checked here too, on the address of the
+	// Initial packet; newConn checks both again on the address of the
+	// established connection.
+	qconf.GetConfigForClient = func(info *quic.ClientInfo) (*quic.Config, error) {
 		s.mu.Lock()
 		n := len(s.conns)
+		fromAddr := s.addrConns[remoteIP(info.RemoteAddr)]
 		s.mu.Unlock()
-		full := n+s.fed.Conns() >= s.cfg.MaxConnections
-		if full {
+		if n+s.fed.Conns() >= s.cfg.MaxConnections {
 			return nil, errors.New("connection limit reached")
+		}
+		if lim := s.cfg.Limits.ConnsPerAddress; lim > 0 && fromAddr >= lim {
+			return nil, errors.New("connection limit per address reached")
 		}
 		return base, nil
 	}
@@ -274,8 +290,8 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 		}
 		c := s.newConn(qc)
 		if c == nil {
-			// Shutting down, or the limit was reached during the handshake.
-			qc.CloseWithError(wire.CloseServerShutdown, "shutting down or at the connection limit")
+			// Shutting down, or a limit was reached during the handshake.
+			qc.CloseWithError(wire.CloseServerShutdown, "shutting down, or at the connection limit of the server or of this address")
 			continue
 		}
 		go c.serve(connCtx)

@@ -69,6 +69,10 @@ var limitRows = map[string]limitRow{
 	"Request frame before authentication":          {values: []string{"MaxPreAuthFrame", "MaxPreAuthFrame"}},
 	"Concurrent connections per server":            {values: []string{"server.DefaultMaxConnections"}},
 	"`register` attempts per source IP address":    {values: []string{"server.registrationBurst", "1", "server.registrationRefill"}, field: "RegistrationBurst,RegistrationIntervalMs"},
+	"Concurrent client connections per source address (an IPv4 address, or an IPv6 /64)": {values: []string{"server.DefaultConnsPerAddress"}},
+	"Concurrent authenticated connections per account":                                   {values: []string{"server.DefaultConnsPerAccount"}},
+	"Failed `authenticate` attempts per source address":                                  {values: []string{"server.authFailAddrBurst", "1", "server.authFailAddrRefill"}},
+	"Failed `authenticate` attempts per account named":                                   {values: []string{"server.authFailAccountBurst", "1", "server.authFailAccountRefill"}},
 	"Requests of one device that reach other domains (`get-devices`, `claim-key-package`, `get-domain-key` for remote addresses)": {
 		values: []string{"server.lookupBurst", "1", "server.lookupRefill"}},
 	"Default homeserver port (no SRV record)":                                     {values: []string{"federation.DefaultPort"}},
