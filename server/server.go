@@ -135,10 +135,10 @@ type Server struct {
 	// authFailAddr and authFailAccount are the budgets of failed
 	// authentications per source address and per account named.
 	authFailAddr, authFailAccount *ratelimit.Limiter
-	tlsConf *tls.Config // for clients (xchat/1)
-	fedTLS  *tls.Config // for peers (xchat-fed/1)
-	fed     Federation
-	devices deviceCache
+	tlsConf                       *tls.Config // for clients (xchat/1)
+	fedTLS                        *tls.Config // for peers (xchat-fed/1)
+	fed                           Federation
+	devices                       deviceCache
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
@@ -178,12 +178,12 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: unknown registration policy %d", cfg.Registration)
 	}
 	s := &Server{
-		cfg:           cfg,
-		log:           cfg.Logger,
-		hub:           newHub(),
-		lane:          ratelimit.New(wire.RequestLaneBurst, wire.RequestLaneRefill),
-		registrations: cfg.Limits.Registrations.limiter(),
-		lookups:       ratelimit.New(lookupBurst, lookupRefill),
+		cfg:             cfg,
+		log:             cfg.Logger,
+		hub:             newHub(),
+		lane:            ratelimit.New(wire.RequestLaneBurst, wire.RequestLaneRefill),
+		registrations:   cfg.Limits.Registrations.limiter(),
+		lookups:         ratelimit.New(lookupBurst, lookupRefill),
 		authFailAddr:    cfg.Limits.AuthFailuresPerAddress.limiter(),
 		authFailAccount: cfg.Limits.AuthFailuresPerAccount.limiter(),
 		addrConns:       make(map[string]int),
