@@ -99,9 +99,16 @@ func dialRefused(t *testing.T, s *servertest.Server) {
 func TestConnectionsPerAddress(t *testing.T) {
 	t.Parallel()
 	s := servertest.Start(t, servertest.Options{Limits: server.Limits{ConnsPerAddress: 3}})
-	servertest.Dial(t, s)
-	servertest.Dial(t, s)
-	r3 := servertest.Dial(t, s)
+	var r3 *servertest.Raw
+	for range 3 {
+		// A response shows that the server counts the connection (a
+		// client's handshake completes before the server's).
+		r3 = servertest.Dial(t, s)
+		var ok wire.ServerInfoOK
+		if err := r3.Request(&wire.ServerInfo{}, &ok); err != nil {
+			t.Fatal(err)
+		}
+	}
 	dialRefused(t, s)
 	r3.QC.CloseWithError(0, "")
 	deadline := time.Now().Add(10 * time.Second)
