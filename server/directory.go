@@ -85,29 +85,18 @@ func (c *conn) claimKeyPackage(ctx context.Context, r *wire.ClaimKeyPackage) ([]
 		}
 		return wire.EncodeSuccess(&ok)
 	}
-	ok, err := c.s.ClaimKeyPackage(ctx, r)
+	ok, err := c.s.claimKeyPackage(ctx, r, c.authenticated().Address)
 	if err != nil {
 		return nil, err
 	}
 	return wire.EncodeSuccess(ok)
 }
 
-// ClaimKeyPackage answers claim-key-package for a local device.
+// ClaimKeyPackage answers claim-key-package for a local device, relayed
+// from another domain: the requester is not known here (the origin domain
+// limits its accounts), but the target device's claim budget applies.
 func (s *Server) ClaimKeyPackage(ctx context.Context, r *wire.ClaimKeyPackage) (*wire.ClaimKeyPackageOK, error) {
-	if !s.isLocal(r.Address) {
-		return nil, wire.Errorf(wire.CodeWrongDomain, "%s is not on %s", r.Address, s.cfg.Domain)
-	}
-	mb := store.Mailbox{Address: r.Address, Device: r.Device}
-	kp, lastResort, err := s.cfg.Store.ClaimKeyPackage(ctx, mb)
-	switch {
-	case errors.Is(err, store.ErrNoKeyPackage):
-		return nil, wire.Errorf(wire.CodeNoKeyPackage, "%s device %d has no key package", r.Address, r.Device)
-	case errors.Is(err, store.ErrUnknownDevice):
-		return nil, wire.Errorf(wire.CodeUnknownDevice, "%s device %d", r.Address, r.Device)
-	case err != nil:
-		return nil, fmt.Errorf("claim key package: %w", err)
-	}
-	return &wire.ClaimKeyPackageOK{KeyPackage: kp, LastResort: lastResort}, nil
+	return s.claimKeyPackage(ctx, r, "")
 }
 
 // domainKey answers get-domain-key: this server's sender-certificate key,

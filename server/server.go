@@ -135,6 +135,9 @@ type Server struct {
 	// authFailAddr and authFailAccount are the budgets of failed
 	// authentications per source address and per account named.
 	authFailAddr, authFailAccount *ratelimit.Limiter
+	// claimsRequester and claimsTarget are the budgets of one-time key
+	// packages claimed per requesting account and per target device.
+	claimsRequester, claimsTarget *ratelimit.Limiter
 	tlsConf                       *tls.Config // for clients (xchat/1)
 	fedTLS                        *tls.Config // for peers (xchat-fed/1)
 	fed                           Federation
@@ -186,6 +189,8 @@ func New(cfg Config) (*Server, error) {
 		lookups:         ratelimit.New(lookupBurst, lookupRefill),
 		authFailAddr:    cfg.Limits.AuthFailuresPerAddress.limiter(),
 		authFailAccount: cfg.Limits.AuthFailuresPerAccount.limiter(),
+		claimsRequester: cfg.Limits.ClaimsPerRequester.limiter(),
+		claimsTarget:    cfg.Limits.ClaimsPerTarget.limiter(),
 		addrConns:       make(map[string]int),
 		accountConns:    make(map[string]int),
 		tlsConf: &tls.Config{
