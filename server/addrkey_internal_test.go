@@ -12,7 +12,7 @@ func TestAddressKey(t *testing.T) {
 	t.Parallel()
 	key := func(s string) string {
 		host, zone, _ := strings.Cut(s, "%")
-		return remoteIP(&net.UDPAddr{IP: net.ParseIP(host), Zone: zone, Port: 7443})
+		return addressKey(&net.UDPAddr{IP: net.ParseIP(host), Zone: zone, Port: 7443})
 	}
 	same := [][2]string{
 		{"192.0.2.1", "::ffff:192.0.2.1"},

@@ -57,7 +57,7 @@ type conn struct {
 
 func (s *Server) newConn(qc *quic.Conn) *conn {
 	c := &conn{s: s, qc: qc, log: s.log.With("remote", qc.RemoteAddr().String()),
-		addr: remoteIP(qc.RemoteAddr()), authed: make(chan struct{}), pushStop: make(chan struct{})}
+		addr: addressKey(qc.RemoteAddr()), authed: make(chan struct{}), pushStop: make(chan struct{})}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing || len(s.conns) >= s.cfg.MaxConnections {

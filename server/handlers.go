@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/xchat-im/xchat/server/store"
@@ -106,7 +105,7 @@ func (c *conn) register(ctx context.Context, r *wire.Register) ([]byte, error) {
 		return nil, err
 	}
 	defer c.endAuth()
-	if ok, retry := c.s.registrations.Allow(remoteIP(c.qc.RemoteAddr()), time.Now()); !ok {
+	if ok, retry := c.s.registrations.Allow(c.addr, time.Now()); !ok {
 		return nil, &wire.Error{Code: wire.CodeRateLimited, Message: "too many registrations from this address", RetryAfter: retry}
 	}
 	if r.Link != nil {
@@ -161,14 +160,6 @@ func (c *conn) register(ctx context.Context, r *wire.Register) ([]byte, error) {
 		return nil, err
 	}
 	return wire.EncodeSuccess(&wire.RegisterOK{Device: 1})
-}
-
-// remoteIP returns the IP address of a peer, the key of per-address limits.
-func remoteIP(a net.Addr) string {
-	if u, ok := a.(*net.UDPAddr); ok {
-		return u.IP.String()
-	}
-	return a.String()
 }
 
 // dummyKey stands in for the key of an unknown device, so that a failed

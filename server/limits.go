@@ -1,6 +1,8 @@
 package server
 
 import (
+	"net"
+	"net/netip"
 	"time"
 
 	"github.com/xchat-im/xchat/server/ratelimit"
@@ -109,4 +111,28 @@ func (r Rate) limiter() *ratelimit.Limiter {
 		return nil
 	}
 	return ratelimit.New(r.Burst, r.Interval)
+}
+
+// addressKey returns the key of per-address limits for a peer's address
+// (spec/02-transport.md section 2.10): an IPv4 address itself, also when
+// given as an IPv4-mapped IPv6 address; for an IPv6 address its /64
+// prefix, since one subscriber commonly holds a whole /64 (the zone is
+// dropped). Loopback addresses are not special: each IPv4 loopback address
+// is its own key, and ::1 is in ::/64. Tests and benchmarks, which all
+// connect from 127.0.0.1, raise the limits instead (Limits).
+func addressKey(a net.Addr) string {
+	var ip netip.Addr
+	if u, ok := a.(*net.UDPAddr); ok {
+		ip, _ = netip.AddrFromSlice(u.IP)
+	} else if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		ip = ap.Addr()
+	} else {
+		return a.String()
+	}
+	ip = ip.Unmap().WithZone("")
+	if !ip.Is6() {
+		return ip.String()
+	}
+	p, _ := ip.Prefix(64)
+	return p.String()
 }

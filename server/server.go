@@ -138,15 +138,18 @@ type Server struct {
 	// claimsRequester and claimsTarget are the budgets of one-time key
 	// packages claimed per requesting account and per target device.
 	claimsRequester, claimsTarget *ratelimit.Limiter
-	tlsConf                       *tls.Config // for clients (xchat/1)
-	fedTLS                        *tls.Config // for peers (xchat-fed/1)
-	fed                           Federation
-	devices                       deviceCache
+	// lookupMisses is the budget per account of local lookups that name
+	// an unknown account or device.
+	lookupMisses *ratelimit.Limiter
+	tlsConf      *tls.Config // for clients (xchat/1)
+	fedTLS       *tls.Config // for peers (xchat-fed/1)
+	fed          Federation
+	devices      deviceCache
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
 	// addrConns counts the client connections per source address key
-	// (remoteIP), accountConns the authenticated ones per account.
+	// (addressKey), accountConns the authenticated ones per account.
 	addrConns, accountConns map[string]int
 	// requests counts in-flight requests, for graceful shutdown.
 	requests sync.WaitGroup
@@ -191,6 +194,7 @@ func New(cfg Config) (*Server, error) {
 		authFailAccount: cfg.Limits.AuthFailuresPerAccount.limiter(),
 		claimsRequester: cfg.Limits.ClaimsPerRequester.limiter(),
 		claimsTarget:    cfg.Limits.ClaimsPerTarget.limiter(),
+		lookupMisses:    cfg.Limits.LookupMisses.limiter(),
 		addrConns:       make(map[string]int),
 		accountConns:    make(map[string]int),
 		tlsConf: &tls.Config{
@@ -247,7 +251,7 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 	qconf.GetConfigForClient = func(info *quic.ClientInfo) (*quic.Config, error) {
 		s.mu.Lock()
 		n := len(s.conns)
-		fromAddr := s.addrConns[remoteIP(info.RemoteAddr)]
+		fromAddr := s.addrConns[addressKey(info.RemoteAddr)]
 		s.mu.Unlock()
 		if n+s.fed.Conns() >= s.cfg.MaxConnections {
 			return nil, errors.New("connection limit reached")

@@ -75,6 +75,8 @@ var limitRows = map[string]limitRow{
 	"Concurrent authenticated connections per account":                                   {values: []string{"server.DefaultConnsPerAccount"}},
 	"Failed `authenticate` attempts per source address":                                  {values: []string{"server.authFailAddrBurst", "1", "server.authFailAddrRefill"}},
 	"Failed `authenticate` attempts per account named":                                   {values: []string{"server.authFailAccountBurst", "1", "server.authFailAccountRefill"}},
+	"`get-devices` and `claim-key-package` for this domain naming an unknown account or device, per requesting account": {
+		values: []string{"server.lookupMissBurst", "1", "server.lookupMissRefill"}},
 	"Requests of one device that reach other domains (`get-devices`, `claim-key-package`, `get-domain-key` for remote addresses)": {
 		values: []string{"server.lookupBurst", "1", "server.lookupRefill"}},
 	"Default homeserver port (no SRV record)":                                     {values: []string{"federation.DefaultPort"}},
