@@ -103,3 +103,22 @@ func TestKeyPackageClaimsPerRequester(t *testing.T) {
 		t.Fatalf("carol has %d one-time packages, want 8", n)
 	}
 }
+
+// Claims relayed from another domain count against the target device's
+// budget too.
+func TestKeyPackageClaimsRelayedCountPerTarget(t *testing.T) {
+	t.Parallel()
+	fed := servertest.StartFederation(t, servertest.Options{Limits: server.Limits{
+		ClaimsPerTarget: server.Rate{Burst: 2, Interval: time.Hour}}}, "a.test", "b.test")
+	rb, _ := registered(t, fed["b.test"], "bob@b.test", nil)
+	rc, _ := registered(t, fed["b.test"], "carol@b.test", nil)
+	ra, _ := registered(t, fed["a.test"], "alice@a.test", nil)
+	publishKPs(t, rb, "bob", 5, []byte("last"))
+	claimKP(t, ra, "bob@b.test", false)
+	claimKP(t, ra, "bob@b.test", false)
+	claimKP(t, ra, "bob@b.test", true)
+	claimKP(t, rc, "bob@b.test", true)
+	if n := stored(t, rb); n != 3 {
+		t.Fatalf("bob has %d one-time packages, want 3", n)
+	}
+}
