@@ -1,8 +1,11 @@
 package server
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/xchat-im/xchat/server/ratelimit"
@@ -45,6 +48,36 @@ type Limits struct {
 type Rate struct {
 	Burst    int
 	Interval time.Duration
+}
+
+// ParseRate parses a Rate written BURST/INTERVAL, as "20/3s" (a burst of
+// 20, then one more every 3 s), or "none" for no limit: for command-line
+// flags.
+func ParseRate(s string) (Rate, error) {
+	if s == "none" {
+		return Rate{Burst: -1}, nil
+	}
+	b, i, ok := strings.Cut(s, "/")
+	if !ok {
+		return Rate{}, fmt.Errorf("rate %q: want BURST/INTERVAL, as 20/3s, or none", s)
+	}
+	burst, err := strconv.Atoi(b)
+	if err != nil || burst <= 0 {
+		return Rate{}, fmt.Errorf("rate %q: burst %q: want a positive number", s, b)
+	}
+	interval, err := time.ParseDuration(i)
+	if err != nil || interval <= 0 {
+		return Rate{}, fmt.Errorf("rate %q: interval %q: want a positive duration, as 3s", s, i)
+	}
+	return Rate{Burst: burst, Interval: interval}, nil
+}
+
+// String returns r as ParseRate reads it.
+func (r Rate) String() string {
+	if r.Burst < 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d/%s", r.Burst, r.Interval)
 }
 
 // Defaults of Limits (spec/15-limits.md section 15.1).
