@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -28,10 +29,18 @@ type conn struct {
 	s   *Server
 	qc  *quic.Conn
 	log *slog.Logger
+	// addr is the key of the peer's address for per-address limits.
+	addr string
 
 	mu     sync.Mutex
 	state  authState
 	device *store.Device // set once authenticated
+	// claim is the device an authenticate or linked register is about to
+	// authenticate the connection as, set before it reads the store;
+	// claimRemoved says a removal of that device was seen meanwhile
+	// (disconnect), which makes the authentication fail.
+	claim        *store.Mailbox
+	claimRemoved bool
 	// removed is set when the device was removed (link.go): the
 	// connection's requests are refused until it is closed.
 	removed atomic.Bool
@@ -40,26 +49,49 @@ type conn struct {
 	// pushStop, closed by stopPush, tells the pusher to end its stream.
 	pushStop     chan struct{}
 	pushStopOnce sync.Once
+
+	// account is the account counted in Server.accountConns for this
+	// connection, once authenticated; guarded by Server.mu.
+	account string
 }
 
 func (s *Server) newConn(qc *quic.Conn) *conn {
 	c := &conn{s: s, qc: qc, log: s.log.With("remote", qc.RemoteAddr().String()),
-		authed: make(chan struct{}), pushStop: make(chan struct{})}
+		addr: addressKey(qc.RemoteAddr()), authed: make(chan struct{}), pushStop: make(chan struct{})}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing || len(s.conns) >= s.cfg.MaxConnections {
 		return nil
 	}
+	if lim := s.cfg.Limits.ConnsPerAddress; lim > 0 && s.addrConns[c.addr] >= lim {
+		return nil
+	}
 	s.conns[c] = struct{}{}
+	s.addrConns[c.addr]++
 	return c
 }
 
+// forget removes a closed connection from the server and its counts.
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.conns, c)
+	decrement(s.addrConns, c.addr)
+	if c.account != "" {
+		decrement(s.accountConns, c.account)
+	}
+}
+
+func decrement(m map[string]int, k string) {
+	if m[k] <= 1 {
+		delete(m, k)
+	} else {
+		m[k]--
+	}
+}
+
 func (c *conn) serve(ctx context.Context) {
-	defer func() {
-		c.s.mu.Lock()
-		delete(c.s.conns, c)
-		c.s.mu.Unlock()
-	}()
+	defer c.s.forget(c)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
@@ -146,16 +178,89 @@ func (c *conn) beginAuth() error {
 	return nil
 }
 
-// endAuth ends what beginAuth started: with a device, the connection is
-// authenticated as it and its pusher starts; with nil, it is not.
-func (c *conn) endAuth(d *store.Device) {
+// claimDevice records that the running register or authenticate is about
+// to authenticate the connection as mb. It must be called before the store
+// is read for mb: a removal of mb either committed before that read, which
+// then finds no device, or finds the claim (disconnect) and makes
+// finishAuth fail. So no connection becomes authenticated as a device
+// whose removal has been answered.
+func (c *conn) claimDevice(mb store.Mailbox) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if d == nil {
-		c.state = unauthenticated
-		return
+	c.claim, c.claimRemoved = &mb, false
+}
+
+// finishAuth authenticates the connection as d and starts its pusher,
+// unless d was removed since claimDevice (then auth_failed) or the account
+// has as many connections as it may (then rate_limited; with registered
+// set, for a device the request has just created, the limit was checked
+// before and is not checked again, so that its creator always learns its
+// identifier). On failure the connection stays unauthenticated.
+func (c *conn) finishAuth(d *store.Device, registered bool) error {
+	s := c.s
+	s.mu.Lock() // before c.mu, as in disconnect
+	defer s.mu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.claimRemoved || c.claim == nil || *c.claim != (store.Mailbox{Address: d.Address, Device: d.ID}) {
+		c.state, c.claim, c.claimRemoved = unauthenticated, nil, false
+		return wire.Errorf(wire.CodeAuthFailed, "device authentication failed")
 	}
-	c.state, c.device = authenticated, d
+	if !registered {
+		if err := s.accountFull(d.Address); err != nil {
+			c.state, c.claim = unauthenticated, nil
+			return err
+		}
+	}
+	s.accountConns[d.Address]++
+	c.account = d.Address
+	c.state, c.device, c.claim = authenticated, d, nil
 	close(c.authed)
 	go c.push(c.qc.Context(), store.Mailbox{Address: d.Address, Device: d.ID})
+	return nil
+}
+
+// accountFull returns rate_limited when the account has as many
+// authenticated connections as Limits.ConnsPerAccount. s.mu is held.
+func (s *Server) accountFull(address string) error {
+	if lim := s.cfg.Limits.ConnsPerAccount; lim > 0 && s.accountConns[address] >= lim {
+		return &wire.Error{Code: wire.CodeRateLimited, RetryAfter: accountFullRetry,
+			Message: fmt.Sprintf("at most %d connections per account are open at once; close one of the account's connections", lim)}
+	}
+	return nil
+}
+
+// checkAccountFull is accountFull for callers without s.mu.
+func (s *Server) checkAccountFull(address string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accountFull(address)
+}
+
+// accountFullRetry is the retry-after of a refusal by the connection limit
+// per account: how soon a client may look for a freed slot.
+const accountFullRetry = 10 * time.Second
+
+// endAuth ends what beginAuth started when finishAuth did not run or
+// failed: the connection is unauthenticated again.
+func (c *conn) endAuth() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == authenticating {
+		c.state, c.claim, c.claimRemoved = unauthenticated, nil, false
+	}
+}
+
+// matchRemoved reports whether the connection is authenticated as mb, or, when
+// it is authenticating as mb, makes that authentication fail.
+func (c *conn) matchRemoved(mb store.Mailbox) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.device != nil {
+		return c.device.Address == mb.Address && c.device.ID == mb.Device
+	}
+	if c.claim != nil && *c.claim == mb {
+		c.claimRemoved = true
+	}
+	return false
 }

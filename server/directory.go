@@ -28,6 +28,29 @@ func (c *conn) remoteLookup() error {
 	return nil
 }
 
+// localLookup checks the budget of the device's account for lookups of
+// this domain's key directory that name an unknown account or device (a
+// bound on enumerating accounts). Once it is spent, every local
+// get-devices and claim-key-package of the account gets rate_limited,
+// whether or not its target exists, so that the answer reveals nothing;
+// lookups that find their target spend nothing (lookupMissed).
+func (c *conn) localLookup() error {
+	if ok, retry := c.s.lookupMisses.Peek(c.authenticated().Address, time.Now()); !ok {
+		lim := c.s.cfg.Limits.LookupMisses
+		return &wire.Error{Code: wire.CodeRateLimited, RetryAfter: retry, Message: fmt.Sprintf(
+			"too many lookups of unknown accounts or devices by this account (%d, then 1 per %s)", lim.Burst, lim.Interval)}
+	}
+	return nil
+}
+
+// lookupMissed spends one unit of the account's budget of lookups of
+// unknown accounts or devices when err says the target does not exist.
+func (c *conn) lookupMissed(err error) {
+	if pe, ok := errors.AsType[*wire.Error](err); ok && (pe.Code == wire.CodeUnknownAccount || pe.Code == wire.CodeUnknownDevice) {
+		c.s.lookupMisses.Take(c.authenticated().Address, time.Now())
+	}
+}
+
 // getDevices answers get-devices, relaying it to the account's homeserver
 // when the account is on another domain.
 func (c *conn) getDevices(ctx context.Context, r *wire.GetDevices) ([]byte, error) {
@@ -42,8 +65,12 @@ func (c *conn) getDevices(ctx context.Context, r *wire.GetDevices) ([]byte, erro
 		}
 		return wire.EncodeSuccess(&ok)
 	}
+	if err := c.localLookup(); err != nil {
+		return nil, err
+	}
 	ok, err := c.s.GetDevices(ctx, r)
 	if err != nil {
+		c.lookupMissed(err)
 		return nil, err
 	}
 	return wire.EncodeSuccess(ok)
@@ -85,29 +112,22 @@ func (c *conn) claimKeyPackage(ctx context.Context, r *wire.ClaimKeyPackage) ([]
 		}
 		return wire.EncodeSuccess(&ok)
 	}
-	ok, err := c.s.ClaimKeyPackage(ctx, r)
+	if err := c.localLookup(); err != nil {
+		return nil, err
+	}
+	ok, err := c.s.claimKeyPackage(ctx, r, c.authenticated().Address)
 	if err != nil {
+		c.lookupMissed(err)
 		return nil, err
 	}
 	return wire.EncodeSuccess(ok)
 }
 
-// ClaimKeyPackage answers claim-key-package for a local device.
+// ClaimKeyPackage answers claim-key-package for a local device, relayed
+// from another domain: the requester is not known here (the origin domain
+// limits its accounts), but the target device's claim budget applies.
 func (s *Server) ClaimKeyPackage(ctx context.Context, r *wire.ClaimKeyPackage) (*wire.ClaimKeyPackageOK, error) {
-	if !s.isLocal(r.Address) {
-		return nil, wire.Errorf(wire.CodeWrongDomain, "%s is not on %s", r.Address, s.cfg.Domain)
-	}
-	mb := store.Mailbox{Address: r.Address, Device: r.Device}
-	kp, lastResort, err := s.cfg.Store.ClaimKeyPackage(ctx, mb)
-	switch {
-	case errors.Is(err, store.ErrNoKeyPackage):
-		return nil, wire.Errorf(wire.CodeNoKeyPackage, "%s device %d has no key package", r.Address, r.Device)
-	case errors.Is(err, store.ErrUnknownDevice):
-		return nil, wire.Errorf(wire.CodeUnknownDevice, "%s device %d", r.Address, r.Device)
-	case err != nil:
-		return nil, fmt.Errorf("claim key package: %w", err)
-	}
-	return &wire.ClaimKeyPackageOK{KeyPackage: kp, LastResort: lastResort}, nil
+	return s.claimKeyPackage(ctx, r, "")
 }
 
 // domainKey answers get-domain-key: this server's sender-certificate key,

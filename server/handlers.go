@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/xchat-im/xchat/server/store"
@@ -48,7 +47,7 @@ func (c *conn) handle(ctx context.Context, req wire.Request) ([]byte, error) {
 	case *wire.SetDeliveryPolicy:
 		return c.setDeliveryPolicy(ctx, me, r)
 	case *wire.GetSenderCert:
-		return c.senderCert(dev)
+		return c.senderCert(ctx, dev)
 	case *wire.CreateLink:
 		return c.createLink(ctx, me)
 	case *wire.RemoveDevice:
@@ -64,7 +63,7 @@ func (c *conn) serverInfo() ([]byte, error) {
 // ServerInfo returns this server's server-info answer. It implements
 // federation.Local.
 func (s *Server) ServerInfo() *wire.ServerInfoOK {
-	return &wire.ServerInfoOK{
+	ok := &wire.ServerInfoOK{
 		Domain:       s.cfg.Domain,
 		CertKey:      s.cfg.CertKey.Public().(ed25519.PublicKey),
 		Registration: uint8(s.cfg.Registration),
@@ -77,11 +76,15 @@ func (s *Server) ServerInfo() *wire.ServerInfoOK {
 			MaxKeyPackageLen:    wire.MaxKeyPackageLen,
 			RetentionSeconds:    uint64(wire.Retention / time.Second),
 			MailboxMaxEnvelopes: wire.MailboxMaxEnvelopes,
-			// The registration limit, so that clients and test harnesses can pace themselves.
-			RegistrationBurst:      registrationBurst,
-			RegistrationIntervalMs: uint64(registrationRefill / time.Millisecond),
 		},
 	}
+	// The registration limit, so that clients and test harnesses can pace
+	// themselves; none when registrations are not limited.
+	if r := s.cfg.Limits.Registrations; r.Burst >= 0 {
+		ok.Limits.RegistrationBurst = uint64(r.Burst)
+		ok.Limits.RegistrationIntervalMs = uint64(r.Interval / time.Millisecond)
+	}
+	return ok
 }
 
 // exporter returns the connection's device-authentication exporter value.
@@ -97,18 +100,23 @@ func (c *conn) checkDomain(address string) error {
 	return nil
 }
 
-func (c *conn) register(ctx context.Context, r *wire.Register) (resp []byte, err error) {
+func (c *conn) register(ctx context.Context, r *wire.Register) ([]byte, error) {
 	if err := c.beginAuth(); err != nil {
 		return nil, err
 	}
-	var dev *store.Device
-	defer func() { c.endAuth(dev) }()
-	if ok, retry := c.s.registrations.Allow(remoteIP(c.qc.RemoteAddr()), time.Now()); !ok {
+	defer c.endAuth()
+	if ok, retry := c.s.registrations.Allow(c.addr, time.Now()); !ok {
 		return nil, &wire.Error{Code: wire.CodeRateLimited, Message: "too many registrations from this address", RetryAfter: retry}
 	}
 	if r.Link != nil {
-		dev, resp, err = c.registerLinked(ctx, r)
-		return resp, err
+		dev, resp, err := c.registerLinked(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.finishAuth(dev, true); err != nil {
+			return nil, err
+		}
+		return resp, nil
 	}
 	switch c.s.cfg.Registration {
 	case RegistrationClosed:
@@ -145,48 +153,69 @@ func (c *conn) register(ctx context.Context, r *wire.Register) (resp []byte, err
 	case err != nil:
 		return nil, fmt.Errorf("register: %w", err)
 	}
-	dev = &d
 	c.log.Info("account registered")
-	return wire.EncodeSuccess(&wire.RegisterOK{Device: 1})
-}
-
-// remoteIP returns the IP address of a peer, the key of per-address limits.
-func remoteIP(a net.Addr) string {
-	if u, ok := a.(*net.UDPAddr); ok {
-		return u.IP.String()
+	// Nobody else can remove the only device of a new account.
+	c.claimDevice(store.Mailbox{Address: d.Address, Device: d.ID})
+	if err := c.finishAuth(&d, true); err != nil {
+		return nil, err
 	}
-	return a.String()
+	return wire.EncodeSuccess(&wire.RegisterOK{Device: 1})
 }
 
 // dummyKey stands in for the key of an unknown device, so that a failed
 // authentication costs the same whether or not the device exists.
 var dummyKey = ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public().(ed25519.PublicKey)
 
+// authenticate answers authenticate. Failed attempts are counted per
+// source address and per account named; past either budget, attempts are
+// refused before any work (spec/05-accounts.md section 5.7).
 func (c *conn) authenticate(ctx context.Context, r *wire.Authenticate) ([]byte, error) {
 	if err := c.beginAuth(); err != nil {
 		return nil, err
 	}
+	defer c.endAuth()
+	now := time.Now()
+	if ok, retry := c.s.authFailAddr.Peek(c.addr, now); !ok {
+		return nil, &wire.Error{Code: wire.CodeRateLimited, RetryAfter: retry,
+			Message: "too many failed authentications from this address"}
+	}
+	if ok, retry := c.s.authFailAccount.Peek(r.Address, now); !ok {
+		return nil, &wire.Error{Code: wire.CodeRateLimited, RetryAfter: retry,
+			Message: "too many failed authentications of this account"}
+	}
+	resp, err := c.authenticateDevice(ctx, r)
+	if pe, ok := errors.AsType[*wire.Error](err); ok && pe.Code == wire.CodeAuthFailed {
+		c.s.authFailAddr.Take(c.addr, now)
+		c.s.authFailAccount.Take(r.Address, now)
+	}
+	return resp, err
+}
+
+func (c *conn) authenticateDevice(ctx context.Context, r *wire.Authenticate) ([]byte, error) {
 	var dev *store.Device
-	defer func() { c.endAuth(dev) }()
-	key, known := dummyKey, false
+	key := dummyKey
 	if c.checkDomain(r.Address) == nil {
-		d, err := c.s.cfg.Store.Device(ctx, store.Mailbox{Address: r.Address, Device: r.Device})
+		mb := store.Mailbox{Address: r.Address, Device: r.Device}
+		// Claimed before the store is read: a removal that commits after
+		// the read makes finishAuth fail.
+		c.claimDevice(mb)
+		d, err := c.s.cfg.Store.Device(ctx, mb)
 		switch {
 		case err == nil:
-			key, known = d.SigKey, true
-			dev = &d
+			key, dev = d.SigKey, &d
 		case !errors.Is(err, store.ErrUnknownDevice):
 			return nil, fmt.Errorf("authenticate: %w", err)
 		}
 	}
 	exp, err := c.exporter()
 	if err != nil {
-		dev = nil
 		return nil, fmt.Errorf("exporter: %w", err)
 	}
-	if !ed25519.Verify(key, wire.DeviceAuthMessage(r.Address, r.Device, exp), r.Signature) || !known {
-		dev = nil
+	if !ed25519.Verify(key, wire.DeviceAuthMessage(r.Address, r.Device, exp), r.Signature) || dev == nil {
 		return nil, wire.Errorf(wire.CodeAuthFailed, "device authentication failed")
+	}
+	if err := c.finishAuth(dev, false); err != nil {
+		return nil, err
 	}
 	return wire.EncodeSuccess(&wire.OK{})
 }
@@ -221,7 +250,19 @@ func (c *conn) setDeliveryPolicy(ctx context.Context, me store.Mailbox, r *wire.
 	return wire.EncodeSuccess(&wire.OK{})
 }
 
-func (c *conn) senderCert(dev *store.Device) ([]byte, error) {
+// senderCert answers get-sender-cert. The device is read from the store
+// first: another process sharing the store may have removed it and not yet
+// told this one, and no certificate may be issued to a removed device.
+func (c *conn) senderCert(ctx context.Context, dev *store.Device) ([]byte, error) {
+	mb := store.Mailbox{Address: dev.Address, Device: dev.ID}
+	switch _, err := c.s.cfg.Store.Device(ctx, mb); {
+	case errors.Is(err, store.ErrUnknownDevice):
+		c.s.forgetDevice(mb)
+		c.s.disconnect(mb, c)
+		return nil, wire.Errorf(wire.CodeUnauthenticated, "this device was removed")
+	case err != nil:
+		return nil, fmt.Errorf("get sender certificate: %w", err)
+	}
 	cert, err := wire.IssueSenderCert(c.s.cfg.CertKey, wire.SenderCertBody{
 		Address: dev.Address, Device: dev.ID, SigKey: dev.SigKey,
 		Expires: uint64(time.Now().Add(wire.SenderCertTTL).Unix()),

@@ -57,6 +57,11 @@ func (c *conn) registerLinked(ctx context.Context, r *wire.Register) (*store.Dev
 	if !ed25519.Verify(r.Keys.SigKey, wire.DeviceAuthMessage(r.Address, 0, exp), r.Signature) {
 		return nil, nil, wire.Errorf(wire.CodeAuthFailed, "registration signature does not verify")
 	}
+	// The connection limit per account, checked before the device is made
+	// (finishAuth does not refuse a device just made).
+	if err := c.s.checkAccountFull(r.Address); err != nil {
+		return nil, nil, err
+	}
 	h := sha256.Sum256(r.Link)
 	now := c.s.now()
 	d := store.Device{
@@ -74,6 +79,16 @@ func (c *conn) registerLinked(ctx context.Context, r *wire.Register) (*store.Dev
 	}
 	d.ID = id
 	c.log.Info("device linked", "device", id)
+	// Another device of the account may remove the new one before this
+	// connection is authenticated as it: claim it, then see that it is
+	// still there.
+	c.claimDevice(store.Mailbox{Address: d.Address, Device: id})
+	switch _, err := c.s.cfg.Store.Device(ctx, store.Mailbox{Address: d.Address, Device: id}); {
+	case errors.Is(err, store.ErrUnknownDevice):
+		return nil, nil, wire.Errorf(wire.CodeAuthFailed, "device %d was removed as it was linked", id)
+	case err != nil:
+		return nil, nil, fmt.Errorf("register linked device: %w", err)
+	}
 	resp, err := wire.EncodeSuccess(&wire.RegisterOK{Device: id})
 	if err != nil {
 		return nil, nil, err
@@ -131,12 +146,14 @@ func (s *Server) forgetDevice(mb store.Mailbox) {
 // closed after its response had time to reach the client. With self nil
 // (a removal notified by the store, which may come before the removing
 // request's response was sent) every connection is closed that way.
-// Connections already being closed for the removal are left alone.
+// Connections already being closed for the removal are left alone. A
+// connection authenticating as mb fails its authentication
+// (claimDevice).
 func (s *Server) disconnect(mb store.Mailbox, self *conn) {
 	var conns []*conn
 	s.mu.Lock()
 	for c := range s.conns {
-		if d := c.authenticated(); d != nil && d.Address == mb.Address && d.ID == mb.Device {
+		if c.matchRemoved(mb) {
 			conns = append(conns, c)
 		}
 	}

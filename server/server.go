@@ -83,6 +83,9 @@ type Config struct {
 	// MaxConnections bounds concurrent client connections; more are
 	// refused. Zero means DefaultMaxConnections.
 	MaxConnections int
+	// Limits are the per-address, per-account and per-device policy
+	// limits; zero fields take their defaults.
+	Limits Limits
 	// PollInterval, when not zero, makes every connected device's pusher
 	// look at its mailbox that often even without a wake-up: for stores
 	// shared by several processes, where a notification may be lost.
@@ -129,13 +132,25 @@ type Server struct {
 	registrations *ratelimit.Limiter
 	// lookups limits each device's requests that reach other domains.
 	lookups *ratelimit.Limiter
-	tlsConf *tls.Config // for clients (xchat/1)
-	fedTLS  *tls.Config // for peers (xchat-fed/1)
-	fed     Federation
-	devices deviceCache
+	// authFailAddr and authFailAccount are the budgets of failed
+	// authentications per source address and per account named.
+	authFailAddr, authFailAccount *ratelimit.Limiter
+	// claimsRequester and claimsTarget are the budgets of one-time key
+	// packages claimed per requesting account and per target device.
+	claimsRequester, claimsTarget *ratelimit.Limiter
+	// lookupMisses is the budget per account of local lookups that name
+	// an unknown account or device.
+	lookupMisses *ratelimit.Limiter
+	tlsConf      *tls.Config // for clients (xchat/1)
+	fedTLS       *tls.Config // for peers (xchat-fed/1)
+	fed          Federation
+	devices      deviceCache
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
+	// addrConns counts the client connections per source address key
+	// (addressKey), accountConns the authenticated ones per account.
+	addrConns, accountConns map[string]int
 	// requests counts in-flight requests, for graceful shutdown.
 	requests sync.WaitGroup
 	closing  bool
@@ -161,6 +176,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.MaxConnections == 0 {
 		cfg.MaxConnections = DefaultMaxConnections
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	if cfg.NewFederation == nil {
 		return nil, errors.New("server: no federation")
 	}
@@ -168,12 +184,19 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("server: unknown registration policy %d", cfg.Registration)
 	}
 	s := &Server{
-		cfg:           cfg,
-		log:           cfg.Logger,
-		hub:           newHub(),
-		lane:          ratelimit.New(wire.RequestLaneBurst, wire.RequestLaneRefill),
-		registrations: ratelimit.New(registrationBurst, registrationRefill),
-		lookups:       ratelimit.New(lookupBurst, lookupRefill),
+		cfg:             cfg,
+		log:             cfg.Logger,
+		hub:             newHub(),
+		lane:            ratelimit.New(wire.RequestLaneBurst, wire.RequestLaneRefill),
+		registrations:   cfg.Limits.Registrations.limiter(),
+		lookups:         ratelimit.New(lookupBurst, lookupRefill),
+		authFailAddr:    cfg.Limits.AuthFailuresPerAddress.limiter(),
+		authFailAccount: cfg.Limits.AuthFailuresPerAccount.limiter(),
+		claimsRequester: cfg.Limits.ClaimsPerRequester.limiter(),
+		claimsTarget:    cfg.Limits.ClaimsPerTarget.limiter(),
+		lookupMisses:    cfg.Limits.LookupMisses.limiter(),
+		addrConns:       make(map[string]int),
+		accountConns:    make(map[string]int),
 		tlsConf: &tls.Config{
 			Certificates: []tls.Certificate{cfg.Certificate},
 			MinVersion:   tls.VersionTLS13,
@@ -222,13 +245,19 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 	base := qconf.Clone()
 	// Refuse connections beyond the limit during the handshake, with
 	// CONNECTION_REFUSED (spec/02-transport.md).
-	qconf.GetConfigForClient = func(*quic.ClientInfo) (*quic.Config, error) {
+	// The per-address limit is checked here too, on the address of the
+	// Initial packet; newConn checks both again on the address of the
+	// established connection.
+	qconf.GetConfigForClient = func(info *quic.ClientInfo) (*quic.Config, error) {
 		s.mu.Lock()
 		n := len(s.conns)
+		fromAddr := s.addrConns[addressKey(info.RemoteAddr)]
 		s.mu.Unlock()
-		full := n+s.fed.Conns() >= s.cfg.MaxConnections
-		if full {
+		if n+s.fed.Conns() >= s.cfg.MaxConnections {
 			return nil, errors.New("connection limit reached")
+		}
+		if lim := s.cfg.Limits.ConnsPerAddress; lim > 0 && fromAddr >= lim {
+			return nil, errors.New("connection limit per address reached")
 		}
 		return base, nil
 	}
@@ -270,8 +299,8 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 		}
 		c := s.newConn(qc)
 		if c == nil {
-			// Shutting down, or the limit was reached during the handshake.
-			qc.CloseWithError(wire.CloseServerShutdown, "shutting down or at the connection limit")
+			// Shutting down, or a limit was reached during the handshake.
+			qc.CloseWithError(wire.CloseServerShutdown, "shutting down, or at the connection limit of the server or of this address")
 			continue
 		}
 		go c.serve(connCtx)

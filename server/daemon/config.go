@@ -52,6 +52,10 @@ type Config struct {
 	// MaxConnections bounds concurrent connections, clients' and peers'
 	// (--max-connections; default server.DefaultMaxConnections).
 	MaxConnections int
+	// Limits are the server's per-address, per-account and per-device
+	// policy limits (spec/15-limits.md); zero fields take their defaults.
+	// No xchatd serve flag sets them yet.
+	Limits server.Limits
 	// Peers are static federation peers, DOMAIN to HOST:PORT, overriding
 	// DNS (--peer).
 	Peers map[string]string

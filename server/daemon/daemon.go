@@ -129,7 +129,7 @@ func assemble(ctx context.Context, c Config) (_ store.Store, _ *server.Server, e
 	srv, err := server.New(server.Config{
 		Domain: c.Domain, Store: st, Certificate: cert, CertKey: keys.cert, ResetKey: keys.reset,
 		Registration: c.Registration, Logger: c.Logger, MaxConnections: c.MaxConnections,
-		PollInterval: poll, Now: c.Now,
+		Limits: c.Limits, PollInterval: poll, Now: c.Now,
 		NewFederation: func(local *server.Server) (server.Federation, error) {
 			f, err := federation.New(federation.Config{
 				Domain: c.Domain, Certificate: cert, Roots: roots,

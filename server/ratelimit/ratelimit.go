@@ -1,6 +1,7 @@
 // Package ratelimit keeps token buckets per key, in memory: per recipient
-// account for the request lane, per source address for registrations, per
-// origin domain for federation.
+// account for the request lane, per source address for registrations and
+// failed authentications, per account and device for key-directory
+// requests, per origin domain for federation.
 package ratelimit
 
 import (
@@ -36,10 +37,51 @@ func New(burst int, refill time.Duration) *Limiter {
 }
 
 // Allow takes one unit from key's budget at now. When the budget is spent
-// it returns false and how long until one more fits.
+// it returns false and how long until one more fits. A nil Limiter allows
+// everything.
 func (l *Limiter) Allow(key string, now time.Time) (bool, time.Duration) {
+	if l == nil {
+		return true, 0
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	b := l.refilled(key, now)
+	if b.tokens < 1 {
+		return false, time.Duration((1 - b.tokens) * float64(l.refill))
+	}
+	b.tokens--
+	return true, 0
+}
+
+// Peek is Allow without taking the unit: for budgets spent only by some
+// outcomes (Take), checked before the work whose outcome they count.
+func (l *Limiter) Peek(key string, now time.Time) (bool, time.Duration) {
+	if l == nil {
+		return true, 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.refilled(key, now)
+	if b.tokens < 1 {
+		return false, time.Duration((1 - b.tokens) * float64(l.refill))
+	}
+	return true, 0
+}
+
+// Take takes one unit from key's budget at now, if one is left.
+func (l *Limiter) Take(key string, now time.Time) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b := l.refilled(key, now); b.tokens >= 1 {
+		b.tokens--
+	}
+}
+
+// refilled returns key's bucket, made or refilled up to now. l.mu is held.
+func (l *Limiter) refilled(key string, now time.Time) *bucket {
 	b := l.buckets[key]
 	if b == nil {
 		if len(l.buckets) >= maxBuckets {
@@ -53,11 +95,7 @@ func (l *Limiter) Allow(key string, now time.Time) (bool, time.Duration) {
 		b.tokens = l.burst
 	}
 	b.last = now
-	if b.tokens < 1 {
-		return false, time.Duration((1 - b.tokens) * float64(l.refill))
-	}
-	b.tokens--
-	return true, 0
+	return b
 }
 
 // prune drops buckets that have refilled completely, at most once per

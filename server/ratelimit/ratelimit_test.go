@@ -49,3 +49,34 @@ func TestBoundedKeys(t *testing.T) {
 		t.Fatalf("%d buckets, bound %d", n, maxBuckets)
 	}
 }
+
+func TestPeekTake(t *testing.T) {
+	l := New(2, time.Second)
+	now := time.Unix(1000, 0)
+	for range 3 {
+		if ok, _ := l.Peek("k", now); !ok {
+			t.Fatal("peek spent the budget")
+		}
+	}
+	l.Take("k", now)
+	l.Take("k", now)
+	if ok, retry := l.Peek("k", now); ok || retry != time.Second {
+		t.Fatalf("after two takes of a burst of 2: %v, retry %v; want refused, retry 1s", ok, retry)
+	}
+	l.Take("k", now) // nothing left: no debt
+	if ok, _ := l.Peek("k", now.Add(time.Second)); !ok {
+		t.Fatal("a take past the budget made a debt")
+	}
+}
+
+func TestNilLimiterAllows(t *testing.T) {
+	var l *Limiter
+	now := time.Unix(1000, 0)
+	l.Take("k", now)
+	if ok, _ := l.Allow("k", now); !ok {
+		t.Fatal("nil limiter refused")
+	}
+	if ok, _ := l.Peek("k", now); !ok {
+		t.Fatal("nil limiter refused a peek")
+	}
+}

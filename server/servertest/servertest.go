@@ -30,6 +30,11 @@ type Options struct {
 	Registration server.Registration
 	// MaxConnections bounds concurrent connections; zero: the default.
 	MaxConnections int
+	// Limits are the server's policy limits. Every test connects from
+	// 127.0.0.1, so the per-address limits (ConnsPerAddress and
+	// AuthFailuresPerAddress) are off unless set here; the others take the
+	// server's defaults.
+	Limits server.Limits
 	// CADir, when set, is a development CA directory to issue the server's
 	// certificate from (and which the server trusts for peers); otherwise
 	// the server gets a CA of its own.
@@ -115,6 +120,13 @@ func Start(t testing.TB, o Options) *Server {
 		Addr:   cmp.Or(o.Listen, "127.0.0.1:0"),
 		logs:   &syncBuffer{},
 	}
+	lim := o.Limits
+	if lim.ConnsPerAddress == 0 {
+		lim.ConnsPerAddress = -1
+	}
+	if lim.AuthFailuresPerAddress.Burst == 0 {
+		lim.AuthFailuresPerAddress.Burst = -1
+	}
 	s.cfg = daemon.Config{
 		Domain:         o.Domain,
 		DataDir:        s.Data,
@@ -122,6 +134,7 @@ func Start(t testing.TB, o Options) *Server {
 		TLSKey:         devca.DomainKeyPath(caDir, o.Domain),
 		Registration:   o.Registration,
 		MaxConnections: o.MaxConnections,
+		Limits:         lim,
 		Peers:          o.Peers,
 		TrustCAs:       []string{devca.CertPath(caDir)},
 		AllowDomains:   o.AllowDomains,

@@ -184,6 +184,11 @@ type Store interface {
 	// first. ErrNoKeyPackage when there is neither; ErrUnknownDevice for an
 	// unknown device.
 	ClaimKeyPackage(ctx context.Context, mb Mailbox) (kp []byte, lastResort bool, err error)
+	// LastResortKeyPackage returns the device's last-resort package without
+	// touching its one-time packages: for a claimant past a claim limit
+	// (spec/06-key-directory.md section 6.5). ErrNoKeyPackage when it has
+	// none; ErrUnknownDevice for an unknown device.
+	LastResortKeyPackage(ctx context.Context, mb Mailbox) ([]byte, error)
 
 	// Enqueue stores envelopes durably and returns one error per envelope,
 	// in order: nil when stored (or already stored: an envelope whose ID is

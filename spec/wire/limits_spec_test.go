@@ -46,7 +46,9 @@ var limitRows = map[string]limitRow{
 	"Key package length":                      {values: []string{"1", "MaxKeyPackageLen"}, field: "MaxKeyPackageLen"},
 	"One-time key packages per publish":       {values: []string{"MaxKeyPackagesPerPub"}},
 	"One-time key packages stored per device": {values: []string{"MaxKeyPackagesStored"}, field: "MaxKeyPackages"},
-	"Envelopes per `send`":                    {values: []string{"1", "MaxEnvelopesPerSend"}, field: "MaxEnvelopesPerSend"},
+	"One-time key packages claimed per requesting account (past it: the last-resort package)": {values: []string{"server.claimRequesterBurst", "1", "server.claimRequesterRefill"}},
+	"One-time key packages claimed per device (past it: the last-resort package)":             {values: []string{"server.claimTargetBurst", "1", "server.claimTargetRefill"}},
+	"Envelopes per `send`": {values: []string{"1", "MaxEnvelopesPerSend"}, field: "MaxEnvelopesPerSend"},
 	"Sealed length": {values: []string{"2", "AEADTagLen", "log2(MinBucket)", "log2(MaxBucket)",
 		"XWingEncLen + MinBucket + AEADTagLen", "XWingEncLen + MaxBucket + AEADTagLen"}, field: "MaxSealed"},
 	"Encoded `inner` length":                       {values: []string{"MaxBucket - 1"}},
@@ -69,6 +71,12 @@ var limitRows = map[string]limitRow{
 	"Request frame before authentication":          {values: []string{"MaxPreAuthFrame", "MaxPreAuthFrame"}},
 	"Concurrent connections per server":            {values: []string{"server.DefaultMaxConnections"}},
 	"`register` attempts per source IP address":    {values: []string{"server.registrationBurst", "1", "server.registrationRefill"}, field: "RegistrationBurst,RegistrationIntervalMs"},
+	"Concurrent client connections per source address (an IPv4 address, or an IPv6 /64)": {values: []string{"server.DefaultConnsPerAddress"}},
+	"Concurrent authenticated connections per account":                                   {values: []string{"server.DefaultConnsPerAccount"}},
+	"Failed `authenticate` attempts per source address":                                  {values: []string{"server.authFailAddrBurst", "1", "server.authFailAddrRefill"}},
+	"Failed `authenticate` attempts per account named":                                   {values: []string{"server.authFailAccountBurst", "1", "server.authFailAccountRefill"}},
+	"`get-devices` and `claim-key-package` for this domain naming an unknown account or device, per requesting account": {
+		values: []string{"server.lookupMissBurst", "1", "server.lookupMissRefill"}},
 	"Requests of one device that reach other domains (`get-devices`, `claim-key-package`, `get-domain-key` for remote addresses)": {
 		values: []string{"server.lookupBurst", "1", "server.lookupRefill"}},
 	"Default homeserver port (no SRV record)":                                     {values: []string{"federation.DefaultPort"}},

@@ -119,3 +119,25 @@ func (s *Store) ClaimKeyPackage(ctx context.Context, mb store.Mailbox) (kp []byt
 	}
 	return blob(kp), lastResort, nil
 }
+
+// LastResortKeyPackage returns the device's last-resort package.
+func (s *Store) LastResortKeyPackage(ctx context.Context, mb store.Mailbox) ([]byte, error) {
+	var (
+		found bool
+		kp    []byte
+	)
+	err := s.with(ctx, func(c *pgxpool.Conn) error {
+		return c.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM devices WHERE address = $1 AND id = $2),
+				(SELECT data FROM last_resort WHERE address = $1 AND device = $2)`,
+			mb.Address, int64(mb.Device)).Scan(&found, &kp)
+	})
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("postgres: last-resort key package: %w", err)
+	case !found:
+		return nil, fmt.Errorf("postgres: last-resort key package: %w", store.ErrUnknownDevice)
+	case kp == nil:
+		return nil, fmt.Errorf("postgres: last-resort key package: %w", store.ErrNoKeyPackage)
+	}
+	return blob(kp), nil
+}

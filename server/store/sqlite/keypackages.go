@@ -86,6 +86,30 @@ func (s *Store) ClaimKeyPackage(ctx context.Context, mb store.Mailbox) (kp []byt
 	return kp, lastResort, nil
 }
 
+// LastResortKeyPackage returns the device's last-resort package.
+func (s *Store) LastResortKeyPackage(ctx context.Context, mb store.Mailbox) ([]byte, error) {
+	var kp []byte
+	err := s.read(func(db *sql.DB) error {
+		var found int
+		err := db.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM devices WHERE address = ?1 AND id = ?2),
+				(SELECT data FROM last_resort WHERE address = ?1 AND device = ?2)`,
+			mb.Address, int64(mb.Device)).Scan(&found, &kp)
+		switch {
+		case err != nil:
+			return err
+		case found == 0:
+			return store.ErrUnknownDevice
+		case kp == nil:
+			return store.ErrNoKeyPackage
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: last-resort key package: %w", err)
+	}
+	return kp, nil
+}
+
 // deviceExists returns store.ErrUnknownDevice unless the device is
 // registered.
 func deviceExists(w *wtx, mb store.Mailbox) error {

@@ -164,3 +164,24 @@ func testClaimKeyPackageConcurrent(t *testing.T, open Opener) {
 		}
 	}
 }
+
+func testLastResortKeyPackage(t *testing.T, open Opener) {
+	s := open(t, testLimits)
+	ctx := t.Context()
+	alice := newAccount(t, s, "alice@example.org")
+	_, err := s.LastResortKeyPackage(ctx, store.Mailbox{Address: "nobody@example.org", Device: 1})
+	wantErr(t, "LastResortKeyPackage of an unknown device", err, store.ErrUnknownDevice)
+	publish(t, s, alice, [][]byte{[]byte("a1")}, nil, 1)
+	_, err = s.LastResortKeyPackage(ctx, alice)
+	wantErr(t, "LastResortKeyPackage with only one-time packages", err, store.ErrNoKeyPackage)
+	publish(t, s, alice, nil, []byte("a-lr"), 1)
+	for range 2 {
+		kp, err := s.LastResortKeyPackage(ctx, alice)
+		if err != nil || string(kp) != "a-lr" {
+			t.Fatalf("LastResortKeyPackage = %q, %v; want a-lr", kp, err)
+		}
+	}
+	// The one-time package is untouched and still goes first.
+	claim(t, s, alice, []byte("a1"), false)
+	claim(t, s, alice, []byte("a-lr"), true)
+}

@@ -48,6 +48,7 @@ func Run(t *testing.T, open Opener) {
 		{"KeyPackageLimit", testKeyPackageLimit},
 		{"ClaimKeyPackage", testClaimKeyPackage},
 		{"ClaimKeyPackageConcurrent", testClaimKeyPackageConcurrent},
+		{"LastResortKeyPackage", testLastResortKeyPackage},
 		{"Enqueue", testEnqueue},
 		{"EnqueueDuplicate", testEnqueueDuplicate},
 		{"EnqueueUnknownDevice", testEnqueueUnknownDevice},

@@ -1,0 +1,171 @@
+package server
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/xchat-im/xchat/server/ratelimit"
+)
+
+// Limits are the policy limits of spec/15-limits.md that an operator may
+// change. A zero field takes its default; a negative one (for a Rate, a
+// negative Burst) means no limit.
+type Limits struct {
+	// ConnsPerAddress bounds the concurrent client connections from one
+	// source address: an IPv4 address, or an IPv6 /64 (see AddressKey);
+	// default DefaultConnsPerAddress.
+	ConnsPerAddress int
+	// ConnsPerAccount bounds the concurrent authenticated connections of
+	// one account, all its devices together; default
+	// DefaultConnsPerAccount.
+	ConnsPerAccount int
+	// AuthFailuresPerAddress and AuthFailuresPerAccount are the budgets of
+	// failed authenticate requests per source address and per account
+	// named; defaults DefaultAuthFailuresPerAddress and
+	// DefaultAuthFailuresPerAccount.
+	AuthFailuresPerAddress, AuthFailuresPerAccount Rate
+	// ClaimsPerRequester is the budget of one-time key packages one
+	// account may claim, and ClaimsPerTarget the budget of one-time key
+	// packages claimed of one device; past either, claims get the
+	// last-resort package. Defaults DefaultClaimsPerRequester and
+	// DefaultClaimsPerTarget.
+	ClaimsPerRequester, ClaimsPerTarget Rate
+	// Registrations is the budget of register attempts per source
+	// address, announced in server-info; default DefaultRegistrations.
+	Registrations Rate
+	// LookupMisses is the budget, per requesting account, of get-devices
+	// and claim-key-package requests for this domain that name an unknown
+	// account or device; default DefaultLookupMisses.
+	LookupMisses Rate
+}
+
+// Rate is a token-bucket budget: Burst units, then one more every
+// Interval.
+type Rate struct {
+	Burst    int
+	Interval time.Duration
+}
+
+// ParseRate parses a Rate written BURST/INTERVAL, as "20/3s" (a burst of
+// 20, then one more every 3 s), or "none" for no limit: for command-line
+// flags.
+func ParseRate(s string) (Rate, error) {
+	if s == "none" {
+		return Rate{Burst: -1}, nil
+	}
+	b, i, ok := strings.Cut(s, "/")
+	if !ok {
+		return Rate{}, fmt.Errorf("rate %q: want BURST/INTERVAL, as 20/3s, or none", s)
+	}
+	burst, err := strconv.Atoi(b)
+	if err != nil || burst <= 0 {
+		return Rate{}, fmt.Errorf("rate %q: burst %q: want a positive number", s, b)
+	}
+	interval, err := time.ParseDuration(i)
+	if err != nil || interval <= 0 {
+		return Rate{}, fmt.Errorf("rate %q: interval %q: want a positive duration, as 3s", s, i)
+	}
+	return Rate{Burst: burst, Interval: interval}, nil
+}
+
+// String returns r as ParseRate reads it.
+func (r Rate) String() string {
+	if r.Burst < 0 {
+		return "none"
+	}
+	return fmt.Sprintf("%d/%s", r.Burst, r.Interval)
+}
+
+// Defaults of Limits (spec/15-limits.md section 15.1).
+const (
+	DefaultConnsPerAddress = 256
+	DefaultConnsPerAccount = 64
+)
+
+// Defaults of the Rate fields of Limits (spec/15-limits.md section 15.1).
+var (
+	DefaultAuthFailuresPerAddress = Rate{authFailAddrBurst, authFailAddrRefill}
+	DefaultAuthFailuresPerAccount = Rate{authFailAccountBurst, authFailAccountRefill}
+	DefaultClaimsPerRequester     = Rate{claimRequesterBurst, claimRequesterRefill}
+	DefaultClaimsPerTarget        = Rate{claimTargetBurst, claimTargetRefill}
+	DefaultLookupMisses           = Rate{lookupMissBurst, lookupMissRefill}
+	DefaultRegistrations          = Rate{registrationBurst, registrationRefill}
+)
+
+const (
+	authFailAddrBurst     = 20
+	authFailAddrRefill    = 3 * time.Second
+	authFailAccountBurst  = 100
+	authFailAccountRefill = time.Second
+	claimRequesterBurst   = 200
+	claimRequesterRefill  = 10 * time.Second
+	claimTargetBurst      = 20
+	claimTargetRefill     = time.Minute
+	lookupMissBurst       = 20
+	lookupMissRefill      = 6 * time.Second
+)
+
+// withDefaults returns l with its zero fields set to their defaults.
+func (l Limits) withDefaults() Limits {
+	if l.ConnsPerAddress == 0 {
+		l.ConnsPerAddress = DefaultConnsPerAddress
+	}
+	if l.ConnsPerAccount == 0 {
+		l.ConnsPerAccount = DefaultConnsPerAccount
+	}
+	for _, r := range []struct {
+		r   *Rate
+		def Rate
+	}{
+		{&l.AuthFailuresPerAddress, DefaultAuthFailuresPerAddress},
+		{&l.AuthFailuresPerAccount, DefaultAuthFailuresPerAccount},
+		{&l.ClaimsPerRequester, DefaultClaimsPerRequester},
+		{&l.ClaimsPerTarget, DefaultClaimsPerTarget},
+		{&l.LookupMisses, DefaultLookupMisses},
+		{&l.Registrations, DefaultRegistrations},
+	} {
+		if r.r.Burst == 0 {
+			r.r.Burst = r.def.Burst
+		}
+		if r.r.Interval <= 0 {
+			r.r.Interval = r.def.Interval
+		}
+	}
+	return l
+}
+
+// limiter returns a limiter for r, or nil (no limit) for a negative burst.
+func (r Rate) limiter() *ratelimit.Limiter {
+	if r.Burst < 0 {
+		return nil
+	}
+	return ratelimit.New(r.Burst, r.Interval)
+}
+
+// addressKey returns the key of per-address limits for a peer's address
+// (spec/02-transport.md section 2.10): an IPv4 address itself, also when
+// given as an IPv4-mapped IPv6 address; for an IPv6 address its /64
+// prefix, since one subscriber commonly holds a whole /64 (the zone is
+// dropped). Loopback addresses are not special: each IPv4 loopback address
+// is its own key, and ::1 is in ::/64. Tests and benchmarks, which all
+// connect from 127.0.0.1, raise the limits instead (Limits).
+func addressKey(a net.Addr) string {
+	var ip netip.Addr
+	if u, ok := a.(*net.UDPAddr); ok {
+		ip, _ = netip.AddrFromSlice(u.IP)
+	} else if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		ip = ap.Addr()
+	} else {
+		return a.String()
+	}
+	ip = ip.Unmap().WithZone("")
+	if !ip.Is6() {
+		return ip.String()
+	}
+	p, _ := ip.Prefix(64)
+	return p.String()
+}
