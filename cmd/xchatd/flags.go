@@ -26,6 +26,20 @@ func (f registrationFlag) Set(s string) error {
 	return nil
 }
 
+// rateFlag is a budget flag of server.Limits: BURST/INTERVAL or none.
+type rateFlag struct{ r *server.Rate }
+
+func (f rateFlag) String() string { return f.r.String() }
+func (f rateFlag) Type() string   { return "BURST/INTERVAL" }
+func (f rateFlag) Set(s string) error {
+	r, err := server.ParseRate(s)
+	if err != nil {
+		return fmt.Errorf("want BURST/INTERVAL, as 20/3s, or none")
+	}
+	*f.r = r
+	return nil
+}
+
 // levelFlag is --log-level: debug, info, warn or error.
 type levelFlag struct{ l *slog.Level }
 

@@ -169,6 +169,20 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringArrayVar(&o.DenyDomains, "deny-domain", nil, "never federate with this domain (repeatable)")
 	f.DurationVar(&o.Lease, "relay-lease", homeserver.DefaultLease, "how long a relay worker holds the envelopes it claimed; a process that dies leaves them to others after this")
 	f.DurationVar(&o.Scan, "queue-scan", homeserver.DefaultScan, "how often the outbound queue is searched for work without a worker here")
+	o.Limits = server.Limits{
+		ConnsPerAddress: server.DefaultConnsPerAddress, ConnsPerAccount: server.DefaultConnsPerAccount,
+		AuthFailuresPerAddress: server.DefaultAuthFailuresPerAddress, AuthFailuresPerAccount: server.DefaultAuthFailuresPerAccount,
+		ClaimsPerRequester: server.DefaultClaimsPerRequester, ClaimsPerTarget: server.DefaultClaimsPerTarget,
+		LookupMisses: server.DefaultLookupMisses, Registrations: server.DefaultRegistrations,
+	}
+	f.IntVar(&o.Limits.ConnsPerAddress, "max-conns-per-address", o.Limits.ConnsPerAddress, "concurrent client connections from one IPv4 address or IPv6 /64; -1: no limit")
+	f.IntVar(&o.Limits.ConnsPerAccount, "max-conns-per-account", o.Limits.ConnsPerAccount, "concurrent authenticated connections of one account, all its devices together; -1: no limit")
+	f.Var(rateFlag{&o.Limits.AuthFailuresPerAddress}, "auth-failures-per-address", "failed authentications from one address: BURST/INTERVAL, or none")
+	f.Var(rateFlag{&o.Limits.AuthFailuresPerAccount}, "auth-failures-per-account", "failed authentications naming one account: BURST/INTERVAL, or none")
+	f.Var(rateFlag{&o.Limits.ClaimsPerRequester}, "claims-per-account", "one-time key packages one account may claim; past it, claims get the last-resort package")
+	f.Var(rateFlag{&o.Limits.ClaimsPerTarget}, "claims-per-device", "one-time key packages claimed of one device; past it, claims get the last-resort package")
+	f.Var(rateFlag{&o.Limits.LookupMisses}, "lookup-misses-per-account", "lookups of unknown accounts or devices by one account (bounds enumeration)")
+	f.Var(rateFlag{&o.Limits.Registrations}, "registrations-per-address", "register attempts from one address, announced in server-info")
 	f.Var(levelFlag{&level}, "log-level", "log level: debug, info, warn or error")
 	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this loopback HOST:PORT (for profiling)")
 	f.MarkHidden("pprof")

@@ -68,6 +68,28 @@ func (c Config) Args() ([]string, error) {
 	if c.Scan != 0 {
 		str("--queue-scan", c.Scan.String())
 	}
+	l := c.Limits
+	if l.ConnsPerAddress != 0 {
+		str("--max-conns-per-address", fmt.Sprint(l.ConnsPerAddress))
+	}
+	if l.ConnsPerAccount != 0 {
+		str("--max-conns-per-account", fmt.Sprint(l.ConnsPerAccount))
+	}
+	for _, r := range []struct {
+		flag string
+		rate server.Rate
+	}{
+		{"--auth-failures-per-address", l.AuthFailuresPerAddress},
+		{"--auth-failures-per-account", l.AuthFailuresPerAccount},
+		{"--claims-per-account", l.ClaimsPerRequester},
+		{"--claims-per-device", l.ClaimsPerTarget},
+		{"--lookup-misses-per-account", l.LookupMisses},
+		{"--registrations-per-address", l.Registrations},
+	} {
+		if r.rate != (server.Rate{}) {
+			str(r.flag, r.rate.String())
+		}
+	}
 	return args, nil
 }
 

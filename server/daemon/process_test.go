@@ -26,13 +26,16 @@ func TestArgs(t *testing.T) {
 		Peers:    map[string]string{"c.test": "127.0.0.1:3", "b.test": "127.0.0.1:2"},
 		TrustCAs: []string{"ca.pem"}, AllowDomains: []string{"b.test"}, DenyDomains: []string{"x.test"},
 		Lease: 2 * time.Second, Scan: time.Second,
+		Limits: server.Limits{ConnsPerAddress: 3, ClaimsPerTarget: server.Rate{Burst: 5, Interval: time.Minute},
+			LookupMisses: server.Rate{Burst: -1}},
 	}.Args()
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := strings.Fields("--domain a.test --listen 127.0.0.1:9 --data d --db postgres://x --tls-cert c.pem --tls-key c.key " +
 		"--registration invite --max-connections 7 --peer b.test=127.0.0.1:2 --peer c.test=127.0.0.1:3 --trust-ca ca.pem " +
-		"--allow-domain b.test --deny-domain x.test --relay-lease 2s --queue-scan 1s")
+		"--allow-domain b.test --deny-domain x.test --relay-lease 2s --queue-scan 1s " +
+		"--max-conns-per-address 3 --claims-per-device 5/1m0s --lookup-misses-per-account none")
 	if !slices.Equal(args, want) {
 		t.Errorf("Args:\n got %q\nwant %q", args, want)
 	}
