@@ -157,7 +157,7 @@ func (a *app) newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&a.profile, "profile", "", "profile `DIR` (identity, keys, messages); default: "+profileRule())
 	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "on an error, also print the underlying error chain")
-	root.AddCommand(a.registerCmd(), a.sendCmd(), a.recvCmd(), a.whoamiCmd(), a.groupCmd(), a.deviceCmd(), versionCmd())
+	root.AddCommand(a.registerCmd(), a.sendCmd(), a.recvCmd(), a.whoamiCmd(), a.unopenedCmd(), a.groupCmd(), a.deviceCmd(), versionCmd())
 	clierr.TrackRun(root, &a.running)
 	return root
 }
@@ -482,6 +482,41 @@ func (a *app) recvCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print one JSON object per line")
 	cmd.Flags().DurationVar(&wait, "wait", 2*time.Second, "stop after this long without a new message")
 	return cmd
+}
+
+func (a *app) unopenedCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "unopened",
+		Short: "List messages this device received but could not open (their sender's domain did not answer)",
+		Long: "Lists the envelopes that this device could not open because the key of another domain\n" +
+			"could not be had (spec 7.16): still tried on later receives, or given up after 3 tries or\n" +
+			"10 minutes and deleted from the homeserver unread. Records are kept 31 days.",
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := a.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			rows, err := p.Unopened(cmd.Context())
+			if err != nil {
+				return err
+			}
+			for _, u := range rows {
+				state := "still tried"
+				if u.GivenUp {
+					state = "given up"
+				}
+				domain := u.Domain
+				if domain == "" {
+					domain = "unknown domain"
+				}
+				fmt.Fprintf(a.stdout, "%x %s: %s, %d tries, first %s, last %s (%s)\n", u.ID, domain, state, u.Tries,
+					u.FirstSeen.UTC().Format(time.RFC3339), u.LastSeen.UTC().Format(time.RFC3339), u.Reason)
+			}
+			return nil
+		},
+	}
 }
 
 func (a *app) whoamiCmd() *cobra.Command {
