@@ -10,6 +10,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/xchat-im/xchat/server/ratelimit"
+	"github.com/xchat-im/xchat/spec/wire"
 )
 
 // Federation is one homeserver's federation: its peers, its relay workers
@@ -21,6 +22,10 @@ type Federation struct {
 	relayBudget *ratelimit.Limiter // envelopes per origin domain
 	queryBudget *ratelimit.Limiter // key-directory requests per origin domain
 	keys        *domainKeys
+	// frames bounds the request frames read at once on all accepted
+	// connections, origins those of each origin domain (framebudget.go).
+	frames  *wire.Budget
+	origins origins
 
 	mu      sync.Mutex
 	tr      *quic.Transport
@@ -47,6 +52,7 @@ func New(cfg Config) (*Federation, error) {
 		relayBudget: ratelimit.New(cfg.RelayBurst, time.Second/time.Duration(cfg.RelayRate)),
 		queryBudget: ratelimit.New(queryBurst, time.Second/queryRate),
 		keys:        newDomainKeys(),
+		frames:      wire.NewBudget(fedFrameBudgetAll),
 		peers:       make(map[string]*peer),
 		workers:     make(map[string]*worker),
 		conns:       make(map[*quic.Conn]struct{}),

@@ -40,11 +40,15 @@ type conn struct {
 	// pushStop, closed by stopPush, tells the pusher to end its stream.
 	pushStop     chan struct{}
 	pushStopOnce sync.Once
+	// frames and account bound the request frames read at once on the
+	// connection and by its account (framebudget.go); account is set on
+	// authentication.
+	frames, account *wire.Budget
 }
 
 func (s *Server) newConn(qc *quic.Conn) *conn {
 	c := &conn{s: s, qc: qc, log: s.log.With("remote", qc.RemoteAddr().String()),
-		authed: make(chan struct{}), pushStop: make(chan struct{})}
+		authed: make(chan struct{}), pushStop: make(chan struct{}), frames: wire.NewBudget(frameBudgetConn)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing || len(s.conns) >= s.cfg.MaxConnections {
@@ -59,6 +63,9 @@ func (c *conn) serve(ctx context.Context) {
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
 		c.s.mu.Unlock()
+		if d := c.authenticated(); d != nil {
+			c.s.accountFrames.leave(d.Address)
+		}
 	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -96,13 +103,10 @@ func (c *conn) serve(ctx context.Context) {
 }
 
 // handleStream reads one request frame, answers it and closes the stream.
-// Before authentication frames are limited to wire.MaxPreAuthFrame.
+// Before authentication frames are limited to wire.MaxPreAuthFrame; the
+// frame memory budgets of framebudget.go apply.
 func (c *conn) handleStream(ctx context.Context, st *quic.Stream) {
-	max := wire.MaxFrame
-	if c.authenticated() == nil {
-		max = wire.MaxPreAuthFrame
-	}
-	wire.ServeStream(st, max, func(payload []byte) []byte {
+	wire.ServeStreamWithin(st, c.frameLimits(), func(payload []byte) []byte {
 		resp, err := c.handlePayload(ctx, payload)
 		if err != nil {
 			var pe *wire.Error
@@ -156,6 +160,7 @@ func (c *conn) endAuth(d *store.Device) {
 		return
 	}
 	c.state, c.device = authenticated, d
+	c.account = c.s.accountFrames.join(d.Address)
 	close(c.authed)
 	go c.push(c.qc.Context(), store.Mailbox{Address: d.Address, Device: d.ID})
 }

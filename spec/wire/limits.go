@@ -26,6 +26,7 @@ const (
 	MailboxMaxEnvelopes  = 10000
 	MailboxMaxBytes      = 256 << 20
 	MaxConcurrentStreams = 100
+	MaxRelaysInFlight    = 16 // relay requests in flight on one federation connection
 
 	Retention         = 30 * 24 * time.Hour
 	SenderCertTTL     = 24 * time.Hour
