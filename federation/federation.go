@@ -26,6 +26,9 @@ type Federation struct {
 	// connections, origins those of each origin domain (framebudget.go).
 	frames  *wire.Budget
 	origins origins
+	// quotas bound the outbound queue per account and per destination
+	// (quota.go).
+	quotas quotas
 
 	mu      sync.Mutex
 	tr      *quic.Transport
@@ -95,8 +98,14 @@ func (f *Federation) Start(ctx context.Context, tr *quic.Transport) error {
 	return nil
 }
 
-// scan starts a worker for every domain with queued envelopes.
+// scan starts a worker for every domain with queued envelopes, and
+// updates the outbound quotas from the store.
 func (f *Federation) scan(ctx context.Context) error {
+	uses, err := f.cfg.Store.OutboundUsage(ctx)
+	if err != nil {
+		return err
+	}
+	f.quotas.reset(uses)
 	domains, err := f.cfg.Store.OutboundDomains(ctx)
 	if err != nil {
 		return err

@@ -10,7 +10,7 @@ import (
 
 // outboundFull is the per-envelope code of a spent outbound-queue quota
 // (spec/14-errors.md).
-const outboundFull = wire.Code(30)
+const outboundFull = wire.CodeOutboundFull
 
 // sendRemote sends envelopes to the mailboxes to on r and returns their
 // per-envelope results.

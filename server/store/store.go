@@ -207,6 +207,10 @@ type Store interface {
 	// OutboundDomains returns every domain with queued envelopes and the
 	// earliest time one of them is due, in domain order.
 	OutboundDomains(ctx context.Context) ([]OutboundDomain, error)
+	// OutboundUsage returns, for every submitting account and destination
+	// domain with envelopes in the outbound queue, how many and their
+	// sealed bytes, in no particular order.
+	OutboundUsage(ctx context.Context) ([]OutboundUse, error)
 
 	// Close flushes pending writes and releases the store. Calls after Close
 	// return ErrClosed.
@@ -223,6 +227,15 @@ type Outbound struct {
 	From     Mailbox   // the local device that submitted it, told if it is undeliverable
 	Attempts int       // relay attempts so far
 	NextTry  time.Time // when it is next due
+}
+
+// OutboundUse is what the outbound queue holds that the devices of one
+// account submitted for one destination domain.
+type OutboundUse struct {
+	From      string // the submitting account's address
+	Domain    string
+	Envelopes int
+	Bytes     int64 // sealed bytes
 }
 
 // OutboundDomain is a destination with queued envelopes.

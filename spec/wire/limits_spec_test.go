@@ -80,6 +80,8 @@ var limitRows = map[string]limitRow{
 	"Request frame bytes read or handled at once, client connections":             {values: []string{"server.frameBudgetConn", "server.frameBudgetAccount", "server.frameBudgetServer"}},
 	"Request frame bytes read or handled at once, federation connections":         {values: []string{"federation.fedFrameBudgetConn", "federation.fedFrameBudgetOrigin", "federation.fedFrameBudgetAll"}},
 	"Envelopes per `relay`":                                                       {values: []string{"1", "MaxEnvelopesPerSend"}},
+	"Outbound queue per submitting account":                                       {values: []string{"federation.outboundAccountEnvelopes", "federation.outboundAccountBytes", "federation.outboundAccountDomains"}},
+	"Outbound queue per destination domain":                                       {values: []string{"federation.outboundDomainEnvelopes", "federation.outboundDomainBytes"}},
 	"Relay budget per origin domain":                                              {values: []string{"federation.DefaultRelayBurst", "federation.DefaultRelayRate", "time.Second"}},
 	"Key-directory budget per origin domain (`get-devices`, `claim-key-package`)": {values: []string{"federation.queryBurst", "federation.queryRate", "time.Second"}},
 	"Retry backoff at the origin":                                                 {values: []string{"federation.DefaultMaxRetry", "federation.DefaultRetry", "2", "2"}},

@@ -79,6 +79,7 @@ func Run(t *testing.T, open Opener) {
 		{"OutboundRoundTrip", testOutboundRoundTrip},
 		{"OutboundCanceled", testOutboundCanceled},
 		{"OutboundClosed", testOutboundClosed},
+		{"OutboundUsage", testOutboundUsage},
 		{"LinkDevice", testLinkDevice},
 		{"LinkExpiry", testLinkExpiry},
 		{"LinkWrongAccount", testLinkWrongAccount},
