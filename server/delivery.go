@@ -26,7 +26,7 @@ func (c *conn) send(ctx context.Context, me store.Mailbox, r *wire.Send) ([]byte
 		}
 	}
 	if len(local) > 0 {
-		codes, err := c.s.accept(ctx, local, false)
+		codes, err := c.s.accept(ctx, local, "")
 		if err != nil {
 			return nil, err
 		}
@@ -49,7 +49,7 @@ func (c *conn) send(ctx context.Context, me store.Mailbox, r *wire.Send) ([]byte
 // AdmitRelay admits envelopes relayed from another domain exactly as a
 // local send. It implements federation.Local.
 func (s *Server) AdmitRelay(ctx context.Context, origin string, envs []wire.Envelope) ([]wire.Code, error) {
-	return s.accept(ctx, envs, true)
+	return s.accept(ctx, envs, origin)
 }
 
 // maxRelayAge bounds how far back a relayed envelope's accepted-at time
@@ -73,9 +73,10 @@ func receivedAt(e *wire.Envelope, relayed bool, now time.Time) time.Time {
 }
 
 // accept admits envelopes for local mailboxes, stores the admitted ones
-// durably, wakes their devices and returns one code per envelope. Relayed
-// envelopes keep the origin's acceptance time.
-func (s *Server) accept(ctx context.Context, envs []wire.Envelope, relayed bool) ([]wire.Code, error) {
+// durably, wakes their devices and returns one code per envelope. Envelopes
+// relayed from the origin domain (empty for a local send) keep the origin's
+// acceptance time, and are stored with their origin.
+func (s *Server) accept(ctx context.Context, envs []wire.Envelope, origin string) ([]wire.Code, error) {
 	now := time.Now()
 	results := make([]wire.Code, len(envs))
 	admit := make([]store.Envelope, 0, len(envs))
@@ -98,7 +99,7 @@ func (s *Server) accept(ctx context.Context, envs []wire.Envelope, relayed bool)
 		copy(id[:], e.ID)
 		admit = append(admit, store.Envelope{
 			ID: id, To: store.Mailbox{Address: e.To.Address, Device: e.To.Device},
-			Sealed: e.Sealed, Lane: lane, ReceivedAt: receivedAt(e, relayed, now),
+			Sealed: e.Sealed, Lane: lane, ReceivedAt: receivedAt(e, origin != "", now), Origin: origin,
 		})
 		index = append(index, i)
 	}

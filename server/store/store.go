@@ -76,6 +76,10 @@ type Envelope struct {
 	Sealed     []byte // the sealed envelope; for LaneNotice, the encoded notice
 	Lane       Lane
 	ReceivedAt time.Time // server clock, millisecond precision
+	// Origin is the domain that relayed the envelope (spec/08-federation.md
+	// section 8.8.1); empty for an envelope submitted by a local device and
+	// for a notice. Pending returns it.
+	Origin string
 }
 
 // Stored is an envelope read back from a mailbox with its position.

@@ -107,14 +107,14 @@ func exportKeyPackages(ctx context.Context, tx pgx.Tx, fn func(store.Record) err
 }
 
 func exportMailbox(ctx context.Context, tx pgx.Tx, fn func(store.Record) error) error {
-	return each(ctx, tx, `SELECT address, device, envelope_id, lane, received_at_ms, sealed FROM mailbox ORDER BY seq`, func(r pgx.Rows) error {
+	return each(ctx, tx, `SELECT address, device, envelope_id, lane, received_at_ms, sealed, origin FROM mailbox ORDER BY seq`, func(r pgx.Rows) error {
 		var (
 			e                store.Envelope
 			device, received int64
 			lane             int16
 			id               []byte
 		)
-		if err := r.Scan(&e.To.Address, &device, &id, &lane, &received, &e.Sealed); err != nil {
+		if err := r.Scan(&e.To.Address, &device, &id, &lane, &received, &e.Sealed, &e.Origin); err != nil {
 			return err
 		}
 		copy(e.ID[:], id)
@@ -189,7 +189,7 @@ func (s *Store) Import(ctx context.Context, recs []store.Record) error {
 		case r.Envelope != nil:
 			e := r.Envelope
 			envelopes = append(envelopes, []any{e.To.Address, int64(e.To.Device), e.ID[:], int16(e.Lane),
-				millis(e.ReceivedAt), int32(len(e.Sealed)), blob(e.Sealed)})
+				millis(e.ReceivedAt), int32(len(e.Sealed)), blob(e.Sealed), e.Origin})
 			su := sums[e.To]
 			if su == nil {
 				su = &sum{}
@@ -215,7 +215,7 @@ func (s *Store) Import(ctx context.Context, recs []store.Record) error {
 		{"invites", []string{"hash", "expires_ms"}, invites},
 		{"key_packages", []string{"address", "device", "data"}, oneTime},
 		{"last_resort", []string{"address", "device", "data"}, lastResort},
-		{"mailbox", []string{"address", "device", "envelope_id", "lane", "received_at_ms", "size", "sealed"}, envelopes},
+		{"mailbox", []string{"address", "device", "envelope_id", "lane", "received_at_ms", "size", "sealed", "origin"}, envelopes},
 	}
 	err := s.inTx(ctx, pgx.TxOptions{}, func(tx pgx.Tx) error {
 		for _, st := range steps {

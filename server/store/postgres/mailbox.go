@@ -27,10 +27,10 @@ const lockDevices = `SELECT address, id, mb_count, mb_bytes FROM devices
 // the counters of their mailboxes and notifies each mailbox once. The
 // notifications are delivered when the transaction commits.
 const insertEnvelopes = `WITH ins AS (
-		INSERT INTO mailbox (address, device, envelope_id, lane, received_at_ms, size, sealed)
-		SELECT u.address, u.device, u.id, u.lane, u.received, octet_length(u.sealed), u.sealed
-		FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::smallint[], $5::bigint[], $6::bytea[])
-			WITH ORDINALITY AS u(address, device, id, lane, received, sealed, ord)
+		INSERT INTO mailbox (address, device, envelope_id, lane, received_at_ms, size, sealed, origin)
+		SELECT u.address, u.device, u.id, u.lane, u.received, octet_length(u.sealed), u.sealed, u.origin
+		FROM unnest($1::text[], $2::bigint[], $3::bytea[], $4::smallint[], $5::bigint[], $6::bytea[], $7::text[])
+			WITH ORDINALITY AS u(address, device, id, lane, received, sealed, origin, ord)
 		ORDER BY u.ord
 		ON CONFLICT (address, device, envelope_id) DO NOTHING
 		RETURNING address, device, size
@@ -63,6 +63,7 @@ type envelopeRows struct {
 	lanes    []int16
 	received []int64
 	sealed   [][]byte
+	origins  []string
 }
 
 func (r *envelopeRows) add(e *store.Envelope) {
@@ -72,8 +73,11 @@ func (r *envelopeRows) add(e *store.Envelope) {
 	r.lanes = append(r.lanes, int16(e.Lane))
 	r.received = append(r.received, millis(e.ReceivedAt))
 	r.sealed = append(r.sealed, blob(e.Sealed))
+	r.origins = append(r.origins, e.Origin)
 }
 
+// args returns the first six parameters of insertEnvelopes and
+// enqueueFast; insertEnvelopes takes the origins as the seventh.
 func (r *envelopeRows) args() []any {
 	return []any{r.addrs, r.devs, r.ids, r.lanes, r.received, r.sealed}
 }
@@ -191,6 +195,13 @@ func (e *enqueueOp) lock(b *pgx.Batch) {
 // fast stores all the envelopes in one round trip if their mailboxes have
 // room for all of them, and reports whether it did.
 func (e *enqueueOp) fast(ctx context.Context, c *pgxpool.Conn) (ok bool, err error) {
+	// enqueueFast does not store origins: relayed envelopes take the
+	// slow path.
+	for i := range e.envs {
+		if e.envs[i].Origin != "" {
+			return false, nil
+		}
+	}
 	var rows envelopeRows
 	for i := range e.envs {
 		rows.add(&e.envs[i])
@@ -273,7 +284,7 @@ func (e *enqueueOp) slow(ctx context.Context, c *pgxpool.Conn) error {
 	}
 	b = &pgx.Batch{}
 	if len(ins.ids) > 0 {
-		b.Queue(insertEnvelopes, ins.args()...)
+		b.Queue(insertEnvelopes, append(ins.args(), ins.origins)...)
 	}
 	b.Queue(`COMMIT`)
 	return send(ctx, c, b)
@@ -294,7 +305,7 @@ func (s *Store) Pending(ctx context.Context, mb store.Mailbox, after int64, limi
 		if limit < 1 {
 			return nil
 		}
-		rows, err := c.Query(ctx, `SELECT seq, envelope_id, lane, received_at_ms, sealed
+		rows, err := c.Query(ctx, `SELECT seq, envelope_id, lane, received_at_ms, sealed, origin
 			FROM mailbox WHERE address = $1 AND device = $2 AND seq > $3 ORDER BY seq LIMIT $4`,
 			mb.Address, int64(mb.Device), after, int64(limit))
 		if err != nil {
@@ -307,7 +318,7 @@ func (s *Store) Pending(ctx context.Context, mb store.Mailbox, after int64, limi
 				lane int16
 				at   int64
 			)
-			if err := r.Scan(&st.Seq, &id, &lane, &at, &st.Sealed); err != nil {
+			if err := r.Scan(&st.Seq, &id, &lane, &at, &st.Sealed, &st.Origin); err != nil {
 				return err
 			}
 			if len(id) != len(st.ID) {

@@ -218,8 +218,8 @@ func TestMigrateConcurrent(t *testing.T) {
 	if err := conn.QueryRow(t.Context(), `SELECT count(*), max(version) FROM schema_migrations`).Scan(&n, &v); err != nil {
 		t.Fatal(err)
 	}
-	if n != 2 || v != 2 {
-		t.Fatalf("schema_migrations has %d rows up to version %d, want 2 rows up to version 2", n, v)
+	if n != 3 || v != 3 {
+		t.Fatalf("schema_migrations has %d rows up to version %d, want 3 rows up to version 3", n, v)
 	}
 	s := open(t, u, store.DefaultLimits())
 	account(t, s, "alice@example.org")

@@ -117,6 +117,14 @@ CREATE TABLE link_tokens (
 );
 CREATE INDEX link_tokens_by_account ON link_tokens (address, expires_ms);
 `,
+	// Version 3: the origin domain of relayed envelopes, so that one
+	// domain's envelopes hold at most a share of a mailbox (mailbox.go);
+	// '' for envelopes of local devices and notices, which the partial
+	// index leaves out.
+	`
+ALTER TABLE mailbox ADD COLUMN origin TEXT COLLATE "C" NOT NULL DEFAULT '';
+CREATE INDEX mailbox_by_origin ON mailbox (address, device, origin) INCLUDE (size) WHERE origin <> '';
+`,
 }
 
 // schemaVersion is the schema version this package writes and reads.

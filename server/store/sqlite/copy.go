@@ -125,11 +125,11 @@ func exportKeyPackages(ctx context.Context, tx *sql.Tx, fn func(store.Record) er
 }
 
 func exportMailbox(ctx context.Context, tx *sql.Tx, fn func(store.Record) error) error {
-	return each(ctx, tx, `SELECT address, device, envelope_id, lane, received_at_ms, sealed FROM mailbox ORDER BY seq`, func(r *sql.Rows) error {
+	return each(ctx, tx, `SELECT address, device, envelope_id, lane, received_at_ms, sealed, origin FROM mailbox ORDER BY seq`, func(r *sql.Rows) error {
 		var e store.Envelope
 		var device, lane, received int64
 		var id []byte
-		if err := r.Scan(&e.To.Address, &device, &id, &lane, &received, &e.Sealed); err != nil {
+		if err := r.Scan(&e.To.Address, &device, &id, &lane, &received, &e.Sealed, &e.Origin); err != nil {
 			return err
 		}
 		copy(e.ID[:], id)

@@ -98,10 +98,10 @@ func (s *Store) enqueueOne(w *wtx, b *box, e *store.Envelope) (result, err error
 			return nil, err
 		}
 	}
-	n, err := w.exec(`INSERT INTO mailbox (address, device, envelope_id, lane, received_at_ms, size, sealed)
-		VALUES (?, ?, ?, ?, ?, ?, ?)
+	n, err := w.exec(`INSERT INTO mailbox (address, device, envelope_id, lane, received_at_ms, size, sealed, origin)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (address, device, envelope_id) DO NOTHING`,
-		e.To.Address, int64(e.To.Device), e.ID[:], int64(e.Lane), millis(e.ReceivedAt), size, blob(e.Sealed))
+		e.To.Address, int64(e.To.Device), e.ID[:], int64(e.Lane), millis(e.ReceivedAt), size, blob(e.Sealed), e.Origin)
 	if err != nil {
 		return nil, err
 	}
@@ -121,7 +121,7 @@ func (s *Store) Pending(ctx context.Context, mb store.Mailbox, after int64, limi
 		if limit < 1 {
 			return nil
 		}
-		st, err := s.readStmt(ctx, db, `SELECT seq, envelope_id, lane, received_at_ms, sealed
+		st, err := s.readStmt(ctx, db, `SELECT seq, envelope_id, lane, received_at_ms, sealed, origin
 			FROM mailbox WHERE address = ? AND device = ? AND seq > ? ORDER BY seq LIMIT ?`)
 		if err != nil {
 			return err
@@ -137,7 +137,7 @@ func (s *Store) Pending(ctx context.Context, mb store.Mailbox, after int64, limi
 				id       []byte
 				lane, at int64
 			)
-			if err := rows.Scan(&st.Seq, &id, &lane, &at, &st.Sealed); err != nil {
+			if err := rows.Scan(&st.Seq, &id, &lane, &at, &st.Sealed, &st.Origin); err != nil {
 				return err
 			}
 			if len(id) != len(st.ID) {

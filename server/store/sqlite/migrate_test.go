@@ -241,8 +241,8 @@ func TestUpgradeFromV1(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if v := userVersion(t, path); v != 3 {
-		t.Fatalf("after the upgrade, schema version %d, want 3", v)
+	if v := userVersion(t, path); v != 4 {
+		t.Fatalf("after the upgrade, schema version %d, want 4", v)
 	}
 	// The upgraded schema is the one a new database gets.
 	fresh := filepath.Join(dir, "fresh.db")
@@ -258,14 +258,14 @@ func TestUpgradeFromV1(t *testing.T) {
 	if len(upgraded) != len(created) {
 		t.Errorf("upgraded database has %d schema objects, a new one %d", len(upgraded), len(created))
 	}
-	for _, name := range []string{"outbound_due", "link_tokens", "link_tokens_by_account"} {
+	for _, name := range []string{"outbound_due", "link_tokens", "link_tokens_by_account", "mailbox_by_origin"} {
 		if _, ok := created[name]; !ok {
 			t.Errorf("no %s", name)
 		}
 	}
 }
 
-// TestOpenRefusesNextSchema checks that version 4 is refused, and that the
+// TestOpenRefusesNextSchema checks that version 5 is refused, and that the
 // refusal changes nothing.
 func TestOpenRefusesNextSchema(t *testing.T) {
 	t.Parallel()
@@ -277,7 +277,7 @@ func TestOpenRefusesNextSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`PRAGMA user_version = 4`); err != nil {
+	if _, err := db.Exec(`PRAGMA user_version = 5`); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -286,12 +286,12 @@ func TestOpenRefusesNextSchema(t *testing.T) {
 	s, err := sqlite.Open(t.Context(), path, store.DefaultLimits(), nil)
 	if err == nil {
 		s.Close()
-		t.Fatal("Open of a database with schema version 4 succeeded")
+		t.Fatal("Open of a database with schema version 5 succeeded")
 	}
 	if !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("Open: %v; want an error about a newer schema", err)
 	}
-	if v := userVersion(t, path); v != 4 {
+	if v := userVersion(t, path); v != 5 {
 		t.Fatalf("after a refused Open, schema version %d", v)
 	}
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // schemaVersion is the user_version this package writes and understands.
-const schemaVersion = 3
+const schemaVersion = 4
 
 // schema creates every table and index of schema version 1. Each statement
 // is idempotent. Later versions add to it with the steps in upgrades.
@@ -124,6 +124,14 @@ CREATE TABLE IF NOT EXISTS link_tokens (
 	expires_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS link_tokens_by_account ON link_tokens(address, expires_ms);
+`,
+	// Version 4: the origin domain of relayed envelopes, so that one
+	// domain's envelopes hold at most a share of a mailbox (mailbox.go);
+	// '' for envelopes of local devices and notices, which the partial
+	// index leaves out.
+	3: `
+ALTER TABLE mailbox ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+CREATE INDEX IF NOT EXISTS mailbox_by_origin ON mailbox(address, device, origin, size) WHERE origin <> '';
 `,
 }
 
