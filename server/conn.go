@@ -42,8 +42,9 @@ type conn struct {
 	pushStopOnce sync.Once
 	// frames and account bound the request frames read at once on the
 	// connection and by its account (framebudget.go); account is set on
-	// authentication.
+	// authentication, unless the connection ended (ended) before.
 	frames, account *wire.Budget
+	ended           bool
 }
 
 func (s *Server) newConn(qc *quic.Conn) *conn {
@@ -63,8 +64,15 @@ func (c *conn) serve(ctx context.Context) {
 		c.s.mu.Lock()
 		delete(c.s.conns, c)
 		c.s.mu.Unlock()
-		if d := c.authenticated(); d != nil {
-			c.s.accountFrames.leave(d.Address)
+		c.mu.Lock()
+		c.ended = true
+		var joined string
+		if c.account != nil {
+			joined = c.device.Address
+		}
+		c.mu.Unlock()
+		if joined != "" {
+			c.s.accountFrames.leave(joined)
 		}
 	}()
 	ctx, cancel := context.WithCancel(ctx)
@@ -160,7 +168,9 @@ func (c *conn) endAuth(d *store.Device) {
 		return
 	}
 	c.state, c.device = authenticated, d
-	c.account = c.s.accountFrames.join(d.Address)
+	if !c.ended {
+		c.account = c.s.accountFrames.join(d.Address)
+	}
 	close(c.authed)
 	go c.push(c.qc.Context(), store.Mailbox{Address: d.Address, Device: d.ID})
 }

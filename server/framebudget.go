@@ -66,5 +66,8 @@ func (c *conn) frameLimits() wire.StreamLimits {
 	if c.device == nil {
 		return wire.StreamLimits{Max: wire.MaxPreAuthFrame, Budgets: []*wire.Budget{c.frames, c.s.frames}}
 	}
+	if c.account == nil { // authenticated as the connection ended
+		return wire.StreamLimits{Max: wire.MaxFrame, Budgets: []*wire.Budget{c.frames, c.s.frames}}
+	}
 	return wire.StreamLimits{Max: wire.MaxFrame, Budgets: []*wire.Budget{c.frames, c.account, c.s.frames}}
 }
