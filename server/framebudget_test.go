@@ -43,7 +43,14 @@ func TestUnfinishedFramesAreBounded(t *testing.T) {
 	const conns = 2
 	raws := make([]*servertest.Raw, conns)
 	for i := range raws {
-		raws[i] = servertest.Dial(t, s)
+		// With the client keep-alive of spec 2.5, so that the connection
+		// outlives the request deadline it waits for.
+		qc, err := quic.DialAddr(servertest.Context(t), s.Addr, servertest.TLSConfig(t, s, wire.ALPN), &quic.Config{KeepAlivePeriod: wire.KeepAlive})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { qc.CloseWithError(0, "") })
+		raws[i] = &servertest.Raw{T: t, QC: qc}
 		if err := raws[i].Authenticate(d); err != nil {
 			t.Fatal(err)
 		}
