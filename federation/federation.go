@@ -27,8 +27,12 @@ type Federation struct {
 	frames  *wire.Budget
 	origins origins
 	// quotas bound the outbound queue per account and per destination
-	// (quota.go).
+	// (quota.go). usage is held for reading from a change of the queue to
+	// the matching change of the quotas, and for writing while the quotas
+	// are read again from the store, so that the store and the counts
+	// agree.
 	quotas quotas
+	usage  sync.RWMutex
 
 	mu      sync.Mutex
 	tr      *quic.Transport
@@ -101,11 +105,15 @@ func (f *Federation) Start(ctx context.Context, tr *quic.Transport) error {
 // scan starts a worker for every domain with queued envelopes, and
 // updates the outbound quotas from the store.
 func (f *Federation) scan(ctx context.Context) error {
+	f.usage.Lock()
 	uses, err := f.cfg.Store.OutboundUsage(ctx)
+	if err == nil {
+		f.quotas.reset(uses)
+	}
+	f.usage.Unlock()
 	if err != nil {
 		return err
 	}
-	f.quotas.reset(uses)
 	domains, err := f.cfg.Store.OutboundDomains(ctx)
 	if err != nil {
 		return err

@@ -17,6 +17,10 @@ func (f *Federation) Enqueue(ctx context.Context, from store.Mailbox, envs []wir
 	now := time.Now()
 	codes := make([]wire.Code, len(envs))
 	rows := make([]store.Outbound, 0, len(envs))
+	// The quotas count what is stored: no scan reads the store between
+	// the reservations and the commit (quota.go).
+	f.usage.RLock()
+	defer f.usage.RUnlock()
 	domains := map[string]bool{}
 	for i, e := range envs {
 		_, domain := wire.SplitAddress(e.To.Address)
@@ -310,17 +314,17 @@ func (w *worker) process(ctx context.Context, rows []store.Outbound) {
 	if ctx.Err() != nil {
 		// Stopping: settle what was answered and give the rest back at
 		// once rather than when the lease runs out.
-		w.released(all, w.settle(notices, codes, done, retry, time.Now()))
+		w.settleCounted(all, notices, codes, done, retry, time.Now())
 		return
 	}
 	if !failed {
 		w.mu.Lock()
 		w.failures = 0
 		w.mu.Unlock()
-		w.released(all, w.settle(notices, codes, done, nil, time.Time{}))
+		w.settleCounted(all, notices, codes, done, nil, time.Time{})
 		return
 	}
-	w.released(all, w.settle(notices, codes, done, retry, time.Now().Add(w.backoff())))
+	w.settleCounted(all, notices, codes, done, retry, time.Now().Add(w.backoff()))
 }
 
 // settle records the outcome of a round: notices for undeliverable
@@ -358,6 +362,14 @@ func (w *worker) settle(notices []store.Outbound, codes []wire.Code, done, retry
 		}
 	}
 	return done
+}
+
+// settleCounted settles as settle does and uncounts what left the queue
+// from the outbound quotas, with no scan of the store in between.
+func (w *worker) settleCounted(rows, notices []store.Outbound, codes []wire.Code, done, retry []int64, at time.Time) {
+	w.f.usage.RLock()
+	defer w.f.usage.RUnlock()
+	w.released(rows, w.settle(notices, codes, done, retry, at))
 }
 
 // released uncounts, in the outbound quotas, the rows whose Seqs left the

@@ -29,11 +29,12 @@ func (u *use) add(n int, bytes int64) { u.envelopes += n; u.bytes += bytes }
 // quotas tracks the outbound queue's usage per submitting account and per
 // destination domain. The counts are this process's view: reset from the
 // store at every scan of the queue (Federation.scan), raised by Enqueue,
-// lowered when a worker removes envelopes. Envelopes that other processes
-// sharing the store queue or remove are seen at the next scan, and an
-// envelope queued twice (a retried send) counts twice until then; the
-// bounds therefore hold to within what the processes queue between two
-// scans.
+// lowered when a worker removes envelopes; Federation.usage keeps a scan
+// from falling between a change of the queue and that of the counts.
+// Envelopes that other processes sharing the store queue or remove are seen
+// at the next scan, and an envelope queued twice (a retried send) counts
+// twice until then; the bounds therefore hold to within what the other
+// processes queue between two scans.
 type quotas struct {
 	mu       sync.Mutex
 	accounts map[string]*accountUse
