@@ -237,6 +237,11 @@ func (cl *Client) receiveEnvelope(ctx context.Context, me wire.Mailbox, d wire.D
 	if errors.Is(err, seal.ErrNoDomainKey) {
 		return nil, err
 	}
+	if err == nil {
+		// A relaying domain can move received-at for its own users'
+		// certificates only (spec/07-envelopes.md section 7.8).
+		err = seal.CheckOrigin(opened, d.Origin)
+	}
 	if err != nil {
 		return nil, drop(err)
 	}

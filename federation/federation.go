@@ -10,6 +10,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/xchat-im/xchat/server/ratelimit"
+	"github.com/xchat-im/xchat/spec/wire"
 )
 
 // Federation is one homeserver's federation: its peers, its relay workers
@@ -21,6 +22,17 @@ type Federation struct {
 	relayBudget *ratelimit.Limiter // envelopes per origin domain
 	queryBudget *ratelimit.Limiter // key-directory requests per origin domain
 	keys        *domainKeys
+	// frames bounds the request frames read at once on all accepted
+	// connections, origins those of each origin domain (framebudget.go).
+	frames  *wire.Budget
+	origins origins
+	// quotas bound the outbound queue per account and per destination
+	// (quota.go). usage is held for reading from a change of the queue to
+	// the matching change of the quotas, and for writing while the quotas
+	// are read again from the store, so that the store and the counts
+	// agree.
+	quotas quotas
+	usage  sync.RWMutex
 
 	mu      sync.Mutex
 	tr      *quic.Transport
@@ -47,6 +59,7 @@ func New(cfg Config) (*Federation, error) {
 		relayBudget: ratelimit.New(cfg.RelayBurst, time.Second/time.Duration(cfg.RelayRate)),
 		queryBudget: ratelimit.New(queryBurst, time.Second/queryRate),
 		keys:        newDomainKeys(),
+		frames:      wire.NewBudget(fedFrameBudgetAll),
 		peers:       make(map[string]*peer),
 		workers:     make(map[string]*worker),
 		conns:       make(map[*quic.Conn]struct{}),
@@ -89,8 +102,18 @@ func (f *Federation) Start(ctx context.Context, tr *quic.Transport) error {
 	return nil
 }
 
-// scan starts a worker for every domain with queued envelopes.
+// scan starts a worker for every domain with queued envelopes, and
+// updates the outbound quotas from the store.
 func (f *Federation) scan(ctx context.Context) error {
+	f.usage.Lock()
+	uses, err := f.cfg.Store.OutboundUsage(ctx)
+	if err == nil {
+		f.quotas.reset(uses)
+	}
+	f.usage.Unlock()
+	if err != nil {
+		return err
+	}
 	domains, err := f.cfg.Store.OutboundDomains(ctx)
 	if err != nil {
 		return err

@@ -3,8 +3,10 @@ package federation
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -21,6 +23,11 @@ type inbound struct {
 	mu     sync.Mutex
 	origin string // set by a successful fed-hello
 	hello  chan struct{}
+	// frames bounds the request frames read at once on the connection,
+	// originFrames (set by fed-hello) those of its origin domain.
+	frames, originFrames *wire.Budget
+	// relays counts the relay requests being handled (section 8.5).
+	relays atomic.Int32
 }
 
 // ServeConn serves an accepted federation connection (ALPN xchat-fed/1)
@@ -35,7 +42,13 @@ func (f *Federation) ServeConn(ctx context.Context, qc *quic.Conn) {
 		delete(f.conns, qc)
 		f.mu.Unlock()
 	}()
-	in := &inbound{f: f, qc: qc, log: f.cfg.Logger.With("remote", qc.RemoteAddr().String()), hello: make(chan struct{})}
+	in := &inbound{f: f, qc: qc, log: f.cfg.Logger.With("remote", qc.RemoteAddr().String()), hello: make(chan struct{}),
+		frames: wire.NewBudget(fedFrameBudgetConn)}
+	defer func() {
+		if o := in.originDomain(); o != "" {
+			f.origins.leave(o)
+		}
+	}()
 	go func() {
 		select {
 		case <-in.hello:
@@ -56,13 +69,13 @@ func (f *Federation) ServeConn(ctx context.Context, qc *quic.Conn) {
 		}
 		if in.originDomain() == "" {
 			// Before fed-hello: one small request at a time.
-			in.serveStream(ctx, st, wire.MaxPreAuthFrame)
+			in.serveStream(ctx, st)
 			f.handlers.Done()
 			continue
 		}
 		go func() {
 			defer f.handlers.Done()
-			in.serveStream(ctx, st, wire.MaxFrame)
+			in.serveStream(ctx, st)
 		}()
 	}
 }
@@ -73,8 +86,8 @@ func (in *inbound) originDomain() string {
 	return in.origin
 }
 
-func (in *inbound) serveStream(ctx context.Context, st *quic.Stream, max int) {
-	wire.ServeStream(st, max, func(payload []byte) []byte {
+func (in *inbound) serveStream(ctx context.Context, st *quic.Stream) {
+	wire.ServeStreamWithin(st, in.frameLimits(), func(payload []byte) []byte {
 		resp, err := in.handle(ctx, payload)
 		if err != nil {
 			var pe *wire.Error
@@ -102,6 +115,15 @@ func (in *inbound) handle(ctx context.Context, payload []byte) ([]byte, error) {
 	local := in.f.cfg.Local
 	switch r := req.(type) {
 	case *wire.Relay:
+		// Section 8.5: at most 16 relay requests in flight on one
+		// connection; a dialler that sends more has the excess refused
+		// as a whole and tries it again later.
+		if in.relays.Add(1) > wire.MaxRelaysInFlight {
+			in.relays.Add(-1)
+			return nil, &wire.Error{Code: wire.CodeRateLimited, RetryAfter: relayRetryAfter,
+				Message: fmt.Sprintf("more than %d relay requests in flight on one connection", wire.MaxRelaysInFlight)}
+		}
+		defer in.relays.Add(-1)
 		return in.relay(ctx, origin, r)
 	case *wire.ServerInfo:
 		return wire.EncodeSuccess(local.ServerInfo())
@@ -148,11 +170,21 @@ func (in *inbound) fedHello(h *wire.FedHello) ([]byte, error) {
 		in.log.Debug("federation refused by domain policy", "origin", h.Domain)
 		return nil, wire.Errorf(wire.CodeDomainRefused, "%s does not federate with %s", f.cfg.Domain, h.Domain)
 	}
-	in.origin = h.Domain
+	frames, ok := f.origins.join(h.Domain)
+	if !ok {
+		in.log.Debug("federation peer has too many connections", "origin", h.Domain)
+		return nil, &wire.Error{Code: wire.CodeRateLimited, RetryAfter: wire.IdleTimeout,
+			Message: fmt.Sprintf("%s has %d connections to %s already", h.Domain, maxConnsPerOrigin, f.cfg.Domain)}
+	}
+	in.origin, in.originFrames = h.Domain, frames
 	close(in.hello)
 	in.log.Debug("federation peer authenticated", "origin", h.Domain)
 	return wire.EncodeSuccess(&wire.FedHelloOK{Domain: f.cfg.Domain})
 }
+
+// relayRetryAfter is the retry-after of a relay refused for exceeding the
+// relays in flight of section 8.5.
+const relayRetryAfter = time.Second
 
 // query charges one key-directory request to the origin's budget.
 func (in *inbound) query(origin string) error {

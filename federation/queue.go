@@ -17,6 +17,10 @@ func (f *Federation) Enqueue(ctx context.Context, from store.Mailbox, envs []wir
 	now := time.Now()
 	codes := make([]wire.Code, len(envs))
 	rows := make([]store.Outbound, 0, len(envs))
+	// The quotas count what is stored: no scan reads the store between
+	// the reservations and the commit (quota.go).
+	f.usage.RLock()
+	defer f.usage.RUnlock()
 	domains := map[string]bool{}
 	for i, e := range envs {
 		_, domain := wire.SplitAddress(e.To.Address)
@@ -29,6 +33,12 @@ func (f *Federation) Enqueue(ctx context.Context, from store.Mailbox, envs []wir
 			continue
 		case !wire.SealedLenOK(len(e.Sealed), wire.XWingEncLen):
 			codes[i] = wire.CodeBadPadding
+			continue
+		case !f.quotas.reserve(from.Address, domain, len(e.Sealed)):
+			// Checked before the duplicate check of step 3, which is
+			// the store's: a retried send near the bound may get
+			// outbound_full for an envelope already queued.
+			codes[i] = wire.CodeOutboundFull
 			continue
 		}
 		var id store.EnvelopeID
@@ -45,6 +55,9 @@ func (f *Federation) Enqueue(ctx context.Context, from store.Mailbox, envs []wir
 	}
 	if len(rows) > 0 {
 		if err := f.cfg.Store.EnqueueOutbound(ctx, rows); err != nil {
+			for _, r := range rows {
+				f.quotas.release(from.Address, r.Domain, len(r.Envelope.Sealed))
+			}
 			return nil, err
 		}
 	}
@@ -233,6 +246,7 @@ func (w *worker) process(ctx context.Context, rows []store.Outbound) {
 	var done []int64
 	var notices []store.Outbound
 	var codes []wire.Code
+	all := slices.Clone(rows) // live reuses rows
 	live := rows[:0]
 	refused := !f.Allowed(w.domain)
 	for _, r := range rows {
@@ -300,24 +314,25 @@ func (w *worker) process(ctx context.Context, rows []store.Outbound) {
 	if ctx.Err() != nil {
 		// Stopping: settle what was answered and give the rest back at
 		// once rather than when the lease runs out.
-		w.settle(notices, codes, done, retry, time.Now())
+		w.settleCounted(all, notices, codes, done, retry, time.Now())
 		return
 	}
 	if !failed {
 		w.mu.Lock()
 		w.failures = 0
 		w.mu.Unlock()
-		w.settle(notices, codes, done, nil, time.Time{})
+		w.settleCounted(all, notices, codes, done, nil, time.Time{})
 		return
 	}
-	w.settle(notices, codes, done, retry, time.Now().Add(w.backoff()))
+	w.settleCounted(all, notices, codes, done, retry, time.Now().Add(w.backoff()))
 }
 
 // settle records the outcome of a round: notices for undeliverable
 // envelopes, then removal of the finished ones, then the retry time of the
 // others. It runs to completion even while the federation stops, so that
-// nothing stays leased longer than needed.
-func (w *worker) settle(notices []store.Outbound, codes []wire.Code, done, retry []int64, at time.Time) {
+// nothing stays leased longer than needed. It returns the Seqs it removed
+// from the queue.
+func (w *worker) settle(notices []store.Outbound, codes []wire.Code, done, retry []int64, at time.Time) []int64 {
 	f := w.f
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -338,11 +353,38 @@ func (w *worker) settle(notices []store.Outbound, codes []wire.Code, done, retry
 	if len(done) > 0 {
 		if err := f.cfg.Store.DeleteOutbound(ctx, done); err != nil {
 			f.cfg.Logger.Error("outbound queue: delete", "peer", w.domain, "err", err)
+			done = nil
 		}
 	}
 	if len(retry) > 0 {
 		if err := f.cfg.Store.RetryOutbound(ctx, retry, at); err != nil {
 			f.cfg.Logger.Error("outbound queue: retry", "peer", w.domain, "err", err)
+		}
+	}
+	return done
+}
+
+// settleCounted settles as settle does and uncounts what left the queue
+// from the outbound quotas, with no scan of the store in between.
+func (w *worker) settleCounted(rows, notices []store.Outbound, codes []wire.Code, done, retry []int64, at time.Time) {
+	w.f.usage.RLock()
+	defer w.f.usage.RUnlock()
+	w.released(rows, w.settle(notices, codes, done, retry, at))
+}
+
+// released uncounts, in the outbound quotas, the rows whose Seqs left the
+// queue.
+func (w *worker) released(rows []store.Outbound, seqs []int64) {
+	if len(seqs) == 0 {
+		return
+	}
+	gone := make(map[int64]bool, len(seqs))
+	for _, s := range seqs {
+		gone[s] = true
+	}
+	for _, r := range rows {
+		if gone[r.Seq] {
+			w.f.quotas.release(r.From.Address, r.Domain, len(r.Envelope.Sealed))
 		}
 	}
 }

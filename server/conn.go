@@ -53,11 +53,18 @@ type conn struct {
 	// account is the account counted in Server.accountConns for this
 	// connection, once authenticated; guarded by Server.mu.
 	account string
+	// frames and accountBudget bound the request frames read at once on
+	// the connection and by its account (framebudget.go); accountBudget
+	// is set on authentication, unless the connection ended (ended)
+	// before.
+	frames, accountBudget *wire.Budget
+	ended                 bool
 }
 
 func (s *Server) newConn(qc *quic.Conn) *conn {
 	c := &conn{s: s, qc: qc, log: s.log.With("remote", qc.RemoteAddr().String()),
-		addr: addressKey(qc.RemoteAddr()), authed: make(chan struct{}), pushStop: make(chan struct{})}
+		addr: addressKey(qc.RemoteAddr()), authed: make(chan struct{}), pushStop: make(chan struct{}),
+		frames: wire.NewBudget(frameBudgetConn)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing || len(s.conns) >= s.cfg.MaxConnections {
@@ -91,7 +98,19 @@ func decrement(m map[string]int, k string) {
 }
 
 func (c *conn) serve(ctx context.Context) {
-	defer c.s.forget(c)
+	defer func() {
+		c.s.forget(c)
+		c.mu.Lock()
+		c.ended = true
+		var joined string
+		if c.accountBudget != nil {
+			joined = c.device.Address
+		}
+		c.mu.Unlock()
+		if joined != "" {
+			c.s.accountFrames.leave(joined)
+		}
+	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
@@ -128,13 +147,10 @@ func (c *conn) serve(ctx context.Context) {
 }
 
 // handleStream reads one request frame, answers it and closes the stream.
-// Before authentication frames are limited to wire.MaxPreAuthFrame.
+// Before authentication frames are limited to wire.MaxPreAuthFrame; the
+// frame memory budgets of framebudget.go apply.
 func (c *conn) handleStream(ctx context.Context, st *quic.Stream) {
-	max := wire.MaxFrame
-	if c.authenticated() == nil {
-		max = wire.MaxPreAuthFrame
-	}
-	wire.ServeStream(st, max, func(payload []byte) []byte {
+	wire.ServeStreamWithin(st, c.frameLimits(), func(payload []byte) []byte {
 		resp, err := c.handlePayload(ctx, payload)
 		if err != nil {
 			var pe *wire.Error
@@ -215,6 +231,9 @@ func (c *conn) finishAuth(d *store.Device, registered bool) error {
 	s.accountConns[d.Address]++
 	c.account = d.Address
 	c.state, c.device, c.claim = authenticated, d, nil
+	if !c.ended {
+		c.accountBudget = c.s.accountFrames.join(d.Address)
+	}
 	close(c.authed)
 	go c.push(c.qc.Context(), store.Mailbox{Address: d.Address, Device: d.ID})
 	return nil

@@ -127,6 +127,7 @@ func (c *conn) pushPass(ctx context.Context, mb store.Mailbox, pushed map[store.
 				ID:         e.ID[:],
 				Sealed:     e.Sealed,
 				ReceivedAt: uint64(e.ReceivedAt.UnixMilli()),
+				Origin:     e.Origin,
 				Lane:       uint8(e.Lane),
 			})
 			if len(pushed) >= maxPushedSet {

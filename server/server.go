@@ -145,6 +145,10 @@ type Server struct {
 	fedTLS       *tls.Config // for peers (xchat-fed/1)
 	fed          Federation
 	devices      deviceCache
+	// frames bounds the request frames read at once on all client
+	// connections, accountFrames those of each account (framebudget.go).
+	frames        *wire.Budget
+	accountFrames accountFrames
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
@@ -202,7 +206,8 @@ func New(cfg Config) (*Server, error) {
 			MinVersion:   tls.VersionTLS13,
 			NextProtos:   []string{wire.ALPN},
 		},
-		conns: make(map[*conn]struct{}),
+		conns:  make(map[*conn]struct{}),
+		frames: wire.NewBudget(frameBudgetServer),
 	}
 	fed, err := cfg.NewFederation(s)
 	if err != nil {

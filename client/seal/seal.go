@@ -143,6 +143,22 @@ func VerifyCert(cert []byte, keys DomainKeys, now time.Time) (*wire.SenderCertBo
 	return &body, nil
 }
 
+// CheckOrigin applies the rest of spec/07-envelopes.md section 7.8 step
+// 6 to an opened envelope that the domain origin relayed (origin empty: a
+// local send): the received-at time its certificate was checked at is the
+// relaying domain's word (section 8.8.1), which vouches only for that
+// domain's own users, so the certificate must be of origin. Otherwise the
+// error wraps ErrCertificate.
+func CheckOrigin(o *Opened, origin string) error {
+	if origin == "" {
+		return nil
+	}
+	if _, domain := wire.SplitAddress(o.Cert.Address); domain != origin {
+		return fmt.Errorf("%w: a certificate of %s relayed by %s", ErrCertificate, domain, origin)
+	}
+	return nil
+}
+
 // expired applies spec/07-envelopes.md section 7.8 step 6: a certificate
 // is accepted when received-at ≤ expires × 1000 + 300,000, in Unix
 // milliseconds, without overflow.

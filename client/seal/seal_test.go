@@ -596,3 +596,18 @@ func BenchmarkOpen(b *testing.B) {
 		}
 	}
 }
+
+// A relayed envelope's certificate must be of the relaying domain
+// (spec/07-envelopes.md section 7.8 step 6); a local one's may be of any.
+func TestCheckOrigin(t *testing.T) {
+	o := &seal.Opened{Cert: wire.SenderCertBody{Address: "alice@a.example"}}
+	for _, tt := range []struct {
+		origin string
+		ok     bool
+	}{{"", true}, {"a.example", true}, {"b.example", false}, {"example", false}} {
+		err := seal.CheckOrigin(o, tt.origin)
+		if tt.ok && err != nil || !tt.ok && !errors.Is(err, seal.ErrCertificate) {
+			t.Errorf("certificate of a.example relayed by %q: %v", tt.origin, err)
+		}
+	}
+}

@@ -76,9 +76,9 @@ type Envelope struct {
 	Sealed     []byte // the sealed envelope; for LaneNotice, the encoded notice
 	Lane       Lane
 	ReceivedAt time.Time // server clock, millisecond precision
-	// Origin is the domain that relayed the envelope (spec/07-envelopes.md
-	// section 7.13); empty for an envelope submitted by a local device and
-	// for a notice. Pending does not return it.
+	// Origin is the domain that relayed the envelope (spec/08-federation.md
+	// section 8.8.1); empty for an envelope submitted by a local device and
+	// for a notice. Pending returns it.
 	Origin string
 }
 
@@ -227,6 +227,10 @@ type Store interface {
 	// OutboundDomains returns every domain with queued envelopes and the
 	// earliest time one of them is due, in domain order.
 	OutboundDomains(ctx context.Context) ([]OutboundDomain, error)
+	// OutboundUsage returns, for every submitting account and destination
+	// domain with envelopes in the outbound queue, how many and their
+	// sealed bytes, in no particular order.
+	OutboundUsage(ctx context.Context) ([]OutboundUse, error)
 
 	// Close flushes pending writes and releases the store. Calls after Close
 	// return ErrClosed.
@@ -243,6 +247,15 @@ type Outbound struct {
 	From     Mailbox   // the local device that submitted it, told if it is undeliverable
 	Attempts int       // relay attempts so far
 	NextTry  time.Time // when it is next due
+}
+
+// OutboundUse is what the outbound queue holds that the devices of one
+// account submitted for one destination domain.
+type OutboundUse struct {
+	From      string // the submitting account's address
+	Domain    string
+	Envelopes int
+	Bytes     int64 // sealed bytes
 }
 
 // OutboundDomain is a destination with queued envelopes.

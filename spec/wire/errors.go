@@ -41,6 +41,7 @@ const (
 	CodeExpired              Code = 27
 	CodeLinkInvalid          Code = 28
 	CodeLastDevice           Code = 29
+	CodeOutboundFull         Code = 30
 )
 
 var codeNames = [...]string{
@@ -51,7 +52,7 @@ var codeNames = [...]string{
 	"mailbox_full", "envelope_too_large", "bad_padding", "no_key_package",
 	"limit_exceeded", "internal", "unavailable", "already_authenticated",
 	"domain_refused", "peer_unauthenticated", "expired", "link_invalid",
-	"last_device",
+	"last_device", "outbound_full",
 }
 
 // String returns the code's name from spec/14-errors.md, or "code_N".
@@ -130,4 +131,5 @@ var (
 	ErrExpired              = &Error{Code: CodeExpired}
 	ErrLinkInvalid          = &Error{Code: CodeLinkInvalid}
 	ErrLastDevice           = &Error{Code: CodeLastDevice}
+	ErrOutboundFull         = &Error{Code: CodeOutboundFull}
 )

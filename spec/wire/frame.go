@@ -78,20 +78,30 @@ var ErrEndOfStream = errors.New("wire: end of stream")
 // A clean end of stream before the frame is ErrEndOfStream; a frame cut
 // short is CodeMalformed; other read errors are returned wrapped.
 func ReadFrame(r io.Reader, max int) ([]byte, error) {
+	length, err := readFrameLength(r, max)
+	if err != nil {
+		return nil, err
+	}
+	return readPayload(r, length)
+}
+
+// readFrameLength reads and checks the length of a frame (spec/03-framing.md
+// section 3.1), within max (at most MaxFrame).
+func readFrameLength(r io.Reader, max int) (int, error) {
 	if max <= 0 || max > MaxFrame {
 		max = MaxFrame
 	}
 	var hdr [8]byte
 	if _, err := io.ReadFull(r, hdr[:1]); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, ErrEndOfStream
+			return 0, ErrEndOfStream
 		}
-		return nil, fmt.Errorf("wire: read frame: %w", err)
+		return 0, fmt.Errorf("wire: read frame: %w", err)
 	}
 	n := 1 << (hdr[0] >> 6)
 	if n > 1 {
 		if _, err := io.ReadFull(r, hdr[1:n]); err != nil {
-			return nil, readErr(err)
+			return 0, readErr(err)
 		}
 	}
 	// The value is checked before the form (spec/03-framing.md section
@@ -99,18 +109,22 @@ func ReadFrame(r io.Reader, max int) ([]byte, error) {
 	// long form of 0 is malformed.
 	length := varintValue(hdr[:n])
 	if length == 0 {
-		return nil, Errorf(CodeMalformed, "empty frame")
+		return 0, Errorf(CodeMalformed, "empty frame")
 	}
 	if length > uint64(max) {
-		return nil, Errorf(CodeFrameTooLarge, "frame of %d bytes, limit %d", length, max)
+		return 0, Errorf(CodeFrameTooLarge, "frame of %d bytes, limit %d", length, max)
 	}
 	if _, _, err := ParseVarint(hdr[:n]); err != nil {
-		return nil, err
+		return 0, err
 	}
+	return int(length), nil
+}
+
+// readPayload reads the want bytes of a frame's payload.
+func readPayload(r io.Reader, want int) ([]byte, error) {
 	// Grow the buffer as bytes arrive rather than trusting the announced
 	// length: a peer that announces 1 MiB and sends 4 bytes costs at most
 	// firstReadBuf bytes.
-	want := int(length)
 	p := make([]byte, 0, min(want, firstReadBuf))
 	for len(p) < want {
 		if len(p) == cap(p) {

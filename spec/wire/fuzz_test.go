@@ -227,6 +227,8 @@ func FuzzDecodePush(f *testing.F) {
 	d.Sealed = []byte{1, 2, 3}
 	f.Add(readPayload(f, must(wire.EncodePush(&wire.Deliver{Deliveries: []wire.Delivery{d, d}}))))
 	f.Add(mustMarshal(f, m(0, 32, 1, []any{m(1, repeat(1, 16), 2, []byte{1}, 3, 5, 4, 2)})))
+	f.Add(mustMarshal(f, m(0, 32, 1, []any{m(1, repeat(1, 16), 2, []byte{1}, 3, 5, 4, 0, 5, "b.example")})))
+	f.Add(mustMarshal(f, m(0, 32, 1, []any{m(1, repeat(1, 16), 2, []byte{1}, 3, 5, 4, 0, 5, "B..example")})))
 	f.Add(mustMarshal(f, m(0, 34, 1, nil)))
 	f.Add(unhex(f, "a1 00 1900 21"))
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -30,6 +30,7 @@ const (
 	// device mailbox: a quarter of each mailbox limit.
 	MailboxMaxPerOrigin      = MailboxMaxEnvelopes / 4
 	MailboxMaxBytesPerOrigin = MailboxMaxBytes / 4
+	MaxRelaysInFlight        = 16 // relay requests in flight on one federation connection
 
 	Retention         = 30 * 24 * time.Hour
 	SenderCertTTL     = 24 * time.Hour

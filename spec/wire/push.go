@@ -35,6 +35,9 @@ type Delivery struct {
 	Sealed     []byte `cbor:"2,keyasint"`
 	ReceivedAt uint64 `cbor:"3,keyasint"` // Unix milliseconds, server clock
 	Lane       uint8  `cbor:"4,keyasint"` // 0 token, 1 request
+	// Origin is the domain that relayed the envelope; empty (absent) for
+	// an envelope of a local send (spec/07-envelopes.md section 7.14).
+	Origin string `cbor:"5,keyasint,omitempty"`
 }
 
 // CaughtUp says that everything waiting at authentication was pushed.
@@ -80,6 +83,11 @@ func DecodePush(b []byte) (any, error) {
 		for _, x := range d.Deliveries {
 			if len(x.ID) != 16 || len(x.Sealed) == 0 || x.Lane > LaneNotice {
 				return nil, Errorf(CodeMalformed, "invalid delivery")
+			}
+			if x.Origin != "" {
+				if err := ValidateDomain(x.Origin); err != nil {
+					return nil, Errorf(CodeMalformed, "delivery origin: %v", err)
+				}
 			}
 		}
 		return &d, nil

@@ -382,7 +382,7 @@ func (s *Store) Pending(ctx context.Context, mb store.Mailbox, after int64, limi
 		if limit < 1 {
 			return nil
 		}
-		rows, err := c.Query(ctx, `SELECT seq, envelope_id, lane, received_at_ms, sealed
+		rows, err := c.Query(ctx, `SELECT seq, envelope_id, lane, received_at_ms, sealed, origin
 			FROM mailbox WHERE address = $1 AND device = $2 AND seq > $3 ORDER BY seq LIMIT $4`,
 			mb.Address, int64(mb.Device), after, int64(limit))
 		if err != nil {
@@ -395,7 +395,7 @@ func (s *Store) Pending(ctx context.Context, mb store.Mailbox, after int64, limi
 				lane int16
 				at   int64
 			)
-			if err := r.Scan(&st.Seq, &id, &lane, &at, &st.Sealed); err != nil {
+			if err := r.Scan(&st.Seq, &id, &lane, &at, &st.Sealed, &st.Origin); err != nil {
 				return err
 			}
 			if len(id) != len(st.ID) {

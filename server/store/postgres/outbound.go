@@ -257,3 +257,28 @@ func tryMillis(t time.Time) int64 {
 	}
 	return max(ms, 1)
 }
+
+// OutboundUsage returns the envelopes and sealed bytes queued by each
+// submitting account for each domain.
+func (s *Store) OutboundUsage(ctx context.Context) ([]store.OutboundUse, error) {
+	var out []store.OutboundUse
+	err := s.with(ctx, func(c *pgxpool.Conn) error {
+		rows, err := c.Query(ctx, `SELECT from_address, domain, count(*), sum(octet_length(sealed))::bigint
+			FROM outbound GROUP BY from_address, domain`)
+		if err != nil {
+			return err
+		}
+		return scanAll(rows, func(r pgx.Rows) error {
+			var u store.OutboundUse
+			if err := r.Scan(&u.From, &u.Domain, &u.Envelopes, &u.Bytes); err != nil {
+				return err
+			}
+			out = append(out, u)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: outbound usage: %w", err)
+	}
+	return out, nil
+}

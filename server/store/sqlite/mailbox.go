@@ -172,7 +172,7 @@ func (s *Store) Pending(ctx context.Context, mb store.Mailbox, after int64, limi
 		if limit < 1 {
 			return nil
 		}
-		st, err := s.readStmt(ctx, db, `SELECT seq, envelope_id, lane, received_at_ms, sealed
+		st, err := s.readStmt(ctx, db, `SELECT seq, envelope_id, lane, received_at_ms, sealed, origin
 			FROM mailbox WHERE address = ? AND device = ? AND seq > ? ORDER BY seq LIMIT ?`)
 		if err != nil {
 			return err
@@ -188,7 +188,7 @@ func (s *Store) Pending(ctx context.Context, mb store.Mailbox, after int64, limi
 				id       []byte
 				lane, at int64
 			)
-			if err := rows.Scan(&st.Seq, &id, &lane, &at, &st.Sealed); err != nil {
+			if err := rows.Scan(&st.Seq, &id, &lane, &at, &st.Sealed, &st.Origin); err != nil {
 				return err
 			}
 			if len(id) != len(st.ID) {

@@ -268,3 +268,29 @@ func tryMillis(t time.Time) int64 {
 	}
 	return max(ms, 1)
 }
+
+// OutboundUsage returns the envelopes and sealed bytes queued by each
+// submitting account for each domain.
+func (s *Store) OutboundUsage(ctx context.Context) ([]store.OutboundUse, error) {
+	var out []store.OutboundUse
+	err := s.read(func(db *sql.DB) error {
+		rows, err := db.QueryContext(ctx, `SELECT from_address, domain, count(*), sum(length(sealed))
+			FROM outbound GROUP BY from_address, domain`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var u store.OutboundUse
+			if err := rows.Scan(&u.From, &u.Domain, &u.Envelopes, &u.Bytes); err != nil {
+				return err
+			}
+			out = append(out, u)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: outbound usage: %w", err)
+	}
+	return out, nil
+}

@@ -19,6 +19,7 @@ func testEnqueue(t *testing.T, open Opener) {
 	e1 := env(alice, 1, 0) // an empty payload is stored as such
 	e1.Lane = store.LaneRequest
 	e1.ReceivedAt = e0.ReceivedAt.Add(-time.Hour)
+	e1.Origin = "b.example" // relayed: Pending returns its origin
 	enqueue(t, s, e0, e1)
 
 	got := pending(t, s, alice)

@@ -537,3 +537,55 @@ func testOutboundClosed(t *testing.T, open Opener) {
 	_, err = s.OutboundDomains(ctx)
 	check("OutboundDomains", err)
 }
+
+// OutboundUsage counts the envelopes and sealed bytes of each submitting
+// account and domain, duplicates once, and forgets what left the queue.
+func testOutboundUsage(t *testing.T, open Opener) {
+	s := open(t, testLimits)
+	ctx := t.Context()
+	usage := func() map[[2]string]store.OutboundUse {
+		t.Helper()
+		got, err := s.OutboundUsage(ctx)
+		wantErr(t, "OutboundUsage", err, nil)
+		m := make(map[[2]string]store.OutboundUse, len(got))
+		for _, u := range got {
+			m[[2]string{u.From, u.Domain}] = u
+		}
+		return m
+	}
+	if u := usage(); len(u) != 0 {
+		t.Fatalf("OutboundUsage of an empty queue: %v", u)
+	}
+	b := outbounds("b.example", ns(0, 3)...)
+	other := outbound("b.example", 7)
+	other.From = store.Mailbox{Address: "bob@example.org", Device: 1}
+	c := outbound("c.example", 9)
+	enqueueOut(t, s, append(b, other, c)...)
+	enqueueOut(t, s, b[0]) // a duplicate is queued once
+	bytesOf := func(out ...store.Outbound) int64 {
+		n := int64(0)
+		for _, o := range out {
+			n += int64(len(o.Envelope.Sealed))
+		}
+		return n
+	}
+	want := map[[2]string]store.OutboundUse{
+		{sender.Address, "b.example"}:    {From: sender.Address, Domain: "b.example", Envelopes: 3, Bytes: bytesOf(b...)},
+		{"bob@example.org", "b.example"}: {From: "bob@example.org", Domain: "b.example", Envelopes: 1, Bytes: bytesOf(other)},
+		{sender.Address, "c.example"}:    {From: sender.Address, Domain: "c.example", Envelopes: 1, Bytes: bytesOf(c)},
+	}
+	got := usage()
+	if len(got) != len(want) {
+		t.Fatalf("OutboundUsage: %v, want %v", got, want)
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Fatalf("OutboundUsage %v: %+v, want %+v", k, got[k], w)
+		}
+	}
+	claimed := claimOut(t, s, "c.example", now(), time.Minute, 10)
+	wantErr(t, "DeleteOutbound", s.DeleteOutbound(ctx, []int64{claimed[0].Seq}), nil)
+	if _, ok := usage()[[2]string{sender.Address, "c.example"}]; ok {
+		t.Fatal("OutboundUsage still counts a deleted envelope")
+	}
+}

@@ -81,6 +81,7 @@ func Run(t *testing.T, open Opener) {
 		{"OutboundRoundTrip", testOutboundRoundTrip},
 		{"OutboundCanceled", testOutboundCanceled},
 		{"OutboundClosed", testOutboundClosed},
+		{"OutboundUsage", testOutboundUsage},
 		{"LinkDevice", testLinkDevice},
 		{"LinkExpiry", testLinkExpiry},
 		{"LinkWrongAccount", testLinkWrongAccount},
@@ -223,11 +224,11 @@ func wantErr(t *testing.T, what string, err, want error) {
 // sameEnvelope fails the test unless got is want as stored.
 func sameEnvelope(t *testing.T, got store.Stored, want store.Envelope) {
 	t.Helper()
-	if got.ID != want.ID || got.To != want.To || got.Lane != want.Lane ||
+	if got.ID != want.ID || got.To != want.To || got.Lane != want.Lane || got.Origin != want.Origin ||
 		!bytes.Equal(got.Sealed, want.Sealed) || !got.ReceivedAt.Equal(want.ReceivedAt) {
-		t.Fatalf("stored envelope\n  %q to %v lane %d at %v, %d bytes\nwant\n  %q to %v lane %d at %v, %d bytes",
-			got.ID, got.To, got.Lane, got.ReceivedAt, len(got.Sealed),
-			want.ID, want.To, want.Lane, want.ReceivedAt, len(want.Sealed))
+		t.Fatalf("stored envelope\n  %q to %v lane %d at %v from %q, %d bytes\nwant\n  %q to %v lane %d at %v from %q, %d bytes",
+			got.ID, got.To, got.Lane, got.ReceivedAt, got.Origin, len(got.Sealed),
+			want.ID, want.To, want.Lane, want.ReceivedAt, want.Origin, len(want.Sealed))
 	}
 }
 
