@@ -199,13 +199,12 @@ func (e *enqueueOp) lock(b *pgx.Batch) {
 
 // fast stores all the envelopes in one round trip if their mailboxes have
 // room for all of them, and reports whether it did. It leaves relayed
-// envelopes, whose origin's share it does not check, to slow.
+// envelopes, whose origin it neither stores nor checks the share of, to
+// slow.
 func (e *enqueueOp) fast(ctx context.Context, c *pgxpool.Conn) (ok bool, err error) {
-	if e.s.limits.OriginMaxEnvelopes > 0 || e.s.limits.OriginMaxBytes > 0 {
-		for i := range e.envs {
-			if e.envs[i].Origin != "" {
-				return false, nil
-			}
+	for i := range e.envs {
+		if e.envs[i].Origin != "" {
+			return false, nil
 		}
 	}
 	var rows envelopeRows
