@@ -350,6 +350,45 @@ func TestOpenWrongSigner(t *testing.T) {
 	}
 }
 
+// A certificate swapped for another one of the same signature key, which
+// the domain issued for another address (a colluding or careless domain),
+// must not make the envelope open as that address: the sender signature
+// covers the certificate (spec/07-envelopes.md section 7.6).
+func TestOpenSwappedCertificate(t *testing.T) {
+	f := newFixture(t)
+	payload := textPayload(t, "x")
+	var in wire.Inner
+	plain, err := hpke.Open(f.priv, hpke.HKDFSHA256(), hpke.AES128GCM(), wire.EnvelopeInfo(f.id, f.to), f.seal(t, payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unpadded := bytes.TrimRight(plain, "\x00")
+	if err := wire.Unmarshal(unpadded[:len(unpadded)-1], &in); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []wire.SenderCertBody{
+		{Address: "mallory@example.org", Device: 7, SigKey: f.body.SigKey, Expires: f.body.Expires},
+		{Address: f.body.Address, Device: f.body.Device + 1, SigKey: f.body.SigKey, Expires: f.body.Expires},
+		{Address: f.body.Address, Device: f.body.Device, SigKey: f.body.SigKey, Expires: f.body.Expires + 1},
+	} {
+		other, err := wire.IssueSenderCert(f.domainKey, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := seal.VerifyCert(other, f.domainKeys, f.now); err != nil {
+			t.Fatalf("the other certificate does not verify on its own: %v", err)
+		}
+		swapped := in
+		swapped.Cert = other
+		inner := mustMarshal(t, &swapped)
+		o, err := f.open(f.sealPlain(t, pad(inner, 0x80, wire.Bucket(len(inner)+1))))
+		if !errors.Is(err, seal.ErrSignature) {
+			t.Errorf("certificate swapped for one of %s device %d expiring %d: opened as %+v, %v; want ErrSignature",
+				b.Address, b.Device, b.Expires, o, err)
+		}
+	}
+}
+
 // sealPlain seals a padded plaintext directly, as a broken or malicious
 // sender could.
 func (f *fixture) sealPlain(t testing.TB, plain []byte) []byte {
