@@ -404,7 +404,7 @@ func (f *fixture) sealPlain(t testing.TB, plain []byte) []byte {
 func innerBytes(t testing.TB, f *fixture, payload []byte) []byte {
 	b, err := wire.Marshal(&wire.Inner{
 		Cert:      f.sender.Cert,
-		Signature: ed25519.Sign(f.sender.SigKey, wire.SealedMessage(f.id, f.to, payload)),
+		Signature: ed25519.Sign(f.sender.SigKey, wire.SealedMessage(f.id, f.to, f.sender.Cert, payload)),
 		Payload:   payload,
 	})
 	if err != nil {
