@@ -497,17 +497,28 @@ func TestVerifyCert(t *testing.T) {
 	}
 }
 
-// sentinels are the errors Open wraps.
-var sentinels = []error{seal.ErrDecrypt, seal.ErrPadding, seal.ErrMalformed, seal.ErrCertificate,
-	seal.ErrExpired, seal.ErrSignature}
+// openErrors are the errors Open wraps; each failure wraps exactly one.
+var openErrors = []error{seal.ErrDecrypt, seal.ErrPadding, seal.ErrMalformed, seal.ErrNoDomainKey,
+	seal.ErrCertificate, seal.ErrExpired, seal.ErrSignature}
 
-func isSentinel(err error) bool {
-	for _, s := range sentinels {
+// checkOpenError fails unless err wraps exactly one of Open's errors and
+// that one is not excluded.
+func checkOpenError(t *testing.T, err error, excluded ...error) {
+	t.Helper()
+	var got []error
+	for _, s := range openErrors {
 		if errors.Is(err, s) {
-			return true
+			got = append(got, s)
 		}
 	}
-	return false
+	if len(got) != 1 {
+		t.Fatalf("error %v wraps %d of Open's errors, want 1", err, len(got))
+	}
+	for _, x := range excluded {
+		if got[0] == x {
+			t.Fatalf("error %v: not expected here", err)
+		}
+	}
 }
 
 // patch returns a copy of base with data written at off (modulo the
@@ -569,7 +580,9 @@ func FuzzOpen(f *testing.F) {
 // FuzzOpenPlaintext seals plaintexts correctly, so that the fuzzer reaches
 // unpadding, the inner item and the certificate: the fuzzer's bytes as an
 // inner item, correctly padded (mode 0); a valid padded plaintext patched
-// (mode 1); or the raw plaintext (mode 2).
+// (mode 1); or the raw plaintext (mode 2). Open never panics, fails with
+// exactly one of its errors, never ErrDecrypt, and what opens names the
+// certified sender.
 func FuzzOpenPlaintext(f *testing.F) {
 	fx := newFixture(f)
 	payload := textPayload(f, "x")
@@ -584,6 +597,11 @@ func FuzzOpenPlaintext(f *testing.F) {
 	f.Add(byte(1), uint16(255), []byte{0x01})
 	f.Add(byte(1), uint16(40), []byte{0x00}) // inside the certificate
 	f.Add(byte(2), uint16(0), append(bytes.Clone(inner), 0x80))
+	// A certificate of a domain whose key the recipient cannot get.
+	elsewhere := newFixture(f)
+	elsewhere.body.Address = "alice@elsewhere.example"
+	elsewhere.sender.Cert = mustMarshal(f, &wire.SenderCert{Body: mustMarshal(f, &elsewhere.body), Signature: make([]byte, 64)})
+	f.Add(byte(0), uint16(0), innerBytes(f, elsewhere, payload))
 	f.Fuzz(func(t *testing.T, mode byte, off uint16, data []byte) {
 		var plain []byte
 		switch mode % 3 {
@@ -599,9 +617,8 @@ func FuzzOpenPlaintext(f *testing.F) {
 		}
 		o, err := fx.open(fx.sealPlain(t, plain))
 		if err != nil {
-			if !isSentinel(err) {
-				t.Fatalf("error %v is none of the package's errors", err)
-			}
+			// The plaintext was sealed correctly to the right key.
+			checkOpenError(t, err, seal.ErrDecrypt)
 			return
 		}
 		if n := len(plain); n != wire.Bucket(n) {
