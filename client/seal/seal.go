@@ -54,7 +54,7 @@ func Seal(s Sender, id []byte, to wire.Mailbox, keys wire.DeviceKeys, payload []
 	}
 	in := wire.Inner{
 		Cert:      s.Cert,
-		Signature: ed25519.Sign(s.SigKey, wire.SealedMessage(id, to, payload)),
+		Signature: ed25519.Sign(s.SigKey, wire.SealedMessage(id, to, s.Cert, payload)),
 		Payload:   payload,
 	}
 	plain, err := wire.Marshal(&in)
@@ -104,7 +104,7 @@ func Open(priv hpke.PrivateKey, id []byte, to wire.Mailbox, sealed []byte, keys 
 		return nil, err
 	}
 	if len(in.Signature) != ed25519.SignatureSize ||
-		!ed25519.Verify(body.SigKey, wire.SealedMessage(id, to, in.Payload), in.Signature) {
+		!ed25519.Verify(body.SigKey, wire.SealedMessage(id, to, in.Cert, in.Payload), in.Signature) {
 		return nil, ErrSignature
 	}
 	return &Opened{

@@ -350,6 +350,45 @@ func TestOpenWrongSigner(t *testing.T) {
 	}
 }
 
+// A certificate swapped for another one of the same signature key, which
+// the domain issued for another address (a colluding or careless domain),
+// must not make the envelope open as that address: the sender signature
+// covers the certificate (spec/07-envelopes.md section 7.6).
+func TestOpenSwappedCertificate(t *testing.T) {
+	f := newFixture(t)
+	payload := textPayload(t, "x")
+	var in wire.Inner
+	plain, err := hpke.Open(f.priv, hpke.HKDFSHA256(), hpke.AES128GCM(), wire.EnvelopeInfo(f.id, f.to), f.seal(t, payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unpadded := bytes.TrimRight(plain, "\x00")
+	if err := wire.Unmarshal(unpadded[:len(unpadded)-1], &in); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []wire.SenderCertBody{
+		{Address: "mallory@example.org", Device: 7, SigKey: f.body.SigKey, Expires: f.body.Expires},
+		{Address: f.body.Address, Device: f.body.Device + 1, SigKey: f.body.SigKey, Expires: f.body.Expires},
+		{Address: f.body.Address, Device: f.body.Device, SigKey: f.body.SigKey, Expires: f.body.Expires + 1},
+	} {
+		other, err := wire.IssueSenderCert(f.domainKey, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := seal.VerifyCert(other, f.domainKeys, f.now); err != nil {
+			t.Fatalf("the other certificate does not verify on its own: %v", err)
+		}
+		swapped := in
+		swapped.Cert = other
+		inner := mustMarshal(t, &swapped)
+		o, err := f.open(f.sealPlain(t, pad(inner, 0x80, wire.Bucket(len(inner)+1))))
+		if !errors.Is(err, seal.ErrSignature) {
+			t.Errorf("certificate swapped for one of %s device %d expiring %d: opened as %+v, %v; want ErrSignature",
+				b.Address, b.Device, b.Expires, o, err)
+		}
+	}
+}
+
 // sealPlain seals a padded plaintext directly, as a broken or malicious
 // sender could.
 func (f *fixture) sealPlain(t testing.TB, plain []byte) []byte {
@@ -365,7 +404,7 @@ func (f *fixture) sealPlain(t testing.TB, plain []byte) []byte {
 func innerBytes(t testing.TB, f *fixture, payload []byte) []byte {
 	b, err := wire.Marshal(&wire.Inner{
 		Cert:      f.sender.Cert,
-		Signature: ed25519.Sign(f.sender.SigKey, wire.SealedMessage(f.id, f.to, payload)),
+		Signature: ed25519.Sign(f.sender.SigKey, wire.SealedMessage(f.id, f.to, f.sender.Cert, payload)),
 		Payload:   payload,
 	})
 	if err != nil {
@@ -458,17 +497,28 @@ func TestVerifyCert(t *testing.T) {
 	}
 }
 
-// sentinels are the errors Open wraps.
-var sentinels = []error{seal.ErrDecrypt, seal.ErrPadding, seal.ErrMalformed, seal.ErrCertificate,
-	seal.ErrExpired, seal.ErrSignature}
+// openErrors are the errors Open wraps; each failure wraps exactly one.
+var openErrors = []error{seal.ErrDecrypt, seal.ErrPadding, seal.ErrMalformed, seal.ErrNoDomainKey,
+	seal.ErrCertificate, seal.ErrExpired, seal.ErrSignature}
 
-func isSentinel(err error) bool {
-	for _, s := range sentinels {
+// checkOpenError fails unless err wraps exactly one of Open's errors and
+// that one is not excluded.
+func checkOpenError(t *testing.T, err error, excluded ...error) {
+	t.Helper()
+	var got []error
+	for _, s := range openErrors {
 		if errors.Is(err, s) {
-			return true
+			got = append(got, s)
 		}
 	}
-	return false
+	if len(got) != 1 {
+		t.Fatalf("error %v wraps %d of Open's errors, want 1", err, len(got))
+	}
+	for _, x := range excluded {
+		if got[0] == x {
+			t.Fatalf("error %v: not expected here", err)
+		}
+	}
 }
 
 // patch returns a copy of base with data written at off (modulo the
@@ -530,7 +580,9 @@ func FuzzOpen(f *testing.F) {
 // FuzzOpenPlaintext seals plaintexts correctly, so that the fuzzer reaches
 // unpadding, the inner item and the certificate: the fuzzer's bytes as an
 // inner item, correctly padded (mode 0); a valid padded plaintext patched
-// (mode 1); or the raw plaintext (mode 2).
+// (mode 1); or the raw plaintext (mode 2). Open never panics, fails with
+// exactly one of its errors, never ErrDecrypt, and what opens names the
+// certified sender.
 func FuzzOpenPlaintext(f *testing.F) {
 	fx := newFixture(f)
 	payload := textPayload(f, "x")
@@ -545,6 +597,11 @@ func FuzzOpenPlaintext(f *testing.F) {
 	f.Add(byte(1), uint16(255), []byte{0x01})
 	f.Add(byte(1), uint16(40), []byte{0x00}) // inside the certificate
 	f.Add(byte(2), uint16(0), append(bytes.Clone(inner), 0x80))
+	// A certificate of a domain whose key the recipient cannot get.
+	elsewhere := newFixture(f)
+	elsewhere.body.Address = "alice@elsewhere.example"
+	elsewhere.sender.Cert = mustMarshal(f, &wire.SenderCert{Body: mustMarshal(f, &elsewhere.body), Signature: make([]byte, 64)})
+	f.Add(byte(0), uint16(0), innerBytes(f, elsewhere, payload))
 	f.Fuzz(func(t *testing.T, mode byte, off uint16, data []byte) {
 		var plain []byte
 		switch mode % 3 {
@@ -560,9 +617,8 @@ func FuzzOpenPlaintext(f *testing.F) {
 		}
 		o, err := fx.open(fx.sealPlain(t, plain))
 		if err != nil {
-			if !isSentinel(err) {
-				t.Fatalf("error %v is none of the package's errors", err)
-			}
+			// The plaintext was sealed correctly to the right key.
+			checkOpenError(t, err, seal.ErrDecrypt)
 			return
 		}
 		if n := len(plain); n != wire.Bucket(n) {

@@ -91,6 +91,12 @@ func derivationVectors() []*vector {
 	}
 
 	payload := seq(40, 0x01)
+	// The certificate the signing device carries beside the payload.
+	senderCert, err := wire.IssueSenderCert(dom, wire.SenderCertBody{Address: "alice@example.org", Device: 2,
+		SigKey: dev.Public().(ed25519.PublicKey), Expires: 1798761600})
+	if err != nil {
+		panic(err)
+	}
 	for _, c := range []struct {
 		desc    string
 		address string
@@ -100,10 +106,11 @@ func derivationVectors() []*vector {
 		{"sender signature input for a long address", long, 65536},
 	} {
 		mb := wire.Mailbox{Address: c.address, Device: c.device}
-		msg := wire.SealedMessage(id, mb, payload)
+		msg := wire.SealedMessage(id, mb, senderCert, payload)
 		vs = append(vs, newVector("derivations", "7.6", "07-envelopes.md", c.desc, "valid").
 			add("operation", "sealed").hex("envelope-id", id).add("address", c.address).
-			add("device", strconv.FormatUint(uint64(c.device), 10)).hex("payload", payload).hex("message", msg).
+			add("device", strconv.FormatUint(uint64(c.device), 10)).hex("sender-cert", senderCert).
+			hex("payload", payload).hex("message", msg).
 			hex("signing-key-seed", devSeed).hex("signature", ed25519.Sign(dev, msg)))
 	}
 

@@ -55,7 +55,7 @@ func checkDerivation(t *testing.T, f *file) {
 		same("mailbox", mb.Encode())
 		same("info", wire.EnvelopeInfo(f.hex(t, "envelope-id"), mb))
 	case "sealed":
-		msg := wire.SealedMessage(f.hex(t, "envelope-id"), mb, f.hex(t, "payload"))
+		msg := wire.SealedMessage(f.hex(t, "envelope-id"), mb, f.hex(t, "sender-cert"), f.hex(t, "payload"))
 		same("message", msg)
 		signs(msg)
 	case "notice-id":

@@ -655,6 +655,7 @@ type envelopeCase struct {
 	openTo        *wire.Mailbox // mailbox the recipient opens as, if not the sealed one
 	openReceived  uint64
 	innerOverride func(inner wire.Inner) []byte
+	carryCert     *wire.SenderCertBody // body of the certificate put in inner, if not the signed one
 }
 
 func envelopeVectors(t *testing.T) []*vector {
@@ -672,6 +673,8 @@ func envelopeVectors(t *testing.T) []*vector {
 	}
 	badBody := body
 	badBody.Address = "Alice@example.org"
+	mallory := body
+	mallory.Address = "mallory@example.org"
 	cases := []envelopeCase{
 		{section: "7.8", desc: "text message", text: "hello, bob"},
 		{section: "7.5", desc: "text message of 1 KiB in the 2048-byte bucket", text: strings.Repeat("0123456789abcdef", 64)},
@@ -693,6 +696,9 @@ func envelopeVectors(t *testing.T) []*vector {
 		{section: "7.8", desc: "received after expiry plus 5 minutes", failure: "expiry", text: "hello, bob", openReceived: certExpires*1000 + 300001},
 		{section: "7.6", desc: "signed by a key other than the certificate's", failure: "signature", text: "hello, bob", signKey: seedOtherSender},
 		{section: "7.6", desc: "signature for another recipient", failure: "signature", text: "hello, bob", signFor: wire.Mailbox{Address: "carol@example.org", Device: 1}},
+		// The domain certified the sender's signature key for another address
+		// too: the signature covers the certificate it was made with.
+		{section: "7.6", desc: "certificate swapped for another of the same signature key", failure: "signature", text: "hello, bob", carryCert: &mallory},
 	}
 	var vs []*vector
 	for i, c := range cases {
@@ -725,7 +731,13 @@ func envelopeVector(t *testing.T, seed uint64, c envelopeCase, id []byte, to wir
 	payload := mustMarshal(t, &wire.MLSPayload{Mode: wire.PayloadMLS, Message: []byte(c.text)})
 
 	var sealed, plain []byte
-	if c.plain == nil && c.innerOverride == nil && c.signFor.Address == "" {
+	carried := cert
+	if c.carryCert != nil {
+		if carried, err = wire.IssueSenderCert(certKey, *c.carryCert); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.plain == nil && c.innerOverride == nil && c.signFor.Address == "" && c.carryCert == nil {
 		sealed, err = seal.Seal(seal.Sender{Cert: cert, SigKey: signKey}, id, to, wire.DeviceKeys{KEM: wire.KEMXWing, HPKEKey: priv.PublicKey().Bytes()}, payload)
 		if err != nil {
 			t.Fatal(err)
@@ -735,7 +747,7 @@ func envelopeVector(t *testing.T, seed uint64, c envelopeCase, id []byte, to wir
 		if c.signFor.Address != "" {
 			signFor = c.signFor
 		}
-		in := wire.Inner{Cert: cert, Signature: ed25519.Sign(signKey, wire.SealedMessage(id, signFor, payload)), Payload: payload}
+		in := wire.Inner{Cert: carried, Signature: ed25519.Sign(signKey, wire.SealedMessage(id, signFor, cert, payload)), Payload: payload}
 		inner := mustMarshal(t, &in)
 		if c.innerOverride != nil {
 			inner = c.innerOverride(in)
@@ -791,7 +803,10 @@ func envelopeVector(t *testing.T, seed uint64, c envelopeCase, id []byte, to wir
 	v.add("domain", "example.org")
 	v.hex("domain-public-key", pubOf(domain))
 	v.hex("sender-signature-seed", signSeed)
-	v.hex("sender-cert", cert)
+	v.hex("sender-cert", carried)
+	if c.carryCert != nil {
+		v.hex("signed-cert", cert)
+	}
 	v.hex("payload", payload)
 	v.hex("sealed", sealed)
 	if c.failure != "decrypt" {

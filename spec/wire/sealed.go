@@ -52,9 +52,12 @@ func SenderCertMessage(body []byte) []byte {
 	return withContext(ContextSenderCert, body)
 }
 
-// SealedMessage returns the bytes a sender device signs for a payload.
-func SealedMessage(id []byte, to Mailbox, payload []byte) []byte {
-	return withContext(ContextSealed, id, to.Encode(), payload)
+// SealedMessage returns the bytes a sender device signs for a payload
+// sealed with the envelope identifier id to the mailbox to: cert is the
+// encoded sender certificate carried beside it (inner key 1), so that the
+// signature binds the sender's identity claim.
+func SealedMessage(id []byte, to Mailbox, cert, payload []byte) []byte {
+	return withContext(ContextSealed, id, to.Encode(), cert, payload)
 }
 
 // EnvelopeInfo returns the HPKE info for sealing an envelope.

@@ -60,8 +60,9 @@ func TestContexts(t *testing.T) {
 		t.Fatalf("EnvelopeInfo = %x\nwant %x", info, want)
 	}
 	payload := []byte("payload")
-	msg := wire.SealedMessage(id, to, payload)
-	if want := append(append(append([]byte("xchat/1 sealed\x00"), id...), mbox...), payload...); !bytes.Equal(msg, want) {
+	cert := []byte{0xa2, 0x01, 0x40, 0x02, 0x40} // any encoded certificate, as carried
+	msg := wire.SealedMessage(id, to, cert, payload)
+	if want := append(append(append(append([]byte("xchat/1 sealed\x00"), id...), mbox...), cert...), payload...); !bytes.Equal(msg, want) {
 		t.Fatalf("SealedMessage = %x\nwant %x", msg, want)
 	}
 	body := []byte{0xa0}
