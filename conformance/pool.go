@@ -1,11 +1,13 @@
 package conformance
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,7 +30,28 @@ type account struct {
 	// identifier the account has had.
 	links int
 	maxID uint32
+	// extra are the account's linked devices that the pool keeps (see
+	// withDevices); spent: a test spent the account's request budget.
+	extra []linked
+	spent bool
 }
+
+// linked is a linked device of a pool account.
+type linked struct {
+	id  uint32
+	dev *device
+}
+
+// as returns a copy of a that acts as its linked device l.
+func (a *account) as(l linked) *account {
+	return &account{address: a.address, dev: l.dev, id: l.id, token: a.token}
+}
+
+// unspent selects accounts whose request budget no test spent.
+func unspent(a *account) bool { return !a.spent }
+
+// oneDevice selects accounts with only their first device.
+func oneDevice(a *account) bool { return len(a.extra) == 0 }
 
 func (a *account) mailbox() wire.Mailbox { return wire.Mailbox{Address: a.address, Device: a.id} }
 
@@ -81,10 +104,18 @@ func (t *T) accountsWhere(n int, ok func(*account) bool) []*account {
 		// Past the pool's size only when every account is free and none
 		// fits: waiting would never end.
 		if len(fit) >= n || p.made+(n-len(fit)) <= poolSize || len(p.free) == p.made {
+			// Accounts with linked devices first, so that few accounts
+			// get them (tests of single-device accounts skip them).
+			slices.SortStableFunc(fit, func(i, j int) int {
+				return cmp.Compare(min(len(p.free[j].extra), 1), min(len(p.free[i].extra), 1))
+			})
 			fit = fit[:min(n, len(fit))]
+			for _, i := range fit {
+				got = append(got, p.free[i])
+			}
+			slices.Sort(fit)
 			for j := len(fit) - 1; j >= 0; j-- {
 				i := fit[j]
-				got = append(got, p.free[i])
 				p.free = append(p.free[:i], p.free[i+1:]...)
 			}
 			break
@@ -214,6 +245,25 @@ func (e *env) reset(ctx context.Context, a *account) error {
 	if err := c.request(ctx, &wire.SetDeliveryPolicy{Verifiers: [][]byte{a.verifier()}, RequestLaneOpen: true}, &wire.OK{}); err != nil {
 		return fmt.Errorf("set-delivery-policy: %w", err)
 	}
+	if err := drain(ctx, c); err != nil {
+		return err
+	}
+	for _, l := range a.extra {
+		lc, err := e.connect(ctx, a.as(l))
+		if err != nil {
+			return err
+		}
+		err = drain(ctx, lc)
+		lc.close()
+		if err != nil {
+			return fmt.Errorf("device %d: %w", l.id, err)
+		}
+	}
+	return nil
+}
+
+// drain acknowledges everything waiting for the device of c.
+func drain(ctx context.Context, c *conn) error {
 	// Drain until caught-up; a server that never sends it (test 7.14/1)
 	// must not stall every other test, so the drain also ends after 3 s
 	// without a frame.

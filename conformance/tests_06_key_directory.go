@@ -18,6 +18,9 @@ var keyDirectoryTests = []*Test{
 	{ID: "6.1/2", Level: MUST, Summary: "get-devices of an unknown account is unknown_account",
 		Cite: "The account exists, else unknown_account (11).",
 		run:  test6_1_2_GetDevicesUnknownAccount},
+	{ID: "6.1/3", Level: MUST, Summary: "right after remove-device-ok the device is gone: not listed, and claims and envelopes for it are unknown_device (no stale cache)",
+		Cite: "The response MUST list every device of the account, in ascending order of device identifier, each with its keys exactly as registered",
+		run:  test6_1_3_RemovedAtOnce},
 	{ID: "6.3/1", Level: MUST, Summary: "publish-key-packages stores one-time packages and reports the pool size",
 		Cite: "On success the new packages (and the last-resort replacement) MUST be stored atomically and durably before the response, which gives in key 1 the number of one-time packages now in the device's pool.",
 		run:  test6_3_1_PublishStoresOneTime},
@@ -46,7 +49,7 @@ var keyDirectoryTests = []*Test{
 
 // test6_1_1_GetDevicesAsRegistered checks 6.1/1: get-devices lists the account's devices with their keys exactly as registered.
 func test6_1_1_GetDevicesAsRegistered(t *T) {
-	as := t.accounts(2)
+	as := t.accountsWhere(2, oneDevice)
 	var ok wire.GetDevicesOK
 	t.do(t.connect(as[0]), &wire.GetDevices{Address: as[1].address}, &ok)
 	k := as[1].dev.keys()
@@ -222,3 +225,30 @@ func (t *T) drainKP(c *conn, a *account, n int) {
 // cleanKP selects accounts without a last-resort package and with an empty
 // one-time pool.
 func cleanKP(a *account) bool { return !a.lastResort && !a.kpDirty }
+
+// test6_1_3_RemovedAtOnce checks 6.1/3: right after remove-device-ok the device is gone from get-devices, claims and sends (no stale cache).
+func test6_1_3_RemovedAtOnce(t *T) {
+	a := t.accountsWhere(1, twoDevices)[0]
+	c := t.connect(a)
+	l := t.extraDevice(a, c)
+	var ok wire.GetDevicesOK
+	t.do(c, &wire.GetDevices{Address: a.address}, &ok)
+	if len(ok.Devices) < 2 {
+		t.Fatalf("get-devices lists %d devices before the removal", len(ok.Devices))
+	}
+	e := envelopeFor(a)
+	e.To.Device = l.id
+	t.sendOK(c, e)
+	t.do(c, &wire.RemoveDevice{Device: l.id}, nil)
+	a.extra = slices.DeleteFunc(a.extra, func(x linked) bool { return x.id == l.id })
+	t.do(c, &wire.GetDevices{Address: a.address}, &ok)
+	for _, x := range ok.Devices {
+		if x.ID == l.id {
+			t.Fatalf("get-devices lists the removed device %d", l.id)
+		}
+	}
+	t.expectErr(c, &wire.ClaimKeyPackage{Address: a.address, Device: l.id}, wire.CodeUnknownDevice)
+	e = envelopeFor(a)
+	e.To.Device = l.id
+	t.sendCode(c, e, wire.CodeUnknownDevice)
+}

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
+	"net"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -24,6 +26,9 @@ var federationTests = []*Test{
 	{ID: "8.3/3", Level: MUST, Summary: "the dialler offers only xchat-fed/1, names the destination in SNI and presents a certificate for its own domain",
 		Cite: "offers only xchat-fed/1 in ALPN and sends the destination domain as the TLS server name (SNI); presents the certificate chain of its own domain as its TLS client certificate",
 		run:  test8_3_3_DiallerTLS, Needs: []Need{NeedPeer}},
+	{ID: "8.3/4", Level: MUST, Summary: "the listener does not accept 0-RTT data on a resumed xchat-fed/1 connection",
+		Cite: "Listeners MUST NOT accept 0-RTT data on xchat-fed/1",
+		run:  test8_3_4_No0RTTFederation, Needs: []Need{NeedPeer}},
 	{ID: "8.4/1", Level: MUST, Summary: "a federation request before fed-hello is peer_unauthenticated",
 		Cite: "a request other than fed-hello on a connection without a successful fed-hello gets peer_unauthenticated (26)",
 		run:  test8_4_1_RequestBeforeHello, Needs: []Need{NeedPeer}},
@@ -93,6 +98,15 @@ var federationTests = []*Test{
 	{ID: "8.9.1/3", Level: MUST, Summary: "a relay-ok with the wrong number of results makes the origin close with protocol_violation and relay again",
 		Cite: "When the origin receives relay-ok it MUST check that the result list has as many entries as the request had envelopes; otherwise ... the origin closes the connection with protocol_violation (1)",
 		run:  test8_9_1_3_WrongResultCount, Needs: []Need{NeedPeer}},
+	{ID: "8.9.1/4", Level: MUST, Summary: "an envelope the peer answers mailbox_full is temporary: relayed again, no notice",
+		Cite: "rate_limited (16), mailbox_full (17), and any other code | temporary | keeps the envelope and relays it again after its own backoff",
+		run:  test8_9_1_4_MailboxFullRelayedAgain, Needs: []Need{NeedPeer}},
+	{ID: "8.9.1/5", Level: MUST, Summary: "a relay-ok with fewer results than envelopes makes the origin close with protocol_violation and relay again",
+		Cite: "When the origin receives relay-ok it MUST check that the result list has as many entries as the request had envelopes; otherwise ... the origin closes the connection with protocol_violation (1)",
+		run:  test8_9_1_5_FewerResults, Needs: []Need{NeedPeer}},
+	{ID: "8.9.1/6", Level: MUST, Summary: "the notice of a refused envelope goes to the device that submitted it, not to another device of the account",
+		Cite: "removes the envelope from the queue and stores a notice with that code for the submitting device",
+		run:  test8_9_1_6_NoticeToSubmittingDevice, Needs: []Need{NeedPeer}},
 	{ID: "8.9.2/1", Level: MUST, Summary: "an envelope for an unreachable peer is queued (0) and relayed when the peer is back",
 		Cite: "The envelopes of a failed attempt MUST stay queued and be relayed again after the destination's backoff.",
 		run:  test8_9_2_1_QueuedWhileUnreachable, Needs: []Need{NeedPeer}},
@@ -559,7 +573,7 @@ func test8_9_2_2_ErrorResponseRelayedAgain(t *T) {
 
 // test8_11_1_PeerGetDevices checks 8.11/1: a peer's get-devices for a local account is answered like a local one.
 func test8_11_1_PeerGetDevices(t *T) {
-	a := t.account()
+	a := t.accountsWhere(1, oneDevice)[0]
 	c := t.fedConn(t.env.peer.c.Domain)
 	var ok wire.GetDevicesOK
 	t.do(c, &wire.GetDevices{Address: a.address}, &ok)
@@ -763,4 +777,122 @@ func keysOf(m map[uint64]any) []uint64 {
 		out = append(out, k)
 	}
 	return out
+}
+
+// test8_3_4_No0RTTFederation checks 8.3/4: the listener does not accept 0-RTT data on a resumed xchat-fed/1 connection.
+func test8_3_4_No0RTTFederation(t *T) {
+	p := t.env.peer
+	conf := t.env.tls.Clone()
+	conf.NextProtos = []string{wire.ALPNFederation}
+	conf.Certificates = []tls.Certificate{p.c.Certificate}
+	conf.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+	addr, err := net.ResolveUDPAddr("udp", t.env.c.Server)
+	t.must(err, "server address")
+	qc, err := p.tr.Dial(t.ctx, addr, conf, &quic.Config{})
+	t.must(err, "first connection")
+	first := &conn{e: t.env, qc: qc}
+	t.do(first, &wire.FedHello{Domain: p.c.Domain}, &wire.FedHelloOK{})
+	first.close()
+	eqc, err := p.tr.DialEarly(t.ctx, addr, conf, &quic.Config{})
+	t.must(err, "second connection")
+	defer eqc.CloseWithError(0, "")
+	select {
+	case <-eqc.HandshakeComplete():
+	case <-t.ctx.Done():
+		t.Fatalf("handshake: %v", t.ctx.Err())
+	}
+	if !eqc.ConnectionState().TLS.DidResume {
+		t.Skipf("the server did not resume the session, so 0-RTT could not be offered")
+	}
+	if eqc.ConnectionState().Used0RTT {
+		t.Fatalf("the server accepted 0-RTT on xchat-fed/1")
+	}
+}
+
+// test8_9_1_4_MailboxFullRelayedAgain checks 8.9.1/4: an envelope the peer answers mailbox_full is temporary: relayed again, no notice.
+func test8_9_1_4_MailboxFullRelayedAgain(t *T) {
+	p := t.usePeer()
+	e := t.remoteEnvelope()
+	p.behave(func(p *peer) { p.onRelay = answerFor(e.ID, wire.CodeMailboxFull) })
+	from := p.mark()
+	c := t.connect(t.account())
+	t.untilCaughtUp(c)
+	t.sendOK(c, e)
+	_, _, next := t.awaitRelay(p, from, e.ID, 15*time.Second)
+	p.behave(func(p *peer) { p.onRelay = nil })
+	t.awaitRelay(p, next, e.ID, 10*time.Second)
+	if t.pushedWithin(c, 200*time.Millisecond, wire.NoticeID(e.ID, e.To)) {
+		t.Fatalf("a notice for an envelope refused with the temporary mailbox_full")
+	}
+}
+
+// test8_9_1_5_FewerResults checks 8.9.1/5: a relay-ok with fewer results than envelopes makes the origin close with protocol_violation and relay again.
+func test8_9_1_5_FewerResults(t *T) {
+	p := t.usePeer()
+	e1, e2 := t.remoteEnvelope(), t.remoteEnvelope()
+	p.behave(func(p *peer) {
+		p.onRelay = func(r *wire.Relay) []byte {
+			n := len(r.Envelopes)
+			if slicesContainsID(r.Envelopes, e1.ID) || slicesContainsID(r.Envelopes, e2.ID) {
+				n-- // 0 results for one envelope: also fewer, and not a relay-ok
+			}
+			f, _ := wire.Marshal(map[uint64]any{0: uint64(0), 1: make([]uint64, n)})
+			return wire.AppendFrame(nil, f)
+		}
+	})
+	from := p.mark()
+	t.sendOK(t.connect(t.account()), e1, e2)
+	_, ev, next := t.awaitRelay(p, from, e1.ID, 15*time.Second)
+	ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
+	defer cancel()
+	closed, _, err := p.await(ctx, from, func(x peerEvent) bool { return x.kind == "closed" && x.conn == ev.conn })
+	t.must(err, "waiting for the origin to close the connection")
+	var ae *quic.ApplicationError
+	if !errors.As(closed.err, &ae) || ae.ErrorCode != wire.CloseProtocolViolation {
+		t.Errorf("closed with %v, want protocol_violation (1)", closed.err)
+	}
+	p.behave(func(p *peer) { p.onRelay = nil })
+	t.awaitRelay(p, next, e1.ID, 15*time.Second)
+}
+
+// test8_9_1_6_NoticeToSubmittingDevice checks 8.9.1/6: the notice of a refused envelope goes to the device that submitted it, not to another device of the account.
+func test8_9_1_6_NoticeToSubmittingDevice(t *T) {
+	a := t.accountsWhere(1, twoDevices)[0]
+	c1 := t.connect(a)
+	l := t.extraDevice(a, c1)
+	p := t.usePeer()
+	e := t.remoteEnvelope()
+	p.behave(func(p *peer) { p.onRelay = answerFor(e.ID, wire.CodeUnknownDevice) })
+	t.untilCaughtUp(c1)
+	c2 := t.connect(a.as(l))
+	t.untilCaughtUp(c2)
+	nid := wire.NoticeID(e.ID, e.To)
+	// The first device must not get the notice: watch it while waiting.
+	ctx, cancel := context.WithTimeout(t.ctx, 15*time.Second)
+	defer cancel()
+	wrong := make(chan struct{})
+	go func() {
+		if t.pushedWithin(c1, 15*time.Second, nid) {
+			close(wrong)
+			cancel()
+		}
+	}()
+	t.sendOK(c2, e)
+	for {
+		it, err := c2.pushes().next(ctx)
+		select {
+		case <-wrong:
+			t.Fatalf("the notice went to device %d, not to device %d that submitted the envelope", a.id, l.id)
+		default:
+		}
+		t.must(err, "waiting for the notice on the submitting device")
+		if m, ok := it.msg.(*wire.Deliver); ok && countIDs(m.Deliveries)[string(nid)] > 0 {
+			break
+		}
+	}
+	select { // a bounded wait, to observe that something does not happen
+	case <-wrong:
+		t.Fatalf("the notice also went to device %d", a.id)
+	case <-time.After(300 * time.Millisecond):
+	}
 }
