@@ -5,9 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"os"
 	"sync"
 	"testing"
@@ -37,14 +35,13 @@ type proxy struct {
 	acceptConn func(context.Context) (*quic.Conn, error)
 
 	mu       sync.Mutex
-	pairs    map[string]*pair // by the client's address
+	pairs    map[string]*pair // by pairKey
 	sessions []*session       // authenticated client sessions
 }
 
 type pair struct {
 	ready chan struct{}
 	up    *quic.Conn
-	set   bool // ready is closed
 }
 
 // session is one client (or peer) connection through the proxy.
@@ -198,13 +195,13 @@ func startProxyAt(t *testing.T, listen, upstream, caDir string, m *mutation, out
 	return px
 }
 
-// portOf keys a client connection by its UDP port: the client sees its own
-// address as unspecified, the proxy sees it as loopback.
-func portOf(a net.Addr) string {
-	if u, ok := a.(*net.UDPAddr); ok {
-		return fmt.Sprint(u.Port)
-	}
-	return a.String()
+// pairKey keys a client connection by a TLS exporter of the connection
+// between the suite and the proxy, which both ends compute alike and no
+// other connection shares.
+func pairKey(qc *quic.Conn) string {
+	cs := qc.ConnectionState().TLS
+	k, _ := cs.ExportKeyingMaterial("EXPORTER-conformance-proxy-pair", nil, 16)
+	return string(k)
 }
 
 func (px *proxy) addr() string { return px.listen }
@@ -227,7 +224,7 @@ func (px *proxy) pairFor(key string) *pair {
 // exporter is the suite's test hook: the exporter of the proxy's upstream
 // connection for the suite's connection qc.
 func (px *proxy) exporter(qc *quic.Conn) ([]byte, error) {
-	p := px.pairFor(portOf(qc.LocalAddr()))
+	p := px.pairFor(pairKey(qc))
 	select {
 	case <-p.ready:
 	case <-time.After(10 * time.Second):
@@ -254,14 +251,12 @@ func (px *proxy) serve(ctx context.Context, down *quic.Conn) {
 	alpn := down.ConnectionState().TLS.NegotiatedProtocol
 	p := &pair{ready: make(chan struct{})} // federation connections need none
 	if alpn == wire.ALPN {
-		px.mu.Lock()
-		key := portOf(down.RemoteAddr())
-		if p = px.pairs[key]; p == nil || p.set {
-			p = &pair{ready: make(chan struct{})}
-			px.pairs[key] = p
+		select { // a connection with 0-RTT is accepted before its handshake completes
+		case <-down.HandshakeComplete():
+		case <-down.Context().Done():
+			return
 		}
-		p.set = true
-		px.mu.Unlock()
+		p = px.pairFor(pairKey(down))
 	}
 	conf := &tls.Config{RootCAs: px.roots, ServerName: px.domain, NextProtos: []string{alpn}, MinVersion: tls.VersionTLS13}
 	fed := alpn == wire.ALPNFederation
