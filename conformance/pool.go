@@ -198,20 +198,6 @@ func (t *T) takeAccounts(n int, ok func(a *account, i int) bool) []*account {
 // account gives t one account of the pool.
 func (t *T) account() *account { return t.accounts(1)[0] }
 
-// freshAccount registers a new account for t alone (for tests that leave
-// it unusable for others, such as an exhausted request budget).
-func (t *T) freshAccount() *account {
-	if reason := t.env.missing([]Need{NeedRegister}); reason != "" {
-		t.Skipf("%s", reason)
-	}
-	a, err := t.env.newAccount(t.ctx)
-	if errors.Is(err, errNoInvite) {
-		t.Skipf("%v", err)
-	}
-	t.must(err, "register")
-	return a
-}
-
 // newAddress returns an address on the server's domain that is not
 // registered.
 func (e *env) newAddress() string {
