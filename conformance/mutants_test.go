@@ -645,13 +645,7 @@ func ruleMutants() []*mutation {
 				wire.CodeOf(wire.DecodeResponse(resp, &wire.OK{})) != wire.CodeLinkInvalid {
 				return resp
 			}
-			s.px.mu.Lock()
-			known := false
-			for _, o := range s.px.sessions {
-				known = known || o.addr() == r.Address
-			}
-			s.px.mu.Unlock()
-			if known {
+			if s.px.known(r.Address) {
 				return resp
 			}
 			return errorPayload(wire.CodeUnknownAccount)
@@ -913,7 +907,167 @@ func ruleMutants() []*mutation {
 			d.Deliveries = keep
 			return [][]byte{pushPayload(&d)}
 		}})
+	// Says in its message why an authentication failed: "no such
+	// account" for an account it does not know.
+	ms = append(ms, &mutation{name: "auth-failure-explained", target: "5.7/9",
+		response: func(s *session, req, resp []byte) []byte {
+			var a wire.Authenticate
+			if reqType(req) != wire.TypeAuthenticate || wire.Unmarshal(req, &a) != nil ||
+				wire.CodeOf(wire.DecodeResponse(resp, &wire.OK{})) != wire.CodeAuthFailed || s.px.known(a.Address) {
+				return resp
+			}
+			return errorPayloadMsg(wire.CodeAuthFailed, "no such account")
+		}})
+
+	// Lists devices newest first.
+	ms = append(ms, &mutation{name: "devices-newest-first", target: "6.1/4",
+		response: func(s *session, req, resp []byte) []byte {
+			var ok wire.GetDevicesOK
+			if reqType(req) != wire.TypeGetDevices || wire.DecodeResponse(resp, &ok) != nil {
+				return resp
+			}
+			slices.Reverse(ok.Devices)
+			return mustPayload(&ok)
+		}})
+
+	// Hands out the last-resort package while one-time packages are left.
+	lastResorts := &memo{m: map[string]any{}}
+	ms = append(ms, &mutation{name: "last-resort-first", target: "6.4/2",
+		response: func(s *session, req, resp []byte) []byte {
+			switch reqType(req) {
+			case wire.TypePublishKeyPackages:
+				var r wire.PublishKeyPackages
+				if wire.Unmarshal(req, &r) == nil && r.LastResort != nil && wire.DecodeResponse(resp, &wire.PublishKeyPackagesOK{}) == nil {
+					lastResorts.set(fmt.Sprint(s.addr(), "/", s.dev()), r.LastResort)
+				}
+			case wire.TypeClaimKeyPackage:
+				var r wire.ClaimKeyPackage
+				var ok wire.ClaimKeyPackageOK
+				if wire.Unmarshal(req, &r) != nil || wire.DecodeResponse(resp, &ok) != nil || ok.LastResort {
+					return resp
+				}
+				if lr, found := lastResorts.get(fmt.Sprint(r.Address, "/", r.Device)).([]byte); found {
+					return mustPayload(&wire.ClaimKeyPackageOK{KeyPackage: lr, LastResort: true})
+				}
+			}
+			return resp
+		}})
+
+	// Keeps the identifiers of acknowledged envelopes, and answers 0
+	// without storing when one comes again.
+	ms = append(ms, dedupeForever("dedupe-after-ack", "7.3/4", true))
+	// The same for its outbound queue: an envelope relayed once is never
+	// queued again.
+	ms = append(ms, dedupeForever("outbound-dedupe-forever", "8.7/5", false))
+
+	// Ignores acknowledgements of notices (it drops their delivery
+	// identifiers from an ack).
+	noticeIDs := &memo{m: map[string]any{}}
+	ms = append(ms, &mutation{name: "notice-ack-ignored", target: "7.15/5",
+		request: func(s *session, p []byte) ([]byte, []byte) {
+			var a wire.Ack
+			if reqType(p) != wire.TypeAck || wire.Unmarshal(p, &a) != nil {
+				return p, nil
+			}
+			a.IDs = slices.DeleteFunc(a.IDs, func(id []byte) bool { return noticeIDs.get(string(id)) != nil })
+			if len(a.IDs) == 0 {
+				return nil, mustPayload(&wire.OK{})
+			}
+			out, _ := wire.Marshal(&a)
+			return out, nil
+		},
+		push: func(s *session, p []byte) [][]byte {
+			var d wire.Deliver
+			if reqType(p) == wire.TypeDeliver && wire.Unmarshal(p, &d) == nil {
+				for _, x := range d.Deliveries {
+					if x.Lane == wire.LaneNotice {
+						noticeIDs.set(string(x.ID), true)
+					}
+				}
+			}
+			return [][]byte{p}
+		}})
+
+	// Treats request_lane_closed from a peer as temporary (it retries).
+	ms = append(ms, &mutation{name: "lane-closed-temporary", target: "8.9.1/7", outbound: true,
+		response: func(s *session, req, resp []byte) []byte {
+			var ok wire.RelayOK
+			if !s.outSession() || reqType(req) != wire.TypeRelay || wire.DecodeResponse(resp, &ok) != nil {
+				return resp
+			}
+			for i, c := range ok.Results {
+				if c == wire.CodeRequestLaneClosed {
+					ok.Results[i] = wire.CodeRateLimited
+				}
+			}
+			return mustPayload(&ok)
+		}})
+
+	// Treats a per-envelope code it does not know as permanent.
+	ms = append(ms, &mutation{name: "unknown-code-permanent", target: "8.9.1/8", outbound: true,
+		response: func(s *session, req, resp []byte) []byte {
+			var ok wire.RelayOK
+			if !s.outSession() || reqType(req) != wire.TypeRelay || wire.DecodeResponse(resp, &ok) != nil {
+				return resp
+			}
+			for i, c := range ok.Results {
+				if c > wire.CodeBadPadding {
+					ok.Results[i] = wire.CodeUnknownDevice
+				}
+			}
+			return mustPayload(&ok)
+		}})
 	return ms
+}
+
+// dedupeForever is a mutant that remembers every envelope it saw answered
+// 0 for a mailbox of its own domain (local) or of another (not local), and
+// answers a send of only such envelopes with 0 without storing anything.
+func dedupeForever(name, target string, local bool) *mutation {
+	seen := &memo{m: map[string]any{}}
+	key := func(e wire.Envelope) (string, bool) {
+		_, d := wire.SplitAddress(e.To.Address)
+		return fmt.Sprint(e.To.Address, "/", e.To.Device, "/", string(e.ID)), (d == "a.test") == local
+	}
+	return &mutation{name: name, target: target,
+		request: func(s *session, p []byte) ([]byte, []byte) {
+			var r wire.Send
+			if reqType(p) != wire.TypeSend || wire.Unmarshal(p, &r) != nil {
+				return p, nil
+			}
+			for _, e := range r.Envelopes {
+				if k, mine := key(e); !mine || seen.get(k) == nil {
+					return p, nil
+				}
+			}
+			return nil, mustPayload(&wire.SendOK{Results: make([]wire.Code, len(r.Envelopes))})
+		},
+		response: func(s *session, req, resp []byte) []byte {
+			var r wire.Send
+			var ok wire.SendOK
+			if reqType(req) != wire.TypeSend || wire.Unmarshal(req, &r) != nil || wire.DecodeResponse(resp, &ok) != nil {
+				return resp
+			}
+			for i, e := range r.Envelopes {
+				if k, mine := key(e); mine && ok.Results[i] == wire.CodeOK {
+					seen.set(k, true)
+				}
+			}
+			return resp
+		}}
+}
+
+// known reports whether an account with address authenticated through the
+// proxy.
+func (px *proxy) known(address string) bool {
+	px.mu.Lock()
+	defer px.mu.Unlock()
+	for _, o := range px.sessions {
+		if o.addr() == address {
+			return true
+		}
+	}
+	return false
 }
 
 // rewriteHeads re-encodes the CBOR item p with every head for which fix
@@ -1027,8 +1181,11 @@ func rekey(p []byte, f func(k any) any) []byte {
 }
 
 // errorPayload is the payload of an error response with code.
-func errorPayload(code wire.Code) []byte {
-	p, _ := wire.ReadFrame(bytes.NewReader(wire.EncodeError(wire.Errorf(code, "mutant"))), wire.MaxFrame)
+func errorPayload(code wire.Code) []byte { return errorPayloadMsg(code, "mutant") }
+
+// errorPayloadMsg is the payload of an error response with code and msg.
+func errorPayloadMsg(code wire.Code, msg string) []byte {
+	p, _ := wire.ReadFrame(bytes.NewReader(wire.EncodeError(wire.Errorf(code, "%s", msg))), wire.MaxFrame)
 	return p
 }
 

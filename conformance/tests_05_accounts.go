@@ -85,6 +85,9 @@ var accountsTests = []*Test{
 	{ID: "5.7/8", Level: MUST, Summary: "one authenticate sent four times at once on a connection succeeds once; the others are already_authenticated",
 		Cite: "The common checks (section 3.3.1) MUST cover the syntax of key 1 (invalid_address), device identifier 0 (malformed) and already_authenticated.",
 		run:  test5_7_8_ConcurrentAuthenticate},
+	{ID: "5.7/9", Level: MUST, Summary: "authenticate as an unknown account, an unknown device or with another key gives the same code and message",
+		Cite: "A server MUST use auth_failed for all of these failures and MUST NOT reveal, by code, message or deliberate timing difference, which one occurred.",
+		run:  test5_7_9_AuthFailuresAlike},
 	{ID: "5.9/1", Level: MUST, Summary: "the sender certificate names the device, expires within 24 h and verifies with the domain key",
 		Cite: "the expiry MUST be at most 24 hours after issuance",
 		run:  test5_9_1_SenderCertValid},
@@ -729,5 +732,38 @@ func (t *T) registerLinked(a *account, d *device, address string, tok []byte, co
 			a.maxID = ok.Device
 		}
 		return ok.Device
+	}
+}
+
+// test5_7_9_AuthFailuresAlike checks 5.7/9: authenticate as an unknown account, an unknown device or with another key gives the same code and message.
+func test5_7_9_AuthFailuresAlike(t *T) {
+	a := t.account()
+	other, err := newDevice()
+	t.must(err, "keys")
+	cases := []struct {
+		what    string
+		d       *device
+		address string
+		id      uint32
+	}{
+		{"an unknown account", other, t.env.newAddress(), 1},
+		{"an unknown device", a.dev, a.address, 4000000000},
+		{"another key", other, a.address, a.id},
+	}
+	var first *wire.Error
+	for _, k := range cases {
+		c := t.dial()
+		req, err := c.authReq(k.d, k.address, k.id)
+		t.must(err, "exporter")
+		err = c.request(t.ctx, req, &wire.OK{})
+		var pe *wire.Error
+		if !errors.As(err, &pe) || pe.Code != wire.CodeAuthFailed {
+			t.Fatalf("authenticate with %s: %v, want auth_failed", k.what, err)
+		}
+		if first == nil {
+			first = pe
+		} else if pe.Message != first.Message {
+			t.Fatalf("authenticate with %s: message %q; with %s: %q", k.what, pe.Message, cases[0].what, first.Message)
+		}
 	}
 }

@@ -21,6 +21,9 @@ var keyDirectoryTests = []*Test{
 	{ID: "6.1/3", Level: MUST, Summary: "right after remove-device-ok the device is gone: not listed, and claims and envelopes for it are unknown_device (no stale cache)",
 		Cite: "The response MUST list every device of the account, in ascending order of device identifier, each with its keys exactly as registered",
 		run:  test6_1_3_RemovedAtOnce},
+	{ID: "6.1/4", Level: MUST, Summary: "get-devices lists the devices of an account in ascending order of identifier",
+		Cite: "The response MUST list every device of the account, in ascending order of device identifier, each with its keys exactly as registered",
+		run:  test6_1_4_DevicesAscending},
 	{ID: "6.3/1", Level: MUST, Summary: "publish-key-packages stores one-time packages and reports the pool size",
 		Cite: "On success the new packages (and the last-resort replacement) MUST be stored atomically and durably before the response, which gives in key 1 the number of one-time packages now in the device's pool.",
 		run:  test6_3_1_PublishStoresOneTime},
@@ -36,7 +39,7 @@ var keyDirectoryTests = []*Test{
 	{ID: "6.4/1", Level: MUST, Summary: "each one-time package is handed out once, exactly as published, then no_key_package",
 		Cite: "If the device's pool is not empty, the server removes one one-time package from it and returns it with key 2 false.",
 		run:  test6_4_1_ClaimOneTimeOnce},
-	{ID: "6.4/2", Level: MUST, Summary: "the last-resort package is handed out with true and kept",
+	{ID: "6.4/2", Level: MUST, Summary: "with a one-time package left a claim gets it (false); then the last-resort package, with true, and kept",
 		Cite: "Otherwise, if the device has a last-resort package, the server returns it with key 2 true and keeps it.",
 		run:  test6_4_2_ClaimLastResort},
 	{ID: "6.4/3", Level: MUST, Summary: "concurrent claims hand each one-time package to one claimant",
@@ -152,7 +155,13 @@ func test6_4_2_ClaimLastResort(t *T) {
 	c := t.connect(a)
 	a.lastResort = true
 	lr := []byte("last resort " + a.address)
-	t.do(c, &wire.PublishKeyPackages{LastResort: lr}, &wire.PublishKeyPackagesOK{})
+	one := []byte("one-time " + a.address)
+	t.do(c, &wire.PublishKeyPackages{OneTime: [][]byte{one}, LastResort: lr}, &wire.PublishKeyPackagesOK{})
+	var ok wire.ClaimKeyPackageOK
+	t.do(c, &wire.ClaimKeyPackage{Address: a.address, Device: a.id}, &ok)
+	if ok.LastResort || !bytes.Equal(ok.KeyPackage, one) {
+		t.Fatalf("claimed %q (last resort %v) while a one-time package was left", ok.KeyPackage, ok.LastResort)
+	}
 	for range 2 {
 		var ok wire.ClaimKeyPackageOK
 		t.do(c, &wire.ClaimKeyPackage{Address: a.address, Device: a.id}, &ok)
@@ -251,4 +260,28 @@ func test6_1_3_RemovedAtOnce(t *T) {
 	e = envelopeFor(a)
 	e.To.Device = l.id
 	t.sendCode(c, e, wire.CodeUnknownDevice)
+}
+
+// test6_1_4_DevicesAscending checks 6.1/4: get-devices lists the devices of an account in ascending order of identifier.
+func test6_1_4_DevicesAscending(t *T) {
+	as := t.accountsFirst(2, twoDevices)
+	t.extraDevice(as[0], t.connect(as[0]))
+	var ok wire.GetDevicesOK
+	t.do(t.connect(as[1]), &wire.GetDevices{Address: as[0].address}, &ok)
+	if len(ok.Devices) < 2 {
+		t.Fatalf("%d devices listed, the account has %d", len(ok.Devices), 1+len(as[0].extra))
+	}
+	for i := 1; i < len(ok.Devices); i++ {
+		if ok.Devices[i].ID <= ok.Devices[i-1].ID {
+			t.Fatalf("devices listed in the order %v", deviceIDs(ok.Devices))
+		}
+	}
+}
+
+func deviceIDs(ds []wire.DeviceInfo) []uint32 {
+	var out []uint32
+	for _, d := range ds {
+		out = append(out, d.ID)
+	}
+	return out
 }

@@ -25,6 +25,9 @@ var envelopesTests = []*Test{
 	{ID: "7.3/3", Level: MUST, Summary: "duplicates are per mailbox: one identifier to two mailboxes is stored in both",
 		Cite: "The server MUST deduplicate per mailbox",
 		run:  test7_3_3_DuplicatesPerMailbox},
+	{ID: "7.3/4", Level: MUST, Summary: "an identifier sent again after the recipient acknowledged it is stored and delivered again",
+		Cite: "The server MUST deduplicate per mailbox: when an envelope arrives whose identifier is already waiting in the same mailbox (not yet acknowledged, not expired) ... Once an envelope has been acknowledged or has expired, its identifier is no longer known to the server",
+		run:  test7_3_4_StoredAgainAfterAck},
 	{ID: "7.9/1", Level: MUST, Summary: "an envelope with a token matching a verifier is admitted in the token lane (0)",
 		Cite: "If one matches, the envelope MUST be admitted in the token lane (lane 0).",
 		run:  test7_9_1_TokenLane},
@@ -127,6 +130,9 @@ var envelopesTests = []*Test{
 	{ID: "7.15/4", Level: MUST, Summary: "an ack deletes from the acknowledging device's mailbox only, not from the account's other devices",
 		Cite: "Identifiers that are not waiting in that mailbox (unknown, already acknowledged, expired, or waiting in another mailbox) MUST be ignored.",
 		run:  test7_15_4_AckOwnDeviceOnly},
+	{ID: "7.15/5", Level: MUST, Summary: "a notice acknowledged by its delivery identifier is not delivered again",
+		Cite: "The server MUST delete the listed envelopes, and the notices with the listed delivery identifiers (section 7.18), from the authenticated device's mailbox and answer ack-ok.",
+		run:  test7_15_5_NoticeAcked, Needs: []Need{NeedPeer}},
 }
 
 // test7_3_1_DuplicateInOneSend checks 7.3/1: an identifier repeated in one send is answered 0 twice and stored once.
@@ -763,5 +769,39 @@ func test7_15_4_AckOwnDeviceOnly(t *T) {
 	if n[string(both.ID)] != 1 || n[string(only.ID)] != 1 {
 		t.Fatalf("device %d acknowledged; device %d then got the shared identifier %d times and its own envelope %d times, want 1 and 1",
 			r.id, l.id, n[string(both.ID)], n[string(only.ID)])
+	}
+}
+
+// test7_3_4_StoredAgainAfterAck checks 7.3/4: an identifier sent again after the recipient acknowledged it is stored and delivered again.
+func test7_3_4_StoredAgainAfterAck(t *T) {
+	as := t.accounts(2)
+	s := t.connect(as[0])
+	e := envelopeFor(as[1])
+	t.sendOK(s, e)
+	r := t.connect(as[1])
+	t.waitFor(r, 5*time.Second, e.ID)
+	t.do(r, &wire.Ack{IDs: [][]byte{e.ID}}, nil)
+	r.close()
+	t.sendOK(s, e)
+	if n := countIDs(t.untilCaughtUp(t.connect(as[1])))[string(e.ID)]; n != 1 {
+		t.Fatalf("the identifier sent again after its acknowledgement was delivered %d times, want 1", n)
+	}
+}
+
+// test7_15_5_NoticeAcked checks 7.15/5: a notice acknowledged by its delivery identifier is not delivered again.
+func test7_15_5_NoticeAcked(t *T) {
+	p := t.usePeer()
+	a := t.account()
+	e := t.remoteEnvelope()
+	p.behave(func(p *peer) { p.onRelay = answerFor(e.ID, wire.CodeUnknownDevice) })
+	c := t.connect(a)
+	t.untilCaughtUp(c)
+	t.sendOK(c, e)
+	nid := wire.NoticeID(e.ID, e.To)
+	t.waitFor(c, 15*time.Second, nid)
+	t.do(c, &wire.Ack{IDs: [][]byte{nid}}, nil)
+	c.close()
+	if n := countIDs(t.untilCaughtUp(t.connect(a)))[string(nid)]; n != 0 {
+		t.Fatalf("the acknowledged notice was delivered again")
 	}
 }

@@ -68,6 +68,9 @@ var federationTests = []*Test{
 	{ID: "8.7/4", Level: MUST, Summary: "a retried send of a queued envelope queues it once",
 		Cite: "If an envelope with the same identifier and the same recipient mailbox is already in the outbound queue, the result is 0 and nothing else happens",
 		run:  test8_7_4_QueuedOnce, Needs: []Need{NeedPeer}},
+	{ID: "8.7/5", Level: MUST, Summary: "an envelope sent again after it left the outbound queue is queued and relayed again",
+		Cite: "If an envelope with the same identifier and the same recipient mailbox is already in the outbound queue, the result is 0 and nothing else happens",
+		run:  test8_7_5_QueuedAgainAfterRelay, Needs: []Need{NeedPeer}},
 	{ID: "8.8/1", Level: MUST, Summary: "a relayed envelope is stored for the local device and delivered unchanged",
 		Cite: "storage with its lane and with the received-at time of section 8.8.1. Result 0.",
 		run:  test8_8_1_RelayStored, Needs: []Need{NeedPeer}},
@@ -107,6 +110,12 @@ var federationTests = []*Test{
 	{ID: "8.9.1/6", Level: MUST, Summary: "the notice of a refused envelope goes to the device that submitted it, not to another device of the account",
 		Cite: "removes the envelope from the queue and stores a notice with that code for the submitting device",
 		run:  test8_9_1_6_NoticeToSubmittingDevice, Needs: []Need{NeedPeer}},
+	{ID: "8.9.1/7", Level: MUST, Summary: "every permanent per-envelope code comes back as a notice with that code",
+		Cite: "wrong_domain (7), unknown_device (12), token_invalid (14), request_lane_closed (15), envelope_too_large (18), bad_padding (19) | permanent | removes the envelope from the queue and stores a notice with that code for the submitting device",
+		run:  test8_9_1_7_EveryPermanentCode, Needs: []Need{NeedPeer}},
+	{ID: "8.9.1/8", Level: MUST, Summary: "a per-envelope code the table does not list (99) is temporary: relayed again, no notice",
+		Cite: "rate_limited (16), mailbox_full (17), and any other code | temporary | keeps the envelope and relays it again after its own backoff",
+		run:  test8_9_1_8_UnknownCodeTemporary, Needs: []Need{NeedPeer}},
 	{ID: "8.9.2/1", Level: MUST, Summary: "an envelope for an unreachable peer is queued (0) and relayed when the peer is back",
 		Cite: "The envelopes of a failed attempt MUST stay queued and be relayed again after the destination's backoff.",
 		run:  test8_9_2_1_QueuedWhileUnreachable, Needs: []Need{NeedPeer}},
@@ -894,5 +903,79 @@ func test8_9_1_6_NoticeToSubmittingDevice(t *T) {
 	case <-wrong:
 		t.Fatalf("the notice also went to device %d", a.id)
 	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// test8_7_5_QueuedAgainAfterRelay checks 8.7/5: an envelope sent again after it left the outbound queue is queued and relayed again.
+func test8_7_5_QueuedAgainAfterRelay(t *T) {
+	p := t.usePeer()
+	from := p.mark()
+	e := t.remoteEnvelope()
+	c := t.connect(t.account())
+	t.sendOK(c, e)
+	_, _, next := t.awaitRelay(p, from, e.ID, 15*time.Second)
+	// The envelope leaves the queue when the origin has the peer's
+	// answer, which the peer cannot observe: send it again until it is
+	// relayed again (while it is still queued, a send is answered 0 and
+	// queues nothing).
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		t.sendOK(c, e)
+		if t.relayedAgainWithin(p, next, e.ID, 250*time.Millisecond) {
+			return
+		}
+	}
+	t.Fatalf("the envelope sent again after it was relayed (answered 0) was not relayed again within 10 s")
+}
+
+// test8_9_1_7_EveryPermanentCode checks 8.9.1/7: every permanent per-envelope code comes back as a notice with that code.
+func test8_9_1_7_EveryPermanentCode(t *T) {
+	p := t.usePeer()
+	codes := map[string]wire.Code{}
+	var envs []wire.Envelope
+	var nids [][]byte
+	for _, code := range []wire.Code{wire.CodeWrongDomain, wire.CodeTokenInvalid, wire.CodeRequestLaneClosed,
+		wire.CodeEnvelopeTooLarge, wire.CodeBadPadding} {
+		e := t.remoteEnvelope()
+		codes[string(e.ID)] = code
+		envs = append(envs, e)
+		nids = append(nids, wire.NoticeID(e.ID, e.To))
+	}
+	p.behave(func(p *peer) {
+		p.onRelay = func(r *wire.Relay) []byte {
+			res := make([]wire.Code, len(r.Envelopes))
+			for i, e := range r.Envelopes {
+				res[i] = codes[string(e.ID)]
+			}
+			f, _ := wire.EncodeSuccess(&wire.RelayOK{Results: res})
+			return f
+		}
+	})
+	c := t.connect(t.account())
+	t.untilCaughtUp(c)
+	t.sendOK(c, envs...)
+	for _, d := range t.waitFor(c, 15*time.Second, nids...) {
+		var n wire.Notice
+		t.must(wire.Unmarshal(d.Sealed, &n), "notice")
+		if d.Lane != wire.LaneNotice || n.Code != codes[string(n.ID)] {
+			t.Errorf("notice in lane %d with code %s, want lane 2 and %s", d.Lane, n.Code, codes[string(n.ID)])
+		}
+	}
+}
+
+// test8_9_1_8_UnknownCodeTemporary checks 8.9.1/8: a per-envelope code the table does not list (99) is temporary: relayed again, no notice.
+func test8_9_1_8_UnknownCodeTemporary(t *T) {
+	p := t.usePeer()
+	e := t.remoteEnvelope()
+	p.behave(func(p *peer) { p.onRelay = answerFor(e.ID, 99) })
+	from := p.mark()
+	c := t.connect(t.account())
+	t.untilCaughtUp(c)
+	t.sendOK(c, e)
+	_, _, next := t.awaitRelay(p, from, e.ID, 15*time.Second)
+	p.behave(func(p *peer) { p.onRelay = nil })
+	t.awaitRelay(p, next, e.ID, 10*time.Second)
+	if t.pushedWithin(c, 200*time.Millisecond, wire.NoticeID(e.ID, e.To)) {
+		t.Fatalf("a notice for an envelope refused with a code the table does not list")
 	}
 }
