@@ -1017,6 +1017,39 @@ func ruleMutants() []*mutation {
 			}
 			return mustPayload(&ok)
 		}})
+	// Answers register and authenticate on an authenticated connection
+	// with already_authenticated before checking their syntax.
+	ms = append(ms, &mutation{name: "authentication-state-first", target: "3.3.1/5",
+		request: func(s *session, p []byte) ([]byte, []byte) {
+			if t := reqType(p); s.addr() != "" && (t == wire.TypeRegister || t == wire.TypeAuthenticate) {
+				return nil, errorPayload(wire.CodeAlreadyAuthenticated)
+			}
+			return p, nil
+		}})
+
+	// Checks the fed-hello state before the syntax of a federation
+	// request.
+	hellos := &memo{m: map[string]any{}}
+	ms = append(ms, &mutation{name: "hello-state-first", target: "8.4/3",
+		request: func(s *session, p []byte) ([]byte, []byte) {
+			if !s.fed || s.outSession() {
+				return p, nil
+			}
+			done := hellos.get(fmt.Sprintf("%p", s)) != nil
+			switch t := reqType(p); {
+			case t == wire.TypeFedHello && done:
+				return nil, errorPayload(wire.CodeAlreadyAuthenticated)
+			case t != wire.TypeFedHello && !done:
+				return nil, errorPayload(wire.CodePeerUnauthenticated)
+			}
+			return p, nil
+		},
+		response: func(s *session, req, resp []byte) []byte {
+			if s.fed && reqType(req) == wire.TypeFedHello && wire.DecodeResponse(resp, &wire.FedHelloOK{}) == nil {
+				hellos.set(fmt.Sprintf("%p", s), true)
+			}
+			return resp
+		}})
 	return ms
 }
 

@@ -35,6 +35,9 @@ var federationTests = []*Test{
 	{ID: "8.4/2", Level: MUST, Summary: "client requests on a federation connection are unknown_request",
 		Cite: "Every other request type on an xchat-fed/1 connection, including the other types of section 3.3, MUST get unknown_request (4)",
 		run:  test8_4_2_ClientRequestsUnknown, Needs: []Need{NeedPeer}},
+	{ID: "8.4/3", Level: MUST, Summary: "syntax comes before the hello state: an empty relay before fed-hello is limit_exceeded, an invalid second fed-hello invalid_address",
+		Cite: "A listener MUST check a federation request in this order and answer with the first failure",
+		run:  test8_4_3_SyntaxBeforeHelloState, Needs: []Need{NeedPeer}},
 	{ID: "8.4.1/1", Level: MUST, Summary: "fed-hello with the certificate's domain succeeds and names the listener's domain",
 		Cite: "On success the listener MUST answer fed-hello-ok with its own domain in key 1",
 		run:  test8_4_1_1_HelloSucceeds, Needs: []Need{NeedPeer}},
@@ -978,4 +981,12 @@ func test8_9_1_8_UnknownCodeTemporary(t *T) {
 	if t.pushedWithin(c, 200*time.Millisecond, wire.NoticeID(e.ID, e.To)) {
 		t.Fatalf("a notice for an envelope refused with a code the table does not list")
 	}
+}
+
+// test8_4_3_SyntaxBeforeHelloState checks 8.4/3: syntax comes before the hello state: an empty relay before fed-hello is limit_exceeded, an invalid second fed-hello invalid_address.
+func test8_4_3_SyntaxBeforeHelloState(t *T) {
+	c := t.fedConn("")
+	t.expectErr(c, &wire.Relay{Envelopes: []wire.Envelope{}}, wire.CodeLimitExceeded)
+	c = t.fedConn(t.env.peer.c.Domain)
+	t.expectErr(c, &wire.FedHello{Domain: "Peer.Test"}, wire.CodeInvalidAddress)
 }
