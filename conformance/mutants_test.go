@@ -1050,6 +1050,8 @@ func ruleMutants() []*mutation {
 			}
 			return resp
 		}})
+	// Dials peers without verifying their certificate chain.
+	ms = append(ms, &mutation{name: "peer-chain-unverified", target: "8.3/5", outbound: true, insecureUpstream: true})
 	return ms
 }
 

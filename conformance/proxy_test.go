@@ -128,6 +128,9 @@ type mutation struct {
 	outbound bool
 	// allow0RTT makes the proxy accept 0-RTT data.
 	allow0RTT bool
+	// insecureUpstream makes an outbound proxy accept any certificate
+	// from the peer.
+	insecureUpstream bool
 }
 
 func startProxy(t *testing.T, upstream, caDir string, m *mutation) *proxy {
@@ -263,6 +266,7 @@ func (px *proxy) serve(ctx context.Context, down *quic.Conn) {
 	if fed {
 		conf.Certificates = []tls.Certificate{px.upCert}
 	}
+	conf.InsecureSkipVerify = px.out && px.m.insecureUpstream
 	up, err := quic.DialAddr(ctx, px.upstream, conf, &quic.Config{KeepAlivePeriod: 10 * time.Second})
 	if err != nil {
 		close(p.ready)

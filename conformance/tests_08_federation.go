@@ -29,6 +29,9 @@ var federationTests = []*Test{
 	{ID: "8.3/4", Level: MUST, Summary: "the listener does not accept 0-RTT data on a resumed xchat-fed/1 connection",
 		Cite: "Listeners MUST NOT accept 0-RTT data on xchat-fed/1",
 		run:  test8_3_4_No0RTTFederation, Needs: []Need{NeedPeer}},
+	{ID: "8.3/5", Level: MUST, Summary: "the dialler refuses a listener whose certificate chain it does not trust, and relays nothing to it",
+		Cite: "verifies the listener's chain against its trust anchors as a server-authentication certificate valid for the destination domain (section 2.3), whatever host name or IP address it dialled, and aborts the connection if verification fails",
+		run:  test8_3_5_DiallerVerifiesChain, Needs: []Need{NeedPeer}},
 	{ID: "8.4/1", Level: MUST, Summary: "a federation request before fed-hello is peer_unauthenticated",
 		Cite: "a request other than fed-hello on a connection without a successful fed-hello gets peer_unauthenticated (26)",
 		run:  test8_4_1_RequestBeforeHello, Needs: []Need{NeedPeer}},
@@ -989,4 +992,25 @@ func test8_4_3_SyntaxBeforeHelloState(t *T) {
 	t.expectErr(c, &wire.Relay{Envelopes: []wire.Envelope{}}, wire.CodeLimitExceeded)
 	c = t.fedConn(t.env.peer.c.Domain)
 	t.expectErr(c, &wire.FedHello{Domain: "Peer.Test"}, wire.CodeInvalidAddress)
+}
+
+// test8_3_5_DiallerVerifiesChain checks 8.3/5: the dialler refuses a listener whose certificate chain it does not trust, and relays nothing to it.
+func test8_3_5_DiallerVerifiesChain(t *T) {
+	p := t.usePeer()
+	bad, err := selfSignedFor(p.c.Domain)
+	t.must(err, "certificate")
+	p.behave(func(p *peer) { p.cert = &bad })
+	p.dropConns()
+	from := p.mark()
+	e := t.remoteEnvelope()
+	t.sendOK(t.connect(t.account()), e)
+	ctx, cancel := context.WithTimeout(t.ctx, 15*time.Second)
+	defer cancel()
+	_, _, err = p.await(ctx, from, func(ev peerEvent) bool { return ev.kind == "badcert" })
+	t.must(err, "waiting for the server to dial the peer")
+	if t.relayedAgainWithin(p, from, e.ID, 500*time.Millisecond) {
+		t.Fatalf("the envelope was relayed to a listener with a self-signed certificate")
+	}
+	p.behave(func(p *peer) { p.cert = nil })
+	t.awaitRelay(p, from, e.ID, 15*time.Second) // and it is relayed once the peer is genuine
 }
