@@ -1052,6 +1052,41 @@ func ruleMutants() []*mutation {
 		}})
 	// Dials peers without verifying their certificate chain.
 	ms = append(ms, &mutation{name: "peer-chain-unverified", target: "8.3/5", outbound: true, insecureUpstream: true})
+	// Keeps the first last-resort package a device published.
+	firstLR := &memo{m: map[string]any{}}
+	ms = append(ms, &mutation{name: "last-resort-not-replaced", target: "6.3/5",
+		response: func(s *session, req, resp []byte) []byte {
+			switch reqType(req) {
+			case wire.TypePublishKeyPackages:
+				var r wire.PublishKeyPackages
+				if wire.Unmarshal(req, &r) == nil && r.LastResort != nil && wire.DecodeResponse(resp, &wire.PublishKeyPackagesOK{}) == nil {
+					firstLR.getOrSet(fmt.Sprint(s.addr(), "/", s.dev()), r.LastResort)
+				}
+			case wire.TypeClaimKeyPackage:
+				var r wire.ClaimKeyPackage
+				var ok wire.ClaimKeyPackageOK
+				if wire.Unmarshal(req, &r) != nil || wire.DecodeResponse(resp, &ok) != nil || !ok.LastResort {
+					return resp
+				}
+				if lr, found := firstLR.get(fmt.Sprint(r.Address, "/", r.Device)).([]byte); found {
+					ok.KeyPackage = lr
+					return mustPayload(&ok)
+				}
+			}
+			return resp
+		}})
+
+	// Forwards a remote claim for the destination's first device.
+	ms = append(ms, &mutation{name: "remote-claim-device-dropped", target: "8.11/5", outbound: true,
+		request: func(s *session, p []byte) ([]byte, []byte) {
+			var r wire.ClaimKeyPackage
+			if !s.outSession() || reqType(p) != wire.TypeClaimKeyPackage || wire.Unmarshal(p, &r) != nil {
+				return p, nil
+			}
+			r.Device = 1
+			out, _ := wire.Marshal(&r)
+			return out, nil
+		}})
 	return ms
 }
 

@@ -195,6 +195,20 @@ func (t *T) takeAccounts(n int, ok func(a *account, i int) bool) []*account {
 	return got
 }
 
+// donate adds to the pool an account that a test registered for its own
+// purpose and no longer needs, so that the pool grows without costing a
+// registration (the server limits them per source address).
+func (e *env) donate(address string, d *device, id uint32) {
+	a := &account{address: address, dev: d, id: id, maxID: id, token: make([]byte, 32)}
+	rand.Read(a.token)
+	p := e.pool
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.free = append(p.free, a)
+	p.made++
+	p.cond.Broadcast()
+}
+
 // account gives t one account of the pool.
 func (t *T) account() *account { return t.accounts(1)[0] }
 

@@ -50,7 +50,7 @@ func test4_3_3_InvalidRecipientFailsSend(t *T) {
 
 // test4_4_1_RemovedIDNotReused checks 4.4/1: a device linked after a removal gets a new identifier, not the removed one.
 func test4_4_1_RemovedIDNotReused(t *T) {
-	a := t.accountsWhere(1, func(a *account) bool { return canLink(2)(a) })[0]
+	a := t.accountsFirst(1, func(a *account) bool { return twoDevices(a) && canLink(1)(a) })[0]
 	c := t.connect(a)
 	l := t.extraDevice(a, c)
 	t.do(c, &wire.RemoveDevice{Device: l.id}, nil)

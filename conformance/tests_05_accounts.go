@@ -216,6 +216,7 @@ func test5_5_1_RegisterCreatesDevice1(t *T) {
 	if r := t.send(c, tok, lane); r[0] != wire.CodeTokenInvalid || r[1] != wire.CodeOK {
 		t.Fatalf("results %v, want token_invalid (no verifiers) and 0 (open request lane)", r)
 	}
+	t.env.donate(addr, d, 1)
 }
 
 // test5_5_2_RegisterWrongDomain checks 5.5/2: register for another domain is wrong_domain.
@@ -251,7 +252,9 @@ func test5_5_3_RegisterExistingAccount(t *T) {
 	// The invite is still good.
 	req, err = c.registerReq(d, t.env.newAddress(), invite)
 	t.must(err, "exporter")
-	t.do(c, req, &wire.RegisterOK{})
+	var ok wire.RegisterOK
+	t.do(c, req, &ok)
+	t.env.donate(req.Address, d, ok.Device)
 }
 
 // test5_5_4_RegistrationClosed checks 5.5/4: register under the closed policy is registration_closed.
@@ -408,7 +411,8 @@ func test5_11_1_1_CreateLinkToken(t *T) {
 
 // test5_11_1_2_SixthLinkToken checks 5.11.1/2: a sixth live link token is limit_exceeded.
 func test5_11_1_2_SixthLinkToken(t *T) {
-	a := t.accountsWhere(1, canLink(0))[0]
+	// An account without a linked device: those with one link more.
+	a := t.accountsWhere(1, func(a *account) bool { return oneDevice(a) && canLink(0)(a) })[0]
 	c := t.connect(a)
 	for a.links < wire.MaxLinkTokens {
 		t.do(c, &wire.CreateLink{}, &wire.CreateLinkOK{})
@@ -643,7 +647,7 @@ func test5_9_3_CertNamesEachDevice(t *T) {
 
 // test5_11_2_4_LinkTokenTwice checks 5.11.2/4: a link token is single-use: a second register with it is link_invalid.
 func test5_11_2_4_LinkTokenTwice(t *T) {
-	a := t.accountsWhere(1, canLink(1))[0]
+	a := t.accountsFirst(1, func(a *account) bool { return twoDevices(a) && canLink(1)(a) })[0] // single-device accounts stay so
 	c := t.connect(a)
 	var tok wire.CreateLinkOK
 	t.do(c, &wire.CreateLink{}, &tok)

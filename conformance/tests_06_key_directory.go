@@ -36,6 +36,9 @@ var keyDirectoryTests = []*Test{
 	{ID: "6.3/4", Level: MUST, Summary: "a pool beyond the announced limit is limit_exceeded, and nothing of that request is stored",
 		Cite: "The server then MUST check that the pool would hold at most 1000 packages after adding them, else limit_exceeded (21).",
 		run:  test6_3_4_PoolLimit},
+	{ID: "6.3/5", Level: MUST, Summary: "a new last-resort package replaces the one stored before",
+		Cite: "On success the new packages (and the last-resort replacement) MUST be stored atomically and durably before the response",
+		run:  test6_3_5_LastResortReplaced},
 	{ID: "6.4/1", Level: MUST, Summary: "each one-time package is handed out once, exactly as published, then no_key_package",
 		Cite: "If the device's pool is not empty, the server removes one one-time package from it and returns it with key 2 false.",
 		run:  test6_4_1_ClaimOneTimeOnce},
@@ -52,7 +55,7 @@ var keyDirectoryTests = []*Test{
 
 // test6_1_1_GetDevicesAsRegistered checks 6.1/1: get-devices lists the account's devices with their keys exactly as registered.
 func test6_1_1_GetDevicesAsRegistered(t *T) {
-	as := t.accountsWhere(2, oneDevice)
+	as := t.takeAccounts(2, func(a *account, i int) bool { return i == 0 || oneDevice(a) })
 	var ok wire.GetDevicesOK
 	t.do(t.connect(as[0]), &wire.GetDevices{Address: as[1].address}, &ok)
 	k := as[1].dev.keys()
@@ -151,9 +154,8 @@ func test6_4_1_ClaimOneTimeOnce(t *T) {
 
 // test6_4_2_ClaimLastResort checks 6.4/2: the last-resort package is handed out with true and kept.
 func test6_4_2_ClaimLastResort(t *T) {
-	a := t.accountsWhere(1, func(a *account) bool { return !a.kpDirty })[0]
+	a := t.kpDevice()
 	c := t.connect(a)
-	a.lastResort = true
 	lr := []byte("last resort " + a.address)
 	one := []byte("one-time " + a.address)
 	t.do(c, &wire.PublishKeyPackages{OneTime: [][]byte{one}, LastResort: lr}, &wire.PublishKeyPackagesOK{})
@@ -231,6 +233,15 @@ func (t *T) drainKP(c *conn, a *account, n int) {
 	a.kpDirty = false
 }
 
+// kpDevice returns the linked device that the pool keeps, for tests that
+// leave a last-resort package behind: the accounts' first devices stay
+// without one (cleanKP), and no test publishes one-time packages for a
+// linked device, so its pool is empty.
+func (t *T) kpDevice() *account {
+	a := t.accountsFirst(1, twoDevices)[0]
+	return a.as(t.extraDevice(a, t.connect(a)))
+}
+
 // cleanKP selects accounts without a last-resort package and with an empty
 // one-time pool.
 func cleanKP(a *account) bool { return !a.lastResort && !a.kpDirty }
@@ -284,4 +295,19 @@ func deviceIDs(ds []wire.DeviceInfo) []uint32 {
 		out = append(out, d.ID)
 	}
 	return out
+}
+
+// test6_3_5_LastResortReplaced checks 6.3/5: a new last-resort package replaces the one stored before.
+func test6_3_5_LastResortReplaced(t *T) {
+	a := t.kpDevice()
+	c := t.connect(a)
+	for i := range 2 {
+		lr := fmt.Appendf(nil, "last resort %d of %s", i, a.address)
+		t.do(c, &wire.PublishKeyPackages{LastResort: lr}, &wire.PublishKeyPackagesOK{})
+		var ok wire.ClaimKeyPackageOK
+		t.do(c, &wire.ClaimKeyPackage{Address: a.address, Device: a.id}, &ok)
+		if !ok.LastResort || !bytes.Equal(ok.KeyPackage, lr) {
+			t.Fatalf("after publishing %q, claimed %q (last resort %v)", lr, ok.KeyPackage, ok.LastResort)
+		}
+	}
 }

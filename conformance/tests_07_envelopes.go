@@ -22,7 +22,7 @@ var envelopesTests = []*Test{
 	{ID: "7.3/2", Level: MUST, Summary: "a retried send with the same identifier is answered 0 and stored once",
 		Cite: citeDedupe,
 		run:  test7_3_2_DuplicateRetriedSend},
-	{ID: "7.3/3", Level: MUST, Summary: "duplicates are per mailbox: one identifier to two mailboxes is stored in both",
+	{ID: "7.3/3", Level: MUST, Summary: "duplicates are per mailbox: one identifier to two devices of an account and to another account is stored in all three",
 		Cite: "The server MUST deduplicate per mailbox",
 		run:  test7_3_3_DuplicatesPerMailbox},
 	{ID: "7.3/4", Level: MUST, Summary: "an identifier sent again after the recipient acknowledged it is stored and delivered again",
@@ -167,12 +167,16 @@ func test7_3_2_DuplicateRetriedSend(t *T) {
 
 // test7_3_3_DuplicatesPerMailbox checks 7.3/3: duplicates are per mailbox: one identifier to two mailboxes is stored in both.
 func test7_3_3_DuplicatesPerMailbox(t *T) {
-	as := t.accounts(3)
-	e1, e2 := envelopeFor(as[1]), envelopeFor(as[2])
-	e2.ID = e1.ID
-	t.sendOK(t.connect(as[0]), e1, e2)
+	as := t.accountsFirst(2, twoDevices)
+	r := as[0]
+	l := t.extraDevice(r, t.connect(r))
+	e1, e2, e3 := envelopeFor(r), envelopeFor(r), envelopeFor(as[1])
+	e2.To.Device = l.id
+	e2.ID, e3.ID = e1.ID, e1.ID
+	t.sendOK(t.connect(as[1]), e1, e2, e3) // two devices of one account, and another account
+	t.waitFor(t.connect(r), 5*time.Second, e1.ID)
+	t.waitFor(t.connect(r.as(l)), 5*time.Second, e1.ID)
 	t.waitFor(t.connect(as[1]), 5*time.Second, e1.ID)
-	t.waitFor(t.connect(as[2]), 5*time.Second, e1.ID)
 }
 
 // test7_9_1_TokenLane checks 7.9/1: an envelope with a token matching a verifier is admitted in the token lane (0).

@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"time"
 
@@ -140,6 +141,9 @@ var federationTests = []*Test{
 	{ID: "8.11/4", Level: MUST, Summary: "a remote lookup while the destination is unreachable is unavailable",
 		Cite: "the homeserver MUST answer unavailable (23) with a retry-after value",
 		run:  test8_11_4_RemoteLookupUnavailable, Needs: []Need{NeedPeer}},
+	{ID: "8.11/5", Level: MUST, Summary: "claim-key-package for a remote device is forwarded with its address and device, and the answer returned",
+		Cite: "The request it sends is the same request map, rebuilt from the fields it defines ...: keys the client added that the request does not define are not forwarded",
+		run:  test8_11_5_RemoteClaim, Needs: []Need{NeedPeer}},
 	{ID: "8.12/1", Level: MUST, Summary: "get-domain-key for the server's own domain is server-info key 2",
 		Cite: "For its own domain: its sender-certificate key, the same as server-info key 2",
 		run:  test8_12_1_OwnDomainKey},
@@ -872,10 +876,10 @@ func test8_9_1_5_FewerResults(t *T) {
 
 // test8_9_1_6_NoticeToSubmittingDevice checks 8.9.1/6: the notice of a refused envelope goes to the device that submitted it, not to another device of the account.
 func test8_9_1_6_NoticeToSubmittingDevice(t *T) {
-	a := t.accountsWhere(1, twoDevices)[0]
+	p := t.usePeer() // first: hold no account while waiting for the peer
+	a := t.accountsFirst(1, twoDevices)[0]
 	c1 := t.connect(a)
 	l := t.extraDevice(a, c1)
-	p := t.usePeer()
 	e := t.remoteEnvelope()
 	p.behave(func(p *peer) { p.onRelay = answerFor(e.ID, wire.CodeUnknownDevice) })
 	t.untilCaughtUp(c1)
@@ -1013,4 +1017,25 @@ func test8_3_5_DiallerVerifiesChain(t *T) {
 	}
 	p.behave(func(p *peer) { p.cert = nil })
 	t.awaitRelay(p, from, e.ID, 15*time.Second) // and it is relayed once the peer is genuine
+}
+
+// test8_11_5_RemoteClaim checks 8.11/5: claim-key-package for a remote device is forwarded with its address and device, and the answer returned.
+func test8_11_5_RemoteClaim(t *T) {
+	p := t.usePeer()
+	p.behave(func(p *peer) {
+		p.onLookup = func(req wire.Request) []byte {
+			r, ok := req.(*wire.ClaimKeyPackage)
+			if !ok {
+				return wire.EncodeError(wire.Errorf(wire.CodeUnknownRequest, "%T", req))
+			}
+			f, _ := wire.EncodeSuccess(&wire.ClaimKeyPackageOK{KeyPackage: fmt.Appendf(nil, "%s/%d", r.Address, r.Device)})
+			return f
+		}
+	})
+	addr := "conf-claim@" + p.c.Domain
+	var ok wire.ClaimKeyPackageOK
+	t.do(t.connect(t.account()), &wire.ClaimKeyPackage{Address: addr, Device: 7}, &ok)
+	if want := addr + "/7"; string(ok.KeyPackage) != want || ok.LastResort {
+		t.Fatalf("claimed %q (last resort %v), the destination answered %q for the device asked", ok.KeyPackage, ok.LastResort, want)
+	}
 }
