@@ -96,7 +96,9 @@
 // durability across crashes (the suite cannot restart the server; the
 // delivery tests check that every envelope answered 0 reaches its
 // recipient), retention after 30 days and outbound expiry after 7 days
-// (only the announced limits are checked), timing side channels, the
+// (only the announced limits are checked), the expiry of link tokens
+// after 10 minutes (the suite cannot move the server's clock; 5.11.2/4
+// checks that a used token is refused), timing side channels, the
 // per-source connection and request limits, the per-origin relay and
 // key-directory budgets of federation (20,000 envelopes and 1,000 lookups
 // at once), and domain policy (it needs a server configured with allow or

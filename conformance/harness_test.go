@@ -22,6 +22,14 @@ const peerDomain = "peer.test"
 // certificates, and returns a configuration for the suite against it.
 func reference(t *testing.T, reg server.Registration) (Config, *servertest.Server) {
 	t.Helper()
+	return referenceAt(t, reg, "")
+}
+
+// referenceAt is reference, with the static peer entry for peer.test
+// pointing at peerAt instead of the suite's peer when peerAt is set (a
+// proxy in front of the suite's peer, at Config.Peer.Listen).
+func referenceAt(t *testing.T, reg server.Registration, peerAt string) (Config, *servertest.Server) {
+	t.Helper()
 	caDir := filepath.Join(t.TempDir(), "ca")
 	ca, err := devca.LoadOrCreate(caDir)
 	if err != nil {
@@ -31,8 +39,12 @@ func reference(t *testing.T, reg server.Registration) (Config, *servertest.Serve
 		t.Fatal(err)
 	}
 	peerAddr := freeUDP(t)
+	target := peerAddr
+	if peerAt != "" {
+		target = peerAt
+	}
 	s := servertest.Start(t, servertest.Options{Domain: "a.test", CADir: caDir, Registration: reg,
-		Peers: map[string]string{peerDomain: peerAddr}})
+		Peers: map[string]string{peerDomain: target}})
 	return suiteConfig(t, s.Addr, "a.test", caDir, peerAddr), s
 }
 

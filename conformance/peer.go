@@ -38,13 +38,14 @@ type peer struct {
 	conns       []*quic.Conn
 	// behaviour, set by tests that hold env.peerMu
 	helloDomain string                        // answer fed-hello-ok with; "": the peer's domain
+	cert        *tls.Certificate              // present instead of the peer's certificate (its handshakes are "badcert" events)
 	onRelay     func(r *wire.Relay) []byte    // nil: every envelope 0
 	onLookup    func(req wire.Request) []byte // nil: the default answers
 }
 
 // peerEvent is something the peer saw.
 type peerEvent struct {
-	kind    string // "refused", "handshake", "request", "closed"
+	kind    string // "refused", "badcert", "handshake", "request", "closed"
 	conn    *quic.Conn
 	sni     string
 	protos  []string
@@ -91,6 +92,13 @@ func startPeer(ctx context.Context, e *env, pc *PeerConfig) (*peer, error) {
 		}
 		c := conf.Clone()
 		c.GetConfigForClient = nil
+		p.mu.Lock()
+		other := p.cert
+		p.mu.Unlock()
+		if other != nil {
+			c.Certificates = []tls.Certificate{*other}
+			p.record(peerEvent{kind: "badcert", sni: chi.ServerName})
+		}
 		protos := slices.Clone(chi.SupportedProtos)
 		c.VerifyConnection = func(cs tls.ConnectionState) error {
 			p.record(peerEvent{kind: "handshake", sni: cs.ServerName, protos: protos, certErr: p.verifyDialler(cs)})
@@ -203,7 +211,7 @@ func (p *peer) behave(f func(p *peer)) {
 
 func (p *peer) reset() {
 	p.setUnreachable(false)
-	p.behave(func(p *peer) { p.helloDomain, p.onRelay, p.onLookup = "", nil, nil })
+	p.behave(func(p *peer) { p.helloDomain, p.onRelay, p.onLookup, p.cert = "", nil, nil, nil })
 }
 
 func (p *peer) accept(ctx context.Context) {

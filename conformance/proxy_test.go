@@ -5,9 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"io"
-	"net"
 	"os"
 	"sync"
 	"testing"
@@ -29,18 +27,21 @@ type proxy struct {
 	upstream string
 	domain   string
 	roots    *x509.CertPool
-	peerCert tls.Certificate // presented upstream on federation connections
+	upCert   tls.Certificate // presented upstream on federation connections
+	out      bool            // in front of the peer: the server under test dials it
 	m        *mutation
-	ln       *quic.Listener
+	listen   string // the proxy's address
+	// acceptConn accepts the next connection.
+	acceptConn func(context.Context) (*quic.Conn, error)
 
-	mu    sync.Mutex
-	pairs map[string]*pair // by the client's address
+	mu       sync.Mutex
+	pairs    map[string]*pair // by pairKey
+	sessions []*session       // authenticated client sessions
 }
 
 type pair struct {
 	ready chan struct{}
 	up    *quic.Conn
-	set   bool // ready is closed
 }
 
 // session is one client (or peer) connection through the proxy.
@@ -51,14 +52,55 @@ type session struct {
 	fed     bool
 	mu      sync.Mutex
 	address string // the authenticated account
+	device  uint32 // and device
 	hello   bool   // the proxy completed fed-hello upstream itself
 	authed  chan struct{}
+
+	pushMu  sync.Mutex
+	pushOut *quic.SendStream // the push stream to the client, once open
 }
 
 func (s *session) addr() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.address
+}
+
+// dev returns the authenticated device.
+func (s *session) dev() uint32 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.device
+}
+
+// inject writes push payloads to the client of s, if its push stream is
+// open; it reports whether it wrote them.
+func (s *session) inject(ps ...[]byte) bool {
+	s.pushMu.Lock()
+	defer s.pushMu.Unlock()
+	if s.pushOut == nil {
+		return false
+	}
+	for _, p := range ps {
+		if _, err := s.pushOut.Write(wire.AppendFrame(nil, p)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// others returns the live sessions of other devices of the account of s.
+func (s *session) others() []*session {
+	addr, dev := s.addr(), s.dev()
+	s.px.mu.Lock()
+	defer s.px.mu.Unlock()
+	var out []*session
+	for _, o := range s.px.sessions {
+		if o != s && o.addr() == addr && o.dev() != dev && o.down.Context().Err() == nil {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // mutation is how a mutant breaks the specification. Every hook is
@@ -80,15 +122,39 @@ type mutation struct {
 	early bool
 	// fedConnect runs when a federation connection is set up.
 	fedConnect func(s *session)
+	// outbound puts a proxy with this mutation also between the server
+	// under test and the suite's peer (the server dials it); its sessions
+	// have out set.
+	outbound bool
+	// allow0RTT makes the proxy accept 0-RTT data.
+	allow0RTT bool
+	// insecureUpstream makes an outbound proxy accept any certificate
+	// from the peer.
+	insecureUpstream bool
 }
 
 func startProxy(t *testing.T, upstream, caDir string, m *mutation) *proxy {
+	return startProxyAt(t, "127.0.0.1:0", upstream, caDir, m, false)
+}
+
+// startOutProxy starts a proxy at listen in front of the suite's peer at
+// upstream: it presents the peer's certificate to the server under test
+// and the server's certificate to the peer.
+func startOutProxy(t *testing.T, listen, upstream, caDir string, m *mutation) *proxy {
+	return startProxyAt(t, listen, upstream, caDir, m, true)
+}
+
+func startProxyAt(t *testing.T, listen, upstream, caDir string, m *mutation, out bool) *proxy {
 	t.Helper()
-	cert, err := tls.LoadX509KeyPair(devca.DomainCertPath(caDir, "a.test"), devca.DomainKeyPath(caDir, "a.test"))
+	own, other := "a.test", peerDomain
+	if out {
+		own, other = peerDomain, "a.test"
+	}
+	cert, err := tls.LoadX509KeyPair(devca.DomainCertPath(caDir, own), devca.DomainKeyPath(caDir, own))
 	if err != nil {
 		t.Fatal(err)
 	}
-	peerCert, err := tls.LoadX509KeyPair(devca.DomainCertPath(caDir, peerDomain), devca.DomainKeyPath(caDir, peerDomain))
+	upCert, err := tls.LoadX509KeyPair(devca.DomainCertPath(caDir, other), devca.DomainKeyPath(caDir, other))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +167,7 @@ func startProxy(t *testing.T, upstream, caDir string, m *mutation) *proxy {
 	if m == nil {
 		m = &mutation{name: "none"}
 	}
-	px := &proxy{t: t, upstream: upstream, domain: "a.test", roots: roots, peerCert: peerCert, m: m, pairs: map[string]*pair{}}
+	px := &proxy{t: t, upstream: upstream, domain: own, roots: roots, upCert: upCert, out: out, m: m, pairs: map[string]*pair{}}
 	conf := &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}, NextProtos: []string{wire.ALPN, wire.ALPNFederation}}
 	conf.GetConfigForClient = func(chi *tls.ClientHelloInfo) (*tls.Config, error) {
 		c := conf.Clone()
@@ -111,27 +177,41 @@ func startProxy(t *testing.T, upstream, caDir string, m *mutation) *proxy {
 		}
 		return c, nil
 	}
-	ln, err := quic.ListenAddr("127.0.0.1:0", conf, &quic.Config{MaxIncomingStreams: 100, MaxIncomingUniStreams: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	px.ln = ln
+	qconf := &quic.Config{MaxIncomingStreams: 100, MaxIncomingUniStreams: -1, Allow0RTT: m.allow0RTT}
 	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(func() { cancel(); ln.Close() })
+	if m.allow0RTT {
+		el, err := quic.ListenAddrEarly(listen, conf, qconf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cancel(); el.Close() })
+		px.listen, px.acceptConn = el.Addr().String(), el.Accept
+	} else {
+		ln, err := quic.ListenAddr(listen, conf, qconf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cancel(); ln.Close() })
+		px.listen, px.acceptConn = ln.Addr().String(), ln.Accept
+	}
 	go px.accept(ctx)
 	return px
 }
 
-// portOf keys a client connection by its UDP port: the client sees its own
-// address as unspecified, the proxy sees it as loopback.
-func portOf(a net.Addr) string {
-	if u, ok := a.(*net.UDPAddr); ok {
-		return fmt.Sprint(u.Port)
-	}
-	return a.String()
+// pairKey keys a client connection by a TLS exporter of the connection
+// between the suite and the proxy, which both ends compute alike and no
+// other connection shares.
+func pairKey(qc *quic.Conn) string {
+	cs := qc.ConnectionState().TLS
+	k, _ := cs.ExportKeyingMaterial("EXPORTER-conformance-proxy-pair", nil, 16)
+	return string(k)
 }
 
-func (px *proxy) addr() string { return px.ln.Addr().String() }
+func (px *proxy) addr() string { return px.listen }
+
+// outSession reports whether s is a connection of the server under test
+// to the peer.
+func (s *session) outSession() bool { return s.px.out }
 
 func (px *proxy) pairFor(key string) *pair {
 	px.mu.Lock()
@@ -147,7 +227,7 @@ func (px *proxy) pairFor(key string) *pair {
 // exporter is the suite's test hook: the exporter of the proxy's upstream
 // connection for the suite's connection qc.
 func (px *proxy) exporter(qc *quic.Conn) ([]byte, error) {
-	p := px.pairFor(portOf(qc.LocalAddr()))
+	p := px.pairFor(pairKey(qc))
 	select {
 	case <-p.ready:
 	case <-time.After(10 * time.Second):
@@ -162,7 +242,7 @@ func (px *proxy) exporter(qc *quic.Conn) ([]byte, error) {
 
 func (px *proxy) accept(ctx context.Context) {
 	for {
-		down, err := px.ln.Accept(ctx)
+		down, err := px.acceptConn(ctx)
 		if err != nil {
 			return
 		}
@@ -174,20 +254,19 @@ func (px *proxy) serve(ctx context.Context, down *quic.Conn) {
 	alpn := down.ConnectionState().TLS.NegotiatedProtocol
 	p := &pair{ready: make(chan struct{})} // federation connections need none
 	if alpn == wire.ALPN {
-		px.mu.Lock()
-		key := portOf(down.RemoteAddr())
-		if p = px.pairs[key]; p == nil || p.set {
-			p = &pair{ready: make(chan struct{})}
-			px.pairs[key] = p
+		select { // a connection with 0-RTT is accepted before its handshake completes
+		case <-down.HandshakeComplete():
+		case <-down.Context().Done():
+			return
 		}
-		p.set = true
-		px.mu.Unlock()
+		p = px.pairFor(pairKey(down))
 	}
 	conf := &tls.Config{RootCAs: px.roots, ServerName: px.domain, NextProtos: []string{alpn}, MinVersion: tls.VersionTLS13}
 	fed := alpn == wire.ALPNFederation
 	if fed {
-		conf.Certificates = []tls.Certificate{px.peerCert}
+		conf.Certificates = []tls.Certificate{px.upCert}
 	}
+	conf.InsecureSkipVerify = px.out && px.m.insecureUpstream
 	up, err := quic.DialAddr(ctx, px.upstream, conf, &quic.Config{KeepAlivePeriod: 10 * time.Second})
 	if err != nil {
 		close(p.ready)
@@ -207,7 +286,12 @@ func (px *proxy) serve(ctx context.Context, down *quic.Conn) {
 				down.CloseWithError(wire.CloseInternal, "upstream closed")
 			}
 		case <-down.Context().Done():
-			up.CloseWithError(wire.CloseNoError, "")
+			var ae *quic.ApplicationError
+			if errors.As(context.Cause(down.Context()), &ae) && ae.Remote {
+				up.CloseWithError(ae.ErrorCode, ae.ErrorMessage)
+			} else {
+				up.CloseWithError(wire.CloseNoError, "")
+			}
 		}
 	}()
 	if fed && px.m.fedConnect != nil {
@@ -239,8 +323,18 @@ func (s *session) pushes(ctx context.Context) {
 	if err != nil {
 		return
 	}
-	defer out.Close()
+	s.pushMu.Lock()
+	s.pushOut = out
+	s.pushMu.Unlock()
+	defer func() {
+		s.pushMu.Lock()
+		out.Close()
+		s.pushOut = nil
+		s.pushMu.Unlock()
+	}()
 	write := func(p []byte) bool {
+		s.pushMu.Lock()
+		defer s.pushMu.Unlock()
 		_, err := out.Write(wire.AppendFrame(nil, p))
 		return err == nil
 	}
@@ -390,15 +484,25 @@ func (s *session) track(req, resp []byte) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.address != "" {
+		return
+	}
 	switch r := r.(type) {
 	case *wire.Register:
-		s.address = r.Address
+		var ok wire.RegisterOK
+		if wire.DecodeResponse(resp, &ok) != nil {
+			return
+		}
+		s.address, s.device = r.Address, ok.Device
 	case *wire.Authenticate:
-		s.address = r.Address
+		s.address, s.device = r.Address, r.Device
 	default:
 		return
 	}
 	close(s.authed)
+	s.px.mu.Lock()
+	s.px.sessions = append(s.px.sessions, s)
+	s.px.mu.Unlock()
 }
 
 // proxied returns the suite configuration for a proxy in front of the

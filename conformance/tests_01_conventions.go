@@ -1,6 +1,8 @@
 package conformance
 
 import (
+	"math/big"
+	"slices"
 	"strings"
 
 	"github.com/xchat-im/xchat/spec/wire"
@@ -31,6 +33,30 @@ var conventionsTests = []*Test{
 	{ID: "1.5/5", Level: MUST, Summary: "a byte-string length not in shortest form, under an unknown key, is noncanonical",
 		Cite: citeDeterministic,
 		run:  testRaw, raw: &rawRequest{payload: "a2 00 03 09 58 01 00", code: wire.CodeNoncanonical}},
+	{ID: "1.5/6", Level: MUST, Summary: "an integer in the 2-byte form for a value below 24 (the request type) is noncanonical",
+		Cite: citeDeterministic,
+		run:  testRaw, raw: &rawRequest{payload: "a1 00 19 0003", code: wire.CodeNoncanonical}},
+	{ID: "1.5/7", Level: MUST, Summary: "an integer in the 4-byte form for a value below 24 (the request type) is noncanonical",
+		Cite: citeDeterministic,
+		run:  testRaw, raw: &rawRequest{payload: "a1 00 1a 00000003", code: wire.CodeNoncanonical}},
+	{ID: "1.5/8", Level: MUST, Summary: "an integer in the 8-byte form for a value below 24 (the request type) is noncanonical",
+		Cite: citeDeterministic,
+		run:  testRaw, raw: &rawRequest{payload: "a1 00 1b 0000000000000003", code: wire.CodeNoncanonical}},
+	{ID: "1.5/9", Level: MUST, Summary: "an integer in the 8-byte form for a value that fits 4 bytes, under an unknown key, is noncanonical",
+		Cite: citeDeterministic,
+		run:  testRaw, raw: &rawRequest{payload: "a2 00 03 09 1b 00000000ffffffff", code: wire.CodeNoncanonical}},
+	{ID: "1.5/10", Level: MUST, Summary: "an integer that needs the 8-byte form, under an unknown key, is accepted",
+		Cite: citeDeterministic,
+		run:  testRaw, raw: &rawRequest{payload: "a2 00 03 09 1b 0000000100000000", code: wire.CodeOK}},
+	{ID: "1.5/11", Level: MUST, Summary: "a map length not in shortest form is noncanonical",
+		Cite: citeDeterministic,
+		run:  testRaw, raw: &rawRequest{payload: "b8 01 00 03", code: wire.CodeNoncanonical}},
+	{ID: "1.5/12", Level: MUST, Summary: "an array length not in shortest form, under an unknown key, is noncanonical",
+		Cite: citeDeterministic,
+		run:  testRaw, raw: &rawRequest{payload: "a2 00 03 09 98 01 00", code: wire.CodeNoncanonical}},
+	{ID: "1.5/13", Level: MUST, Summary: "a text-string length not in shortest form, under an unknown key, is noncanonical",
+		Cite: citeDeterministic,
+		run:  testRaw, raw: &rawRequest{payload: "a2 00 03 09 78 03 616263", code: wire.CodeNoncanonical}},
 	{ID: "1.6/1", Level: MUST, Summary: "a tag, even under an unknown key, is malformed",
 		Cite: "items MUST NOT contain: tags (major type 6), of any number",
 		run:  testRaw, raw: &rawRequest{payload: "a2 00 03 09 c1 00", code: wire.CodeMalformed}},
@@ -64,6 +90,18 @@ var conventionsTests = []*Test{
 	{ID: "1.7/5", Level: MUST, Summary: "unknown map keys are ignored (server-info with key 99)",
 		Cite: "Receivers MUST ignore map keys that the rule they are validating against does not define, and accept the item otherwise",
 		run:  testRaw, raw: &rawRequest{payload: "a2 00 03 18 63 63 616263", code: wire.CodeOK}},
+	{ID: "1.7/6", Level: MUST, Summary: "a text key \"1\" is not key 1: get-devices with only a text key \"1\" is malformed",
+		Cite: "a text key (even \"1\") or a negative key never matches a defined key, so a receiver MUST ignore it like any other unknown key",
+		run:  testRaw, raw: &rawRequest{payload: "a2 00 04 61 31 68 7840612e74657374", code: wire.CodeMalformed}},
+	{ID: "1.7/7", Level: MUST, Summary: "a negative key is not a defined key: get-devices with only key -2 is malformed",
+		Cite: "a text key (even \"1\") or a negative key never matches a defined key, so a receiver MUST ignore it like any other unknown key",
+		run:  testRaw, raw: &rawRequest{payload: "a2 00 04 21 68 7840612e74657374", code: wire.CodeMalformed}},
+	{ID: "1.7/8", Level: MUST, Summary: "text and negative keys are ignored: server-info with keys \"1\" and -1 is answered",
+		Cite: "a text key (even \"1\") or a negative key never matches a defined key, so a receiver MUST ignore it like any other unknown key",
+		run:  testRaw, raw: &rawRequest{payload: "a3 00 03 20 00 61 31 00", code: wire.CodeOK}},
+	{ID: "1.11/1", Level: MUST, Summary: "an authenticate signature whose S is not reduced (S + L) is auth_failed",
+		Cite: "Verifiers MUST reject a signature whose scalar S is not less than the group order.",
+		run:  test1_11_1_NonCanonicalS},
 	{ID: "1.8/1", Level: MUST, Summary: "a truncated item is malformed",
 		Cite: citeReject,
 		run:  testRaw, raw: &rawRequest{payload: "a2 00 03 09", code: wire.CodeMalformed}},
@@ -96,4 +134,30 @@ func test1_8_7_Ack1025IDs(t *T) {
 		p = append(p, randomID()...)
 	}
 	t.expectRaw(c, frameOf(p), wire.CodeMalformed)
+}
+
+// test1_11_1_NonCanonicalS checks 1.11/1: an authenticate signature whose S is not reduced (S + L) is auth_failed.
+func test1_11_1_NonCanonicalS(t *T) {
+	a := t.account()
+	c := t.dial()
+	req, err := c.authReq(a.dev, a.address, a.id)
+	t.must(err, "exporter")
+	bad := *req
+	bad.Signature = unreducedS(req.Signature)
+	t.expectErr(c, &bad, wire.CodeAuthFailed)
+	t.do(c, req, nil) // the same signature with S reduced is good
+}
+
+// groupOrder is L, the order of the Ed25519 base point.
+var groupOrder, _ = new(big.Int).SetString("7237005577332262213973186563042994240857116359379907606001950938285454250989", 10)
+
+// unreducedS returns sig with its scalar S (the last 32 bytes, little
+// endian) replaced by S + L, which fits in 32 bytes since S < L < 2^253.
+func unreducedS(sig []byte) []byte {
+	le := slices.Clone(sig[32:])
+	slices.Reverse(le)
+	s := new(big.Int).Add(new(big.Int).SetBytes(le), groupOrder)
+	be := s.FillBytes(make([]byte, 32))
+	slices.Reverse(be)
+	return append(slices.Clone(sig[:32]), be...)
 }

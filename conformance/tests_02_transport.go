@@ -200,9 +200,17 @@ func test2_7_1_NewConnectionEndsOldPush(t *T) {
 }
 
 // selfSigned returns a throwaway self-signed client certificate.
-func selfSigned() (tls.Certificate, error) {
+func selfSigned() (tls.Certificate, error) { return selfSignedFor("") }
+
+// selfSignedFor returns a throwaway self-signed certificate, for domain
+// when it is set.
+func selfSignedFor(domain string) (tls.Certificate, error) {
 	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
 	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	if domain != "" {
+		tmpl.DNSNames = []string{domain}
+		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, pub, priv)
 	if err != nil {
 		return tls.Certificate{}, err

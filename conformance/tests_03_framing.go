@@ -81,6 +81,9 @@ var framingTests = []*Test{
 	{ID: "3.3.1/4", Level: MUST, Summary: "authenticate on an authenticated connection is already_authenticated",
 		Cite: "register or authenticate on an authenticated connection gets already_authenticated (24)",
 		run:  test3_3_1_4_AuthenticateWhenAuthenticated},
+	{ID: "3.3.1/5", Level: MUST, Summary: "on an authenticated connection, a register or authenticate that fails step 4 gets that failure, not already_authenticated",
+		Cite: "A server MUST check a request in this order and answer with the first failure",
+		run:  test3_3_1_5_SyntaxBeforeAuthenticationState},
 }
 
 // test3_1_1_ZeroLength checks 3.1/1: a zero length is malformed.
@@ -235,4 +238,20 @@ func test3_3_1_4_AuthenticateWhenAuthenticated(t *T) {
 	req, err := c.authReq(a.dev, a.address, a.id)
 	t.must(err, "exporter")
 	t.expectErr(c, req, wire.CodeAlreadyAuthenticated)
+}
+
+// test3_3_1_5_SyntaxBeforeAuthenticationState checks 3.3.1/5: on an authenticated connection, a register or authenticate that fails step 4 gets that failure, not already_authenticated.
+func test3_3_1_5_SyntaxBeforeAuthenticationState(t *T) {
+	a := t.account()
+	c := t.connect(a)
+	req, err := c.authReq(a.dev, a.address, 0)
+	t.must(err, "exporter")
+	t.expectErr(c, req, wire.CodeMalformed) // device 0
+	req, err = c.authReq(a.dev, "Upper@"+t.env.c.Domain, a.id)
+	t.must(err, "exporter")
+	t.expectErr(c, req, wire.CodeInvalidAddress)
+	reg, err := c.registerReq(a.dev, t.env.newAddress(), nil)
+	t.must(err, "exporter")
+	reg.Keys.KEM = 0x0020
+	t.expectErr(c, reg, wire.CodeMalformed)
 }

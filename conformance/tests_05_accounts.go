@@ -5,8 +5,12 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"errors"
 	"slices"
+	"sync"
 	"time"
+
+	"github.com/quic-go/quic-go"
 
 	"github.com/xchat-im/xchat/spec/wire"
 )
@@ -75,12 +79,24 @@ var accountsTests = []*Test{
 	{ID: "5.7/6", Level: MUST, Summary: "authenticate as device 0 is malformed",
 		Cite: "The common checks (section 3.3.1) MUST cover ... device identifier 0 (malformed)",
 		run:  test5_7_6_AuthDevice0},
+	{ID: "5.7/7", Level: MUST, Summary: "authenticate as another account on an authenticated connection is already_authenticated and changes nothing",
+		Cite: "The common checks (section 3.3.1) MUST cover the syntax of key 1 (invalid_address), device identifier 0 (malformed) and already_authenticated.",
+		run:  test5_7_7_AuthenticateAsAnotherAccount},
+	{ID: "5.7/8", Level: MUST, Summary: "one authenticate sent four times at once on a connection succeeds once; the others are already_authenticated",
+		Cite: "The common checks (section 3.3.1) MUST cover the syntax of key 1 (invalid_address), device identifier 0 (malformed) and already_authenticated.",
+		run:  test5_7_8_ConcurrentAuthenticate},
+	{ID: "5.7/9", Level: MUST, Summary: "authenticate as an unknown account, an unknown device or with another key gives the same code and message",
+		Cite: "A server MUST use auth_failed for all of these failures and MUST NOT reveal, by code, message or deliberate timing difference, which one occurred.",
+		run:  test5_7_9_AuthFailuresAlike},
 	{ID: "5.9/1", Level: MUST, Summary: "the sender certificate names the device, expires within 24 h and verifies with the domain key",
 		Cite: "the expiry MUST be at most 24 hours after issuance",
 		run:  test5_9_1_SenderCertValid},
 	{ID: "5.9/2", Level: SHOULD, Summary: "the sender certificate expires 24 h after issuance",
 		Cite: "and SHOULD be exactly 24 hours after it",
 		run:  test5_9_2_SenderCertExpires24h},
+	{ID: "5.9/3", Level: MUST, Summary: "each device of an account gets a certificate naming its own identifier and key",
+		Cite: "the expiry MUST be at most 24 hours after issuance",
+		run:  test5_9_3_CertNamesEachDevice},
 	{ID: "5.11.1/1", Level: MUST, Summary: "create-link returns a 16-byte token that expires 10 minutes after issuance",
 		Cite: "stores SHA-256(token) ... with the account and an expiry time exactly 10 minutes after issuance",
 		run:  test5_11_1_1_CreateLinkToken},
@@ -96,6 +112,12 @@ var accountsTests = []*Test{
 	{ID: "5.11.2/3", Level: MUST, Summary: "register with both an invite and a link token is malformed",
 		Cite: "After the common checks (section 3.3.1, which reject key 3 together with key 5 as malformed), the server MUST check, in order",
 		run:  test5_11_2_3_InviteAndLinkToken},
+	{ID: "5.11.2/4", Level: MUST, Summary: "a link token is single-use: a second register with it is link_invalid",
+		Cite: "SHA-256 of key 5 names a link token of the account of key 1 that is neither used nor expired, else link_invalid (28)",
+		run:  test5_11_2_4_LinkTokenTwice},
+	{ID: "5.11.2/5", Level: MUST, Summary: "a valid link token presented for an address with no account is link_invalid, as for an unknown token",
+		Cite: "An address with no account gives the same code, and the server MUST NOT reveal, by code, message or deliberate timing difference, whether the account exists.",
+		run:  test5_11_2_5_LinkNoAccount},
 	{ID: "5.11.3/1", Level: MUST, Summary: "a removed device is gone: its connection is closed with device_removed, envelopes and authentication fail",
 		Cite: "The server then MUST close every connection authenticated as the removed device with the close code device_removed (5, section 2.8)",
 		run:  test5_11_3_1_RemovedDeviceGone},
@@ -194,6 +216,7 @@ func test5_5_1_RegisterCreatesDevice1(t *T) {
 	if r := t.send(c, tok, lane); r[0] != wire.CodeTokenInvalid || r[1] != wire.CodeOK {
 		t.Fatalf("results %v, want token_invalid (no verifiers) and 0 (open request lane)", r)
 	}
+	t.env.donate(addr, d, 1)
 }
 
 // test5_5_2_RegisterWrongDomain checks 5.5/2: register for another domain is wrong_domain.
@@ -229,7 +252,9 @@ func test5_5_3_RegisterExistingAccount(t *T) {
 	// The invite is still good.
 	req, err = c.registerReq(d, t.env.newAddress(), invite)
 	t.must(err, "exporter")
-	t.do(c, req, &wire.RegisterOK{})
+	var ok wire.RegisterOK
+	t.do(c, req, &ok)
+	t.env.donate(req.Address, d, ok.Device)
 }
 
 // test5_5_4_RegistrationClosed checks 5.5/4: register under the closed policy is registration_closed.
@@ -386,7 +411,8 @@ func test5_11_1_1_CreateLinkToken(t *T) {
 
 // test5_11_1_2_SixthLinkToken checks 5.11.1/2: a sixth live link token is limit_exceeded.
 func test5_11_1_2_SixthLinkToken(t *T) {
-	a := t.accountsWhere(1, canLink(0))[0]
+	// An account without a linked device: those with one link more.
+	a := t.accountsWhere(1, func(a *account) bool { return oneDevice(a) && canLink(0)(a) })[0]
 	c := t.connect(a)
 	for a.links < wire.MaxLinkTokens {
 		t.do(c, &wire.CreateLink{}, &wire.CreateLinkOK{})
@@ -397,15 +423,11 @@ func test5_11_1_2_SixthLinkToken(t *T) {
 
 // test5_11_2_1_RegisterWithLink checks 5.11.2/1: register with a link token adds the next device, listed by get-devices at once, under any policy.
 func test5_11_2_1_RegisterWithLink(t *T) {
-	a := t.accountsWhere(1, canLink(1))[0]
+	a := t.accountsWhere(1, func(a *account) bool { return oneDevice(a) && canLink(1)(a) })[0]
 	c := t.connect(a)
 	want := a.maxID + 1
 	nc, d, id := t.link(a, c)
-	t.Cleanup(func() {
-		if err := c.request(context.Background(), &wire.RemoveDevice{Device: id}, &wire.OK{}); err != nil {
-			t.Errorf("remove the linked device: %v", err)
-		}
-	})
+	a.extra = append(a.extra, linked{id: id, dev: d}) // the pool keeps it
 	if id != want {
 		t.Errorf("device %d, want %d", id, want)
 	}
@@ -447,12 +469,15 @@ func test5_11_2_3_InviteAndLinkToken(t *T) {
 
 // test5_11_3_1_RemovedDeviceGone checks 5.11.3/1: a removed device is gone: its connection is closed with device_removed, envelopes and authentication fail.
 func test5_11_3_1_RemovedDeviceGone(t *T) {
-	as := t.accountsWhere(2, canLink(1))
+	as := t.accountsFirst(2, twoDevices)
 	a := as[0]
 	c := t.connect(a)
-	nc, d, id := t.link(a, c)
+	l := t.extraDevice(a, c)
+	d, id := l.dev, l.id
+	nc := t.connect(a.as(l))
 	t.untilCaughtUp(nc)
 	t.do(c, &wire.RemoveDevice{Device: id}, nil)
+	a.extra = slices.DeleteFunc(a.extra, func(x linked) bool { return x.id == id })
 	ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
 	defer cancel()
 	ae, err := closeCode(ctx, nc.qc)
@@ -477,7 +502,7 @@ func test5_11_3_1_RemovedDeviceGone(t *T) {
 
 // test5_11_3_2_RemoveLastOrUnknownDevice checks 5.11.3/2: remove-device of the only device is last_device; of an unknown device unknown_device.
 func test5_11_3_2_RemoveLastOrUnknownDevice(t *T) {
-	a := t.account()
+	a := t.accountsWhere(1, oneDevice)[0]
 	c := t.connect(a)
 	t.expectErr(c, &wire.RemoveDevice{Device: 4000000000}, wire.CodeUnknownDevice)
 	t.expectErr(c, &wire.RemoveDevice{Device: a.id}, wire.CodeLastDevice)
@@ -491,16 +516,29 @@ func (t *T) link(a *account, c *conn) (*conn, *device, uint32) {
 	t.do(c, &wire.CreateLink{}, &tok)
 	d, err := newDevice()
 	t.must(err, "keys")
-	nc := t.dial()
-	req, err := nc.registerReq(d, a.address, nil)
-	t.must(err, "exporter")
-	req.Link = tok.Token
-	var ok wire.RegisterOK
-	t.do(nc, req, &ok)
-	if ok.Device > a.maxID {
-		a.maxID = ok.Device
+	for attempt := 0; ; attempt++ {
+		nc := t.dial()
+		req, err := nc.registerReq(d, a.address, nil)
+		t.must(err, "exporter")
+		req.Link = tok.Token
+		var ok wire.RegisterOK
+		err = nc.request(t.ctx, req, &ok)
+		var pe *wire.Error
+		if errors.As(err, &pe) && pe.Code == wire.CodeRateLimited && attempt == 0 && pe.RetryAfter <= time.Minute {
+			// The server's registration limit (section 2.10): wait once.
+			nc.close()
+			select {
+			case <-time.After(pe.RetryAfter):
+			case <-t.ctx.Done():
+			}
+			continue
+		}
+		t.must(err, "register with a link token")
+		if ok.Device > a.maxID {
+			a.maxID = ok.Device
+		}
+		return nc, d, ok.Device
 	}
-	return nc, d, ok.Device
 }
 
 // garbageInvite is an invite token that no server issued.
@@ -530,4 +568,206 @@ func authFails(t *T, address string, id uint32, d *device) {
 // canLink selects accounts that can create n more link tokens.
 func canLink(n int) func(a *account) bool {
 	return func(a *account) bool { return a.links+n <= wire.MaxLinkTokens }
+}
+
+// test5_7_7_AuthenticateAsAnotherAccount checks 5.7/7: authenticate as another account on an authenticated connection is already_authenticated and changes nothing.
+func test5_7_7_AuthenticateAsAnotherAccount(t *T) {
+	as := t.accounts(2)
+	c := t.connect(as[0])
+	req, err := c.authReq(as[1].dev, as[1].address, as[1].id)
+	t.must(err, "exporter")
+	t.expectErr(c, req, wire.CodeAlreadyAuthenticated)
+	if body := t.senderCert(c); body.Address != as[0].address || body.Device != as[0].id {
+		t.Fatalf("the connection now acts for %s device %d", body.Address, body.Device)
+	}
+}
+
+// test5_7_8_ConcurrentAuthenticate checks 5.7/8: one authenticate sent four times at once on a connection succeeds once; the others are already_authenticated.
+func test5_7_8_ConcurrentAuthenticate(t *T) {
+	a := t.account()
+	c := t.dial()
+	req, err := c.authReq(a.dev, a.address, a.id)
+	t.must(err, "exporter")
+	// Four request streams, each with the whole frame, then the four FINs
+	// together: the server sees the requests at once.
+	f, err := wire.EncodeRequest(req)
+	t.must(err, "encode")
+	sts := make([]*quic.Stream, 4)
+	for i := range sts {
+		st, err := c.qc.OpenStreamSync(t.ctx)
+		t.must(err, "open stream")
+		st.SetDeadline(time.Now().Add(pushWait))
+		_, err = st.Write(f)
+		t.must(err, "write")
+		sts[i] = st
+	}
+	for _, st := range sts {
+		st.Close()
+	}
+	errs := make([]error, len(sts))
+	var wg sync.WaitGroup
+	for i, st := range sts {
+		wg.Go(func() {
+			p, err := readResponse(st)
+			if err == nil {
+				err = wire.DecodeResponse(p, &wire.OK{})
+			}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case wire.CodeOf(err) != wire.CodeAlreadyAuthenticated:
+			t.Fatalf("authenticate: %v, want success or already_authenticated", err)
+		}
+	}
+	if ok != 1 {
+		t.Fatalf("%d of %d identical authenticate requests succeeded, want 1", ok, len(errs))
+	}
+	t.untilCaughtUp(c)
+}
+
+// test5_9_3_CertNamesEachDevice checks 5.9/3: each device of an account gets a certificate naming its own identifier and key.
+func test5_9_3_CertNamesEachDevice(t *T) {
+	a := t.accountsWhere(1, twoDevices)[0]
+	c := t.connect(a)
+	l := t.extraDevice(a, c)
+	for _, d := range []*account{a, a.as(l)} {
+		body := t.senderCert(t.connect(d))
+		if body.Address != d.address || body.Device != d.id || !bytes.Equal(body.SigKey, d.dev.keys().SigKey) {
+			t.Fatalf("device %d got a certificate for %s device %d (its own key: %v)", d.id, body.Address, body.Device,
+				bytes.Equal(body.SigKey, d.dev.keys().SigKey))
+		}
+	}
+}
+
+// test5_11_2_4_LinkTokenTwice checks 5.11.2/4: a link token is single-use: a second register with it is link_invalid.
+func test5_11_2_4_LinkTokenTwice(t *T) {
+	a := t.accountsFirst(1, func(a *account) bool { return twoDevices(a) && canLink(1)(a) })[0] // single-device accounts stay so
+	c := t.connect(a)
+	var tok wire.CreateLinkOK
+	t.do(c, &wire.CreateLink{}, &tok)
+	d, err := newDevice()
+	t.must(err, "keys")
+	id := t.registerLinked(a, d, a.address, tok.Token, 0)
+	a.extra = append(a.extra, linked{id: id, dev: d})
+	d2, err := newDevice()
+	t.must(err, "keys")
+	t.registerLinked(a, d2, a.address, tok.Token, wire.CodeLinkInvalid)
+}
+
+// test5_11_2_5_LinkNoAccount checks 5.11.2/5: a valid link token presented for an address with no account is link_invalid, as for an unknown token.
+func test5_11_2_5_LinkNoAccount(t *T) {
+	a := t.accountsWhere(1, canLink(1))[0]
+	c := t.connect(a)
+	var tok wire.CreateLinkOK
+	t.do(c, &wire.CreateLink{}, &tok)
+	a.links++
+	d, err := newDevice()
+	t.must(err, "keys")
+	t.registerLinked(a, d, t.env.newAddress(), tok.Token, wire.CodeLinkInvalid)
+}
+
+// senderCert gets a sender certificate on c and returns its body.
+func (t *T) senderCert(c *conn) wire.SenderCertBody {
+	var ok wire.SenderCertOK
+	t.do(c, &wire.GetSenderCert{}, &ok)
+	var cert wire.SenderCert
+	var body wire.SenderCertBody
+	t.must(wire.Unmarshal(ok.Cert, &cert), "sender-cert")
+	t.must(wire.Unmarshal(cert.Body, &body), "sender-cert-body")
+	if !ed25519.Verify(t.env.info.CertKey, wire.SenderCertMessage(cert.Body), cert.Signature) {
+		t.Fatalf("the certificate's signature does not verify with server-info key 2")
+	}
+	return body
+}
+
+// twoDevices selects accounts with a linked device that the pool keeps
+// (its first account has one; see extraDevice).
+func twoDevices(a *account) bool { return len(a.extra) > 0 }
+
+// extraDevice returns a linked device of a that the pool keeps, linking
+// one on c (authenticated as a) when a has none (an account the pool made
+// past its size, when no account with a linked device was left).
+func (t *T) extraDevice(a *account, c *conn) linked {
+	if len(a.extra) > 0 {
+		return a.extra[0]
+	}
+	nc, d, id := t.link(a, c)
+	nc.close()
+	l := linked{id: id, dev: d}
+	a.extra = append(a.extra, l)
+	return l
+}
+
+// registerLinked registers device d for address with link token tok on a
+// new connection and returns its identifier; with code other than 0 it
+// requires that error instead. A registration refused by the server's
+// rate limit (section 2.10) is tried once more after the time it names.
+func (t *T) registerLinked(a *account, d *device, address string, tok []byte, code wire.Code) uint32 {
+	for attempt := 0; ; attempt++ {
+		c, err := t.env.dial(t.ctx)
+		t.must(err, "connect")
+		t.Cleanup(c.close)
+		req, err := c.registerReq(d, address, nil)
+		t.must(err, "exporter")
+		req.Link = tok
+		var ok wire.RegisterOK
+		err = c.request(t.ctx, req, &ok)
+		var pe *wire.Error
+		if errors.As(err, &pe) && pe.Code == wire.CodeRateLimited && attempt == 0 && pe.RetryAfter <= time.Minute {
+			c.close()
+			select {
+			case <-time.After(pe.RetryAfter):
+			case <-t.ctx.Done():
+			}
+			continue
+		}
+		if code != wire.CodeOK {
+			t.wantCode(err, code, "register with a link token")
+			return 0
+		}
+		t.must(err, "register with a link token")
+		if ok.Device > a.maxID {
+			a.maxID = ok.Device
+		}
+		return ok.Device
+	}
+}
+
+// test5_7_9_AuthFailuresAlike checks 5.7/9: authenticate as an unknown account, an unknown device or with another key gives the same code and message.
+func test5_7_9_AuthFailuresAlike(t *T) {
+	a := t.account()
+	other, err := newDevice()
+	t.must(err, "keys")
+	cases := []struct {
+		what    string
+		d       *device
+		address string
+		id      uint32
+	}{
+		{"an unknown account", other, t.env.newAddress(), 1},
+		{"an unknown device", a.dev, a.address, 4000000000},
+		{"another key", other, a.address, a.id},
+	}
+	var first *wire.Error
+	for _, k := range cases {
+		c := t.dial()
+		req, err := c.authReq(k.d, k.address, k.id)
+		t.must(err, "exporter")
+		err = c.request(t.ctx, req, &wire.OK{})
+		var pe *wire.Error
+		if !errors.As(err, &pe) || pe.Code != wire.CodeAuthFailed {
+			t.Fatalf("authenticate with %s: %v, want auth_failed", k.what, err)
+		}
+		if first == nil {
+			first = pe
+		} else if pe.Message != first.Message {
+			t.Fatalf("authenticate with %s: message %q; with %s: %q", k.what, pe.Message, cases[0].what, first.Message)
+		}
+	}
 }

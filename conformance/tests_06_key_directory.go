@@ -18,6 +18,12 @@ var keyDirectoryTests = []*Test{
 	{ID: "6.1/2", Level: MUST, Summary: "get-devices of an unknown account is unknown_account",
 		Cite: "The account exists, else unknown_account (11).",
 		run:  test6_1_2_GetDevicesUnknownAccount},
+	{ID: "6.1/3", Level: MUST, Summary: "right after remove-device-ok the device is gone: not listed, and claims and envelopes for it are unknown_device (no stale cache)",
+		Cite: "The response MUST list every device of the account, in ascending order of device identifier, each with its keys exactly as registered",
+		run:  test6_1_3_RemovedAtOnce},
+	{ID: "6.1/4", Level: MUST, Summary: "get-devices lists the devices of an account in ascending order of identifier",
+		Cite: "The response MUST list every device of the account, in ascending order of device identifier, each with its keys exactly as registered",
+		run:  test6_1_4_DevicesAscending},
 	{ID: "6.3/1", Level: MUST, Summary: "publish-key-packages stores one-time packages and reports the pool size",
 		Cite: "On success the new packages (and the last-resort replacement) MUST be stored atomically and durably before the response, which gives in key 1 the number of one-time packages now in the device's pool.",
 		run:  test6_3_1_PublishStoresOneTime},
@@ -30,10 +36,13 @@ var keyDirectoryTests = []*Test{
 	{ID: "6.3/4", Level: MUST, Summary: "a pool beyond the announced limit is limit_exceeded, and nothing of that request is stored",
 		Cite: "The server then MUST check that the pool would hold at most 1000 packages after adding them, else limit_exceeded (21).",
 		run:  test6_3_4_PoolLimit},
+	{ID: "6.3/5", Level: MUST, Summary: "a new last-resort package replaces the one stored before",
+		Cite: "On success the new packages (and the last-resort replacement) MUST be stored atomically and durably before the response",
+		run:  test6_3_5_LastResortReplaced},
 	{ID: "6.4/1", Level: MUST, Summary: "each one-time package is handed out once, exactly as published, then no_key_package",
 		Cite: "If the device's pool is not empty, the server removes one one-time package from it and returns it with key 2 false.",
 		run:  test6_4_1_ClaimOneTimeOnce},
-	{ID: "6.4/2", Level: MUST, Summary: "the last-resort package is handed out with true and kept",
+	{ID: "6.4/2", Level: MUST, Summary: "with a one-time package left a claim gets it (false); then the last-resort package, with true, and kept",
 		Cite: "Otherwise, if the device has a last-resort package, the server returns it with key 2 true and keeps it.",
 		run:  test6_4_2_ClaimLastResort},
 	{ID: "6.4/3", Level: MUST, Summary: "concurrent claims hand each one-time package to one claimant",
@@ -46,7 +55,7 @@ var keyDirectoryTests = []*Test{
 
 // test6_1_1_GetDevicesAsRegistered checks 6.1/1: get-devices lists the account's devices with their keys exactly as registered.
 func test6_1_1_GetDevicesAsRegistered(t *T) {
-	as := t.accounts(2)
+	as := t.takeAccounts(2, func(a *account, i int) bool { return i == 0 || oneDevice(a) })
 	var ok wire.GetDevicesOK
 	t.do(t.connect(as[0]), &wire.GetDevices{Address: as[1].address}, &ok)
 	k := as[1].dev.keys()
@@ -145,11 +154,16 @@ func test6_4_1_ClaimOneTimeOnce(t *T) {
 
 // test6_4_2_ClaimLastResort checks 6.4/2: the last-resort package is handed out with true and kept.
 func test6_4_2_ClaimLastResort(t *T) {
-	a := t.accountsWhere(1, func(a *account) bool { return !a.kpDirty })[0]
+	a := t.kpDevice()
 	c := t.connect(a)
-	a.lastResort = true
 	lr := []byte("last resort " + a.address)
-	t.do(c, &wire.PublishKeyPackages{LastResort: lr}, &wire.PublishKeyPackagesOK{})
+	one := []byte("one-time " + a.address)
+	t.do(c, &wire.PublishKeyPackages{OneTime: [][]byte{one}, LastResort: lr}, &wire.PublishKeyPackagesOK{})
+	var ok wire.ClaimKeyPackageOK
+	t.do(c, &wire.ClaimKeyPackage{Address: a.address, Device: a.id}, &ok)
+	if ok.LastResort || !bytes.Equal(ok.KeyPackage, one) {
+		t.Fatalf("claimed %q (last resort %v) while a one-time package was left", ok.KeyPackage, ok.LastResort)
+	}
 	for range 2 {
 		var ok wire.ClaimKeyPackageOK
 		t.do(c, &wire.ClaimKeyPackage{Address: a.address, Device: a.id}, &ok)
@@ -219,6 +233,81 @@ func (t *T) drainKP(c *conn, a *account, n int) {
 	a.kpDirty = false
 }
 
+// kpDevice returns the linked device that the pool keeps, for tests that
+// leave a last-resort package behind: the accounts' first devices stay
+// without one (cleanKP), and no test publishes one-time packages for a
+// linked device, so its pool is empty.
+func (t *T) kpDevice() *account {
+	a := t.accountsFirst(1, twoDevices)[0]
+	return a.as(t.extraDevice(a, t.connect(a)))
+}
+
 // cleanKP selects accounts without a last-resort package and with an empty
 // one-time pool.
 func cleanKP(a *account) bool { return !a.lastResort && !a.kpDirty }
+
+// test6_1_3_RemovedAtOnce checks 6.1/3: right after remove-device-ok the device is gone from get-devices, claims and sends (no stale cache).
+func test6_1_3_RemovedAtOnce(t *T) {
+	a := t.accountsWhere(1, twoDevices)[0]
+	c := t.connect(a)
+	l := t.extraDevice(a, c)
+	var ok wire.GetDevicesOK
+	t.do(c, &wire.GetDevices{Address: a.address}, &ok)
+	if len(ok.Devices) < 2 {
+		t.Fatalf("get-devices lists %d devices before the removal", len(ok.Devices))
+	}
+	e := envelopeFor(a)
+	e.To.Device = l.id
+	t.sendOK(c, e)
+	t.do(c, &wire.RemoveDevice{Device: l.id}, nil)
+	a.extra = slices.DeleteFunc(a.extra, func(x linked) bool { return x.id == l.id })
+	t.do(c, &wire.GetDevices{Address: a.address}, &ok)
+	for _, x := range ok.Devices {
+		if x.ID == l.id {
+			t.Fatalf("get-devices lists the removed device %d", l.id)
+		}
+	}
+	t.expectErr(c, &wire.ClaimKeyPackage{Address: a.address, Device: l.id}, wire.CodeUnknownDevice)
+	e = envelopeFor(a)
+	e.To.Device = l.id
+	t.sendCode(c, e, wire.CodeUnknownDevice)
+}
+
+// test6_1_4_DevicesAscending checks 6.1/4: get-devices lists the devices of an account in ascending order of identifier.
+func test6_1_4_DevicesAscending(t *T) {
+	as := t.accountsFirst(2, twoDevices)
+	t.extraDevice(as[0], t.connect(as[0]))
+	var ok wire.GetDevicesOK
+	t.do(t.connect(as[1]), &wire.GetDevices{Address: as[0].address}, &ok)
+	if len(ok.Devices) < 2 {
+		t.Fatalf("%d devices listed, the account has %d", len(ok.Devices), 1+len(as[0].extra))
+	}
+	for i := 1; i < len(ok.Devices); i++ {
+		if ok.Devices[i].ID <= ok.Devices[i-1].ID {
+			t.Fatalf("devices listed in the order %v", deviceIDs(ok.Devices))
+		}
+	}
+}
+
+func deviceIDs(ds []wire.DeviceInfo) []uint32 {
+	var out []uint32
+	for _, d := range ds {
+		out = append(out, d.ID)
+	}
+	return out
+}
+
+// test6_3_5_LastResortReplaced checks 6.3/5: a new last-resort package replaces the one stored before.
+func test6_3_5_LastResortReplaced(t *T) {
+	a := t.kpDevice()
+	c := t.connect(a)
+	for i := range 2 {
+		lr := fmt.Appendf(nil, "last resort %d of %s", i, a.address)
+		t.do(c, &wire.PublishKeyPackages{LastResort: lr}, &wire.PublishKeyPackagesOK{})
+		var ok wire.ClaimKeyPackageOK
+		t.do(c, &wire.ClaimKeyPackage{Address: a.address, Device: a.id}, &ok)
+		if !ok.LastResort || !bytes.Equal(ok.KeyPackage, lr) {
+			t.Fatalf("after publishing %q, claimed %q (last resort %v)", lr, ok.KeyPackage, ok.LastResort)
+		}
+	}
+}

@@ -22,9 +22,12 @@ var envelopesTests = []*Test{
 	{ID: "7.3/2", Level: MUST, Summary: "a retried send with the same identifier is answered 0 and stored once",
 		Cite: citeDedupe,
 		run:  test7_3_2_DuplicateRetriedSend},
-	{ID: "7.3/3", Level: MUST, Summary: "duplicates are per mailbox: one identifier to two mailboxes is stored in both",
+	{ID: "7.3/3", Level: MUST, Summary: "duplicates are per mailbox: one identifier to two devices of an account and to another account is stored in all three",
 		Cite: "The server MUST deduplicate per mailbox",
 		run:  test7_3_3_DuplicatesPerMailbox},
+	{ID: "7.3/4", Level: MUST, Summary: "an identifier sent again after the recipient acknowledged it is stored and delivered again",
+		Cite: "The server MUST deduplicate per mailbox: when an envelope arrives whose identifier is already waiting in the same mailbox (not yet acknowledged, not expired) ... Once an envelope has been acknowledged or has expired, its identifier is no longer known to the server",
+		run:  test7_3_4_StoredAgainAfterAck},
 	{ID: "7.9/1", Level: MUST, Summary: "an envelope with a token matching a verifier is admitted in the token lane (0)",
 		Cite: "If one matches, the envelope MUST be admitted in the token lane (lane 0).",
 		run:  test7_9_1_TokenLane},
@@ -51,7 +54,10 @@ var envelopesTests = []*Test{
 		run:  test7_11_2_RequestLaneOpen},
 	{ID: "7.11/3", Level: MUST, Summary: "the request budget of an account admits at most 20 envelopes at once, then rate_limited",
 		Cite: "a token bucket with capacity 20 units that starts full ... when no unit is available the envelope MUST be rejected with rate_limited (16)",
-		run:  test7_11_3_RequestBudget, Needs: []Need{NeedRegister}},
+		run:  test7_11_3_RequestBudget},
+	{ID: "7.11/4", Level: MUST, Summary: "the request budget is the account's: spent on one device, it refuses the account's other device",
+		Cite: "when no unit is available the envelope MUST be rejected with rate_limited (16)",
+		run:  test7_11_4_BudgetPerAccount},
 	{ID: "7.12/1", Level: MUST, Summary: "an envelope answered 0 is delivered to its recipient with the sealed bytes unchanged",
 		Cite: "The server MUST NOT send send-ok before every envelope with result 0 that it stored for this request ... is on stable storage",
 		run:  test7_12_1_DeliveredUnchanged},
@@ -82,9 +88,15 @@ var envelopesTests = []*Test{
 	{ID: "7.12/10", Level: MUST, Summary: "a delivery carries nothing about the sender: only keys 1 to 4, and not the sender's address",
 		Cite: "The server MUST NOT store, log or otherwise keep any association between the envelope and the connection, device or account that submitted it",
 		run:  test7_12_10_NothingAboutSender},
+	{ID: "7.12/11", Level: MUST, Summary: "a closed request lane is request_lane_closed also when the request budget is spent (step 4 before step 5)",
+		Cite: "Admission: with a token, a matching verifier (section 7.9), else token_invalid (14); without a token, an open request lane, else request_lane_closed (15).",
+		run:  test7_12_11_LaneClosedBeforeBudget},
 	{ID: "7.13/1", Level: MUST, Summary: "a mailbox holding the announced number of envelopes refuses one more with mailbox_full",
 		Cite: "Limits per device, which a server MUST enforce: ... Envelopes waiting | 10,000",
 		run:  test7_13_1_MailboxFull},
+	{ID: "7.13/2", Level: MUST, Summary: "the announced mailbox retention is at most the 30 days of the protocol",
+		Cite: "Retention | 30 days",
+		run:  test7_13_2_RetentionAtMost30Days},
 	{ID: "7.14/1", Level: MUST, Summary: "on an empty mailbox caught-up is the first push frame",
 		Cite: "caught-up MUST be sent exactly once per push stream, also when the mailbox was empty (it is then the first frame)",
 		run:  test7_14_1_CaughtUpFirstWhenEmpty},
@@ -103,6 +115,9 @@ var envelopesTests = []*Test{
 	{ID: "7.14/6", Level: MUST, Summary: "received-at is the server's time of acceptance and the lane is the admission lane",
 		Cite: "Delivery key 3 MUST be the received-at time; key 4 the lane: 0 token lane, 1 request lane",
 		run:  test7_14_6_ReceivedAtAndLane},
+	{ID: "7.14/7", Level: MUST, Summary: "caught-up comes once per push stream: not again after waiting and new envelopes are pushed",
+		Cite: "caught-up MUST be sent exactly once per push stream, also when the mailbox was empty (it is then the first frame)",
+		run:  test7_14_7_CaughtUpOnce},
 	{ID: "7.15/1", Level: MUST, Summary: "an acknowledged envelope is not delivered again",
 		Cite: "The server MUST delete the listed envelopes ... from the authenticated device's mailbox and answer ack-ok.",
 		run:  test7_15_1_AckedNotDelivered},
@@ -112,6 +127,12 @@ var envelopesTests = []*Test{
 	{ID: "7.15/3", Level: MUST, Summary: "a device cannot acknowledge another mailbox's envelope",
 		Cite: "The server MUST delete the listed envelopes ... from the authenticated device's mailbox",
 		run:  test7_15_3_AckOtherMailbox},
+	{ID: "7.15/4", Level: MUST, Summary: "an ack deletes from the acknowledging device's mailbox only, not from the account's other devices",
+		Cite: "Identifiers that are not waiting in that mailbox (unknown, already acknowledged, expired, or waiting in another mailbox) MUST be ignored.",
+		run:  test7_15_4_AckOwnDeviceOnly},
+	{ID: "7.15/5", Level: MUST, Summary: "a notice acknowledged by its delivery identifier is not delivered again",
+		Cite: "The server MUST delete the listed envelopes, and the notices with the listed delivery identifiers (section 7.18), from the authenticated device's mailbox and answer ack-ok.",
+		run:  test7_15_5_NoticeAcked, Needs: []Need{NeedPeer}},
 }
 
 // test7_3_1_DuplicateInOneSend checks 7.3/1: an identifier repeated in one send is answered 0 twice and stored once.
@@ -146,12 +167,16 @@ func test7_3_2_DuplicateRetriedSend(t *T) {
 
 // test7_3_3_DuplicatesPerMailbox checks 7.3/3: duplicates are per mailbox: one identifier to two mailboxes is stored in both.
 func test7_3_3_DuplicatesPerMailbox(t *T) {
-	as := t.accounts(3)
-	e1, e2 := envelopeFor(as[1]), envelopeFor(as[2])
-	e2.ID = e1.ID
-	t.sendOK(t.connect(as[0]), e1, e2)
+	as := t.accountsFirst(2, twoDevices)
+	r := as[0]
+	l := t.extraDevice(r, t.connect(r))
+	e1, e2, e3 := envelopeFor(r), envelopeFor(r), envelopeFor(as[1])
+	e2.To.Device = l.id
+	e2.ID, e3.ID = e1.ID, e1.ID
+	t.sendOK(t.connect(as[1]), e1, e2, e3) // two devices of one account, and another account
+	t.waitFor(t.connect(r), 5*time.Second, e1.ID)
+	t.waitFor(t.connect(r.as(l)), 5*time.Second, e1.ID)
 	t.waitFor(t.connect(as[1]), 5*time.Second, e1.ID)
-	t.waitFor(t.connect(as[2]), 5*time.Second, e1.ID)
 }
 
 // test7_9_1_TokenLane checks 7.9/1: an envelope with a token matching a verifier is admitted in the token lane (0).
@@ -192,7 +217,7 @@ func test7_10_1_PolicyReplaced(t *T) {
 
 // test7_10_2_Verifiers65 checks 7.10/2: 65 verifiers are limit_exceeded and the policy is unchanged.
 func test7_10_2_Verifiers65(t *T) {
-	as := t.accounts(2)
+	as := t.accountsWhere(2, unspent)
 	vs := make([][]byte, 65)
 	for i := range vs {
 		vs[i] = make([]byte, 32)
@@ -241,7 +266,7 @@ func test7_11_1_RequestLaneClosed(t *T) {
 
 // test7_11_2_RequestLaneOpen checks 7.11/2: without a token, an open request lane admits the envelope in lane 1.
 func test7_11_2_RequestLaneOpen(t *T) {
-	as := t.accounts(2)
+	as := t.accountsWhere(2, unspent)
 	e := envelopeFor(as[1])
 	e.Token = nil
 	t.sendOK(t.connect(as[0]), e)
@@ -252,8 +277,9 @@ func test7_11_2_RequestLaneOpen(t *T) {
 
 // test7_11_3_RequestBudget checks 7.11/3: the request budget of an account admits at most 20 envelopes at once, then rate_limited.
 func test7_11_3_RequestBudget(t *T) {
-	s := t.account()
-	r := t.freshAccount()
+	as := t.accountsWhere(2, unspent)
+	r, s := as[0], as[1] // accounts with a linked device come first: spend theirs
+	r.spent = true
 	c := t.connect(s)
 	var envs []wire.Envelope
 	for range 21 {
@@ -537,7 +563,7 @@ func test7_14_5_DeliverFrameSizes(t *T) {
 
 // test7_14_6_ReceivedAtAndLane checks 7.14/6: received-at is the server's time of acceptance and the lane is the admission lane.
 func test7_14_6_ReceivedAtAndLane(t *T) {
-	as := t.accounts(2)
+	as := t.accountsWhere(2, unspent)
 	tok, lane := envelopeFor(as[1]), envelopeFor(as[1])
 	lane.Token = nil
 	before := time.Now()
@@ -648,4 +674,138 @@ func deliveryKeys(raw []byte) ([]uint64, error) {
 		}
 	}
 	return keys, nil
+}
+
+// test7_11_4_BudgetPerAccount checks 7.11/4: the request budget is the account's: spent on one device, it refuses the account's other device.
+func test7_11_4_BudgetPerAccount(t *T) {
+	as := t.accountsFirst(2, twoDevices)
+	r, s := as[0], as[1]
+	l := t.extraDevice(r, t.connect(r))
+	c := t.connect(s)
+	t.spendBudget(c, r)
+	e := envelopeFor(r)
+	e.To.Device, e.Token = l.id, nil
+	t.sendCode(c, e, wire.CodeRateLimited)
+}
+
+// test7_12_11_LaneClosedBeforeBudget checks 7.12/11: a closed request lane is request_lane_closed also when the request budget is spent (step 4 before step 5).
+func test7_12_11_LaneClosedBeforeBudget(t *T) {
+	as := t.accounts(2)
+	r := as[0] // accounts with a linked device come first: spend theirs
+	c := t.connect(as[1])
+	t.spendBudget(c, r)
+	t.do(t.connect(r), &wire.SetDeliveryPolicy{Verifiers: [][]byte{r.verifier()}, RequestLaneOpen: false}, nil)
+	e := envelopeFor(r)
+	e.Token = nil
+	t.sendCode(c, e, wire.CodeRequestLaneClosed)
+}
+
+// spendBudget sends request-lane envelopes to r's first device on c until
+// the budget refuses one, and marks r's budget spent.
+func (t *T) spendBudget(c *conn, r *account) {
+	r.spent = true
+	envs := make([]wire.Envelope, wire.RequestLaneBurst+1)
+	for i := range envs {
+		envs[i] = envelopeFor(r)
+		envs[i].Token = nil
+	}
+	res := t.send(c, envs...)
+	for i, x := range res {
+		switch x {
+		case wire.CodeOK:
+		case wire.CodeRateLimited:
+			return
+		default:
+			t.Fatalf("request-lane envelope %d: result %s", i, x)
+		}
+	}
+	t.Fatalf("%d request-lane envelopes admitted at once, want at most %d", len(envs), wire.RequestLaneBurst)
+}
+
+// test7_13_2_RetentionAtMost30Days checks 7.13/2: the announced mailbox retention is at most the 30 days of the protocol.
+func test7_13_2_RetentionAtMost30Days(t *T) {
+	var info wire.ServerInfoOK
+	t.do(t.dial(), &wire.ServerInfo{}, &info)
+	max := uint64(wire.Retention / time.Second)
+	if r := info.Limits.RetentionSeconds; r == 0 || r > max {
+		t.Fatalf("server-info announces a retention of %d s, want 1 to %d", r, max)
+	}
+}
+
+// test7_14_7_CaughtUpOnce checks 7.14/7: caught-up comes once per push stream: not again after waiting and new envelopes are pushed.
+func test7_14_7_CaughtUpOnce(t *T) {
+	as := t.accounts(2)
+	s := t.connect(as[0])
+	t.sendOK(s, envelopeFor(as[1]))
+	r := t.connect(as[1])
+	t.untilCaughtUp(r)
+	last := envelopeFor(as[1])
+	t.sendOK(s, envelopeFor(as[1]), last)
+	ctx, cancel := context.WithTimeout(t.ctx, pushWait)
+	defer cancel()
+	for {
+		it, err := r.pushes().next(ctx)
+		t.must(err, "push")
+		switch m := it.msg.(type) {
+		case *wire.CaughtUp:
+			t.Fatalf("a second caught-up on one push stream")
+		case *wire.Deliver:
+			if countIDs(m.Deliveries)[string(last.ID)] > 0 {
+				return
+			}
+		}
+	}
+}
+
+// test7_15_4_AckOwnDeviceOnly checks 7.15/4: an ack deletes from the acknowledging device's mailbox only, not from the account's other devices.
+func test7_15_4_AckOwnDeviceOnly(t *T) {
+	as := t.accountsFirst(2, twoDevices)
+	r, s := as[0], as[1]
+	c1 := t.connect(r)
+	l := t.extraDevice(r, c1)
+	both, second, only := envelopeFor(r), envelopeFor(r), envelopeFor(r)
+	second.ID = both.ID
+	second.To.Device, only.To.Device = l.id, l.id
+	t.sendOK(t.connect(s), both, second, only)
+	t.waitFor(c1, 5*time.Second, both.ID)
+	t.do(c1, &wire.Ack{IDs: [][]byte{both.ID, only.ID}}, nil)
+	n := countIDs(t.untilCaughtUp(t.connect(r.as(l))))
+	if n[string(both.ID)] != 1 || n[string(only.ID)] != 1 {
+		t.Fatalf("device %d acknowledged; device %d then got the shared identifier %d times and its own envelope %d times, want 1 and 1",
+			r.id, l.id, n[string(both.ID)], n[string(only.ID)])
+	}
+}
+
+// test7_3_4_StoredAgainAfterAck checks 7.3/4: an identifier sent again after the recipient acknowledged it is stored and delivered again.
+func test7_3_4_StoredAgainAfterAck(t *T) {
+	as := t.accounts(2)
+	s := t.connect(as[0])
+	e := envelopeFor(as[1])
+	t.sendOK(s, e)
+	r := t.connect(as[1])
+	t.waitFor(r, 5*time.Second, e.ID)
+	t.do(r, &wire.Ack{IDs: [][]byte{e.ID}}, nil)
+	r.close()
+	t.sendOK(s, e)
+	if n := countIDs(t.untilCaughtUp(t.connect(as[1])))[string(e.ID)]; n != 1 {
+		t.Fatalf("the identifier sent again after its acknowledgement was delivered %d times, want 1", n)
+	}
+}
+
+// test7_15_5_NoticeAcked checks 7.15/5: a notice acknowledged by its delivery identifier is not delivered again.
+func test7_15_5_NoticeAcked(t *T) {
+	p := t.usePeer()
+	a := t.account()
+	e := t.remoteEnvelope()
+	p.behave(func(p *peer) { p.onRelay = answerFor(e.ID, wire.CodeUnknownDevice) })
+	c := t.connect(a)
+	t.untilCaughtUp(c)
+	t.sendOK(c, e)
+	nid := wire.NoticeID(e.ID, e.To)
+	t.waitFor(c, 15*time.Second, nid)
+	t.do(c, &wire.Ack{IDs: [][]byte{nid}}, nil)
+	c.close()
+	if n := countIDs(t.untilCaughtUp(t.connect(a)))[string(nid)]; n != 0 {
+		t.Fatalf("the acknowledged notice was delivered again")
+	}
 }

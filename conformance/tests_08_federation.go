@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"crypto/tls"
 	"errors"
+	"fmt"
+	"net"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -24,12 +27,21 @@ var federationTests = []*Test{
 	{ID: "8.3/3", Level: MUST, Summary: "the dialler offers only xchat-fed/1, names the destination in SNI and presents a certificate for its own domain",
 		Cite: "offers only xchat-fed/1 in ALPN and sends the destination domain as the TLS server name (SNI); presents the certificate chain of its own domain as its TLS client certificate",
 		run:  test8_3_3_DiallerTLS, Needs: []Need{NeedPeer}},
+	{ID: "8.3/4", Level: MUST, Summary: "the listener does not accept 0-RTT data on a resumed xchat-fed/1 connection",
+		Cite: "Listeners MUST NOT accept 0-RTT data on xchat-fed/1",
+		run:  test8_3_4_No0RTTFederation, Needs: []Need{NeedPeer}},
+	{ID: "8.3/5", Level: MUST, Summary: "the dialler refuses a listener whose certificate chain it does not trust, and relays nothing to it",
+		Cite: "verifies the listener's chain against its trust anchors as a server-authentication certificate valid for the destination domain (section 2.3), whatever host name or IP address it dialled, and aborts the connection if verification fails",
+		run:  test8_3_5_DiallerVerifiesChain, Needs: []Need{NeedPeer}},
 	{ID: "8.4/1", Level: MUST, Summary: "a federation request before fed-hello is peer_unauthenticated",
 		Cite: "a request other than fed-hello on a connection without a successful fed-hello gets peer_unauthenticated (26)",
 		run:  test8_4_1_RequestBeforeHello, Needs: []Need{NeedPeer}},
 	{ID: "8.4/2", Level: MUST, Summary: "client requests on a federation connection are unknown_request",
 		Cite: "Every other request type on an xchat-fed/1 connection, including the other types of section 3.3, MUST get unknown_request (4)",
 		run:  test8_4_2_ClientRequestsUnknown, Needs: []Need{NeedPeer}},
+	{ID: "8.4/3", Level: MUST, Summary: "syntax comes before the hello state: an empty relay before fed-hello is limit_exceeded, an invalid second fed-hello invalid_address",
+		Cite: "A listener MUST check a federation request in this order and answer with the first failure",
+		run:  test8_4_3_SyntaxBeforeHelloState, Needs: []Need{NeedPeer}},
 	{ID: "8.4.1/1", Level: MUST, Summary: "fed-hello with the certificate's domain succeeds and names the listener's domain",
 		Cite: "On success the listener MUST answer fed-hello-ok with its own domain in key 1",
 		run:  test8_4_1_1_HelloSucceeds, Needs: []Need{NeedPeer}},
@@ -63,6 +75,9 @@ var federationTests = []*Test{
 	{ID: "8.7/4", Level: MUST, Summary: "a retried send of a queued envelope queues it once",
 		Cite: "If an envelope with the same identifier and the same recipient mailbox is already in the outbound queue, the result is 0 and nothing else happens",
 		run:  test8_7_4_QueuedOnce, Needs: []Need{NeedPeer}},
+	{ID: "8.7/5", Level: MUST, Summary: "an envelope sent again after it left the outbound queue is queued and relayed again",
+		Cite: "If an envelope with the same identifier and the same recipient mailbox is already in the outbound queue, the result is 0 and nothing else happens",
+		run:  test8_7_5_QueuedAgainAfterRelay, Needs: []Need{NeedPeer}},
 	{ID: "8.8/1", Level: MUST, Summary: "a relayed envelope is stored for the local device and delivered unchanged",
 		Cite: "storage with its lane and with the received-at time of section 8.8.1. Result 0.",
 		run:  test8_8_1_RelayStored, Needs: []Need{NeedPeer}},
@@ -93,6 +108,21 @@ var federationTests = []*Test{
 	{ID: "8.9.1/3", Level: MUST, Summary: "a relay-ok with the wrong number of results makes the origin close with protocol_violation and relay again",
 		Cite: "When the origin receives relay-ok it MUST check that the result list has as many entries as the request had envelopes; otherwise ... the origin closes the connection with protocol_violation (1)",
 		run:  test8_9_1_3_WrongResultCount, Needs: []Need{NeedPeer}},
+	{ID: "8.9.1/4", Level: MUST, Summary: "an envelope the peer answers mailbox_full is temporary: relayed again, no notice",
+		Cite: "rate_limited (16), mailbox_full (17), and any other code | temporary | keeps the envelope and relays it again after its own backoff",
+		run:  test8_9_1_4_MailboxFullRelayedAgain, Needs: []Need{NeedPeer}},
+	{ID: "8.9.1/5", Level: MUST, Summary: "a relay-ok with fewer results than envelopes makes the origin close with protocol_violation and relay again",
+		Cite: "When the origin receives relay-ok it MUST check that the result list has as many entries as the request had envelopes; otherwise ... the origin closes the connection with protocol_violation (1)",
+		run:  test8_9_1_5_FewerResults, Needs: []Need{NeedPeer}},
+	{ID: "8.9.1/6", Level: MUST, Summary: "the notice of a refused envelope goes to the device that submitted it, not to another device of the account",
+		Cite: "removes the envelope from the queue and stores a notice with that code for the submitting device",
+		run:  test8_9_1_6_NoticeToSubmittingDevice, Needs: []Need{NeedPeer}},
+	{ID: "8.9.1/7", Level: MUST, Summary: "every permanent per-envelope code comes back as a notice with that code",
+		Cite: "wrong_domain (7), unknown_device (12), token_invalid (14), request_lane_closed (15), envelope_too_large (18), bad_padding (19) | permanent | removes the envelope from the queue and stores a notice with that code for the submitting device",
+		run:  test8_9_1_7_EveryPermanentCode, Needs: []Need{NeedPeer}},
+	{ID: "8.9.1/8", Level: MUST, Summary: "a per-envelope code the table does not list (99) is temporary: relayed again, no notice",
+		Cite: "rate_limited (16), mailbox_full (17), and any other code | temporary | keeps the envelope and relays it again after its own backoff",
+		run:  test8_9_1_8_UnknownCodeTemporary, Needs: []Need{NeedPeer}},
 	{ID: "8.9.2/1", Level: MUST, Summary: "an envelope for an unreachable peer is queued (0) and relayed when the peer is back",
 		Cite: "The envelopes of a failed attempt MUST stay queued and be relayed again after the destination's backoff.",
 		run:  test8_9_2_1_QueuedWhileUnreachable, Needs: []Need{NeedPeer}},
@@ -111,6 +141,9 @@ var federationTests = []*Test{
 	{ID: "8.11/4", Level: MUST, Summary: "a remote lookup while the destination is unreachable is unavailable",
 		Cite: "the homeserver MUST answer unavailable (23) with a retry-after value",
 		run:  test8_11_4_RemoteLookupUnavailable, Needs: []Need{NeedPeer}},
+	{ID: "8.11/5", Level: MUST, Summary: "claim-key-package for a remote device is forwarded with its address and device, and the answer returned",
+		Cite: "The request it sends is the same request map, rebuilt from the fields it defines ...: keys the client added that the request does not define are not forwarded",
+		run:  test8_11_5_RemoteClaim, Needs: []Need{NeedPeer}},
 	{ID: "8.12/1", Level: MUST, Summary: "get-domain-key for the server's own domain is server-info key 2",
 		Cite: "For its own domain: its sender-certificate key, the same as server-info key 2",
 		run:  test8_12_1_OwnDomainKey},
@@ -559,7 +592,7 @@ func test8_9_2_2_ErrorResponseRelayedAgain(t *T) {
 
 // test8_11_1_PeerGetDevices checks 8.11/1: a peer's get-devices for a local account is answered like a local one.
 func test8_11_1_PeerGetDevices(t *T) {
-	a := t.account()
+	a := t.accountsWhere(1, oneDevice)[0]
 	c := t.fedConn(t.env.peer.c.Domain)
 	var ok wire.GetDevicesOK
 	t.do(c, &wire.GetDevices{Address: a.address}, &ok)
@@ -763,4 +796,246 @@ func keysOf(m map[uint64]any) []uint64 {
 		out = append(out, k)
 	}
 	return out
+}
+
+// test8_3_4_No0RTTFederation checks 8.3/4: the listener does not accept 0-RTT data on a resumed xchat-fed/1 connection.
+func test8_3_4_No0RTTFederation(t *T) {
+	p := t.env.peer
+	conf := t.env.tls.Clone()
+	conf.NextProtos = []string{wire.ALPNFederation}
+	conf.Certificates = []tls.Certificate{p.c.Certificate}
+	conf.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+	addr, err := net.ResolveUDPAddr("udp", t.env.c.Server)
+	t.must(err, "server address")
+	qc, err := p.tr.Dial(t.ctx, addr, conf, &quic.Config{})
+	t.must(err, "first connection")
+	first := &conn{e: t.env, qc: qc}
+	t.do(first, &wire.FedHello{Domain: p.c.Domain}, &wire.FedHelloOK{})
+	first.close()
+	eqc, err := p.tr.DialEarly(t.ctx, addr, conf, &quic.Config{})
+	t.must(err, "second connection")
+	defer eqc.CloseWithError(0, "")
+	select {
+	case <-eqc.HandshakeComplete():
+	case <-t.ctx.Done():
+		t.Fatalf("handshake: %v", t.ctx.Err())
+	}
+	if !eqc.ConnectionState().TLS.DidResume {
+		t.Skipf("the server did not resume the session, so 0-RTT could not be offered")
+	}
+	if eqc.ConnectionState().Used0RTT {
+		t.Fatalf("the server accepted 0-RTT on xchat-fed/1")
+	}
+}
+
+// test8_9_1_4_MailboxFullRelayedAgain checks 8.9.1/4: an envelope the peer answers mailbox_full is temporary: relayed again, no notice.
+func test8_9_1_4_MailboxFullRelayedAgain(t *T) {
+	p := t.usePeer()
+	e := t.remoteEnvelope()
+	p.behave(func(p *peer) { p.onRelay = answerFor(e.ID, wire.CodeMailboxFull) })
+	from := p.mark()
+	c := t.connect(t.account())
+	t.untilCaughtUp(c)
+	t.sendOK(c, e)
+	_, _, next := t.awaitRelay(p, from, e.ID, 15*time.Second)
+	p.behave(func(p *peer) { p.onRelay = nil })
+	t.awaitRelay(p, next, e.ID, 10*time.Second)
+	if t.pushedWithin(c, 200*time.Millisecond, wire.NoticeID(e.ID, e.To)) {
+		t.Fatalf("a notice for an envelope refused with the temporary mailbox_full")
+	}
+}
+
+// test8_9_1_5_FewerResults checks 8.9.1/5: a relay-ok with fewer results than envelopes makes the origin close with protocol_violation and relay again.
+func test8_9_1_5_FewerResults(t *T) {
+	p := t.usePeer()
+	e1, e2 := t.remoteEnvelope(), t.remoteEnvelope()
+	p.behave(func(p *peer) {
+		p.onRelay = func(r *wire.Relay) []byte {
+			n := len(r.Envelopes)
+			if slicesContainsID(r.Envelopes, e1.ID) || slicesContainsID(r.Envelopes, e2.ID) {
+				n-- // 0 results for one envelope: also fewer, and not a relay-ok
+			}
+			f, _ := wire.Marshal(map[uint64]any{0: uint64(0), 1: make([]uint64, n)})
+			return wire.AppendFrame(nil, f)
+		}
+	})
+	from := p.mark()
+	t.sendOK(t.connect(t.account()), e1, e2)
+	_, ev, next := t.awaitRelay(p, from, e1.ID, 15*time.Second)
+	ctx, cancel := context.WithTimeout(t.ctx, 10*time.Second)
+	defer cancel()
+	closed, _, err := p.await(ctx, from, func(x peerEvent) bool { return x.kind == "closed" && x.conn == ev.conn })
+	t.must(err, "waiting for the origin to close the connection")
+	var ae *quic.ApplicationError
+	if !errors.As(closed.err, &ae) || ae.ErrorCode != wire.CloseProtocolViolation {
+		t.Errorf("closed with %v, want protocol_violation (1)", closed.err)
+	}
+	p.behave(func(p *peer) { p.onRelay = nil })
+	t.awaitRelay(p, next, e1.ID, 15*time.Second)
+}
+
+// test8_9_1_6_NoticeToSubmittingDevice checks 8.9.1/6: the notice of a refused envelope goes to the device that submitted it, not to another device of the account.
+func test8_9_1_6_NoticeToSubmittingDevice(t *T) {
+	p := t.usePeer() // first: hold no account while waiting for the peer
+	a := t.accountsFirst(1, twoDevices)[0]
+	c1 := t.connect(a)
+	l := t.extraDevice(a, c1)
+	e := t.remoteEnvelope()
+	p.behave(func(p *peer) { p.onRelay = answerFor(e.ID, wire.CodeUnknownDevice) })
+	t.untilCaughtUp(c1)
+	c2 := t.connect(a.as(l))
+	t.untilCaughtUp(c2)
+	nid := wire.NoticeID(e.ID, e.To)
+	// The first device must not get the notice: watch it while waiting.
+	ctx, cancel := context.WithTimeout(t.ctx, 15*time.Second)
+	defer cancel()
+	wrong := make(chan struct{})
+	go func() {
+		if t.pushedWithin(c1, 15*time.Second, nid) {
+			close(wrong)
+			cancel()
+		}
+	}()
+	t.sendOK(c2, e)
+	for {
+		it, err := c2.pushes().next(ctx)
+		select {
+		case <-wrong:
+			t.Fatalf("the notice went to device %d, not to device %d that submitted the envelope", a.id, l.id)
+		default:
+		}
+		t.must(err, "waiting for the notice on the submitting device")
+		if m, ok := it.msg.(*wire.Deliver); ok && countIDs(m.Deliveries)[string(nid)] > 0 {
+			break
+		}
+	}
+	select { // a bounded wait, to observe that something does not happen
+	case <-wrong:
+		t.Fatalf("the notice also went to device %d", a.id)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// test8_7_5_QueuedAgainAfterRelay checks 8.7/5: an envelope sent again after it left the outbound queue is queued and relayed again.
+func test8_7_5_QueuedAgainAfterRelay(t *T) {
+	p := t.usePeer()
+	from := p.mark()
+	e := t.remoteEnvelope()
+	c := t.connect(t.account())
+	t.sendOK(c, e)
+	_, _, next := t.awaitRelay(p, from, e.ID, 15*time.Second)
+	// The envelope leaves the queue when the origin has the peer's
+	// answer, which the peer cannot observe: send it again until it is
+	// relayed again (while it is still queued, a send is answered 0 and
+	// queues nothing).
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		t.sendOK(c, e)
+		if t.relayedAgainWithin(p, next, e.ID, 250*time.Millisecond) {
+			return
+		}
+	}
+	t.Fatalf("the envelope sent again after it was relayed (answered 0) was not relayed again within 10 s")
+}
+
+// test8_9_1_7_EveryPermanentCode checks 8.9.1/7: every permanent per-envelope code comes back as a notice with that code.
+func test8_9_1_7_EveryPermanentCode(t *T) {
+	p := t.usePeer()
+	codes := map[string]wire.Code{}
+	var envs []wire.Envelope
+	var nids [][]byte
+	for _, code := range []wire.Code{wire.CodeWrongDomain, wire.CodeTokenInvalid, wire.CodeRequestLaneClosed,
+		wire.CodeEnvelopeTooLarge, wire.CodeBadPadding} {
+		e := t.remoteEnvelope()
+		codes[string(e.ID)] = code
+		envs = append(envs, e)
+		nids = append(nids, wire.NoticeID(e.ID, e.To))
+	}
+	p.behave(func(p *peer) {
+		p.onRelay = func(r *wire.Relay) []byte {
+			res := make([]wire.Code, len(r.Envelopes))
+			for i, e := range r.Envelopes {
+				res[i] = codes[string(e.ID)]
+			}
+			f, _ := wire.EncodeSuccess(&wire.RelayOK{Results: res})
+			return f
+		}
+	})
+	c := t.connect(t.account())
+	t.untilCaughtUp(c)
+	t.sendOK(c, envs...)
+	for _, d := range t.waitFor(c, 15*time.Second, nids...) {
+		var n wire.Notice
+		t.must(wire.Unmarshal(d.Sealed, &n), "notice")
+		if d.Lane != wire.LaneNotice || n.Code != codes[string(n.ID)] {
+			t.Errorf("notice in lane %d with code %s, want lane 2 and %s", d.Lane, n.Code, codes[string(n.ID)])
+		}
+	}
+}
+
+// test8_9_1_8_UnknownCodeTemporary checks 8.9.1/8: a per-envelope code the table does not list (99) is temporary: relayed again, no notice.
+func test8_9_1_8_UnknownCodeTemporary(t *T) {
+	p := t.usePeer()
+	e := t.remoteEnvelope()
+	p.behave(func(p *peer) { p.onRelay = answerFor(e.ID, 99) })
+	from := p.mark()
+	c := t.connect(t.account())
+	t.untilCaughtUp(c)
+	t.sendOK(c, e)
+	_, _, next := t.awaitRelay(p, from, e.ID, 15*time.Second)
+	p.behave(func(p *peer) { p.onRelay = nil })
+	t.awaitRelay(p, next, e.ID, 10*time.Second)
+	if t.pushedWithin(c, 200*time.Millisecond, wire.NoticeID(e.ID, e.To)) {
+		t.Fatalf("a notice for an envelope refused with a code the table does not list")
+	}
+}
+
+// test8_4_3_SyntaxBeforeHelloState checks 8.4/3: syntax comes before the hello state: an empty relay before fed-hello is limit_exceeded, an invalid second fed-hello invalid_address.
+func test8_4_3_SyntaxBeforeHelloState(t *T) {
+	c := t.fedConn("")
+	t.expectErr(c, &wire.Relay{Envelopes: []wire.Envelope{}}, wire.CodeLimitExceeded)
+	c = t.fedConn(t.env.peer.c.Domain)
+	t.expectErr(c, &wire.FedHello{Domain: "Peer.Test"}, wire.CodeInvalidAddress)
+}
+
+// test8_3_5_DiallerVerifiesChain checks 8.3/5: the dialler refuses a listener whose certificate chain it does not trust, and relays nothing to it.
+func test8_3_5_DiallerVerifiesChain(t *T) {
+	p := t.usePeer()
+	bad, err := selfSignedFor(p.c.Domain)
+	t.must(err, "certificate")
+	p.behave(func(p *peer) { p.cert = &bad })
+	p.dropConns()
+	from := p.mark()
+	e := t.remoteEnvelope()
+	t.sendOK(t.connect(t.account()), e)
+	ctx, cancel := context.WithTimeout(t.ctx, 15*time.Second)
+	defer cancel()
+	_, _, err = p.await(ctx, from, func(ev peerEvent) bool { return ev.kind == "badcert" })
+	t.must(err, "waiting for the server to dial the peer")
+	if t.relayedAgainWithin(p, from, e.ID, 500*time.Millisecond) {
+		t.Fatalf("the envelope was relayed to a listener with a self-signed certificate")
+	}
+	p.behave(func(p *peer) { p.cert = nil })
+	t.awaitRelay(p, from, e.ID, 15*time.Second) // and it is relayed once the peer is genuine
+}
+
+// test8_11_5_RemoteClaim checks 8.11/5: claim-key-package for a remote device is forwarded with its address and device, and the answer returned.
+func test8_11_5_RemoteClaim(t *T) {
+	p := t.usePeer()
+	p.behave(func(p *peer) {
+		p.onLookup = func(req wire.Request) []byte {
+			r, ok := req.(*wire.ClaimKeyPackage)
+			if !ok {
+				return wire.EncodeError(wire.Errorf(wire.CodeUnknownRequest, "%T", req))
+			}
+			f, _ := wire.EncodeSuccess(&wire.ClaimKeyPackageOK{KeyPackage: fmt.Appendf(nil, "%s/%d", r.Address, r.Device)})
+			return f
+		}
+	})
+	addr := "conf-claim@" + p.c.Domain
+	var ok wire.ClaimKeyPackageOK
+	t.do(t.connect(t.account()), &wire.ClaimKeyPackage{Address: addr, Device: 7}, &ok)
+	if want := addr + "/7"; string(ok.KeyPackage) != want || ok.LastResort {
+		t.Fatalf("claimed %q (last resort %v), the destination answered %q for the device asked", ok.KeyPackage, ok.LastResort, want)
+	}
 }
