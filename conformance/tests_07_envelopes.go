@@ -89,7 +89,7 @@ var envelopesTests = []*Test{
 		Cite: "The server MUST NOT store, log or otherwise keep any association between the envelope and the connection, device or account that submitted it",
 		run:  test7_12_10_NothingAboutSender},
 	{ID: "7.12/11", Level: MUST, Summary: "a closed request lane is request_lane_closed also when the request budget is spent (step 4 before step 5)",
-		Cite: "Admission: with a token, a matching verifier (section 7.9), else token_invalid (14); without a token, an open request lane, else request_lane_closed (15).",
+		Cite: "Otherwise, without a token, an open request lane, else request_lane_closed (15).",
 		run:  test7_12_11_LaneClosedBeforeBudget},
 	{ID: "7.13/1", Level: MUST, Summary: "a mailbox holding the announced number of envelopes refuses one more with mailbox_full",
 		Cite: "Limits per device, which a server MUST enforce: ... Envelopes waiting | 10,000",
