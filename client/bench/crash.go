@@ -131,6 +131,9 @@ type CrashResult struct {
 	// FinalRedelivered counts the deliveries to fresh connections of every
 	// recipient after the drain (acks that failed at a kill).
 	FinalRedelivered int64 `json:"final_redelivered"`
+	// AfterAckNearKill relates the envelopes delivered after their
+	// acknowledgement to the kills (the evidence of what caused them).
+	AfterAckNearKill *KillGap `json:"after_ack_near_kill,omitempty"`
 
 	AcknowledgedPerSecond float64 `json:"acknowledged_per_second"`
 	ReceivedPerSecond     float64 `json:"received_per_second"`
@@ -276,7 +279,8 @@ type crashRecord struct {
 	to         int32
 	state      uint8
 	deliveries uint32
-	ackOK      bool // the server answered ok to an acknowledgement of it
+	ackOK      bool  // the server answered ok to an acknowledgement of it
+	firstAt    int64 // unix nanoseconds of its first delivery
 }
 
 // crashTracker follows every envelope of a crash run.
@@ -292,6 +296,8 @@ type crashTracker struct {
 	misdelivered      atomic.Int64
 	unknown           atomic.Int64
 	final             atomic.Bool // the final reconnection round runs
+	afterAckMu        sync.Mutex
+	afterAckFirst     []int64 // first deliveries (unix ns) of those delivered after ack
 	finalRedelivered  atomic.Int64
 	lastFirstDelivery atomic.Int64 // unix nanoseconds
 }
@@ -342,11 +348,15 @@ func (t *crashTracker) deliver(id [16]byte, dev int) {
 		switch {
 		case rec.ackOK:
 			t.afterAck.Add(1)
+			t.afterAckMu.Lock()
+			t.afterAckFirst = append(t.afterAckFirst, rec.firstAt)
+			t.afterAckMu.Unlock()
 		case rec.deliveries > 1:
 			t.beforeAck.Add(1)
 		default:
 			t.received.Add(1)
-			t.lastFirstDelivery.Store(time.Now().UnixNano())
+			rec.firstAt = time.Now().UnixNano()
+			t.lastFirstDelivery.Store(rec.firstAt)
 			if rec.state == crAcknowledged {
 				t.outstanding.Add(-1)
 			}
@@ -402,6 +412,8 @@ type crashRun struct {
 	acksOut    atomic.Int64 // ids queued for or in an ack request
 	reconnects atomic.Int64
 	kills      atomic.Int64
+	killMu     sync.Mutex
+	killedAt   []int64 // unix nanoseconds of each kill
 }
 
 // Crash runs the crash scenario: senders send envelopes to recipients for
@@ -583,6 +595,7 @@ func Crash(ctx context.Context, o CrashOptions) (*CrashResult, error) {
 	res.AcksConfirmed = r.acksOK.Load()
 	res.AcksFailed = r.acksFailed.Load()
 	res.FinalRedelivered = r.tr.finalRedelivered.Load()
+	res.AfterAckNearKill = r.afterAckNearKill()
 	if res.Seconds > 0 {
 		res.AcknowledgedPerSecond = float64(res.Acknowledged) / res.Seconds
 	}
@@ -598,6 +611,66 @@ func Crash(ctx context.Context, o CrashOptions) (*CrashResult, error) {
 	}
 	res.Errors = r.errs.snapshot()
 	return res, nil
+}
+
+// KillGap relates the envelopes delivered after their acknowledgement to
+// the kills: the time from each one's first delivery to the nearest kill
+// (positive: the kill came after the first delivery).
+type KillGap struct {
+	Envelopes int     `json:"envelopes"` // delivered after ack
+	Near      int     `json:"near"`      // of them, first delivered within NearMS of a kill
+	NearMS    float64 `json:"near_ms"`   // the window: the relay lease and a second
+	Kills     int     `json:"kills"`     // distinct kills nearest to them
+	MinMS     float64 `json:"min_ms"`    // smallest and largest signed gap
+	MaxMS     float64 `json:"max_ms"`
+}
+
+// afterAckNearKill relates the envelopes delivered after their
+// acknowledgement to the kills: nil when there are none.
+func (r *crashRun) afterAckNearKill() *KillGap {
+	r.tr.afterAckMu.Lock()
+	firsts := slices.Clone(r.tr.afterAckFirst)
+	r.tr.afterAckMu.Unlock()
+	if len(firsts) == 0 {
+		return nil
+	}
+	r.killMu.Lock()
+	kills := slices.Clone(r.killedAt)
+	r.killMu.Unlock()
+	window := crashLease + time.Second
+	g := &KillGap{Envelopes: len(firsts), NearMS: millis(window)}
+	which := map[int]bool{}
+	for k, f := range firsts {
+		best := -1
+		for i, at := range kills {
+			if best < 0 || abs(at-f) < abs(kills[best]-f) {
+				best = i
+			}
+		}
+		if best < 0 {
+			continue
+		}
+		gap := time.Duration(kills[best] - f)
+		if k == 0 || millis(gap) < g.MinMS {
+			g.MinMS = millis(gap)
+		}
+		if k == 0 || millis(gap) > g.MaxMS {
+			g.MaxMS = millis(gap)
+		}
+		if abs(int64(gap)) <= int64(window) {
+			g.Near++
+			which[best] = true
+		}
+	}
+	g.Kills = len(which)
+	return g
+}
+
+func abs(v int64) int64 {
+	if v < 0 {
+		return -v
+	}
+	return v
 }
 
 func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
@@ -721,7 +794,7 @@ func (r *crashRun) maintain(ctx context.Context, d *crashDev) {
 			}
 			continue
 		}
-		if !first {
+		if !first && !r.tr.final.Load() {
 			r.reconnects.Add(1)
 		}
 		d.set(qc)
@@ -884,6 +957,9 @@ func (r *crashRun) killer(ctx context.Context, nodes []*crashNode) ([]time.Durat
 		case "both":
 			victim = nodes[rng.IntN(2)]
 		}
+		r.killMu.Lock()
+		r.killedAt = append(r.killedAt, time.Now().UnixNano())
+		r.killMu.Unlock()
 		// The restart must finish even when the run's time is up.
 		d, err := victim.kill(context.WithoutCancel(ctx))
 		if err != nil {
@@ -977,6 +1053,10 @@ func (r *CrashResult) WriteTable(w io.Writer) error {
 	fmt.Fprintf(tw, "acknowledged envelopes received\t%d\t%.0f/s\n", r.Received, r.ReceivedPerSecond)
 	fmt.Fprintf(tw, "lost\t%d\tacknowledged to the sender, never delivered\n", r.Lost)
 	fmt.Fprintf(tw, "delivered after ack\t%d\tdelivered again after the server confirmed the recipient's ack\n", r.DeliveredAfterAck)
+	if g := r.AfterAckNearKill; g != nil {
+		fmt.Fprintf(tw, "  first delivered near a kill\t%d\twithin %s of %d distinct kills; nearest kill %.0f ms to %.0f ms after the first delivery\n",
+			g.Near, fmtDur(time.Duration(g.NearMS*1e6)), g.Kills, g.MinMS, g.MaxMS)
+	}
 	fmt.Fprintf(tw, "redelivered before ack\t%d\tdelivered again, the ack unanswered (legal: at least once)\n", r.RedeliveredBeforeAck)
 	fmt.Fprintf(tw, "recipient acks\t%d confirmed\t%d failed at a kill\n", r.AcksConfirmed, r.AcksFailed)
 	fmt.Fprintf(tw, "final reconnection\t%d\tdeliveries to fresh connections after the drain (unconfirmed acks)\n", r.FinalRedelivered)
