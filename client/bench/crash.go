@@ -29,7 +29,8 @@ type CrashOptions struct {
 	Duration time.Duration // how long senders send; the kills fall in it
 	Kills    int           // how many times a server is killed
 	// KillMin and KillMax bound the time from the start (or from the end
-	// of the last restart) to the next kill, chosen uniformly between them.
+	// of the last restart) to the next kill, chosen uniformly between them,
+	// but at most the time left over the kills still to come and one.
 	// Zero: a half and one and a half times Duration/(Kills+1).
 	KillMin, KillMax time.Duration
 	// Federation runs two homeservers: senders on the first, recipients
@@ -955,8 +956,14 @@ func (r *crashRun) send(ctx context.Context, rng *rand.Rand, sender *crashDev) {
 func (r *crashRun) killer(ctx context.Context, nodes []*crashNode) ([]time.Duration, error) {
 	rng := newRand()
 	var took []time.Duration
-	for range r.o.Kills {
+	deadline, _ := ctx.Deadline()
+	for k := range r.o.Kills {
 		wait := r.o.KillMin + time.Duration(rng.Int64N(int64(r.o.KillMax-r.o.KillMin)+1))
+		// Restarts take time too: leave room for the kills still to come
+		// (and load after the last one).
+		if !deadline.IsZero() {
+			wait = min(wait, time.Until(deadline)/time.Duration(r.o.Kills-k+1))
+		}
 		select {
 		case <-time.After(wait):
 		case <-ctx.Done():
