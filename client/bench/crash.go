@@ -422,6 +422,7 @@ type crashRun struct {
 	acksOut    atomic.Int64 // ids queued for or in an ack request
 	reconnects atomic.Int64
 	kills      atomic.Int64
+	closers    []io.Closer // the devices' transports and sockets
 	killMu     sync.Mutex
 	killedAt   []int64 // unix nanoseconds of each kill
 }
@@ -507,6 +508,9 @@ func Crash(ctx context.Context, o CrashOptions) (*CrashResult, error) {
 			}
 		}
 		devWG.Wait()
+		for _, c := range r.closers {
+			c.Close()
+		}
 	}()
 	var runID [3]byte
 	crand.Read(runID[:])
@@ -703,7 +707,7 @@ func (r *crashRun) register(ctx context.Context, node *crashNode, prefix string,
 				return nil, fmt.Errorf("local UDP socket: %w", err)
 			}
 			tr := &quic.Transport{Conn: uc}
-			context.AfterFunc(ctx, func() { tr.Close() })
+			r.closers = append(r.closers, tr, uc)
 			devs[i] = &crashDev{tr: tr}
 		} else {
 			devs[i] = &crashDev{tr: devs[i-1].tr}
