@@ -127,9 +127,7 @@ type CrashResult struct {
 	// a kill: legal under at-least-once delivery.
 	DeliveredAfterAck int64 `json:"delivered_after_ack"`
 	// ReRelayedAfterAck are those of DeliveredAfterAck, with Federation,
-	// stored again by the recipients' server (another received-at than at
-	// the first delivery) and first delivered within the relay lease and a
-	// second of a kill: a
+	// first delivered within the relay lease and a second of a kill: a
 	// relay in flight when a server was killed, whose answer the sending
 	// server never recorded, is relayed again (once its claim expired, or
 	// after a backoff) and stored again by the recipients' server, which
@@ -291,9 +289,8 @@ type crashRecord struct {
 	to         int32
 	state      uint8
 	deliveries uint32
-	ackOK      bool   // the server answered ok to an acknowledgement of it
-	firstAt    int64  // unix nanoseconds of its first delivery
-	firstRecv  uint64 // received-at (server clock) of its first delivery
+	ackOK      bool  // the server answered ok to an acknowledgement of it
+	firstAt    int64 // unix nanoseconds of its first delivery
 }
 
 // crashTracker follows every envelope of a crash run.
@@ -310,7 +307,7 @@ type crashTracker struct {
 	unknown           atomic.Int64
 	final             atomic.Bool // the final reconnection round runs
 	afterAckMu        sync.Mutex
-	afterAcks         []afterAck // the deliveries after ack
+	afterAckFirst     []int64 // first deliveries (unix ns) of those delivered after ack
 	finalRedelivered  atomic.Int64
 	lastFirstDelivery atomic.Int64 // unix nanoseconds
 }
@@ -345,16 +342,7 @@ func (t *crashTracker) answered(id [16]byte, state uint8) {
 	})
 }
 
-// afterAck is a delivery after the envelope's acknowledgement was
-// confirmed.
-type afterAck struct {
-	firstAt int64 // unix nanoseconds of the envelope's first delivery
-	// storedAgain: its received-at differs from the first delivery's, so
-	// the server stored it a second time (it was not kept after the ack).
-	storedAgain bool
-}
-
-func (t *crashTracker) deliver(id [16]byte, dev int, receivedAt uint64) {
+func (t *crashTracker) deliver(id [16]byte, dev int) {
 	t.with(id, func(rec *crashRecord, ok bool) {
 		if !ok {
 			t.unknown.Add(1)
@@ -371,13 +359,13 @@ func (t *crashTracker) deliver(id [16]byte, dev int, receivedAt uint64) {
 		case rec.ackOK:
 			t.afterAck.Add(1)
 			t.afterAckMu.Lock()
-			t.afterAcks = append(t.afterAcks, afterAck{firstAt: rec.firstAt, storedAgain: receivedAt != rec.firstRecv})
+			t.afterAckFirst = append(t.afterAckFirst, rec.firstAt)
 			t.afterAckMu.Unlock()
 		case rec.deliveries > 1:
 			t.beforeAck.Add(1)
 		default:
 			t.received.Add(1)
-			rec.firstAt, rec.firstRecv = time.Now().UnixNano(), receivedAt
+			rec.firstAt = time.Now().UnixNano()
 			t.lastFirstDelivery.Store(rec.firstAt)
 			if rec.state == crAcknowledged {
 				t.outstanding.Add(-1)
@@ -626,7 +614,7 @@ func Crash(ctx context.Context, o CrashOptions) (*CrashResult, error) {
 	r.killMu.Unlock()
 	res.AfterAckNearKill = r.afterAckNearKill(kills)
 	if g := res.AfterAckNearKill; o.Federation && g != nil {
-		res.ReRelayedAfterAck = int64(g.StoredAgainNear)
+		res.ReRelayedAfterAck = int64(g.Near)
 	}
 	if res.Seconds > 0 {
 		res.AcknowledgedPerSecond = float64(res.Acknowledged) / res.Seconds
@@ -655,30 +643,21 @@ type KillGap struct {
 	Kills     int     `json:"kills"`     // distinct kills nearest to them
 	MinMS     float64 `json:"min_ms"`    // smallest and largest signed gap
 	MaxMS     float64 `json:"max_ms"`
-	// StoredAgain are those delivered with another received-at than their
-	// first delivery: the server stored them a second time. StoredAgainNear
-	// are those also Near.
-	StoredAgain     int `json:"stored_again"`
-	StoredAgainNear int `json:"stored_again_near"`
 }
 
 // afterAckNearKill relates the envelopes delivered after their
 // acknowledgement to the kills: nil when there are none.
 func (r *crashRun) afterAckNearKill(kills []int64) *KillGap {
 	r.tr.afterAckMu.Lock()
-	acks := slices.Clone(r.tr.afterAcks)
+	firsts := slices.Clone(r.tr.afterAckFirst)
 	r.tr.afterAckMu.Unlock()
-	if len(acks) == 0 {
+	if len(firsts) == 0 {
 		return nil
 	}
 	window := crashLease + time.Second
-	g := &KillGap{Envelopes: len(acks), NearMS: millis(window)}
+	g := &KillGap{Envelopes: len(firsts), NearMS: millis(window)}
 	which := map[int]bool{}
-	for k, a := range acks {
-		f := a.firstAt
-		if a.storedAgain {
-			g.StoredAgain++
-		}
+	for k, f := range firsts {
 		best := -1
 		for i, at := range kills {
 			if best < 0 || abs(at-f) < abs(kills[best]-f) {
@@ -698,9 +677,6 @@ func (r *crashRun) afterAckNearKill(kills []int64) *KillGap {
 		if abs(int64(gap)) <= int64(window) {
 			g.Near++
 			which[best] = true
-			if a.storedAgain {
-				g.StoredAgainNear++
-			}
 		}
 	}
 	g.Kills = len(which)
@@ -873,7 +849,7 @@ func (r *crashRun) readPush(d *crashDev, qc *quic.Conn) {
 			for i, x := range f.Deliveries {
 				var id [16]byte
 				copy(id[:], x.ID)
-				r.tr.deliver(id, d.idx, x.ReceivedAt)
+				r.tr.deliver(id, d.idx)
 				ids[i] = x.ID
 			}
 			r.acksOut.Add(int64(len(ids)))
@@ -1103,7 +1079,6 @@ func (r *CrashResult) WriteTable(w io.Writer) error {
 	if g := r.AfterAckNearKill; g != nil {
 		fmt.Fprintf(tw, "  first delivered near a kill\t%d\twithin %s of %d distinct kills; nearest kill %.0f ms to %.0f ms after the first delivery\n",
 			g.Near, fmtDur(time.Duration(g.NearMS*1e6)), g.Kills, g.MinMS, g.MaxMS)
-		fmt.Fprintf(tw, "  stored again\t%d\twith another received-at than at the first delivery: the server stored them a second time\n", g.StoredAgain)
 	}
 	if r.Federation {
 		fmt.Fprintf(tw, "  relayed again after ack\t%d\ta kill with the relay in flight: stored again (section 8.8 allows; clients drop them, 7.16)\n", r.ReRelayedAfterAck)

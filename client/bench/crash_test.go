@@ -65,11 +65,11 @@ func TestAfterAckNearKill(t *testing.T) {
 		t.Fatalf("no deliveries after ack: %+v", g)
 	}
 	s := int64(time.Second)
-	r.tr.afterAcks = []afterAck{{firstAt: 10 * s, storedAgain: true}, {firstAt: 12 * s}, {firstAt: 30 * s, storedAgain: true}}
+	r.tr.afterAckFirst = []int64{10 * s, 12 * s, 30 * s}
 	g := r.afterAckNearKill([]int64{11 * s, 20 * s})
 	// 10 s and 12 s are a second from the kill at 11 s; 30 s is 10 s
 	// after the kill at 20 s.
-	if g.Envelopes != 3 || g.Near != 2 || g.Kills != 1 || g.MinMS != -10000 || g.MaxMS != 1000 || g.StoredAgain != 2 || g.StoredAgainNear != 1 {
+	if g.Envelopes != 3 || g.Near != 2 || g.Kills != 1 || g.MinMS != -10000 || g.MaxMS != 1000 {
 		t.Errorf("%+v", g)
 	}
 }
