@@ -104,3 +104,29 @@ func TestCrashOptions(t *testing.T) {
 		}
 	}
 }
+
+// TestDeliveredAfterAck checks which deliveries after an acknowledgement
+// count as violations.
+func TestDeliveredAfterAck(t *testing.T) {
+	var tr crashTracker
+	a, b, c := [16]byte{1}, [16]byte{2}, [16]byte{3}
+	for _, id := range [][16]byte{a, b, c} {
+		tr.sent(id, 0)
+		tr.answered(id, crAcknowledged)
+		tr.deliver(id, 0, 1)
+	}
+	tr.deliver(a, 0, 2) // connection 2, before its ack: legal
+	tr.acked(a, 2)
+	tr.acked(b, 1)
+	tr.deliver(a, 0, 2) // read after the ack's answer on the same connection: legal
+	tr.deliver(b, 0, 2) // a later connection than its ack's: the violation
+	tr.acked(c, 1)
+	tr.with(c, func(rec *crashRecord, _ bool) { rec.ackAt -= int64(2 * raceWindow) })
+	tr.deliver(c, 0, 1) // the same connection, long after the answer: the violation
+	if got := [4]int64{tr.received.Load(), tr.beforeAck.Load(), tr.raced.Load(), tr.afterAck.Load()}; got != [4]int64{3, 1, 1, 2} {
+		t.Errorf("received, before ack, pushed while acked, after ack: %v, want [3 1 1 2]", got)
+	}
+	if lost, received, _ := tr.audit(); lost != 0 || received != 3 {
+		t.Errorf("lost %d, received %d", lost, received)
+	}
+}
