@@ -322,6 +322,7 @@ type crashTracker struct {
 	afterAck          atomic.Int64
 	beforeAck         atomic.Int64
 	raced             atomic.Int64 // pushed while its ack was processed (raceWindow)
+	note              func(string) // writes a progress line; nil: none
 	misdelivered      atomic.Int64
 	unknown           atomic.Int64
 	final             atomic.Bool // the final reconnection round runs
@@ -368,6 +369,16 @@ func (t *crashTracker) answered(id [16]byte, state uint8) {
 // envelope before it deleted it.
 const raceWindow = 2 * time.Second
 
+func (t *crashTracker) noteLine(line string) {
+	if t.note != nil {
+		t.note(line)
+	}
+}
+
+// maxNoted is how many deliveries after ack of each kind are written to
+// the progress output, with their connections and times.
+const maxNoted = 20
+
 // deliver records a delivery of id to device dev on its connection gen.
 func (t *crashTracker) deliver(id [16]byte, dev int, gen int32) {
 	t.with(id, func(rec *crashRecord, ok bool) {
@@ -385,9 +396,15 @@ func (t *crashTracker) deliver(id [16]byte, dev int, gen int32) {
 		now := time.Now().UnixNano()
 		switch {
 		case rec.ackOK && gen <= rec.ackGen && now-rec.ackAt <= int64(raceWindow):
-			t.raced.Add(1)
+			if t.raced.Add(1) <= maxNoted {
+				t.noteLine(fmt.Sprintf("pushed while acknowledged: %x to device %d on its connection %d, %s after the answer to its ack on connection %d",
+					id[:4], dev, gen, fmtDur(time.Duration(now-rec.ackAt)), rec.ackGen))
+			}
 		case rec.ackOK:
-			t.afterAck.Add(1)
+			if t.afterAck.Add(1) <= maxNoted {
+				t.noteLine(fmt.Sprintf("DELIVERED AFTER ACK: %x to device %d on its connection %d, %s after the answer to its ack on connection %d",
+					id[:4], dev, gen, fmtDur(time.Duration(now-rec.ackAt)), rec.ackGen))
+			}
 			t.afterAckMu.Lock()
 			t.afterAckFirst = append(t.afterAckFirst, rec.firstAt)
 			t.afterAckMu.Unlock()
@@ -527,6 +544,7 @@ func Crash(ctx context.Context, o CrashOptions) (*CrashResult, error) {
 	}
 
 	r := &crashRun{o: o, progress: progress, token: make([]byte, 32)}
+	r.tr.note = func(line string) { fmt.Fprintf(progress, "xchat-bench: %s\n", line) }
 	crand.Read(r.token)
 	r.sealed = make([]byte, wire.XWingEncLen+wire.MinBucket+wire.AEADTagLen)
 	crand.Read(r.sealed)
