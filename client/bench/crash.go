@@ -642,6 +642,10 @@ func Crash(ctx context.Context, o CrashOptions) (*CrashResult, error) {
 		r.drain(ctx, 10*time.Second)
 	}
 
+	if err := ctx.Err(); err != nil {
+		// Interrupted: what was not delivered yet is not lost.
+		return nil, fmt.Errorf("crash run interrupted: %w", err)
+	}
 	res.Kills = int(r.kills.Load())
 	sort.Slice(restarts, func(i, j int) bool { return restarts[i] < restarts[j] })
 	if len(restarts) > 0 {
