@@ -14,6 +14,11 @@
 //   - [Connections]: many devices connect and stay idle, which gives the
 //     memory per connected device, then each sends a burst.
 //
+// [Crash] kills the homeserver with SIGKILL at random moments under load,
+// restarts it on the same store, and checks that no envelope acknowledged
+// to its sender is lost and none is delivered after the server confirmed
+// its acknowledgement.
+//
 // One runs the reference client (package client), with MLS and sealing:
 //
 //   - [Group]: the members of one MLS group send text messages to the

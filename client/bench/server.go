@@ -31,6 +31,8 @@ type childServer struct {
 	cmd    *exec.Cmd
 	p      *daemon.Process
 	stderr *tailBuffer
+	xchatd string   // the binary, and
+	args   []string // its arguments: a killed server is started again with them
 	addr   string
 	domain string
 	caFile string
@@ -185,7 +187,7 @@ func freshSchema(ctx context.Context, base string) (u, schema string, drop func(
 func startServer(ctx context.Context, xchatd string, args []string) (*childServer, error) {
 	cmd := exec.Command(xchatd, args...)
 	dieWithParent(cmd)
-	s := &childServer{cmd: cmd, stderr: &tailBuffer{max: 16 << 10}}
+	s := &childServer{cmd: cmd, stderr: &tailBuffer{max: 16 << 10}, xchatd: xchatd, args: args}
 	cmd.Stderr = s.stderr
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

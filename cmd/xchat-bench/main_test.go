@@ -65,6 +65,10 @@ func TestUsageErrors(t *testing.T) {
 		{"mailbox", "--devices", "0"},
 		{"federation", "--server", "127.0.0.1:1", "--domain", "a.test"},
 		{"nosuch"},
+		{"crash", "--store", "mysql"},
+		{"crash", "--store", "sqlite", "--db", "postgres://127.0.0.1/x"},
+		{"crash", "--federation", "--kill-side", "nobody"},
+		{"crash", "--kills", "-1"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), args, &stdout, &stderr); code != 1 || stderr.Len() == 0 {
