@@ -156,10 +156,17 @@ func (a *app) refusal(err error) string {
 			return fmt.Sprintf("the homeserver does not accept this profile as device %d of %s: the device was removed from the account; to use this account here, link a new profile ('xchat device link' on a device of the account)", a.device, addr)
 		}
 	case wire.CodeRateLimited:
-		if we.RetryAfter > 0 {
-			return fmt.Sprintf("the homeserver limits requests from this device or address: try again in %s", we.RetryAfter.Round(time.Second))
+		// The server's message names the limit (spec 15.1).
+		limit := "the homeserver limits requests from this device or address"
+		if we.Message != "" {
+			limit = "the homeserver refused: " + we.Message
 		}
-		return "the homeserver limits requests from this device or address: try again later"
+		if we.RetryAfter > 0 {
+			return fmt.Sprintf("%s: try again in %s", limit, we.RetryAfter.Round(time.Second))
+		}
+		return limit + ": try again later"
+	case wire.CodeOutboundFull:
+		return fmt.Sprintf("your homeserver's queue for other domains is full (it bounds what one account, and what one destination domain, may have waiting while %s does not answer): try again later, once the queued messages are delivered or expire", a.peerDomains())
 	case wire.CodeUnavailable:
 		return fmt.Sprintf("the homeserver of %s cannot be reached from %s right now: try again later", a.peerDomains(), domain)
 	case wire.CodeDomainRefused:

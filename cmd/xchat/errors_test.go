@@ -24,6 +24,10 @@ func TestExplain(t *testing.T) {
 	}{
 		{wrap(&wire.Error{Code: wire.CodeRateLimited, RetryAfter: 29500 * time.Millisecond}),
 			"the homeserver limits requests from this device or address: try again in 30s"},
+		{wrap(&wire.Error{Code: wire.CodeRateLimited, RetryAfter: 10 * time.Second, Message: "at most 64 connections per account are open at once; close one of the account's connections"}),
+			"the homeserver refused: at most 64 connections per account are open at once; close one of the account's connections: try again in 10s"},
+		{&client.SendError{Refused: map[wire.Mailbox]wire.Code{{Address: "bob@b.test", Device: 1}: wire.CodeOutboundFull}},
+			"your homeserver's queue for other domains is full (it bounds what one account, and what one destination domain, may have waiting while b.test does not answer): try again later, once the queued messages are delivered or expire"},
 		{wrap(wire.Errorf(wire.CodeUnavailable, "b.test cannot be reached")),
 			"the homeserver of b.test cannot be reached from a.test right now: try again later"},
 		{wrap(wire.ErrDomainRefused), "a.test does not exchange messages with b.test (a federation policy of one of the homeservers)"},
