@@ -95,7 +95,7 @@ var envelopesTests = []*Test{
 		Cite: "Limits per device, which a server MUST enforce: ... Envelopes waiting | 10,000",
 		run:  test7_13_1_MailboxFull},
 	{ID: "7.13/2", Level: MUST, Summary: "the announced mailbox retention is at most the 30 days of the protocol",
-		Cite: "Retention | 30 days",
+		Cite: "a server MAY keep envelopes for a shorter time, announcing it in server-info (limits key 7), and MUST NOT keep them longer than 30 days",
 		run:  test7_13_2_RetentionAtMost30Days},
 	{ID: "7.14/1", Level: MUST, Summary: "on an empty mailbox caught-up is the first push frame",
 		Cite: "caught-up MUST be sent exactly once per push stream, also when the mailbox was empty (it is then the first frame)",
