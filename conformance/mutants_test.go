@@ -1087,7 +1087,91 @@ func ruleMutants() []*mutation {
 			out, _ := wire.Marshal(&r)
 			return out, nil
 		}})
+
+	// Pushes relayed envelopes without their origin (delivery key 5).
+	ms = append(ms, &mutation{name: "origin-dropped", target: "7.14/8",
+		push: func(s *session, p []byte) [][]byte {
+			var d wire.Deliver
+			if reqType(p) != wire.TypeDeliver || wire.Unmarshal(p, &d) != nil {
+				return [][]byte{p}
+			}
+			for i := range d.Deliveries {
+				d.Deliveries[i].Origin = ""
+			}
+			return [][]byte{pushPayload(&d)}
+		}})
+
+	// Pushes envelopes of local sends with an origin (delivery key 5).
+	ms = append(ms, &mutation{name: "origin-on-local", target: "7.14/8",
+		push: func(s *session, p []byte) [][]byte {
+			var d wire.Deliver
+			if reqType(p) != wire.TypeDeliver || wire.Unmarshal(p, &d) != nil {
+				return [][]byte{p}
+			}
+			for i := range d.Deliveries {
+				if d.Deliveries[i].Origin == "" && d.Deliveries[i].Lane != wire.LaneNotice {
+					d.Deliveries[i].Origin = peerDomain
+				}
+			}
+			return [][]byte{pushPayload(&d)}
+		}})
+
+	// Hands out one-time key packages of a device without limit: a claim
+	// answered with the last-resort package while one-time packages that
+	// the device published are left gets one of those instead.
+	oneTime := &oneTimeMemory{left: map[string][][]byte{}}
+	ms = append(ms, &mutation{name: "claims-unlimited", target: "6.5/1",
+		response: func(s *session, req, resp []byte) []byte {
+			switch reqType(req) {
+			case wire.TypePublishKeyPackages:
+				var r wire.PublishKeyPackages
+				if wire.Unmarshal(req, &r) == nil && wire.DecodeResponse(resp, &wire.PublishKeyPackagesOK{}) == nil {
+					oneTime.add(fmt.Sprint(s.addr(), "/", s.dev()), r.OneTime)
+				}
+			case wire.TypeClaimKeyPackage:
+				var r wire.ClaimKeyPackage
+				var ok wire.ClaimKeyPackageOK
+				if wire.Unmarshal(req, &r) != nil || wire.DecodeResponse(resp, &ok) != nil {
+					return resp
+				}
+				key := fmt.Sprint(r.Address, "/", r.Device)
+				if !ok.LastResort {
+					oneTime.take(key, ok.KeyPackage)
+				} else if kp := oneTime.take(key, nil); kp != nil {
+					return mustPayload(&wire.ClaimKeyPackageOK{KeyPackage: kp})
+				}
+			}
+			return resp
+		}})
 	return ms
+}
+
+// oneTimeMemory is the one-time key packages a proxy saw published for
+// each device and not yet handed out.
+type oneTimeMemory struct {
+	mu   sync.Mutex
+	left map[string][][]byte
+}
+
+func (m *oneTimeMemory) add(key string, kps [][]byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.left[key] = append(m.left[key], kps...)
+}
+
+// take removes kp from key's packages and returns it; with kp nil it
+// removes and returns any of them, or nil.
+func (m *oneTimeMemory) take(key string, kp []byte) []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	l := m.left[key]
+	for i, x := range l {
+		if kp == nil || bytes.Equal(x, kp) {
+			m.left[key] = slices.Delete(l, i, i+1)
+			return x
+		}
+	}
+	return nil
 }
 
 // dedupeForever is a mutant that remembers every envelope it saw answered

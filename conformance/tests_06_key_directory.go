@@ -51,6 +51,9 @@ var keyDirectoryTests = []*Test{
 	{ID: "6.4/4", Level: MUST, Summary: "claiming for an unknown device or account is unknown_device",
 		Cite: "The device (key 2) of the account (key 1) exists, else unknown_device (12); an unknown account also gives unknown_device.",
 		run:  test6_4_4_ClaimUnknownDevice},
+	{ID: "6.5/1", Level: SHOULD, Summary: "claims of one device's one-time packages are limited: within 30 claims one gets the last-resort package, and the pool is left as it was",
+		Cite: "servers SHOULD limit the one-time packages handed out per requesting account and per target device. A claim past either limit gets the last-resort package (section 6.4, step 3)",
+		run:  test6_5_1_ClaimLimitPerDevice},
 }
 
 // test6_1_1_GetDevicesAsRegistered checks 6.1/1: get-devices lists the account's devices with their keys exactly as registered.
@@ -223,6 +226,47 @@ func test6_4_4_ClaimUnknownDevice(t *T) {
 	c := t.connect(a)
 	t.expectErr(c, &wire.ClaimKeyPackage{Address: a.address, Device: 4000000000}, wire.CodeUnknownDevice)
 	t.expectErr(c, &wire.ClaimKeyPackage{Address: t.env.newAddress(), Device: 1}, wire.CodeUnknownDevice)
+}
+
+// test6_5_1_ClaimLimitPerDevice checks 6.5/1: claims of one device's one-time packages are limited: within 30 claims one gets the last-resort package, and the pool is left as it was.
+//
+// It spends the claim budget of an account's first device and leaves
+// packages in its pool, so it takes an account whose key packages no
+// other test can use anyway (6.3/4 fills a pool), and marks it so.
+func test6_5_1_ClaimLimitPerDevice(t *T) {
+	a := t.accountsWhere(1, func(a *account) bool { return !cleanKP(a) })[0]
+	a.kpDirty, a.lastResort = true, true
+	c := t.connect(a)
+	const n = 30
+	var pub wire.PublishKeyPackagesOK
+	t.do(c, &wire.PublishKeyPackages{}, &pub)
+	var kps [][]byte
+	for i := pub.Stored; i < n && i < t.env.info.Limits.MaxKeyPackages; i++ {
+		kps = append(kps, fmt.Appendf(nil, "claim limit %d %s", i, a.address))
+	}
+	lr := fmt.Appendf(nil, "claim limit last resort %s", a.address)
+	t.do(c, &wire.PublishKeyPackages{OneTime: kps, LastResort: lr}, &pub)
+	claimed := 0
+	for claimed < n {
+		var ok wire.ClaimKeyPackageOK
+		t.do(c, &wire.ClaimKeyPackage{Address: a.address, Device: a.id}, &ok)
+		if ok.LastResort {
+			if !bytes.Equal(ok.KeyPackage, lr) {
+				t.Fatalf("claim %d: last-resort package %q, want %q", claimed+1, short(ok.KeyPackage), lr)
+			}
+			break
+		}
+		claimed++
+	}
+	if claimed == n {
+		t.Fatalf("%d one-time packages of one device were handed to one account without a limit", n)
+	}
+	var after wire.PublishKeyPackagesOK
+	t.do(c, &wire.PublishKeyPackages{}, &after)
+	if after.Stored != pub.Stored-uint64(claimed) {
+		t.Fatalf("pool of %d after %d one-time claims and one past the limit, want %d: the claim past the limit touched the pool",
+			after.Stored, claimed, pub.Stored-uint64(claimed))
+	}
 }
 
 // drainKP claims n one-time packages of a, leaving its pool empty.

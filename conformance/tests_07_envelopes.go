@@ -118,6 +118,9 @@ var envelopesTests = []*Test{
 	{ID: "7.14/7", Level: MUST, Summary: "caught-up comes once per push stream: not again after waiting and new envelopes are pushed",
 		Cite: "caught-up MUST be sent exactly once per push stream, also when the mailbox was empty (it is then the first frame)",
 		run:  test7_14_7_CaughtUpOnce},
+	{ID: "7.14/8", Level: MUST, Summary: "a delivery of a relayed envelope carries the relaying domain in key 5; one of a local send does not",
+		Cite: "A server MUST include it for every relayed envelope and MUST NOT include it for an envelope of a local send or a notice.",
+		run:  test7_14_8_OriginOfRelayed, Needs: []Need{NeedPeer}},
 	{ID: "7.15/1", Level: MUST, Summary: "an acknowledged envelope is not delivered again",
 		Cite: "The server MUST delete the listed envelopes ... from the authenticated device's mailbox and answer ack-ok.",
 		run:  test7_15_1_AckedNotDelivered},
@@ -581,6 +584,24 @@ func test7_14_6_ReceivedAtAndLane(t *T) {
 		}
 		if d.Lane != want {
 			t.Errorf("lane %d, want %d", d.Lane, want)
+		}
+	}
+}
+
+// test7_14_8_OriginOfRelayed checks 7.14/8: a delivery of a relayed envelope carries the relaying domain in key 5; one of a local send does not.
+func test7_14_8_OriginOfRelayed(t *T) {
+	as := t.accounts(2)
+	relayed, local := envelopeFor(as[1]), envelopeFor(as[1])
+	if r := t.relay(t.fedConn(t.env.peer.c.Domain), relayed); r[0] != wire.CodeOK {
+		t.Fatalf("relay result %s", r[0])
+	}
+	t.sendOK(t.connect(as[0]), local)
+	for _, d := range t.waitFor(t.connect(as[1]), 5*time.Second, relayed.ID, local.ID) {
+		switch {
+		case bytes.Equal(d.ID, relayed.ID) && d.Origin != t.env.peer.c.Domain:
+			t.Errorf("the relayed envelope's delivery has origin (key 5) %q, want the relaying domain %q", d.Origin, t.env.peer.c.Domain)
+		case bytes.Equal(d.ID, local.ID) && d.Origin != "":
+			t.Errorf("the delivery of a local send has origin (key 5) %q, want none", d.Origin)
 		}
 	}
 }
