@@ -164,7 +164,7 @@ func test3_2_4_NoAnswerBeforeFIN(t *T) {
 	}
 	// A bounded wait is the only way to observe that nothing
 	// happens.
-	st.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	st.SetReadDeadline(time.Now().Add(time.Second))
 	var b [1]byte
 	if n, _ := st.Read(b[:]); n > 0 {
 		t.Fatalf("the server answered before the FIN")
