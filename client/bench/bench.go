@@ -864,17 +864,23 @@ func (r *Result) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(tw, "load generator CPU\t%.2f s\t%.2f cores; peak RSS %s\n", r.LoadGenerator.CPUSeconds, cores(r.LoadGenerator.CPUSeconds), fmtBytes(r.LoadGenerator.PeakRSSBytes))
 	fmt.Fprintf(tw, "machine load average\t%.2f\tat the start of the load; %.2f at the end (other work shares the CPUs)\n", r.LoadAverage[0], r.LoadAverage[1])
-	if len(r.Errors) == 0 {
-		fmt.Fprintf(tw, "errors\tnone\t\n")
-	} else {
-		kinds := make([]string, 0, len(r.Errors))
-		for k := range r.Errors {
-			kinds = append(kinds, k)
-		}
-		sort.Strings(kinds)
-		for _, k := range kinds {
-			fmt.Fprintf(tw, "error: %s\t%d\t\n", k, r.Errors[k])
-		}
-	}
+	writeErrors(tw, r.Errors)
 	return tw.Flush()
+}
+
+// writeErrors writes the rows of a result's errors by kind, sorted, or one
+// row saying there were none.
+func writeErrors(tw io.Writer, errs map[string]int64) {
+	if len(errs) == 0 {
+		fmt.Fprintf(tw, "errors\tnone\t\n")
+		return
+	}
+	kinds := make([]string, 0, len(errs))
+	for k := range errs {
+		kinds = append(kinds, k)
+	}
+	sort.Strings(kinds)
+	for _, k := range kinds {
+		fmt.Fprintf(tw, "error: %s\t%d\t\n", k, errs[k])
+	}
 }

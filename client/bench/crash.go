@@ -1144,17 +1144,6 @@ func (r *CrashResult) WriteTable(w io.Writer) error {
 	fmt.Fprintf(tw, "recipient acks\t%d confirmed\t%d failed at a kill\n", r.AcksConfirmed, r.AcksFailed)
 	fmt.Fprintf(tw, "final reconnection\t%d\tdeliveries to fresh connections after the drain (unconfirmed acks)\n", r.FinalRedelivered)
 	fmt.Fprintf(tw, "machine load average\t%.2f\tat the start\n", r.LoadAverage)
-	if len(r.Errors) == 0 {
-		fmt.Fprintf(tw, "errors\tnone\t\n")
-	} else {
-		kinds := make([]string, 0, len(r.Errors))
-		for k := range r.Errors {
-			kinds = append(kinds, k)
-		}
-		sort.Strings(kinds)
-		for _, k := range kinds {
-			fmt.Fprintf(tw, "error: %s\t%d\t\n", k, r.Errors[k])
-		}
-	}
+	writeErrors(tw, r.Errors)
 	return tw.Flush()
 }

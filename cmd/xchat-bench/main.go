@@ -139,22 +139,7 @@ func scenarioCmd(stdout, stderr io.Writer, name, short, long string, runScenario
 			if err != nil {
 				return err
 			}
-			if err := res.WriteTable(stdout); err != nil {
-				return err
-			}
-			if jsonFile != "" {
-				b, err := json.MarshalIndent(res, "", "  ")
-				if err != nil {
-					return err
-				}
-				if err := os.WriteFile(jsonFile, append(b, '\n'), 0o644); err != nil {
-					return err
-				}
-			}
-			if res.Failed() {
-				return errFailed
-			}
-			return nil
+			return report(stdout, jsonFile, res)
 		},
 	}
 	f := cmd.Flags()
@@ -241,22 +226,7 @@ func crashCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := res.WriteTable(stdout); err != nil {
-				return err
-			}
-			if jsonFile != "" {
-				b, err := json.MarshalIndent(res, "", "  ")
-				if err != nil {
-					return err
-				}
-				if err := os.WriteFile(jsonFile, append(b, '\n'), 0o644); err != nil {
-					return err
-				}
-			}
-			if res.Failed() {
-				return errFailed
-			}
-			return nil
+			return report(stdout, jsonFile, res)
 		},
 	}
 	f := cmd.Flags()
@@ -275,4 +245,32 @@ func crashCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&o.Xchatd, "xchatd", "", "xchatd binary to start (default: next to xchat-bench, else built with go build)")
 	f.StringVar(&jsonFile, "json", "", "also write the result as JSON to FILE")
 	return cmd
+}
+
+// result is what a scenario returns: a table for people, JSON for tools,
+// and whether the run broke one of its guarantees.
+type result interface {
+	WriteTable(io.Writer) error
+	Failed() bool
+}
+
+// report writes res as a table to stdout and, with jsonFile, as JSON to
+// that file; it returns errFailed when the run failed.
+func report(stdout io.Writer, jsonFile string, res result) error {
+	if err := res.WriteTable(stdout); err != nil {
+		return err
+	}
+	if jsonFile != "" {
+		b, err := json.MarshalIndent(res, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(jsonFile, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if res.Failed() {
+		return errFailed
+	}
+	return nil
 }
