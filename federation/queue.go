@@ -215,16 +215,22 @@ func (w *worker) retire(ctx context.Context) bool {
 	return true
 }
 
-// backoff returns the delay after another failure: capped exponential,
-// chosen uniformly in [d/2, d].
+// backoff returns the destination's wait after another failed attempt
+// (spec 8.9.3).
 func (w *worker) backoff() time.Duration {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	d := w.f.cfg.Retry << min(w.failures, 30)
-	if d > w.f.cfg.MaxRetry || d <= 0 {
-		d = w.f.cfg.MaxRetry
-	}
 	w.failures++
+	return jittered(w.f.cfg.Retry, w.f.cfg.MaxRetry, w.failures)
+}
+
+// jittered returns the wait of spec 8.9.3 after n failures: d =
+// min(limit, first × 2^n), chosen uniformly in [d/2, d].
+func jittered(first, limit time.Duration, n int) time.Duration {
+	d := first << min(max(n, 0), 30)
+	if d > limit || d <= 0 {
+		d = limit
+	}
 	return d/2 + rand.N(d/2+1)
 }
 
@@ -285,19 +291,23 @@ func (w *worker) process(ctx context.Context, rows []store.Outbound) {
 		}()
 	}
 	wg.Wait()
-	var retry []int64
-	failed := false
+	// Spec 8.9.3: a failed attempt backs the whole destination off; any
+	// relay-ok resets that; an envelope refused for now waits by its own
+	// relay count, without holding the others back.
+	retry := retries{}
+	var failedSeqs []int64
+	answered := false
 	for i, batch := range batches {
 		if errs[i] != nil {
 			if ctx.Err() == nil {
 				log.Info("relay failed; will retry", "envelopes", len(batch), "err", errs[i])
 			}
-			failed = true
 			for _, r := range batch {
-				retry = append(retry, r.Seq)
+				failedSeqs = append(failedSeqs, r.Seq)
 			}
 			continue
 		}
+		answered = true
 		for j, c := range results[i] {
 			switch {
 			case c == wire.CodeOK:
@@ -306,33 +316,51 @@ func (w *worker) process(ctx context.Context, rows []store.Outbound) {
 				notices, codes = append(notices, batch[j]), append(codes, c)
 				done = append(done, batch[j].Seq)
 			default:
-				failed = true
-				retry = append(retry, batch[j].Seq)
+				retry.add(batch[j].Attempts, batch[j].Seq)
 			}
 		}
 	}
 	if ctx.Err() != nil {
 		// Stopping: settle what was answered and give the rest back at
 		// once rather than when the lease runs out.
-		w.settleCounted(all, notices, codes, done, retry, time.Now())
+		at := map[int]time.Time{}
+		for n := range retry {
+			at[n] = time.Now()
+		}
+		retry.add(-1, failedSeqs...)
+		at[-1] = time.Now()
+		w.settleCounted(all, notices, codes, done, retry, at)
 		return
 	}
-	if !failed {
+	if answered {
 		w.mu.Lock()
 		w.failures = 0
 		w.mu.Unlock()
-		w.settleCounted(all, notices, codes, done, nil, time.Time{})
-		return
 	}
-	w.settleCounted(all, notices, codes, done, retry, time.Now().Add(w.backoff()))
+	now = time.Now()
+	at := make(map[int]time.Time, len(retry)+1)
+	for n := range retry {
+		at[n] = now.Add(jittered(f.cfg.Retry, f.cfg.MaxRetry, n))
+	}
+	if len(failedSeqs) > 0 {
+		retry.add(-1, failedSeqs...)
+		at[-1] = now.Add(w.backoff())
+	}
+	w.settleCounted(all, notices, codes, done, retry, at)
 }
+
+// retries groups the Seqs of envelopes to relay again by their relay
+// count; -1 groups those of failed attempts.
+type retries map[int][]int64
+
+func (r retries) add(n int, seqs ...int64) { r[n] = append(r[n], seqs...) }
 
 // settle records the outcome of a round: notices for undeliverable
 // envelopes, then removal of the finished ones, then the retry time of the
-// others. It runs to completion even while the federation stops, so that
-// nothing stays leased longer than needed. It returns the Seqs it removed
-// from the queue.
-func (w *worker) settle(notices []store.Outbound, codes []wire.Code, done, retry []int64, at time.Time) []int64 {
+// others (at[n] for the group retry[n]). It runs to completion even while
+// the federation stops, so that nothing stays leased longer than needed.
+// It returns the Seqs it removed from the queue.
+func (w *worker) settle(notices []store.Outbound, codes []wire.Code, done []int64, retry retries, at map[int]time.Time) []int64 {
 	f := w.f
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -343,12 +371,13 @@ func (w *worker) settle(notices []store.Outbound, codes []wire.Code, done, retry
 		keep := make(map[int64]bool, len(notices))
 		for _, n := range notices {
 			keep[n.Seq] = true
-			retry = append(retry, n.Seq)
 		}
 		done = slices.DeleteFunc(done, func(seq int64) bool { return keep[seq] })
-		if at.IsZero() {
-			at = time.Now().Add(w.backoff())
+		const unnotified = -2
+		for _, n := range notices {
+			retry.add(unnotified, n.Seq)
 		}
+		at[unnotified] = time.Now().Add(w.backoff())
 	}
 	if len(done) > 0 {
 		if err := f.cfg.Store.DeleteOutbound(ctx, done); err != nil {
@@ -356,8 +385,8 @@ func (w *worker) settle(notices []store.Outbound, codes []wire.Code, done, retry
 			done = nil
 		}
 	}
-	if len(retry) > 0 {
-		if err := f.cfg.Store.RetryOutbound(ctx, retry, at); err != nil {
+	for n, seqs := range retry {
+		if err := f.cfg.Store.RetryOutbound(ctx, seqs, at[n]); err != nil {
 			f.cfg.Logger.Error("outbound queue: retry", "peer", w.domain, "err", err)
 		}
 	}
@@ -366,7 +395,7 @@ func (w *worker) settle(notices []store.Outbound, codes []wire.Code, done, retry
 
 // settleCounted settles as settle does and uncounts what left the queue
 // from the outbound quotas, with no scan of the store in between.
-func (w *worker) settleCounted(rows, notices []store.Outbound, codes []wire.Code, done, retry []int64, at time.Time) {
+func (w *worker) settleCounted(rows, notices []store.Outbound, codes []wire.Code, done []int64, retry retries, at map[int]time.Time) {
 	w.f.usage.RLock()
 	defer w.f.usage.RUnlock()
 	w.released(rows, w.settle(notices, codes, done, retry, at))
