@@ -232,6 +232,9 @@ type Store interface {
 	// sealed bytes, in no particular order.
 	OutboundUsage(ctx context.Context) ([]OutboundUse, error)
 
+	// Blobs is the blob store of spec/11-files.md.
+	Blobs
+
 	// Close flushes pending writes and releases the store. Calls after Close
 	// return ErrClosed.
 	Close() error

@@ -14,6 +14,7 @@ const (
 	ContentDelete   = 5
 	ContentReceipt  = 6
 	ContentTyping   = 7
+	ContentFile     = 8
 )
 
 // Content limits (spec/10-content.md).
@@ -34,6 +35,59 @@ type Content struct {
 	Reaction *string  `cbor:"4,keyasint,omitempty"`
 	IDs      [][]byte `cbor:"5,keyasint,omitempty"`
 	State    *uint64  `cbor:"6,keyasint,omitempty"`
+	File     *FileRef `cbor:"7,keyasint,omitempty"` // ContentFile; Text is the caption
+}
+
+// FileRef is a file shared by reference (spec/11-files.md): where its
+// encrypted blob is and what opens it. It travels only inside MLS
+// application messages.
+type FileRef struct {
+	Domain    string `cbor:"1,keyasint"` // the homeserver holding the blob
+	BlobID    []byte `cbor:"2,keyasint"` // BlobIDLen bytes
+	Key       []byte `cbor:"3,keyasint"` // FileKeyLen bytes
+	Hash      []byte `cbor:"4,keyasint"` // SHA-256 of the padded blob
+	Size      uint64 `cbor:"5,keyasint"` // plaintext bytes
+	MediaType string `cbor:"6,keyasint"` // e.g. "image/png"; "application/octet-stream" when unknown
+	Name      string `cbor:"7,keyasint"` // file name without directories
+}
+
+// BlobSize returns the padded size of the reference's blob.
+func (f *FileRef) BlobSize() uint64 { return PaddedBlobSize(EncryptedFileSize(f.Size)) }
+
+// Validate checks the reference's fields (spec/11-files.md section 11.5).
+func (f *FileRef) Validate() error {
+	switch {
+	case ValidateDomain(f.Domain) != nil:
+		return Errorf(CodeMalformed, "file domain %q", f.Domain)
+	case len(f.BlobID) != BlobIDLen:
+		return Errorf(CodeMalformed, "blob identifier of %d bytes", len(f.BlobID))
+	case len(f.Key) != FileKeyLen:
+		return Errorf(CodeMalformed, "file key of %d bytes", len(f.Key))
+	case len(f.Hash) != FileHashLen:
+		return Errorf(CodeMalformed, "file hash of %d bytes", len(f.Hash))
+	case f.Size > MaxFileSize:
+		return Errorf(CodeMalformed, "file of %d bytes", f.Size)
+	case len(f.MediaType) == 0 || len(f.MediaType) > MaxMediaType || !utf8.ValidString(f.MediaType):
+		return Errorf(CodeMalformed, "media type of %d bytes", len(f.MediaType))
+	case !ValidFileName(f.Name):
+		return Errorf(CodeMalformed, "file name %q", f.Name)
+	}
+	return nil
+}
+
+// ValidFileName reports whether name is a file name a reference may carry:
+// 1 to MaxFileName bytes of UTF-8, not "." or "..", without "/", "\\" or
+// control characters.
+func ValidFileName(name string) bool {
+	if len(name) == 0 || len(name) > MaxFileName || !utf8.ValidString(name) || name == "." || name == ".." {
+		return false
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f || r == '/' || r == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // DecodeContent decodes and checks a content item. Unknown content types
@@ -98,12 +152,17 @@ func (c *Content) Validate() error {
 			return err
 		}
 		return need(*c.State <= 1, "state 0 or 1")
+	case ContentFile:
+		if err := need(c.File != nil, "file reference"); err != nil {
+			return err
+		}
+		return c.File.Validate()
 	}
 	return nil
 }
 
 // Known reports whether the content type is one this version defines.
-func (c *Content) Known() bool { return c.Type >= ContentText && c.Type <= ContentTyping }
+func (c *Content) Known() bool { return c.Type >= ContentText && c.Type <= ContentFile }
 
 // MessageID returns the identifier of the application message carried by
 // an MLSMessage (spec/10-content.md section 10.2).

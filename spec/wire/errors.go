@@ -42,6 +42,10 @@ const (
 	CodeLinkInvalid          Code = 28
 	CodeLastDevice           Code = 29
 	CodeOutboundFull         Code = 30
+	CodeQuotaExceeded        Code = 31
+	CodeUnknownBlob          Code = 32
+	CodeBadRange             Code = 33
+	CodeBlobIncomplete       Code = 34
 )
 
 var codeNames = [...]string{
@@ -52,7 +56,8 @@ var codeNames = [...]string{
 	"mailbox_full", "envelope_too_large", "bad_padding", "no_key_package",
 	"limit_exceeded", "internal", "unavailable", "already_authenticated",
 	"domain_refused", "peer_unauthenticated", "expired", "link_invalid",
-	"last_device", "outbound_full",
+	"last_device", "outbound_full", "quota_exceeded", "unknown_blob",
+	"bad_range", "blob_incomplete",
 }
 
 // String returns the code's name from spec/14-errors.md, or "code_N".
@@ -132,4 +137,8 @@ var (
 	ErrLinkInvalid          = &Error{Code: CodeLinkInvalid}
 	ErrLastDevice           = &Error{Code: CodeLastDevice}
 	ErrOutboundFull         = &Error{Code: CodeOutboundFull}
+	ErrQuotaExceeded        = &Error{Code: CodeQuotaExceeded}
+	ErrUnknownBlob          = &Error{Code: CodeUnknownBlob}
+	ErrBadRange             = &Error{Code: CodeBadRange}
+	ErrBlobIncomplete       = &Error{Code: CodeBlobIncomplete}
 )

@@ -45,6 +45,8 @@ func DecodeFedRequest(b []byte) (Request, error) {
 		r = new(FedHello)
 	case TypeRelay:
 		r = new(Relay)
+	case TypeFedBlobGet:
+		r = new(FedBlobGet)
 	case TypeServerInfo:
 		r = new(ServerInfo)
 	case TypeGetDevices:

@@ -139,6 +139,18 @@ func RequestType(r Request) uint64 {
 		return TypeCreateLink
 	case *RemoveDevice:
 		return TypeRemoveDevice
+	case *BlobCreate:
+		return TypeBlobCreate
+	case *BlobPut:
+		return TypeBlobPut
+	case *BlobStatus:
+		return TypeBlobStatus
+	case *BlobFinish:
+		return TypeBlobFinish
+	case *BlobGet:
+		return TypeBlobGet
+	case *FedBlobGet:
+		return TypeFedBlobGet
 	case *FedHello:
 		return TypeFedHello
 	case *Relay:
@@ -187,6 +199,16 @@ func DecodeRequest(b []byte) (Request, error) {
 		r = new(CreateLink)
 	case TypeRemoveDevice:
 		r = new(RemoveDevice)
+	case TypeBlobCreate:
+		r = new(BlobCreate)
+	case TypeBlobPut:
+		r = new(BlobPut)
+	case TypeBlobStatus:
+		r = new(BlobStatus)
+	case TypeBlobFinish:
+		r = new(BlobFinish)
+	case TypeBlobGet:
+		r = new(BlobGet)
 	default:
 		return nil, Errorf(CodeUnknownRequest, "request type %d", t)
 	}

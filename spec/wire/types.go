@@ -17,6 +17,11 @@ const (
 	TypeGetDomainKey       = 11
 	TypeCreateLink         = 12
 	TypeRemoveDevice       = 13
+	TypeBlobCreate         = 14
+	TypeBlobPut            = 15
+	TypeBlobStatus         = 16
+	TypeBlobFinish         = 17
+	TypeBlobGet            = 18
 
 	TypeSuccess = 0 // response
 	TypeError   = 1 // response
@@ -24,8 +29,9 @@ const (
 	TypeDeliver  = 32 // push
 	TypeCaughtUp = 33 // push
 
-	TypeFedHello = 64 // federation request
-	TypeRelay    = 65 // federation request
+	TypeFedHello   = 64 // federation request
+	TypeRelay      = 65 // federation request
+	TypeFedBlobGet = 66 // federation request
 )
 
 // Header is key 0 of every request, response and push frame: the message

@@ -1,0 +1,79 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors of the blob store that callers decide on.
+var (
+	ErrUnknownBlob    = errors.New("store: unknown blob")
+	ErrQuota          = errors.New("store: blob quota exceeded")
+	ErrBadRange       = errors.New("store: part or range outside the blob")
+	ErrBlobIncomplete = errors.New("store: blob has parts missing")
+)
+
+// BlobID is the random identifier of a blob.
+type BlobID [16]byte
+
+// Blob is the state of an uploaded (or uploading) blob: opaque padded
+// ciphertext of spec/11-files.md. The store never learns what it holds.
+type Blob struct {
+	ID        BlobID
+	Owner     string // the uploading account's address
+	Size      int64  // padded size in bytes, fixed at creation
+	Received  int64  // bytes of the durable prefix: parts 0.. up to the first missing one
+	Complete  bool   // finished: readable by anyone who knows ID
+	CreatedAt time.Time
+	// Expires is when the blob is deleted: for an unfinished blob,
+	// CreatedAt plus the upload lifetime; for a complete one, the time it
+	// was finished plus the retention.
+	Expires time.Time
+}
+
+// BlobLimits bound what one account may hold in the blob store.
+type BlobLimits struct {
+	Quota         int64 // bytes of the account's unexpired blobs, unfinished ones counted at their full size
+	MaxUnfinished int   // unexpired unfinished blobs of one account
+}
+
+// Blobs is the blob store (spec/11-files.md): blobs split in parts of
+// wire.BlobPartSize bytes, uploaded in any order by their owner, readable
+// by range once finished. A part is durable when PutPart returns nil. A
+// blob that expired is unknown to every method even before it is deleted,
+// and deleting a blob never leaves part of it readable.
+type Blobs interface {
+	// CreateBlob records a new unfinished blob b (ID, Owner, Size,
+	// CreatedAt and Expires set by the caller). ErrQuota when the owner's
+	// unexpired blobs at b.CreatedAt plus b.Size exceed l.Quota; ErrLimit
+	// when the owner has l.MaxUnfinished unfinished blobs already; nothing
+	// is written then.
+	CreateBlob(ctx context.Context, b Blob, l BlobLimits) error
+	// PutPart writes part index (offset index × wire.BlobPartSize) of the
+	// unfinished blob id of owner and returns the blob's state afterwards.
+	// data must be the part's exact length (the last part may be shorter),
+	// else ErrBadRange, as for an index past the end. Writing a part again
+	// replaces it. On a complete blob it writes nothing and returns the
+	// blob. ErrUnknownBlob for an unknown or expired blob or one of another
+	// owner.
+	PutPart(ctx context.Context, owner string, id BlobID, index int64, data []byte, now time.Time) (Blob, error)
+	// BlobState returns the state of the blob id of owner, or
+	// ErrUnknownBlob (also when expired at now or of another owner).
+	BlobState(ctx context.Context, owner string, id BlobID, now time.Time) (Blob, error)
+	// FinishBlob makes a fully received blob of owner complete and sets its
+	// Expires to expires; on a complete blob it changes nothing and returns
+	// it. ErrBlobIncomplete when a part is missing; ErrUnknownBlob.
+	FinishBlob(ctx context.Context, owner string, id BlobID, now, expires time.Time) (Blob, error)
+	// ReadBlob reads into p the bytes of the complete, unexpired blob id
+	// from off, as many as p holds or the blob has, and returns their count
+	// and the blob's size. ErrUnknownBlob for an unknown, unfinished or
+	// expired blob; ErrBadRange when off is not below the size.
+	ReadBlob(ctx context.Context, id BlobID, off int64, p []byte, now time.Time) (n int, size int64, err error)
+	// DeleteExpiredBlobs deletes the blobs that expired by now, at most
+	// limit of them, and returns how many it deleted.
+	DeleteExpiredBlobs(ctx context.Context, now time.Time, limit int) (int, error)
+	// BlobUsage returns the bytes and count of the owner's unexpired blobs
+	// at now, as CreateBlob counts them against the quota.
+	BlobUsage(ctx context.Context, owner string, now time.Time) (bytes int64, blobs int, err error)
+}
