@@ -149,13 +149,17 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 	return chacha20poly1305.New(ck)
 }
 
-// nonce returns the nonce of chunk i: i as 11 bytes big-endian, then 1 for
-// the last chunk, 0 otherwise.
-func nonce(i int64, last bool) [chacha20poly1305.NonceSize]byte {
-	var n [chacha20poly1305.NonceSize]byte
+// nonce is the nonce of a chunk: its index as 11 bytes big-endian, then 1
+// for the last chunk, 0 otherwise.
+type nonce [chacha20poly1305.NonceSize]byte
+
+// set makes n the nonce of chunk i and returns it as a slice.
+func (n *nonce) set(i int64, last bool) []byte {
+	n[0], n[1], n[2] = 0, 0, 0
 	binary.BigEndian.PutUint64(n[3:11], uint64(i))
+	n[11] = 0
 	if last {
 		n[11] = 1
 	}
-	return n
+	return n[:]
 }

@@ -25,6 +25,7 @@ type BlobWriter struct {
 	out     io.Writer
 	want    []byte // the reference's blob hash
 	hash    hash.Hash
+	nonce   nonce
 	next    int64  // index of the chunk being received
 	buf     []byte // its bytes so far
 	off     int64  // blob bytes accepted
@@ -96,8 +97,7 @@ func ResumeBlobWriter(key, hash []byte, size int64, out io.Writer, prefix io.Rea
 		if err != nil {
 			return nil, 0, fmt.Errorf("filecrypt: reading kept plaintext: %w", err)
 		}
-		nc := nonce(i, w.l.last(i))
-		w.hash.Write(w.aead.Seal(w.buf[:0], nc[:], w.buf[:want], nil))
+		w.hash.Write(w.aead.Seal(w.buf[:0], w.nonce.set(i, w.l.last(i)), w.buf[:want], nil))
 		w.off += want + tagSize
 	}
 	w.buf = w.buf[:0]
@@ -166,8 +166,7 @@ func (w *BlobWriter) Write(p []byte) (int, error) {
 func (w *BlobWriter) openChunk() error {
 	i := w.next
 	w.hash.Write(w.buf)
-	nc := nonce(i, w.l.last(i))
-	plain, err := w.aead.Open(w.buf[:0], nc[:], w.buf, nil)
+	plain, err := w.aead.Open(w.buf[:0], w.nonce.set(i, w.l.last(i)), w.buf, nil)
 	if err != nil {
 		if i == 0 {
 			return fmt.Errorf("%w: chunk 0 does not authenticate (wrong file key, or not this file's blob)", ErrCorrupt)
