@@ -15,9 +15,10 @@
 // each chunk has authenticated (download). ResumeBlobWriter continues an
 // interrupted download from the plaintext kept so far. An interrupted
 // upload needs no resumption state: encryption is deterministic given the
-// key and the plaintext, so the uploader makes a new BlobReader over the
-// same plaintext with the same key and discards the first bytes, as many
-// as the server already has (blob-status "received").
+// key and the plaintext, so the uploader keeps the file key, makes a new
+// BlobReader over the same plaintext with it and reads and discards the
+// bytes the server already has (blob-status "received"); Sum covers them
+// too.
 //
 // Sizes are int64 byte counts, as in package io; a plaintext size is at
 // most wire.MaxFileSize.
@@ -62,7 +63,8 @@ var (
 	// ErrHashMismatch is a blob whose chunks all authenticate and whose
 	// padding is zero, but whose SHA-256 is not the reference's hash: it
 	// was made by someone who knows the key but is not the blob the
-	// sender referenced. It wraps ErrCorrupt.
+	// sender referenced (or, after ResumeBlobWriter, the kept plaintext
+	// was not the file's). It wraps ErrCorrupt.
 	ErrHashMismatch = fmt.Errorf("%w: blob hash does not match the file reference", ErrCorrupt)
 )
 

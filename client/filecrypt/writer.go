@@ -64,16 +64,16 @@ func NewBlobWriter(key, hash []byte, size int64, out io.Writer) (*BlobWriter, er
 
 // ResumeBlobWriter returns a BlobWriter that continues an interrupted
 // download of which the caller kept the first n plaintext bytes, which
-// prefix yields. n is a multiple of ChunkSize or the file's size: a
-// BlobWriter's Written value is always one. The plaintext already kept is
-// encrypted again, which gives the same blob bytes (encryption is
-// deterministic given the key), to recover the hash state; it is not
-// written to out again. The caller fetches the blob from blobOffset,
-// BlobOffset(n) (or CiphertextSize(size) when n is a non-zero size), on and
-// writes it to the returned writer, which writes the plaintext from byte
-// n on to out.
+// prefix yields. n is a multiple of ChunkSize or the file's size, as a
+// BlobWriter's Written value always is. The kept plaintext is encrypted
+// again, giving the same blob bytes (encryption is deterministic given the
+// key), to recover the hash state; it is not written to out again.
+// blobOffset is the first blob byte the caller fetches next and writes to
+// the returned writer: BlobOffset(n), or CiphertextSize(size) when n is the
+// size of a non-empty file. The writer writes the plaintext from byte n on
+// to out.
 //
-// A prefix that differs from the file (a damaged local copy) is not
+// A kept prefix that differs from the file (a damaged local copy) is not
 // noticed here: Close then fails with ErrHashMismatch. A prefix shorter
 // than n bytes gives an error wrapping ErrSize.
 func ResumeBlobWriter(key, hash []byte, size int64, out io.Writer, prefix io.Reader, n int64) (w *BlobWriter, blobOffset int64, err error) {
@@ -171,7 +171,7 @@ func (w *BlobWriter) openChunk() error {
 		if i == 0 {
 			return fmt.Errorf("%w: chunk 0 does not authenticate (wrong file key, or not this file's blob)", ErrCorrupt)
 		}
-		return fmt.Errorf("%w: chunk %d of %d does not authenticate (altered, reordered or truncated)", ErrCorrupt, i, w.l.chunks)
+		return fmt.Errorf("%w: chunk %d of %d does not authenticate (altered or out of place)", ErrCorrupt, i, w.l.chunks)
 	}
 	w.buf = w.buf[:0]
 	w.next++
