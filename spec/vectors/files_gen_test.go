@@ -69,6 +69,18 @@ type chunkVectors struct {
 	Generator   string        `json:"generator"`
 	Format      []string      `json:"format"`
 	Vectors     []chunkVector `json:"vectors"`
+	Invalid     []invalidBlob `json:"invalid"`
+}
+
+// invalidBlob is a blob a receiver must refuse for the file reference
+// (key, size and hash) given.
+type invalidBlob struct {
+	Description string `json:"description"`
+	FileKey     string `json:"file-key"`
+	Size        int64  `json:"size"`
+	Hash        string `json:"hash"`
+	Blob        string `json:"blob"`
+	Failure     string `json:"failure"`
 }
 
 // chunkVector is the encryption of one file.
@@ -238,6 +250,10 @@ func makeChunkVectors(t *testing.T) *chunkVectors {
 			"  sealed-sha256 (always) and tag (the last 16 bytes of sealed).",
 			"ciphertext-length: the bytes of the sealed chunks in order; blob-length: the padded length (files-padding.json);",
 			"blob = the sealed chunks followed by zero bytes up to blob-length (hex when blob-length <= 1024); blob-sha256: its SHA-256.",
+			"invalid: blobs a receiver must refuse for a file reference with file-key, size (plaintext bytes) and hash (the reference's blob hash);",
+			"  failure names the first check that fails when the blob is read in order: authentication (a chunk does not open: wrong key,",
+			"  altered chunk, last-chunk flag in the wrong place), padding (a padding byte is not zero), length (the blob is not",
+			"  blob-length bytes long), hash (every other check passes but SHA-256 of the blob is not hash).",
 		},
 	}
 	seq := func(start byte) []byte {
@@ -307,7 +323,63 @@ func makeChunkVectors(t *testing.T) *chunkVectors {
 		checkFilecrypt(t, key, p, blob)
 		cv.Vectors = append(cv.Vectors, v)
 	}
+	cv.Invalid = makeInvalidBlobs(t, cv.Vectors)
 	return cv
+}
+
+// makeInvalidBlobs returns the invalid blobs, made from small valid ones.
+func makeInvalidBlobs(t *testing.T, valid []chunkVector) []invalidBlob {
+	byDesc := func(d string) (chunkVector, []byte, []byte) {
+		for _, v := range valid {
+			if v.Description == d {
+				return v, unhex(t, v.FileKey), unhex(t, v.Blob)
+			}
+		}
+		t.Fatalf("no vector %q", d)
+		return chunkVector{}, nil, nil
+	}
+	one, oneKey, oneBlob := byDesc("1-byte file")
+	_, emptyKey, emptyBlob := byDesc("empty file: one empty last chunk")
+	six, sixKey, sixBlob := byDesc("600-byte file: its ciphertext (616 bytes) pads to 626")
+	var out []invalidBlob
+	add := func(desc string, key []byte, size int64, hash string, blob []byte, failure string) {
+		if hash == "" {
+			hash = hexSum(blob)
+		}
+		v := invalidBlob{Description: desc, FileKey: hex.EncodeToString(key), Size: size,
+			Hash: hash, Blob: hex.EncodeToString(blob), Failure: failure}
+		if err := openInvalid(t, v); !errors.Is(err, filecrypt.ErrCorrupt) {
+			t.Fatalf("%s: filecrypt gives %v", desc, err)
+		}
+		out = append(out, v)
+	}
+	sealed := func(key []byte, last bool, p []byte, blobLen int) []byte {
+		a, err := chacha20poly1305.New(chunkKey(t, key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, blobLen)
+		copy(b, a.Seal(nil, chunkNonce(0, last), p, nil))
+		return b
+	}
+	flip := func(b []byte, i int) []byte {
+		b = bytes.Clone(b)
+		b[i] ^= 1
+		return b
+	}
+	add("1-byte file opened with another file's key", emptyKey, 1, one.BlobSHA256, oneBlob, "authentication")
+	add("1-byte file, its chunk sealed without the last-chunk flag", oneKey, 1, "", sealed(oneKey, false, filesPattern(1), 541), "authentication")
+	add("empty file, its chunk sealed without the last-chunk flag", emptyKey, 0, "", sealed(emptyKey, false, nil, 541), "authentication")
+	add("1-byte file, a ciphertext byte altered", oneKey, 1, "", flip(oneBlob, 0), "authentication")
+	add("1-byte file, a tag byte altered", oneKey, 1, "", flip(oneBlob, 16), "authentication")
+	add("600-byte file's blob given as a 599-byte file (same blob length)", sixKey, 599, six.BlobSHA256, sixBlob, "authentication")
+	add("1-byte file, the last padding byte 01", oneKey, 1, "", flip(oneBlob, 540), "padding")
+	add("1-byte file, the first padding byte 01", oneKey, 1, "", flip(oneBlob, 17), "padding")
+	add("1-byte file, blob cut by one byte", oneKey, 1, "", oneBlob[:540], "length")
+	add("1-byte file, blob of the ciphertext only", oneKey, 1, "", oneBlob[:17], "length")
+	add("1-byte file, blob with a zero byte appended", oneKey, 1, "", append(bytes.Clone(oneBlob), 0), "length")
+	add("empty file's blob with another hash", emptyKey, 0, one.BlobSHA256, emptyBlob, "hash")
+	return out
 }
 
 // checkFilecrypt checks that client/filecrypt makes blob of plaintext p

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"testing"
@@ -126,4 +127,39 @@ func TestFileVectorsChunks(t *testing.T) {
 			}
 		})
 	}
+	if len(cv.Invalid) == 0 {
+		t.Fatal("no invalid blobs")
+	}
+	for _, v := range cv.Invalid {
+		t.Run(slug(v.Description), func(t *testing.T) {
+			err := openInvalid(t, v)
+			if !errors.Is(err, filecrypt.ErrCorrupt) {
+				t.Fatalf("got %v, want ErrCorrupt", err)
+			}
+			if errors.Is(err, filecrypt.ErrHashMismatch) != (v.Failure == "hash") {
+				t.Fatalf("failure %s: got %v", v.Failure, err)
+			}
+		})
+	}
+}
+
+// openInvalid writes an invalid blob to a BlobWriter, checking that the
+// failure comes where the vector says: at a chunk or padding byte (Write),
+// or at the end (Close: length and hash).
+func openInvalid(t *testing.T, v invalidBlob) error {
+	w, err := filecrypt.NewBlobWriter(unhex(t, v.FileKey), unhex(t, v.Hash), v.Size, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob := unhex(t, v.Blob)
+	_, werr := w.Write(blob)
+	cerr := w.Close()
+	atWrite := v.Failure == "authentication" || v.Failure == "padding" || (v.Failure == "length" && int64(len(blob)) > filecrypt.BlobSize(v.Size))
+	if atWrite != (werr != nil) {
+		t.Fatalf("failure %s: Write gave %v", v.Failure, werr)
+	}
+	if werr != nil && cerr != werr {
+		t.Fatalf("Close after a failed Write gave %v, not %v", cerr, werr)
+	}
+	return cerr
 }
