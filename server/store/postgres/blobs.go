@@ -305,3 +305,42 @@ func (s *Store) BlobUsage(ctx context.Context, owner string, now time.Time) (byt
 	}
 	return bytes, blobs, nil
 }
+
+var _ store.BlobLister = (*Store)(nil)
+
+// CompleteBlobs lists complete live blobs in ID order, for copying them.
+func (s *Store) CompleteBlobs(ctx context.Context, after store.BlobID, limit int, now time.Time) ([]store.Blob, error) {
+	var out []store.Blob
+	err := s.with(ctx, func(c *pgxpool.Conn) error {
+		rows, err := c.Query(ctx, `SELECT b.id, `+blobColumns+` FROM blobs b
+			WHERE b.id > $1 AND b.complete AND b.expires_ms > $2 ORDER BY b.id LIMIT $3`, after[:], millis(now), limit)
+		if err != nil {
+			return err
+		}
+		return scanAll(rows, func(r pgx.Rows) error {
+			var id []byte
+			b, _, err := scanBlob(withID{r, &id}, store.BlobID{})
+			if err != nil {
+				return err
+			}
+			if len(id) != len(b.ID) {
+				return fmt.Errorf("blob ID of %d bytes", len(id))
+			}
+			b.ID = store.BlobID(id)
+			out = append(out, b)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: list blobs: %w", err)
+	}
+	return out, nil
+}
+
+// withID is a row that holds a blob ID before what it is scanned for.
+type withID struct {
+	row pgx.Row
+	id  *[]byte
+}
+
+func (r withID) Scan(dest ...any) error { return r.row.Scan(append([]any{r.id}, dest...)...) }

@@ -1,9 +1,12 @@
 package postgres_test
 
 import (
+	"path/filepath"
+
 	"testing"
 
 	"github.com/xchat-im/xchat/server/store"
+	"github.com/xchat-im/xchat/server/store/sqlite"
 	"github.com/xchat-im/xchat/server/store/storetest"
 )
 
@@ -13,4 +16,15 @@ func TestBlobsReopen(t *testing.T) {
 		u := newSchema(t, true)
 		return open(t, u, limits), func(t *testing.T) store.Store { return open(t, u, limits) }
 	})
+}
+
+// Blobs copy from the SQLite store (xchatd copy).
+func TestCopyBlobsFromSQLite(t *testing.T) {
+	t.Parallel()
+	from, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "store.db"), store.DefaultLimits(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { from.Close() })
+	storetest.CopyBlobs(t, from, open(t, newSchema(t, true), store.DefaultLimits()))
 }

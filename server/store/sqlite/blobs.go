@@ -420,3 +420,43 @@ func (s *Store) BlobUsage(ctx context.Context, owner string, now time.Time) (byt
 	}
 	return bytes, blobs, nil
 }
+
+var _ store.BlobLister = (*Store)(nil)
+
+// CompleteBlobs lists complete live blobs in ID order, for copying them.
+func (s *Store) CompleteBlobs(ctx context.Context, after store.BlobID, limit int, now time.Time) ([]store.Blob, error) {
+	var out []store.Blob
+	err := s.read(func(db *sql.DB) error {
+		rows, err := db.QueryContext(ctx, `SELECT id, `+blobColumns+` FROM blobs
+			WHERE id > ? AND complete AND expires_ms > ? ORDER BY id LIMIT ?`, after[:], millis(now), limit)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id []byte
+			b, _, err := scanBlob(withID{rows, &id}, store.BlobID{})
+			if err != nil {
+				return err
+			}
+			if len(id) != len(b.ID) {
+				return fmt.Errorf("blob ID of %d bytes", len(id))
+			}
+			b.ID = store.BlobID(id)
+			out = append(out, b)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list blobs: %w", err)
+	}
+	return out, nil
+}
+
+// withID is a row that holds a blob ID before what it is scanned for.
+type withID struct {
+	row scanner
+	id  *[]byte
+}
+
+func (r withID) Scan(dest ...any) error { return r.row.Scan(append([]any{r.id}, dest...)...) }

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -28,6 +29,9 @@ var blobTests = []namedTest{
 	{"BlobReadUnfinished", testBlobReadUnfinished},
 	{"BlobDeleteExpired", testBlobDeleteExpired},
 	{"BlobUsage", testBlobUsage},
+	{"BlobCopy", testBlobCopy},
+	{"BlobFinishWhilePutting", testBlobFinishWhilePutting},
+	{"BlobDeleteWhileReading", testBlobDeleteWhileReading},
 }
 
 // part is wire.BlobPartSize as an int64.
@@ -635,4 +639,165 @@ func RunBlobsReopen(t *testing.T, open Reopener) {
 		t.Fatal("after reopening, the parts written before do not read back")
 	}
 	wantUsage(t, s, b.Owner, t0, done.Size+b.Size, 2)
+}
+
+func testBlobCopy(t *testing.T, open Opener) {
+	CopyBlobs(t, open(t, testLimits), open(t, testLimits))
+}
+
+// CopyBlobs checks that store.CopyBlobs copies the complete, unexpired
+// blobs of from, an empty store, into to, an empty store, and only them.
+func CopyBlobs(t *testing.T, from, to store.Store) {
+	ctx := t.Context()
+	t0 := now()
+	var want []store.Blob
+	for i, size := range []int64{smallBlob, bigBlob, 2 * part} {
+		b := newBlob(fmt.Sprintf("user%d@example.org", i%2), i, size, t0)
+		want = append(want, upload(t, from, b, blobData(byte(i), size), t0.Add(time.Duration(i+1)*time.Hour)))
+	}
+	unfinished := newBlob("user0@example.org", 10, bigBlob, t0)
+	createBlob(t, from, unfinished, noLimits)
+	putPart(t, from, unfinished, blobData(10, bigBlob), 0, t0)
+	expired := newBlob("user0@example.org", 11, smallBlob, t0)
+	upload(t, from, expired, blobData(11, smallBlob), t0.Add(time.Minute))
+
+	at := t0.Add(time.Minute)
+	n, err := store.CopyBlobs(ctx, from.(store.BlobSource), to, at, nil)
+	if err != nil || n != len(want) {
+		t.Fatalf("CopyBlobs = %d, %v; want %d", n, err, len(want))
+	}
+	for i, b := range want {
+		sameBlob(t, "copied blob", blobState(t, to, b, at), b, b.Size, true)
+		if !bytes.Equal(readAll(t, to, b.ID, int(part), at), blobData(byte(i), b.Size)) {
+			t.Fatalf("copied blob %d does not read back", i)
+		}
+	}
+	for _, b := range []store.Blob{unfinished, expired} {
+		_, err := to.BlobState(ctx, b.Owner, b.ID, t0)
+		wantErr(t, "BlobState of a blob not copied", err, store.ErrUnknownBlob)
+	}
+	// Again: nothing changes.
+	n, err = store.CopyBlobs(ctx, from.(store.BlobSource), to, at, nil)
+	if err != nil || n != len(want) {
+		t.Fatalf("CopyBlobs again = %d, %v; want %d", n, err, len(want))
+	}
+	wantUsage(t, to, "user0@example.org", at, smallBlob+2*part, 2)
+}
+
+// Parts written while the blob is finished change it before FinishBlob
+// returns or never: a complete blob's content is fixed, each part whole.
+func testBlobFinishWhilePutting(t *testing.T, open Opener) {
+	s := open(t, testLimits)
+	ctx := t.Context()
+	t0 := now()
+	b := newBlob("alice@example.org", 1, bigBlob, t0)
+	versions := make([][]byte, 4)
+	for k := range versions {
+		versions[k] = blobData(byte(k), b.Size)
+	}
+	createBlob(t, s, b, noLimits)
+	for i := range parts(b.Size) {
+		putPart(t, s, b, versions[0], i, t0)
+	}
+	var wg sync.WaitGroup
+	started := make(chan struct{}, parts(b.Size))
+	stop := make(chan struct{})
+	errs := make(chan error, parts(b.Size))
+	for i := range parts(b.Size) {
+		wg.Go(func() {
+			for k := 0; ; k++ {
+				got, err := s.PutPart(ctx, b.Owner, b.ID, i, partOf(versions[1+k%3], i), t0)
+				if err != nil {
+					errs <- fmt.Errorf("PutPart(%d): %w", i, err)
+					return
+				}
+				if k == 0 {
+					started <- struct{}{}
+				}
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if got.Complete && k > 0 {
+					<-stop
+					return
+				}
+			}
+		})
+	}
+	for range parts(b.Size) {
+		<-started
+	}
+	_, err := s.FinishBlob(ctx, b.Owner, b.ID, t0, b.Expires)
+	wantErr(t, "FinishBlob", err, nil)
+	first := readAll(t, s, b.ID, int(part), t0)
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(readAll(t, s, b.ID, int(part), t0), first) {
+		t.Fatal("a complete blob changed")
+	}
+	for i := range parts(b.Size) {
+		whole := false
+		for _, v := range versions {
+			whole = whole || bytes.Equal(partOf(first, i), partOf(v, i))
+		}
+		if !whole {
+			t.Fatalf("part %d of the complete blob is no part written", i)
+		}
+	}
+}
+
+// A blob being deleted reads whole, or not at all.
+func testBlobDeleteWhileReading(t *testing.T, open Opener) {
+	s := open(t, testLimits)
+	ctx := t.Context()
+	t0 := now()
+	b := newBlob("alice@example.org", 1, bigBlob, t0)
+	data := blobData(1, b.Size)
+	upload(t, s, b, data, t0.Add(time.Hour))
+	const readers = 4
+	var wg sync.WaitGroup
+	started := make(chan struct{}, readers)
+	errs := make(chan error, readers)
+	for r := range readers {
+		wg.Go(func() {
+			p := make([]byte, part)
+			for k := 0; k < 10000; k++ {
+				off := (int64(r)*part/3 + int64(k)*7919) % b.Size
+				n, _, err := s.ReadBlob(ctx, b.ID, off, p, t0)
+				if k == 0 {
+					started <- struct{}{}
+				}
+				if errors.Is(err, store.ErrUnknownBlob) {
+					return
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				if int64(n) != min(part, b.Size-off) || !bytes.Equal(p[:n], data[off:off+int64(n)]) {
+					errs <- fmt.Errorf("ReadBlob at %d while deleting read %d wrong bytes", off, n)
+					return
+				}
+			}
+		})
+	}
+	for range readers {
+		<-started
+	}
+	if n, err := s.DeleteExpiredBlobs(ctx, t0.Add(time.Hour), 10); err != nil || n != 1 {
+		t.Fatalf("DeleteExpiredBlobs = %d, %v", n, err)
+	}
+	_, _, err := s.ReadBlob(ctx, b.ID, 0, make([]byte, 10), t0)
+	wantErr(t, "ReadBlob after the delete", err, store.ErrUnknownBlob)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
 }
