@@ -106,8 +106,14 @@ func (s *Store) CreateBlob(ctx context.Context, b store.Blob, l store.BlobLimits
 		if l.MaxUnfinished > 0 && unfinished >= int64(l.MaxUnfinished) {
 			return store.ErrLimit
 		}
-		_, err = w.exec(`INSERT INTO blobs (id, owner, size, created_at_ms, expires_ms) VALUES (?, ?, ?, ?, ?)`,
+		// An ID whose file waits for removal (blob_deletions) is taken
+		// too.
+		n, err := w.exec(`INSERT INTO blobs (id, owner, size, created_at_ms, expires_ms)
+			SELECT ?1, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM blob_deletions WHERE id = ?1)`,
 			b.ID[:], b.Owner, b.Size, millis(b.CreatedAt), millis(b.Expires))
+		if err == nil && n == 0 {
+			err = errors.New("blob ID taken")
+		}
 		return err
 	})
 	if err != nil {
@@ -158,7 +164,10 @@ func (s *Store) PutPart(ctx context.Context, owner string, id store.BlobID, inde
 	}
 	gone := false
 	err = s.write(ctx, 64, func(w *wtx) error {
-		var prefix int64
+		var (
+			prefix int64
+			err    error
+		)
 		b, prefix, err = scanBlob(w.queryRow(`SELECT `+blobColumns+` FROM blobs WHERE id = ?`, id[:]), id)
 		if errors.Is(err, store.ErrUnknownBlob) {
 			gone = true
@@ -349,7 +358,7 @@ func (s *Store) DeleteExpiredBlobs(ctx context.Context, now time.Time, limit int
 	var n int64
 	err := s.write(ctx, 64, func(w *wtx) error {
 		var err error
-		if n, err = w.exec(`INSERT INTO blob_deletions (id)
+		if n, err = w.exec(`INSERT OR IGNORE INTO blob_deletions (id)
 			SELECT id FROM blobs WHERE expires_ms <= ? ORDER BY expires_ms LIMIT ?`, millis(now), limit); err != nil {
 			return err
 		}
