@@ -348,30 +348,40 @@ func (s *Store) ReadBlob(ctx context.Context, id store.BlobID, off int64, p []by
 	return 0, 0, fmt.Errorf("sqlite: read blob: the file of %x: %w", id[:], err)
 }
 
-// DeleteExpiredBlobs deletes the metadata of up to limit expired blobs in
-// one transaction, which also lists them in blob_deletions, and then their
-// files.
+// deleteBlobsChunk is how many blobs one write operation of
+// DeleteExpiredBlobs deletes at most: each may have thousands of part rows,
+// and the writer is everyone's.
+const deleteBlobsChunk = 16
+
+// DeleteExpiredBlobs deletes the metadata of up to limit expired blobs,
+// deleteBlobsChunk blobs a write operation that also lists them in
+// blob_deletions, and then their files.
 func (s *Store) DeleteExpiredBlobs(ctx context.Context, now time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, nil
-	}
-	var n int64
-	err := s.write(ctx, 64, func(w *wtx) error {
-		var err error
-		if n, err = w.exec(`INSERT OR IGNORE INTO blob_deletions (id)
-			SELECT id FROM blobs WHERE expires_ms <= ? ORDER BY expires_ms LIMIT ?`, millis(now), limit); err != nil {
+	deleted := 0
+	for deleted < limit {
+		chunk := min(limit-deleted, deleteBlobsChunk)
+		var n int64
+		err := s.write(ctx, 64, func(w *wtx) error {
+			var err error
+			if n, err = w.exec(`INSERT OR IGNORE INTO blob_deletions (id)
+				SELECT id FROM blobs WHERE expires_ms <= ? ORDER BY expires_ms LIMIT ?`, millis(now), chunk); err != nil {
+				return err
+			}
+			_, err = w.exec(`DELETE FROM blobs WHERE id IN (SELECT id FROM blob_deletions)`)
 			return err
+		})
+		if err != nil {
+			return deleted, fmt.Errorf("sqlite: delete expired blobs: %w", err)
 		}
-		_, err = w.exec(`DELETE FROM blobs WHERE id IN (SELECT id FROM blob_deletions)`)
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: delete expired blobs: %w", err)
+		deleted += int(n)
+		if int(n) < chunk {
+			break
+		}
 	}
 	if err := s.removeBlobFiles(ctx); err != nil {
-		return int(n), fmt.Errorf("sqlite: delete expired blobs: %w", err)
+		return deleted, fmt.Errorf("sqlite: delete expired blobs: %w", err)
 	}
-	return int(n), nil
+	return deleted, nil
 }
 
 // removeBlobFiles removes the files of the blobs listed in blob_deletions,
