@@ -227,7 +227,11 @@ func testBlobMaxUnfinished(t *testing.T, open Opener) {
 	createBlob(t, s, newBlob(alice, 5, smallBlob, t0), l)
 	wantErr(t, "CreateBlob of a third unfinished blob", s.CreateBlob(ctx, newBlob(alice, 6, smallBlob, t0), l), store.ErrLimit)
 	// The first expires.
-	createBlob(t, s, newBlob(alice, 7, smallBlob, t0.Add(time.Hour)), l)
+	t1 := t0.Add(time.Hour)
+	createBlob(t, s, newBlob(alice, 7, smallBlob, t1), l)
+	// Over both limits, the quota is what refuses.
+	both := store.BlobLimits{Quota: 3 * smallBlob, MaxUnfinished: 2}
+	wantErr(t, "CreateBlob over both limits", s.CreateBlob(ctx, newBlob(alice, 8, smallBlob, t1), both), store.ErrQuota)
 }
 
 // Concurrent creates never together exceed the limits.
