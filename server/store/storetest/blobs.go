@@ -329,6 +329,8 @@ func testBlobPutPartChecks(t *testing.T, open Opener) {
 	wantErr(t, "PutPart from another owner", err, store.ErrUnknownBlob)
 	_, err = s.PutPart(ctx, b.Owner, blobID(2), 0, partOf(data, 0), t0)
 	wantErr(t, "PutPart to an unknown blob", err, store.ErrUnknownBlob)
+	_, err = s.PutPart(ctx, "bob@example.org", b.ID, -1, nil, t0)
+	wantErr(t, "PutPart from another owner at a bad index", err, store.ErrUnknownBlob)
 	sameBlob(t, "after refused parts", blobState(t, s, b, t0), b, 0, false)
 	got := putPart(t, s, b, data, last, t0)
 	sameBlob(t, "after the last part", got, b, 0, false)
@@ -370,6 +372,12 @@ func testBlobPutPartComplete(t *testing.T, open Opener) {
 	other := blobData(2, b.Size)
 	for i := range parts(b.Size) {
 		sameBlob(t, "PutPart to a complete blob", putPart(t, s, b, other, i, t0), done, b.Size, true)
+	}
+	// Whatever the index and the data.
+	for _, index := range []int64{-1, 0, parts(b.Size)} {
+		got, err := s.PutPart(t.Context(), b.Owner, b.ID, index, other[:10], t0)
+		wantErr(t, fmt.Sprintf("PutPart(%d) of 10 bytes to a complete blob", index), err, nil)
+		sameBlob(t, "PutPart to a complete blob", got, done, b.Size, true)
 	}
 	_, err := s.PutPart(t.Context(), "bob@example.org", b.ID, 0, partOf(other, 0), t0)
 	wantErr(t, "PutPart from another owner to a complete blob", err, store.ErrUnknownBlob)
