@@ -25,11 +25,8 @@ type File struct {
 	Path string
 	// DownloadOut is the output path of an unfinished download, and
 	// DownloadDone the verified plaintext bytes of its temporary file.
-	// DownloadHash is the marshalled SHA-256 state of the blob bytes that
-	// DownloadDone covers.
 	DownloadOut  string
 	DownloadDone int64
-	DownloadHash []byte
 
 	// Read only: the group's name and kind.
 	GroupName string
@@ -37,8 +34,7 @@ type File struct {
 }
 
 const fileColumns = `f.blob_id, f.domain, f.file_key, f.blob_hash, f.size, f.media_type, f.name, f.caption, f.sender,
-	f.group_id, f.msg_id, f.sent_at_ms, f.received_at_ms, f.outgoing, f.path, f.download_out, f.download_done,
-	f.download_hash, coalesce(g.name, ''), coalesce(g.kind, 0)`
+	f.group_id, f.msg_id, f.sent_at_ms, f.received_at_ms, f.outgoing, f.path, f.download_out, f.download_done, coalesce(g.name, ''), coalesce(g.kind, 0)`
 
 func scanFile(rows *sql.Rows) (*File, error) {
 	var f File
@@ -46,8 +42,7 @@ func scanFile(rows *sql.Rows) (*File, error) {
 	var sent, recv int64
 	var out int
 	if err := rows.Scan(&f.Ref.BlobID, &f.Ref.Domain, &f.Ref.Key, &f.Ref.Hash, &f.Ref.Size, &f.Ref.MediaType, &f.Ref.Name,
-		&f.Caption, &f.Sender, &f.Group, &msgID, &sent, &recv, &out, &f.Path, &f.DownloadOut, &f.DownloadDone,
-		&f.DownloadHash, &f.GroupName, &f.GroupKind); err != nil {
+		&f.Caption, &f.Sender, &f.Group, &msgID, &sent, &recv, &out, &f.Path, &f.DownloadOut, &f.DownloadDone, &f.GroupName, &f.GroupKind); err != nil {
 		return nil, err
 	}
 	copy(f.MessageID[:], msgID)
@@ -107,18 +102,17 @@ func (t *Tx) File(blobID []byte) (*File, error) {
 }
 
 // SetDownloadProgress records an unfinished download of a file: its
-// output path, the verified plaintext bytes in its temporary file and the
-// hash state of the blob bytes they came from. An empty out clears it.
-func (t *Tx) SetDownloadProgress(blobID []byte, out string, done int64, hashState []byte) error {
-	return t.updateFile("download progress", `UPDATE files SET download_out = ?, download_done = ?, download_hash = ?
-		WHERE blob_id = ?`, out, done, hashState, blobID)
+// output path and the verified plaintext bytes in its temporary file. An
+// empty out clears it.
+func (t *Tx) SetDownloadProgress(blobID []byte, out string, done int64) error {
+	return t.updateFile("download progress", `UPDATE files SET download_out = ?, download_done = ? WHERE blob_id = ?`,
+		out, done, blobID)
 }
 
 // SetDownloaded records where a file was downloaded, and clears its
 // unfinished download.
 func (t *Tx) SetDownloaded(blobID []byte, path string) error {
-	return t.updateFile("downloaded", `UPDATE files SET path = ?, download_out = '', download_done = 0, download_hash = NULL
-		WHERE blob_id = ?`, path, blobID)
+	return t.updateFile("downloaded", `UPDATE files SET path = ?, download_out = '', download_done = 0 WHERE blob_id = ?`, path, blobID)
 }
 
 func (t *Tx) updateFile(what, query string, args ...any) error {

@@ -156,8 +156,7 @@ var migrations = []string{
 		outgoing INTEGER NOT NULL,
 		path TEXT NOT NULL DEFAULT '',
 		download_out TEXT NOT NULL DEFAULT '',
-		download_done INTEGER NOT NULL DEFAULT 0,
-		download_hash BLOB
+		download_done INTEGER NOT NULL DEFAULT 0
 	);
 	CREATE INDEX files_received ON files (received_at_ms);
 	CREATE TABLE uploads (
