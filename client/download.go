@@ -76,7 +76,7 @@ func (cl *Client) DownloadFile(ctx context.Context, id string, o DownloadOptions
 		if serr := d.save(context.WithoutCancel(ctx), -1); serr != nil {
 			return "", n, serr
 		}
-		return "", n, fmt.Errorf("%w: %s: %w", ErrFileCorrupt, f.Ref.Name, err)
+		return "", n, fmt.Errorf("%w %s: %w", ErrFileCorrupt, f.Ref.Name, err)
 	}
 	if err != nil {
 		// What verified stays for the next run, even when ctx ended.

@@ -19,7 +19,7 @@ var ErrUnknownFile = errors.New("no such file in this profile (see 'xchat file l
 // file its reference names: tampered with, truncated or extended, with
 // non-zero padding, or under another key. It wraps the error of package
 // client/filecrypt that says which.
-var ErrFileCorrupt = errors.New("the downloaded file is corrupt (tampered with, truncated, or a wrong key)")
+var ErrFileCorrupt = errors.New("corrupt file")
 
 // ErrFileExists is returned by DownloadFile when its output path exists:
 // a download never replaces a file.

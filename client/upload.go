@@ -295,8 +295,8 @@ type blobPart struct {
 }
 
 // putParts reads the whole blob and sends its parts from index from on,
-// transferWindow at a time. Progress counts the parts the homeserver
-// stored.
+// transferWindow at a time. Progress reports the blob's durable prefix on
+// the homeserver: where a later run resumes.
 func (cl *Client) putParts(parent context.Context, up *profile.Upload, blob io.Reader, from uint64, progress func(FileProgress)) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
@@ -317,9 +317,9 @@ func (cl *Client) putParts(parent context.Context, up *profile.Upload, blob io.R
 	}
 	jobs := make(chan blobPart)
 	type result struct {
-		n   int
-		buf []byte
-		err error
+		received uint64
+		buf      []byte
+		err      error
 	}
 	results := make(chan result)
 	readErr := make(chan error, 1)
@@ -367,7 +367,7 @@ func (cl *Client) putParts(parent context.Context, up *profile.Upload, blob io.R
 					err = fmt.Errorf("upload of %s: part %d: %w", up.Name, p.index, err)
 				}
 				select {
-				case results <- result{len(p.data), p.data[:cap(p.data)], err}:
+				case results <- result{ok.Received, p.data[:cap(p.data)], err}:
 				case <-ctx.Done():
 				}
 			}
@@ -382,7 +382,7 @@ func (cl *Client) putParts(parent context.Context, up *profile.Upload, blob io.R
 			cancel()
 		}
 		if r.err == nil {
-			done += int64(r.n)
+			done = max(done, int64(min(r.received, up.BlobSize)))
 			report(done)
 		}
 		select {
