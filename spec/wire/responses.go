@@ -66,8 +66,9 @@ type Limits struct {
 	RegistrationBurst      uint64 `cbor:"9,keyasint,omitempty"`
 	RegistrationIntervalMs uint64 `cbor:"10,keyasint,omitempty"`
 	// Keys 11 to 15 are the blob limits of a server that offers files
-	// (spec/11-files.md section 11.8), announced together. Zero (absent):
-	// the server does not offer files.
+	// (spec/11-files.md section 11.8). MaxBlobSize zero (absent): the
+	// server does not offer files. BlobQuota or MaxUnfinishedUploads zero
+	// (absent): the server sets no such limit.
 
 	// MaxBlobSize is the largest blob the server accepts, in bytes.
 	MaxBlobSize uint64 `cbor:"11,keyasint,omitempty"`

@@ -141,6 +141,16 @@ func encodeSuccess(t testing.TB, v any) []byte {
 		b, err = wire.EncodeSuccess(v)
 	case *wire.CreateLinkOK:
 		b, err = wire.EncodeSuccess(v)
+	case *wire.BlobCreateOK:
+		b, err = wire.EncodeSuccess(v)
+	case *wire.BlobPutOK:
+		b, err = wire.EncodeSuccess(v)
+	case *wire.BlobStatusOK:
+		b, err = wire.EncodeSuccess(v)
+	case *wire.BlobFinishOK:
+		b, err = wire.EncodeSuccess(v)
+	case *wire.BlobGetOK:
+		b, err = wire.EncodeSuccess(v)
 	default:
 		t.Fatalf("not a success response: %T", v)
 	}
@@ -164,6 +174,16 @@ func successResponses() []any {
 		&wire.SendOK{Results: []wire.Code{wire.CodeOK, wire.CodeTokenInvalid, wire.CodeMailboxFull}},
 		&wire.SenderCertOK{Cert: []byte{0xa0}},
 		&wire.CreateLinkOK{Token: repeat(0x1c, wire.LinkTokenLen), Expires: 1795000600},
+		&wire.ServerInfoOK{Domain: "example.org", CertKey: repeat(1, 32), Registration: wire.RegistrationOpen,
+			Limits: wire.Limits{MaxFrame: wire.MaxFrame, MaxSealed: 66672, MaxEnvelopesPerSend: 256, MaxIDsPerAck: 1024,
+				MaxKeyPackages: 1000, MaxKeyPackageLen: 16384, RetentionSeconds: 2592000, MailboxMaxEnvelopes: 10000,
+				MaxBlobSize: wire.MaxBlobSize, BlobQuota: wire.BlobQuota, BlobRetentionSeconds: wire.BlobRetention,
+				UploadLifetimeSeconds: wire.UploadLifetime, MaxUnfinishedUploads: wire.MaxUnfinished}},
+		&wire.BlobCreateOK{ID: repeat(0xb1, wire.BlobIDLen), Expires: 1795000600000},
+		&wire.BlobPutOK{Received: wire.BlobPartSize},
+		&wire.BlobStatusOK{Size: wire.MinBlobSize, Received: wire.MinBlobSize, Complete: true, Expires: 1795000600000},
+		&wire.BlobFinishOK{Expires: 1797592600000},
+		&wire.BlobGetOK{Data: repeat(0xd1, 100), Size: wire.MinBlobSize},
 	}
 }
 
