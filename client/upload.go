@@ -362,7 +362,7 @@ func (cl *Client) putParts(parent context.Context, up *profile.Upload, blob io.R
 		wg.Go(func() {
 			for p := range jobs {
 				var ok wire.BlobPutOK
-				err := cl.c.do(ctx, &wire.BlobPut{ID: up.BlobID, Index: p.index, Data: p.data}, &ok)
+				err := cl.transfer(ctx, &wire.BlobPut{ID: up.BlobID, Index: p.index, Data: p.data}, &ok)
 				if err != nil {
 					err = fmt.Errorf("upload of %s: part %d: %w", up.Name, p.index, err)
 				}
