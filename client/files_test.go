@@ -14,9 +14,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xchat-im/xchat/client"
 	"github.com/xchat-im/xchat/client/filecrypt"
+	"github.com/xchat-im/xchat/server"
 	"github.com/xchat-im/xchat/server/servertest"
 	"github.com/xchat-im/xchat/spec/wire"
 )
@@ -433,4 +435,72 @@ func TestDownloadCorrupt(t *testing.T) {
 	if _, _, err := bob.c.DownloadFile(ctx, "zz", client.DownloadOptions{}); !errors.Is(err, client.ErrUnknownFile) {
 		t.Fatalf("bad file id: %v", err)
 	}
+}
+
+// An upload whose blob the homeserver no longer knows (its unfinished
+// lifetime ended) starts over with a new blob.
+func TestUploadStartsOverWhenExpired(t *testing.T) {
+	t.Parallel()
+	s := servertest.Start(t, servertest.Options{Limits: server.Limits{UploadLifetime: 3 * time.Second}})
+	alice, bob := register(t, s, "alice@a.test"), register(t, s, "bob@a.test")
+	path, data := randomFile(t, "slides.odp", 3<<19)
+	ctx, cancel := context.WithCancel(t.Context())
+	_, err := alice.c.SendFile(ctx, "bob@a.test", client.SendFileOptions{Path: path, Progress: func(p client.FileProgress) {
+		if p.Done > 0 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled upload: %v", err)
+	}
+	blobID := client.PendingUploadBlob(t, alice.p, path, "bob@a.test")
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		_, err := client.BlobStatus(t.Context(), alice.c, blobID)
+		if errors.Is(err, wire.ErrUnknownBlob) {
+			break
+		}
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("blob status: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the server's clock
+	}
+	var first client.FileProgress
+	sent, err := alice.c.SendFile(t.Context(), "bob@a.test", client.SendFileOptions{Path: path, Progress: func(p client.FileProgress) {
+		if first == (client.FileProgress{}) {
+			first = p
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Resumed != 0 || sent.ID == hex.EncodeToString(blobID) {
+		t.Fatalf("restarted upload: progress %+v, blob %s (the expired one %x)", first, sent.ID, blobID)
+	}
+	bob.fileMessage()
+	out := filepath.Join(t.TempDir(), "s.odp")
+	if _, _, err := bob.c.DownloadFile(t.Context(), sent.ID, client.DownloadOptions{Out: out}); err != nil {
+		t.Fatal(err)
+	}
+	sameFile(t, out, data)
+}
+
+// A download from another domain that its homeserver meters
+// (rate_limited with a retry-after) continues after the pauses it asks
+// for.
+func TestDownloadRateLimited(t *testing.T) {
+	t.Parallel()
+	ss := servertest.StartFederation(t, servertest.Options{Limits: server.Limits{FedBlobRate: 1 << 20}}, "a.test", "b.test")
+	alice := register(t, ss["a.test"], "alice@a.test")
+	bob := register(t, ss["b.test"], "bob@b.test")
+	path, data := randomFile(t, "big.iso", 5<<20+3)
+	sent, err := alice.c.SendFile(t.Context(), "bob@b.test", client.SendFileOptions{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.fileMessage()
+	out := filepath.Join(t.TempDir(), "big.iso")
+	if _, _, err := bob.c.DownloadFile(t.Context(), sent.ID, client.DownloadOptions{Out: out}); err != nil {
+		t.Fatal(err)
+	}
+	sameFile(t, out, data)
 }
