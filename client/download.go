@@ -104,9 +104,12 @@ func (cl *Client) DownloadFile(ctx context.Context, id string, o DownloadOptions
 // downloadPath returns the absolute output path of a download of a file
 // named name to out.
 func downloadPath(out, name string) (string, error) {
-	if out == "" {
-		out = name
-	} else if fi, err := os.Stat(out); err == nil && fi.IsDir() {
+	if fi, err := os.Stat(out); out == "" || err == nil && fi.IsDir() {
+		// Received references are checked; this keeps a name that could
+		// leave the directory out, whatever the profile holds.
+		if !wire.ValidFileName(name) {
+			return "", fmt.Errorf("the file's name %q cannot be used: give an output path", name)
+		}
 		out = filepath.Join(out, name)
 	}
 	return filepath.Abs(out)
