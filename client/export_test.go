@@ -18,6 +18,10 @@ func SetHooks(c *Client, afterReceive, afterStore func()) {
 	c.afterReceive, c.afterStore = afterReceive, afterStore
 }
 
+// SetQueueHook sets the test hook that runs after a content item is
+// queued in the outbox and before it is sent.
+func SetQueueHook(c *Client, afterQueue func()) { c.afterQueue = afterQueue }
+
 // ErrInjected is the error FailEditLookupOnce injects.
 var ErrInjected = errors.New("injected profile read failure")
 

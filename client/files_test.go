@@ -504,3 +504,65 @@ func TestDownloadRateLimited(t *testing.T) {
 	}
 	sameFile(t, out, data)
 }
+
+// A client killed halfway through an upload resumes it in the next run;
+// one killed after queueing a file message and before sending it sends it
+// at its next connection, once, and starts no upload again.
+func TestUploadSurvivesCrash(t *testing.T) {
+	t.Parallel()
+	_, aliceDir, bobDir := setup(t)
+	path, data := randomFile(t, "crash.bin", 3<<20)
+	runCrashChild(t, "upload", aliceDir, "XCHAT_TEST_FILE="+path)
+	path2, data2 := randomFile(t, "queued.bin", 700<<10)
+	runCrashChild(t, "queued", aliceDir, "XCHAT_TEST_FILE="+path2)
+
+	p, err := client.OpenProfile(aliceDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c, err := client.Connect(t.Context(), p) // sends what the outbox holds
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var first client.FileProgress
+	sent, err := c.SendFile(t.Context(), "bob@a.test", client.SendFileOptions{Path: path, Progress: func(p client.FileProgress) {
+		if first == (client.FileProgress{}) {
+			first = p
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Resumed < first.Total/2 {
+		t.Fatalf("upload after the crash resumed at %d of %d", first.Resumed, first.Total)
+	}
+	files, err := p.Files(t.Context())
+	if err != nil || len(files) != 2 || files[0].ID != sent.ID || files[1].Ref.Name != "queued.bin" {
+		t.Fatalf("alice's files %+v, %v", files, err)
+	}
+
+	bp, err := client.OpenProfile(bobDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := &user{t: t, dir: bobDir, p: bp}
+	bob.connect()
+	bob.recvWhile(func() bool {
+		fs, err := bob.p.Files(t.Context())
+		return err == nil && len(fs) < 2
+	})
+	ms, err := bob.p.Messages(t.Context())
+	if err != nil || len(ms) != 3 {
+		t.Fatalf("bob's messages %+v, %v", ms, err)
+	}
+	want := map[string][]byte{sent.ID: data, files[1].ID: data2}
+	for id, data := range want {
+		out := filepath.Join(t.TempDir(), "f")
+		if _, _, err := bob.c.DownloadFile(t.Context(), id, client.DownloadOptions{Out: out}); err != nil {
+			t.Fatal(err)
+		}
+		sameFile(t, out, data)
+	}
+}

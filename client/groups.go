@@ -517,6 +517,9 @@ func (cl *Client) sendContentWith(ctx context.Context, id []byte, c *wire.Conten
 		if err != nil {
 			return false, err
 		}
+		if cl.afterQueue != nil {
+			cl.afterQueue()
+		}
 		return true, cl.flushOutbox(ctx)
 	}
 }
