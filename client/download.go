@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/xchat-im/xchat/client/filecrypt"
 	"github.com/xchat-im/xchat/client/internal/profile"
@@ -19,7 +21,7 @@ const partialSuffix = ".xchat-download"
 
 // checkpointParts is how many parts a download writes between two
 // records of its progress in the profile.
-const checkpointParts = 8
+const checkpointParts = 16
 
 // DownloadOptions are the inputs of DownloadFile.
 type DownloadOptions struct {
@@ -110,9 +112,22 @@ func downloadPath(out, name string) (string, error) {
 		if !wire.ValidFileName(name) {
 			return "", fmt.Errorf("the file's name %q cannot be used: give an output path", name)
 		}
-		out = filepath.Join(out, name)
+		out = filepath.Join(out, savedName(name))
 	}
 	return filepath.Abs(out)
+}
+
+// savedName returns the name under which a file named name is saved:
+// characters that change how a name displays (format characters such as
+// U+202E, line and paragraph separators) replaced by "_"
+// (spec/11-files.md section 11.5).
+func savedName(name string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.In(r, unicode.Cf, unicode.Cc, unicode.Zl, unicode.Zp) {
+			return '_'
+		}
+		return r
+	}, name)
 }
 
 // partialPath returns the temporary file of a download to out.

@@ -36,3 +36,45 @@ func TestDownloadPath(t *testing.T) {
 		t.Errorf("partial path %q", got)
 	}
 }
+
+// A saved name shows what it is: characters that change how it displays
+// are replaced.
+func TestSavedName(t *testing.T) {
+	for in, want := range map[string]string{
+		"photo.jpg":            "photo.jpg",
+		"invoice\u202egpj.exe": "invoice_gpj.exe",
+		"a\u2028b\u2029c":      "a_b_c",
+		"zero\u200bwidth":      "zero_width",
+		"ünïcödé 文件.txt":       "ünïcödé 文件.txt",
+	} {
+		if got := savedName(in); got != want {
+			t.Errorf("savedName(%q) = %q, want %q", in, got, want)
+		}
+	}
+	dir := t.TempDir()
+	if got, err := downloadPath(dir, "x\u202etxt.exe"); err != nil || got != filepath.Join(dir, "x_txt.exe") {
+		t.Errorf("download path %q, %v", got, err)
+	}
+}
+
+// The media type sent: given, else from the extension, else
+// application/octet-stream; lower case, without parameters.
+func TestMediaType(t *testing.T) {
+	for _, c := range []struct{ given, name, want string }{
+		{"", "notes.txt", "text/plain"},
+		{"", "photo.JPG", "image/jpeg"},
+		{"", "data.unknown-ext", "application/octet-stream"},
+		{"", "noext", "application/octet-stream"},
+		{"Text/HTML; charset=utf-8", "x.bin", "text/html"},
+		{"application/x-custom", "x.txt", "application/x-custom"},
+	} {
+		if got, err := mediaType(c.given, c.name); err != nil || got != c.want {
+			t.Errorf("mediaType(%q, %q) = %q, %v; want %q", c.given, c.name, got, err, c.want)
+		}
+	}
+	for _, bad := range []string{"text", "a b/c", "/"} {
+		if got, err := mediaType(bad, "x"); err == nil {
+			t.Errorf("mediaType(%q) = %q", bad, got)
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -111,15 +112,9 @@ func openSource(o SendFileOptions) (*source, error) {
 	if !wire.ValidFileName(name) {
 		return nil, fmt.Errorf("file name %q cannot be sent (1 to %d bytes of UTF-8, no control characters or backslashes)", name, wire.MaxFileName)
 	}
-	mt := o.MediaType
-	if mt == "" {
-		mt = mime.TypeByExtension(filepath.Ext(name))
-	}
-	if mt == "" {
-		mt = "application/octet-stream"
-	}
-	if len(mt) > wire.MaxMediaType || !utf8.ValidString(mt) {
-		return nil, fmt.Errorf("media type of %d bytes; at most %d", len(mt), wire.MaxMediaType)
+	mt, err := mediaType(o.MediaType, name)
+	if err != nil {
+		return nil, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -139,6 +134,28 @@ func openSource(o SendFileOptions) (*source, error) {
 		return nil, fmt.Errorf("%s: %d bytes; a file has at most %d", path, fi.Size(), int64(wire.MaxFileSize))
 	}
 	return &source{f: f, path: path, size: fi.Size(), modTime: fi.ModTime().UnixNano(), name: name, mediaType: mt}, nil
+}
+
+// mediaType returns the media type to send for a file named name: given,
+// else the one of the name's extension, else application/octet-stream;
+// type/subtype in lower case without parameters (spec/11-files.md section
+// 11.5).
+func mediaType(given, name string) (string, error) {
+	if given != "" {
+		mt, _, err := mime.ParseMediaType(given)
+		if err != nil || !strings.Contains(mt, "/") {
+			return "", fmt.Errorf("media type %q: not type/subtype", given)
+		}
+		if len(mt) > wire.MaxMediaType {
+			return "", fmt.Errorf("media type of %d bytes; at most %d", len(mt), wire.MaxMediaType)
+		}
+		return mt, nil
+	}
+	mt, _, err := mime.ParseMediaType(mime.TypeByExtension(filepath.Ext(name)))
+	if err != nil || !strings.Contains(mt, "/") || len(mt) > wire.MaxMediaType {
+		return "application/octet-stream", nil
+	}
+	return mt, nil
 }
 
 // sendFile uploads src (or continues its upload to target) and sends its
