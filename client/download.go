@@ -72,6 +72,7 @@ func (cl *Client) DownloadFile(ctx context.Context, id string, o DownloadOptions
 		return "", 0, err
 	}
 	err = d.run(ctx, n)
+	n = d.start
 	if errors.Is(err, filecrypt.ErrCorrupt) {
 		d.tmp.Close()
 		os.Remove(d.tmpPath)
@@ -160,6 +161,7 @@ type download struct {
 	tmpPath  string
 	tmp      *os.File
 	w        *filecrypt.BlobWriter
+	start    int64 // the plaintext bytes kept from an earlier run
 	progress func(FileProgress)
 }
 
@@ -213,10 +215,11 @@ func (d *download) run(ctx context.Context, n int64) error {
 	size := int64(d.ref.Size)
 	var off int64
 	var err error
+	d.start = n
 	if n > 0 {
 		d.w, off, err = filecrypt.ResumeBlobWriter(d.ref.Key, d.ref.Hash, size, io.NewOffsetWriter(d.tmp, n), io.NewSectionReader(d.tmp, 0, n), n)
 		if errors.Is(err, filecrypt.ErrSize) {
-			n = 0 // the kept plaintext is shorter than recorded: start over
+			n, d.start = 0, 0 // the kept plaintext is shorter than recorded: start over
 			if err := d.tmp.Truncate(0); err != nil {
 				return err
 			}
