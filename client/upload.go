@@ -74,8 +74,13 @@ func (cl *Client) SendFile(ctx context.Context, to string, o SendFileOptions) (*
 // path, size and modification time), and the same group continues it:
 // only the parts the homeserver does not hold are sent. When the
 // homeserver no longer has the blob, the upload starts over. The message
-// is queued in the transaction that marks the upload done, so that it is
-// sent once.
+// (with the caption of the call that sends it) is queued in the
+// transaction that marks the upload done, so that it is sent once.
+//
+// It returns the file as Files lists it. An error together with a file
+// means that the message is queued but not sent yet: it waits in the
+// outbox and leaves with the next send or connection, as a text message
+// does.
 func (cl *Client) SendGroupFile(ctx context.Context, group []byte, o SendFileOptions) (*File, error) {
 	src, err := openSource(o)
 	if err != nil {
