@@ -566,3 +566,28 @@ func TestUploadSurvivesCrash(t *testing.T) {
 		sameFile(t, out, data)
 	}
 }
+
+// An empty file is one empty chunk in the smallest blob; it arrives empty.
+func TestEmptyFile(t *testing.T) {
+	t.Parallel()
+	s := servertest.Start(t, servertest.Options{})
+	alice, bob := register(t, s, "alice@a.test"), register(t, s, "bob@a.test")
+	path, _ := randomFile(t, "empty.txt", 0)
+	var last client.FileProgress
+	sent, err := alice.c.SendFile(t.Context(), "bob@a.test", client.SendFileOptions{Path: path, Caption: "nothing",
+		Progress: func(p client.FileProgress) { last = p }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent.Ref.Size != 0 || sent.Ref.MediaType != "text/plain" || last.Total != wire.MinBlobSize || last.Done != last.Total {
+		t.Fatalf("sent %+v, progress %+v", sent, last)
+	}
+	if m := bob.fileMessage(); m.Text != "nothing" || m.File.Size != 0 {
+		t.Fatalf("message %+v", m)
+	}
+	out := filepath.Join(t.TempDir(), "e.txt")
+	if _, _, err := bob.c.DownloadFile(t.Context(), sent.ID, client.DownloadOptions{Out: out}); err != nil {
+		t.Fatal(err)
+	}
+	sameFile(t, out, nil)
+}
