@@ -441,7 +441,7 @@ func TestDownloadCorrupt(t *testing.T) {
 // lifetime ended) starts over with a new blob.
 func TestUploadStartsOverWhenExpired(t *testing.T) {
 	t.Parallel()
-	s := servertest.Start(t, servertest.Options{Limits: server.Limits{UploadLifetime: 3 * time.Second}})
+	s := servertest.Start(t, servertest.Options{Limits: server.Limits{UploadLifetime: 8 * time.Second}})
 	alice, bob := register(t, s, "alice@a.test"), register(t, s, "bob@a.test")
 	path, data := randomFile(t, "slides.odp", 3<<19)
 	ctx, cancel := context.WithCancel(t.Context())
