@@ -417,6 +417,8 @@ func TestBlobErrors(t *testing.T) {
 			t.Errorf("blob-get %s: %v, want %s", c.name, err, c.code)
 		}
 	}
+	_, err = bob.get("A.test", id, 0, 10)
+	servertest.MustCode(t, err, wire.CodeInvalidAddress)
 }
 
 // The quota counts unfinished blobs at their full size, and the unfinished
