@@ -27,7 +27,8 @@ func TestArgs(t *testing.T) {
 		TrustCAs: []string{"ca.pem"}, AllowDomains: []string{"b.test"}, DenyDomains: []string{"x.test"},
 		Lease: 2 * time.Second, Scan: time.Second,
 		Limits: server.Limits{ConnsPerAddress: 3, ClaimsPerTarget: server.Rate{Burst: 5, Interval: time.Minute},
-			LookupMisses: server.Rate{Burst: -1}},
+			LookupMisses: server.Rate{Burst: -1}, BlobQuota: 3 << 30, MaxUnfinished: -1,
+			UploadLifetime: time.Hour, BlobRetention: 1000 * time.Hour, FedBlobRate: -1},
 	}.Args()
 	if err != nil {
 		t.Fatal(err)
@@ -35,14 +36,16 @@ func TestArgs(t *testing.T) {
 	want := strings.Fields("--domain a.test --listen 127.0.0.1:9 --data d --db postgres://x --tls-cert c.pem --tls-key c.key " +
 		"--registration invite --max-connections 7 --peer b.test=127.0.0.1:2 --peer c.test=127.0.0.1:3 --trust-ca ca.pem " +
 		"--allow-domain b.test --deny-domain x.test --relay-lease 2s --queue-scan 1s " +
-		"--max-conns-per-address 3 --claims-per-device 5/1m0s --lookup-misses-per-account none")
+		"--max-conns-per-address 3 --claims-per-device 5/1m0s --lookup-misses-per-account none " +
+		"--blob-quota 3GiB --max-unfinished-uploads -1 --upload-lifetime 1h0m0s --blob-retention 1000h0m0s --fed-blob-rate none")
 	if !slices.Equal(args, want) {
 		t.Errorf("Args:\n got %q\nwant %q", args, want)
 	}
 	if args, err := (daemon.Config{}).Args(); err != nil || len(args) != 0 {
 		t.Errorf("zero Config: %q, %v; want no flags", args, err)
 	}
-	for _, c := range []daemon.Config{{Retry: time.Second}, {OutboundTTL: time.Hour}, {Now: time.Now}, {Domain: "bad domain"}} {
+	for _, c := range []daemon.Config{{Retry: time.Second}, {OutboundTTL: time.Hour}, {Now: time.Now}, {Domain: "bad domain"},
+		{BlobSweep: time.Second}, {Limits: server.Limits{BlobRetention: time.Hour}}} {
 		if _, err := c.Args(); err == nil {
 			t.Errorf("Args accepted %+v", c)
 		}
@@ -78,6 +81,7 @@ func TestStartProcess(t *testing.T) {
 		Registration: server.RegistrationClosed, MaxConnections: 10,
 		Peers: map[string]string{"q.test": "127.0.0.1:9"}, TrustCAs: []string{devca.CertPath(caDir)},
 		AllowDomains: []string{"q.test"}, DenyDomains: []string{"r.test"}, Lease: 2 * time.Second, Scan: time.Second,
+		Limits: server.Limits{BlobQuota: 1 << 30, MaxUnfinished: 3, UploadLifetime: 2 * time.Hour, BlobRetention: 800 * time.Hour},
 	}.Args()
 	if err != nil {
 		t.Fatal(err)
@@ -92,8 +96,12 @@ func TestStartProcess(t *testing.T) {
 		t.Fatalf("%v: %s", err, stderr.String())
 	}
 	t.Cleanup(p.Kill)
-	if info := serverInfo(t, addrOf(t, p.Addr()), "p.test", devca.CertPath(caDir)); info.Registration != wire.RegistrationClosed {
+	info := serverInfo(t, addrOf(t, p.Addr()), "p.test", devca.CertPath(caDir))
+	if info.Registration != wire.RegistrationClosed {
 		t.Errorf("server-info registration %d, want closed", info.Registration)
+	}
+	if l := info.Limits; l.BlobQuota != 1<<30 || l.MaxUnfinishedUploads != 3 || l.UploadLifetimeSeconds != 7200 || l.BlobRetentionSeconds != 800*3600 {
+		t.Errorf("server-info blob limits %+v, want those of the flags", l)
 	}
 	if err := p.Stop(ctx); err != nil {
 		t.Fatalf("stop: %v: %s", err, stderr.String())
