@@ -96,6 +96,12 @@ func (a *app) sendFile(ctx context.Context, o client.SendFileOptions, to string,
 		}
 		if err != nil {
 			m.Abort()
+			if f != nil {
+				// Uploaded, and the message queued in the profile: it
+				// leaves with the next send or connection.
+				return clierr.Explain(err, "%s is uploaded but its message was not sent now (%v): it stays queued and leaves with this profile's next send or 'xchat recv'; do not send the file again",
+					f.Ref.Name, a.explain(err))
+			}
 			return a.interrupted(err, "upload", m)
 		}
 		total := int64(f.Ref.BlobSize()) // an upload counts blob bytes
