@@ -102,7 +102,7 @@ func (a *app) sendFile(ctx context.Context, o client.SendFileOptions, to string,
 				return clierr.Explain(err, "%s is uploaded but its message was not sent now (%v): it stays queued and leaves with this profile's next send or 'xchat recv'; do not send the file again",
 					f.Ref.Name, a.explain(err))
 			}
-			return a.interrupted(err, "upload", m)
+			return a.stopped(err, "upload", m)
 		}
 		total := int64(f.Ref.BlobSize()) // an upload counts blob bytes
 		m.startOnce(total, total)
@@ -171,17 +171,19 @@ func (m *meter) startOnce(resumed, total int64) {
 	}
 }
 
-// interrupted explains a transfer stopped by Ctrl-C or SIGTERM: the same
-// command resumes it.
-func (a *app) interrupted(err error, what string, m *meter) error {
-	if !errors.Is(err, context.Canceled) {
+// stopped explains a transfer that stopped after it started (Ctrl-C,
+// SIGTERM, the network lost): how far it got, and that the same command
+// resumes it. An error before the transfer started is left to explain.
+func (a *app) stopped(err error, what string, m *meter) error {
+	if !m.started {
 		return err
 	}
-	if !m.started {
-		return clierr.Explain(err, "interrupted before the %s started: the same command starts it again", what)
+	why := "interrupted"
+	if !errors.Is(err, context.Canceled) {
+		why = clierr.OneLine(a.explain(err).Error())
 	}
-	return clierr.Explain(err, "interrupted after %s of %s: the same command resumes the %s",
-		progress.Bytes(m.last.Done), progress.Bytes(m.last.Total), what)
+	return clierr.Explain(err, "%s, after %s of %s: the same command resumes the %s",
+		why, progress.Bytes(m.last.Done), progress.Bytes(m.last.Total), what)
 }
 
 // jsonFile is the file object of recv --json.
@@ -271,6 +273,7 @@ func (a *app) fileGetCmd() *cobra.Command {
 			if err != nil {
 				return a.unknownFile(err, args[0])
 			}
+			a.peers = []string{f.From}
 			a.dialed = time.Now()
 			cctx, cancel := context.WithTimeout(ctx, timeout)
 			c, err := client.Connect(cctx, p)
@@ -326,7 +329,7 @@ func (a *app) downloadFailed(err error, f *client.File, m *meter) error {
 		return clierr.Explain(err, "the homeserver of %s no longer has the file %s (files are kept %d days): ask %s to send it again",
 			f.Ref.Domain, f.Ref.Name, wire.BlobRetention/86400, f.From)
 	}
-	return a.interrupted(err, "download", m)
+	return a.stopped(err, "download", m)
 }
 
 // corruptReason is the part of a corrupt-file error that names the
