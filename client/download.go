@@ -237,8 +237,8 @@ func (d *download) run(ctx context.Context, n int64) error {
 // getBlob fetches the blob of ref from offset off to its end, in ranges of
 // wire.BlobPartSize with transferWindow of them in flight, and gives them
 // to write in order.
-func (cl *Client) getBlob(ctx context.Context, ref wire.FileRef, off int64, write func([]byte) error) error {
-	ctx, cancel := context.WithCancel(ctx)
+func (cl *Client) getBlob(parent context.Context, ref wire.FileRef, off int64, write func([]byte) error) error {
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	size := int64(ref.BlobSize())
 	if size == 0 {
@@ -312,11 +312,11 @@ func (cl *Client) getBlob(ctx context.Context, ref wire.FileRef, off int64, writ
 			}
 		}
 	}
+	if err := parent.Err(); err != nil {
+		return err // what failed on the way was cancelled
+	}
 	if firstErr == nil && next != count {
-		firstErr = ctx.Err()
-		if firstErr == nil {
-			firstErr = errors.New("download: ranges missing")
-		}
+		return errors.New("download: ranges missing")
 	}
 	return firstErr
 }

@@ -41,3 +41,31 @@ func DomainKey(ctx context.Context, c *Client, domain string) (key []byte, skipp
 	var dk *domainKeyError
 	return k, errors.As(err, &dk) && dk.skipped, err
 }
+
+// UploadBlob uploads data, whose length must be a padding bucket, as a
+// finished blob of c's account, through the wire requests alone, and
+// returns its identifier.
+func UploadBlob(ctx context.Context, c *Client, data []byte) ([]byte, error) {
+	var ok wire.BlobCreateOK
+	if err := c.c.do(ctx, &wire.BlobCreate{Size: uint64(len(data))}, &ok); err != nil {
+		return nil, err
+	}
+	for i := range wire.BlobParts(uint64(len(data))) {
+		start := i * wire.BlobPartSize
+		part := data[start : start+wire.BlobPartLen(uint64(len(data)), i)]
+		if err := c.c.do(ctx, &wire.BlobPut{ID: ok.ID, Index: i, Data: part}, &wire.BlobPutOK{}); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.c.do(ctx, &wire.BlobFinish{ID: ok.ID}, &wire.BlobFinishOK{}); err != nil {
+		return nil, err
+	}
+	return ok.ID, nil
+}
+
+// BlobStatus returns the state of one of c's account's blobs.
+func BlobStatus(ctx context.Context, c *Client, id []byte) (*wire.BlobStatusOK, error) {
+	var st wire.BlobStatusOK
+	err := c.c.do(ctx, &wire.BlobStatus{ID: id}, &st)
+	return &st, err
+}

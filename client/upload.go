@@ -167,7 +167,7 @@ func (cl *Client) sendFile(ctx context.Context, target string, group []byte, src
 		c.Text = &o.Caption
 	}
 	var sent *File
-	err = cl.sendContentWith(ctx, group, c, func(tx *profile.Tx, row *groupRow, msgID [32]byte) error {
+	queued, err := cl.sendContentWith(ctx, group, c, func(tx *profile.Tx, row *groupRow, msgID [32]byte) error {
 		// The upload is done in the transaction that queues its message:
 		// after a crash there is either the upload to resume or the
 		// message in the outbox, never both, never neither.
@@ -185,15 +185,12 @@ func (cl *Client) sendFile(ctx context.Context, target string, group []byte, src
 		sent = &v
 		return nil
 	})
-	if err != nil {
-		if sent != nil {
-			// Queued: what failed is sending it now; it stays in the
-			// outbox and leaves with the next send or connection.
-			return sent, err
-		}
+	if err != nil && !queued {
 		return nil, err
 	}
-	return sent, nil
+	// When queued, an error is about sending it now: it stays in the
+	// outbox and leaves with the next send or connection.
+	return sent, err
 }
 
 // resumableUpload returns the recorded upload of src to target that the
@@ -300,8 +297,8 @@ type blobPart struct {
 // putParts reads the whole blob and sends its parts from index from on,
 // transferWindow at a time. Progress counts the parts the homeserver
 // stored.
-func (cl *Client) putParts(ctx context.Context, up *profile.Upload, blob io.Reader, from uint64, progress func(FileProgress)) error {
-	ctx, cancel := context.WithCancel(ctx)
+func (cl *Client) putParts(parent context.Context, up *profile.Upload, blob io.Reader, from uint64, progress func(FileProgress)) error {
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	parts := wire.BlobParts(up.BlobSize)
 	resumed := int64(min(from*wire.BlobPartSize, up.BlobSize))
@@ -396,8 +393,8 @@ func (cl *Client) putParts(ctx context.Context, up *profile.Upload, blob io.Read
 	if err := <-readErr; firstErr == nil && err != nil {
 		firstErr = err
 	}
-	if firstErr == nil && ctx.Err() != nil {
-		firstErr = ctx.Err()
+	if err := parent.Err(); err != nil {
+		return err // what failed on the way was cancelled
 	}
 	return firstErr
 }

@@ -87,12 +87,6 @@ func (t *Tx) FinishUpload(id int64, hash []byte) error {
 	return nil
 }
 
-// SetUploadCaption changes the caption an upload's message will carry.
-func (t *Tx) SetUploadCaption(id int64, caption string) error {
-	_, err := t.exec("upload caption", `UPDATE uploads SET caption = ? WHERE id = ?`, caption, id)
-	return err
-}
-
 // DeleteUpload forgets an upload: its message is queued, or it starts
 // over.
 func (t *Tx) DeleteUpload(id int64) error {
