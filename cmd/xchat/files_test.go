@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/xchat-im/xchat/client/filecrypt"
 	"github.com/xchat-im/xchat/cmd/internal/clierr"
 	"github.com/xchat-im/xchat/cmd/internal/clitest"
 )
@@ -259,7 +260,8 @@ func TestFileTransferResumes(t *testing.T) {
 	send := []string{"--profile", "alice", "send", "--file", "big.bin", "bob@b.test", "--caption", "the big one", "--json"}
 	start := time.Now()
 	f.killAtHalf(t, send...)
-	sent := checkResumed(t, "send", events(t, f.run(t, f.xchat, send...)), size)
+	// An upload counts the bytes of the padded blob.
+	sent := checkResumed(t, "send", events(t, f.run(t, f.xchat, send...)), filecrypt.BlobSize(size))
 	t.Logf("upload: %s", time.Since(start).Round(time.Millisecond))
 
 	file := f.recvFile(t, "bob")

@@ -307,7 +307,9 @@ func (a *app) sendCmd() *cobra.Command {
 			"resumes the upload where the homeserver's copy ends, as long as the file is unchanged. On a\n" +
 			"terminal, stderr shows a progress bar; with --json stdout gets one JSON object per line:\n" +
 			"{\"event\":\"start\",\"resumed\":N,\"total\":N}, \"progress\" lines with done, total, resumed and rate\n" +
-			"(bytes per second), then {\"event\":\"done\",...} with the file's id, name, size and media_type.",
+			"(bytes per second), then {\"event\":\"done\",...} with the file's id, name, size and media_type.\n" +
+			"An upload counts the bytes of the encrypted file, padded to one of the sizes a homeserver stores\n" +
+			"(at least 541 bytes, at most 5% more than the file).",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if group != "" {
 				if _, err := client.ParseGroupID(group); err != nil {
