@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -130,10 +131,10 @@ type event struct {
 	Path    string `json:"path"`
 }
 
-// killAtHalf starts xchat args with --json progress and kills it with
-// SIGKILL as soon as a progress line passes half of the total. It fails
-// the test when the command ends before.
-func (f *federation) killAtHalf(t *testing.T, args ...string) []event {
+// interruptAt starts xchat args with --json progress and sends it sig as
+// soon as a progress line reaches tenths/10 of the total; it fails the
+// test when the command ends before. It returns the lines and stderr.
+func (f *federation) interruptAt(t *testing.T, tenths int64, sig os.Signal, args ...string) ([]event, string) {
 	t.Helper()
 	cmd := exec.Command(f.xchat, args...)
 	cmd.Dir = f.dir
@@ -147,7 +148,7 @@ func (f *federation) killAtHalf(t *testing.T, args ...string) []event {
 		t.Fatal(err)
 	}
 	var events []event
-	killed := false
+	signalled := false
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		var e event
@@ -155,18 +156,23 @@ func (f *federation) killAtHalf(t *testing.T, args ...string) []event {
 			t.Fatalf("xchat %s printed %q: %v", strings.Join(args, " "), sc.Text(), err)
 		}
 		events = append(events, e)
-		if e.Event == "progress" && e.Done*2 >= e.Total {
-			cmd.Process.Kill()
-			killed = true
+		if e.Event == "progress" && e.Done*10 >= e.Total*tenths {
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			signalled = true
 			break
 		}
 	}
 	io.Copy(io.Discard, out)
 	err = cmd.Wait()
-	if !killed {
-		t.Fatalf("xchat %s ended (%v) before it passed half: %s; events %+v", strings.Join(args, " "), err, stderr.String(), events)
+	if !signalled {
+		t.Fatalf("xchat %s ended (%v) before %d0%%: %s; events %+v", strings.Join(args, " "), err, tenths, stderr.String(), events)
 	}
-	return events
+	if sig == os.Interrupt && cmd.ProcessState.ExitCode() != clierr.ExitError {
+		t.Fatalf("xchat %s: exit %v after SIGINT, want %d: %s", strings.Join(args, " "), err, clierr.ExitError, stderr.String())
+	}
+	return events, stderr.String()
 }
 
 // events parses --json output.
@@ -245,9 +251,10 @@ func fileHash(t *testing.T, path string) [32]byte {
 }
 
 // A 64 MiB file from alice@a.test to bob@b.test with the binaries: the
-// upload and the download are each killed at half and resumed by the
-// same command, and the file arrives byte for byte. A blob changed on
-// the server then fails verification and leaves no output.
+// upload and the download are each killed (SIGKILL) at half and resumed
+// by the same command (the upload is also stopped with Ctrl-C before),
+// and the file arrives byte for byte. A blob changed on the server then
+// fails verification and leaves no output.
 func TestFileTransferResumes(t *testing.T) {
 	t.Parallel()
 	f := startFederation(t)
@@ -259,7 +266,16 @@ func TestFileTransferResumes(t *testing.T) {
 
 	send := []string{"--profile", "alice", "send", "--file", "big.bin", "bob@b.test", "--caption", "the big one", "--json"}
 	start := time.Now()
-	f.killAtHalf(t, send...)
+	// Ctrl-C at a fifth, SIGKILL at half, then to the end: each run
+	// continues from where the last one left the homeserver's copy.
+	_, stderr := f.interruptAt(t, 2, os.Interrupt, send...)
+	if !regexp.MustCompile(`^xchat: interrupted, after \d+\.\d MiB of 66\.0 MiB: the same command resumes the upload\n$`).MatchString(stderr) {
+		t.Errorf("send after SIGINT: stderr %q", stderr)
+	}
+	es, _ := f.interruptAt(t, 5, os.Kill, send...)
+	if es[0].Event != "start" || es[0].Resumed <= 0 {
+		t.Errorf("send after SIGINT: first line %+v, want a start resuming", es[0])
+	}
 	// An upload counts the bytes of the padded blob.
 	sent := checkResumed(t, "send", events(t, f.run(t, f.xchat, send...)), filecrypt.BlobSize(size))
 	t.Logf("upload: %s", time.Since(start).Round(time.Millisecond))
@@ -275,7 +291,7 @@ func TestFileTransferResumes(t *testing.T) {
 
 	get := []string{"--profile", "bob", "file", "get", file.ID, "--out", "big.bin.got", "--json"}
 	start = time.Now()
-	f.killAtHalf(t, get...)
+	f.interruptAt(t, 5, os.Kill, get...)
 	if _, err := os.Stat(filepath.Join(f.dir, "big.bin.got")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("an interrupted download left its output: %v", err)
 	}
