@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quic-go/quic-go"
 	"github.com/spf13/cobra"
 
 	"github.com/xchat-im/xchat/client"
@@ -172,18 +173,24 @@ func (m *meter) startOnce(resumed, total int64) {
 }
 
 // stopped explains a transfer that stopped after it started (Ctrl-C,
-// SIGTERM, the network lost): how far it got, and that the same command
-// resumes it. An error before the transfer started is left to explain.
+// SIGTERM, the network lost): why, how far it got, and that the same
+// command resumes it. An error before the transfer started is left to
+// explain.
 func (a *app) stopped(err error, what string, m *meter) error {
 	if !m.started {
 		return err
 	}
-	why := "interrupted"
-	if !errors.Is(err, context.Canceled) {
-		why = clierr.OneLine(a.explain(err).Error())
+	got := fmt.Sprintf("%s of %s", progress.Bytes(m.last.Done), progress.Bytes(m.last.Total))
+	var idle *quic.IdleTimeoutError
+	switch {
+	case errors.Is(err, context.Canceled):
+		return clierr.Explain(err, "interrupted after %s: the same command resumes the %s", got, what)
+	case errors.Is(err, filecrypt.ErrSize):
+		return clierr.Explain(err, "the file changed while it was sent (%s): the same command sends it as it is now", got)
+	case errors.As(err, &idle):
+		return clierr.Explain(err, "the homeserver at %s stopped answering after %s: the same command resumes the %s", a.server, got, what)
 	}
-	return clierr.Explain(err, "%s, after %s of %s: the same command resumes the %s",
-		why, progress.Bytes(m.last.Done), progress.Bytes(m.last.Total), what)
+	return clierr.Explain(err, "the %s stopped after %s (the same command resumes it): %s", what, got, clierr.OneLine(a.explain(err).Error()))
 }
 
 // jsonFile is the file object of recv --json.

@@ -269,7 +269,7 @@ func TestFileTransferResumes(t *testing.T) {
 	// Ctrl-C at a fifth, SIGKILL at half, then to the end: each run
 	// continues from where the last one left the homeserver's copy.
 	_, stderr := f.interruptAt(t, 2, os.Interrupt, send...)
-	if !regexp.MustCompile(`^xchat: interrupted, after \d+\.\d MiB of 66\.0 MiB: the same command resumes the upload\n$`).MatchString(stderr) {
+	if !regexp.MustCompile(`^xchat: interrupted after \d+\.\d MiB of 66\.0 MiB: the same command resumes the upload\n$`).MatchString(stderr) {
 		t.Errorf("send after SIGINT: stderr %q", stderr)
 	}
 	es, _ := f.interruptAt(t, 5, os.Kill, send...)
