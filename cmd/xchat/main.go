@@ -304,8 +304,9 @@ func (a *app) sendCmd() *cobra.Command {
 			"encrypted with a new key, uploaded to this profile's homeserver, and the message with its key goes\n" +
 			"to every member of the chat; it exits 0 once the message is sent, when every recipient can download\n" +
 			"the file ('xchat file get'). Interrupted (Ctrl-C, killed, the network lost), the same command\n" +
-			"resumes the upload where the homeserver's copy ends, as long as the file is unchanged. On a\n" +
-			"terminal, stderr shows a progress bar; with --json stdout gets one JSON object per line:\n" +
+			"resumes the upload where the homeserver's copy ends, as long as the file is unchanged (the\n" +
+			"homeserver keeps an unfinished upload 24 hours by default). On a terminal, stderr shows a\n" +
+			"progress bar; with --json stdout gets one JSON object per line:\n" +
 			"{\"event\":\"start\",\"resumed\":N,\"total\":N}, \"progress\" lines with done, total, resumed and rate\n" +
 			"(bytes per second), then {\"event\":\"done\",...} with the file's id, name, size and media_type.\n" +
 			"An upload counts the bytes of the encrypted file, padded to one of the sizes a homeserver stores\n" +
