@@ -215,6 +215,7 @@ type Client struct {
 	c  *conn
 
 	domainKey0 ed25519.PublicKey // sender-certificate key of the own domain
+	limits     wire.Limits       // what the homeserver announced
 
 	keysMu sync.Mutex
 	keys   map[string]ed25519.PublicKey // other domains' keys
@@ -313,7 +314,7 @@ func newClient(ctx context.Context, p *Profile, id *Identity, c *conn) (*Client,
 	if info.Domain != domain || len(info.CertKey) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("server at %s serves %q, not %q", id.Server, info.Domain, domain)
 	}
-	return &Client{p: p, id: id, c: c, domainKey0: info.CertKey, keys: make(map[string]ed25519.PublicKey)}, nil
+	return &Client{p: p, id: id, c: c, domainKey0: info.CertKey, limits: info.Limits, keys: make(map[string]ed25519.PublicKey)}, nil
 }
 
 // Close closes the connection.

@@ -76,7 +76,7 @@ func (cl *Client) DownloadFile(ctx context.Context, id string, o DownloadOptions
 		if serr := d.save(context.WithoutCancel(ctx), -1); serr != nil {
 			return "", n, serr
 		}
-		return "", n, fmt.Errorf("%w: %s: %w", ErrFileCorrupt, f.Ref.Name, err)
+		return "", n, fmt.Errorf("%w %s: %w", ErrFileCorrupt, f.Ref.Name, err)
 	}
 	if err != nil {
 		// What verified stays for the next run, even when ctx ended.
@@ -327,7 +327,7 @@ func (cl *Client) getBlob(parent context.Context, ref wire.FileRef, off int64, w
 func (cl *Client) getRange(ctx context.Context, ref wire.FileRef, size, off int64) ([]byte, error) {
 	n := min(wire.BlobPartSize, size-off)
 	var ok wire.BlobGetOK
-	err := cl.c.do(ctx, &wire.BlobGet{Domain: ref.Domain, ID: ref.BlobID, Offset: uint64(off), Length: uint64(n)}, &ok)
+	err := cl.transfer(ctx, &wire.BlobGet{Domain: ref.Domain, ID: ref.BlobID, Offset: uint64(off), Length: uint64(n)}, &ok)
 	switch {
 	case errors.Is(err, wire.ErrBadRange):
 		return nil, fmt.Errorf("%w: the blob on %s ends before byte %d of %d", filecrypt.ErrCorrupt, ref.Domain, off, size)

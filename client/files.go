@@ -19,7 +19,7 @@ var ErrUnknownFile = errors.New("no such file in this profile (see 'xchat file l
 // file its reference names: tampered with, truncated or extended, with
 // non-zero padding, or under another key. It wraps the error of package
 // client/filecrypt that says which.
-var ErrFileCorrupt = errors.New("the downloaded file is corrupt (tampered with, truncated, or a wrong key)")
+var ErrFileCorrupt = errors.New("corrupt file")
 
 // ErrFileExists is returned by DownloadFile when its output path exists:
 // a download never replaces a file.
@@ -135,4 +135,32 @@ func storeFile(tx *profile.Tx, m *Message, outgoing bool) error {
 	_, err := tx.InsertFile(&profile.File{Ref: *m.File, Caption: m.Text, Sender: m.From, Group: m.Group,
 		MessageID: m.MessageID, SentAt: m.SentAt, ReceivedAt: m.ReceivedAt, Outgoing: outgoing})
 	return err
+}
+
+// Retries of a blob request the homeserver refused for a while.
+const (
+	transferRetries  = 8
+	maxTransferPause = 10 * time.Second
+)
+
+// transfer sends one blob request, and sends it again after the pause the
+// homeserver asks for when it answers rate_limited (spec/11-files.md: a
+// server meters blob transfers by the bytes in flight and, for other
+// domains' blobs, per origin domain).
+func (cl *Client) transfer(ctx context.Context, req wire.Request, resp any) error {
+	for try := 1; ; try++ {
+		err := cl.c.do(ctx, req, resp)
+		var we *wire.Error
+		if try == transferRetries || !errors.As(err, &we) || we.Code != wire.CodeRateLimited {
+			return err
+		}
+		pause := min(max(we.RetryAfter, 100*time.Millisecond), maxTransferPause)
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }

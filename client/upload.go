@@ -231,6 +231,16 @@ func (cl *Client) createUpload(ctx context.Context, src *source, target, caption
 		return nil, err
 	}
 	size := uint64(filecrypt.BlobSize(src.size))
+	// The announced limits say what the homeserver would refuse
+	// (spec/11-files.md section 11.8); a server that announces none
+	// answers blob-create itself.
+	_, domain := wire.SplitAddress(cl.id.Address)
+	switch lim := cl.limits; {
+	case lim.MaxBlobSize != 0 && size > lim.MaxBlobSize:
+		return nil, fmt.Errorf("%s is too large for the homeserver of %s: its blob is %d bytes, at most %d", src.name, domain, size, lim.MaxBlobSize)
+	case lim.BlobQuota != 0 && size > lim.BlobQuota:
+		return nil, fmt.Errorf("%s is larger than the file quota of %d bytes of the homeserver of %s", src.name, lim.BlobQuota, domain)
+	}
 	var ok wire.BlobCreateOK
 	if err := cl.c.do(ctx, &wire.BlobCreate{Size: size}, &ok); err != nil {
 		return nil, fmt.Errorf("upload %s: %w", src.name, err)
@@ -238,7 +248,6 @@ func (cl *Client) createUpload(ctx context.Context, src *source, target, caption
 	if len(ok.ID) != wire.BlobIDLen {
 		return nil, fmt.Errorf("upload %s: the homeserver gave a blob identifier of %d bytes", src.name, len(ok.ID))
 	}
-	_, domain := wire.SplitAddress(cl.id.Address)
 	up := &profile.Upload{Path: src.path, Size: src.size, ModTime: src.modTime, Target: target, Caption: caption,
 		MediaType: src.mediaType, Name: src.name, Key: key, Domain: domain, BlobID: ok.ID, BlobSize: size, Stage: profile.UploadSending}
 	if err := cl.p.update(ctx, func(tx *profile.Tx) error { return tx.InsertUpload(up) }); err != nil {
@@ -248,44 +257,69 @@ func (cl *Client) createUpload(ctx context.Context, src *source, target, caption
 }
 
 // upload sends the parts of up's blob that the homeserver lacks, finishes
-// the blob and records its hash. The blob is made again from the start,
-// which gives the same bytes (encryption is deterministic given the key),
-// so that its hash covers the parts sent by an earlier run.
+// the blob and records its hash (spec/11-files.md section 11.6.5). The
+// blob is made again from the start, which gives the same bytes
+// (encryption is deterministic given the key), so that its hash covers the
+// parts sent by an earlier run.
 func (cl *Client) upload(ctx context.Context, up *profile.Upload, f *os.File, progress func(FileProgress)) error {
+	for try := 1; ; try++ {
+		hash, err := cl.uploadOnce(ctx, up, f, progress)
+		if err != nil {
+			return err
+		}
+		var fin wire.BlobFinishOK
+		err = cl.c.do(ctx, &wire.BlobFinish{ID: up.BlobID}, &fin)
+		if errors.Is(err, wire.ErrBlobIncomplete) && try < 3 {
+			continue // a part did not stay: status again, and the rest again
+		}
+		if err != nil {
+			return fmt.Errorf("upload of %s: finish: %w", up.Name, err)
+		}
+		if err := cl.p.update(ctx, func(tx *profile.Tx) error { return tx.FinishUpload(up.ID, hash) }); err != nil {
+			return err
+		}
+		up.Hash, up.Stage = hash, profile.UploadFinished
+		return nil
+	}
+}
+
+// uploadOnce sends the parts of up's blob from the homeserver's durable
+// prefix on, and returns the blob's hash.
+func (cl *Client) uploadOnce(ctx context.Context, up *profile.Upload, f *os.File, progress func(FileProgress)) ([]byte, error) {
 	var st wire.BlobStatusOK
 	if err := cl.c.do(ctx, &wire.BlobStatus{ID: up.BlobID}, &st); err != nil {
-		return fmt.Errorf("upload status: %w", err)
+		return nil, fmt.Errorf("upload status: %w", err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
+		return nil, err
 	}
 	blob, err := filecrypt.NewBlobReader(up.Key, f, up.Size)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if uint64(blob.BlobSize()) != up.BlobSize {
-		return fmt.Errorf("upload of %s: blob of %d bytes recorded, %d made", up.Name, up.BlobSize, blob.BlobSize())
+		return nil, fmt.Errorf("upload of %s: blob of %d bytes recorded, %d made", up.Name, up.BlobSize, blob.BlobSize())
 	}
 	from := st.Received / wire.BlobPartSize // the parts before are durable
 	if st.Complete {
 		from = wire.BlobParts(up.BlobSize)
 	}
 	if err := cl.putParts(ctx, up, blob, from, progress); err != nil {
-		return err
+		return nil, err
+	}
+	// Parts of two versions would make a blob that fails every
+	// recipient's check (spec/11-files.md section 11.6.5).
+	if fi, err := f.Stat(); err != nil || fi.Size() != up.Size || fi.ModTime().UnixNano() != up.ModTime {
+		if err := cl.p.update(ctx, func(tx *profile.Tx) error { return tx.DeleteUpload(up.ID) }); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s changed while it was sent: send it again", up.Path)
 	}
 	hash := blob.Sum()
 	if hash == nil {
-		return errors.New("upload: the blob has no hash")
+		return nil, errors.New("upload: the blob has no hash")
 	}
-	var fin wire.BlobFinishOK
-	if err := cl.c.do(ctx, &wire.BlobFinish{ID: up.BlobID}, &fin); err != nil {
-		return fmt.Errorf("upload of %s: finish: %w", up.Name, err)
-	}
-	if err := cl.p.update(ctx, func(tx *profile.Tx) error { return tx.FinishUpload(up.ID, hash) }); err != nil {
-		return err
-	}
-	up.Hash, up.Stage = hash, profile.UploadFinished
-	return nil
+	return hash, nil
 }
 
 // blobPart is one part of a blob to send.
@@ -295,8 +329,8 @@ type blobPart struct {
 }
 
 // putParts reads the whole blob and sends its parts from index from on,
-// transferWindow at a time. Progress counts the parts the homeserver
-// stored.
+// transferWindow at a time. Progress reports the blob's durable prefix on
+// the homeserver: where a later run resumes.
 func (cl *Client) putParts(parent context.Context, up *profile.Upload, blob io.Reader, from uint64, progress func(FileProgress)) error {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
@@ -317,9 +351,9 @@ func (cl *Client) putParts(parent context.Context, up *profile.Upload, blob io.R
 	}
 	jobs := make(chan blobPart)
 	type result struct {
-		n   int
-		buf []byte
-		err error
+		received uint64
+		buf      []byte
+		err      error
 	}
 	results := make(chan result)
 	readErr := make(chan error, 1)
@@ -362,12 +396,12 @@ func (cl *Client) putParts(parent context.Context, up *profile.Upload, blob io.R
 		wg.Go(func() {
 			for p := range jobs {
 				var ok wire.BlobPutOK
-				err := cl.c.do(ctx, &wire.BlobPut{ID: up.BlobID, Index: p.index, Data: p.data}, &ok)
+				err := cl.transfer(ctx, &wire.BlobPut{ID: up.BlobID, Index: p.index, Data: p.data}, &ok)
 				if err != nil {
 					err = fmt.Errorf("upload of %s: part %d: %w", up.Name, p.index, err)
 				}
 				select {
-				case results <- result{len(p.data), p.data[:cap(p.data)], err}:
+				case results <- result{ok.Received, p.data[:cap(p.data)], err}:
 				case <-ctx.Done():
 				}
 			}
@@ -382,7 +416,7 @@ func (cl *Client) putParts(parent context.Context, up *profile.Upload, blob io.R
 			cancel()
 		}
 		if r.err == nil {
-			done += int64(r.n)
+			done = max(done, int64(min(r.received, up.BlobSize)))
 			report(done)
 		}
 		select {
