@@ -4,10 +4,12 @@ import (
 	"path/filepath"
 
 	"testing"
+	"time"
 
 	"github.com/xchat-im/xchat/server/store"
 	"github.com/xchat-im/xchat/server/store/sqlite"
 	"github.com/xchat-im/xchat/server/store/storetest"
+	"github.com/xchat-im/xchat/spec/wire"
 )
 
 func TestBlobsReopen(t *testing.T) {
@@ -27,4 +29,40 @@ func TestCopyBlobsFromSQLite(t *testing.T) {
 	}
 	t.Cleanup(func() { from.Close() })
 	storetest.CopyBlobs(t, from, open(t, newSchema(t, true), store.DefaultLimits()))
+}
+
+// Deleting a blob deletes its parts' rows.
+func TestBlobPartsDeleted(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	u := newSchema(t, true)
+	s := open(t, u, store.DefaultLimits())
+	t0 := time.Now()
+	var blobs []store.Blob
+	for i := range 2 {
+		b := store.Blob{ID: store.BlobID{byte(i + 1)}, Owner: "alice@example.org", Size: 2 * wire.BlobPartSize,
+			CreatedAt: t0, Expires: t0.Add(time.Duration(i+1) * time.Hour)}
+		if err := s.CreateBlob(ctx, b, store.BlobLimits{}); err != nil {
+			t.Fatal(err)
+		}
+		for j := range int64(2) {
+			if _, err := s.PutPart(ctx, b.Owner, b.ID, j, make([]byte, wire.BlobPartSize), t0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		blobs = append(blobs, b)
+	}
+	if n, err := s.DeleteExpiredBlobs(ctx, t0.Add(time.Hour), 10); err != nil || n != 1 {
+		t.Fatalf("DeleteExpiredBlobs = %d, %v", n, err)
+	}
+	conn := connect(t, u)
+	for i, want := range []int{0, 2} {
+		var n int
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM blob_parts WHERE blob_id = $1`, blobs[i].ID[:]).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != want {
+			t.Fatalf("blob %d has %d part rows, want %d", i, n, want)
+		}
+	}
 }

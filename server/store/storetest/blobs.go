@@ -28,6 +28,7 @@ var blobTests = []namedTest{
 	{"BlobRead", testBlobRead},
 	{"BlobReadUnfinished", testBlobReadUnfinished},
 	{"BlobDeleteExpired", testBlobDeleteExpired},
+	{"BlobDeleteExpiredMany", testBlobDeleteExpiredMany},
 	{"BlobUsage", testBlobUsage},
 	{"BlobCopy", testBlobCopy},
 	{"BlobFinishWhilePutting", testBlobFinishWhilePutting},
@@ -588,6 +589,37 @@ func testBlobDeleteExpired(t *testing.T, open Opener) {
 		t.Fatalf("DeleteExpiredBlobs(limit 0) = %d, %v; want 0", n, err)
 	}
 	wantUsage(t, s, alice, t0, 0, 0)
+}
+
+// DeleteExpiredBlobs deletes as many as it is asked to, however it splits
+// the work.
+func testBlobDeleteExpiredMany(t *testing.T, open Opener) {
+	s := open(t, testLimits)
+	ctx := t.Context()
+	t0 := now()
+	for i := range 40 {
+		b := newBlob(fmt.Sprintf("user%d@example.org", i%3), i, smallBlob, t0)
+		if i < 37 {
+			b.Expires = t0.Add(time.Minute)
+		}
+		createBlob(t, s, b, noLimits)
+		putPart(t, s, b, blobData(byte(i), smallBlob), 0, t0)
+	}
+	for _, c := range []struct{ limit, want int }{{1, 1}, {33, 33}, {100, 3}, {100, 0}} {
+		n, err := s.DeleteExpiredBlobs(ctx, t0.Add(time.Minute), c.limit)
+		if err != nil || n != c.want {
+			t.Fatalf("DeleteExpiredBlobs(limit %d) = %d, %v; want %d", c.limit, n, err, c.want)
+		}
+	}
+	total := 0
+	for i := range 3 {
+		_, n, err := s.BlobUsage(ctx, fmt.Sprintf("user%d@example.org", i), t0)
+		wantErr(t, "BlobUsage", err, nil)
+		total += n
+	}
+	if total != 3 {
+		t.Fatalf("after deleting the expired blobs, %d are left, want 3", total)
+	}
 }
 
 // BlobUsage counts an owner's unexpired blobs at their full size.
