@@ -103,6 +103,9 @@ func (a *app) sendFile(ctx context.Context, o client.SendFileOptions, to string,
 				return clierr.Explain(err, "%s is uploaded but its message was not sent now (%v): it stays queued and leaves with this profile's next send or 'xchat recv'; do not send the file again",
 					f.Ref.Name, a.explain(err))
 			}
+			if now, serr := os.Stat(o.Path); serr == nil && m.started && (now.Size() != fi.Size() || !now.ModTime().Equal(fi.ModTime())) {
+				return clierr.Explain(err, "%s changed while it was sent (after %s): the same command sends it as it is now", o.Path, m.got())
+			}
 			return a.stopped(err, "upload", m)
 		}
 		total := int64(f.Ref.BlobSize()) // an upload counts blob bytes
@@ -164,6 +167,11 @@ func (m *meter) observe(p client.FileProgress) {
 	m.Update(p.Done)
 }
 
+// got says how far the transfer got: "12.0 MiB of 64.0 MiB".
+func (m *meter) got() string {
+	return fmt.Sprintf("%s of %s", progress.Bytes(m.last.Done), progress.Bytes(m.last.Total))
+}
+
 // startOnce starts the display, unless a progress callback did.
 func (m *meter) startOnce(resumed, total int64) {
 	if !m.started {
@@ -180,13 +188,11 @@ func (a *app) stopped(err error, what string, m *meter) error {
 	if !m.started {
 		return err
 	}
-	got := fmt.Sprintf("%s of %s", progress.Bytes(m.last.Done), progress.Bytes(m.last.Total))
+	got := m.got()
 	var idle *quic.IdleTimeoutError
 	switch {
 	case errors.Is(err, context.Canceled):
 		return clierr.Explain(err, "interrupted after %s: the same command resumes the %s", got, what)
-	case errors.Is(err, filecrypt.ErrSize):
-		return clierr.Explain(err, "the file changed while it was sent (%s): the same command sends it as it is now", got)
 	case errors.As(err, &idle):
 		return clierr.Explain(err, "the homeserver at %s stopped answering after %s: the same command resumes the %s", a.server, got, what)
 	}
