@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/quic-go/quic-go"
 	"github.com/spf13/cobra"
@@ -223,7 +225,8 @@ func fileLine(m *client.Message) string {
 	if m.Text != "" {
 		caption = " " + m.Text
 	}
-	return fmt.Sprintf("[file] %s (%s, %s)%s; download: xchat file get %x", f.Name, progress.Bytes(int64(f.Size)), f.MediaType, caption, f.BlobID)
+	return fmt.Sprintf("[file] %s (%s, %s)%s; download: xchat file get %x", shownName(f.Name), progress.Bytes(int64(f.Size)),
+		shownName(f.MediaType), caption, f.BlobID)
 }
 
 func (a *app) fileCmd() *cobra.Command {
@@ -267,10 +270,11 @@ func (a *app) fileGetCmd() *cobra.Command {
 			"verified; an existing output is never overwritten. Interrupted, the same command resumes from the\n" +
 			"verified part already downloaded.\n\n" +
 			"The output is --out PATH, or the file's name inside --out when PATH is a directory, or the file's\n" +
-			"name in the current directory. stdout gets the output's path, or with --json one JSON object per\n" +
-			"line: {\"event\":\"start\",\"resumed\":N,\"total\":N} (resumed: the bytes an earlier run downloaded),\n" +
-			"then \"progress\" lines, then {\"event\":\"done\",...,\"path\":PATH}. On a terminal, stderr shows a\n" +
-			"progress bar.\n\n" +
+			"name in the current directory. stdout gets the output's path (characters that change how text is\n" +
+			"displayed, such as U+202E, shown as \\u escapes), or with --json one JSON object per line:\n" +
+			"{\"event\":\"start\",\"resumed\":N,\"total\":N} (resumed: the bytes an earlier run downloaded), then\n" +
+			"\"progress\" lines, then {\"event\":\"done\",...,\"path\":PATH}. On a terminal, stderr shows a progress\n" +
+			"bar.\n\n" +
 			"Exit status: 0 when the file is saved; 3 when it failed verification (changed or truncated on the\n" +
 			"server or on its way: nothing is saved, and downloading again does not help); 1 after any other\n" +
 			"error (the same command resumes).",
@@ -295,7 +299,7 @@ func (a *app) fileGetCmd() *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			m := a.meter(asJSON, f.Ref.Name)
+			m := a.meter(asJSON, shownName(f.Ref.Name))
 			path, resumed, err := c.DownloadFile(ctx, f.ID, client.DownloadOptions{Out: out, Progress: m.observe})
 			if err != nil {
 				m.Abort()
@@ -308,7 +312,7 @@ func (a *app) fileGetCmd() *cobra.Command {
 			if err := m.Finish(nil); err != nil {
 				return err
 			}
-			_, err = fmt.Fprintln(a.stdout, path)
+			_, err = fmt.Fprintln(a.stdout, shownName(path))
 			return err
 		},
 	}
@@ -331,7 +335,7 @@ func (a *app) downloadFailed(err error, f *client.File, m *meter) error {
 	case errors.Is(err, client.ErrFileCorrupt):
 		return clierr.Explain(clierr.WithStatus(clierr.ExitCorrupt, err),
 			"the file %s from %s failed verification: %s; nothing was saved (downloading it again does not help)",
-			f.Ref.Name, f.From, corruptReason(err))
+			shownName(f.Ref.Name), f.From, corruptReason(err))
 	case errors.Is(err, client.ErrFileExists):
 		return clierr.Explain(err, "%s; xchat file get does not overwrite a file: remove it or pass --out with another path", err)
 	case errors.Is(err, client.ErrUnknownFile):
@@ -340,7 +344,7 @@ func (a *app) downloadFailed(err error, f *client.File, m *meter) error {
 	var we *wire.Error
 	if errors.As(err, &we) && we.Code == wire.CodeUnknownBlob {
 		return clierr.Explain(err, "the homeserver of %s no longer has the file %s (files are kept %d days): ask %s to send it again",
-			f.Ref.Domain, f.Ref.Name, wire.BlobRetention/86400, f.From)
+			f.Ref.Domain, shownName(f.Ref.Name), wire.BlobRetention/86400, f.From)
 	}
 	return a.stopped(err, "download", m)
 }
@@ -439,10 +443,27 @@ func listLine(f *client.File, conv string) string {
 	case f.Outgoing:
 		state = "sent"
 	case f.Path != "":
-		state = "saved as " + f.Path
+		state = "saved as " + shownName(f.Path)
 	case f.Partial > 0:
 		state = fmt.Sprintf("%s downloaded", progress.Bytes(f.Partial))
 	}
 	return fmt.Sprintf("%s %s %s (%s): %s (%s) %s", f.ID, f.ReceivedAt.Local().Format("2006-01-02 15:04:05"), f.From, where,
-		f.Ref.Name, progress.Bytes(int64(f.Ref.Size)), state)
+		shownName(f.Ref.Name), progress.Bytes(int64(f.Ref.Size)), state)
+}
+
+// shownName is a file name (or media type) from another user as the
+// plain output shows it: characters that change how text is displayed,
+// such as U+202E (right-to-left override), which can disguise an
+// extension, and controls are shown as \u escapes (spec/11-files.md
+// section 11.5). JSON output carries names as they are.
+func shownName(name string) string {
+	var b strings.Builder
+	for _, r := range name {
+		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) || r == utf8.RuneError {
+			fmt.Fprintf(&b, "\\u%04x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

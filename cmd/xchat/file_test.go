@@ -53,3 +53,18 @@ func TestListLine(t *testing.T) {
 		}
 	}
 }
+
+func TestShownName(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]string{
+		"photo.jpg":             "photo.jpg",
+		"Résumé 2026.pdf":       "Résumé 2026.pdf",
+		"invoice\u202egpj.exe":  `invoice\u202egpj.exe`,
+		"a\u200bb\u2028c\u0085": `a\u200bb\u2028c\u0085`,
+		"bad\xffutf8":           `bad\ufffdutf8`,
+	} {
+		if got := shownName(name); got != want {
+			t.Errorf("shownName(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
