@@ -27,20 +27,13 @@ import (
 // the file command (get, list).
 
 // checkSendFile checks, before send --file starts, that path is a regular
-// file that can be read and is not larger than a file may be.
+// file that can be read and is not larger than a file may be. It opens
+// only a regular file (opening a named pipe would wait for a writer).
 func checkSendFile(path string) error {
-	f, err := os.Open(path)
+	fi, err := os.Stat(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("--file %s: no such file", path)
-	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("--file %s: permission denied", path)
-	case err != nil:
-		return fmt.Errorf("--file: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	switch {
 	case err != nil:
 		return fmt.Errorf("--file: %w", err)
 	case fi.IsDir():
@@ -51,7 +44,14 @@ func checkSendFile(path string) error {
 		return fmt.Errorf("--file %s has %d bytes, more than the %d (%s) a file may have", path,
 			fi.Size(), wire.MaxFileSize, progress.Bytes(wire.MaxFileSize))
 	}
-	return nil
+	f, err := os.Open(path)
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("--file %s: permission denied", path)
+	case err != nil:
+		return fmt.Errorf("--file: %w", err)
+	}
+	return f.Close()
 }
 
 // sendFileArgs checks the arguments of send --file: one address, or none

@@ -338,10 +338,11 @@ func (a *app) sendCmd() *cobra.Command {
 				a.peers = args[:1]
 			}
 			if file.Path != "" {
-				id, _ := client.ParseGroupID(group)
-				to := ""
+				to, id := "", []byte(nil)
 				if group == "" {
 					to = args[0]
+				} else {
+					id, _ = client.ParseGroupID(group) // checked by Args
 				}
 				return a.sendFile(cmd.Context(), file, to, id, asJSON)
 			}
