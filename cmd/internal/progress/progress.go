@@ -233,8 +233,13 @@ func (m *Meter) writeJSON(v any) {
 	}
 }
 
-// barWidth is the number of cells of the bar itself.
-const barWidth = 24
+// The bar line fits 79 columns (a terminal's width is not asked, which
+// would need a dependency): at most labelWidth runes of the label and
+// barWidth cells of the bar.
+const (
+	barWidth   = 14
+	labelWidth = 14
+)
 
 // drawBar rewrites the terminal line: label, bar, bytes, percentage, rate
 // and time left.
@@ -248,8 +253,9 @@ func (m *Meter) drawBar() {
 	fmt.Fprintf(m.w, "\r%s%s", line, pad)
 }
 
-// BarLine formats one state of a bar: "name [=====>    ] 12.0 MiB / 64.0
-// MiB  18%  8.0 MiB/s  6s left"; rate 0 shows no rate and no time left.
+// BarLine formats one state of a bar: "name [==>           ] 12.0
+// MiB/64.0 MiB  18% 8.0 MiB/s 6s left"; rate 0 shows no rate and no time
+// left.
 func BarLine(label string, done, total int64, rate float64) string {
 	frac := 1.0
 	if total > 0 {
@@ -263,14 +269,14 @@ func BarLine(label string, done, total int64, rate float64) string {
 	}
 	var b strings.Builder
 	if label != "" {
-		fmt.Fprintf(&b, "%s ", shorten(label, 24))
+		fmt.Fprintf(&b, "%s ", shorten(label, labelWidth))
 	}
-	fmt.Fprintf(&b, "[%s] %s / %s %3d%%", bar, Bytes(done), Bytes(total), int(frac*100))
+	fmt.Fprintf(&b, "[%s] %s/%s %3d%%", bar, Bytes(done), Bytes(total), int(frac*100))
 	if rate > 0 {
-		fmt.Fprintf(&b, "  %s/s", Bytes(int64(rate)))
+		fmt.Fprintf(&b, " %s/s", Bytes(int64(rate)))
 		if done < total {
 			left := time.Duration(float64(total-done) / rate * float64(time.Second))
-			fmt.Fprintf(&b, "  %s left", Duration(left))
+			fmt.Fprintf(&b, " %s left", Duration(left))
 		}
 	}
 	return b.String()
@@ -299,10 +305,13 @@ func Bytes(n int64) string {
 	return fmt.Sprintf("%.1f %ciB", v, "KMGTP"[i])
 }
 
-// Duration formats a time left to the second: "45s", "3m07s", "2h05m".
+// Duration formats a time left to the second: "45s", "3m07s", "2h05m",
+// and ">99h" from 100 hours on.
 func Duration(d time.Duration) string {
 	s := int64(d.Round(time.Second) / time.Second)
 	switch {
+	case s >= 100*3600:
+		return ">99h"
 	case s < 60:
 		return fmt.Sprintf("%ds", s)
 	case s < 3600:

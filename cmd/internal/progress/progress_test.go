@@ -119,7 +119,7 @@ func TestBar(t *testing.T) {
 	c.advance(time.Second)
 	m.Update(16 << 20)
 	out := buf.String()
-	if !strings.HasPrefix(out, "\rphoto.jpg [>") || !strings.Contains(out, "\rphoto.jpg [======>                 ] 16.0 MiB / 64.0 MiB  25%  16.0 MiB/s  3s left") {
+	if !strings.HasPrefix(out, "\rphoto.jpg [>") || !strings.Contains(out, "\rphoto.jpg [===>          ] 16.0 MiB/64.0 MiB  25% 16.0 MiB/s 3s left") {
 		t.Errorf("bar output %q", out)
 	}
 	if strings.Contains(out, "\n") {
@@ -136,7 +136,7 @@ func TestBar(t *testing.T) {
 	if err := m.Finish(nil); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasSuffix(buf.String(), "1000 B / 1000 B 100%  1000 B/s\n") {
+	if !strings.HasSuffix(buf.String(), "1000 B/1000 B 100% 1000 B/s\n") {
 		t.Errorf("finished bar %q", buf.String())
 	}
 }
@@ -201,12 +201,22 @@ func TestFormats(t *testing.T) {
 			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
 		}
 	}
-	for d, want := range map[time.Duration]string{400 * time.Millisecond: "0s", 45 * time.Second: "45s", 187 * time.Second: "3m07s", 7500 * time.Second: "2h05m"} {
+	for d, want := range map[time.Duration]string{400 * time.Millisecond: "0s", 45 * time.Second: "45s", 187 * time.Second: "3m07s",
+		7500 * time.Second: "2h05m", 100 * time.Hour: ">99h"} {
 		if got := Duration(d); got != want {
 			t.Errorf("Duration(%v) = %q, want %q", d, got, want)
 		}
 	}
-	if got := BarLine("a-very-long-file-name-indeed.tar.gz", 0, 0, 0); !strings.HasPrefix(got, "a-very-long-file-name-i… [========================] 0 B / 0 B 100%") {
+	if got := BarLine("a-very-long-file-name-indeed.tar.gz", 0, 0, 0); got != "a-very-long-f… [==============] 0 B/0 B 100%" {
 		t.Errorf("BarLine = %q", got)
+	}
+	// The longest lines fit 79 columns.
+	for _, c := range []struct {
+		done, total int64
+		rate        float64
+	}{{1023 << 20, 1023<<20 + 1, 1023 << 20}, {1000 << 20, 4<<30 - 1, 1000 << 20}, {1, 4 << 30, 1000}} {
+		if got := BarLine("a-very-long-file-name-indeed.tar.gz", c.done, c.total, c.rate); len([]rune(got)) > 79 {
+			t.Errorf("BarLine is %d columns: %q", len([]rune(got)), got)
+		}
 	}
 }
