@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strings"
@@ -119,8 +120,22 @@ func (a *app) sendFile(ctx context.Context, o client.SendFileOptions, to string,
 		if err := m.Finish(sent); err != nil {
 			return err
 		}
+		if asJSON {
+			// stdout holds JSON lines only.
+			return printPending(ctx, prefixed{a.stderr}, c)
+		}
 		return printPending(ctx, a.stdout, c)
 	})
+}
+
+// prefixed writes lines to an error stream after "xchat: ".
+type prefixed struct{ w io.Writer }
+
+func (p prefixed) Write(b []byte) (int, error) {
+	if _, err := io.WriteString(p.w, "xchat: "); err != nil {
+		return 0, err
+	}
+	return p.w.Write(b)
 }
 
 // withLongClient is withClient for a command that runs as long as its
@@ -337,7 +352,7 @@ func (a *app) downloadFailed(err error, f *client.File, m *meter) error {
 			"the file %s from %s failed verification: %s; nothing was saved (downloading it again does not help)",
 			shownName(f.Ref.Name), f.From, corruptReason(err))
 	case errors.Is(err, client.ErrFileExists):
-		return clierr.Explain(err, "%s; xchat file get does not overwrite a file: remove it or pass --out with another path", err)
+		return clierr.Explain(err, "%s; xchat file get does not overwrite a file: remove it or pass --out with another path", shownName(err.Error()))
 	case errors.Is(err, client.ErrUnknownFile):
 		return a.unknownFile(err, f.ID)
 	}
