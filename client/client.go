@@ -234,6 +234,9 @@ type Client struct {
 	// afterStore, when set by tests, runs after a delivery is stored and
 	// before it is acknowledged.
 	afterStore func()
+	// afterQueue, when set by tests, runs after a content item is queued
+	// in the outbox and before it is sent.
+	afterQueue func()
 	// readFault, when set by tests, runs before the named profile reads
 	// of the receive path; an error it returns is taken as that read's.
 	readFault func(read string) error

@@ -3,7 +3,11 @@ package client
 import (
 	"context"
 	"errors"
+	"os"
 	"sync/atomic"
+	"testing"
+
+	"github.com/xchat-im/xchat/client/internal/profile"
 
 	"github.com/xchat-im/xchat/spec/wire"
 )
@@ -13,6 +17,10 @@ import (
 func SetHooks(c *Client, afterReceive, afterStore func()) {
 	c.afterReceive, c.afterStore = afterReceive, afterStore
 }
+
+// SetQueueHook sets the test hook that runs after a content item is
+// queued in the outbox and before it is sent.
+func SetQueueHook(c *Client, afterQueue func()) { c.afterQueue = afterQueue }
 
 // ErrInjected is the error FailEditLookupOnce injects.
 var ErrInjected = errors.New("injected profile read failure")
@@ -68,4 +76,23 @@ func BlobStatus(ctx context.Context, c *Client, id []byte) (*wire.BlobStatusOK, 
 	var st wire.BlobStatusOK
 	err := c.c.do(ctx, &wire.BlobStatus{ID: id}, &st)
 	return &st, err
+}
+
+// PendingUploadBlob returns the blob of the recorded upload of the file
+// at path to the user to, or fails the test.
+func PendingUploadBlob(t testing.TB, p *Profile, path, to string) []byte {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var u *profile.Upload
+	err = p.view(t.Context(), func(tx *profile.Tx) (err error) {
+		u, err = tx.FindUpload(path, fi.Size(), fi.ModTime().UnixNano(), "to:"+to)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("no upload of %s recorded: %v", path, err)
+	}
+	return u.BlobID
 }

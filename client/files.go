@@ -137,21 +137,29 @@ func storeFile(tx *profile.Tx, m *Message, outgoing bool) error {
 	return err
 }
 
-// Retries of a blob request the homeserver refused for a while.
+// Retries of a blob request the homeserver refused for a while: metered
+// (rate_limited), or another domain's server unreachable (unavailable).
 const (
-	transferRetries  = 8
+	rateLimitedTries = 8
+	unavailableTries = 3
 	maxTransferPause = 10 * time.Second
 )
 
 // transfer sends one blob request, and sends it again after the pause the
-// homeserver asks for when it answers rate_limited (spec/11-files.md: a
-// server meters blob transfers by the bytes in flight and, for other
-// domains' blobs, per origin domain).
+// homeserver asks for when it answers rate_limited, or unavailable with a
+// retry-after (spec/11-files.md section 11.12: a server meters blob reads
+// and, for other domains' blobs, each reading domain).
 func (cl *Client) transfer(ctx context.Context, req wire.Request, resp any) error {
 	for try := 1; ; try++ {
 		err := cl.c.do(ctx, req, resp)
 		var we *wire.Error
-		if try == transferRetries || !errors.As(err, &we) || we.Code != wire.CodeRateLimited {
+		if !errors.As(err, &we) {
+			return err
+		}
+		switch {
+		case we.Code == wire.CodeRateLimited && try < rateLimitedTries:
+		case we.Code == wire.CodeUnavailable && we.RetryAfter > 0 && try < unavailableTries:
+		default:
 			return err
 		}
 		pause := min(max(we.RetryAfter, 100*time.Millisecond), maxTransferPause)

@@ -14,9 +14,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/xchat-im/xchat/client"
 	"github.com/xchat-im/xchat/client/filecrypt"
+	"github.com/xchat-im/xchat/server"
 	"github.com/xchat-im/xchat/server/servertest"
 	"github.com/xchat-im/xchat/spec/wire"
 )
@@ -433,4 +435,159 @@ func TestDownloadCorrupt(t *testing.T) {
 	if _, _, err := bob.c.DownloadFile(ctx, "zz", client.DownloadOptions{}); !errors.Is(err, client.ErrUnknownFile) {
 		t.Fatalf("bad file id: %v", err)
 	}
+}
+
+// An upload whose blob the homeserver no longer knows (its unfinished
+// lifetime ended) starts over with a new blob.
+func TestUploadStartsOverWhenExpired(t *testing.T) {
+	t.Parallel()
+	s := servertest.Start(t, servertest.Options{Limits: server.Limits{UploadLifetime: 8 * time.Second}})
+	alice, bob := register(t, s, "alice@a.test"), register(t, s, "bob@a.test")
+	path, data := randomFile(t, "slides.odp", 3<<19)
+	ctx, cancel := context.WithCancel(t.Context())
+	_, err := alice.c.SendFile(ctx, "bob@a.test", client.SendFileOptions{Path: path, Progress: func(p client.FileProgress) {
+		if p.Done > 0 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled upload: %v", err)
+	}
+	blobID := client.PendingUploadBlob(t, alice.p, path, "bob@a.test")
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		_, err := client.BlobStatus(t.Context(), alice.c, blobID)
+		if errors.Is(err, wire.ErrUnknownBlob) {
+			break
+		}
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("blob status: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the server's clock
+	}
+	var first client.FileProgress
+	sent, err := alice.c.SendFile(t.Context(), "bob@a.test", client.SendFileOptions{Path: path, Progress: func(p client.FileProgress) {
+		if first == (client.FileProgress{}) {
+			first = p
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Resumed != 0 || sent.ID == hex.EncodeToString(blobID) {
+		t.Fatalf("restarted upload: progress %+v, blob %s (the expired one %x)", first, sent.ID, blobID)
+	}
+	bob.fileMessage()
+	out := filepath.Join(t.TempDir(), "s.odp")
+	if _, _, err := bob.c.DownloadFile(t.Context(), sent.ID, client.DownloadOptions{Out: out}); err != nil {
+		t.Fatal(err)
+	}
+	sameFile(t, out, data)
+}
+
+// A download from another domain that its homeserver meters
+// (rate_limited with a retry-after) continues after the pauses it asks
+// for.
+func TestDownloadRateLimited(t *testing.T) {
+	t.Parallel()
+	ss := servertest.StartFederation(t, servertest.Options{Limits: server.Limits{FedBlobRate: 1 << 20}}, "a.test", "b.test")
+	alice := register(t, ss["a.test"], "alice@a.test")
+	bob := register(t, ss["b.test"], "bob@b.test")
+	path, data := randomFile(t, "big.iso", 5<<20+3)
+	sent, err := alice.c.SendFile(t.Context(), "bob@b.test", client.SendFileOptions{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob.fileMessage()
+	out := filepath.Join(t.TempDir(), "big.iso")
+	if _, _, err := bob.c.DownloadFile(t.Context(), sent.ID, client.DownloadOptions{Out: out}); err != nil {
+		t.Fatal(err)
+	}
+	sameFile(t, out, data)
+}
+
+// A client killed halfway through an upload resumes it in the next run;
+// one killed after queueing a file message and before sending it sends it
+// at its next connection, once, and starts no upload again.
+func TestUploadSurvivesCrash(t *testing.T) {
+	t.Parallel()
+	_, aliceDir, bobDir := setup(t)
+	path, data := randomFile(t, "crash.bin", 3<<20)
+	runCrashChild(t, "upload", aliceDir, "XCHAT_TEST_FILE="+path)
+	path2, data2 := randomFile(t, "queued.bin", 700<<10)
+	runCrashChild(t, "queued", aliceDir, "XCHAT_TEST_FILE="+path2)
+
+	p, err := client.OpenProfile(aliceDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	c, err := client.Connect(t.Context(), p) // sends what the outbox holds
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var first client.FileProgress
+	sent, err := c.SendFile(t.Context(), "bob@a.test", client.SendFileOptions{Path: path, Progress: func(p client.FileProgress) {
+		if first == (client.FileProgress{}) {
+			first = p
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Resumed < first.Total/2 {
+		t.Fatalf("upload after the crash resumed at %d of %d", first.Resumed, first.Total)
+	}
+	files, err := p.Files(t.Context())
+	if err != nil || len(files) != 2 || files[0].ID != sent.ID || files[1].Ref.Name != "queued.bin" {
+		t.Fatalf("alice's files %+v, %v", files, err)
+	}
+
+	bp, err := client.OpenProfile(bobDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := &user{t: t, dir: bobDir, p: bp}
+	bob.connect()
+	bob.recvWhile(func() bool {
+		fs, err := bob.p.Files(t.Context())
+		return err == nil && len(fs) < 2
+	})
+	ms, err := bob.p.Messages(t.Context())
+	if err != nil || len(ms) != 3 {
+		t.Fatalf("bob's messages %+v, %v", ms, err)
+	}
+	want := map[string][]byte{sent.ID: data, files[1].ID: data2}
+	for id, data := range want {
+		out := filepath.Join(t.TempDir(), "f")
+		if _, _, err := bob.c.DownloadFile(t.Context(), id, client.DownloadOptions{Out: out}); err != nil {
+			t.Fatal(err)
+		}
+		sameFile(t, out, data)
+	}
+}
+
+// An empty file is one empty chunk in the smallest blob; it arrives empty.
+func TestEmptyFile(t *testing.T) {
+	t.Parallel()
+	s := servertest.Start(t, servertest.Options{})
+	alice, bob := register(t, s, "alice@a.test"), register(t, s, "bob@a.test")
+	path, _ := randomFile(t, "empty.txt", 0)
+	var last client.FileProgress
+	sent, err := alice.c.SendFile(t.Context(), "bob@a.test", client.SendFileOptions{Path: path, Caption: "nothing",
+		Progress: func(p client.FileProgress) { last = p }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sent.Ref.Size != 0 || sent.Ref.MediaType != "text/plain" || last.Total != wire.MinBlobSize || last.Done != last.Total {
+		t.Fatalf("sent %+v, progress %+v", sent, last)
+	}
+	if m := bob.fileMessage(); m.Text != "nothing" || m.File.Size != 0 {
+		t.Fatalf("message %+v", m)
+	}
+	out := filepath.Join(t.TempDir(), "e.txt")
+	if _, _, err := bob.c.DownloadFile(t.Context(), sent.ID, client.DownloadOptions{Out: out}); err != nil {
+		t.Fatal(err)
+	}
+	sameFile(t, out, nil)
 }

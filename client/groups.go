@@ -471,10 +471,10 @@ func (cl *Client) sendContent(ctx context.Context, id []byte, c *wire.Content) e
 	return err
 }
 
-// sendContentWith is sendContent that also runs also, when not nil, in the
-// transaction that queues the message, with the group and the message's
-// identifier. queued reports that the message is in the outbox: an error
-// then is about sending it now.
+// sendContentWith is sendContent with a step of the caller's: also, when
+// not nil, runs in the transaction that queues the message, given the group
+// and the message's identifier. queued reports that the message is in the
+// outbox: an error then is about sending it now.
 func (cl *Client) sendContentWith(ctx context.Context, id []byte, c *wire.Content, also func(tx *profile.Tx, row *groupRow, msgID [32]byte) error) (queued bool, err error) {
 	if err := c.Validate(); err != nil {
 		return false, err
@@ -516,6 +516,9 @@ func (cl *Client) sendContentWith(ctx context.Context, id []byte, c *wire.Conten
 		}
 		if err != nil {
 			return false, err
+		}
+		if cl.afterQueue != nil {
+			cl.afterQueue()
 		}
 		return true, cl.flushOutbox(ctx)
 	}

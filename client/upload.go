@@ -9,6 +9,7 @@ import (
 	"mime"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -73,8 +74,13 @@ func (cl *Client) SendFile(ctx context.Context, to string, o SendFileOptions) (*
 // path, size and modification time), and the same group continues it:
 // only the parts the homeserver does not hold are sent. When the
 // homeserver no longer has the blob, the upload starts over. The message
-// is queued in the transaction that marks the upload done, so that it is
-// sent once.
+// (with the caption of the call that sends it) is queued in the
+// transaction that marks the upload done, so that it is sent once.
+//
+// It returns the file as Files lists it. An error together with a file
+// means that the message is queued but not sent yet: it waits in the
+// outbox and leaves with the next send or connection, as a text message
+// does.
 func (cl *Client) SendGroupFile(ctx context.Context, group []byte, o SendFileOptions) (*File, error) {
 	src, err := openSource(o)
 	if err != nil {
@@ -111,15 +117,9 @@ func openSource(o SendFileOptions) (*source, error) {
 	if !wire.ValidFileName(name) {
 		return nil, fmt.Errorf("file name %q cannot be sent (1 to %d bytes of UTF-8, no control characters or backslashes)", name, wire.MaxFileName)
 	}
-	mt := o.MediaType
-	if mt == "" {
-		mt = mime.TypeByExtension(filepath.Ext(name))
-	}
-	if mt == "" {
-		mt = "application/octet-stream"
-	}
-	if len(mt) > wire.MaxMediaType || !utf8.ValidString(mt) {
-		return nil, fmt.Errorf("media type of %d bytes; at most %d", len(mt), wire.MaxMediaType)
+	mt, err := mediaType(o.MediaType, name)
+	if err != nil {
+		return nil, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -139,6 +139,28 @@ func openSource(o SendFileOptions) (*source, error) {
 		return nil, fmt.Errorf("%s: %d bytes; a file has at most %d", path, fi.Size(), int64(wire.MaxFileSize))
 	}
 	return &source{f: f, path: path, size: fi.Size(), modTime: fi.ModTime().UnixNano(), name: name, mediaType: mt}, nil
+}
+
+// mediaType returns the media type to send for a file named name: given,
+// else the one of the name's extension, else application/octet-stream;
+// type/subtype in lower case without parameters (spec/11-files.md section
+// 11.5).
+func mediaType(given, name string) (string, error) {
+	if given != "" {
+		mt, _, err := mime.ParseMediaType(given)
+		if err != nil || !strings.Contains(mt, "/") {
+			return "", fmt.Errorf("media type %q: not type/subtype", given)
+		}
+		if len(mt) > wire.MaxMediaType {
+			return "", fmt.Errorf("media type of %d bytes; at most %d", len(mt), wire.MaxMediaType)
+		}
+		return mt, nil
+	}
+	mt, _, err := mime.ParseMediaType(mime.TypeByExtension(filepath.Ext(name)))
+	if err != nil || !strings.Contains(mt, "/") || len(mt) > wire.MaxMediaType {
+		return "application/octet-stream", nil
+	}
+	return mt, nil
 }
 
 // sendFile uploads src (or continues its upload to target) and sends its

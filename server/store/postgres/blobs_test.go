@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/xchat-im/xchat/server/store"
+	"github.com/xchat-im/xchat/server/store/postgres"
 	"github.com/xchat-im/xchat/server/store/sqlite"
 	"github.com/xchat-im/xchat/server/store/storetest"
 	"github.com/xchat-im/xchat/spec/wire"
@@ -64,5 +65,30 @@ func TestBlobPartsDeleted(t *testing.T) {
 		if n != want {
 			t.Fatalf("blob %d has %d part rows, want %d", i, n, want)
 		}
+	}
+}
+
+// A schema of version 5, with an account in it, upgrades to the blob store.
+func TestUpgradeToBlobs(t *testing.T) {
+	t.Parallel()
+	u := newSchema(t, false)
+	ctx := t.Context()
+	if err := postgres.MigrateTo(ctx, u, 5); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := connect(t, u).Exec(ctx, `INSERT INTO accounts (address, created_at_ms) VALUES ('alice@example.org', 1)`); err != nil {
+		t.Fatal(err)
+	}
+	if err := postgres.Migrate(ctx, u); err != nil {
+		t.Fatalf("Migrate from version 5: %v", err)
+	}
+	s := open(t, u, store.DefaultLimits())
+	t0 := time.Now()
+	b := store.Blob{ID: store.BlobID{1}, Owner: "alice@example.org", Size: wire.MinBlobSize, CreatedAt: t0, Expires: t0.Add(time.Hour)}
+	if err := s.CreateBlob(ctx, b, store.BlobLimits{}); err != nil {
+		t.Fatalf("CreateBlob after the upgrade: %v", err)
+	}
+	if got, err := s.PutPart(ctx, b.Owner, b.ID, 0, make([]byte, wire.MinBlobSize), t0); err != nil || got.Received != b.Size {
+		t.Fatalf("PutPart after the upgrade = %+v, %v", got, err)
 	}
 }

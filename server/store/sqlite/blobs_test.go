@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"os"
@@ -191,6 +192,12 @@ func TestBlobCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Stderr = os.Stderr
+	// The child ends when its standard input does: if this process dies.
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +257,7 @@ func TestBlobCrash(t *testing.T) {
 
 // blobCrashChild writes the parts of crashBlob, in a shuffled order, from
 // four goroutines, printing "acked INDEX" for each acknowledged one, until
-// it is killed.
+// it is killed, or its standard input ends.
 func blobCrashChild(dir string) {
 	s, err := sqlite.Open(context.Background(), filepath.Join(dir, "store.db"), store.DefaultLimits(), nil)
 	if err != nil {
@@ -284,6 +291,7 @@ func blobCrashChild(dir string) {
 		})
 	}
 	wg.Wait()
-	// Every part is written: wait to be killed.
-	select {}
+	// Every part is written: wait to be killed, or for the parent's end.
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	os.Exit(1)
 }

@@ -227,7 +227,11 @@ func testBlobMaxUnfinished(t *testing.T, open Opener) {
 	createBlob(t, s, newBlob(alice, 5, smallBlob, t0), l)
 	wantErr(t, "CreateBlob of a third unfinished blob", s.CreateBlob(ctx, newBlob(alice, 6, smallBlob, t0), l), store.ErrLimit)
 	// The first expires.
-	createBlob(t, s, newBlob(alice, 7, smallBlob, t0.Add(time.Hour)), l)
+	t1 := t0.Add(time.Hour)
+	createBlob(t, s, newBlob(alice, 7, smallBlob, t1), l)
+	// Over both limits, the quota is what refuses.
+	both := store.BlobLimits{Quota: 3 * smallBlob, MaxUnfinished: 2}
+	wantErr(t, "CreateBlob over both limits", s.CreateBlob(ctx, newBlob(alice, 8, smallBlob, t1), both), store.ErrQuota)
 }
 
 // Concurrent creates never together exceed the limits.
@@ -325,6 +329,8 @@ func testBlobPutPartChecks(t *testing.T, open Opener) {
 	wantErr(t, "PutPart from another owner", err, store.ErrUnknownBlob)
 	_, err = s.PutPart(ctx, b.Owner, blobID(2), 0, partOf(data, 0), t0)
 	wantErr(t, "PutPart to an unknown blob", err, store.ErrUnknownBlob)
+	_, err = s.PutPart(ctx, "bob@example.org", b.ID, -1, nil, t0)
+	wantErr(t, "PutPart from another owner at a bad index", err, store.ErrUnknownBlob)
 	sameBlob(t, "after refused parts", blobState(t, s, b, t0), b, 0, false)
 	got := putPart(t, s, b, data, last, t0)
 	sameBlob(t, "after the last part", got, b, 0, false)
@@ -366,6 +372,12 @@ func testBlobPutPartComplete(t *testing.T, open Opener) {
 	other := blobData(2, b.Size)
 	for i := range parts(b.Size) {
 		sameBlob(t, "PutPart to a complete blob", putPart(t, s, b, other, i, t0), done, b.Size, true)
+	}
+	// Whatever the index and the data.
+	for _, index := range []int64{-1, 0, parts(b.Size)} {
+		got, err := s.PutPart(t.Context(), b.Owner, b.ID, index, other[:10], t0)
+		wantErr(t, fmt.Sprintf("PutPart(%d) of 10 bytes to a complete blob", index), err, nil)
+		sameBlob(t, "PutPart to a complete blob", got, done, b.Size, true)
 	}
 	_, err := s.PutPart(t.Context(), "bob@example.org", b.ID, 0, partOf(other, 0), t0)
 	wantErr(t, "PutPart from another owner to a complete blob", err, store.ErrUnknownBlob)
