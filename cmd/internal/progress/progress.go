@@ -66,8 +66,9 @@ func IsTerminal(f *os.File) bool {
 // that an earlier, interrupted run transferred; rate is bytes per second
 // of this run (0 until it is known); seconds is the duration of this run.
 // The done line carries further members that the command adds (see
-// Finish). progress lines come at most every Interval, and at every tenth
-// of the total.
+// Finish). A progress line comes at most once per Interval, besides one
+// whenever the transfer passes another tenth of the total (a program can
+// act at a given fraction however fast the transfer is).
 type Meter struct {
 	mu      sync.Mutex
 	w       io.Writer
