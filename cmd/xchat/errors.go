@@ -171,6 +171,17 @@ func (a *app) refusal(err error) string {
 		return fmt.Sprintf("the homeserver of %s cannot be reached from %s right now: try again later", a.peerDomains(), domain)
 	case wire.CodeDomainRefused:
 		return fmt.Sprintf("%s does not exchange messages with %s (a federation policy of one of the homeservers)", domain, a.peerDomains())
+	case wire.CodeQuotaExceeded:
+		limit := ""
+		if we.Message != "" {
+			limit = " (" + we.Message + ")"
+		}
+		return fmt.Sprintf("the file does not fit in what %s stores for this account%s: files are kept %d days after they are sent; try again once earlier ones expire",
+			domain, limit, wire.BlobRetention/86400)
+	case wire.CodeLimitExceeded:
+		if we.Message != "" {
+			return "the homeserver refused: " + we.Message
+		}
 	case wire.CodeMailboxFull:
 		return "the recipient's mailbox is full: try again later"
 	case wire.CodeRequestLaneClosed, wire.CodeTokenInvalid:

@@ -3,7 +3,9 @@
 //	xchat register USER@DOMAIN --server HOST:PORT [--ca FILE] [--invite TOKEN]
 //	xchat register --link CODE --server HOST:PORT [--ca FILE]
 //	xchat send USER@DOMAIN TEXT | xchat send --group ID TEXT
+//	xchat send --file PATH (USER@DOMAIN | --group ID) [--caption TEXT] [--json]
 //	xchat recv [--json] [--wait DURATION]
+//	xchat file get ID [--out PATH] [--json] | list [--json]
 //	xchat whoami
 //	xchat group create NAME MEMBER... | add ID MEMBER... | remove ID MEMBER | list
 //	xchat device link [--wait DURATION] | remove DEVICE
@@ -12,7 +14,8 @@
 // Its state lives in --profile DIR; the default is the directory named by
 // profileRule for the platform ($XDG_CONFIG_HOME/xchat on Linux). An error
 // is one line on stderr, in the user's words, and exit status 1; -v adds
-// the underlying error chain.
+// the underlying error chain; 'xchat file get' exits with status 3 when the
+// file it downloaded failed verification.
 package main
 
 import (
@@ -46,10 +49,11 @@ func main() {
 }
 
 // run executes the command line args and returns the exit status: 0, or
-// 1 after an error, printed as one line on stderr (two with -v: the
-// explanation, then the error chain it explains).
+// after an error, printed as one line on stderr (two with -v: the
+// explanation, then the error chain it explains), 1 or the status the
+// command documents (clierr.ExitStatus).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	a := &app{stdout: stdout}
+	a := &app{stdout: stdout, stderr: stderr}
 	root := a.newRoot()
 	root.SetArgs(args)
 	root.SetOut(stdout)
@@ -67,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if detail := errors.Unwrap(err); a.verbose && detail != nil {
 		fmt.Fprintf(stderr, "xchat: detail: %s\n", clierr.OneLine(detail.Error()))
 	}
-	return 1
+	return clierr.ExitStatus(err)
 }
 
 // profileRule says where the default profile directory is on this
@@ -99,6 +103,7 @@ type app struct {
 	profile string // --profile, or resolved from the default by resolveProfile
 	verbose bool
 	stdout  io.Writer
+	stderr  io.Writer // a transfer's progress bar, when it is a terminal
 
 	// running is set once a command's RunE starts: an error before is a
 	// usage error.
@@ -157,7 +162,7 @@ func (a *app) newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&a.profile, "profile", "", "profile `DIR` (identity, keys, messages); default: "+profileRule())
 	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "on an error, also print the underlying error chain")
-	root.AddCommand(a.registerCmd(), a.sendCmd(), a.recvCmd(), a.whoamiCmd(), a.unopenedCmd(), a.groupCmd(), a.deviceCmd(), versionCmd())
+	root.AddCommand(a.registerCmd(), a.sendCmd(), a.recvCmd(), a.fileCmd(), a.whoamiCmd(), a.unopenedCmd(), a.groupCmd(), a.deviceCmd(), versionCmd())
 	clierr.TrackRun(root, &a.running)
 	return root
 }
@@ -288,24 +293,61 @@ func (a *app) withClient(ctx context.Context, f func(c *client.Client) error) er
 
 func (a *app) sendCmd() *cobra.Command {
 	var group string
+	var file client.SendFileOptions
+	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "send USER@DOMAIN TEXT | send --group ID TEXT",
-		Short: "Send a text in the one-to-one chat with a user (created if needed) or in a group; exits 0 once the homeserver stored it durably",
+		Use:   "send USER@DOMAIN TEXT | send --group ID TEXT | send --file PATH (USER@DOMAIN | --group ID) [--caption TEXT] [--json]",
+		Short: "Send a text or a file in the one-to-one chat with a user (created if needed) or in a group; exits 0 once it is sent",
+		Long: "Sends TEXT in the one-to-one chat with USER@DOMAIN (created if needed) or in the group --group ID;\n" +
+			"it exits 0 once the homeserver stored the message durably.\n\n" +
+			"With --file PATH it sends a file (at most 4 GiB) instead, with --caption TEXT if given: the file is\n" +
+			"encrypted with a new key, uploaded to this profile's homeserver, and the message with its key goes\n" +
+			"to every member of the chat; it exits 0 once the message is sent, when every recipient can download\n" +
+			"the file ('xchat file get'). Interrupted (Ctrl-C, killed, the network lost), the same command\n" +
+			"resumes the upload where the homeserver's copy ends, as long as the file is unchanged (the\n" +
+			"homeserver keeps an unfinished upload 24 hours by default). On a terminal, stderr shows a\n" +
+			"progress bar; with --json stdout gets one JSON object per line:\n" +
+			"{\"event\":\"start\",\"resumed\":N,\"total\":N}, \"progress\" lines with done, total, resumed and rate\n" +
+			"(bytes per second), then {\"event\":\"done\",...} with the file's id, name, size and media_type.\n" +
+			"An upload counts the bytes of the encrypted file, padded to one of the sizes a homeserver stores\n" +
+			"(at least 541 bytes, at most 5% more than the file).",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if group != "" {
 				if _, err := client.ParseGroupID(group); err != nil {
 					return fmt.Errorf("--group: %w", err)
 				}
+			}
+			if file.Path != "" {
+				if err := sendFileArgs(group, args); err != nil {
+					return err
+				}
+				return checkSendFile(file.Path)
+			}
+			for _, f := range []string{"caption", "json"} {
+				if cmd.Flags().Changed(f) {
+					return fmt.Errorf("--%s goes with --file", f)
+				}
+			}
+			if group != "" {
 				return cobra.ExactArgs(1)(cmd, args)
 			}
 			return cobra.MatchAll(cobra.ExactArgs(2), addressArgs(0))(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
-			defer cancel()
 			if group == "" {
 				a.peers = args[:1]
 			}
+			if file.Path != "" {
+				to, id := "", []byte(nil)
+				if group == "" {
+					to = args[0]
+				} else {
+					id, _ = client.ParseGroupID(group) // checked by Args
+				}
+				return a.sendFile(cmd.Context(), file, to, id, asJSON)
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
 			return a.withClient(ctx, func(c *client.Client) error {
 				var err error
 				if group == "" {
@@ -323,6 +365,9 @@ func (a *app) sendCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&group, "group", "", "send to this group (an `ID` from 'xchat group list')")
+	cmd.Flags().StringVar(&file.Path, "file", "", "send the file at `PATH` instead of a text")
+	cmd.Flags().StringVar(&file.Caption, "caption", "", "with --file: a `TEXT` shown with the file")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "with --file: print progress and the result as JSON objects, one per line")
 	return cmd
 }
 
@@ -358,23 +403,24 @@ func pendingNote(own string, pending []wire.Mailbox) string {
 
 // jsonMessage is one line of recv --json.
 type jsonMessage struct {
-	ID         string `json:"id"`
-	From       string `json:"from"`
-	FromDevice uint32 `json:"from_device"`
-	To         string `json:"to"`
-	Text       string `json:"text"`
-	Type       string `json:"type,omitempty"` // absent for text
-	Ref        string `json:"ref,omitempty"`  // the message referred to
-	MessageID  string `json:"message_id"`
-	Group      string `json:"group,omitempty"` // group chats only
-	GroupName  string `json:"group_name,omitempty"`
-	SentAt     string `json:"sent_at"`
-	ReceivedAt string `json:"received_at"`
-	Lane       string `json:"lane"`
+	ID         string    `json:"id"`
+	From       string    `json:"from"`
+	FromDevice uint32    `json:"from_device"`
+	To         string    `json:"to"`
+	Text       string    `json:"text"`
+	Type       string    `json:"type,omitempty"` // absent for text
+	Ref        string    `json:"ref,omitempty"`  // the message referred to
+	MessageID  string    `json:"message_id"`
+	Group      string    `json:"group,omitempty"` // group chats only
+	GroupName  string    `json:"group_name,omitempty"`
+	SentAt     string    `json:"sent_at"`
+	ReceivedAt string    `json:"received_at"`
+	Lane       string    `json:"lane"`
+	File       *jsonFile `json:"file,omitempty"` // file messages only; Text is the caption
 }
 
 // contentTypes names content types in recv output (spec/10-content.md).
-var contentTypes = map[int]string{1: "", 2: "reply", 3: "reaction", 4: "edit", 5: "delete", 6: "receipt", 7: "typing"}
+var contentTypes = map[int]string{1: "", 2: "reply", 3: "reaction", 4: "edit", 5: "delete", 6: "receipt", 7: "typing", 8: "file"}
 
 func typeName(t int) string {
 	if n, ok := contentTypes[t]; ok {
@@ -398,7 +444,12 @@ func (a *app) recvCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "recv [--json] [--wait DURATION]",
 		Short: "Print waiting messages, then keep receiving until nothing new arrives for --wait",
-		Args:  cobra.MatchAll(noArgs, nonNegative("--wait", &wait)),
+		Long: "Prints the messages waiting for this device, then keeps receiving until nothing new arrives for\n" +
+			"--wait. A file message shows the file's name, size and ID; recv does not download it: 'xchat file\n" +
+			"get ID' does. With --json each message is one JSON object on a line; a file message has\n" +
+			"\"type\":\"file\", the caption as \"text\" and a \"file\" object with id, name, size, media_type and\n" +
+			"caption.",
+		Args: cobra.MatchAll(noArgs, nonNegative("--wait", &wait)),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			p, c, err := a.connect(ctx)
@@ -418,7 +469,7 @@ func (a *app) recvCmd() *cobra.Command {
 						ID: hex.EncodeToString(m.ID[:]), From: m.From, FromDevice: m.FromDevice, To: m.To,
 						Text: m.Text, Type: typeName(m.Type), MessageID: hex.EncodeToString(m.MessageID[:]),
 						SentAt:     m.SentAt.UTC().Format(time.RFC3339Nano),
-						ReceivedAt: m.ReceivedAt.UTC().Format(time.RFC3339Nano), Lane: lane,
+						ReceivedAt: m.ReceivedAt.UTC().Format(time.RFC3339Nano), Lane: lane, File: fileOf(&m),
 					}
 					if m.Ref != nil {
 						jm.Ref = hex.EncodeToString(m.Ref)
@@ -436,11 +487,13 @@ func (a *app) recvCmd() *cobra.Command {
 				if !m.Direct {
 					where += fmt.Sprintf(" in %q (%x)", m.GroupName, m.Group)
 				}
-				kind := ""
-				if t := typeName(m.Type); t != "" {
-					kind = "[" + t + "] "
+				text := m.Text
+				if m.File != nil {
+					text = fileLine(&m)
+				} else if t := typeName(m.Type); t != "" {
+					text = "[" + t + "] " + text
 				}
-				fmt.Fprintf(a.stdout, "%s %s%s: %s%s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), m.From, where, kind, m.Text)
+				fmt.Fprintf(a.stdout, "%s %s%s: %s\n", m.SentAt.Local().Format("2006-01-02 15:04:05"), m.From, where, text)
 			}
 			// Messages stored earlier but not shown (a send processed
 			// them) come first; a message is marked shown once printed.

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -32,7 +35,39 @@ func TestScripts(t *testing.T) {
 	p := clitest.Params(func() string { return xchatd })
 	p.Dir = filepath.Join("testdata", "script")
 	p.Setup = prependPath(p.Setup, bin)
+	p.Cmds["setmatch"] = cmdSetmatch
+	p.Cmds["sparsefile"] = cmdSparsefile
 	testscript.Run(t, p)
+}
+
+// cmdSetmatch is "setmatch NAME REGEXP": $NAME becomes the first
+// submatch of REGEXP in the previous command's stdout (an ID in a JSON
+// line).
+func cmdSetmatch(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: setmatch NAME REGEXP")
+	}
+	re, err := regexp.Compile(args[1])
+	ts.Check(err)
+	m := re.FindStringSubmatch(ts.ReadFile("stdout"))
+	if len(m) < 2 {
+		ts.Fatalf("no match for %s in stdout", args[1])
+	}
+	ts.Setenv(args[0], m[1])
+}
+
+// cmdSparsefile is "sparsefile NAME SIZE": it makes a file of SIZE bytes
+// that takes no space on disk (a file above the largest a user may send).
+func cmdSparsefile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: sparsefile NAME SIZE")
+	}
+	size, err := strconv.ParseInt(args[1], 10, 64)
+	ts.Check(err)
+	f, err := os.Create(ts.MkAbs(args[0]))
+	ts.Check(err)
+	ts.Check(f.Truncate(size))
+	ts.Check(f.Close())
 }
 
 // prependPath wraps setup to put dir first on the scripts' PATH, so that

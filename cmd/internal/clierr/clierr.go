@@ -1,9 +1,10 @@
 // Package clierr shapes the errors that xchat and xchatd print: one line,
-// a usage error pointing at the help to read, and whether a command had
-// started when it failed.
+// a usage error pointing at the help to read, whether a command had
+// started when it failed, and the exit status.
 package clierr
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -61,4 +62,41 @@ func TrackRun(root *cobra.Command, started *bool) {
 	for _, c := range root.Commands() {
 		TrackRun(c, started)
 	}
+}
+
+// Exit statuses. Every error exits with ExitError unless a command
+// documents another status in its help and marks the error with WithStatus.
+const (
+	ExitOK    = 0
+	ExitError = 1
+	// ExitCorrupt: xchat file get downloaded a file that failed
+	// verification (tampered with or truncated): trying again does not
+	// help, unlike after other errors.
+	ExitCorrupt = 3
+)
+
+// Status gives the error it wraps an exit status other than ExitError.
+type Status struct {
+	Code int
+	Err  error
+}
+
+func (e *Status) Error() string { return e.Err.Error() }
+func (e *Status) Unwrap() error { return e.Err }
+
+// WithStatus marks err to make the command exit with status code.
+func WithStatus(code int, err error) error { return &Status{Code: code, Err: err} }
+
+// ExitStatus returns the exit status for the error a command returned:
+// ExitOK for nil, the code of the first *Status in its chain, else
+// ExitError.
+func ExitStatus(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var s *Status
+	if errors.As(err, &s) {
+		return s.Code
+	}
+	return ExitError
 }

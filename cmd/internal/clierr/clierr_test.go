@@ -57,3 +57,24 @@ func TestUsageAndTrackRun(t *testing.T) {
 		t.Fatalf("a valid command: started %v, err %v", started, err)
 	}
 }
+
+func TestExitStatus(t *testing.T) {
+	t.Parallel()
+	corrupt := errors.New("chunk 3: message authentication failed")
+	for _, c := range []struct {
+		err  error
+		want int
+	}{
+		{nil, ExitOK},
+		{errors.New("x"), ExitError},
+		{WithStatus(ExitCorrupt, corrupt), ExitCorrupt},
+		{Explain(WithStatus(ExitCorrupt, corrupt), "the file did not verify"), ExitCorrupt},
+	} {
+		if got := ExitStatus(c.err); got != c.want {
+			t.Errorf("ExitStatus(%v) = %d, want %d", c.err, got, c.want)
+		}
+	}
+	if err := WithStatus(ExitCorrupt, corrupt); err.Error() != corrupt.Error() || !errors.Is(err, corrupt) {
+		t.Errorf("WithStatus changed the error: %v", err)
+	}
+}
