@@ -229,12 +229,15 @@ func (s *Store) FinishBlob(ctx context.Context, owner string, id store.BlobID, n
 
 // readBlob reads the size of the complete blob $1 live at $4 and the
 // slices of its parts that overlap the bytes $2 to $3 (exclusive), in
-// order: the blob's row alone (idx NULL) when none does.
+// order: the blob's row alone (idx NULL) when none does. The offsets are
+// bigint; the CASE keeps greatest and least, which skip NULLs, from
+// computing an out-of-range slice length on that lone row.
 const readBlob = `SELECT b.size, p.idx,
-		substring(p.data FROM (greatest($2, p.idx * 524288) - p.idx * 524288 + 1)::integer
-			FOR (least($3, b.size, (p.idx + 1) * 524288) - greatest($2, p.idx * 524288))::integer)
-	FROM blobs b LEFT JOIN blob_parts p ON p.blob_id = b.id AND $2 >= 0 AND $2 < b.size
-		AND p.idx >= $2 / 524288 AND p.idx <= (least($3, b.size) - 1) / 524288
+		CASE WHEN p.idx IS NOT NULL THEN
+		substring(p.data FROM (greatest($2::bigint, p.idx * 524288) - p.idx * 524288 + 1)::integer
+			FOR (least($3::bigint, b.size, (p.idx + 1) * 524288) - greatest($2::bigint, p.idx * 524288))::integer) END
+	FROM blobs b LEFT JOIN blob_parts p ON p.blob_id = b.id AND $2::bigint >= 0 AND $2::bigint < b.size
+		AND p.idx >= $2::bigint / 524288 AND p.idx <= (least($3::bigint, b.size) - 1) / 524288
 	WHERE b.id = $1 AND b.complete AND b.expires_ms > $4
 	ORDER BY p.idx`
 

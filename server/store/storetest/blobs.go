@@ -502,7 +502,7 @@ func testBlobRead(t *testing.T, open Opener) {
 			t.Fatalf("ReadBlob(%d, %d) read the wrong bytes", c.off, c.n)
 		}
 	}
-	for _, off := range []int64{b.Size, b.Size + 1, b.Size + part, -1} {
+	for _, off := range []int64{b.Size, b.Size + 1, b.Size + part, -1, 1 << 31, 5 << 30, 1<<63 - 1} {
 		_, _, err := s.ReadBlob(ctx, b.ID, off, make([]byte, 10), t0)
 		wantErr(t, fmt.Sprintf("ReadBlob at %d", off), err, store.ErrBadRange)
 	}
