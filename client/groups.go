@@ -467,6 +467,13 @@ func (cl *Client) SendGroup(ctx context.Context, id []byte, text string) error {
 // the group's state and then sends the message to every other member
 // device.
 func (cl *Client) sendContent(ctx context.Context, id []byte, c *wire.Content) error {
+	return cl.sendContentWith(ctx, id, c, nil)
+}
+
+// sendContentWith is sendContent that also runs also, when not nil, in the
+// transaction that queues the message, with the group and the message's
+// identifier.
+func (cl *Client) sendContentWith(ctx context.Context, id []byte, c *wire.Content, also func(tx *profile.Tx, row *groupRow, msgID [32]byte) error) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
@@ -494,6 +501,11 @@ func (cl *Client) sendContent(ctx context.Context, id []byte, c *wire.Content) e
 		err = cl.p.update(ctx, func(tx *profile.Tx) error {
 			if err := tx.UpdateGroupState(row, state, true); err != nil {
 				return err
+			}
+			if also != nil {
+				if err := also(tx, row, wire.MessageID(msg)); err != nil {
+					return err
+				}
 			}
 			return cl.queueMLS(tx, cl.others(devs), msg, nil)
 		})

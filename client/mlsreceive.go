@@ -205,7 +205,7 @@ func (cl *Client) processInGroup(ctx context.Context, h *heldMessage, p *wire.ML
 				if m == nil {
 					return nil // nothing stored; the key is used all the same
 				}
-				isNew, err := storeMessage(tx, m)
+				isNew, err := storeMessage(tx, m, cl.id.Address)
 				if err != nil {
 					return err
 				}
@@ -291,6 +291,9 @@ func (cl *Client) contentMessage(tx *profile.Tx, h *heldMessage, row *groupRow, 
 	}
 	if c.Reaction != nil {
 		m.Text = *c.Reaction
+	}
+	if c.Type == wire.ContentFile {
+		m.File = c.File // validated by DecodeContent; never fetched here
 	}
 	return m, nil
 }

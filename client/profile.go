@@ -200,14 +200,22 @@ type Message struct {
 	Type      int      // content type (spec/10-content.md)
 	MessageID [32]byte // spec/10-content.md section 10.2
 	Ref       []byte   // the message a reply, reaction, edit or delete refers to
+	// File is the reference of a file message (Type wire.ContentFile;
+	// Text is its caption). The file is not downloaded: see
+	// Client.DownloadFile.
+	File *wire.FileRef
 }
 
-// storeMessage stores m in tx; false when a message with its ID was
-// already stored.
-func storeMessage(tx *profile.Tx, m *Message) (bool, error) {
-	return tx.InsertMessage(&profile.Message{ID: m.ID, Sender: m.From, SenderDevice: m.FromDevice, Recipient: m.To, Text: m.Text,
+// storeMessage stores m in tx, and the file it carries; false when a
+// message with its ID was already stored.
+func storeMessage(tx *profile.Tx, m *Message, own string) (bool, error) {
+	isNew, err := tx.InsertMessage(&profile.Message{ID: m.ID, Sender: m.From, SenderDevice: m.FromDevice, Recipient: m.To, Text: m.Text,
 		SentAt: m.SentAt, ReceivedAt: m.ReceivedAt, RequestLane: m.RequestLane, Group: m.Group, MessageID: m.MessageID,
-		Type: m.Type, Ref: m.Ref})
+		Type: m.Type, Ref: m.Ref, File: m.File})
+	if err != nil || !isNew {
+		return isNew, err
+	}
+	return true, storeFile(tx, m, m.From == own)
 }
 
 // Messages returns every stored message in the order it was stored.
@@ -243,7 +251,7 @@ func (p *Profile) messages(ctx context.Context, unshown bool) ([]Message, error)
 	for _, r := range rows {
 		out = append(out, Message{ID: r.ID, From: r.Sender, FromDevice: r.SenderDevice, To: r.Recipient, Text: r.Text,
 			SentAt: r.SentAt, ReceivedAt: r.ReceivedAt, RequestLane: r.RequestLane, Group: r.Group, GroupName: r.GroupName,
-			Direct: r.GroupKind == wire.GroupKindDirect, Type: r.Type, MessageID: r.MessageID, Ref: r.Ref})
+			Direct: r.GroupKind == wire.GroupKindDirect, Type: r.Type, MessageID: r.MessageID, Ref: r.Ref, File: r.File})
 	}
 	return out, nil
 }

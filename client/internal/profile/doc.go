@@ -2,7 +2,9 @@
 // readable by its owner only, holding the device's identity and keys, its
 // contacts' delivery tokens, MLS group states and key packages, the outbox,
 // received messages and what the receive path keeps between envelopes
-// (processed envelope identifiers, held messages, fragments, links).
+// (processed envelope identifiers, held messages, fragments, links), and
+// the files of its conversations with the state of their uploads and
+// downloads.
 //
 // # Using the store
 //

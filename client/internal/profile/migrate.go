@@ -134,6 +134,49 @@ var migrations = []string{
 		given_up INTEGER NOT NULL
 	);
 	CREATE INDEX unopened_last_seen ON unopened (last_seen_ms);`,
+
+	// 5: files shared by reference (spec/11-files.md): the reference a
+	// file message carries, the files of the conversations with their
+	// download state, and the uploads not yet sent.
+	`ALTER TABLE messages ADD COLUMN file_ref BLOB;
+	CREATE TABLE files (
+		blob_id BLOB PRIMARY KEY,
+		domain TEXT NOT NULL,
+		file_key BLOB NOT NULL,
+		blob_hash BLOB NOT NULL,
+		size INTEGER NOT NULL,
+		media_type TEXT NOT NULL,
+		name TEXT NOT NULL,
+		caption TEXT NOT NULL,
+		sender TEXT NOT NULL,
+		group_id BLOB NOT NULL,
+		msg_id BLOB NOT NULL,
+		sent_at_ms INTEGER NOT NULL,
+		received_at_ms INTEGER NOT NULL,
+		outgoing INTEGER NOT NULL,
+		path TEXT NOT NULL DEFAULT '',
+		download_out TEXT NOT NULL DEFAULT '',
+		download_done INTEGER NOT NULL DEFAULT 0
+	);
+	CREATE INDEX files_received ON files (received_at_ms);
+	CREATE TABLE uploads (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		path TEXT NOT NULL,
+		size INTEGER NOT NULL,
+		mtime_ns INTEGER NOT NULL,
+		target TEXT NOT NULL,
+		caption TEXT NOT NULL,
+		media_type TEXT NOT NULL,
+		name TEXT NOT NULL,
+		file_key BLOB NOT NULL,
+		domain TEXT NOT NULL,
+		blob_id BLOB NOT NULL,
+		blob_size INTEGER NOT NULL,
+		blob_hash BLOB,
+		stage INTEGER NOT NULL,
+		created_at_ms INTEGER NOT NULL
+	);
+	CREATE INDEX uploads_source ON uploads (path, size, mtime_ns, target);`,
 }
 
 // errNewer is returned for a profile written by a later version.

@@ -122,7 +122,7 @@ INSERT INTO links VALUES (x'90', x'91', 1, 9000000000000, 1);
 			t.Fatalf("group %+v, %v", g, err)
 		}
 		ms, err := tx.Messages(true)
-		if err != nil || len(ms) != 1 || ms[0].Text != "hi" || ms[0].GroupKind != wire.GroupKindDirect || ms[0].MessageID[0] != 0xcd {
+		if err != nil || len(ms) != 1 || ms[0].Text != "hi" || ms[0].GroupKind != wire.GroupKindDirect || ms[0].MessageID[0] != 0xcd || ms[0].File != nil {
 			t.Fatalf("unshown messages %+v, %v", ms, err)
 		}
 		if from, err := tx.MessageSender([]byte{0xaa}, bytes.Repeat([]byte{0xcd}, 32)); err != nil || from != "bob@a.test" {
