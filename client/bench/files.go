@@ -29,8 +29,13 @@ const (
 type FilesOptions struct {
 	// Sizes are the plaintext sizes of the files, in bytes.
 	Sizes []int64
+	// Client picks how files are moved: "library" (the reference client:
+	// SendGroupFile and DownloadFile, with encryption) or "wire" (the
+	// blob requests themselves, random blobs, Parallel part requests in
+	// flight).
+	Client string
 	// Parallel is how many part requests the wire client keeps in flight
-	// (upload and download).
+	// (upload and download); the client library keeps its own number.
 	Parallel int
 	// MinBytes is how many bytes each size moves at least per path and
 	// direction: a small file is moved several times (at most 16) so
@@ -55,13 +60,15 @@ type FilesOptions struct {
 
 // DefaultFilesOptions returns the defaults of xchat-bench files.
 func DefaultFilesOptions() FilesOptions {
-	return FilesOptions{Sizes: []int64{1 << 20, 64 << 20}, Parallel: 4, MinBytes: 16 << 20, SampleEvery: 100 * time.Millisecond}
+	return FilesOptions{Sizes: []int64{1 << 20, 64 << 20}, Client: "library", Parallel: 6, MinBytes: 16 << 20, SampleEvery: 100 * time.Millisecond}
 }
 
 func (o *FilesOptions) validate() error {
 	switch {
 	case len(o.Sizes) == 0:
 		return errors.New("--sizes: at least one size")
+	case o.Client != "library" && o.Client != "wire":
+		return fmt.Errorf("--client %q: want library or wire", o.Client)
 	case o.Parallel < 1 || o.Parallel > 64:
 		return errors.New("--parallel must be 1 to 64")
 	case o.SampleEvery <= 0:
@@ -107,13 +114,13 @@ func ParseSizes(s string) ([]int64, error) {
 // FilesResult is the outcome of the files scenario.
 type FilesResult struct {
 	Scenario string `json:"scenario"` // "files"
-	// Client says how the client side moved the files.
+	// Client says how the client side moved the files, and how many part
+	// requests it kept in flight.
 	Client string `json:"client"`
 	Store  string `json:"store"`
-	// RawPeer says where the raw QUIC peer ran ("child process" or "in
-	// process").
-	RawPeer  string `json:"raw_peer"`
-	Parallel int    `json:"parallel"`
+	// RawPeer says where the raw QUIC peer ran ("a child process" or
+	// "this process").
+	RawPeer string `json:"raw_peer"`
 	// Memory says how memory was measured.
 	Memory      string           `json:"memory"`
 	Sizes       []FileSizeResult `json:"sizes"`
@@ -147,16 +154,24 @@ type FileTransfer struct {
 // Failed reports whether a transfer failed.
 func (r *FilesResult) Failed() bool { return len(r.Errors) > 0 }
 
-// fileHandle is an uploaded file, for the downloads.
+// fileHandle is a file of a run: what prepare made, then what the
+// upload made of it.
 type fileHandle struct {
-	ref wire.FileRef // Domain, BlobID, Hash and Size
+	size int64
+	path string       // the plaintext file (client library)
+	ref  wire.FileRef // the uploaded blob: Domain, BlobID, Hash, Size (and Key, Name with the client library)
 }
 
 // fileDriver moves files through the homeservers: uploads by a client of
-// the first, downloads by a client of the first or of the second.
+// the first, downloads by a client of the first or of the second. Each
+// transfer returns how long its timed part took: what it costs to set up
+// a file before and to wait for its reference after are left out.
 type fileDriver interface {
-	upload(ctx context.Context, size int64) (*fileHandle, error)
-	download(ctx context.Context, f *fileHandle, federated bool) error
+	prepare(ctx context.Context, size int64) (*fileHandle, error)
+	upload(ctx context.Context, f *fileHandle) (time.Duration, error)
+	download(ctx context.Context, f *fileHandle, federated bool) (time.Duration, error)
+	// done removes what the file left on disk.
+	done(f *fileHandle)
 	describe() string
 	close()
 }
@@ -176,12 +191,12 @@ type filesEnv struct {
 // counts move over one raw QUIC stream between this process and a peer
 // process as the ceiling. The servers' memory is sampled throughout.
 func Files(ctx context.Context, o FilesOptions) (*FilesResult, error) {
-	return files(ctx, o, newWireDriver)
-}
-
-func files(ctx context.Context, o FilesOptions, newDriver func(context.Context, *filesEnv) (fileDriver, error)) (*FilesResult, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
+	}
+	newDriver := newLibraryDriver
+	if o.Client == "wire" {
+		newDriver = newWireDriver
 	}
 	progress := o.Progress
 	if progress == nil {
@@ -206,7 +221,7 @@ func files(ctx context.Context, o FilesOptions, newDriver func(context.Context, 
 		return nil, err
 	}
 	defer set.stop()
-	res := &FilesResult{Scenario: "files", Parallel: o.Parallel, Store: "embedded SQLite", RawPeer: "child process"}
+	res := &FilesResult{Scenario: "files", Store: "embedded SQLite", RawPeer: "a child process"}
 	if o.DB != "" {
 		res.Store = "PostgreSQL"
 	}
@@ -223,7 +238,7 @@ func files(ctx context.Context, o FilesOptions, newDriver func(context.Context, 
 	}
 	defer peer.close()
 	if peer.cmd == nil {
-		res.RawPeer = "in process"
+		res.RawPeer = "this process"
 	}
 	rawTLS, err := clientTLS(domains[0], set.servers[0].caFile)
 	if err != nil {
@@ -276,27 +291,32 @@ func files(ctx context.Context, o FilesOptions, newDriver func(context.Context, 
 				}
 				add(pathRaw, direction(up), d)
 			}
-			t0 := time.Now()
-			f, err := drv.upload(ctx, size)
+			f, err := drv.prepare(ctx, size)
+			if err != nil {
+				return nil, fmt.Errorf("%s file: %w", fmtBytes(size), err)
+			}
+			d, err := drv.upload(ctx, f)
 			if err != nil {
 				errs.add(errKind("upload", err), 1)
 				fmt.Fprintf(progress, "xchat-bench: upload of %s: %v\n", fmtBytes(size), err)
+				drv.done(f)
 				continue
 			}
-			add(pathServer, "upload", time.Since(t0))
+			add(pathServer, "upload", d)
 			for _, fed := range []bool{false, true} {
 				path := pathServer
 				if fed {
 					path = pathFederation
 				}
-				t0 := time.Now()
-				if err := drv.download(ctx, f, fed); err != nil {
+				d, err := drv.download(ctx, f, fed)
+				if err != nil {
 					errs.add(errKind(path+" download", err), 1)
 					fmt.Fprintf(progress, "xchat-bench: %s download of %s: %v\n", path, fmtBytes(size), err)
 					continue
 				}
-				add(path, "download", time.Since(t0))
+				add(path, "download", d)
 			}
+			drv.done(f)
 			fmt.Fprintf(progress, "xchat-bench: %s file %d of %d moved\n", fmtBytes(size), rep+1, sr.Repeats)
 		}
 		sr.Memory = mw.end(start)
@@ -340,7 +360,7 @@ const TargetRatio = 0.5
 
 // WriteTable writes the result as tables: throughput, then memory.
 func (r *FilesResult) WriteTable(w io.Writer) error {
-	fmt.Fprintf(w, "files: %s, %s, raw QUIC peer in a %s, %d part requests in flight\n", r.Client, r.Store, r.RawPeer, r.Parallel)
+	fmt.Fprintf(w, "files: %s; %s; raw QUIC peer in %s\n", r.Client, r.Store, r.RawPeer)
 	fmt.Fprintf(w, "MB/s = blob bytes (padded ciphertext) per second, 10^6 bytes a MB; target: every direction ≥ %.0f%% of raw QUIC\n\n", TargetRatio*100)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "file\tblob\trepeats\tpath\tdirection\tseconds\tMB/s\tof raw\ttarget\t\n")

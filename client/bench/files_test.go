@@ -131,16 +131,30 @@ func TestFreeTCPPorts(t *testing.T) {
 }
 
 // TestFiles runs the files scenario with a 1 MiB and a 3 MiB file, on the
-// embedded store.
+// embedded store, with the client library and with wire requests, and
+// with the client library on PostgreSQL.
 func TestFiles(t *testing.T) {
-	o := DefaultFilesOptions()
-	o.Xchatd = xchatdBinary(t)
-	o.Sizes, o.MinBytes = []int64{1 << 20, 3 << 20}, 2<<20
-	res, err := Files(testCtx(t), o)
-	if err != nil {
-		t.Fatal(err)
+	xchatd := xchatdBinary(t)
+	for _, c := range []struct{ name, client, db string }{
+		{"library", "library", ""},
+		{"wire", "wire", ""},
+		{"postgres", "library", os.Getenv("TEST_DATABASE_URL")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			if c.name == "postgres" && c.db == "" {
+				t.Skip("TEST_DATABASE_URL not set")
+			}
+			o := DefaultFilesOptions()
+			o.Xchatd, o.Client, o.DB = xchatd, c.client, c.db
+			o.Sizes, o.MinBytes = []int64{1 << 20, 3 << 20}, 2<<20
+			res, err := Files(testCtx(t), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkFiles(t, res, 2)
+		})
 	}
-	checkFiles(t, res, 2)
 }
 
 func checkFiles(t *testing.T, res *FilesResult, sizes int) {

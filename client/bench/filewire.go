@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/quic-go/quic-go"
 
@@ -89,14 +90,21 @@ func roundTrip(ctx context.Context, qc *quic.Conn, req wire.Request, resp any) e
 	return wire.RoundTrip(ctx, qc, req, resp)
 }
 
-// upload creates a blob of a file of size bytes, puts its parts, at most
-// d.parallel at once, and finishes it.
-func (d *wireDriver) upload(ctx context.Context, size int64) (*fileHandle, error) {
-	ct := wire.EncryptedFileSize(uint64(size))
+func (d *wireDriver) prepare(_ context.Context, size int64) (*fileHandle, error) {
+	return &fileHandle{size: size}, nil
+}
+
+func (d *wireDriver) done(*fileHandle) {}
+
+// upload creates a blob of a file of f.size bytes, puts its parts, at
+// most d.parallel at once, and finishes it.
+func (d *wireDriver) upload(ctx context.Context, f *fileHandle) (time.Duration, error) {
+	start := time.Now()
+	ct := wire.EncryptedFileSize(uint64(f.size))
 	blob := wire.PaddedBlobSize(ct)
 	var created wire.BlobCreateOK
 	if err := roundTrip(ctx, d.up, &wire.BlobCreate{Size: blob}, &created); err != nil {
-		return nil, fmt.Errorf("blob-create: %w", err)
+		return 0, fmt.Errorf("blob-create: %w", err)
 	}
 	var seed [32]byte
 	crand.Read(seed[:])
@@ -140,16 +148,17 @@ func (d *wireDriver) upload(ctx context.Context, size int64) (*fileHandle, error
 	}
 	wg.Wait()
 	if firstErr != nil {
-		return nil, firstErr
+		return 0, firstErr
 	}
 	if ctx.Err() != nil {
-		return nil, ctx.Err()
+		return 0, ctx.Err()
 	}
 	var fin wire.BlobFinishOK
 	if err := roundTrip(ctx, d.up, &wire.BlobFinish{ID: created.ID}, &fin); err != nil {
-		return nil, fmt.Errorf("blob-finish: %w", err)
+		return 0, fmt.Errorf("blob-finish: %w", err)
 	}
-	return &fileHandle{ref: wire.FileRef{Domain: d.domain, BlobID: created.ID, Hash: h.Sum(nil), Size: uint64(size)}}, nil
+	f.ref = wire.FileRef{Domain: d.domain, BlobID: created.ID, Hash: h.Sum(nil), Size: uint64(f.size)}
+	return time.Since(start), nil
 }
 
 // partResult is one blob-get's answer.
@@ -161,7 +170,8 @@ type partResult struct {
 // download reads f's blob in parts, at most d.parallel requests at once,
 // in order into its hash, and checks the hash: through the first server,
 // or with federated through the second.
-func (d *wireDriver) download(ctx context.Context, f *fileHandle, federated bool) error {
+func (d *wireDriver) download(ctx context.Context, f *fileHandle, federated bool) (time.Duration, error) {
+	start := time.Now()
 	qc := d.down
 	if federated {
 		qc = d.fedDown
@@ -200,19 +210,19 @@ func (d *wireDriver) download(ctx context.Context, f *fileHandle, federated bool
 	for ch := range pending {
 		r := <-ch
 		if r.err != nil {
-			return r.err
+			return 0, r.err
 		}
 		h.Write(r.data)
 		got++
 	}
 	if got != parts {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return 0, ctx.Err()
 		}
-		return fmt.Errorf("%d parts of %d", got, parts)
+		return 0, fmt.Errorf("%d parts of %d", got, parts)
 	}
 	if !bytes.Equal(h.Sum(nil), f.ref.Hash) {
-		return errors.New("the downloaded blob's hash differs from the uploaded one's")
+		return 0, errors.New("the downloaded blob's hash differs from the uploaded one's")
 	}
-	return nil
+	return time.Since(start), nil
 }

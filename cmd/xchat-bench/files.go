@@ -25,6 +25,11 @@ func filesCmd(stdout, stderr io.Writer) *cobra.Command {
 			"a.bench.test over federation. As the ceiling, the same byte counts go up and down one raw QUIC\n" +
 			"stream between this process and a peer process (the same QUIC library, TLS 1.3 with the same\n" +
 			"certificate, on loopback). Small files are moved several times (--min-bytes).\n\n" +
+			"With --client library (the default) the reference client moves the files: the sender sends each\n" +
+			"to a group of the two downloaders (SendGroupFile: encryption and upload) and each downloads it\n" +
+			"(DownloadFile: download, decryption, verification, the plaintext written to a file). With\n" +
+			"--client wire the bench sends the blob requests itself (random blobs, --parallel in flight): the\n" +
+			"servers and the transport without the client's encryption.\n\n" +
 			"The servers' memory is sampled throughout (RSS from /proc, Go heap from their pprof endpoints):\n" +
 			"it must not grow with the file size.\n\n" +
 			"The table goes to stdout, and with --json FILE the result as JSON. The exit status is 2 when a\n" +
@@ -67,7 +72,8 @@ func filesCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&sizes, "sizes", "1MiB,64MiB", "plaintext file sizes, comma-separated, with unit KiB, MiB or GiB")
-	f.IntVar(&o.Parallel, "parallel", o.Parallel, "part requests in flight per upload or download")
+	f.StringVar(&o.Client, "client", o.Client, "library (the reference client's SendGroupFile and DownloadFile, with encryption) or wire (blob requests of random blobs)")
+	f.IntVar(&o.Parallel, "parallel", o.Parallel, "with --client wire: part requests in flight per upload or download")
 	f.StringVar(&minBytes, "min-bytes", "16MiB", "bytes each size moves at least per path and direction (a small file is moved up to 16 times)")
 	f.DurationVar(&o.SampleEvery, "sample-every", o.SampleEvery, "how often the processes' memory is sampled")
 	f.StringVar(&store, "store", "", "sqlite (embedded, the default) or postgres (needs --db or TEST_DATABASE_URL)")

@@ -73,6 +73,7 @@ func TestUsageErrors(t *testing.T) {
 		{"files", "--sizes", "5GiB"},
 		{"files", "--min-bytes", "1MiB,2MiB"},
 		{"files", "--parallel", "0"},
+		{"files", "--client", "curl"},
 		{"files", "--store", "mysql"},
 		{"files", "--store", "sqlite", "--db", "postgres://127.0.0.1/x"},
 	} {
