@@ -239,6 +239,10 @@ func (d *libraryDriver) download(ctx context.Context, f *fileHandle, federated b
 	return took, nil
 }
 
+// rateLimited is 0: the library does not retry a rate-limited range;
+// its download fails.
+func (d *libraryDriver) rateLimited() int64 { return 0 }
+
 // done removes the plaintext file (the downloads removed their outputs).
 func (d *libraryDriver) done(f *fileHandle) { os.Remove(f.path) }
 

@@ -135,6 +135,10 @@ type FileSizeResult struct {
 	Repeats   int   `json:"repeats"`    // transfers per path and direction
 	// Transfers are the paths and directions, the raw ceiling first.
 	Transfers []FileTransfer `json:"transfers"`
+	// RateLimited counts the part requests of this size answered
+	// rate_limited (the fed-blob-get rate) and sent again after the
+	// retry-after (wire client only).
+	RateLimited int64 `json:"rate_limited,omitempty"`
 	// Memory is each process's memory while this size was moved.
 	Memory []MemPeak `json:"memory"`
 }
@@ -172,6 +176,9 @@ type fileDriver interface {
 	download(ctx context.Context, f *fileHandle, federated bool) (time.Duration, error)
 	// done removes what the file left on disk.
 	done(f *fileHandle)
+	// rateLimited returns how many requests were answered rate_limited
+	// and sent again since the last call.
+	rateLimited() int64
 	describe() string
 	close()
 }
@@ -258,8 +265,8 @@ func Files(ctx context.Context, o FilesOptions) (*FilesResult, error) {
 	defer drv.close()
 	res.Client = drv.describe()
 	mw.add("client (xchat-bench)", 0, "")
-	res.Memory = fmt.Sprintf("each server is a child xchatd: RSS from /proc/PID/status and Go HeapInuse from its pprof heap profile; "+
-		"the client is this process: RSS from /proc/self/status and heap from runtime/metrics; sampled every %s", o.SampleEvery)
+	res.Memory = fmt.Sprintf("each server is a child xchatd: RSS from /proc/PID/status every %s, Go HeapInuse from its pprof heap profile every %s; "+
+		"the client is this process: RSS from /proc/self/status and heap in use from runtime/metrics every %s", o.SampleEvery, heapEvery*o.SampleEvery, o.SampleEvery)
 	wctx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() { defer close(watched); mw.run(wctx, o.SampleEvery) }()
@@ -320,6 +327,7 @@ func Files(ctx context.Context, o FilesOptions) (*FilesResult, error) {
 			fmt.Fprintf(progress, "xchat-bench: %s file %d of %d moved\n", fmtBytes(size), rep+1, sr.Repeats)
 		}
 		sr.Memory = mw.end(start)
+		sr.RateLimited = drv.rateLimited()
 		raw := map[string]float64{}
 		for _, row := range [][2]string{{pathRaw, "upload"}, {pathRaw, "download"}, {pathServer, "upload"}, {pathServer, "download"}, {pathFederation, "download"}} {
 			m := secs[row]
@@ -382,6 +390,11 @@ func (r *FilesResult) WriteTable(w io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, s := range r.Sizes {
+		if s.RateLimited > 0 {
+			fmt.Fprintf(w, "%s: %d part requests answered rate_limited and sent again after the retry-after\n", fmtBytes(s.FileBytes), s.RateLimited)
+		}
 	}
 	fmt.Fprintf(w, "\nmemory (%s)\n\n", r.Memory)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -29,6 +30,8 @@ type wireDriver struct {
 	fedDown  *quic.Conn // a device of the second server that downloads
 	parallel int
 	closers  []func()
+	// limited counts blob-gets answered rate_limited and asked again.
+	limited atomic.Int64
 }
 
 func newWireDriver(ctx context.Context, env *filesEnv) (fileDriver, error) {
@@ -96,6 +99,8 @@ func (d *wireDriver) prepare(_ context.Context, size int64) (*fileHandle, error)
 
 func (d *wireDriver) done(*fileHandle) {}
 
+func (d *wireDriver) rateLimited() int64 { return d.limited.Swap(0) }
+
 // upload creates a blob of a file of f.size bytes, puts its parts, at
 // most d.parallel at once, and finishes it.
 func (d *wireDriver) upload(ctx context.Context, f *fileHandle) (time.Duration, error) {
@@ -161,6 +166,25 @@ func (d *wireDriver) upload(ctx context.Context, f *fileHandle) (time.Duration, 
 	return time.Since(start), nil
 }
 
+// getRange sends a blob-get; answered rate_limited (a server's
+// fed-blob-get rate), it waits the retry-after and asks again.
+func (d *wireDriver) getRange(ctx context.Context, qc *quic.Conn, req *wire.BlobGet, resp *wire.BlobGetOK) error {
+	for {
+		err := roundTrip(ctx, qc, req, resp)
+		var we *wire.Error
+		if !errors.As(err, &we) || we.Code != wire.CodeRateLimited {
+			return err
+		}
+		d.limited.Add(1)
+		wait := max(we.RetryAfter, 10*time.Millisecond)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // partResult is one blob-get's answer.
 type partResult struct {
 	data []byte
@@ -192,7 +216,7 @@ func (d *wireDriver) download(ctx context.Context, f *fileHandle, federated bool
 			}
 			go func() {
 				var ok wire.BlobGetOK
-				err := roundTrip(ctx, qc, &wire.BlobGet{Domain: f.ref.Domain, ID: f.ref.BlobID, Offset: i * wire.BlobPartSize, Length: wire.BlobPartSize}, &ok)
+				err := d.getRange(ctx, qc, &wire.BlobGet{Domain: f.ref.Domain, ID: f.ref.BlobID, Offset: i * wire.BlobPartSize, Length: wire.BlobPartSize}, &ok)
 				switch {
 				case err != nil:
 					err = fmt.Errorf("blob-get part %d: %w", i, err)

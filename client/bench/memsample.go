@@ -58,12 +58,17 @@ func (m *memWatch) add(name string, pid int, pprofAddr string) {
 	m.mu.Unlock()
 }
 
-// run samples every interval until ctx ends.
+// heapEvery is how many resident-set samples go to one heap sample of a
+// child: a heap profile costs the child a stop of the world and some CPU.
+const heapEvery = 5
+
+// run samples every interval until ctx ends (a child's heap every
+// heapEvery intervals).
 func (m *memWatch) run(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
-	for {
-		m.sample(ctx)
+	for i := 0; ; i++ {
+		m.sampleSome(ctx, i%heapEvery == 0)
 		select {
 		case <-ctx.Done():
 			return
@@ -73,22 +78,30 @@ func (m *memWatch) run(ctx context.Context, every time.Duration) {
 }
 
 // sample reads every process's memory once.
-func (m *memWatch) sample(ctx context.Context) {
+func (m *memWatch) sample(ctx context.Context) { m.sampleSome(ctx, true) }
+
+// sampleSome reads every process's resident set, and with heap the
+// children's heap too.
+func (m *memWatch) sampleSome(ctx context.Context, heap bool) {
 	m.mu.Lock()
 	procs := append([]*memProc(nil), m.procs...)
 	m.mu.Unlock()
 	for _, p := range procs {
 		rss := readRSS(p.pid)
-		var heap int64
+		h := int64(-1)
 		switch {
 		case p.pid == 0:
-			heap = selfHeapInuse()
-		case p.heapURL != "":
-			heap = childHeapInuse(ctx, &m.hc, p.heapURL)
+			h = selfHeapInuse()
+		case p.heapURL != "" && heap:
+			h = childHeapInuse(ctx, &m.hc, p.heapURL)
 		}
 		m.mu.Lock()
-		p.rss, p.heap = rss, heap
-		p.peakRSS, p.peakHeap = max(p.peakRSS, rss), max(p.peakHeap, heap)
+		p.rss = rss
+		p.peakRSS = max(p.peakRSS, rss)
+		if h >= 0 {
+			p.heap = h
+			p.peakHeap = max(p.peakHeap, h)
+		}
 		m.mu.Unlock()
 	}
 }
