@@ -93,6 +93,9 @@ type Config struct {
 	// Now is the clock of link-token issuance and expiry; nil: time.Now.
 	// Tests set it to move time without waiting.
 	Now func() time.Time
+	// BlobSweep is how often expired blobs are deleted; zero:
+	// DefaultBlobSweep. Tests shorten it.
+	BlobSweep time.Duration
 	// NewFederation makes the server's relay to and from other domains,
 	// given the server as the local side that relayed envelopes and
 	// key-directory queries are admitted into. Required; package daemon
@@ -181,6 +184,12 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxConnections = DefaultMaxConnections
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
+	if cfg.Limits.BlobRetention < wire.Retention {
+		return nil, fmt.Errorf("server: blob retention %s is shorter than the mailbox retention %s", cfg.Limits.BlobRetention, wire.Retention)
+	}
+	if cfg.BlobSweep <= 0 {
+		cfg.BlobSweep = DefaultBlobSweep
+	}
 	if cfg.NewFederation == nil {
 		return nil, errors.New("server: no federation")
 	}
@@ -284,6 +293,8 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
 	go s.sweep(sweepCtx)
+	var blobSweeper sync.WaitGroup
+	blobSweeper.Go(func() { s.sweepBlobs(sweepCtx, s.cfg.BlobSweep) })
 
 	connCtx, cancelConns := context.WithCancel(context.Background())
 	defer cancelConns()
@@ -311,6 +322,9 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 		go c.serve(connCtx)
 	}
 	s.shutdown()
+	// The blob sweeper stops with the server, before the store is closed.
+	stopSweep()
+	blobSweeper.Wait()
 	return nil
 }
 
