@@ -234,7 +234,7 @@ func Files(ctx context.Context, o FilesOptions) (*FilesResult, error) {
 	}
 	var mw memWatch
 	for i, s := range set.servers {
-		fmt.Fprintf(progress, "xchat-bench: xchatd (pid %d) serving %s on %s, %s in %s\n", s.cmd.Process.Pid, s.domain, s.addr, s.store, dir)
+		fmt.Fprintf(progress, "xchat-bench: xchatd (pid %d) serving %s on %s, %s in %s, pprof on 127.0.0.1:%d\n", s.cmd.Process.Pid, s.domain, s.addr, s.store, dir, pprofBase+i)
 		mw.add("server "+s.domain, s.cmd.Process.Pid, fmt.Sprintf("127.0.0.1:%d", pprofBase+i))
 	}
 
@@ -246,6 +246,8 @@ func Files(ctx context.Context, o FilesOptions) (*FilesResult, error) {
 	defer peer.close()
 	if peer.cmd == nil {
 		res.RawPeer = "this process"
+	} else {
+		mw.add("raw QUIC peer", peer.cmd.Process.Pid, "")
 	}
 	rawTLS, err := clientTLS(domains[0], set.servers[0].caFile)
 	if err != nil {
@@ -266,7 +268,7 @@ func Files(ctx context.Context, o FilesOptions) (*FilesResult, error) {
 	res.Client = drv.describe()
 	mw.add("client (xchat-bench)", 0, "")
 	res.Memory = fmt.Sprintf("each server is a child xchatd: RSS from /proc/PID/status every %s, Go HeapInuse from its pprof heap profile every %s; "+
-		"the client is this process: RSS from /proc/self/status and heap in use from runtime/metrics every %s", o.SampleEvery, heapEvery*o.SampleEvery, o.SampleEvery)
+		"the client is this process: RSS from /proc/self/status and heap in use from runtime/metrics every %s; CPU is user and system time from /proc/PID/stat", o.SampleEvery, heapEvery*o.SampleEvery, o.SampleEvery)
 	wctx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() { defer close(watched); mw.run(wctx, o.SampleEvery) }()
@@ -398,14 +400,14 @@ func (r *FilesResult) WriteTable(w io.Writer) error {
 	}
 	fmt.Fprintf(w, "\nmemory (%s)\n\n", r.Memory)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "file\tprocess\tRSS at start\tpeak RSS\tpeak Go heap\t\n")
+	fmt.Fprintf(tw, "file\tprocess\tRSS at start\tpeak RSS\tpeak Go heap\tCPU\t\n")
 	for _, s := range r.Sizes {
 		for _, m := range s.Memory {
 			heap := "-"
 			if m.PeakHeapBytes > 0 {
 				heap = fmtBytes(m.PeakHeapBytes)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", fmtBytes(s.FileBytes), m.Name, fmtBytes(m.StartRSSBytes), fmtBytes(m.PeakRSSBytes), heap)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2f s\t\n", fmtBytes(s.FileBytes), m.Name, fmtBytes(m.StartRSSBytes), fmtBytes(m.PeakRSSBytes), heap, m.CPUSeconds)
 		}
 	}
 	if err := tw.Flush(); err != nil {

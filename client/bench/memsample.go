@@ -30,8 +30,9 @@ type memProc struct {
 	pid     int    // 0: this process
 	heapURL string // the heap profile of a child, or "" (this process: runtime/metrics)
 
-	rss, heap         int64 // last sample
-	peakRSS, peakHeap int64 // in the current phase
+	rss, heap         int64         // last sample
+	peakRSS, peakHeap int64         // in the current phase
+	cpu               time.Duration // at the start of the current phase
 }
 
 // MemPeak is a process's memory in one phase of a run.
@@ -44,6 +45,8 @@ type MemPeak struct {
 	// PeakHeapBytes is the largest Go heap in use sampled in the phase
 	// (runtime HeapInuse: spans holding objects), 0 when not sampled.
 	PeakHeapBytes int64 `json:"peak_heap_bytes,omitempty"`
+	// CPUSeconds is the process's CPU time (user and system) in the phase.
+	CPUSeconds float64 `json:"cpu_seconds"`
 }
 
 // add watches process pid (0: this process) under name; pprofAddr, when
@@ -114,6 +117,7 @@ func (m *memWatch) begin(ctx context.Context) map[string]int64 {
 	defer m.mu.Unlock()
 	start := make(map[string]int64, len(m.procs))
 	for _, p := range m.procs {
+		p.cpu = procCPU(p.pid)
 		p.peakRSS, p.peakHeap = p.rss, p.heap
 		start[p.name] = p.rss
 	}
@@ -126,9 +130,19 @@ func (m *memWatch) end(start map[string]int64) []MemPeak {
 	defer m.mu.Unlock()
 	out := make([]MemPeak, len(m.procs))
 	for i, p := range m.procs {
-		out[i] = MemPeak{Name: p.name, StartRSSBytes: start[p.name], PeakRSSBytes: p.peakRSS, PeakHeapBytes: p.peakHeap}
+		out[i] = MemPeak{Name: p.name, StartRSSBytes: start[p.name], PeakRSSBytes: p.peakRSS, PeakHeapBytes: p.peakHeap,
+			CPUSeconds: (procCPU(p.pid) - p.cpu).Seconds()}
 	}
 	return out
+}
+
+// procCPU returns the CPU time of process pid (0: this one), or 0.
+func procCPU(pid int) time.Duration {
+	if pid == 0 {
+		pid = os.Getpid()
+	}
+	st, _ := readProc(pid)
+	return st.CPU
 }
 
 // readRSS returns the resident set of process pid (0: this one) from

@@ -78,7 +78,7 @@ func TestFilesTiny(t *testing.T) {
 		t.Fatal(err)
 	}
 	if res.Scenario != "files" || len(res.Sizes) != 1 || res.Sizes[0].FileBytes != 1<<20 || res.Sizes[0].Repeats != 2 ||
-		len(res.Sizes[0].Transfers) != 5 || len(res.Sizes[0].Memory) != 3 || len(res.Errors) != 0 {
+		len(res.Sizes[0].Transfers) != 5 || len(res.Sizes[0].Memory) != 4 || len(res.Errors) != 0 {
 		t.Fatalf("JSON: %s", b)
 	}
 	for _, x := range res.Sizes[0].Transfers {
