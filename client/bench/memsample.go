@@ -182,28 +182,30 @@ func selfHeapInuse() int64 {
 }
 
 // childHeapInuse reads HeapInuse from a heap profile in the text format of
-// net/http/pprof (debug=1), or returns 0.
+// net/http/pprof (debug=1), or returns -1 when it cannot (the last
+// sample stands).
 func childHeapInuse(ctx context.Context, hc *http.Client, url string) int64 {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return 0
+		return -1
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0
+		return -1
 	}
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		if v, ok := strings.CutPrefix(sc.Text(), "# HeapInuse = "); ok {
-			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			return n
+			if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+				return n
+			}
 		}
 	}
-	return 0
+	return -1
 }
 
 // freeTCPPorts returns the first of n consecutive free TCP ports on
