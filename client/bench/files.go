@@ -188,7 +188,6 @@ type filesEnv struct {
 	dir      string
 	servers  []*childServer // a.bench.test, b.bench.test
 	parallel int
-	progress io.Writer
 }
 
 // Files runs the files scenario: for each size, a file is uploaded by a
@@ -259,7 +258,7 @@ func Files(ctx context.Context, o FilesOptions) (*FilesResult, error) {
 	}
 	defer rawConn.CloseWithError(0, "")
 
-	env := &filesEnv{dir: dir, servers: set.servers, parallel: o.Parallel, progress: progress}
+	env := &filesEnv{dir: dir, servers: set.servers, parallel: o.Parallel}
 	drv, err := newDriver(ctx, env)
 	if err != nil {
 		return nil, err
@@ -268,93 +267,115 @@ func Files(ctx context.Context, o FilesOptions) (*FilesResult, error) {
 	res.Client = drv.describe()
 	mw.add("client (xchat-bench)", 0, "")
 	res.Memory = fmt.Sprintf("each server is a child xchatd: RSS from /proc/PID/status every %s, Go HeapInuse from its pprof heap profile every %s; "+
-		"the client is this process: RSS from /proc/self/status and heap in use from runtime/metrics every %s; CPU is user and system time from /proc/PID/stat", o.SampleEvery, heapEvery*o.SampleEvery, o.SampleEvery)
+		"the raw QUIC peer: RSS; the client is this process: RSS from /proc/self/status and heap in use from runtime/metrics every %s; CPU is user and system time from /proc/PID/stat", o.SampleEvery, heapEvery*o.SampleEvery, o.SampleEvery)
 	wctx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() { defer close(watched); mw.run(wctx, o.SampleEvery) }()
 	defer func() { stopWatch(); <-watched }()
 
-	var errs errCounts
+	fr := &filesRun{drv: drv, raw: rawConn, mw: &mw, progress: progress}
 	res.LoadAverage[0] = loadAverage()
 	for _, size := range o.Sizes {
-		sr := FileSizeResult{FileBytes: size, BlobBytes: int64(wire.PaddedBlobSize(wire.EncryptedFileSize(uint64(size))))}
-		sr.Repeats = int(min(max(o.MinBytes/size, 1), 16))
-		start := mw.begin(ctx)
-		type moved struct {
-			d time.Duration
-			n int
+		sr, err := fr.size(ctx, size, o.MinBytes)
+		if err != nil {
+			return nil, err
 		}
-		secs := map[[2]string]moved{}
-		add := func(path, dir string, d time.Duration) {
-			m := secs[[2]string{path, dir}]
-			secs[[2]string{path, dir}] = moved{m.d + d, m.n + 1}
-		}
-		for rep := range sr.Repeats {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			for _, up := range []bool{true, false} {
-				d, err := rawTransfer(ctx, rawConn, up, sr.BlobBytes)
-				if err != nil {
-					return nil, fmt.Errorf("raw QUIC: %w", err)
-				}
-				add(pathRaw, direction(up), d)
-			}
-			f, err := drv.prepare(ctx, size)
-			if err != nil {
-				return nil, fmt.Errorf("%s file: %w", fmtBytes(size), err)
-			}
-			d, err := drv.upload(ctx, f)
-			if err != nil {
-				errs.add(errKind("upload", err), 1)
-				fmt.Fprintf(progress, "xchat-bench: upload of %s: %v\n", fmtBytes(size), err)
-				drv.done(f)
-				continue
-			}
-			add(pathServer, "upload", d)
-			for _, fed := range []bool{false, true} {
-				path := pathServer
-				if fed {
-					path = pathFederation
-				}
-				d, err := drv.download(ctx, f, fed)
-				if err != nil {
-					errs.add(errKind(path+" download", err), 1)
-					fmt.Fprintf(progress, "xchat-bench: %s download of %s: %v\n", path, fmtBytes(size), err)
-					continue
-				}
-				add(path, "download", d)
-			}
-			drv.done(f)
-			fmt.Fprintf(progress, "xchat-bench: %s file %d of %d moved\n", fmtBytes(size), rep+1, sr.Repeats)
-		}
-		sr.Memory = mw.end(start)
-		sr.RateLimited = drv.rateLimited()
-		raw := map[string]float64{}
-		for _, row := range [][2]string{{pathRaw, "upload"}, {pathRaw, "download"}, {pathServer, "upload"}, {pathServer, "download"}, {pathFederation, "download"}} {
-			m := secs[row]
-			t := FileTransfer{Path: row[0], Direction: row[1], Seconds: m.d.Seconds(), Count: m.n}
-			if m.d > 0 {
-				t.MBps = float64(sr.BlobBytes) * float64(m.n) / m.d.Seconds() / 1e6
-			}
-			if row[0] == pathRaw {
-				raw[row[1]] = t.MBps
-			} else if raw[row[1]] > 0 {
-				t.OfRaw = t.MBps / raw[row[1]]
-			}
-			sr.Transfers = append(sr.Transfers, t)
-		}
-		res.Sizes = append(res.Sizes, sr)
+		res.Sizes = append(res.Sizes, *sr)
 		fmt.Fprintf(progress, "xchat-bench: %s done\n", fmtBytes(size))
 	}
 	res.LoadAverage[1] = loadAverage()
 	for _, s := range set.servers {
 		if _, err := readProc(s.cmd.Process.Pid); err != nil {
-			errs.add("server: process gone", 1)
+			fr.errs.add("server: process gone", 1)
 		}
 	}
-	res.Errors = errs.snapshot()
+	res.Errors = fr.errs.snapshot()
 	return res, nil
+}
+
+// filesRun is what moves the files of a run.
+type filesRun struct {
+	drv      fileDriver
+	raw      *quic.Conn // to the raw QUIC peer
+	mw       *memWatch
+	progress io.Writer
+	errs     errCounts
+}
+
+// size moves a file of size bytes (several times when it is below
+// minBytes) up and down each path, and the same byte count up and down
+// the raw QUIC stream, and returns the figures. A failed transfer is
+// counted in r.errs; a failure of the raw stream or of making the file
+// ends the run.
+func (r *filesRun) size(ctx context.Context, size, minBytes int64) (*FileSizeResult, error) {
+	sr := &FileSizeResult{FileBytes: size, BlobBytes: int64(wire.PaddedBlobSize(wire.EncryptedFileSize(uint64(size))))}
+	sr.Repeats = int(min(max(minBytes/size, 1), 16))
+	start := r.mw.begin(ctx)
+	type moved struct {
+		d time.Duration
+		n int
+	}
+	secs := map[[2]string]moved{}
+	add := func(path, dir string, d time.Duration) {
+		m := secs[[2]string{path, dir}]
+		secs[[2]string{path, dir}] = moved{m.d + d, m.n + 1}
+	}
+	for rep := range sr.Repeats {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		for _, up := range []bool{true, false} {
+			d, err := rawTransfer(ctx, r.raw, up, sr.BlobBytes)
+			if err != nil {
+				return nil, fmt.Errorf("raw QUIC: %w", err)
+			}
+			add(pathRaw, direction(up), d)
+		}
+		f, err := r.drv.prepare(ctx, size)
+		if err != nil {
+			return nil, fmt.Errorf("%s file: %w", fmtBytes(size), err)
+		}
+		d, err := r.drv.upload(ctx, f)
+		if err != nil {
+			r.errs.add(errKind("upload", err), 1)
+			fmt.Fprintf(r.progress, "xchat-bench: upload of %s: %v\n", fmtBytes(size), err)
+			r.drv.done(f)
+			continue
+		}
+		add(pathServer, "upload", d)
+		for _, fed := range []bool{false, true} {
+			path := pathServer
+			if fed {
+				path = pathFederation
+			}
+			d, err := r.drv.download(ctx, f, fed)
+			if err != nil {
+				r.errs.add(errKind(path+" download", err), 1)
+				fmt.Fprintf(r.progress, "xchat-bench: %s download of %s: %v\n", path, fmtBytes(size), err)
+				continue
+			}
+			add(path, "download", d)
+		}
+		r.drv.done(f)
+		fmt.Fprintf(r.progress, "xchat-bench: %s file %d of %d moved\n", fmtBytes(size), rep+1, sr.Repeats)
+	}
+	sr.Memory = r.mw.end(start)
+	sr.RateLimited = r.drv.rateLimited()
+	raw := map[string]float64{}
+	for _, row := range [][2]string{{pathRaw, "upload"}, {pathRaw, "download"}, {pathServer, "upload"}, {pathServer, "download"}, {pathFederation, "download"}} {
+		m := secs[row]
+		t := FileTransfer{Path: row[0], Direction: row[1], Seconds: m.d.Seconds(), Count: m.n}
+		if m.d > 0 {
+			t.MBps = float64(sr.BlobBytes) * float64(m.n) / m.d.Seconds() / 1e6
+		}
+		if row[0] == pathRaw {
+			raw[row[1]] = t.MBps
+		} else if raw[row[1]] > 0 {
+			t.OfRaw = t.MBps / raw[row[1]]
+		}
+		sr.Transfers = append(sr.Transfers, t)
+	}
+	return sr, nil
 }
 
 func direction(up bool) string {
