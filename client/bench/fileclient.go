@@ -100,6 +100,9 @@ func newLibraryDriver(ctx context.Context, env *filesEnv) (fileDriver, error) {
 	// Both members join (their Welcome) before the first file.
 	for i, m := range d.members {
 		for deadline := time.Now().Add(30 * time.Second); ; {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
 			gs, err := client.ProfileGroups(ctx, m.p)
 			if err == nil && len(gs) == 1 {
 				break
@@ -221,7 +224,10 @@ func (d *libraryDriver) download(ctx context.Context, f *fileHandle, federated b
 	if err := m.waitRef(ctx, id); err != nil {
 		return 0, err
 	}
-	out := fmt.Sprintf("%s.%s.out", f.path, map[bool]string{false: "a", true: "b"}[federated])
+	out := f.path + ".a.out"
+	if federated {
+		out = f.path + ".b.out"
+	}
 	start := time.Now()
 	path, _, err := m.dl.DownloadFile(ctx, id, client.DownloadOptions{Out: out})
 	if err != nil {

@@ -84,9 +84,17 @@ func TestRawQUIC(t *testing.T) {
 			}
 		}
 	}
-	// A peer that cannot start is an error, not a hang.
+	// A peer that cannot start, ends or says something else than ready is
+	// an error, not a hang.
 	if _, err := startRawPeer(ctx, []string{filepath.Join(dir, "nosuch")}, "", ""); err == nil {
 		t.Error("a missing peer command started")
+	}
+	if _, err := os.Stat("/bin/sh"); err == nil {
+		for _, script := range []string{"exit 3", "echo nope; exec sleep 60", "echo bad >&2"} {
+			if _, err := startRawPeer(ctx, []string{"/bin/sh", "-c", script}, "", ""); err == nil {
+				t.Errorf("peer %q started", script)
+			}
+		}
 	}
 }
 

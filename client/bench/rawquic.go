@@ -1,7 +1,7 @@
 package bench
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -163,8 +163,28 @@ func rawTransfer(ctx context.Context, qc *quic.Conn, up bool, n int64) (time.Dur
 type rawPeer struct {
 	addr    string
 	cmd     *exec.Cmd     // the child, or nil
+	exited  chan struct{} // closed when the child was waited for
 	stop    func()        // ends the in-process peer
 	stopped chan struct{} // closed when the in-process peer returned
+}
+
+// firstLine is a writer that sends the first line written to it on c,
+// and discards the rest.
+type firstLine struct {
+	c    chan<- string
+	b    []byte
+	sent bool
+}
+
+func (w *firstLine) Write(p []byte) (int, error) {
+	if !w.sent {
+		w.b = append(w.b, p...)
+		if i := bytes.IndexByte(w.b, '\n'); i >= 0 {
+			w.c <- string(w.b[:i])
+			w.sent, w.b = true, nil
+		}
+	}
+	return len(p), nil
 }
 
 // startRawPeer starts the raw QUIC peer on a free loopback port with the
@@ -177,14 +197,14 @@ func startRawPeer(ctx context.Context, command []string, certFile, keyFile strin
 		if err != nil {
 			return nil, err
 		}
-		ctx, cancel := context.WithCancel(context.Background())
+		pctx, cancel := context.WithCancel(context.Background())
 		p := &rawPeer{addr: pc.LocalAddr().String(), stopped: make(chan struct{})}
 		ready := make(chan struct{})
 		errc := make(chan error, 1)
 		go func() {
 			defer close(p.stopped)
 			defer pc.Close()
-			errc <- ServeRawQUIC(ctx, pc, certFile, keyFile, func() { close(ready) })
+			errc <- ServeRawQUIC(pctx, pc, certFile, keyFile, func() { close(ready) })
 		}()
 		select {
 		case <-ready:
@@ -204,26 +224,21 @@ func startRawPeer(ctx context.Context, command []string, certFile, keyFile strin
 	dieWithParent(cmd)
 	stderr := &tailBuffer{max: 4 << 10}
 	cmd.Stderr = stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
+	line := make(chan string, 1)
+	cmd.Stdout = &firstLine{c: line}
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &rawPeer{addr: addr, cmd: cmd}
-	line := make(chan string, 1)
-	go func() {
-		s, _ := bufio.NewReader(out).ReadString('\n')
-		line <- s
-		io.Copy(io.Discard, out)
-	}()
+	p := &rawPeer{addr: addr, cmd: cmd, exited: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.exited) }()
 	select {
 	case s := <-line:
 		if strings.TrimSpace(s) == "ready" {
 			return p, nil
 		}
 		err = fmt.Errorf("raw QUIC peer %s: %s", command[0], stderr)
+	case <-p.exited:
+		err = fmt.Errorf("raw QUIC peer %s ended: %s", command[0], stderr)
 	case <-time.After(30 * time.Second):
 		err = errors.New("raw QUIC peer: not ready in 30 s")
 	case <-ctx.Done():
@@ -239,12 +254,10 @@ func (p *rawPeer) close() {
 		return
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { p.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-p.exited:
 	case <-time.After(10 * time.Second):
 		p.cmd.Process.Kill()
-		<-done
+		<-p.exited
 	}
 }
