@@ -215,6 +215,7 @@ type Client struct {
 	c  *conn
 
 	domainKey0 ed25519.PublicKey // sender-certificate key of the own domain
+	limits     wire.Limits       // what the homeserver announced
 
 	keysMu sync.Mutex
 	keys   map[string]ed25519.PublicKey // other domains' keys
@@ -233,6 +234,9 @@ type Client struct {
 	// afterStore, when set by tests, runs after a delivery is stored and
 	// before it is acknowledged.
 	afterStore func()
+	// afterQueue, when set by tests, runs after a content item is queued
+	// in the outbox and before it is sent.
+	afterQueue func()
 	// readFault, when set by tests, runs before the named profile reads
 	// of the receive path; an error it returns is taken as that read's.
 	readFault func(read string) error
@@ -313,7 +317,7 @@ func newClient(ctx context.Context, p *Profile, id *Identity, c *conn) (*Client,
 	if info.Domain != domain || len(info.CertKey) != ed25519.PublicKeySize {
 		return nil, fmt.Errorf("server at %s serves %q, not %q", id.Server, info.Domain, domain)
 	}
-	return &Client{p: p, id: id, c: c, domainKey0: info.CertKey, keys: make(map[string]ed25519.PublicKey)}, nil
+	return &Client{p: p, id: id, c: c, domainKey0: info.CertKey, limits: info.Limits, keys: make(map[string]ed25519.PublicKey)}, nil
 }
 
 // Close closes the connection.

@@ -38,6 +38,20 @@ func crashChild(point, dir string) int {
 	}
 	kill := func() { syscall.Kill(os.Getpid(), syscall.SIGKILL) }
 	switch point {
+	case "upload", "queued":
+		o := client.SendFileOptions{Path: os.Getenv("XCHAT_TEST_FILE")}
+		if point == "upload" {
+			o.Progress = func(p client.FileProgress) {
+				if p.Done >= p.Total/2 {
+					kill()
+				}
+			}
+		} else {
+			client.SetQueueHook(c, kill)
+		}
+		_, err := c.SendFile(ctx, "bob@a.test", o)
+		fmt.Fprintln(os.Stderr, "child was not killed:", err)
+		return 3
 	case "receive":
 		client.SetHooks(c, kill, nil)
 	case "store":
@@ -56,11 +70,13 @@ func crashChild(point, dir string) int {
 }
 
 // runCrashChild runs the client in a child process that is killed at point,
-// and checks that it died of SIGKILL.
-func runCrashChild(t *testing.T, point, dir string) {
+// and checks that it died of SIGKILL. env is added to the child's
+// environment.
+func runCrashChild(t *testing.T, point, dir string, env ...string) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "XCHAT_TEST_CRASH_AT="+point, "XCHAT_TEST_PROFILE="+dir)
+	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) {

@@ -53,6 +53,23 @@
 // without connecting. When two members commit at once, the losing device
 // makes its commit again on the winning branch (spec/09-mls.md section 9.8).
 //
+// # Files
+//
+// Client.SendFile and SendGroupFile share a file by reference
+// (spec/11-files.md): the file is encrypted under a fresh key (package
+// client/filecrypt), uploaded as a padded blob to this device's homeserver,
+// several parts at a time, and its reference (where the blob is, its key
+// and hash, the file's name, size and media type) travels with the caption
+// in one MLS message to the conversation. An upload is recorded in the
+// profile before its first part leaves and resumes when the same file is
+// sent to the same conversation again; the upload is marked done in the
+// transaction that queues the message. A received file message is a
+// Message with File set; Client.Files lists the files of all
+// conversations, and Client.DownloadFile fetches, verifies and writes one,
+// through this device's homeserver, resuming an interrupted download from
+// the verified part kept next to the output. The library never downloads a
+// file by itself.
+//
 // # Linked devices
 //
 // Client.CreateLink returns a LinkCode to show on a new device, which passes
@@ -76,8 +93,10 @@
 //
 // # Errors
 //
-// ErrNoIdentity, ErrNoGroup and ErrNotInGroup are returned for a profile,
-// group or membership that is not there. A refusal by the homeserver wraps a
+// ErrNoIdentity, ErrNoGroup, ErrNotInGroup and ErrUnknownFile are returned
+// for a profile, group, membership or file that is not there. A download
+// of a blob that is not the referenced file fails with ErrFileCorrupt, and
+// one to an existing output with ErrFileExists. A refusal by the homeserver wraps a
 // *wire.Error (test it with errors.Is against the wire.Err* values); a
 // *SendError unwraps to one per refused device. While an envelope is
 // received, an error of the profile store stops Receive without

@@ -7,7 +7,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/xchat-im/xchat/client/filecrypt"
 	"github.com/xchat-im/xchat/client/internal/profile"
@@ -19,7 +21,7 @@ const partialSuffix = ".xchat-download"
 
 // checkpointParts is how many parts a download writes between two
 // records of its progress in the profile.
-const checkpointParts = 8
+const checkpointParts = 16
 
 // DownloadOptions are the inputs of DownloadFile.
 type DownloadOptions struct {
@@ -70,13 +72,14 @@ func (cl *Client) DownloadFile(ctx context.Context, id string, o DownloadOptions
 		return "", 0, err
 	}
 	err = d.run(ctx, n)
+	n = d.start
 	if errors.Is(err, filecrypt.ErrCorrupt) {
 		d.tmp.Close()
 		os.Remove(d.tmpPath)
 		if serr := d.save(context.WithoutCancel(ctx), -1); serr != nil {
 			return "", n, serr
 		}
-		return "", n, fmt.Errorf("%w: %s: %w", ErrFileCorrupt, f.Ref.Name, err)
+		return "", n, fmt.Errorf("%w %s: %w", ErrFileCorrupt, f.Ref.Name, err)
 	}
 	if err != nil {
 		// What verified stays for the next run, even when ctx ended.
@@ -104,12 +107,28 @@ func (cl *Client) DownloadFile(ctx context.Context, id string, o DownloadOptions
 // downloadPath returns the absolute output path of a download of a file
 // named name to out.
 func downloadPath(out, name string) (string, error) {
-	if out == "" {
-		out = name
-	} else if fi, err := os.Stat(out); err == nil && fi.IsDir() {
-		out = filepath.Join(out, name)
+	if fi, err := os.Stat(out); out == "" || err == nil && fi.IsDir() {
+		// Received references are checked; this keeps a name that could
+		// leave the directory out, whatever the profile holds.
+		if !wire.ValidFileName(name) {
+			return "", fmt.Errorf("the file's name %q cannot be used: give an output path", name)
+		}
+		out = filepath.Join(out, savedName(name))
 	}
 	return filepath.Abs(out)
+}
+
+// savedName returns the name under which a file named name is saved:
+// characters that change how a name displays (format characters such as
+// U+202E, line and paragraph separators) replaced by "_"
+// (spec/11-files.md section 11.5).
+func savedName(name string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.In(r, unicode.Cf, unicode.Cc, unicode.Zl, unicode.Zp) {
+			return '_'
+		}
+		return r
+	}, name)
 }
 
 // partialPath returns the temporary file of a download to out.
@@ -142,6 +161,7 @@ type download struct {
 	tmpPath  string
 	tmp      *os.File
 	w        *filecrypt.BlobWriter
+	start    int64 // the plaintext bytes kept from an earlier run
 	progress func(FileProgress)
 }
 
@@ -195,10 +215,11 @@ func (d *download) run(ctx context.Context, n int64) error {
 	size := int64(d.ref.Size)
 	var off int64
 	var err error
+	d.start = n
 	if n > 0 {
 		d.w, off, err = filecrypt.ResumeBlobWriter(d.ref.Key, d.ref.Hash, size, io.NewOffsetWriter(d.tmp, n), io.NewSectionReader(d.tmp, 0, n), n)
 		if errors.Is(err, filecrypt.ErrSize) {
-			n = 0 // the kept plaintext is shorter than recorded: start over
+			n, d.start = 0, 0 // the kept plaintext is shorter than recorded: start over
 			if err := d.tmp.Truncate(0); err != nil {
 				return err
 			}
@@ -237,8 +258,8 @@ func (d *download) run(ctx context.Context, n int64) error {
 // getBlob fetches the blob of ref from offset off to its end, in ranges of
 // wire.BlobPartSize with transferWindow of them in flight, and gives them
 // to write in order.
-func (cl *Client) getBlob(ctx context.Context, ref wire.FileRef, off int64, write func([]byte) error) error {
-	ctx, cancel := context.WithCancel(ctx)
+func (cl *Client) getBlob(parent context.Context, ref wire.FileRef, off int64, write func([]byte) error) error {
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	size := int64(ref.BlobSize())
 	if size == 0 {
@@ -312,11 +333,11 @@ func (cl *Client) getBlob(ctx context.Context, ref wire.FileRef, off int64, writ
 			}
 		}
 	}
+	if err := parent.Err(); err != nil {
+		return err // what failed on the way was cancelled
+	}
 	if firstErr == nil && next != count {
-		firstErr = ctx.Err()
-		if firstErr == nil {
-			firstErr = errors.New("download: ranges missing")
-		}
+		return errors.New("download: ranges missing")
 	}
 	return firstErr
 }
@@ -327,7 +348,7 @@ func (cl *Client) getBlob(ctx context.Context, ref wire.FileRef, off int64, writ
 func (cl *Client) getRange(ctx context.Context, ref wire.FileRef, size, off int64) ([]byte, error) {
 	n := min(wire.BlobPartSize, size-off)
 	var ok wire.BlobGetOK
-	err := cl.c.do(ctx, &wire.BlobGet{Domain: ref.Domain, ID: ref.BlobID, Offset: uint64(off), Length: uint64(n)}, &ok)
+	err := cl.transfer(ctx, &wire.BlobGet{Domain: ref.Domain, ID: ref.BlobID, Offset: uint64(off), Length: uint64(n)}, &ok)
 	switch {
 	case errors.Is(err, wire.ErrBadRange):
 		return nil, fmt.Errorf("%w: the blob on %s ends before byte %d of %d", filecrypt.ErrCorrupt, ref.Domain, off, size)

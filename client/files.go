@@ -19,7 +19,7 @@ var ErrUnknownFile = errors.New("no such file in this profile (see 'xchat file l
 // file its reference names: tampered with, truncated or extended, with
 // non-zero padding, or under another key. It wraps the error of package
 // client/filecrypt that says which.
-var ErrFileCorrupt = errors.New("the downloaded file is corrupt (tampered with, truncated, or a wrong key)")
+var ErrFileCorrupt = errors.New("corrupt file")
 
 // ErrFileExists is returned by DownloadFile when its output path exists:
 // a download never replaces a file.
@@ -135,4 +135,40 @@ func storeFile(tx *profile.Tx, m *Message, outgoing bool) error {
 	_, err := tx.InsertFile(&profile.File{Ref: *m.File, Caption: m.Text, Sender: m.From, Group: m.Group,
 		MessageID: m.MessageID, SentAt: m.SentAt, ReceivedAt: m.ReceivedAt, Outgoing: outgoing})
 	return err
+}
+
+// Retries of a blob request the homeserver refused for a while: metered
+// (rate_limited), or another domain's server unreachable (unavailable).
+const (
+	rateLimitedTries = 8
+	unavailableTries = 3
+	maxTransferPause = 10 * time.Second
+)
+
+// transfer sends one blob request, and sends it again after the pause the
+// homeserver asks for when it answers rate_limited, or unavailable with a
+// retry-after (spec/11-files.md section 11.12: a server meters blob reads
+// and, for other domains' blobs, each reading domain).
+func (cl *Client) transfer(ctx context.Context, req wire.Request, resp any) error {
+	for try := 1; ; try++ {
+		err := cl.c.do(ctx, req, resp)
+		var we *wire.Error
+		if !errors.As(err, &we) {
+			return err
+		}
+		switch {
+		case we.Code == wire.CodeRateLimited && try < rateLimitedTries:
+		case we.Code == wire.CodeUnavailable && we.RetryAfter > 0 && try < unavailableTries:
+		default:
+			return err
+		}
+		pause := min(max(we.RetryAfter, 100*time.Millisecond), maxTransferPause)
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }

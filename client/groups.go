@@ -467,32 +467,34 @@ func (cl *Client) SendGroup(ctx context.Context, id []byte, text string) error {
 // the group's state and then sends the message to every other member
 // device.
 func (cl *Client) sendContent(ctx context.Context, id []byte, c *wire.Content) error {
-	return cl.sendContentWith(ctx, id, c, nil)
+	_, err := cl.sendContentWith(ctx, id, c, nil)
+	return err
 }
 
-// sendContentWith is sendContent that also runs also, when not nil, in the
-// transaction that queues the message, with the group and the message's
-// identifier.
-func (cl *Client) sendContentWith(ctx context.Context, id []byte, c *wire.Content, also func(tx *profile.Tx, row *groupRow, msgID [32]byte) error) error {
+// sendContentWith is sendContent with a step of the caller's: also, when
+// not nil, runs in the transaction that queues the message, given the group
+// and the message's identifier. queued reports that the message is in the
+// outbox: an error then is about sending it now.
+func (cl *Client) sendContentWith(ctx context.Context, id []byte, c *wire.Content, also func(tx *profile.Tx, row *groupRow, msgID [32]byte) error) (queued bool, err error) {
 	if err := c.Validate(); err != nil {
-		return err
+		return false, err
 	}
 	content, err := wire.Marshal(c)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for {
 		row, g, err := cl.activeGroup(ctx, id)
 		if err != nil {
-			return err
+			return false, err
 		}
 		msg, err := g.Encrypt(content, nil)
 		if err != nil {
-			return fmt.Errorf("encrypt: %w", err)
+			return false, fmt.Errorf("encrypt: %w", err)
 		}
 		state, err := g.MarshalState()
 		if err != nil {
-			return err
+			return false, err
 		}
 		// The state that consumed the key is saved, with the message in
 		// the outbox, before the message leaves: no key is used twice and
@@ -513,9 +515,12 @@ func (cl *Client) sendContentWith(ctx context.Context, id []byte, c *wire.Conten
 			continue
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
-		return cl.flushOutbox(ctx)
+		if cl.afterQueue != nil {
+			cl.afterQueue()
+		}
+		return true, cl.flushOutbox(ctx)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -73,8 +74,13 @@ func (cl *Client) SendFile(ctx context.Context, to string, o SendFileOptions) (*
 // path, size and modification time), and the same group continues it:
 // only the parts the homeserver does not hold are sent. When the
 // homeserver no longer has the blob, the upload starts over. The message
-// is queued in the transaction that marks the upload done, so that it is
-// sent once.
+// (with the caption of the call that sends it) is queued in the
+// transaction that marks the upload done, so that it is sent once.
+//
+// It returns the file as Files lists it. An error together with a file
+// means that the message is queued but not sent yet: it waits in the
+// outbox and leaves with the next send or connection, as a text message
+// does.
 func (cl *Client) SendGroupFile(ctx context.Context, group []byte, o SendFileOptions) (*File, error) {
 	src, err := openSource(o)
 	if err != nil {
@@ -111,15 +117,9 @@ func openSource(o SendFileOptions) (*source, error) {
 	if !wire.ValidFileName(name) {
 		return nil, fmt.Errorf("file name %q cannot be sent (1 to %d bytes of UTF-8, no control characters or backslashes)", name, wire.MaxFileName)
 	}
-	mt := o.MediaType
-	if mt == "" {
-		mt = mime.TypeByExtension(filepath.Ext(name))
-	}
-	if mt == "" {
-		mt = "application/octet-stream"
-	}
-	if len(mt) > wire.MaxMediaType || !utf8.ValidString(mt) {
-		return nil, fmt.Errorf("media type of %d bytes; at most %d", len(mt), wire.MaxMediaType)
+	mt, err := mediaType(o.MediaType, name)
+	if err != nil {
+		return nil, err
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -139,6 +139,28 @@ func openSource(o SendFileOptions) (*source, error) {
 		return nil, fmt.Errorf("%s: %d bytes; a file has at most %d", path, fi.Size(), int64(wire.MaxFileSize))
 	}
 	return &source{f: f, path: path, size: fi.Size(), modTime: fi.ModTime().UnixNano(), name: name, mediaType: mt}, nil
+}
+
+// mediaType returns the media type to send for a file named name: given,
+// else the one of the name's extension, else application/octet-stream;
+// type/subtype in lower case without parameters (spec/11-files.md section
+// 11.5).
+func mediaType(given, name string) (string, error) {
+	if given != "" {
+		mt, _, err := mime.ParseMediaType(given)
+		if err != nil || !strings.Contains(mt, "/") {
+			return "", fmt.Errorf("media type %q: not type/subtype", given)
+		}
+		if len(mt) > wire.MaxMediaType {
+			return "", fmt.Errorf("media type of %d bytes; at most %d", len(mt), wire.MaxMediaType)
+		}
+		return mt, nil
+	}
+	mt, _, err := mime.ParseMediaType(mime.TypeByExtension(filepath.Ext(name)))
+	if err != nil || !strings.Contains(mt, "/") || len(mt) > wire.MaxMediaType {
+		return "application/octet-stream", nil
+	}
+	return mt, nil
 }
 
 // sendFile uploads src (or continues its upload to target) and sends its
@@ -167,7 +189,7 @@ func (cl *Client) sendFile(ctx context.Context, target string, group []byte, src
 		c.Text = &o.Caption
 	}
 	var sent *File
-	err = cl.sendContentWith(ctx, group, c, func(tx *profile.Tx, row *groupRow, msgID [32]byte) error {
+	queued, err := cl.sendContentWith(ctx, group, c, func(tx *profile.Tx, row *groupRow, msgID [32]byte) error {
 		// The upload is done in the transaction that queues its message:
 		// after a crash there is either the upload to resume or the
 		// message in the outbox, never both, never neither.
@@ -185,15 +207,12 @@ func (cl *Client) sendFile(ctx context.Context, target string, group []byte, src
 		sent = &v
 		return nil
 	})
-	if err != nil {
-		if sent != nil {
-			// Queued: what failed is sending it now; it stays in the
-			// outbox and leaves with the next send or connection.
-			return sent, err
-		}
+	if err != nil && !queued {
 		return nil, err
 	}
-	return sent, nil
+	// When queued, an error is about sending it now: it stays in the
+	// outbox and leaves with the next send or connection.
+	return sent, err
 }
 
 // resumableUpload returns the recorded upload of src to target that the
@@ -234,6 +253,16 @@ func (cl *Client) createUpload(ctx context.Context, src *source, target, caption
 		return nil, err
 	}
 	size := uint64(filecrypt.BlobSize(src.size))
+	// The announced limits say what the homeserver would refuse
+	// (spec/11-files.md section 11.8); a server that announces none
+	// answers blob-create itself.
+	_, domain := wire.SplitAddress(cl.id.Address)
+	switch lim := cl.limits; {
+	case lim.MaxBlobSize != 0 && size > lim.MaxBlobSize:
+		return nil, fmt.Errorf("%s is too large for the homeserver of %s: its blob is %d bytes, at most %d", src.name, domain, size, lim.MaxBlobSize)
+	case lim.BlobQuota != 0 && size > lim.BlobQuota:
+		return nil, fmt.Errorf("%s is larger than the file quota of %d bytes of the homeserver of %s", src.name, lim.BlobQuota, domain)
+	}
 	var ok wire.BlobCreateOK
 	if err := cl.c.do(ctx, &wire.BlobCreate{Size: size}, &ok); err != nil {
 		return nil, fmt.Errorf("upload %s: %w", src.name, err)
@@ -241,7 +270,6 @@ func (cl *Client) createUpload(ctx context.Context, src *source, target, caption
 	if len(ok.ID) != wire.BlobIDLen {
 		return nil, fmt.Errorf("upload %s: the homeserver gave a blob identifier of %d bytes", src.name, len(ok.ID))
 	}
-	_, domain := wire.SplitAddress(cl.id.Address)
 	up := &profile.Upload{Path: src.path, Size: src.size, ModTime: src.modTime, Target: target, Caption: caption,
 		MediaType: src.mediaType, Name: src.name, Key: key, Domain: domain, BlobID: ok.ID, BlobSize: size, Stage: profile.UploadSending}
 	if err := cl.p.update(ctx, func(tx *profile.Tx) error { return tx.InsertUpload(up) }); err != nil {
@@ -251,44 +279,69 @@ func (cl *Client) createUpload(ctx context.Context, src *source, target, caption
 }
 
 // upload sends the parts of up's blob that the homeserver lacks, finishes
-// the blob and records its hash. The blob is made again from the start,
-// which gives the same bytes (encryption is deterministic given the key),
-// so that its hash covers the parts sent by an earlier run.
+// the blob and records its hash (spec/11-files.md section 11.6.5). The
+// blob is made again from the start, which gives the same bytes
+// (encryption is deterministic given the key), so that its hash covers the
+// parts sent by an earlier run.
 func (cl *Client) upload(ctx context.Context, up *profile.Upload, f *os.File, progress func(FileProgress)) error {
+	for try := 1; ; try++ {
+		hash, err := cl.uploadOnce(ctx, up, f, progress)
+		if err != nil {
+			return err
+		}
+		var fin wire.BlobFinishOK
+		err = cl.c.do(ctx, &wire.BlobFinish{ID: up.BlobID}, &fin)
+		if errors.Is(err, wire.ErrBlobIncomplete) && try < 3 {
+			continue // a part did not stay: status again, and the rest again
+		}
+		if err != nil {
+			return fmt.Errorf("upload of %s: finish: %w", up.Name, err)
+		}
+		if err := cl.p.update(ctx, func(tx *profile.Tx) error { return tx.FinishUpload(up.ID, hash) }); err != nil {
+			return err
+		}
+		up.Hash, up.Stage = hash, profile.UploadFinished
+		return nil
+	}
+}
+
+// uploadOnce sends the parts of up's blob from the homeserver's durable
+// prefix on, and returns the blob's hash.
+func (cl *Client) uploadOnce(ctx context.Context, up *profile.Upload, f *os.File, progress func(FileProgress)) ([]byte, error) {
 	var st wire.BlobStatusOK
 	if err := cl.c.do(ctx, &wire.BlobStatus{ID: up.BlobID}, &st); err != nil {
-		return fmt.Errorf("upload status: %w", err)
+		return nil, fmt.Errorf("upload status: %w", err)
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
+		return nil, err
 	}
 	blob, err := filecrypt.NewBlobReader(up.Key, f, up.Size)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if uint64(blob.BlobSize()) != up.BlobSize {
-		return fmt.Errorf("upload of %s: blob of %d bytes recorded, %d made", up.Name, up.BlobSize, blob.BlobSize())
+		return nil, fmt.Errorf("upload of %s: blob of %d bytes recorded, %d made", up.Name, up.BlobSize, blob.BlobSize())
 	}
 	from := st.Received / wire.BlobPartSize // the parts before are durable
 	if st.Complete {
 		from = wire.BlobParts(up.BlobSize)
 	}
 	if err := cl.putParts(ctx, up, blob, from, progress); err != nil {
-		return err
+		return nil, err
+	}
+	// Parts of two versions would make a blob that fails every
+	// recipient's check (spec/11-files.md section 11.6.5).
+	if fi, err := f.Stat(); err != nil || fi.Size() != up.Size || fi.ModTime().UnixNano() != up.ModTime {
+		if err := cl.p.update(ctx, func(tx *profile.Tx) error { return tx.DeleteUpload(up.ID) }); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s changed while it was sent: send it again", up.Path)
 	}
 	hash := blob.Sum()
 	if hash == nil {
-		return errors.New("upload: the blob has no hash")
+		return nil, errors.New("upload: the blob has no hash")
 	}
-	var fin wire.BlobFinishOK
-	if err := cl.c.do(ctx, &wire.BlobFinish{ID: up.BlobID}, &fin); err != nil {
-		return fmt.Errorf("upload of %s: finish: %w", up.Name, err)
-	}
-	if err := cl.p.update(ctx, func(tx *profile.Tx) error { return tx.FinishUpload(up.ID, hash) }); err != nil {
-		return err
-	}
-	up.Hash, up.Stage = hash, profile.UploadFinished
-	return nil
+	return hash, nil
 }
 
 // blobPart is one part of a blob to send.
@@ -298,10 +351,10 @@ type blobPart struct {
 }
 
 // putParts reads the whole blob and sends its parts from index from on,
-// transferWindow at a time. Progress counts the parts the homeserver
-// stored.
-func (cl *Client) putParts(ctx context.Context, up *profile.Upload, blob io.Reader, from uint64, progress func(FileProgress)) error {
-	ctx, cancel := context.WithCancel(ctx)
+// transferWindow at a time. Progress reports the blob's durable prefix on
+// the homeserver: where a later run resumes.
+func (cl *Client) putParts(parent context.Context, up *profile.Upload, blob io.Reader, from uint64, progress func(FileProgress)) error {
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	parts := wire.BlobParts(up.BlobSize)
 	resumed := int64(min(from*wire.BlobPartSize, up.BlobSize))
@@ -320,9 +373,9 @@ func (cl *Client) putParts(ctx context.Context, up *profile.Upload, blob io.Read
 	}
 	jobs := make(chan blobPart)
 	type result struct {
-		n   int
-		buf []byte
-		err error
+		received uint64
+		buf      []byte
+		err      error
 	}
 	results := make(chan result)
 	readErr := make(chan error, 1)
@@ -365,12 +418,12 @@ func (cl *Client) putParts(ctx context.Context, up *profile.Upload, blob io.Read
 		wg.Go(func() {
 			for p := range jobs {
 				var ok wire.BlobPutOK
-				err := cl.c.do(ctx, &wire.BlobPut{ID: up.BlobID, Index: p.index, Data: p.data}, &ok)
+				err := cl.transfer(ctx, &wire.BlobPut{ID: up.BlobID, Index: p.index, Data: p.data}, &ok)
 				if err != nil {
 					err = fmt.Errorf("upload of %s: part %d: %w", up.Name, p.index, err)
 				}
 				select {
-				case results <- result{len(p.data), p.data[:cap(p.data)], err}:
+				case results <- result{ok.Received, p.data[:cap(p.data)], err}:
 				case <-ctx.Done():
 				}
 			}
@@ -385,7 +438,7 @@ func (cl *Client) putParts(ctx context.Context, up *profile.Upload, blob io.Read
 			cancel()
 		}
 		if r.err == nil {
-			done += int64(r.n)
+			done = max(done, int64(min(r.received, up.BlobSize)))
 			report(done)
 		}
 		select {
@@ -396,8 +449,8 @@ func (cl *Client) putParts(ctx context.Context, up *profile.Upload, blob io.Read
 	if err := <-readErr; firstErr == nil && err != nil {
 		firstErr = err
 	}
-	if firstErr == nil && ctx.Err() != nil {
-		firstErr = ctx.Err()
+	if err := parent.Err(); err != nil {
+		return err // what failed on the way was cancelled
 	}
 	return firstErr
 }

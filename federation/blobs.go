@@ -16,11 +16,6 @@ import (
 // which range and when, never which account; nothing is cached on the
 // reader's server.
 
-// blobUnit is the unit of the fed-blob-get budget per origin domain: the
-// bytes requested are charged in whole KiB, so that the token bucket's
-// refill interval stays well above a nanosecond at any rate.
-const blobUnit = 1 << 10
-
 // blobResponseOverhead is the bytes of a blob-get-ok frame besides its
 // data.
 const blobResponseOverhead = 64
@@ -37,16 +32,14 @@ const (
 // domain cannot be reached or answers out of range.
 const unreachableRetry = 30 * time.Second
 
-// newBlobBudget returns the fed-blob-get budget per origin domain for rate
-// bytes per second and a burst of burst bytes (at least one part), or nil
-// (no limit) for a rate that is not positive.
+// newBlobBudget returns the fed-blob-get budget per origin domain, in
+// bytes, for rate bytes per second and a burst of burst bytes (at least
+// one part), or nil (no limit) for a rate that is not positive.
 func newBlobBudget(rate, burst int64) *ratelimit.Limiter {
 	if rate <= 0 {
 		return nil
 	}
-	burst = max(burst, wire.BlobPartSize)
-	perUnit := max(time.Duration(float64(time.Second)*blobUnit/float64(rate)), 1)
-	return ratelimit.New(int(burst/blobUnit), perUnit)
+	return ratelimit.NewPerSecond(int(max(burst, wire.BlobPartSize)), float64(rate))
 }
 
 // responseHold holds, for one request stream, the bytes of the frame
@@ -88,8 +81,7 @@ func (in *inbound) holdResponse(ctx context.Context, h *responseHold, n int64) e
 // blobGet answers fed-blob-get from origin: the bytes asked are charged to
 // the origin's budget, then the range is read from the local store.
 func (in *inbound) blobGet(ctx context.Context, origin string, h *responseHold, r *wire.FedBlobGet) ([]byte, error) {
-	units := int((r.Length + blobUnit - 1) / blobUnit)
-	if ok, retry := in.f.blobBudget.AllowN(origin, units, time.Now()); !ok {
+	if ok, retry := in.f.blobBudget.AllowN(origin, int(r.Length), time.Now()); !ok {
 		return nil, &wire.Error{Code: wire.CodeRateLimited, RetryAfter: retry,
 			Message: "blob read budget of " + origin + " spent"}
 	}
@@ -104,11 +96,12 @@ func (in *inbound) blobGet(ctx context.Context, origin string, h *responseHold, 
 }
 
 // FetchBlob reads length bytes (fewer at the end) from offset off of the
-// finished blob id of another domain with fed-blob-get. The peer's
-// protocol error passes through; the domain policy refuses with
-// domain_refused; a peer that cannot be reached within ctx, or whose
-// answer does not fit the range asked, gives unavailable with a
-// retry-after.
+// finished blob id of another domain with fed-blob-get (spec/11-files.md
+// section 11.7.1), once. The peer's protocol error passes through; the
+// domain policy refuses with domain_refused; a peer that cannot be reached
+// within ctx gives unavailable with a retry-after, and so does one whose
+// answer does not decode or does not fit the range asked, whose connection
+// is then closed with protocol_violation.
 func (f *Federation) FetchBlob(ctx context.Context, domain string, id []byte, off, length uint64) (*wire.BlobGetOK, error) {
 	if domain == f.cfg.Domain {
 		return nil, errors.New("federation: a blob of the local domain")
@@ -116,11 +109,20 @@ func (f *Federation) FetchBlob(ctx context.Context, domain string, id []byte, of
 	if !f.Allowed(domain) {
 		return nil, wire.Errorf(wire.CodeDomainRefused, "%s does not federate with %s", f.cfg.Domain, domain)
 	}
+	p := f.peer(domain)
 	var ok wire.BlobGetOK
-	if err := f.peer(domain).do(ctx, &wire.FedBlobGet{ID: id, Offset: off, Length: length}, &ok); err != nil {
+	err := p.do(ctx, &wire.FedBlobGet{ID: id, Offset: off, Length: length}, &ok)
+	if pe, isProto := errors.AsType[*wire.Error](err); isProto && pe.Code == wire.CodeMalformed {
+		// An answer that does not decode (or that calls a valid request
+		// malformed) is the peer's protocol violation, not an answer.
+		err = fmt.Errorf("unusable answer: %v", pe)
+		p.closeWith(wire.CloseProtocolViolation, "unusable fed-blob-get answer")
+	}
+	if err != nil {
 		return nil, unavailable(domain, err)
 	}
 	if err := checkBlobRange(&ok, off, length); err != nil {
+		p.closeWith(wire.CloseProtocolViolation, "fed-blob-get answer out of range")
 		return nil, &wire.Error{Code: wire.CodeUnavailable, RetryAfter: unreachableRetry,
 			Message: fmt.Sprintf("%s answered out of range: %v", domain, err)}
 	}

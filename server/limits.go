@@ -110,7 +110,8 @@ const (
 	DefaultMaxUnfinished   = wire.MaxUnfinished
 	DefaultUploadLifetime  = wire.UploadLifetime * time.Second
 	DefaultBlobRetention   = wire.BlobRetention * time.Second
-	DefaultFedBlobRate     = 16 << 20
+	DefaultFedBlobRate     = 16 << 20 // bytes per second
+	DefaultFedBlobBurst    = DefaultFedBlobRate * fedBlobBurstSeconds
 )
 
 // fedBlobBurstSeconds is the burst of Limits.FedBlobRate, in seconds of
@@ -121,6 +122,9 @@ const fedBlobBurstSeconds = 4
 // rate bytes per second: fedBlobBurstSeconds seconds' worth, at least one
 // whole part.
 func FedBlobBurst(rate int64) int64 {
+	if rate > math.MaxInt64/fedBlobBurstSeconds {
+		return math.MaxInt64
+	}
 	return max(rate*fedBlobBurstSeconds, wire.BlobPartSize)
 }
 

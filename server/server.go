@@ -1,12 +1,13 @@
 // Package server is the xchat homeserver's client API (spec/): accounts,
 // device authentication, the key directory, sealed envelopes, delivery
-// tokens and mailboxes, served over QUIC on a [store.Store], with the rate
-// limits of spec/15-limits.md.
+// tokens, mailboxes and files (opaque padded blobs, spec/11-files.md),
+// served over QUIC on a [store.Store], with the rate limits of
+// spec/15-limits.md.
 //
-// Envelopes and key-directory requests for other domains go to a
-// [Federation], and a federation admits envelopes relayed from other
+// Envelopes, key-directory requests and blob reads for other domains go to
+// a [Federation], and a federation admits envelopes relayed from other
 // domains through the Server (its AdmitRelay, GetDevices, ClaimKeyPackage,
-// ServerInfo and Notify). This package does not import package federation:
+// ServerInfo, Notify and ReadBlob). This package does not import package federation:
 // package server/daemon, which assembles a homeserver process (store, keys,
 // certificate, listener), wires the two together.
 //
@@ -90,7 +91,8 @@ type Config struct {
 	// look at its mailbox that often even without a wake-up: for stores
 	// shared by several processes, where a notification may be lost.
 	PollInterval time.Duration
-	// Now is the clock of link-token issuance and expiry; nil: time.Now.
+	// Now is the clock of link-token issuance and expiry and of blob
+	// expiry; nil: time.Now.
 	// Tests set it to move time without waiting.
 	Now func() time.Time
 	// BlobSweep is how often expired blobs are deleted; zero:
@@ -237,14 +239,29 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// Flow-control windows of a connection's receiving side. A request stream
+// that waits for frame budget (framebudget.go) keeps the bytes it has
+// received unread, and they count against the connection's window; so
+// that the requests admitted can always finish arriving, the connection's
+// window holds every stream's initial window and a whole frame more. It is
+// also what a peer can make the connection buffer, about quic-go's
+// default. A stream's window grows from its initial size while it is read.
+const (
+	streamWindow     = 128 << 10
+	connectionWindow = wire.MaxConcurrentStreams*streamWindow + 2*wire.MaxFrame
+)
+
 func quicConfig() *quic.Config {
 	return &quic.Config{
 		// quic-go gives up on a handshake after twice this.
-		HandshakeIdleTimeout:  wire.HandshakeDeadline / 2,
-		MaxIdleTimeout:        wire.IdleTimeout,
-		MaxIncomingStreams:    wire.MaxConcurrentStreams,
-		MaxIncomingUniStreams: -1,
-		Allow0RTT:             false,
+		HandshakeIdleTimeout:           wire.HandshakeDeadline / 2,
+		MaxIdleTimeout:                 wire.IdleTimeout,
+		MaxIncomingStreams:             wire.MaxConcurrentStreams,
+		MaxIncomingUniStreams:          -1,
+		Allow0RTT:                      false,
+		InitialStreamReceiveWindow:     streamWindow,
+		InitialConnectionReceiveWindow: connectionWindow,
+		MaxConnectionReceiveWindow:     connectionWindow,
 	}
 }
 

@@ -15,9 +15,10 @@
 // each chunk has authenticated (download). ResumeBlobWriter continues an
 // interrupted download from the plaintext kept so far. An interrupted
 // upload needs no resumption state: encryption is deterministic given the
-// key and the plaintext, so the uploader makes a new BlobReader over the
-// same plaintext with the same key and discards the first bytes, as many
-// as the server already has (blob-status "received").
+// key and the plaintext, so the uploader keeps the file key, makes a new
+// BlobReader over the same plaintext with it and reads and discards the
+// bytes the server already has (blob-status "received"); Sum covers them
+// too.
 //
 // Sizes are int64 byte counts, as in package io; a plaintext size is at
 // most wire.MaxFileSize.
@@ -62,7 +63,8 @@ var (
 	// ErrHashMismatch is a blob whose chunks all authenticate and whose
 	// padding is zero, but whose SHA-256 is not the reference's hash: it
 	// was made by someone who knows the key but is not the blob the
-	// sender referenced. It wraps ErrCorrupt.
+	// sender referenced (or, after ResumeBlobWriter, the kept plaintext
+	// was not the file's). It wraps ErrCorrupt.
 	ErrHashMismatch = fmt.Errorf("%w: blob hash does not match the file reference", ErrCorrupt)
 )
 
@@ -149,13 +151,17 @@ func newAEAD(key []byte) (cipher.AEAD, error) {
 	return chacha20poly1305.New(ck)
 }
 
-// nonce returns the nonce of chunk i: i as 11 bytes big-endian, then 1 for
-// the last chunk, 0 otherwise.
-func nonce(i int64, last bool) [chacha20poly1305.NonceSize]byte {
-	var n [chacha20poly1305.NonceSize]byte
+// nonce is the nonce of a chunk: its index as 11 bytes big-endian, then 1
+// for the last chunk, 0 otherwise.
+type nonce [chacha20poly1305.NonceSize]byte
+
+// set makes n the nonce of chunk i and returns it as a slice.
+func (n *nonce) set(i int64, last bool) []byte {
+	n[0], n[1], n[2] = 0, 0, 0
 	binary.BigEndian.PutUint64(n[3:11], uint64(i))
+	n[11] = 0
 	if last {
 		n[11] = 1
 	}
-	return n
+	return n[:]
 }

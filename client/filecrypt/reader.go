@@ -20,6 +20,7 @@ type BlobReader struct {
 	pending []byte // the part of buf not yet read
 	pad     int64  // padding bytes not yet read
 	hash    hash.Hash
+	nonce   nonce
 	sum     []byte
 	err     error
 }
@@ -110,8 +111,7 @@ func (r *BlobReader) sealNext() error {
 			return fmt.Errorf("filecrypt: reading plaintext: %w", err)
 		}
 	}
-	nc := nonce(i, last)
-	r.pending = r.aead.Seal(r.buf[:0], nc[:], r.buf[:want], nil)
+	r.pending = r.aead.Seal(r.buf[:0], r.nonce.set(i, last), r.buf[:want], nil)
 	r.hash.Write(r.pending)
 	r.next++
 	return nil

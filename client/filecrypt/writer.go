@@ -25,6 +25,7 @@ type BlobWriter struct {
 	out     io.Writer
 	want    []byte // the reference's blob hash
 	hash    hash.Hash
+	nonce   nonce
 	next    int64  // index of the chunk being received
 	buf     []byte // its bytes so far
 	off     int64  // blob bytes accepted
@@ -63,16 +64,16 @@ func NewBlobWriter(key, hash []byte, size int64, out io.Writer) (*BlobWriter, er
 
 // ResumeBlobWriter returns a BlobWriter that continues an interrupted
 // download of which the caller kept the first n plaintext bytes, which
-// prefix yields. n is a multiple of ChunkSize or the file's size: a
-// BlobWriter's Written value is always one. The plaintext already kept is
-// encrypted again, which gives the same blob bytes (encryption is
-// deterministic given the key), to recover the hash state; it is not
-// written to out again. The caller fetches the blob from blobOffset,
-// BlobOffset(n) (or CiphertextSize(size) when n is a non-zero size), on and
-// writes it to the returned writer, which writes the plaintext from byte
-// n on to out.
+// prefix yields. n is a multiple of ChunkSize or the file's size, as a
+// BlobWriter's Written value always is. The kept plaintext is encrypted
+// again, giving the same blob bytes (encryption is deterministic given the
+// key), to recover the hash state; it is not written to out again.
+// blobOffset is the first blob byte the caller fetches next and writes to
+// the returned writer: BlobOffset(n), or CiphertextSize(size) when n is the
+// size of a non-empty file. The writer writes the plaintext from byte n on
+// to out.
 //
-// A prefix that differs from the file (a damaged local copy) is not
+// A kept prefix that differs from the file (a damaged local copy) is not
 // noticed here: Close then fails with ErrHashMismatch. A prefix shorter
 // than n bytes gives an error wrapping ErrSize.
 func ResumeBlobWriter(key, hash []byte, size int64, out io.Writer, prefix io.Reader, n int64) (w *BlobWriter, blobOffset int64, err error) {
@@ -96,8 +97,7 @@ func ResumeBlobWriter(key, hash []byte, size int64, out io.Writer, prefix io.Rea
 		if err != nil {
 			return nil, 0, fmt.Errorf("filecrypt: reading kept plaintext: %w", err)
 		}
-		nc := nonce(i, w.l.last(i))
-		w.hash.Write(w.aead.Seal(w.buf[:0], nc[:], w.buf[:want], nil))
+		w.hash.Write(w.aead.Seal(w.buf[:0], w.nonce.set(i, w.l.last(i)), w.buf[:want], nil))
 		w.off += want + tagSize
 	}
 	w.buf = w.buf[:0]
@@ -166,13 +166,12 @@ func (w *BlobWriter) Write(p []byte) (int, error) {
 func (w *BlobWriter) openChunk() error {
 	i := w.next
 	w.hash.Write(w.buf)
-	nc := nonce(i, w.l.last(i))
-	plain, err := w.aead.Open(w.buf[:0], nc[:], w.buf, nil)
+	plain, err := w.aead.Open(w.buf[:0], w.nonce.set(i, w.l.last(i)), w.buf, nil)
 	if err != nil {
 		if i == 0 {
 			return fmt.Errorf("%w: chunk 0 does not authenticate (wrong file key, or not this file's blob)", ErrCorrupt)
 		}
-		return fmt.Errorf("%w: chunk %d of %d does not authenticate (altered, reordered or truncated)", ErrCorrupt, i, w.l.chunks)
+		return fmt.Errorf("%w: chunk %d of %d does not authenticate (altered or out of place)", ErrCorrupt, i, w.l.chunks)
 	}
 	w.buf = w.buf[:0]
 	w.next++

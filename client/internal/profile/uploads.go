@@ -15,10 +15,12 @@ const (
 // that sending the same file to the same conversation again resumes it,
 // and deleted in the transaction that queues its message.
 type Upload struct {
-	ID        int64
-	Path      string // absolute
-	Size      int64
-	ModTime   int64 // nanoseconds since the epoch
+	ID      int64
+	Path    string // absolute
+	Size    int64
+	ModTime int64 // nanoseconds since the epoch
+	// Target is the conversation: "to:" and a user's address, or
+	// "group:" and a group identifier in hexadecimal.
 	Target    string
 	Caption   string
 	MediaType string
@@ -85,12 +87,6 @@ func (t *Tx) FinishUpload(id int64, hash []byte) error {
 		return errNotFound("upload")
 	}
 	return nil
-}
-
-// SetUploadCaption changes the caption an upload's message will carry.
-func (t *Tx) SetUploadCaption(id int64, caption string) error {
-	_, err := t.exec("upload caption", `UPDATE uploads SET caption = ? WHERE id = ?`, caption, id)
-	return err
 }
 
 // DeleteUpload forgets an upload: its message is queued, or it starts
