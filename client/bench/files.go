@@ -54,7 +54,7 @@ type FilesOptions struct {
 	// the peer runs in this process.
 	RawPeer []string
 
-	// Progress receives a line per transfer; nil discards them.
+	// Progress receives a line per file moved; nil discards them.
 	Progress io.Writer
 }
 
