@@ -31,7 +31,8 @@
 //
 // Each starts its homeservers as child xchatd processes with temporary
 // data directories (the embedded store, or fresh PostgreSQL schemas with
-// Options.DB), or targets running ones.
+// Options.DB), or targets running ones (all but Files, which always
+// starts its own two).
 package bench
 
 import (
