@@ -24,9 +24,15 @@
 //   - [Group]: the members of one MLS group send text messages to the
 //     group; every message is followed to every other member.
 //
+// [Files] moves files up to and down from a homeserver and down across a
+// federation link, with the reference client (or the blob requests
+// themselves), next to a raw QUIC stream as the ceiling, and samples the
+// servers' memory for each file size.
+//
 // Each starts its homeservers as child xchatd processes with temporary
 // data directories (the embedded store, or fresh PostgreSQL schemas with
-// Options.DB), or targets running ones.
+// Options.DB), or targets running ones (all but Files, which always
+// starts its own two).
 package bench
 
 import (

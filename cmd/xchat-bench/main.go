@@ -5,6 +5,7 @@
 //	xchat-bench connections [--devices N] [--idle D] [--burst K] ...
 //	xchat-bench group       [--devices N] [--duration D] [--rate R] ...
 //	xchat-bench crash       [--duration D] [--kills K] [--store sqlite|postgres] [--db URL] [--federation [--kill-side S]] ...
+//	xchat-bench files       [--sizes 1MiB,64MiB,1GiB] [--parallel P] [--store sqlite|postgres] [--db URL] ...
 //
 // Common options: [--db URL] [--xchatd PATH] [--json FILE], or
 // [--server HOST:PORT --domain D [--ca FILE] [--server-pid PID]] (and for
@@ -97,6 +98,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 				"sealed for each other member's device, sent, stored, pushed, opened, decrypted and stored by\n"+
 				"each recipient's client before it is acknowledged: the whole path of a group message.", bench.Group),
 		crashCmd(stdout, stderr),
+		filesCmd(stdout, stderr),
+		rawPeerCmd(stdout),
 	)
 	return root
 }
@@ -206,21 +209,9 @@ func crashCmd(stdout, stderr io.Writer) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Progress = stderr
-			switch store {
-			case "sqlite":
-				if o.DB != "" {
-					return errors.New("--store sqlite with --db: pick one")
-				}
-			case "postgres":
-				if o.DB == "" {
-					o.DB = os.Getenv("TEST_DATABASE_URL")
-				}
-				if o.DB == "" {
-					return errors.New("--store postgres needs --db URL (or TEST_DATABASE_URL)")
-				}
-			case "":
-			default:
-				return fmt.Errorf("--store %q: want sqlite or postgres", store)
+			var err error
+			if o.DB, err = storeDB(store, o.DB); err != nil {
+				return err
 			}
 			res, err := bench.Crash(cmd.Context(), o)
 			if err != nil {

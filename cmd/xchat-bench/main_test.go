@@ -69,6 +69,13 @@ func TestUsageErrors(t *testing.T) {
 		{"crash", "--store", "sqlite", "--db", "postgres://127.0.0.1/x"},
 		{"crash", "--federation", "--kill-side", "nobody"},
 		{"crash", "--kills", "-1"},
+		{"files", "--sizes", "0"},
+		{"files", "--sizes", "5GiB"},
+		{"files", "--min-bytes", "1MiB,2MiB"},
+		{"files", "--parallel", "0"},
+		{"files", "--client", "curl"},
+		{"files", "--store", "mysql"},
+		{"files", "--store", "sqlite", "--db", "postgres://127.0.0.1/x"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(context.Background(), args, &stdout, &stderr); code != 1 || stderr.Len() == 0 {
