@@ -127,6 +127,11 @@ func (c *Content) Validate() error {
 			}
 		}
 	}
+	if c.File != nil {
+		if err := c.File.Validate(); err != nil {
+			return err
+		}
+	}
 	need := func(ok bool, what string) error {
 		if !ok {
 			return Errorf(CodeMalformed, "content type %d without %s", c.Type, what)
@@ -153,10 +158,7 @@ func (c *Content) Validate() error {
 		}
 		return need(*c.State <= 1, "state 0 or 1")
 	case ContentFile:
-		if err := need(c.File != nil, "file reference"); err != nil {
-			return err
-		}
-		return c.File.Validate()
+		return need(c.File != nil, "file reference")
 	}
 	return nil
 }

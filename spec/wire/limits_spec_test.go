@@ -131,8 +131,7 @@ var limitRows = map[string]limitRow{
 	"Lifetime of an unfinished upload":                                             {values: []string{"UploadLifetime * time.Second"}, field: "UploadLifetimeSeconds"},
 	"Retention of a finished blob":                                                 {values: []string{"BlobRetention * time.Second", "BlobRetention * time.Second"}, field: "BlobRetentionSeconds"},
 	"Automatic download of a file by a client":                                     {values: []string{"AutoFetchLimit", "AutoFetchLimit"}},
-	"Blob-read budget per origin domain (`fed-blob-get`)": {values: []string{"?", "?", "time.Second"},
-		note: "the server's blob-read budget is a constant of the server's federation code, not of spec/wire; its test checks the values of 08-federation.md 8.13"},
+	"Blob-read budget per origin domain (`fed-blob-get`)":                          {values: []string{"server.DefaultFedBlobBurst", "server.DefaultFedBlobRate", "time.Second"}},
 }
 
 // notLimits are the exported constants of the limit blocks of spec/wire
