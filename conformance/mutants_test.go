@@ -293,7 +293,8 @@ func mutants() []*mutation {
 			}
 			return nil, mustPayload(&wire.OK{})
 		}})
-	return append(ms, ruleMutants()...)
+	ms = append(ms, ruleMutants()...)
+	return append(ms, blobMutants()...)
 }
 
 // mustPayload encodes a success response payload: v's header is left at
@@ -1462,4 +1463,116 @@ func (l *linkMemory) reusable(tok []byte) *session {
 		return nil
 	}
 	return l.issued[string(tok)]
+}
+
+// blobMutants break rules of section 11, files: each is caught by the test
+// named as its target.
+func blobMutants() []*mutation {
+	var ms []*mutation
+
+	// Accepts a blob size that is not a padding bucket (it pads it).
+	ms = append(ms, &mutation{name: "blob-size-not-bucket", target: "11.6/2",
+		request: func(s *session, p []byte) ([]byte, []byte) {
+			var r wire.BlobCreate
+			if reqType(p) != wire.TypeBlobCreate || wire.Unmarshal(p, &r) != nil {
+				return p, nil
+			}
+			if b := wire.PaddedBlobSize(r.Size); b != 0 && b != r.Size {
+				r.Size = b
+				out, _ := wire.Marshal(&r)
+				return out, nil
+			}
+			return p, nil
+		}})
+
+	// Answers received as the bytes of every part received, gaps
+	// included.
+	sizes, parts := &memo{m: map[string]any{}}, &memo{m: map[string]any{}}
+	ms = append(ms, &mutation{name: "received-counts-gap", target: "11.6/10",
+		response: func(s *session, req, resp []byte) []byte {
+			switch reqType(req) {
+			case wire.TypeBlobCreate:
+				var r wire.BlobCreate
+				var ok wire.BlobCreateOK
+				if wire.Unmarshal(req, &r) == nil && wire.DecodeResponse(resp, &ok) == nil {
+					sizes.set(string(ok.ID), r.Size)
+				}
+			case wire.TypeBlobPut:
+				var r wire.BlobPut
+				var ok wire.BlobPutOK
+				if wire.Unmarshal(req, &r) != nil || wire.DecodeResponse(resp, &ok) != nil {
+					return resp
+				}
+				size, known := sizes.get(string(r.ID)).(uint64)
+				if !known {
+					return resp
+				}
+				got := parts.getOrSet(string(r.ID), &sync.Map{}).(*sync.Map)
+				got.Store(r.Index, true)
+				var n uint64
+				got.Range(func(k, _ any) bool {
+					n += wire.BlobPartLen(size, k.(uint64))
+					return true
+				})
+				return mustPayload(&wire.BlobPutOK{Received: max(n, ok.Received)})
+			}
+			return resp
+		}})
+
+	// Serves a blob whose parts are all there but that was not finished
+	// (it finishes it on the first read).
+	ms = append(ms, &mutation{name: "serves-unfinished", target: "11.7/3",
+		response: func(s *session, req, resp []byte) []byte {
+			var r wire.BlobGet
+			if reqType(req) != wire.TypeBlobGet || wire.Unmarshal(req, &r) != nil ||
+				wire.CodeOf(wire.DecodeResponse(resp, &wire.BlobGetOK{})) != wire.CodeUnknownBlob {
+				return resp
+			}
+			f, _ := wire.Marshal(&wire.BlobFinish{Header: wire.Header{Type: wire.TypeBlobFinish}, ID: r.ID})
+			if b, err := s.request(s.down.Context(), f); err != nil || wire.DecodeResponse(b, &wire.BlobFinishOK{}) != nil {
+				return resp
+			}
+			if b, err := s.request(s.down.Context(), req); err == nil {
+				return b
+			}
+			return resp
+		}})
+
+	// Finishes a blob with a part missing.
+	ms = append(ms, &mutation{name: "finish-incomplete", target: "11.6/12",
+		response: func(s *session, req, resp []byte) []byte {
+			if reqType(req) != wire.TypeBlobFinish || wire.CodeOf(wire.DecodeResponse(resp, &wire.BlobFinishOK{})) != wire.CodeBlobIncomplete {
+				return resp
+			}
+			return mustPayload(&wire.BlobFinishOK{Expires: uint64(time.Now().Add(30 * 24 * time.Hour).UnixMilli())})
+		}})
+
+	// Answers a read past the end of a blob with no bytes.
+	ms = append(ms, &mutation{name: "get-past-end", target: "11.7/2",
+		response: func(s *session, req, resp []byte) []byte {
+			var r wire.BlobGet
+			if reqType(req) != wire.TypeBlobGet || wire.Unmarshal(req, &r) != nil ||
+				wire.CodeOf(wire.DecodeResponse(resp, &wire.BlobGetOK{})) != wire.CodeBadRange {
+				return resp
+			}
+			return mustPayload(&wire.BlobGetOK{Data: []byte{}, Size: r.Offset})
+		}})
+
+	// Serves fed-blob-get before fed-hello.
+	ms = append(ms, &mutation{name: "blob-before-hello", target: "11.8/2",
+		fedConnect: func(s *session) {
+			f, _ := wire.Marshal(&wire.FedHello{Header: wire.Header{Type: wire.TypeFedHello}, Domain: peerDomain})
+			if _, err := s.request(s.down.Context(), f); err == nil {
+				s.mu.Lock()
+				s.hello = true
+				s.mu.Unlock()
+			}
+		},
+		request: func(s *session, p []byte) ([]byte, []byte) {
+			if s.fed && reqType(p) == wire.TypeFedHello {
+				return nil, mustPayload(&wire.FedHelloOK{Domain: "a.test"})
+			}
+			return p, nil
+		}})
+	return ms
 }
