@@ -139,14 +139,16 @@ func (r *BlobPut) Validate() error {
 func (r *BlobStatus) Validate() error { return validBlobID(r.ID) }
 func (r *BlobFinish) Validate() error { return validBlobID(r.ID) }
 
+// Validate checks the CDDL bounds before the domain name, as
+// spec/03-framing.md section 3.3.1 step 4 orders them.
 func (r *BlobGet) Validate() error {
-	if err := ValidateDomain(r.Domain); err != nil {
-		return err
-	}
 	if err := validBlobID(r.ID); err != nil {
 		return err
 	}
-	return validRange(r.Length)
+	if err := validRange(r.Length); err != nil {
+		return err
+	}
+	return ValidateDomain(r.Domain)
 }
 
 func (r *FedBlobGet) Validate() error {

@@ -36,6 +36,12 @@ var cddlTypes = map[string]reflect.Type{
 	"remove-device":        reflect.TypeFor[wire.RemoveDevice](),
 	"fed-hello":            reflect.TypeFor[wire.FedHello](),
 	"relay":                reflect.TypeFor[wire.Relay](),
+	"blob-create":          reflect.TypeFor[wire.BlobCreate](),
+	"blob-put":             reflect.TypeFor[wire.BlobPut](),
+	"blob-status":          reflect.TypeFor[wire.BlobStatus](),
+	"blob-finish":          reflect.TypeFor[wire.BlobFinish](),
+	"blob-get":             reflect.TypeFor[wire.BlobGet](),
+	"fed-blob-get":         reflect.TypeFor[wire.FedBlobGet](),
 	// responses
 	"success":                 reflect.TypeFor[wire.OK](),
 	"error":                   reflect.TypeFor[wire.ErrorFrame](),
@@ -56,6 +62,11 @@ var cddlTypes = map[string]reflect.Type{
 	"remove-device-ok":        reflect.TypeFor[wire.OK](),
 	"fed-hello-ok":            reflect.TypeFor[wire.FedHelloOK](),
 	"relay-ok":                reflect.TypeFor[wire.RelayOK](),
+	"blob-create-ok":          reflect.TypeFor[wire.BlobCreateOK](),
+	"blob-put-ok":             reflect.TypeFor[wire.BlobPutOK](),
+	"blob-status-ok":          reflect.TypeFor[wire.BlobStatusOK](),
+	"blob-finish-ok":          reflect.TypeFor[wire.BlobFinishOK](),
+	"blob-get-ok":             reflect.TypeFor[wire.BlobGetOK](),
 	// common structures
 	"mailbox":     reflect.TypeFor[wire.Mailbox](),
 	"device-keys": reflect.TypeFor[wire.DeviceKeys](),
@@ -74,6 +85,7 @@ var cddlTypes = map[string]reflect.Type{
 	"link-proof-payload": reflect.TypeFor[wire.LinkProofPayload](),
 	"fragment-payload":   reflect.TypeFor[wire.FragmentPayload](),
 	"content":            reflect.TypeFor[wire.Content](),
+	"file-ref":           reflect.TypeFor[wire.FileRef](),
 }
 
 // cddlNoType lists the rules of spec/xchat.cddl that have no Go type of
@@ -101,6 +113,7 @@ var cddlNoType = map[string]string{
 	"sealed":            "a scalar: []byte; HPKE output, its plaintext is inner",
 	"message-id":        "a scalar: []byte fields, MessageIDSize bytes",
 	"content-type":      "a scalar: Content.Type",
+	"blob-id":           "a scalar: []byte fields, BlobIDLen bytes",
 }
 
 func loadSpecCDDL(t *testing.T) *cddl.Spec {
@@ -433,6 +446,26 @@ func TestEncodersMatchCDDL(t *testing.T) {
 	ok("create-link-ok", pl(wire.EncodeSuccess(&wire.CreateLinkOK{Token: b(wire.LinkTokenLen, 7), Expires: 1798761600})))
 	ok("fed-hello-ok", pl(wire.EncodeSuccess(&wire.FedHelloOK{Domain: "b.example"})))
 	ok("relay-ok", pl(wire.EncodeSuccess(&wire.RelayOK{Results: []wire.Code{wire.CodeMailboxFull}})))
+	ok("server-info-ok", pl(wire.EncodeSuccess(&wire.ServerInfoOK{Domain: "example.org", CertKey: b(32, 3), Registration: wire.RegistrationOpen,
+		Limits: wire.Limits{MaxFrame: wire.MaxFrame, MaxSealed: 66672, MaxEnvelopesPerSend: 256, MaxIDsPerAck: 1024,
+			MaxKeyPackages: 1000, MaxKeyPackageLen: 16384, RetentionSeconds: 2592000, MailboxMaxEnvelopes: 10000,
+			MaxBlobSize: wire.MaxBlobSize, BlobQuota: wire.BlobQuota, BlobRetentionSeconds: wire.BlobRetention,
+			UploadLifetimeSeconds: wire.UploadLifetime, MaxUnfinishedUploads: wire.MaxUnfinished}})))
+	ok("blob-create-ok", pl(wire.EncodeSuccess(&wire.BlobCreateOK{ID: b(wire.BlobIDLen, 30), Expires: 1798761600000})))
+	ok("blob-put-ok", pl(wire.EncodeSuccess(&wire.BlobPutOK{Received: wire.BlobPartSize})))
+	ok("blob-status-ok", pl(wire.EncodeSuccess(&wire.BlobStatusOK{Size: 568, Received: 0, Complete: false, Expires: 1})))
+	ok("blob-status-ok", pl(wire.EncodeSuccess(&wire.BlobStatusOK{Size: 568, Received: 568, Complete: true, Expires: 2})))
+	ok("blob-finish-ok", pl(wire.EncodeSuccess(&wire.BlobFinishOK{Expires: 1798761600000})))
+	ok("blob-get-ok", pl(wire.EncodeSuccess(&wire.BlobGetOK{Data: b(wire.BlobPartSize, 31), Size: 5319713863})))
+
+	// The file requests have no vectors yet: check their encoders here.
+	blobID := b(wire.BlobIDLen, 35)
+	check("blob-create", pl(wire.EncodeRequest(&wire.BlobCreate{Size: wire.MinBlobSize})), "request")
+	check("blob-put", pl(wire.EncodeRequest(&wire.BlobPut{ID: blobID, Index: 2, Data: b(wire.BlobPartSize, 36)})), "request")
+	check("blob-status", pl(wire.EncodeRequest(&wire.BlobStatus{ID: blobID})), "request")
+	check("blob-finish", pl(wire.EncodeRequest(&wire.BlobFinish{ID: blobID})), "request")
+	check("blob-get", pl(wire.EncodeRequest(&wire.BlobGet{Domain: "b.example", ID: blobID, Offset: 0, Length: wire.BlobPartSize})), "request")
+	check("fed-blob-get", pl(wire.EncodeRequest(&wire.FedBlobGet{ID: blobID, Offset: 1 << 32, Length: 1})), "fed-request")
 
 	check("error", payloadOf(t, wire.EncodeError(wire.Errorf(wire.CodeAuthFailed, "no")), nil), "response")
 	check("error", payloadOf(t, wire.EncodeError(&wire.Error{Code: wire.CodeRateLimited, Message: strings.Repeat("é", 600), RetryAfter: 1500 * time.Millisecond}), nil), "response")
@@ -471,6 +504,11 @@ func TestEncodersMatchCDDL(t *testing.T) {
 	check("content", mustEncode(t, &wire.Content{Type: wire.ContentText, SentAt: 1, Text: &text}))
 	check("content", mustEncode(t, &wire.Content{Type: wire.ContentReceipt, SentAt: 1, IDs: [][]byte{id[:]}, State: &state}))
 	check("content", mustEncode(t, &wire.Content{Type: wire.ContentReaction, SentAt: 1, Ref: id[:], Reaction: new(string)}))
+	file := &wire.FileRef{Domain: "example.org", BlobID: b(wire.BlobIDLen, 32), Key: b(wire.FileKeyLen, 33), Hash: b(wire.FileHashLen, 34),
+		Size: wire.MaxFileSize, MediaType: "application/octet-stream", Name: "report 2026.pdf"}
+	check("content", mustEncode(t, &wire.Content{Type: wire.ContentFile, SentAt: 1, File: file}))
+	check("content", mustEncode(t, &wire.Content{Type: wire.ContentFile, SentAt: 1, Text: &text, File: file}))
+	check("file-ref", mustEncode(t, file))
 	check("mailbox", wire.Mailbox{Address: "bob@example.org", Device: 1}.Encode())
 }
 

@@ -16,6 +16,7 @@ func fedRequests() map[string]wire.Request {
 		"server-info":       &wire.ServerInfo{},
 		"get-devices":       &wire.GetDevices{Address: "bob@example.org"},
 		"claim-key-package": &wire.ClaimKeyPackage{Address: "bob@example.org", Device: 3},
+		"fed-blob-get":      &wire.FedBlobGet{ID: repeat(0xb5, wire.BlobIDLen), Offset: 5, Length: wire.BlobPartSize},
 	}
 }
 
@@ -53,6 +54,10 @@ func TestFedRequestsRefused(t *testing.T) {
 		{"hello with an invalid domain", &wire.FedHello{Domain: "A.example"}, wire.CodeInvalidAddress},
 		{"empty relay", &wire.Relay{}, wire.CodeLimitExceeded},
 		{"relay over the limit", &wire.Relay{Envelopes: envelopes(wire.MaxEnvelopesPerSend + 1)}, wire.CodeLimitExceeded},
+		{"blob-get on a federation connection", &wire.BlobGet{Domain: "a.example", ID: repeat(1, 16), Length: 1}, wire.CodeUnknownRequest},
+		{"fed-blob-get length 0", &wire.FedBlobGet{ID: repeat(1, 16)}, wire.CodeMalformed},
+		{"fed-blob-get length over a part", &wire.FedBlobGet{ID: repeat(1, 16), Length: wire.BlobPartSize + 1}, wire.CodeMalformed},
+		{"fed-blob-get id 15 bytes", &wire.FedBlobGet{ID: repeat(1, 15), Length: 1}, wire.CodeMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -281,7 +281,8 @@ func FuzzDecodeResponse(f *testing.F) {
 		var ef wire.ErrorFrame
 		isError := wire.Unmarshal(b, &ef) == nil && ef.Type == wire.TypeError &&
 			ef.Code != wire.CodeOK && len(ef.Message) <= wire.MaxErrorMessage
-		for _, into := range []any{&wire.OK{}, &wire.SendOK{}, &wire.ServerInfoOK{}, &wire.GetDevicesOK{}, &wire.CreateLinkOK{}} {
+		for _, into := range []any{&wire.OK{}, &wire.SendOK{}, &wire.ServerInfoOK{}, &wire.GetDevicesOK{}, &wire.CreateLinkOK{},
+			&wire.BlobCreateOK{}, &wire.BlobStatusOK{}, &wire.BlobGetOK{}} {
 			err := wire.DecodeResponse(b, into)
 			if err == nil {
 				if isError {

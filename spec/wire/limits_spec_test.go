@@ -119,6 +119,20 @@ var limitRows = map[string]limitRow{
 		values: []string{"client.unopenedMaxTries", "client.unopenedMaxAge"}},
 	"Records of envelopes a client could not open": {
 		values: []string{"client.unopenedKeep", "client.processedFor"}},
+	"Encryption chunk of a file":  {values: []string{"FileChunkSize", "FileChunkSize"}},
+	"File size":                   {values: []string{"0", "MaxFileSize", "MaxFileSize"}},
+	"File name":                   {values: []string{"1", "MaxFileName"}},
+	"Media type of a file":        {values: []string{"1", "MaxMediaType"}},
+	"Blob size":                   {values: []string{"MinBlobSize", "MaxBlobSize", "MaxBlobSize"}, field: "MaxBlobSize"},
+	"Blob part (`blob-put` data)": {values: []string{"BlobPartSize", "BlobPartSize"}},
+	"Range of one `blob-get` or `fed-blob-get`":                                    {values: []string{"1", "BlobPartSize"}},
+	"Blob quota per account (unexpired blobs, unfinished ones at their full size)": {values: []string{"BlobQuota", "BlobQuota"}, field: "BlobQuota"},
+	"Unfinished uploads per account":                                               {values: []string{"MaxUnfinished"}, field: "MaxUnfinishedUploads"},
+	"Lifetime of an unfinished upload":                                             {values: []string{"UploadLifetime * time.Second"}, field: "UploadLifetimeSeconds"},
+	"Retention of a finished blob":                                                 {values: []string{"BlobRetention * time.Second", "BlobRetention * time.Second"}, field: "BlobRetentionSeconds"},
+	"Automatic download of a file by a client":                                     {values: []string{"AutoFetchLimit", "AutoFetchLimit"}},
+	"Blob-read budget per origin domain (`fed-blob-get`)": {values: []string{"?", "?", "time.Second"},
+		note: "the server's blob-read budget is a constant of the server's federation code, not of spec/wire; its test checks the values of 08-federation.md 8.13"},
 }
 
 // notLimits are the exported constants of the limit blocks of spec/wire
@@ -128,11 +142,14 @@ var notLimits = map[string]string{
 	"LinkProofSize":         "the output size of HMAC-SHA256 (09-mls.md 9.5)",
 	"MessageIDSize":         "the output size of SHA-256 (10-content.md 10.2)",
 	"MaxMLSPayloadOverhead": "MaxMLSPayload - MaxMLSMessage: the row states both ends (09-mls.md 9.6)",
+	"BlobIDLen":             "a field size: the blob identifier (11-files.md 11.6)",
+	"FileKeyLen":            "a field size: the file key (11-files.md 11.2)",
+	"FileHashLen":           "the output size of SHA-256 (11-files.md 11.4)",
 }
 
 var (
-	quantity = regexp.MustCompile(`(\d[\d,]*)(?:\s*(MiB|KiB|bytes|byte|minutes|minute|min|days|day|h|s)\b)?`)
-	unitOf   = map[string]int64{"": 1, "bytes": 1, "byte": 1, "KiB": 1 << 10, "MiB": 1 << 20,
+	quantity = regexp.MustCompile(`(\d[\d,]*)(?:\s*(GiB|MiB|KiB|bytes|byte|minutes|minute|min|days|day|h|s)\b)?`)
+	unitOf   = map[string]int64{"": 1, "bytes": 1, "byte": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30,
 		"s": 1e9, "min": 60e9, "minute": 60e9, "minutes": 60e9, "h": 3600e9, "day": 86400e9, "days": 86400e9}
 )
 
@@ -239,6 +256,7 @@ func TestLimitsTable(t *testing.T) {
 	consts = append(consts, declaredConsts(t, "content.go", "Content limits")...)
 	consts = append(consts, declaredConsts(t, "address.go", "Address limits")...)
 	consts = append(consts, declaredConsts(t, "limits.go", "XWing sizes")...)
+	consts = append(consts, declaredConsts(t, "blob.go", "Blob limits and sizes")...)
 	for _, c := range consts {
 		if !used[c] && notLimits[c] == "" && !strings.HasPrefix(c, "Context") {
 			t.Errorf("spec/wire constant %s is a limit that no row of 15-limits.md section 15.1 states", c)
@@ -271,6 +289,11 @@ func TestServerInfoLimitsTable(t *testing.T) {
 		"MailboxMaxEnvelopes":    "MailboxMaxEnvelopes",
 		"RegistrationBurst":      "server.registrationBurst",
 		"RegistrationIntervalMs": "server.registrationRefill / time.Millisecond",
+		"MaxBlobSize":            "MaxBlobSize",
+		"BlobQuota":              "BlobQuota",
+		"BlobRetentionSeconds":   "BlobRetention",
+		"UploadLifetimeSeconds":  "UploadLifetime",
+		"MaxUnfinishedUploads":   "MaxUnfinished",
 	}
 	byKey := map[int]string{}
 	for f, k := range cborKeys(reflect.TypeFor[wire.Limits]()) {

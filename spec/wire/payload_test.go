@@ -77,6 +77,30 @@ func TestContent(t *testing.T) {
 		"receipt bad state":      {wire.Content{Type: wire.ContentReceipt, IDs: [][]byte{ref}, State: &big}, false},
 		"typing 2":               {wire.Content{Type: wire.ContentTyping, State: &two}, false},
 		"unknown type is passed": {wire.Content{Type: 99}, true},
+		// Files (spec 11.5).
+		"file without reference":      {wire.Content{Type: wire.ContentFile, Text: &text}, false},
+		"file":                        {wire.Content{Type: wire.ContentFile, File: fileRef(nil)}, true},
+		"file with caption":           {wire.Content{Type: wire.ContentFile, Text: &text, File: fileRef(nil)}, true},
+		"empty file":                  {wire.Content{Type: wire.ContentFile, File: fileRef(func(f *wire.FileRef) { f.Size = 0 })}, true},
+		"largest file":                {wire.Content{Type: wire.ContentFile, File: fileRef(func(f *wire.FileRef) { f.Size = wire.MaxFileSize })}, true},
+		"file over 4 GiB":             {wire.Content{Type: wire.ContentFile, File: fileRef(func(f *wire.FileRef) { f.Size = wire.MaxFileSize + 1 })}, false},
+		"file domain not normal":      {wire.Content{Type: wire.ContentFile, File: fileRef(func(f *wire.FileRef) { f.Domain = "B.example" })}, false},
+		"file blob id 15 bytes":       {wire.Content{Type: wire.ContentFile, File: fileRef(func(f *wire.FileRef) { f.BlobID = f.BlobID[:15] })}, false},
+		"file key 31 bytes":           {wire.Content{Type: wire.ContentFile, File: fileRef(func(f *wire.FileRef) { f.Key = f.Key[:31] })}, false},
+		"file hash 33 bytes":          {wire.Content{Type: wire.ContentFile, File: fileRef(func(f *wire.FileRef) { f.Hash = append(f.Hash, 0) })}, false},
+		"file media type empty":       {wire.Content{Type: wire.ContentFile, File: fileRef(func(f *wire.FileRef) { f.MediaType = "" })}, false},
+		"file media type 127 bytes":   {wire.Content{Type: wire.ContentFile, File: fileRef(func(f *wire.FileRef) { f.MediaType = strings.Repeat("a", 127) })}, true},
+		"file media type 128 bytes":   {wire.Content{Type: wire.ContentFile, File: fileRef(func(f *wire.FileRef) { f.MediaType = strings.Repeat("a", 128) })}, false},
+		"file name 255 bytes":         {wire.Content{Type: wire.ContentFile, File: fileRef(func(f *wire.FileRef) { f.Name = strings.Repeat("é", 127) + "a" })}, true},
+		"file name 256 bytes":         {wire.Content{Type: wire.ContentFile, File: fileRef(func(f *wire.FileRef) { f.Name = strings.Repeat("é", 128) })}, false},
+		"file name empty":             {wire.Content{Type: wire.ContentFile, File: fileRef(func(f *wire.FileRef) { f.Name = "" })}, false},
+		"file name ..":                {wire.Content{Type: wire.ContentFile, File: fileRef(func(f *wire.FileRef) { f.Name = ".." })}, false},
+		"file name with a directory":  {wire.Content{Type: wire.ContentFile, File: fileRef(func(f *wire.FileRef) { f.Name = "a/b" })}, false},
+		"file name with a backslash":  {wire.Content{Type: wire.ContentFile, File: fileRef(func(f *wire.FileRef) { f.Name = `a\b` })}, false},
+		"file name with a newline":    {wire.Content{Type: wire.ContentFile, File: fileRef(func(f *wire.FileRef) { f.Name = "a\nb" })}, false},
+		"file name with DEL":          {wire.Content{Type: wire.ContentFile, File: fileRef(func(f *wire.FileRef) { f.Name = "a\x7fb" })}, false},
+		"file name invalid UTF-8":     {wire.Content{Type: wire.ContentFile, File: fileRef(func(f *wire.FileRef) { f.Name = "a\xffb" })}, false},
+		"file name with dots, spaces": {wire.Content{Type: wire.ContentFile, File: fileRef(func(f *wire.FileRef) { f.Name = "...a b.tar.gz" })}, true},
 	} {
 		_, err := wire.DecodeContent(mustMarshal(t, &tc.c))
 		if (err == nil) != tc.ok {
@@ -123,8 +147,20 @@ func FuzzDecodePayload(f *testing.F) {
 	})
 }
 
+// fileRef returns a valid file reference, changed by change if not nil.
+func fileRef(change func(*wire.FileRef)) *wire.FileRef {
+	f := &wire.FileRef{Domain: "example.org", BlobID: repeat(0xb1, wire.BlobIDLen), Key: repeat(0x4b, wire.FileKeyLen),
+		Hash: repeat(0x48, wire.FileHashLen), Size: 1000, MediaType: "image/png", Name: "cat.png"}
+	if change != nil {
+		change(f)
+	}
+	return f
+}
+
 func FuzzDecodeContent(f *testing.F) {
 	f.Add(unhex(f, "a3 00 01 01 01 02 626869"))
+	f.Add(mustMarshal(f, &wire.Content{Type: wire.ContentFile, SentAt: 1, File: fileRef(nil)}))
+	f.Add(mustMarshal(f, &wire.Content{Type: wire.ContentFile, SentAt: 1, File: fileRef(func(r *wire.FileRef) { r.Name = "../x" })}))
 	f.Add(unhex(f, "a3 00 06 01 01 05 81 58 20 0000000000000000000000000000000000000000000000000000000000000000"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := wire.DecodeContent(b)
@@ -136,6 +172,9 @@ func FuzzDecodeContent(f *testing.F) {
 		}
 		if c.Text != nil && len(*c.Text) > wire.MaxContentText {
 			t.Fatal("long text accepted")
+		}
+		if c.Type == wire.ContentFile && (!wire.ValidFileName(c.File.Name) || c.File.Size > wire.MaxFileSize || len(c.File.Key) != wire.FileKeyLen) {
+			t.Fatalf("invalid file reference accepted: %+v", c.File)
 		}
 	})
 }

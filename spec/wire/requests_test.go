@@ -66,6 +66,14 @@ func validRequests() map[string]wire.Request {
 		"register-link":              &wire.Register{Address: "alice@example.org", Keys: validKeys(), Signature: repeat(0x51, 64), Link: repeat(0x1c, wire.LinkTokenLen)},
 		"remove-device":              &wire.RemoveDevice{Device: 2},
 		"remove-device-max":          &wire.RemoveDevice{Device: 1<<32 - 1},
+		"blob-create":                &wire.BlobCreate{Size: wire.MinBlobSize},
+		"blob-create-large":          &wire.BlobCreate{Size: 5319713863},
+		"blob-put":                   &wire.BlobPut{ID: repeat(0xb1, wire.BlobIDLen), Index: 3, Data: repeat(0xd1, 100)},
+		"blob-put-full":              &wire.BlobPut{ID: repeat(0xb1, wire.BlobIDLen), Index: 0, Data: repeat(0xd2, wire.BlobPartSize)},
+		"blob-status":                &wire.BlobStatus{ID: repeat(0xb2, wire.BlobIDLen)},
+		"blob-finish":                &wire.BlobFinish{ID: repeat(0xb3, wire.BlobIDLen)},
+		"blob-get":                   &wire.BlobGet{Domain: "b.example", ID: repeat(0xb4, wire.BlobIDLen), Offset: 1 << 33, Length: wire.BlobPartSize},
+		"blob-get-1":                 &wire.BlobGet{Domain: "example.org", ID: repeat(0xb4, wire.BlobIDLen), Length: 1},
 	}
 }
 
@@ -102,6 +110,7 @@ func TestRequestTypes(t *testing.T) {
 		"register": 1, "authenticate": 2, "server-info": 3, "get-devices": 4, "publish-key-packages": 5,
 		"claim-key-package": 6, "send": 7, "ack": 8, "set-delivery-policy": 9, "get-sender-cert": 10,
 		"get-domain-key": 11, "create-link": 12, "remove-device": 13, "register-link": 1,
+		"blob-create": 14, "blob-put": 15, "blob-status": 16, "blob-finish": 17, "blob-get": 18,
 	}
 	reqs := validRequests()
 	for name, typ := range want {
@@ -158,6 +167,21 @@ func badRequests() []badRequest {
 		{"register invite and link", &wire.Register{Address: "a@b", Keys: validKeys(), Invite: []byte{1}, Link: repeat(1, 16), Signature: sig}, wire.CodeMalformed},
 		{"register invite and link, bad address", &wire.Register{Address: "A@b", Keys: validKeys(), Invite: []byte{1}, Link: repeat(1, 16), Signature: sig}, wire.CodeMalformed},
 		{"remove-device device 0", &wire.RemoveDevice{}, wire.CodeMalformed},
+		// Files (spec 11.6, 11.7): sizes and lengths are CDDL bounds.
+		{"blob-create size 0", &wire.BlobCreate{}, wire.CodeMalformed},
+		{"blob-put id 15 bytes", &wire.BlobPut{ID: repeat(1, 15), Data: []byte{1}}, wire.CodeMalformed},
+		{"blob-put id 17 bytes", &wire.BlobPut{ID: repeat(1, 17), Data: []byte{1}}, wire.CodeMalformed},
+		{"blob-put no data", &wire.BlobPut{ID: repeat(1, 16), Data: []byte{}}, wire.CodeMalformed},
+		{"blob-put data over a part", &wire.BlobPut{ID: repeat(1, 16), Data: repeat(1, wire.BlobPartSize+1)}, wire.CodeMalformed},
+		{"blob-status id empty", &wire.BlobStatus{ID: []byte{}}, wire.CodeMalformed},
+		{"blob-finish id 15 bytes", &wire.BlobFinish{ID: repeat(1, 15)}, wire.CodeMalformed},
+		{"blob-get length 0", &wire.BlobGet{Domain: "b.example", ID: repeat(1, 16)}, wire.CodeMalformed},
+		{"blob-get length over a part", &wire.BlobGet{Domain: "b.example", ID: repeat(1, 16), Length: wire.BlobPartSize + 1}, wire.CodeMalformed},
+		{"blob-get bad domain", &wire.BlobGet{Domain: "B.example", ID: repeat(1, 16), Length: 1}, wire.CodeInvalidAddress},
+		{"blob-get domain with a port", &wire.BlobGet{Domain: "b.example:7443", ID: repeat(1, 16), Length: 1}, wire.CodeInvalidAddress},
+		// CDDL before the domain name (spec 3.3.1 step 4).
+		{"blob-get bad domain and id", &wire.BlobGet{Domain: "B.example", ID: repeat(1, 15), Length: 1}, wire.CodeMalformed},
+		{"blob-get bad domain and length", &wire.BlobGet{Domain: "B.example", ID: repeat(1, 16)}, wire.CodeMalformed},
 		{"authenticate device 0", &wire.Authenticate{Address: "a@b", Device: 0, Signature: sig}, wire.CodeMalformed},
 		{"authenticate signature 65 bytes", &wire.Authenticate{Address: "a@b", Device: 1, Signature: repeat(1, 65)}, wire.CodeMalformed},
 		{"authenticate bad address", &wire.Authenticate{Address: "a@b.", Device: 1, Signature: sig}, wire.CodeInvalidAddress},
@@ -265,7 +289,9 @@ func rawRequests(t testing.TB) []rawRequest {
 	}
 	enc := func(v any) []byte { return mustMarshal(t, v) }
 	return []rawRequest{
-		{"unknown type 14", enc(m(0, 14)), wire.CodeUnknownRequest},
+		{"unknown type 19", enc(m(0, 19)), wire.CodeUnknownRequest},
+		{"unknown type 31 (last reserved)", enc(m(0, 31)), wire.CodeUnknownRequest},
+		{"federation type 66 on xchat/1", enc(m(0, 66, 1, repeat(1, 16), 2, 0, 3, 1)), wire.CodeUnknownRequest},
 		{"unknown type 32 (push)", enc(m(0, 32)), wire.CodeUnknownRequest},
 		{"unknown type 0 (response status)", enc(m(0, 0)), wire.CodeUnknownRequest},
 		{"unknown type 2^64-1", unhex(t, "a1 00 1bffffffffffffffff"), wire.CodeUnknownRequest},
@@ -337,6 +363,18 @@ func rawRequests(t testing.TB) []rawRequest {
 		{"remove-device 2^32", enc(m(0, 13, 1, uint64(1)<<32)), wire.CodeMalformed},
 		{"remove-device negative", enc(m(0, 13, 1, -2)), wire.CodeMalformed},
 		{"remove-device valid", enc(m(0, 13, 1, 2)), wire.CodeOK},
+		{"blob-create without size", enc(m(0, 14)), wire.CodeMalformed},
+		{"blob-create size negative", enc(m(0, 14, 1, -1)), wire.CodeMalformed},
+		{"blob-create size 2^64-1", unhex(t, "a2 00 0e 01 1bffffffffffffffff"), wire.CodeOK},
+		{"blob-put without data", enc(m(0, 15, 1, repeat(1, 16), 2, 0)), wire.CodeMalformed},
+		{"blob-put without index", enc(m(0, 15, 1, repeat(1, 16), 3, []byte{1})), wire.CodeMalformed},
+		{"blob-put data as text", enc(m(0, 15, 1, repeat(1, 16), 2, 0, 3, "x")), wire.CodeMalformed},
+		{"blob-put id null", enc(m(0, 15, 1, nil, 2, 0, 3, []byte{1})), wire.CodeMalformed},
+		{"blob-status without id", enc(m(0, 16)), wire.CodeMalformed},
+		{"blob-finish with unknown key", enc(m(0, 17, 1, repeat(1, 16), 9, "x")), wire.CodeOK},
+		{"blob-get without domain", enc(m(0, 18, 2, repeat(1, 16), 3, 0, 4, 1)), wire.CodeMalformed},
+		{"blob-get without offset", enc(m(0, 18, 1, "b.example", 2, repeat(1, 16), 4, 1)), wire.CodeMalformed},
+		{"blob-get domain as bstr", enc(m(0, 18, 1, []byte("b.example"), 2, repeat(1, 16), 3, 0, 4, 1)), wire.CodeMalformed},
 	}
 }
 

@@ -65,6 +65,25 @@ type Limits struct {
 	// more per interval (milliseconds). Zero (absent): not announced.
 	RegistrationBurst      uint64 `cbor:"9,keyasint,omitempty"`
 	RegistrationIntervalMs uint64 `cbor:"10,keyasint,omitempty"`
+	// Keys 11 to 15 are the blob limits of a server that offers files
+	// (spec/11-files.md section 11.8). MaxBlobSize zero (absent): the
+	// server does not offer files. BlobQuota or MaxUnfinishedUploads zero
+	// (absent): the server sets no such limit.
+
+	// MaxBlobSize is the largest blob the server accepts, in bytes.
+	MaxBlobSize uint64 `cbor:"11,keyasint,omitempty"`
+	// BlobQuota is how many bytes of unexpired blobs one account may hold,
+	// unfinished uploads counted at their full size.
+	BlobQuota uint64 `cbor:"12,keyasint,omitempty"`
+	// BlobRetentionSeconds is how long a finished blob is kept after
+	// blob-finish; never less than RetentionSeconds.
+	BlobRetentionSeconds uint64 `cbor:"13,keyasint,omitempty"`
+	// UploadLifetimeSeconds is how long an unfinished upload is kept after
+	// blob-create.
+	UploadLifetimeSeconds uint64 `cbor:"14,keyasint,omitempty"`
+	// MaxUnfinishedUploads is how many unfinished uploads one account may
+	// have.
+	MaxUnfinishedUploads uint64 `cbor:"15,keyasint,omitempty"`
 }
 
 // GetDevicesOK answers GetDevices.

@@ -141,6 +141,16 @@ func encodeSuccess(t testing.TB, v any) []byte {
 		b, err = wire.EncodeSuccess(v)
 	case *wire.CreateLinkOK:
 		b, err = wire.EncodeSuccess(v)
+	case *wire.BlobCreateOK:
+		b, err = wire.EncodeSuccess(v)
+	case *wire.BlobPutOK:
+		b, err = wire.EncodeSuccess(v)
+	case *wire.BlobStatusOK:
+		b, err = wire.EncodeSuccess(v)
+	case *wire.BlobFinishOK:
+		b, err = wire.EncodeSuccess(v)
+	case *wire.BlobGetOK:
+		b, err = wire.EncodeSuccess(v)
 	default:
 		t.Fatalf("not a success response: %T", v)
 	}
@@ -164,6 +174,16 @@ func successResponses() []any {
 		&wire.SendOK{Results: []wire.Code{wire.CodeOK, wire.CodeTokenInvalid, wire.CodeMailboxFull}},
 		&wire.SenderCertOK{Cert: []byte{0xa0}},
 		&wire.CreateLinkOK{Token: repeat(0x1c, wire.LinkTokenLen), Expires: 1795000600},
+		&wire.ServerInfoOK{Domain: "example.org", CertKey: repeat(1, 32), Registration: wire.RegistrationOpen,
+			Limits: wire.Limits{MaxFrame: wire.MaxFrame, MaxSealed: 66672, MaxEnvelopesPerSend: 256, MaxIDsPerAck: 1024,
+				MaxKeyPackages: 1000, MaxKeyPackageLen: 16384, RetentionSeconds: 2592000, MailboxMaxEnvelopes: 10000,
+				MaxBlobSize: wire.MaxBlobSize, BlobQuota: wire.BlobQuota, BlobRetentionSeconds: wire.BlobRetention,
+				UploadLifetimeSeconds: wire.UploadLifetime, MaxUnfinishedUploads: wire.MaxUnfinished}},
+		&wire.BlobCreateOK{ID: repeat(0xb1, wire.BlobIDLen), Expires: 1795000600000},
+		&wire.BlobPutOK{Received: wire.BlobPartSize},
+		&wire.BlobStatusOK{Size: wire.MinBlobSize, Received: wire.MinBlobSize, Complete: true, Expires: 1795000600000},
+		&wire.BlobFinishOK{Expires: 1797592600000},
+		&wire.BlobGetOK{Data: repeat(0xd1, 100), Size: wire.MinBlobSize},
 	}
 }
 
@@ -249,7 +269,8 @@ func TestDecodeResponseAccepts(t *testing.T) {
 func TestCodeNames(t *testing.T) {
 	want := map[wire.Code]string{
 		0: "ok", 1: "malformed", 2: "frame_too_large", 3: "noncanonical", 4: "unknown_request",
-		6: "invalid_address", 16: "rate_limited", 19: "bad_padding", 24: "already_authenticated", 25: "domain_refused", 26: "peer_unauthenticated", 27: "expired", 28: "link_invalid", 29: "last_device", 30: "outbound_full", 31: "code_31",
+		6: "invalid_address", 16: "rate_limited", 19: "bad_padding", 24: "already_authenticated", 25: "domain_refused", 26: "peer_unauthenticated", 27: "expired", 28: "link_invalid", 29: "last_device", 30: "outbound_full",
+		31: "quota_exceeded", 32: "unknown_blob", 33: "bad_range", 34: "blob_incomplete", 35: "code_35",
 	}
 	for c, name := range want {
 		if c.String() != name {
