@@ -27,6 +27,10 @@ type Local interface {
 	ServerInfo() *wire.ServerInfoOK
 	// Notify wakes the pusher of a local device whose mailbox changed.
 	Notify(mb store.Mailbox)
+	// ReadBlob reads length bytes (fewer at the end) from offset off of a
+	// finished local blob, for fed-blob-get; a refusal is a *wire.Error
+	// (unknown_blob, bad_range).
+	ReadBlob(ctx context.Context, id []byte, off, length uint64) (*wire.BlobGetOK, error)
 }
 
 // Config configures federation for one homeserver.
@@ -61,6 +65,11 @@ type Config struct {
 	// domain (default 20,000 and 10,000 per second).
 	RelayBurst int
 	RelayRate  int
+	// BlobRate and BlobBurst bound the blob bytes one origin domain may
+	// read with fed-blob-get: bytes per second, and the burst in bytes (at
+	// least one part). Zero or negative BlobRate: no limit. Package daemon
+	// passes the server's policy (server.Limits.FedBlobRate).
+	BlobRate, BlobBurst int64
 }
 
 // Defaults of spec/15-limits.md.

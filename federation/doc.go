@@ -2,7 +2,10 @@
 // different domains (spec/08-federation.md): discovery of a peer's server,
 // mutually authenticated QUIC connections with ALPN xchat-fed/1, the durable
 // outbound queue with its relay workers, and the listening side that admits
-// relayed envelopes and answers key-directory queries for local accounts.
+// relayed envelopes, answers key-directory queries for local accounts and
+// serves ranges of local blobs (fed-blob-get, spec/11-files.md), and the
+// dialling side of a client's read of another domain's blob
+// ([Federation.FetchBlob]).
 //
 // The homeserver owns the QUIC transport and the local mailboxes: it gives
 // this package the transport to dial with ([Federation.Start]), the

@@ -21,6 +21,7 @@ type Federation struct {
 
 	relayBudget *ratelimit.Limiter // envelopes per origin domain
 	queryBudget *ratelimit.Limiter // key-directory requests per origin domain
+	blobBudget  *ratelimit.Limiter // KiB read with fed-blob-get per origin domain; nil: no limit
 	keys        *domainKeys
 	// frames bounds the request frames read at once on all accepted
 	// connections, origins those of each origin domain (framebudget.go).
@@ -58,6 +59,7 @@ func New(cfg Config) (*Federation, error) {
 		resolver:    net.DefaultResolver,
 		relayBudget: ratelimit.New(cfg.RelayBurst, time.Second/time.Duration(cfg.RelayRate)),
 		queryBudget: ratelimit.New(queryBurst, time.Second/queryRate),
+		blobBudget:  newBlobBudget(cfg.BlobRate, cfg.BlobBurst),
 		keys:        newDomainKeys(),
 		frames:      wire.NewBudget(fedFrameBudgetAll),
 		peers:       make(map[string]*peer),

@@ -31,8 +31,8 @@ type inbound struct {
 }
 
 // ServeConn serves an accepted federation connection (ALPN xchat-fed/1)
-// until it ends or ctx is done: fed-hello first, then relays and
-// key-directory queries from the origin domain it proved.
+// until it ends or ctx is done: fed-hello first, then relays,
+// key-directory queries and blob reads from the origin domain it proved.
 func (f *Federation) ServeConn(ctx context.Context, qc *quic.Conn) {
 	f.mu.Lock()
 	f.conns[qc] = struct{}{}
@@ -86,9 +86,14 @@ func (in *inbound) originDomain() string {
 	return in.origin
 }
 
+// serveStream answers one request stream. A handler may hold bytes of the
+// frame budgets for its response (blobs.go); they are given back once the
+// response was written or the stream failed.
 func (in *inbound) serveStream(ctx context.Context, st *quic.Stream) {
+	var hold responseHold
+	defer hold.done()
 	wire.ServeStreamWithin(st, in.frameLimits(), func(payload []byte) []byte {
-		resp, err := in.handle(ctx, payload)
+		resp, err := in.handle(ctx, &hold, payload)
 		if err != nil {
 			var pe *wire.Error
 			if !errors.As(err, &pe) {
@@ -100,7 +105,7 @@ func (in *inbound) serveStream(ctx context.Context, st *quic.Stream) {
 	}, func(err error) { in.log.Debug("federation stream failed", "err", err) })
 }
 
-func (in *inbound) handle(ctx context.Context, payload []byte) ([]byte, error) {
+func (in *inbound) handle(ctx context.Context, hold *responseHold, payload []byte) ([]byte, error) {
 	req, err := wire.DecodeFedRequest(payload)
 	if err != nil {
 		return nil, err
@@ -145,6 +150,8 @@ func (in *inbound) handle(ctx context.Context, payload []byte) ([]byte, error) {
 			return nil, err
 		}
 		return wire.EncodeSuccess(ok)
+	case *wire.FedBlobGet:
+		return in.blobGet(ctx, origin, hold, r)
 	}
 	return nil, wire.Errorf(wire.CodeUnknownRequest, "%T", req)
 }

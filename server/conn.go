@@ -149,9 +149,14 @@ func (c *conn) serve(ctx context.Context) {
 // handleStream reads one request frame, answers it and closes the stream.
 // Before authentication frames are limited to wire.MaxPreAuthFrame; the
 // frame memory budgets of framebudget.go apply.
+//
+// A handler may hold bytes of the frame budgets for its response (blobs.go);
+// they are given back once the response was written or the stream failed.
 func (c *conn) handleStream(ctx context.Context, st *quic.Stream) {
+	var hold responseHold
+	defer hold.done()
 	wire.ServeStreamWithin(st, c.frameLimits(), func(payload []byte) []byte {
-		resp, err := c.handlePayload(ctx, payload)
+		resp, err := c.handlePayload(ctx, &hold, payload)
 		if err != nil {
 			var pe *wire.Error
 			if !errors.As(err, &pe) {
@@ -166,12 +171,12 @@ func (c *conn) handleStream(ctx context.Context, st *quic.Stream) {
 	})
 }
 
-func (c *conn) handlePayload(ctx context.Context, payload []byte) ([]byte, error) {
+func (c *conn) handlePayload(ctx context.Context, hold *responseHold, payload []byte) ([]byte, error) {
 	req, err := wire.DecodeRequest(payload)
 	if err != nil {
 		return nil, err
 	}
-	return c.handle(ctx, req)
+	return c.handle(ctx, hold, req)
 }
 
 // authenticated returns the device of the connection, or nil.

@@ -38,6 +38,13 @@ type Federation interface {
 	// decodes its success response into resp; a refusal comes back as a
 	// *wire.Error.
 	Forward(ctx context.Context, domain string, req wire.Request, resp any) error
+	// FetchBlob reads length bytes (fewer at the end) from offset off of
+	// the finished blob id of another domain with fed-blob-get
+	// (spec/11-files.md), checking that the answer fits the range asked.
+	// The peer's refusal comes back as its *wire.Error; the domain policy
+	// as domain_refused; a peer that cannot be reached, or answers out of
+	// range, as unavailable with a retry-after.
+	FetchBlob(ctx context.Context, domain string, id []byte, off, length uint64) (*wire.BlobGetOK, error)
 	// DomainKey returns the sender-certificate key of another domain.
 	DomainKey(ctx context.Context, domain string) (ed25519.PublicKey, error)
 }

@@ -13,8 +13,9 @@ import (
 )
 
 // handle answers one decoded request with a response frame, or returns an
-// error to send as an error frame.
-func (c *conn) handle(ctx context.Context, req wire.Request) ([]byte, error) {
+// error to send as an error frame. Bytes of the frame budgets held for the
+// response are recorded in hold.
+func (c *conn) handle(ctx context.Context, hold *responseHold, req wire.Request) ([]byte, error) {
 	switch r := req.(type) {
 	case *wire.ServerInfo:
 		return c.serverInfo()
@@ -52,6 +53,16 @@ func (c *conn) handle(ctx context.Context, req wire.Request) ([]byte, error) {
 		return c.createLink(ctx, me)
 	case *wire.RemoveDevice:
 		return c.removeDevice(ctx, me, r)
+	case *wire.BlobCreate:
+		return c.blobCreate(ctx, me, r)
+	case *wire.BlobPut:
+		return c.blobPut(ctx, me, r)
+	case *wire.BlobStatus:
+		return c.blobStatus(ctx, me, r)
+	case *wire.BlobFinish:
+		return c.blobFinish(ctx, me, r)
+	case *wire.BlobGet:
+		return c.blobGet(ctx, hold, r)
 	}
 	return nil, wire.Errorf(wire.CodeUnknownRequest, "%T", req)
 }

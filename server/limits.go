@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"strconv"
@@ -9,11 +10,13 @@ import (
 	"time"
 
 	"github.com/xchat-im/xchat/server/ratelimit"
+	"github.com/xchat-im/xchat/spec/wire"
 )
 
 // Limits are the policy limits of spec/15-limits.md that an operator may
 // change. A zero field takes its default; a negative one (for a Rate, a
-// negative Burst) means no limit.
+// negative Burst) means no limit, except for the durations, where it
+// takes the default too.
 type Limits struct {
 	// ConnsPerAddress bounds the concurrent client connections from one
 	// source address: an IPv4 address, or an IPv6 /64 (see AddressKey);
@@ -41,6 +44,25 @@ type Limits struct {
 	// and claim-key-package requests for this domain that name an unknown
 	// account or device; default DefaultLookupMisses.
 	LookupMisses Rate
+
+	// BlobQuota bounds the bytes of one account's unexpired blobs,
+	// unfinished ones counted at their full size (spec/11-files.md);
+	// default DefaultBlobQuota.
+	BlobQuota int64
+	// MaxUnfinished bounds one account's unfinished uploads; default
+	// DefaultMaxUnfinished.
+	MaxUnfinished int
+	// UploadLifetime is how long an unfinished upload is kept; default
+	// DefaultUploadLifetime.
+	UploadLifetime time.Duration
+	// BlobRetention is how long a finished blob is kept, at least the
+	// mailbox retention (wire.Retention), so that a blob outlives the
+	// messages that refer to it; default DefaultBlobRetention.
+	BlobRetention time.Duration
+	// FedBlobRate is the budget of blob bytes that the servers of one other
+	// domain may read with fed-blob-get: bytes per second, with a burst of
+	// fedBlobBurstSeconds seconds' worth; default DefaultFedBlobRate.
+	FedBlobRate int64
 }
 
 // Rate is a token-bucket budget: Burst units, then one more every
@@ -84,7 +106,23 @@ func (r Rate) String() string {
 const (
 	DefaultConnsPerAddress = 256
 	DefaultConnsPerAccount = 64
+	DefaultBlobQuota       = wire.BlobQuota
+	DefaultMaxUnfinished   = wire.MaxUnfinished
+	DefaultUploadLifetime  = wire.UploadLifetime * time.Second
+	DefaultBlobRetention   = wire.BlobRetention * time.Second
+	DefaultFedBlobRate     = 16 << 20
 )
+
+// fedBlobBurstSeconds is the burst of Limits.FedBlobRate, in seconds of
+// the rate.
+const fedBlobBurstSeconds = 4
+
+// FedBlobBurst returns the burst, in bytes, of a fed-blob-get budget of
+// rate bytes per second: fedBlobBurstSeconds seconds' worth, at least one
+// whole part.
+func FedBlobBurst(rate int64) int64 {
+	return max(rate*fedBlobBurstSeconds, wire.BlobPartSize)
+}
 
 // Defaults of the Rate fields of Limits (spec/15-limits.md section 15.1).
 var (
@@ -109,6 +147,9 @@ const (
 	lookupMissRefill      = 6 * time.Second
 )
 
+// Limits returns the server's policy limits, defaults applied.
+func (s *Server) Limits() Limits { return s.cfg.Limits }
+
 // withDefaults returns l with its zero fields set to their defaults.
 func (l Limits) withDefaults() Limits {
 	if l.ConnsPerAddress == 0 {
@@ -116,6 +157,21 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.ConnsPerAccount == 0 {
 		l.ConnsPerAccount = DefaultConnsPerAccount
+	}
+	if l.BlobQuota == 0 {
+		l.BlobQuota = DefaultBlobQuota
+	}
+	if l.MaxUnfinished == 0 {
+		l.MaxUnfinished = DefaultMaxUnfinished
+	}
+	if l.UploadLifetime <= 0 {
+		l.UploadLifetime = DefaultUploadLifetime
+	}
+	if l.BlobRetention <= 0 {
+		l.BlobRetention = DefaultBlobRetention
+	}
+	if l.FedBlobRate == 0 {
+		l.FedBlobRate = DefaultFedBlobRate
 	}
 	for _, r := range []struct {
 		r   *Rate
@@ -168,4 +224,45 @@ func addressKey(a net.Addr) string {
 	}
 	p, _ := ip.Prefix(64)
 	return p.String()
+}
+
+// sizeUnits are the suffixes ParseSize reads, largest first.
+var sizeUnits = []struct {
+	suffix string
+	n      int64
+}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}}
+
+// ParseSize parses a byte count written as a number with an optional
+// binary suffix, KiB, MiB, GiB or TiB ("10GiB"), or "none" (-1, no limit):
+// for command-line flags.
+func ParseSize(s string) (int64, error) {
+	if s == "none" {
+		return -1, nil
+	}
+	num, unit := s, int64(1)
+	for _, u := range sizeUnits {
+		if n, ok := strings.CutSuffix(s, u.suffix); ok {
+			num, unit = n, u.n
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 || n > math.MaxInt64/unit {
+		return 0, fmt.Errorf("size %q: want a positive number of bytes, optionally with KiB, MiB, GiB or TiB, as 10GiB, or none", s)
+	}
+	return n * unit, nil
+}
+
+// FormatSize returns n as ParseSize reads it, with the largest suffix that
+// divides it; "none" for a negative n.
+func FormatSize(n int64) string {
+	if n < 0 {
+		return "none"
+	}
+	for _, u := range sizeUnits {
+		if n != 0 && n%u.n == 0 {
+			return fmt.Sprintf("%d%s", n/u.n, u.suffix)
+		}
+	}
+	return strconv.FormatInt(n, 10)
 }

@@ -1,12 +1,13 @@
 // Package server is the xchat homeserver's client API (spec/): accounts,
 // device authentication, the key directory, sealed envelopes, delivery
-// tokens and mailboxes, served over QUIC on a [store.Store], with the rate
-// limits of spec/15-limits.md.
+// tokens, mailboxes and files (opaque padded blobs, spec/11-files.md),
+// served over QUIC on a [store.Store], with the rate limits of
+// spec/15-limits.md.
 //
-// Envelopes and key-directory requests for other domains go to a
-// [Federation], and a federation admits envelopes relayed from other
+// Envelopes, key-directory requests and blob reads for other domains go to
+// a [Federation], and a federation admits envelopes relayed from other
 // domains through the Server (its AdmitRelay, GetDevices, ClaimKeyPackage,
-// ServerInfo and Notify). This package does not import package federation:
+// ServerInfo, Notify and ReadBlob). This package does not import package federation:
 // package server/daemon, which assembles a homeserver process (store, keys,
 // certificate, listener), wires the two together.
 //
@@ -90,9 +91,13 @@ type Config struct {
 	// look at its mailbox that often even without a wake-up: for stores
 	// shared by several processes, where a notification may be lost.
 	PollInterval time.Duration
-	// Now is the clock of link-token issuance and expiry; nil: time.Now.
+	// Now is the clock of link-token issuance and expiry and of blob
+	// expiry; nil: time.Now.
 	// Tests set it to move time without waiting.
 	Now func() time.Time
+	// BlobSweep is how often expired blobs are deleted; zero:
+	// DefaultBlobSweep. Tests shorten it.
+	BlobSweep time.Duration
 	// NewFederation makes the server's relay to and from other domains,
 	// given the server as the local side that relayed envelopes and
 	// key-directory queries are admitted into. Required; package daemon
@@ -181,6 +186,12 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxConnections = DefaultMaxConnections
 	}
 	cfg.Limits = cfg.Limits.withDefaults()
+	if cfg.Limits.BlobRetention < wire.Retention {
+		return nil, fmt.Errorf("server: blob retention %s is shorter than the mailbox retention %s", cfg.Limits.BlobRetention, wire.Retention)
+	}
+	if cfg.BlobSweep <= 0 {
+		cfg.BlobSweep = DefaultBlobSweep
+	}
 	if cfg.NewFederation == nil {
 		return nil, errors.New("server: no federation")
 	}
@@ -284,6 +295,8 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
 	go s.sweep(sweepCtx)
+	var blobSweeper sync.WaitGroup
+	blobSweeper.Go(func() { s.sweepBlobs(sweepCtx, s.cfg.BlobSweep) })
 
 	connCtx, cancelConns := context.WithCancel(context.Background())
 	defer cancelConns()
@@ -311,6 +324,9 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 		go c.serve(connCtx)
 	}
 	s.shutdown()
+	// The blob sweeper stops with the server, before the store is closed.
+	stopSweep()
+	blobSweeper.Wait()
 	return nil
 }
 

@@ -40,6 +40,21 @@ func (f rateFlag) Set(s string) error {
 	return nil
 }
 
+// sizeFlag is a byte-count flag of server.Limits: BYTES with an optional
+// KiB, MiB, GiB or TiB suffix, or none.
+type sizeFlag struct{ n *int64 }
+
+func (f sizeFlag) String() string { return server.FormatSize(*f.n) }
+func (f sizeFlag) Type() string   { return "SIZE" }
+func (f sizeFlag) Set(s string) error {
+	n, err := server.ParseSize(s)
+	if err != nil {
+		return fmt.Errorf("want a number of bytes, optionally with KiB, MiB, GiB or TiB, as 10GiB, or none")
+	}
+	*f.n = n
+	return nil
+}
+
 // levelFlag is --log-level: debug, info, warn or error.
 type levelFlag struct{ l *slog.Level }
 

@@ -138,6 +138,15 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 			if o.Lease <= 0 || o.Scan <= 0 {
 				return fmt.Errorf("--relay-lease %s, --queue-scan %s: want positive durations", o.Lease, o.Scan)
 			}
+			if o.Limits.UploadLifetime <= 0 {
+				return fmt.Errorf("--upload-lifetime %s: want a positive duration", o.Limits.UploadLifetime)
+			}
+			if o.Limits.BlobRetention < wire.Retention {
+				return fmt.Errorf("--blob-retention %s: want at least the mailbox retention, %s", o.Limits.BlobRetention, wire.Retention)
+			}
+			if o.Limits.MaxUnfinished == 0 {
+				return fmt.Errorf("--max-unfinished-uploads 0: want at least 1, or -1 for no limit")
+			}
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -174,6 +183,9 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 		AuthFailuresPerAddress: server.DefaultAuthFailuresPerAddress, AuthFailuresPerAccount: server.DefaultAuthFailuresPerAccount,
 		ClaimsPerRequester: server.DefaultClaimsPerRequester, ClaimsPerTarget: server.DefaultClaimsPerTarget,
 		LookupMisses: server.DefaultLookupMisses, Registrations: server.DefaultRegistrations,
+		BlobQuota: server.DefaultBlobQuota, MaxUnfinished: server.DefaultMaxUnfinished,
+		UploadLifetime: server.DefaultUploadLifetime, BlobRetention: server.DefaultBlobRetention,
+		FedBlobRate: server.DefaultFedBlobRate,
 	}
 	f.IntVar(&o.Limits.ConnsPerAddress, "max-conns-per-address", o.Limits.ConnsPerAddress, "concurrent client connections from one IPv4 address or IPv6 /64; -1: no limit")
 	f.IntVar(&o.Limits.ConnsPerAccount, "max-conns-per-account", o.Limits.ConnsPerAccount, "concurrent authenticated connections of one account, all its devices together; -1: no limit")
@@ -183,6 +195,11 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.Var(rateFlag{&o.Limits.ClaimsPerTarget}, "claims-per-device", "one-time key packages claimed of one device; past it, claims get the last-resort package")
 	f.Var(rateFlag{&o.Limits.LookupMisses}, "lookup-misses-per-account", "lookups of unknown accounts or devices by one account (bounds enumeration)")
 	f.Var(rateFlag{&o.Limits.Registrations}, "registrations-per-address", "register attempts from one address, announced in server-info")
+	f.Var(sizeFlag{&o.Limits.BlobQuota}, "blob-quota", "bytes of files one account may store, unfinished uploads counted at full size: SIZE, or none")
+	f.IntVar(&o.Limits.MaxUnfinished, "max-unfinished-uploads", o.Limits.MaxUnfinished, "unfinished file uploads of one account; -1: no limit")
+	f.DurationVar(&o.Limits.UploadLifetime, "upload-lifetime", o.Limits.UploadLifetime, "how long an unfinished file upload is kept")
+	f.DurationVar(&o.Limits.BlobRetention, "blob-retention", o.Limits.BlobRetention, "how long a file is kept once uploaded; at least the mailbox retention (720h)")
+	f.Var(sizeFlag{&o.Limits.FedBlobRate}, "fed-blob-rate", "file bytes per second the servers of one other domain may read (burst: 4 s worth): SIZE, or none")
 	f.Var(levelFlag{&level}, "log-level", "log level: debug, info, warn or error")
 	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this loopback HOST:PORT (for profiling)")
 	f.MarkHidden("pprof")

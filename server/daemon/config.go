@@ -54,7 +54,7 @@ type Config struct {
 	MaxConnections int
 	// Limits are the server's per-address, per-account and per-device
 	// policy limits (spec/15-limits.md); zero fields take their defaults.
-	// No xchatd serve flag sets them yet.
+	// Flags of xchatd serve set each (Args names them).
 	Limits server.Limits
 	// Peers are static federation peers, DOMAIN to HOST:PORT, overriding
 	// DNS (--peer).
@@ -74,9 +74,12 @@ type Config struct {
 	// OutboundTTL how long an envelope may wait for its peer; zero: the
 	// federation package's defaults. No flag sets them: tests shorten them.
 	Retry, MaxRetry, OutboundTTL time.Duration
-	// Now is the clock of link tokens; nil: time.Now. No flag sets it:
-	// tests move it.
+	// Now is the clock of link tokens and blob expiry; nil: time.Now. No
+	// flag sets it: tests move it.
 	Now func() time.Time
+	// BlobSweep is how often expired blobs are deleted; zero:
+	// server.DefaultBlobSweep. No flag sets it: tests shorten it.
+	BlobSweep time.Duration
 	// Logger receives the structured log; nil: discarded.
 	Logger *slog.Logger
 	// Out receives the lines a user should read: the paths of a generated
@@ -139,10 +142,14 @@ func (c Config) withDefaults() (Config, error) {
 	for _, d := range []struct {
 		flag string
 		v    time.Duration
-	}{{"--relay-lease", c.Lease}, {"--queue-scan", c.Scan}, {"retry", c.Retry}, {"max retry", c.MaxRetry}, {"outbound TTL", c.OutboundTTL}} {
+	}{{"--relay-lease", c.Lease}, {"--queue-scan", c.Scan}, {"retry", c.Retry}, {"max retry", c.MaxRetry}, {"outbound TTL", c.OutboundTTL},
+		{"--upload-lifetime", c.Limits.UploadLifetime}, {"--blob-retention", c.Limits.BlobRetention}, {"blob sweep", c.BlobSweep}} {
 		if d.v < 0 {
 			return c, fmt.Errorf("%s %s: want a positive duration", d.flag, d.v)
 		}
+	}
+	if r := c.Limits.BlobRetention; r != 0 && r < wire.Retention {
+		return c, fmt.Errorf("--blob-retention %s: want at least the mailbox retention, %s", r, wire.Retention)
 	}
 	return c, nil
 }

@@ -129,9 +129,11 @@ func assemble(ctx context.Context, c Config) (_ store.Store, _ *server.Server, e
 	srv, err := server.New(server.Config{
 		Domain: c.Domain, Store: st, Certificate: cert, CertKey: keys.cert, ResetKey: keys.reset,
 		Registration: c.Registration, Logger: c.Logger, MaxConnections: c.MaxConnections,
-		Limits: c.Limits, PollInterval: poll, Now: c.Now,
+		Limits: c.Limits, PollInterval: poll, Now: c.Now, BlobSweep: c.BlobSweep,
 		NewFederation: func(local *server.Server) (server.Federation, error) {
+			blobRate := local.Limits().FedBlobRate
 			f, err := federation.New(federation.Config{
+				BlobRate: blobRate, BlobBurst: server.FedBlobBurst(blobRate),
 				Domain: c.Domain, Certificate: cert, Roots: roots,
 				Peers: c.Peers, Allow: c.AllowDomains, Deny: c.DenyDomains,
 				Store: st, Local: local, Logger: c.Logger.With("component", "federation"),

@@ -9,7 +9,9 @@
 // [Daemon.Wait] waits for the end. [Run] does the three for xchatd serve:
 // it serves until its context ends. The fields of Config are the flags of
 // xchatd serve, and a zero field takes its flag's default; a few have no
-// flag (relay backoff and expiry, the clock of link tokens), for tests. Once it accepts connections a daemon writes one line to
+// flag (relay backoff and expiry, the clock of link tokens and blobs, the
+// interval of blob sweeps), for tests. Once it accepts connections a
+// daemon writes one line to
 // Config.Out, beginning with [ReadyPrefix]; processes that start xchatd
 // serve wait for it and read the address from it with [ParseReady].
 //
@@ -32,8 +34,9 @@
 // DataDir/[DevCADir]; the sender-certificate signing key ([CertKeyFile])
 // and the QUIC stateless-reset key ([ResetKeyFile]), made on first start,
 // mode 0600; the trust roots for peers; the store; the client server
-// (package server) with its rate limits; and the federation (package
-// federation) with its relay workers, on the same QUIC transport. Logs go
+// (package server) with its rate limits and blob limits; and the
+// federation (package federation) with its relay workers, on the same QUIC
+// transport, given the server's fed-blob-get budget per origin domain. Logs go
 // to Config.Logger and never hold message content, tokens, keys or the
 // sender of an envelope.
 //

@@ -24,8 +24,8 @@ func (c Config) Args() ([]string, error) {
 	if _, err := c.withDefaults(); err != nil {
 		return nil, err
 	}
-	if c.Retry != 0 || c.MaxRetry != 0 || c.OutboundTTL != 0 || c.Now != nil {
-		return nil, errors.New("daemon: Retry, MaxRetry, OutboundTTL and Now have no xchatd serve flag")
+	if c.Retry != 0 || c.MaxRetry != 0 || c.OutboundTTL != 0 || c.Now != nil || c.BlobSweep != 0 {
+		return nil, errors.New("daemon: Retry, MaxRetry, OutboundTTL, Now and BlobSweep have no xchatd serve flag")
 	}
 	var args []string
 	str := func(flag, v string) {
@@ -89,6 +89,21 @@ func (c Config) Args() ([]string, error) {
 		if r.rate != (server.Rate{}) {
 			str(r.flag, r.rate.String())
 		}
+	}
+	if l.BlobQuota != 0 {
+		str("--blob-quota", server.FormatSize(l.BlobQuota))
+	}
+	if l.MaxUnfinished != 0 {
+		str("--max-unfinished-uploads", fmt.Sprint(l.MaxUnfinished))
+	}
+	if l.UploadLifetime != 0 {
+		str("--upload-lifetime", l.UploadLifetime.String())
+	}
+	if l.BlobRetention != 0 {
+		str("--blob-retention", l.BlobRetention.String())
+	}
+	if l.FedBlobRate != 0 {
+		str("--fed-blob-rate", server.FormatSize(l.FedBlobRate))
 	}
 	return args, nil
 }

@@ -27,7 +27,8 @@ func TestArgs(t *testing.T) {
 		TrustCAs: []string{"ca.pem"}, AllowDomains: []string{"b.test"}, DenyDomains: []string{"x.test"},
 		Lease: 2 * time.Second, Scan: time.Second,
 		Limits: server.Limits{ConnsPerAddress: 3, ClaimsPerTarget: server.Rate{Burst: 5, Interval: time.Minute},
-			LookupMisses: server.Rate{Burst: -1}},
+			LookupMisses: server.Rate{Burst: -1}, BlobQuota: 3 << 30, MaxUnfinished: -1,
+			UploadLifetime: time.Hour, BlobRetention: 1000 * time.Hour, FedBlobRate: -1},
 	}.Args()
 	if err != nil {
 		t.Fatal(err)
@@ -35,14 +36,16 @@ func TestArgs(t *testing.T) {
 	want := strings.Fields("--domain a.test --listen 127.0.0.1:9 --data d --db postgres://x --tls-cert c.pem --tls-key c.key " +
 		"--registration invite --max-connections 7 --peer b.test=127.0.0.1:2 --peer c.test=127.0.0.1:3 --trust-ca ca.pem " +
 		"--allow-domain b.test --deny-domain x.test --relay-lease 2s --queue-scan 1s " +
-		"--max-conns-per-address 3 --claims-per-device 5/1m0s --lookup-misses-per-account none")
+		"--max-conns-per-address 3 --claims-per-device 5/1m0s --lookup-misses-per-account none " +
+		"--blob-quota 3GiB --max-unfinished-uploads -1 --upload-lifetime 1h0m0s --blob-retention 1000h0m0s --fed-blob-rate none")
 	if !slices.Equal(args, want) {
 		t.Errorf("Args:\n got %q\nwant %q", args, want)
 	}
 	if args, err := (daemon.Config{}).Args(); err != nil || len(args) != 0 {
 		t.Errorf("zero Config: %q, %v; want no flags", args, err)
 	}
-	for _, c := range []daemon.Config{{Retry: time.Second}, {OutboundTTL: time.Hour}, {Now: time.Now}, {Domain: "bad domain"}} {
+	for _, c := range []daemon.Config{{Retry: time.Second}, {OutboundTTL: time.Hour}, {Now: time.Now}, {Domain: "bad domain"},
+		{BlobSweep: time.Second}, {Limits: server.Limits{BlobRetention: time.Hour}}} {
 		if _, err := c.Args(); err == nil {
 			t.Errorf("Args accepted %+v", c)
 		}

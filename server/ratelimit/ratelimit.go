@@ -40,16 +40,23 @@ func New(burst int, refill time.Duration) *Limiter {
 // it returns false and how long until one more fits. A nil Limiter allows
 // everything.
 func (l *Limiter) Allow(key string, now time.Time) (bool, time.Duration) {
+	return l.AllowN(key, 1, now)
+}
+
+// AllowN takes n units from key's budget at now, as Allow takes one: for
+// budgets of bytes. When fewer than n are left it takes none and returns
+// false and how long until n fit; n above the burst never fits.
+func (l *Limiter) AllowN(key string, n int, now time.Time) (bool, time.Duration) {
 	if l == nil {
 		return true, 0
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.refilled(key, now)
-	if b.tokens < 1 {
-		return false, time.Duration((1 - b.tokens) * float64(l.refill))
+	if need := float64(n); b.tokens < need {
+		return false, time.Duration((need - b.tokens) * float64(l.refill))
 	}
-	b.tokens--
+	b.tokens -= float64(n)
 	return true, 0
 }
 

@@ -80,3 +80,24 @@ func TestNilLimiterAllows(t *testing.T) {
 		t.Fatal("nil limiter refused a peek")
 	}
 }
+
+func TestAllowN(t *testing.T) {
+	l := New(10, time.Second)
+	now := time.Unix(1000, 0)
+	if ok, _ := l.AllowN("k", 7, now); !ok {
+		t.Fatal("7 of a burst of 10 refused")
+	}
+	ok, retry := l.AllowN("k", 5, now)
+	if ok || retry != 2*time.Second {
+		t.Fatalf("5 with 3 left: %v, retry %v; want refused, retry 2s", ok, retry)
+	}
+	if ok, _ := l.AllowN("k", 3, now); !ok {
+		t.Fatal("the 3 left refused: a refusal took units")
+	}
+	if ok, _ := l.AllowN("k", 2, now.Add(2*time.Second)); !ok {
+		t.Fatal("2 units not back after 2 s")
+	}
+	if ok, _ := l.AllowN("k", 11, now.Add(time.Hour)); ok {
+		t.Fatal("more than the burst allowed")
+	}
+}

@@ -53,8 +53,12 @@ type Options struct {
 	DB, Data string
 	// Lease and Scan tune the outbound queue's claims; zero: the defaults.
 	Lease, Scan time.Duration
-	// Now is the server's clock for link tokens; nil: time.Now. See Clock.
+	// Now is the server's clock for link tokens and blob expiry; nil:
+	// time.Now. See Clock.
 	Now func() time.Time
+	// BlobSweep is how often the server deletes expired blobs; zero: the
+	// default. The blob limits are in Limits.
+	BlobSweep time.Duration
 }
 
 // Clock is a settable clock for Options.Now, safe for concurrent use.
@@ -146,6 +150,7 @@ func Start(t testing.TB, o Options) *Server {
 		Lease:          o.Lease,
 		Scan:           o.Scan,
 		Now:            o.Now,
+		BlobSweep:      o.BlobSweep,
 		Logger:         slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	s.start()

@@ -77,3 +77,11 @@ type Blobs interface {
 	// at now, as CreateBlob counts them against the quota.
 	BlobUsage(ctx context.Context, owner string, now time.Time) (bytes int64, blobs int, err error)
 }
+
+// BlobLister is implemented by stores whose blobs can be copied to another
+// store (both backends): see [CopyBlobs].
+type BlobLister interface {
+	// CompleteBlobs returns up to limit complete blobs unexpired at now
+	// whose IDs sort after the ID after, in ID order (bytewise).
+	CompleteBlobs(ctx context.Context, after BlobID, limit int, now time.Time) ([]Blob, error)
+}

@@ -23,9 +23,10 @@ const PurgeInterval = 5 * time.Minute
 // 16.11 says is gone once deleted: envelopes and notices with their
 // mailbox (mailbox), the submitting device of relayed envelopes
 // (outbound), delivery-token verifiers (policy_verifiers), link tokens,
-// invites and claimed key packages. Their TOAST tables are vacuumed with
-// them.
-const purgeTables = `mailbox, outbound, policy_verifiers, link_tokens, invites, key_packages, last_resort`
+// invites, claimed key packages and the owners of deleted blobs (blobs).
+// Their TOAST tables are vacuumed with them. (The parts of deleted blobs,
+// opaque ciphertext, are left to autovacuum.)
+const purgeTables = `mailbox, outbound, policy_verifiers, link_tokens, invites, key_packages, last_resort, blobs`
 
 // PostgreSQL deletes a row by marking its tuple dead; the tuple, with its
 // data, stays in the heap page (and its index entries in the indexes) until

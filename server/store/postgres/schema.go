@@ -146,6 +146,31 @@ ALTER TABLE mailbox DROP CONSTRAINT mailbox_pkey;
 ALTER TABLE mailbox ADD PRIMARY KEY (address, device, seq);
 DROP INDEX mailbox_by_box;
 `,
+	// Version 6: the blob store (blobs.go). blobs holds each blob's
+	// metadata, with prefix a lower bound of the number of parts from the
+	// first that were all written; blob_parts holds the parts' data, stored
+	// out of line and uncompressed (ciphertext does not compress), so that
+	// reading a range of a part reads only the TOAST chunks it needs.
+	`
+CREATE TABLE blobs (
+	id            BYTEA   PRIMARY KEY,
+	owner         TEXT COLLATE "C" NOT NULL,
+	size          BIGINT  NOT NULL,
+	created_at_ms BIGINT  NOT NULL,
+	expires_ms    BIGINT  NOT NULL,
+	complete      BOOLEAN NOT NULL DEFAULT FALSE,
+	prefix        BIGINT  NOT NULL DEFAULT 0
+);
+CREATE INDEX blobs_by_owner ON blobs (owner, expires_ms);
+CREATE INDEX blobs_by_expiry ON blobs (expires_ms);
+CREATE TABLE blob_parts (
+	blob_id BYTEA  NOT NULL REFERENCES blobs (id) ON DELETE CASCADE,
+	idx     BIGINT NOT NULL,
+	data    BYTEA  NOT NULL,
+	PRIMARY KEY (blob_id, idx)
+);
+ALTER TABLE blob_parts ALTER COLUMN data SET STORAGE EXTERNAL;
+`,
 }
 
 // schemaVersion is the schema version this package writes and reads.

@@ -241,12 +241,20 @@ func TestUpgradeFromV1(t *testing.T) {
 	if id, err := s.LinkDevice(ctx, linked, link, t0); err != nil || id != 2 {
 		t.Fatalf("LinkDevice after the upgrade = %d, %v; want device 2", id, err)
 	}
+	// And the blob store of version 6.
+	b := store.Blob{ID: store.BlobID{1}, Owner: alice.Address, Size: 541, CreatedAt: t0, Expires: t0.Add(time.Hour)}
+	if err := s.CreateBlob(ctx, b, store.BlobLimits{}); err != nil {
+		t.Fatalf("CreateBlob after the upgrade: %v", err)
+	}
+	if got, err := s.PutPart(ctx, b.Owner, b.ID, 0, make([]byte, 541), t0); err != nil || got.Received != 541 {
+		t.Fatalf("PutPart after the upgrade = %+v, %v", got, err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
 
-	if v := userVersion(t, path); v != 5 {
-		t.Fatalf("after the upgrade, schema version %d, want 5", v)
+	if v := userVersion(t, path); v != 6 {
+		t.Fatalf("after the upgrade, schema version %d, want 6", v)
 	}
 	// The upgraded schema is the one a new database gets.
 	fresh := filepath.Join(dir, "fresh.db")
@@ -269,7 +277,7 @@ func TestUpgradeFromV1(t *testing.T) {
 	}
 }
 
-// TestOpenRefusesNextSchema checks that version 6 is refused, and that the
+// TestOpenRefusesNextSchema checks that version 7 is refused, and that the
 // refusal changes nothing.
 func TestOpenRefusesNextSchema(t *testing.T) {
 	t.Parallel()
@@ -281,7 +289,7 @@ func TestOpenRefusesNextSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`PRAGMA user_version = 6`); err != nil {
+	if _, err := db.Exec(`PRAGMA user_version = 7`); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {
@@ -290,12 +298,12 @@ func TestOpenRefusesNextSchema(t *testing.T) {
 	s, err := sqlite.Open(t.Context(), path, store.DefaultLimits(), nil)
 	if err == nil {
 		s.Close()
-		t.Fatal("Open of a database with schema version 6 succeeded")
+		t.Fatal("Open of a database with schema version 7 succeeded")
 	}
 	if !strings.Contains(err.Error(), "newer") {
 		t.Fatalf("Open: %v; want an error about a newer schema", err)
 	}
-	if v := userVersion(t, path); v != 6 {
+	if v := userVersion(t, path); v != 7 {
 		t.Fatalf("after a refused Open, schema version %d", v)
 	}
 }

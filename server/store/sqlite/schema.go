@@ -7,7 +7,7 @@ import (
 )
 
 // schemaVersion is the user_version this package writes and understands.
-const schemaVersion = 5
+const schemaVersion = 6
 
 // schema creates every table and index of schema version 1. Each statement
 // is idempotent. Later versions add to it with the steps in upgrades.
@@ -162,6 +162,32 @@ ALTER TABLE mailbox_v4 RENAME TO mailbox;
 CREATE UNIQUE INDEX mailbox_by_box ON mailbox(address, device, seq);
 CREATE INDEX mailbox_by_received ON mailbox(received_at_ms);
 CREATE INDEX IF NOT EXISTS mailbox_by_origin ON mailbox(address, device, origin, size) WHERE origin <> '';
+`,
+	// Version 6: the blob store (blobs.go). A blob's data is a file of its
+	// own outside the database; blobs holds its metadata, with prefix the
+	// number of parts from the first that were all written, and blob_parts
+	// the index of every part written and synced to the file.
+	// blob_deletions lists the deleted blobs whose files may still exist.
+	5: `
+CREATE TABLE IF NOT EXISTS blobs (
+	id            BLOB    PRIMARY KEY,
+	owner         TEXT    NOT NULL,
+	size          INTEGER NOT NULL,
+	created_at_ms INTEGER NOT NULL,
+	expires_ms    INTEGER NOT NULL,
+	complete      INTEGER NOT NULL DEFAULT 0,
+	prefix        INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS blobs_by_owner ON blobs(owner, expires_ms);
+CREATE INDEX IF NOT EXISTS blobs_by_expiry ON blobs(expires_ms);
+CREATE TABLE IF NOT EXISTS blob_parts (
+	blob_id BLOB    NOT NULL REFERENCES blobs(id) ON DELETE CASCADE,
+	idx     INTEGER NOT NULL,
+	PRIMARY KEY (blob_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS blob_deletions (
+	id BLOB PRIMARY KEY
+) WITHOUT ROWID;
 `,
 }
 

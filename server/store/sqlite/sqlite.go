@@ -47,6 +47,11 @@ type Store struct {
 	limits store.Limits
 	log    *slog.Logger
 
+	// blobDir holds the files of the blob store (blobs.go); blobLocks order
+	// writing a blob's parts before finishing it.
+	blobDir   string
+	blobLocks [blobLockStripes]sync.RWMutex
+
 	wdb   *sql.DB   // holds exactly one connection: wconn
 	wconn *sql.Conn // the write connection
 	w     *wtx      // wconn's statements, owned by the writer goroutine
@@ -75,6 +80,10 @@ type Store struct {
 
 // Open opens, or creates with mode 0600, the database file at path. Limits
 // that are zero or negative are not enforced. A nil log discards.
+//
+// The directory blobs next to the database file holds the files of the
+// blob store (blobs.go). Open removes the files of blobs deleted before a
+// crash.
 func Open(ctx context.Context, path string, limits store.Limits, log *slog.Logger) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -103,7 +112,7 @@ func Open(ctx context.Context, path string, limits store.Limits, log *slog.Logge
 	wdb.SetMaxIdleConns(1)
 	wdb.SetConnMaxLifetime(0)
 	wdb.SetConnMaxIdleTime(0)
-	s := &Store{path: abs, limits: limits, log: log, wdb: wdb}
+	s := &Store{path: abs, limits: limits, log: log, wdb: wdb, blobDir: filepath.Join(filepath.Dir(abs), blobDirName)}
 	fail := func(err error) (*Store, error) {
 		if s.wconn != nil {
 			_ = s.wconn.Close()
@@ -148,6 +157,10 @@ func Open(ctx context.Context, path string, limits store.Limits, log *slog.Logge
 	go s.writer()
 	s.purgeStop, s.purgeDone = make(chan struct{}), make(chan struct{})
 	go s.purger(s.purgeStop, s.purgeDone)
+	if err := s.removeBlobFiles(ctx); err != nil {
+		// The next DeleteExpiredBlobs tries again.
+		log.Warn("sqlite: cannot remove the files of deleted blobs", "err", err)
+	}
 	log.Info("sqlite store opened", "path", abs, "schema_version", schemaVersion)
 	return s, nil
 }

@@ -31,10 +31,7 @@ var testLimits = store.Limits{
 // Run runs the conformance suite. Every subtest opens its own store and
 // runs in parallel with the others.
 func Run(t *testing.T, open Opener) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, open Opener)
-	}{
+	tests := []namedTest{
 		{"CreateAccount", testCreateAccount},
 		{"CreateAccountFirstDeviceID", testCreateAccountFirstDeviceID},
 		{"InviteConsumedOnce", testInviteConsumedOnce},
@@ -92,12 +89,18 @@ func Run(t *testing.T, open Opener) {
 		{"RemoveDevice", testRemoveDevice},
 		{"RemoveDeviceNotReused", testRemoveDeviceNotReused},
 	}
-	for _, tt := range tests {
+	for _, tt := range append(tests, blobTests...) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tt.fn(t, open)
 		})
 	}
+}
+
+// namedTest is one test of the suite.
+type namedTest struct {
+	name string
+	fn   func(t *testing.T, open Opener)
 }
 
 // now is a time with the millisecond precision stores keep.
