@@ -1471,7 +1471,7 @@ func blobMutants() []*mutation {
 	var ms []*mutation
 
 	// Accepts a blob size that is not a padding bucket (it pads it).
-	ms = append(ms, &mutation{name: "blob-size-not-bucket", target: "11.6/2",
+	ms = append(ms, &mutation{name: "blob-size-not-bucket", target: "11.6.1/3",
 		request: func(s *session, p []byte) ([]byte, []byte) {
 			var r wire.BlobCreate
 			if reqType(p) != wire.TypeBlobCreate || wire.Unmarshal(p, &r) != nil {
@@ -1488,7 +1488,7 @@ func blobMutants() []*mutation {
 	// Answers received as the bytes of every part received, gaps
 	// included.
 	sizes, parts := &memo{m: map[string]any{}}, &memo{m: map[string]any{}}
-	ms = append(ms, &mutation{name: "received-counts-gap", target: "11.6/10",
+	ms = append(ms, &mutation{name: "received-counts-gap", target: "11.6/1",
 		response: func(s *session, req, resp []byte) []byte {
 			switch reqType(req) {
 			case wire.TypeBlobCreate:
@@ -1521,7 +1521,7 @@ func blobMutants() []*mutation {
 
 	// Serves a blob whose parts are all there but that was not finished
 	// (it finishes it on the first read).
-	ms = append(ms, &mutation{name: "serves-unfinished", target: "11.7/3",
+	ms = append(ms, &mutation{name: "serves-unfinished", target: "11.7.1/3",
 		response: func(s *session, req, resp []byte) []byte {
 			var r wire.BlobGet
 			if reqType(req) != wire.TypeBlobGet || wire.Unmarshal(req, &r) != nil ||
@@ -1539,7 +1539,7 @@ func blobMutants() []*mutation {
 		}})
 
 	// Finishes a blob with a part missing.
-	ms = append(ms, &mutation{name: "finish-incomplete", target: "11.6/12",
+	ms = append(ms, &mutation{name: "finish-incomplete", target: "11.6.4/2",
 		response: func(s *session, req, resp []byte) []byte {
 			if reqType(req) != wire.TypeBlobFinish || wire.CodeOf(wire.DecodeResponse(resp, &wire.BlobFinishOK{})) != wire.CodeBlobIncomplete {
 				return resp
@@ -1548,7 +1548,7 @@ func blobMutants() []*mutation {
 		}})
 
 	// Answers a read past the end of a blob with no bytes.
-	ms = append(ms, &mutation{name: "get-past-end", target: "11.7/2",
+	ms = append(ms, &mutation{name: "get-past-end", target: "11.7.1/2",
 		response: func(s *session, req, resp []byte) []byte {
 			var r wire.BlobGet
 			if reqType(req) != wire.TypeBlobGet || wire.Unmarshal(req, &r) != nil ||
@@ -1559,7 +1559,7 @@ func blobMutants() []*mutation {
 		}})
 
 	// Serves fed-blob-get before fed-hello.
-	ms = append(ms, &mutation{name: "blob-before-hello", target: "11.8/2",
+	ms = append(ms, &mutation{name: "blob-before-hello", target: "11.7.2/2",
 		fedConnect: func(s *session) {
 			f, _ := wire.Marshal(&wire.FedHello{Header: wire.Header{Type: wire.TypeFedHello}, Domain: peerDomain})
 			if _, err := s.request(s.down.Context(), f); err == nil {
@@ -1573,6 +1573,52 @@ func blobMutants() []*mutation {
 				return nil, mustPayload(&wire.FedHelloOK{Domain: "a.test"})
 			}
 			return p, nil
+		}})
+
+	// Serves a blob only to the account that uploaded it.
+	owners := &memo{m: map[string]any{}}
+	ms = append(ms, &mutation{name: "owner-only-reads", target: "11.7.1/4",
+		response: func(s *session, req, resp []byte) []byte {
+			switch reqType(req) {
+			case wire.TypeBlobCreate:
+				var ok wire.BlobCreateOK
+				if wire.DecodeResponse(resp, &ok) == nil {
+					owners.set(string(ok.ID), s.addr())
+				}
+			case wire.TypeBlobGet:
+				var r wire.BlobGet
+				if wire.Unmarshal(req, &r) == nil {
+					if o, _ := owners.get(string(r.ID)).(string); o != "" && o != s.addr() {
+						return errorPayload(wire.CodeUnknownBlob)
+					}
+				}
+			}
+			return resp
+		}})
+
+	// Moves the expiry of a finished blob at every blob-finish.
+	ms = append(ms, &mutation{name: "finish-moves-expiry", target: "11.6.4/3",
+		response: func(s *session, req, resp []byte) []byte {
+			var ok wire.BlobFinishOK
+			if reqType(req) != wire.TypeBlobFinish || wire.DecodeResponse(resp, &ok) != nil {
+				return resp
+			}
+			return mustPayload(&wire.BlobFinishOK{Expires: uint64(time.Now().Add(30 * 24 * time.Hour).UnixMilli())})
+		}})
+
+	// Answers unavailable whenever the peer answered a blob-get with an
+	// error, instead of passing the peer's error on.
+	ms = append(ms, &mutation{name: "remote-error-swallowed", target: "11.7.1/7",
+		response: func(s *session, req, resp []byte) []byte {
+			var r wire.BlobGet
+			if reqType(req) != wire.TypeBlobGet || wire.Unmarshal(req, &r) != nil || r.Domain != peerDomain {
+				return resp
+			}
+			if c := wire.CodeOf(wire.DecodeResponse(resp, &wire.BlobGetOK{})); c != wire.CodeOK && c != wire.CodeUnavailable {
+				p, _ := wire.ReadFrame(bytes.NewReader(wire.EncodeError(&wire.Error{Code: wire.CodeUnavailable, Message: "mutant", RetryAfter: time.Minute})), wire.MaxFrame)
+				return p
+			}
+			return resp
 		}})
 	return ms
 }
