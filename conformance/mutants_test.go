@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"bytes"
+	"crypto/rand"
 	"fmt"
 	"math/big"
 	"slices"
@@ -1620,5 +1621,24 @@ func blobMutants() []*mutation {
 			}
 			return resp
 		}})
+
+	// Ignores the quota, and the limit of unfinished uploads: a refused
+	// blob-create of a valid size is answered with a made-up blob.
+	for _, f := range []struct {
+		name, target string
+		code         wire.Code
+	}{{"quota-ignored", "11.6.1/4", wire.CodeQuotaExceeded}, {"unfinished-limit-ignored", "11.6.1/5", wire.CodeLimitExceeded}} {
+		ms = append(ms, &mutation{name: f.name, target: f.target,
+			response: func(s *session, req, resp []byte) []byte {
+				var r wire.BlobCreate
+				if reqType(req) != wire.TypeBlobCreate || wire.Unmarshal(req, &r) != nil || wire.PaddedBlobSize(r.Size) != r.Size ||
+					wire.CodeOf(wire.DecodeResponse(resp, &wire.BlobCreateOK{})) != f.code {
+					return resp
+				}
+				id := make([]byte, wire.BlobIDLen)
+				rand.Read(id)
+				return mustPayload(&wire.BlobCreateOK{ID: id, Expires: uint64(time.Now().Add(24 * time.Hour).UnixMilli())})
+			}})
+	}
 	return ms
 }
