@@ -104,11 +104,12 @@ func (in *inbound) blobGet(ctx context.Context, origin string, h *responseHold, 
 }
 
 // FetchBlob reads length bytes (fewer at the end) from offset off of the
-// finished blob id of another domain with fed-blob-get. The peer's
-// protocol error passes through; the domain policy refuses with
-// domain_refused; a peer that cannot be reached within ctx, or whose
-// answer does not fit the range asked, gives unavailable with a
-// retry-after.
+// finished blob id of another domain with fed-blob-get (spec/11-files.md
+// section 11.7.1), once. The peer's protocol error passes through; the
+// domain policy refuses with domain_refused; a peer that cannot be reached
+// within ctx gives unavailable with a retry-after, and so does one whose
+// answer does not decode or does not fit the range asked, whose connection
+// is then closed with protocol_violation.
 func (f *Federation) FetchBlob(ctx context.Context, domain string, id []byte, off, length uint64) (*wire.BlobGetOK, error) {
 	if domain == f.cfg.Domain {
 		return nil, errors.New("federation: a blob of the local domain")
@@ -116,11 +117,20 @@ func (f *Federation) FetchBlob(ctx context.Context, domain string, id []byte, of
 	if !f.Allowed(domain) {
 		return nil, wire.Errorf(wire.CodeDomainRefused, "%s does not federate with %s", f.cfg.Domain, domain)
 	}
+	p := f.peer(domain)
 	var ok wire.BlobGetOK
-	if err := f.peer(domain).do(ctx, &wire.FedBlobGet{ID: id, Offset: off, Length: length}, &ok); err != nil {
+	err := p.do(ctx, &wire.FedBlobGet{ID: id, Offset: off, Length: length}, &ok)
+	if pe, isProto := errors.AsType[*wire.Error](err); isProto && pe.Code == wire.CodeMalformed {
+		// An answer that does not decode (or that calls a valid request
+		// malformed) is the peer's protocol violation, not an answer.
+		err = fmt.Errorf("unusable answer: %v", pe)
+		p.closeWith(wire.CloseProtocolViolation, "unusable fed-blob-get answer")
+	}
+	if err != nil {
 		return nil, unavailable(domain, err)
 	}
 	if err := checkBlobRange(&ok, off, length); err != nil {
+		p.closeWith(wire.CloseProtocolViolation, "fed-blob-get answer out of range")
 		return nil, &wire.Error{Code: wire.CodeUnavailable, RetryAfter: unreachableRetry,
 			Message: fmt.Sprintf("%s answered out of range: %v", domain, err)}
 	}

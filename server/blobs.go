@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/xchat-im/xchat/server/store"
@@ -109,16 +108,10 @@ func blobID(id []byte) store.BlobID {
 // unixMs returns t as Unix milliseconds, as the wire carries times.
 func unixMs(t time.Time) uint64 { return uint64(max(t.UnixMilli(), 0)) }
 
-// blobLimits returns the store's view of the account limits.
+// blobLimits returns the store's view of the account limits, where zero
+// is no limit.
 func (s *Server) blobLimits() store.BlobLimits {
-	l := store.BlobLimits{Quota: s.cfg.Limits.BlobQuota, MaxUnfinished: s.cfg.Limits.MaxUnfinished}
-	if l.Quota < 0 {
-		l.Quota = math.MaxInt64
-	}
-	if l.MaxUnfinished < 0 {
-		l.MaxUnfinished = math.MaxInt
-	}
-	return l
+	return store.BlobLimits{Quota: max(s.cfg.Limits.BlobQuota, 0), MaxUnfinished: max(s.cfg.Limits.MaxUnfinished, 0)}
 }
 
 func (c *conn) blobCreate(ctx context.Context, me store.Mailbox, r *wire.BlobCreate) ([]byte, error) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/xchat-im/xchat/server"
+	"github.com/xchat-im/xchat/server/daemon"
 	"github.com/xchat-im/xchat/server/servertest"
 	"github.com/xchat-im/xchat/spec/wire"
 )
@@ -446,26 +447,59 @@ func TestBlobQuotaAndUnfinishedLimit(t *testing.T) {
 		t.Fatalf("status: %+v, %v", st, err)
 	}
 	bob.create(small) // what is left of the quota
+
+	// Without either limit (the operator's none), neither applies.
+	free := servertest.Start(t, servertest.Options{Limits: server.Limits{MaxUnfinished: -1, BlobQuota: -1}})
+	carol := newBlobClient(t, free, "carol@a.test")
+	const largest = 5_319_713_863 // the largest padding bucket of at most 5 GiB
+	if wire.PaddedBlobSize(largest) != largest || wire.PaddedBlobSize(largest+1) != 0 {
+		t.Fatalf("%d is not the largest bucket", largest)
+	}
+	for range wire.MaxUnfinished + 1 {
+		carol.create(largest)
+	}
 }
 
 // The sweeper deletes blobs once they expired: an unfinished upload after
 // the upload lifetime, a finished blob after the retention. Both are
-// unknown as soon as they expired, before the sweep.
+// unknown as soon as they expired, before the sweep. On the embedded store
+// their files go too.
 func TestBlobSweeper(t *testing.T) {
 	t.Parallel()
+	t.Run("sqlite", func(t *testing.T) {
+		t.Parallel()
+		testBlobSweeper(t, "")
+	})
+	t.Run("postgres", func(t *testing.T) {
+		t.Parallel()
+		testBlobSweeper(t, servertest.PostgresURL(t))
+	})
+}
+
+func testBlobSweeper(t *testing.T, db string) {
+	if db != "" {
+		if err := daemon.Migrate(servertest.Context(t), db); err != nil {
+			t.Fatal(err)
+		}
+	}
 	clock := servertest.NewClock(time.Now())
-	s := servertest.Start(t, servertest.Options{Now: clock.Now, BlobSweep: 20 * time.Millisecond})
+	s := servertest.Start(t, servertest.Options{Now: clock.Now, BlobSweep: 20 * time.Millisecond, DB: db})
 	alice := newBlobClient(t, s, "alice@a.test")
 	blob := randomBlob(5000)
 	done := alice.upload(blob)
 	pending := alice.create(uint64(len(blob)))
 	alice.mustPut(pending, blob, 0)
+	// The embedded store keeps each blob in DATA/blobs/<2 hex>/<32 hex>.
 	files := func(id []byte) string {
 		h := hex.EncodeToString(id)
 		return filepath.Join(s.Data, "blobs", h[:2], h)
 	}
-	_, statErr := os.Stat(files(pending))
-	onDisk := statErr == nil // the embedded store's layout (spec/11-files.md)
+	onDisk := db == ""
+	for _, id := range [][]byte{done, pending} {
+		if _, err := os.Stat(files(id)); onDisk && err != nil {
+			t.Fatalf("blob file: %v", err)
+		}
+	}
 
 	clock.Advance(server.DefaultUploadLifetime + time.Minute)
 	_, err := alice.status(pending)
@@ -513,6 +547,44 @@ func waitSwept(t *testing.T, s *servertest.Server, n int) {
 			t.Fatalf("the sweeper deleted %d blobs, want %d; log:\n%s", total, n, s.Logs())
 		}
 		time.Sleep(10 * time.Millisecond) // polling the condition, with a deadline
+	}
+}
+
+// Two processes sharing one PostgreSQL database, each with a data
+// directory of its own, serve the same blobs: parts uploaded through
+// either, read through the other.
+func TestBlobsOnSharedPostgres(t *testing.T) {
+	t.Parallel()
+	db := servertest.PostgresURL(t)
+	if err := daemon.Migrate(servertest.Context(t), db); err != nil {
+		t.Fatal(err)
+	}
+	s1 := servertest.Start(t, servertest.Options{DB: db})
+	s2 := servertest.Start(t, servertest.Options{DB: db, Data: t.TempDir(), CADir: s1.CADir()})
+	d := servertest.NewDevice(t, "alice@a.test")
+	r1 := servertest.Dial(t, s1)
+	if err := r1.Register(d, nil); err != nil {
+		t.Fatal(err)
+	}
+	r2 := servertest.Dial(t, s2)
+	if err := r2.Authenticate(d); err != nil {
+		t.Fatal(err)
+	}
+	on1 := &blobClient{t: t, r: r1, ctx: servertest.Context(t)}
+	on2 := &blobClient{t: t, r: r2, ctx: servertest.Context(t)}
+	blob := randomBlob(2*wire.BlobPartSize + 9)
+	id := on1.create(uint64(len(blob)))
+	on2.mustPut(id, blob, 2)
+	on1.mustPut(id, blob, 0)
+	if got := on2.mustPut(id, blob, 1); got != uint64(len(blob)) {
+		t.Fatalf("received %d after every part, want %d", got, len(blob))
+	}
+	if _, err := on1.finish(id); err != nil {
+		t.Fatal(err)
+	}
+	bob := newBlobClient(t, s2, "bob@a.test")
+	if got := bob.download("a.test", id); !bytes.Equal(got, blob) {
+		t.Fatal("the blob read through the other process differs")
 	}
 }
 

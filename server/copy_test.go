@@ -10,8 +10,9 @@ import (
 )
 
 // The embedded store copied into PostgreSQL keeps accounts, devices, key
-// packages and waiting envelopes: after the copy, a server on PostgreSQL
-// delivers what waited and hands out the key packages.
+// packages, waiting envelopes and finished blobs: after the copy, a server
+// on PostgreSQL delivers what waited, hands out the key packages and serves
+// the blob.
 func TestCopyToPostgres(t *testing.T) {
 	t.Parallel()
 	db := servertest.PostgresURL(t)
@@ -35,13 +36,17 @@ func TestCopyToPostgres(t *testing.T) {
 	if err := ra.Request(&wire.Send{Envelopes: []wire.Envelope{env}}, &sent); err != nil || sent.Results[0] != 0 {
 		t.Fatalf("send: %v %v", err, sent.Results)
 	}
+	up := &blobClient{t: t, r: ra, ctx: servertest.Context(t)}
+	blob := randomBlob(wire.BlobPartSize + 77)
+	blobID := up.upload(blob)
+	up.create(wire.MinBlobSize) // unfinished: not copied
 	s.Stop()
-	n, err := daemon.CopyToPostgres(t.Context(), s.Data, db, nil)
+	n, blobs, err := daemon.CopyToPostgres(t.Context(), s.Data, db, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n < 6 {
-		t.Fatalf("copied %d records, want at least 6", n)
+	if n < 6 || blobs != 1 {
+		t.Fatalf("copied %d records and %d blobs, want at least 6 and 1", n, blobs)
 	}
 
 	// The same domain, data directory (keys) and certificate, now on
@@ -77,5 +82,9 @@ func TestCopyToPostgres(t *testing.T) {
 	}
 	if err := ra2.Request(&wire.ClaimKeyPackage{Address: "bob@a.test", Device: 1}, &kp); err != nil || string(kp.KeyPackage) != "last" || !kp.LastResort {
 		t.Fatalf("claim the last resort after the copy: %v %+v", err, kp)
+	}
+	reader := &blobClient{t: t, r: rb2, ctx: servertest.Context(t)}
+	if got := reader.download("a.test", blobID); !bytes.Equal(got, blob) {
+		t.Fatal("the blob read after the copy differs")
 	}
 }

@@ -95,6 +95,18 @@ func (s *Server) ServerInfo() *wire.ServerInfoOK {
 		ok.Limits.RegistrationBurst = uint64(r.Burst)
 		ok.Limits.RegistrationIntervalMs = uint64(r.Interval / time.Millisecond)
 	}
+	// The blob limits (spec/11-files.md section 11.8); the quota and the
+	// unfinished uploads only when the operator set such a limit.
+	l := s.cfg.Limits
+	ok.Limits.MaxBlobSize = wire.MaxBlobSize
+	ok.Limits.BlobRetentionSeconds = uint64(l.BlobRetention / time.Second)
+	ok.Limits.UploadLifetimeSeconds = uint64(l.UploadLifetime / time.Second)
+	if l.BlobQuota > 0 {
+		ok.Limits.BlobQuota = uint64(l.BlobQuota)
+	}
+	if l.MaxUnfinished > 0 {
+		ok.Limits.MaxUnfinishedUploads = uint64(l.MaxUnfinished)
+	}
 	return ok
 }
 

@@ -110,7 +110,8 @@ const (
 	DefaultMaxUnfinished   = wire.MaxUnfinished
 	DefaultUploadLifetime  = wire.UploadLifetime * time.Second
 	DefaultBlobRetention   = wire.BlobRetention * time.Second
-	DefaultFedBlobRate     = 16 << 20
+	DefaultFedBlobRate     = 16 << 20 // bytes per second
+	DefaultFedBlobBurst    = DefaultFedBlobRate * fedBlobBurstSeconds
 )
 
 // fedBlobBurstSeconds is the burst of Limits.FedBlobRate, in seconds of

@@ -41,3 +41,30 @@ func TestServerInfoAnnouncesRegistrationLimit(t *testing.T) {
 		t.Fatalf("retry-after %v, want within (0, %v]", retry, interval)
 	}
 }
+
+// server-info announces the blob limits (keys 11 to 15, spec/11-files.md
+// section 11.8): the defaults, and no quota or unfinished bound where the
+// operator set none.
+func TestServerInfoAnnouncesBlobLimits(t *testing.T) {
+	t.Parallel()
+	info := func(l server.Limits) wire.Limits {
+		s := servertest.Start(t, servertest.Options{Limits: l})
+		var ok wire.ServerInfoOK
+		if err := servertest.Dial(t, s).Request(&wire.ServerInfo{}, &ok); err != nil {
+			t.Fatal(err)
+		}
+		return ok.Limits
+	}
+	l := info(server.Limits{})
+	if l.MaxBlobSize != wire.MaxBlobSize || l.BlobQuota != wire.BlobQuota || l.BlobRetentionSeconds != wire.BlobRetention ||
+		l.UploadLifetimeSeconds != wire.UploadLifetime || l.MaxUnfinishedUploads != wire.MaxUnfinished {
+		t.Errorf("default blob limits %+v", l)
+	}
+	if l.BlobRetentionSeconds < l.RetentionSeconds {
+		t.Errorf("blob retention %d s below the mailbox retention %d s", l.BlobRetentionSeconds, l.RetentionSeconds)
+	}
+	l = info(server.Limits{BlobQuota: -1, MaxUnfinished: -1})
+	if l.BlobQuota != 0 || l.MaxUnfinishedUploads != 0 || l.MaxBlobSize == 0 {
+		t.Errorf("no quota and no unfinished bound: %+v, want keys 12 and 15 absent, 11 present", l)
+	}
+}

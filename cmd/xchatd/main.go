@@ -295,18 +295,18 @@ func copyCmd(stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "copy --data DIR --db URL",
 		Short: "Copy the embedded store of a data directory into an empty, migrated PostgreSQL database",
-		Long: "Copies accounts, devices, delivery policies, invites, key packages, waiting envelopes and the\n" +
-			"outbound federation queue. Stop the server first; afterwards start it with --db URL and the same --data\n" +
+		Long: "Copies accounts, devices, delivery policies, invites, key packages, waiting envelopes, the\n" +
+			"outbound federation queue and uploaded files (not unfinished uploads). Stop the server first; afterwards start it with --db URL and the same --data\n" +
 			"directory (its key files stay there).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			n, err := homeserver.CopyToPostgres(cmd.Context(), dataDir, db, func(n int) {
+			n, blobs, err := homeserver.CopyToPostgres(cmd.Context(), dataDir, db, func(n int) {
 				fmt.Fprintf(stdout, "xchatd: %d records copied\n", n)
 			})
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "xchatd: copy complete, %d records\n", n)
+			fmt.Fprintf(stdout, "xchatd: copy complete, %d records, %d files\n", n, blobs)
 			return nil
 		},
 	}

@@ -81,6 +81,7 @@ func TestStartProcess(t *testing.T) {
 		Registration: server.RegistrationClosed, MaxConnections: 10,
 		Peers: map[string]string{"q.test": "127.0.0.1:9"}, TrustCAs: []string{devca.CertPath(caDir)},
 		AllowDomains: []string{"q.test"}, DenyDomains: []string{"r.test"}, Lease: 2 * time.Second, Scan: time.Second,
+		Limits: server.Limits{BlobQuota: 1 << 30, MaxUnfinished: 3, UploadLifetime: 2 * time.Hour, BlobRetention: 800 * time.Hour},
 	}.Args()
 	if err != nil {
 		t.Fatal(err)
@@ -95,8 +96,12 @@ func TestStartProcess(t *testing.T) {
 		t.Fatalf("%v: %s", err, stderr.String())
 	}
 	t.Cleanup(p.Kill)
-	if info := serverInfo(t, addrOf(t, p.Addr()), "p.test", devca.CertPath(caDir)); info.Registration != wire.RegistrationClosed {
+	info := serverInfo(t, addrOf(t, p.Addr()), "p.test", devca.CertPath(caDir))
+	if info.Registration != wire.RegistrationClosed {
 		t.Errorf("server-info registration %d, want closed", info.Registration)
+	}
+	if l := info.Limits; l.BlobQuota != 1<<30 || l.MaxUnfinishedUploads != 3 || l.UploadLifetimeSeconds != 7200 || l.BlobRetentionSeconds != 800*3600 {
+		t.Errorf("server-info blob limits %+v, want those of the flags", l)
 	}
 	if err := p.Stop(ctx); err != nil {
 		t.Fatalf("stop: %v: %s", err, stderr.String())

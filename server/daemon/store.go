@@ -49,25 +49,31 @@ func Migrate(ctx context.Context, dbURL string) error {
 
 // CopyToPostgres copies the embedded store of dataDir into the PostgreSQL
 // database at dbURL, which must be migrated and empty (xchatd copy), and
-// returns the number of records copied; progress, if not nil, is called
-// with the count after each batch. No server may use either store
-// meanwhile.
-func CopyToPostgres(ctx context.Context, dataDir, dbURL string, progress func(int)) (int, error) {
+// returns the number of records copied and of finished blobs copied after
+// them, part by part (unfinished uploads are not copied: their clients
+// upload again); progress, if not nil, is called with the count of records
+// after each batch. No server may use either store meanwhile.
+func CopyToPostgres(ctx context.Context, dataDir, dbURL string, progress func(int)) (records, blobs int, err error) {
 	path := filepath.Join(dataDir, DBFile)
 	if _, err := os.Stat(path); err != nil {
-		return 0, fmt.Errorf("embedded store: %w", err)
+		return 0, 0, fmt.Errorf("embedded store: %w", err)
 	}
 	from, err := sqlite.Open(ctx, path, store.DefaultLimits(), nil)
 	if err != nil {
-		return 0, fmt.Errorf("embedded store: %w", err)
+		return 0, 0, fmt.Errorf("embedded store: %w", err)
 	}
 	defer from.Close()
 	to, err := postgres.Open(ctx, dbURL, store.DefaultLimits(), nil)
 	if err != nil {
-		return 0, fmt.Errorf("PostgreSQL store: %w", err)
+		return 0, 0, fmt.Errorf("PostgreSQL store: %w", err)
 	}
 	defer to.Close()
-	return server.CopyStore(ctx, from, to, progress)
+	records, err = server.CopyStore(ctx, from, to, progress)
+	if err != nil {
+		return records, 0, err
+	}
+	blobs, err = store.CopyBlobs(ctx, from, to, time.Now(), nil)
+	return records, blobs, err
 }
 
 // CreateInvite makes a single-use invite token valid for ttl in a
