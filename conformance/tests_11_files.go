@@ -931,7 +931,7 @@ func test11_7_2_1_FedGet(t *T) {
 			t.Fatalf("fed-blob-get at %d, %d bytes: size %d and %d bytes that are not the blob's bytes %d to %d", r[0], r[1], ok.Size, len(ok.Data), r[0], end)
 		}
 	}
-	for _, off := range []uint64{fourBlob, 1<<64 - 1} {
+	for _, off := range []uint64{fourBlob, 1 << 31, 1<<64 - 1} {
 		_, err := t.fedGet(f, &wire.FedBlobGet{ID: u.id, Offset: off, Length: 1})
 		t.wantCode(err, wire.CodeBadRange, fmt.Sprintf("fed-blob-get at %d", off))
 	}
