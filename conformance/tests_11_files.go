@@ -242,9 +242,9 @@ func (t *T) status(c *conn, u *upload) wire.BlobStatusOK {
 // filled.
 func (t *T) blobAccount() *account { return t.accountsWhere(1, blobRoom)[0] }
 
-// checkRange reads length bytes at offset of the blob (domain, id) with
-// req (blob-get or fed-blob-get) on c and requires want (the blob's bytes)
-// from offset, up to length of them.
+// checkRange sends req, a blob-get or fed-blob-get of the range (offset,
+// length) of a blob whose bytes are want, on c, and requires the bytes of
+// the range (fewer at the blob's end) and the blob's size.
 func (t *T) checkRange(c *conn, req wire.Request, want []byte, offset, length uint64) {
 	var ok wire.BlobGetOK
 	t.do(c, req, &ok)
