@@ -16,11 +16,6 @@ import (
 // which range and when, never which account; nothing is cached on the
 // reader's server.
 
-// blobUnit is the unit of the fed-blob-get budget per origin domain: the
-// bytes requested are charged in whole KiB, so that the token bucket's
-// refill interval stays well above a nanosecond at any rate.
-const blobUnit = 1 << 10
-
 // blobResponseOverhead is the bytes of a blob-get-ok frame besides its
 // data.
 const blobResponseOverhead = 64
@@ -37,16 +32,14 @@ const (
 // domain cannot be reached or answers out of range.
 const unreachableRetry = 30 * time.Second
 
-// newBlobBudget returns the fed-blob-get budget per origin domain for rate
-// bytes per second and a burst of burst bytes (at least one part), or nil
-// (no limit) for a rate that is not positive.
+// newBlobBudget returns the fed-blob-get budget per origin domain, in
+// bytes, for rate bytes per second and a burst of burst bytes (at least
+// one part), or nil (no limit) for a rate that is not positive.
 func newBlobBudget(rate, burst int64) *ratelimit.Limiter {
 	if rate <= 0 {
 		return nil
 	}
-	burst = max(burst, wire.BlobPartSize)
-	perUnit := max(time.Duration(float64(time.Second)*blobUnit/float64(rate)), 1)
-	return ratelimit.New(int(burst/blobUnit), perUnit)
+	return ratelimit.NewPerSecond(int(max(burst, wire.BlobPartSize)), float64(rate))
 }
 
 // responseHold holds, for one request stream, the bytes of the frame
@@ -88,8 +81,7 @@ func (in *inbound) holdResponse(ctx context.Context, h *responseHold, n int64) e
 // blobGet answers fed-blob-get from origin: the bytes asked are charged to
 // the origin's budget, then the range is read from the local store.
 func (in *inbound) blobGet(ctx context.Context, origin string, h *responseHold, r *wire.FedBlobGet) ([]byte, error) {
-	units := int((r.Length + blobUnit - 1) / blobUnit)
-	if ok, retry := in.f.blobBudget.AllowN(origin, units, time.Now()); !ok {
+	if ok, retry := in.f.blobBudget.AllowN(origin, int(r.Length), time.Now()); !ok {
 		return nil, &wire.Error{Code: wire.CodeRateLimited, RetryAfter: retry,
 			Message: "blob read budget of " + origin + " spent"}
 	}

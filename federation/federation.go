@@ -21,7 +21,7 @@ type Federation struct {
 
 	relayBudget *ratelimit.Limiter // envelopes per origin domain
 	queryBudget *ratelimit.Limiter // key-directory requests per origin domain
-	blobBudget  *ratelimit.Limiter // KiB read with fed-blob-get per origin domain; nil: no limit
+	blobBudget  *ratelimit.Limiter // bytes read with fed-blob-get per origin domain; nil: no limit
 	keys        *domainKeys
 	// frames bounds the request frames read at once on all accepted
 	// connections, origins those of each origin domain (framebudget.go).

@@ -214,9 +214,6 @@ func (s *Server) sweepBlobs(ctx context.Context, interval time.Duration) {
 	for {
 		n, err := s.deleteExpiredBlobs(ctx)
 		switch {
-		case errors.Is(err, errors.ErrUnsupported):
-			s.log.Warn("blob sweep: the store keeps no blobs", "err", err)
-			return
 		case err != nil && ctx.Err() == nil:
 			s.log.Error("blob sweep", "deleted", n, "err", err)
 		case n > 0:

@@ -417,6 +417,8 @@ func TestBlobErrors(t *testing.T) {
 			t.Errorf("blob-get %s: %v, want %s", c.name, err, c.code)
 		}
 	}
+	_, err = bob.get("A.test", id, 0, 10)
+	servertest.MustCode(t, err, wire.CodeInvalidAddress)
 }
 
 // The quota counts unfinished blobs at their full size, and the unfinished
@@ -616,5 +618,35 @@ func TestBlobGetsWithinBudget(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Error(err)
+	}
+}
+
+// More blob-puts in flight on one connection than its frame budget holds
+// at once all complete: the excess waits for budget without keeping the
+// admitted parts from arriving (the connection's flow-control window
+// holds every waiting stream's first bytes and more).
+func TestBlobPutsBeyondBudget(t *testing.T) {
+	t.Parallel()
+	s := servertest.Start(t, servertest.Options{})
+	alice := newBlobClient(t, s, "alice@a.test")
+	blob := randomBlob(24 * wire.BlobPartSize)
+	size := uint64(len(blob))
+	id := alice.create(size)
+	var wg sync.WaitGroup
+	errs := make(chan error, wire.BlobParts(size))
+	for i := range wire.BlobParts(size) {
+		wg.Go(func() {
+			if _, err := alice.put(id, i, part(blob, i)); err != nil {
+				errs <- fmt.Errorf("part %d: %w", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if st, err := alice.status(id); err != nil || st.Received != size {
+		t.Fatalf("status: %+v, %v; want every byte received", st, err)
 	}
 }

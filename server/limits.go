@@ -122,6 +122,9 @@ const fedBlobBurstSeconds = 4
 // rate bytes per second: fedBlobBurstSeconds seconds' worth, at least one
 // whole part.
 func FedBlobBurst(rate int64) int64 {
+	if rate > math.MaxInt64/fedBlobBurstSeconds {
+		return math.MaxInt64
+	}
 	return max(rate*fedBlobBurstSeconds, wire.BlobPartSize)
 }
 

@@ -239,14 +239,29 @@ func New(cfg Config) (*Server, error) {
 	return s, nil
 }
 
+// Flow-control windows of a connection's receiving side. A request stream
+// that waits for frame budget (framebudget.go) keeps the bytes it has
+// received unread, and they count against the connection's window; so
+// that the requests admitted can always finish arriving, the connection's
+// window holds every stream's initial window and a whole frame more. It is
+// also what a peer can make the connection buffer, about quic-go's
+// default. A stream's window grows from its initial size while it is read.
+const (
+	streamWindow     = 128 << 10
+	connectionWindow = wire.MaxConcurrentStreams*streamWindow + 2*wire.MaxFrame
+)
+
 func quicConfig() *quic.Config {
 	return &quic.Config{
 		// quic-go gives up on a handshake after twice this.
-		HandshakeIdleTimeout:  wire.HandshakeDeadline / 2,
-		MaxIdleTimeout:        wire.IdleTimeout,
-		MaxIncomingStreams:    wire.MaxConcurrentStreams,
-		MaxIncomingUniStreams: -1,
-		Allow0RTT:             false,
+		HandshakeIdleTimeout:           wire.HandshakeDeadline / 2,
+		MaxIdleTimeout:                 wire.IdleTimeout,
+		MaxIncomingStreams:             wire.MaxConcurrentStreams,
+		MaxIncomingUniStreams:          -1,
+		Allow0RTT:                      false,
+		InitialStreamReceiveWindow:     streamWindow,
+		InitialConnectionReceiveWindow: connectionWindow,
+		MaxConnectionReceiveWindow:     connectionWindow,
 	}
 }
 

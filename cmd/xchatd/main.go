@@ -296,8 +296,8 @@ func copyCmd(stdout io.Writer) *cobra.Command {
 		Use:   "copy --data DIR --db URL",
 		Short: "Copy the embedded store of a data directory into an empty, migrated PostgreSQL database",
 		Long: "Copies accounts, devices, delivery policies, invites, key packages, waiting envelopes, the\n" +
-			"outbound federation queue and uploaded files (not unfinished uploads). Stop the server first; afterwards start it with --db URL and the same --data\n" +
-			"directory (its key files stay there).",
+			"outbound federation queue and uploaded files (not unfinished uploads). Stop the server first;\n" +
+			"afterwards start it with --db URL and the same --data directory (its key files stay there).",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			n, blobs, err := homeserver.CopyToPostgres(cmd.Context(), dataDir, db, func(n int) {

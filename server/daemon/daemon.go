@@ -133,11 +133,11 @@ func assemble(ctx context.Context, c Config) (_ store.Store, _ *server.Server, e
 		NewFederation: func(local *server.Server) (server.Federation, error) {
 			blobRate := local.Limits().FedBlobRate
 			f, err := federation.New(federation.Config{
-				BlobRate: blobRate, BlobBurst: server.FedBlobBurst(blobRate),
 				Domain: c.Domain, Certificate: cert, Roots: roots,
 				Peers: c.Peers, Allow: c.AllowDomains, Deny: c.DenyDomains,
 				Store: st, Local: local, Logger: c.Logger.With("component", "federation"),
 				Retry: c.Retry, MaxRetry: c.MaxRetry, OutboundTTL: c.OutboundTTL, Lease: c.Lease, Scan: c.Scan,
+				BlobRate: blobRate, BlobBurst: server.FedBlobBurst(blobRate),
 			})
 			if err != nil {
 				return nil, err

@@ -11,9 +11,9 @@
 // xchatd serve, and a zero field takes its flag's default; a few have no
 // flag (relay backoff and expiry, the clock of link tokens and blobs, the
 // interval of blob sweeps), for tests. Once it accepts connections a
-// daemon writes one line to
-// Config.Out, beginning with [ReadyPrefix]; processes that start xchatd
-// serve wait for it and read the address from it with [ParseReady].
+// daemon writes one line to Config.Out, beginning with [ReadyPrefix];
+// processes that start xchatd serve wait for it and read the address from
+// it with [ParseReady].
 //
 // # Child processes
 //
@@ -36,9 +36,9 @@
 // mode 0600; the trust roots for peers; the store; the client server
 // (package server) with its rate limits and blob limits; and the
 // federation (package federation) with its relay workers, on the same QUIC
-// transport, given the server's fed-blob-get budget per origin domain. Logs go
-// to Config.Logger and never hold message content, tokens, keys or the
-// sender of an envelope.
+// transport, given the server's fed-blob-get budget per origin domain.
+// Logs go to Config.Logger and never hold message content, tokens, keys,
+// the sender of an envelope or anything about a file but counts.
 //
 // # Stores
 //

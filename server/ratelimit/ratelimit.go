@@ -15,7 +15,7 @@ import (
 // for concurrent use.
 type Limiter struct {
 	burst  float64
-	refill time.Duration
+	refill float64 // nanoseconds per unit
 
 	mu        sync.Mutex
 	buckets   map[string]*bucket
@@ -33,7 +33,14 @@ const maxBuckets = 100000
 // New returns a Limiter whose buckets hold burst units and regain one unit
 // every refill.
 func New(burst int, refill time.Duration) *Limiter {
-	return &Limiter{burst: float64(burst), refill: refill, buckets: make(map[string]*bucket)}
+	return &Limiter{burst: float64(burst), refill: float64(refill), buckets: make(map[string]*bucket)}
+}
+
+// NewPerSecond returns a Limiter whose buckets hold burst units and regain
+// perSecond units every second: for budgets of bytes, whose units come
+// back faster than one per nanosecond may express.
+func NewPerSecond(burst int, perSecond float64) *Limiter {
+	return &Limiter{burst: float64(burst), refill: float64(time.Second) / perSecond, buckets: make(map[string]*bucket)}
 }
 
 // Allow takes one unit from key's budget at now. When the budget is spent
@@ -54,7 +61,7 @@ func (l *Limiter) AllowN(key string, n int, now time.Time) (bool, time.Duration)
 	defer l.mu.Unlock()
 	b := l.refilled(key, now)
 	if need := float64(n); b.tokens < need {
-		return false, time.Duration((need - b.tokens) * float64(l.refill))
+		return false, time.Duration((need - b.tokens) * l.refill)
 	}
 	b.tokens -= float64(n)
 	return true, 0
@@ -70,7 +77,7 @@ func (l *Limiter) Peek(key string, now time.Time) (bool, time.Duration) {
 	defer l.mu.Unlock()
 	b := l.refilled(key, now)
 	if b.tokens < 1 {
-		return false, time.Duration((1 - b.tokens) * float64(l.refill))
+		return false, time.Duration((1 - b.tokens) * l.refill)
 	}
 	return true, 0
 }
@@ -97,7 +104,7 @@ func (l *Limiter) refilled(key string, now time.Time) *bucket {
 		b = &bucket{tokens: l.burst, last: now}
 		l.buckets[key] = b
 	}
-	b.tokens += float64(now.Sub(b.last)) / float64(l.refill)
+	b.tokens += float64(now.Sub(b.last)) / l.refill
 	if b.tokens > l.burst {
 		b.tokens = l.burst
 	}
@@ -109,9 +116,9 @@ func (l *Limiter) refilled(key string, now time.Time) *bucket {
 // refill interval; when that frees nothing, it drops half of all buckets
 // (their keys get a full budget again) so that the map stays bounded.
 func (l *Limiter) prune(now time.Time) {
-	if now.Sub(l.lastPrune) >= l.refill {
+	if float64(now.Sub(l.lastPrune)) >= l.refill {
 		l.lastPrune = now
-		full := time.Duration(l.burst * float64(l.refill))
+		full := time.Duration(l.burst * l.refill)
 		for k, b := range l.buckets {
 			if now.Sub(b.last) >= full {
 				delete(l.buckets, k)

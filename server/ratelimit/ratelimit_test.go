@@ -101,3 +101,18 @@ func TestAllowN(t *testing.T) {
 		t.Fatal("more than the burst allowed")
 	}
 }
+
+func TestPerSecond(t *testing.T) {
+	l := NewPerSecond(1000, 3000) // a unit every third of a microsecond
+	now := time.Unix(1000, 0)
+	if ok, _ := l.AllowN("k", 1000, now); !ok {
+		t.Fatal("the burst refused")
+	}
+	ok, retry := l.AllowN("k", 300, now)
+	if ok || retry != 100*time.Millisecond {
+		t.Fatalf("300 units with none left: %v, retry %v; want refused, retry 100ms", ok, retry)
+	}
+	if ok, _ := l.AllowN("k", 300, now.Add(100*time.Millisecond)); !ok {
+		t.Fatal("300 units not back after 100 ms")
+	}
+}

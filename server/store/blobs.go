@@ -41,22 +41,30 @@ type BlobLimits struct {
 // Blobs is the blob store (spec/11-files.md): blobs split in parts of
 // wire.BlobPartSize bytes, uploaded in any order by their owner, readable
 // by range once finished. A part is durable when PutPart returns nil. A
-// blob that expired is unknown to every method even before it is deleted,
-// and deleting a blob never leaves part of it readable.
+// blob expires at its Expires (it is live while now is before it, to the
+// millisecond); an expired blob is unknown to every method even before it
+// is deleted, and deleting a blob never leaves part of it readable. Parts
+// of one blob may be written concurrently; once FinishBlob returned, the
+// blob's content never changes. Memory does not grow with a blob's size.
 type Blobs interface {
 	// CreateBlob records a new unfinished blob b (ID, Owner, Size,
 	// CreatedAt and Expires set by the caller). ErrQuota when the owner's
-	// unexpired blobs at b.CreatedAt plus b.Size exceed l.Quota; ErrLimit
-	// when the owner has l.MaxUnfinished unfinished blobs already; nothing
-	// is written then.
+	// unexpired blobs at b.CreatedAt (finished or not, each at its full
+	// size) plus b.Size exceed l.Quota; else ErrLimit when the owner has
+	// l.MaxUnfinished unexpired unfinished blobs already; nothing is
+	// written then. The check and the insert are atomic: concurrent
+	// creates never exceed the limits together. Limits that are zero or
+	// negative are not enforced. ErrBadRange when b.Size is not in
+	// 1..wire.MaxBlobSize (the store does not check the padding). An ID
+	// that exists is an error.
 	CreateBlob(ctx context.Context, b Blob, l BlobLimits) error
 	// PutPart writes part index (offset index × wire.BlobPartSize) of the
 	// unfinished blob id of owner and returns the blob's state afterwards.
-	// data must be the part's exact length (the last part may be shorter),
-	// else ErrBadRange, as for an index past the end. Writing a part again
-	// replaces it. On a complete blob it writes nothing and returns the
-	// blob. ErrUnknownBlob for an unknown or expired blob or one of another
-	// owner.
+	// ErrUnknownBlob for an unknown or expired blob or one of another
+	// owner. On a complete blob it writes nothing and returns the blob
+	// (Received = Size). Else data must be the part's exact length
+	// (wire.BlobPartLen), and index inside the blob, or ErrBadRange.
+	// Writing a part again replaces it.
 	PutPart(ctx context.Context, owner string, id BlobID, index int64, data []byte, now time.Time) (Blob, error)
 	// BlobState returns the state of the blob id of owner, or
 	// ErrUnknownBlob (also when expired at now or of another owner).
@@ -68,10 +76,13 @@ type Blobs interface {
 	// ReadBlob reads into p the bytes of the complete, unexpired blob id
 	// from off, as many as p holds or the blob has, and returns their count
 	// and the blob's size. ErrUnknownBlob for an unknown, unfinished or
-	// expired blob; ErrBadRange when off is not below the size.
+	// expired blob (whatever off); else ErrBadRange when off is negative or
+	// not below the size. It reads only the range asked for.
 	ReadBlob(ctx context.Context, id BlobID, off int64, p []byte, now time.Time) (n int, size int64, err error)
-	// DeleteExpiredBlobs deletes the blobs that expired by now, at most
-	// limit of them, and returns how many it deleted.
+	// DeleteExpiredBlobs deletes the blobs that expired by now (finished or
+	// not), at most limit of them (none when limit is not positive), and
+	// returns how many it deleted. A blob's metadata goes first, so that
+	// it is unknown before any of its data is gone.
 	DeleteExpiredBlobs(ctx context.Context, now time.Time, limit int) (int, error)
 	// BlobUsage returns the bytes and count of the owner's unexpired blobs
 	// at now, as CreateBlob counts them against the quota.

@@ -21,10 +21,10 @@ type BlobSource interface {
 // CopyBlobs copies every complete blob unexpired at now from one store into
 // another (xchatd copy), part by part, so that one part at a time is in
 // memory, and returns how many it copied (or found there already), calling
-// progress with that count after each. A copy keeps its ID, owner, size, creation and expiry times.
-// Unfinished uploads are not copied: their clients find them unknown and
-// upload again. A blob already complete in to is left as it is, so that a
-// copy interrupted may run again.
+// progress with that count after each. A copy keeps its ID, owner, size,
+// creation and expiry times. Unfinished uploads are not copied: their
+// clients find them unknown and upload again. A blob already complete in
+// to is left as it is, so that an interrupted copy may run again.
 func CopyBlobs(ctx context.Context, from BlobSource, to Blobs, now time.Time, progress func(int)) (int, error) {
 	buf := make([]byte, wire.BlobPartSize)
 	var after BlobID

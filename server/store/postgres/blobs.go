@@ -34,23 +34,28 @@ import (
 //     neither memory nor I/O grows with the blob.
 //   - DeleteExpiredBlobs deletes the metadata and, by the foreign key's
 //     cascade, the parts in one statement: no blob is ever readable in part.
+//     (It deletes a few blobs a statement: a 5 GiB blob is 10,240 rows.)
 //   - CreateBlob takes a transaction-level advisory lock on the owner, so
 //     that concurrent creates, in any process, check the limits in turn.
 
 // partSize is wire.BlobPartSize as an int64.
 const partSize = int64(wire.BlobPartSize)
 
+// The SQL below writes wire.BlobPartSize out as 524288; this does not
+// compile unless that is right.
+const _ = uint(wire.BlobPartSize-524288) + uint(524288-wire.BlobPartSize)
+
 // partsOf is the number of parts of the blob b, in SQL.
-var partsOf = fmt.Sprintf(`((b.size + %d) / %d)`, partSize-1, partSize)
+const partsOf = `((b.size + 524287) / 524288)`
 
 // walk is the index of the first missing part of the blob b from
 // b.prefix on (its number of parts when none is missing), in SQL.
-var walk = `coalesce((SELECT g FROM generate_series(b.prefix, ` + partsOf + ` - 1) AS g
+const walk = `coalesce((SELECT g FROM generate_series(b.prefix, ` + partsOf + ` - 1) AS g
 	WHERE NOT EXISTS (SELECT 1 FROM blob_parts p WHERE p.blob_id = b.id AND p.idx = g) LIMIT 1), ` + partsOf + `)`
 
 // blobColumns are the columns scanBlob reads; the last is the received
 // prefix in parts.
-var blobColumns = `b.owner, b.size, b.created_at_ms, b.expires_ms, b.complete,
+const blobColumns = `b.owner, b.size, b.created_at_ms, b.expires_ms, b.complete,
 	CASE WHEN b.complete THEN ` + partsOf + ` ELSE ` + walk + ` END`
 
 // scanBlob reads a row of blobColumns (or of a query that returns the
@@ -225,13 +230,13 @@ func (s *Store) FinishBlob(ctx context.Context, owner string, id store.BlobID, n
 // readBlob reads the size of the complete blob $1 live at $4 and the
 // slices of its parts that overlap the bytes $2 to $3 (exclusive), in
 // order: the blob's row alone (idx NULL) when none does.
-var readBlob = fmt.Sprintf(`SELECT b.size, p.idx,
-		substring(p.data FROM (greatest($2, p.idx * %[1]d) - p.idx * %[1]d + 1)::integer
-			FOR (least($3, b.size, (p.idx + 1) * %[1]d) - greatest($2, p.idx * %[1]d))::integer)
+const readBlob = `SELECT b.size, p.idx,
+		substring(p.data FROM (greatest($2, p.idx * 524288) - p.idx * 524288 + 1)::integer
+			FOR (least($3, b.size, (p.idx + 1) * 524288) - greatest($2, p.idx * 524288))::integer)
 	FROM blobs b LEFT JOIN blob_parts p ON p.blob_id = b.id AND $2 >= 0 AND $2 < b.size
-		AND p.idx >= $2 / %[1]d AND p.idx <= (least($3, b.size) - 1) / %[1]d
+		AND p.idx >= $2 / 524288 AND p.idx <= (least($3, b.size) - 1) / 524288
 	WHERE b.id = $1 AND b.complete AND b.expires_ms > $4
-	ORDER BY p.idx`, partSize)
+	ORDER BY p.idx`
 
 // ReadBlob reads the range of a complete, live blob from the parts it
 // overlaps, in one statement.
@@ -274,24 +279,33 @@ func (s *Store) ReadBlob(ctx context.Context, id store.BlobID, off int64, p []by
 	return n, size, nil
 }
 
+// deleteBlobsChunk is how many blobs one statement of DeleteExpiredBlobs
+// deletes at most: each may have thousands of part rows.
+const deleteBlobsChunk = 8
+
 // DeleteExpiredBlobs deletes up to limit expired blobs, their parts with
-// them, in one statement; rows that other transactions hold are left for
-// the next call.
+// them, deleteBlobsChunk blobs a statement (a transaction); rows that other
+// transactions hold are left for the next call.
 func (s *Store) DeleteExpiredBlobs(ctx context.Context, now time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, nil
+	deleted := 0
+	for deleted < limit {
+		chunk := min(limit-deleted, deleteBlobsChunk)
+		var n int64
+		err := s.with(ctx, func(c *pgxpool.Conn) error {
+			ct, err := c.Exec(ctx, `DELETE FROM blobs WHERE id IN (SELECT id FROM blobs
+				WHERE expires_ms <= $1 ORDER BY expires_ms LIMIT $2 FOR UPDATE SKIP LOCKED)`, millis(now), chunk)
+			n = ct.RowsAffected()
+			return err
+		})
+		if err != nil {
+			return deleted, fmt.Errorf("postgres: delete expired blobs: %w", err)
+		}
+		deleted += int(n)
+		if int(n) < chunk {
+			break
+		}
 	}
-	var n int64
-	err := s.with(ctx, func(c *pgxpool.Conn) error {
-		ct, err := c.Exec(ctx, `DELETE FROM blobs WHERE id IN (SELECT id FROM blobs
-			WHERE expires_ms <= $1 ORDER BY expires_ms LIMIT $2 FOR UPDATE SKIP LOCKED)`, millis(now), limit)
-		n = ct.RowsAffected()
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("postgres: delete expired blobs: %w", err)
-	}
-	return int(n), nil
+	return deleted, nil
 }
 
 // BlobUsage sums the owner's live blobs.

@@ -32,6 +32,13 @@
 // the lock is held, so that they become visible in Seq order and a reader
 // paging with Pending never skips one.
 //
+// # Blobs
+//
+// The blob store (blobs.go) keeps the parts of each blob as bytea rows of
+// the table blob_parts, so that every process sharing the database serves
+// every blob without a shared file system or another service to run; an
+// S3-compatible object store is future work.
+//
 // # Notifications
 //
 // Every Enqueue that stores envelopes sends a notification on the channel

@@ -30,4 +30,7 @@ func BenchmarkPendingAck(b *testing.B)      { storetest.BenchmarkPendingAck(b, b
 func BenchmarkEnqueueOutboundBatch100(b *testing.B) {
 	storetest.BenchmarkEnqueueOutboundBatch100(b, benchOpen)
 }
-func BenchmarkClaimDelete100(b *testing.B) { storetest.BenchmarkClaimDelete100(b, benchOpen) }
+func BenchmarkClaimDelete100(b *testing.B)  { storetest.BenchmarkClaimDelete100(b, benchOpen) }
+func BenchmarkPutPart(b *testing.B)         { storetest.BenchmarkPutPart(b, benchOpen) }
+func BenchmarkPutPartParallel(b *testing.B) { storetest.BenchmarkPutPartParallel(b, benchOpen) }
+func BenchmarkReadBlob(b *testing.B)        { storetest.BenchmarkReadBlob(b, benchOpen) }

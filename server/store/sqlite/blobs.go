@@ -106,8 +106,14 @@ func (s *Store) CreateBlob(ctx context.Context, b store.Blob, l store.BlobLimits
 		if l.MaxUnfinished > 0 && unfinished >= int64(l.MaxUnfinished) {
 			return store.ErrLimit
 		}
-		_, err = w.exec(`INSERT INTO blobs (id, owner, size, created_at_ms, expires_ms) VALUES (?, ?, ?, ?, ?)`,
+		// An ID whose file waits for removal (blob_deletions) is taken
+		// too.
+		n, err := w.exec(`INSERT INTO blobs (id, owner, size, created_at_ms, expires_ms)
+			SELECT ?1, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM blob_deletions WHERE id = ?1)`,
 			b.ID[:], b.Owner, b.Size, millis(b.CreatedAt), millis(b.Expires))
+		if err == nil && n == 0 {
+			err = errors.New("blob ID taken")
+		}
 		return err
 	})
 	if err != nil {
@@ -158,7 +164,10 @@ func (s *Store) PutPart(ctx context.Context, owner string, id store.BlobID, inde
 	}
 	gone := false
 	err = s.write(ctx, 64, func(w *wtx) error {
-		var prefix int64
+		var (
+			prefix int64
+			err    error
+		)
 		b, prefix, err = scanBlob(w.queryRow(`SELECT `+blobColumns+` FROM blobs WHERE id = ?`, id[:]), id)
 		if errors.Is(err, store.ErrUnknownBlob) {
 			gone = true
@@ -339,30 +348,40 @@ func (s *Store) ReadBlob(ctx context.Context, id store.BlobID, off int64, p []by
 	return 0, 0, fmt.Errorf("sqlite: read blob: the file of %x: %w", id[:], err)
 }
 
-// DeleteExpiredBlobs deletes the metadata of up to limit expired blobs in
-// one transaction, which also lists them in blob_deletions, and then their
-// files.
+// deleteBlobsChunk is how many blobs one write operation of
+// DeleteExpiredBlobs deletes at most: each may have thousands of part rows,
+// and the writer is everyone's.
+const deleteBlobsChunk = 16
+
+// DeleteExpiredBlobs deletes the metadata of up to limit expired blobs,
+// deleteBlobsChunk blobs a write operation that also lists them in
+// blob_deletions, and then their files.
 func (s *Store) DeleteExpiredBlobs(ctx context.Context, now time.Time, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, nil
-	}
-	var n int64
-	err := s.write(ctx, 64, func(w *wtx) error {
-		var err error
-		if n, err = w.exec(`INSERT INTO blob_deletions (id)
-			SELECT id FROM blobs WHERE expires_ms <= ? ORDER BY expires_ms LIMIT ?`, millis(now), limit); err != nil {
+	deleted := 0
+	for deleted < limit {
+		chunk := min(limit-deleted, deleteBlobsChunk)
+		var n int64
+		err := s.write(ctx, 64, func(w *wtx) error {
+			var err error
+			if n, err = w.exec(`INSERT OR IGNORE INTO blob_deletions (id)
+				SELECT id FROM blobs WHERE expires_ms <= ? ORDER BY expires_ms LIMIT ?`, millis(now), chunk); err != nil {
+				return err
+			}
+			_, err = w.exec(`DELETE FROM blobs WHERE id IN (SELECT id FROM blob_deletions)`)
 			return err
+		})
+		if err != nil {
+			return deleted, fmt.Errorf("sqlite: delete expired blobs: %w", err)
 		}
-		_, err = w.exec(`DELETE FROM blobs WHERE id IN (SELECT id FROM blob_deletions)`)
-		return err
-	})
-	if err != nil {
-		return 0, fmt.Errorf("sqlite: delete expired blobs: %w", err)
+		deleted += int(n)
+		if int(n) < chunk {
+			break
+		}
 	}
 	if err := s.removeBlobFiles(ctx); err != nil {
-		return int(n), fmt.Errorf("sqlite: delete expired blobs: %w", err)
+		return deleted, fmt.Errorf("sqlite: delete expired blobs: %w", err)
 	}
-	return int(n), nil
+	return deleted, nil
 }
 
 // removeBlobFiles removes the files of the blobs listed in blob_deletions,

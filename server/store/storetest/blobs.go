@@ -28,6 +28,7 @@ var blobTests = []namedTest{
 	{"BlobRead", testBlobRead},
 	{"BlobReadUnfinished", testBlobReadUnfinished},
 	{"BlobDeleteExpired", testBlobDeleteExpired},
+	{"BlobDeleteExpiredMany", testBlobDeleteExpiredMany},
 	{"BlobUsage", testBlobUsage},
 	{"BlobCopy", testBlobCopy},
 	{"BlobFinishWhilePutting", testBlobFinishWhilePutting},
@@ -226,7 +227,11 @@ func testBlobMaxUnfinished(t *testing.T, open Opener) {
 	createBlob(t, s, newBlob(alice, 5, smallBlob, t0), l)
 	wantErr(t, "CreateBlob of a third unfinished blob", s.CreateBlob(ctx, newBlob(alice, 6, smallBlob, t0), l), store.ErrLimit)
 	// The first expires.
-	createBlob(t, s, newBlob(alice, 7, smallBlob, t0.Add(time.Hour)), l)
+	t1 := t0.Add(time.Hour)
+	createBlob(t, s, newBlob(alice, 7, smallBlob, t1), l)
+	// Over both limits, the quota is what refuses.
+	both := store.BlobLimits{Quota: 3 * smallBlob, MaxUnfinished: 2}
+	wantErr(t, "CreateBlob over both limits", s.CreateBlob(ctx, newBlob(alice, 8, smallBlob, t1), both), store.ErrQuota)
 }
 
 // Concurrent creates never together exceed the limits.
@@ -324,6 +329,8 @@ func testBlobPutPartChecks(t *testing.T, open Opener) {
 	wantErr(t, "PutPart from another owner", err, store.ErrUnknownBlob)
 	_, err = s.PutPart(ctx, b.Owner, blobID(2), 0, partOf(data, 0), t0)
 	wantErr(t, "PutPart to an unknown blob", err, store.ErrUnknownBlob)
+	_, err = s.PutPart(ctx, "bob@example.org", b.ID, -1, nil, t0)
+	wantErr(t, "PutPart from another owner at a bad index", err, store.ErrUnknownBlob)
 	sameBlob(t, "after refused parts", blobState(t, s, b, t0), b, 0, false)
 	got := putPart(t, s, b, data, last, t0)
 	sameBlob(t, "after the last part", got, b, 0, false)
@@ -365,6 +372,12 @@ func testBlobPutPartComplete(t *testing.T, open Opener) {
 	other := blobData(2, b.Size)
 	for i := range parts(b.Size) {
 		sameBlob(t, "PutPart to a complete blob", putPart(t, s, b, other, i, t0), done, b.Size, true)
+	}
+	// Whatever the index and the data.
+	for _, index := range []int64{-1, 0, parts(b.Size)} {
+		got, err := s.PutPart(t.Context(), b.Owner, b.ID, index, other[:10], t0)
+		wantErr(t, fmt.Sprintf("PutPart(%d) of 10 bytes to a complete blob", index), err, nil)
+		sameBlob(t, "PutPart to a complete blob", got, done, b.Size, true)
 	}
 	_, err := s.PutPart(t.Context(), "bob@example.org", b.ID, 0, partOf(other, 0), t0)
 	wantErr(t, "PutPart from another owner to a complete blob", err, store.ErrUnknownBlob)
@@ -588,6 +601,37 @@ func testBlobDeleteExpired(t *testing.T, open Opener) {
 		t.Fatalf("DeleteExpiredBlobs(limit 0) = %d, %v; want 0", n, err)
 	}
 	wantUsage(t, s, alice, t0, 0, 0)
+}
+
+// DeleteExpiredBlobs deletes as many as it is asked to, however it splits
+// the work.
+func testBlobDeleteExpiredMany(t *testing.T, open Opener) {
+	s := open(t, testLimits)
+	ctx := t.Context()
+	t0 := now()
+	for i := range 40 {
+		b := newBlob(fmt.Sprintf("user%d@example.org", i%3), i, smallBlob, t0)
+		if i < 37 {
+			b.Expires = t0.Add(time.Minute)
+		}
+		createBlob(t, s, b, noLimits)
+		putPart(t, s, b, blobData(byte(i), smallBlob), 0, t0)
+	}
+	for _, c := range []struct{ limit, want int }{{1, 1}, {33, 33}, {100, 3}, {100, 0}} {
+		n, err := s.DeleteExpiredBlobs(ctx, t0.Add(time.Minute), c.limit)
+		if err != nil || n != c.want {
+			t.Fatalf("DeleteExpiredBlobs(limit %d) = %d, %v; want %d", c.limit, n, err, c.want)
+		}
+	}
+	total := 0
+	for i := range 3 {
+		_, n, err := s.BlobUsage(ctx, fmt.Sprintf("user%d@example.org", i), t0)
+		wantErr(t, "BlobUsage", err, nil)
+		total += n
+	}
+	if total != 3 {
+		t.Fatalf("after deleting the expired blobs, %d are left, want 3", total)
+	}
 }
 
 // BlobUsage counts an owner's unexpired blobs at their full size.

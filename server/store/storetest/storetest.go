@@ -1,6 +1,6 @@
 // Package storetest is a conformance suite for implementations of
 // [store.Store]. A backend's tests call [Run] and, if the backend keeps its
-// state across a close, [RunReopen].
+// state across a close, [RunReopen] and [RunBlobsReopen].
 package storetest
 
 import (
