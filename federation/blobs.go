@@ -88,11 +88,7 @@ func (in *inbound) blobGet(ctx context.Context, origin string, h *responseHold, 
 	if err := in.holdResponse(ctx, h, int64(r.Length)+blobResponseOverhead); err != nil {
 		return nil, err
 	}
-	ok, err := in.f.cfg.Local.ReadBlob(ctx, r.ID, r.Offset, r.Length)
-	if err != nil {
-		return nil, err
-	}
-	return wire.EncodeSuccess(ok)
+	return in.f.cfg.Local.ReadBlob(ctx, r.ID, r.Offset, r.Length)
 }
 
 // FetchBlob reads length bytes (fewer at the end) from offset off of the

@@ -28,9 +28,9 @@ type Local interface {
 	// Notify wakes the pusher of a local device whose mailbox changed.
 	Notify(mb store.Mailbox)
 	// ReadBlob reads length bytes (fewer at the end) from offset off of a
-	// finished local blob, for fed-blob-get; a refusal is a *wire.Error
-	// (unknown_blob, bad_range).
-	ReadBlob(ctx context.Context, id []byte, off, length uint64) (*wire.BlobGetOK, error)
+	// finished local blob, for fed-blob-get, and returns the blob-get-ok
+	// response; a refusal is a *wire.Error (unknown_blob, bad_range).
+	ReadBlob(ctx context.Context, id []byte, off, length uint64) ([]byte, error)
 }
 
 // Config configures federation for one homeserver.

@@ -166,11 +166,7 @@ func (c *conn) blobGet(ctx context.Context, h *responseHold, r *wire.BlobGet) ([
 		return nil, err
 	}
 	if r.Domain == c.s.cfg.Domain {
-		ok, err := c.s.ReadBlob(ctx, r.ID, r.Offset, r.Length)
-		if err != nil {
-			return nil, err
-		}
-		return wire.EncodeSuccess(ok)
+		return c.s.ReadBlob(ctx, r.ID, r.Offset, r.Length)
 	}
 	ctx, cancel := context.WithTimeout(ctx, remoteBlobDeadline)
 	defer cancel()
@@ -182,21 +178,31 @@ func (c *conn) blobGet(ctx context.Context, h *responseHold, r *wire.BlobGet) ([
 }
 
 // ReadBlob reads length bytes (fewer at the end) from offset off of the
-// finished blob id of this domain, for blob-get and for fed-blob-get from
-// other domains. It implements federation.Local. Unknown, unfinished and
-// expired blobs are unknown_blob; off at or past the end is bad_range.
-func (s *Server) ReadBlob(ctx context.Context, id []byte, off, length uint64) (*wire.BlobGetOK, error) {
+// finished blob id of this domain and returns them as a blob-get-ok
+// response, for blob-get and for fed-blob-get from other domains. It
+// implements federation.Local. Unknown, unfinished and expired blobs are
+// unknown_blob; off at or past the end is bad_range.
+func (s *Server) ReadBlob(ctx context.Context, id []byte, off, length uint64) ([]byte, error) {
 	if len(id) != wire.BlobIDLen || length == 0 || length > wire.BlobPartSize {
 		return nil, wire.Errorf(wire.CodeMalformed, "blob identifier of %d bytes, range of %d bytes", len(id), length)
 	}
 	// An offset past every blob's end stays past it as an int64.
 	off = min(off, wire.MaxBlobSize)
-	buf := make([]byte, length)
-	n, size, err := s.cfg.Store.ReadBlob(ctx, blobID(id), int64(off), buf, s.now())
+	buf := s.partBuffers.Get().(*[]byte)
+	defer s.partBuffers.Put(buf)
+	n, size, err := s.cfg.Store.ReadBlob(ctx, blobID(id), int64(off), (*buf)[:length], s.now())
 	if err != nil {
 		return nil, blobError("read blob", err)
 	}
-	return &wire.BlobGetOK{Data: buf[:n], Size: uint64(size)}, nil
+	// The response is a copy: the buffer goes back to the pool.
+	return wire.EncodeSuccess(&wire.BlobGetOK{Data: (*buf)[:n], Size: uint64(size)})
+}
+
+// newPartBuffer makes a buffer of one part for Server.partBuffers, which
+// saves reads of blobs an allocation each.
+func newPartBuffer() any {
+	b := make([]byte, wire.BlobPartSize)
+	return &b
 }
 
 // Blob sweeps: how often expired blobs are looked for, and how many are

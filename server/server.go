@@ -154,6 +154,8 @@ type Server struct {
 	// connections, accountFrames those of each account (framebudget.go).
 	frames        *wire.Budget
 	accountFrames accountFrames
+	// partBuffers holds buffers of one blob part for reads (blobs.go).
+	partBuffers sync.Pool
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
@@ -220,6 +222,7 @@ func New(cfg Config) (*Server, error) {
 		conns:  make(map[*conn]struct{}),
 		frames: wire.NewBudget(frameBudgetServer),
 	}
+	s.partBuffers.New = newPartBuffer
 	fed, err := cfg.NewFederation(s)
 	if err != nil {
 		return nil, err
