@@ -79,6 +79,19 @@
 // tests (a test holds its accounts exclusively while it runs), because
 // servers limit registrations per source address (section 2.10).
 //
+// The tests of files (section 11) upload small blobs, a few MiB in all,
+// and finish every blob they leave unfinished when they end, so that the
+// pool's accounts keep their unfinished uploads free. The quota test fills
+// one account's announced quota (server-info limits key 12) with
+// unfinished blobs of the largest bucket, which takes no upload: with the
+// default limits, two blobs of 5,319,713,863 bytes, then a third is
+// quota_exceeded. A server must therefore not reserve disk space for an
+// unfinished blob. No request deletes a blob, so that account keeps its
+// blobs until they expire and the tests of files no longer use it. The
+// quota and unfinished-upload tests are skipped when the server announces
+// no such limit, or one that the suite cannot reach with the allowed
+// number of unfinished uploads.
+//
 // # Teeth
 //
 // The package's tests put a TLS-terminating proxy, in test code only, in
@@ -99,8 +112,9 @@
 // (only the announced limits are checked), the expiry of link tokens
 // after 10 minutes (the suite cannot move the server's clock; 5.11.2/4
 // checks that a used token is refused), timing side channels, the
-// per-source connection and request limits, the per-origin relay and
-// key-directory budgets of federation (20,000 envelopes and 1,000 lookups
-// at once), and domain policy (it needs a server configured with allow or
-// deny lists).
+// per-source connection and request limits, the per-origin relay,
+// key-directory and blob-read budgets of federation (20,000 envelopes,
+// 1,000 lookups and 64 MiB at once), the expiry and deletion of blobs (24 h
+// after blob-create for an unfinished one, 30 days after blob-finish), and
+// domain policy (it needs a server configured with allow or deny lists).
 package conformance

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"bytes"
+	"crypto/rand"
 	"fmt"
 	"math/big"
 	"slices"
@@ -293,7 +294,8 @@ func mutants() []*mutation {
 			}
 			return nil, mustPayload(&wire.OK{})
 		}})
-	return append(ms, ruleMutants()...)
+	ms = append(ms, ruleMutants()...)
+	return append(ms, blobMutants()...)
 }
 
 // mustPayload encodes a success response payload: v's header is left at
@@ -1462,4 +1464,181 @@ func (l *linkMemory) reusable(tok []byte) *session {
 		return nil
 	}
 	return l.issued[string(tok)]
+}
+
+// blobMutants break rules of section 11, files: each is caught by the test
+// named as its target.
+func blobMutants() []*mutation {
+	var ms []*mutation
+
+	// Accepts a blob size that is not a padding bucket (it pads it).
+	ms = append(ms, &mutation{name: "blob-size-not-bucket", target: "11.6.1/3",
+		request: func(s *session, p []byte) ([]byte, []byte) {
+			var r wire.BlobCreate
+			if reqType(p) != wire.TypeBlobCreate || wire.Unmarshal(p, &r) != nil {
+				return p, nil
+			}
+			if b := wire.PaddedBlobSize(r.Size); b != 0 && b != r.Size {
+				r.Size = b
+				out, _ := wire.Marshal(&r)
+				return out, nil
+			}
+			return p, nil
+		}})
+
+	// Answers received as the bytes of every part received, gaps
+	// included.
+	sizes, parts := &memo{m: map[string]any{}}, &memo{m: map[string]any{}}
+	ms = append(ms, &mutation{name: "received-counts-gap", target: "11.6/1",
+		response: func(s *session, req, resp []byte) []byte {
+			switch reqType(req) {
+			case wire.TypeBlobCreate:
+				var r wire.BlobCreate
+				var ok wire.BlobCreateOK
+				if wire.Unmarshal(req, &r) == nil && wire.DecodeResponse(resp, &ok) == nil {
+					sizes.set(string(ok.ID), r.Size)
+				}
+			case wire.TypeBlobPut:
+				var r wire.BlobPut
+				var ok wire.BlobPutOK
+				if wire.Unmarshal(req, &r) != nil || wire.DecodeResponse(resp, &ok) != nil {
+					return resp
+				}
+				size, known := sizes.get(string(r.ID)).(uint64)
+				if !known {
+					return resp
+				}
+				got := parts.getOrSet(string(r.ID), &sync.Map{}).(*sync.Map)
+				got.Store(r.Index, true)
+				var n uint64
+				got.Range(func(k, _ any) bool {
+					n += wire.BlobPartLen(size, k.(uint64))
+					return true
+				})
+				return mustPayload(&wire.BlobPutOK{Received: max(n, ok.Received)})
+			}
+			return resp
+		}})
+
+	// Serves a blob whose parts are all there but that was not finished
+	// (it finishes it on the first read).
+	ms = append(ms, &mutation{name: "serves-unfinished", target: "11.7.1/3",
+		response: func(s *session, req, resp []byte) []byte {
+			var r wire.BlobGet
+			if reqType(req) != wire.TypeBlobGet || wire.Unmarshal(req, &r) != nil ||
+				wire.CodeOf(wire.DecodeResponse(resp, &wire.BlobGetOK{})) != wire.CodeUnknownBlob {
+				return resp
+			}
+			f, _ := wire.Marshal(&wire.BlobFinish{Header: wire.Header{Type: wire.TypeBlobFinish}, ID: r.ID})
+			if b, err := s.request(s.down.Context(), f); err != nil || wire.DecodeResponse(b, &wire.BlobFinishOK{}) != nil {
+				return resp
+			}
+			if b, err := s.request(s.down.Context(), req); err == nil {
+				return b
+			}
+			return resp
+		}})
+
+	// Finishes a blob with a part missing.
+	ms = append(ms, &mutation{name: "finish-incomplete", target: "11.6.4/2",
+		response: func(s *session, req, resp []byte) []byte {
+			if reqType(req) != wire.TypeBlobFinish || wire.CodeOf(wire.DecodeResponse(resp, &wire.BlobFinishOK{})) != wire.CodeBlobIncomplete {
+				return resp
+			}
+			return mustPayload(&wire.BlobFinishOK{Expires: uint64(time.Now().Add(30 * 24 * time.Hour).UnixMilli())})
+		}})
+
+	// Answers a read past the end of a blob with no bytes.
+	ms = append(ms, &mutation{name: "get-past-end", target: "11.7.1/2",
+		response: func(s *session, req, resp []byte) []byte {
+			var r wire.BlobGet
+			if reqType(req) != wire.TypeBlobGet || wire.Unmarshal(req, &r) != nil ||
+				wire.CodeOf(wire.DecodeResponse(resp, &wire.BlobGetOK{})) != wire.CodeBadRange {
+				return resp
+			}
+			return mustPayload(&wire.BlobGetOK{Data: []byte{}, Size: r.Offset})
+		}})
+
+	// Serves fed-blob-get before fed-hello.
+	ms = append(ms, &mutation{name: "blob-before-hello", target: "11.7.2/2",
+		fedConnect: func(s *session) {
+			f, _ := wire.Marshal(&wire.FedHello{Header: wire.Header{Type: wire.TypeFedHello}, Domain: peerDomain})
+			if _, err := s.request(s.down.Context(), f); err == nil {
+				s.mu.Lock()
+				s.hello = true
+				s.mu.Unlock()
+			}
+		},
+		request: func(s *session, p []byte) ([]byte, []byte) {
+			if s.fed && reqType(p) == wire.TypeFedHello {
+				return nil, mustPayload(&wire.FedHelloOK{Domain: "a.test"})
+			}
+			return p, nil
+		}})
+
+	// Serves a blob only to the account that uploaded it.
+	owners := &memo{m: map[string]any{}}
+	ms = append(ms, &mutation{name: "owner-only-reads", target: "11.7.1/4",
+		response: func(s *session, req, resp []byte) []byte {
+			switch reqType(req) {
+			case wire.TypeBlobCreate:
+				var ok wire.BlobCreateOK
+				if wire.DecodeResponse(resp, &ok) == nil {
+					owners.set(string(ok.ID), s.addr())
+				}
+			case wire.TypeBlobGet:
+				var r wire.BlobGet
+				if wire.Unmarshal(req, &r) == nil {
+					if o, _ := owners.get(string(r.ID)).(string); o != "" && o != s.addr() {
+						return errorPayload(wire.CodeUnknownBlob)
+					}
+				}
+			}
+			return resp
+		}})
+
+	// Moves the expiry of a finished blob at every blob-finish.
+	ms = append(ms, &mutation{name: "finish-moves-expiry", target: "11.6.4/3",
+		response: func(s *session, req, resp []byte) []byte {
+			var ok wire.BlobFinishOK
+			if reqType(req) != wire.TypeBlobFinish || wire.DecodeResponse(resp, &ok) != nil {
+				return resp
+			}
+			return mustPayload(&wire.BlobFinishOK{Expires: uint64(time.Now().Add(30 * 24 * time.Hour).UnixMilli())})
+		}})
+
+	// Answers unavailable whenever the peer answered a blob-get with an
+	// error, instead of passing the peer's error on.
+	ms = append(ms, &mutation{name: "remote-error-swallowed", target: "11.7.1/7",
+		response: func(s *session, req, resp []byte) []byte {
+			var r wire.BlobGet
+			if reqType(req) != wire.TypeBlobGet || wire.Unmarshal(req, &r) != nil || r.Domain != peerDomain {
+				return resp
+			}
+			if c := wire.CodeOf(wire.DecodeResponse(resp, &wire.BlobGetOK{})); c != wire.CodeOK && c != wire.CodeUnavailable {
+				p, _ := wire.ReadFrame(bytes.NewReader(wire.EncodeError(&wire.Error{Code: wire.CodeUnavailable, Message: "mutant", RetryAfter: time.Minute})), wire.MaxFrame)
+				return p
+			}
+			return resp
+		}})
+
+	// Ignores the quota, and the limit of unfinished uploads: a refused
+	// blob-create of a valid size is answered with a made-up blob.
+	for _, f := range []struct {
+		name, target string
+		code         wire.Code
+	}{{"quota-ignored", "11.6.1/4", wire.CodeQuotaExceeded}, {"unfinished-limit-ignored", "11.6.1/5", wire.CodeLimitExceeded}} {
+		ms = append(ms, &mutation{name: f.name, target: f.target,
+			response: func(s *session, req, resp []byte) []byte {
+				var r wire.BlobCreate
+				if reqType(req) != wire.TypeBlobCreate || wire.Unmarshal(req, &r) != nil || wire.PaddedBlobSize(r.Size) != r.Size ||
+					wire.CodeOf(wire.DecodeResponse(resp, &wire.BlobCreateOK{})) != f.code {
+					return resp
+				}
+				id := make([]byte, wire.BlobIDLen)
+				rand.Read(id)
+				return mustPayload(&wire.BlobCreateOK{ID: id, Expires: uint64(time.Now().Add(24 * time.Hour).UnixMilli())})
+			}})
+	}
+	return ms
 }

@@ -37,10 +37,12 @@ type peer struct {
 	unreachable bool
 	conns       []*quic.Conn
 	// behaviour, set by tests that hold env.peerMu
-	helloDomain string                        // answer fed-hello-ok with; "": the peer's domain
-	cert        *tls.Certificate              // present instead of the peer's certificate (its handshakes are "badcert" events)
-	onRelay     func(r *wire.Relay) []byte    // nil: every envelope 0
-	onLookup    func(req wire.Request) []byte // nil: the default answers
+	helloDomain string                          // answer fed-hello-ok with; "": the peer's domain
+	cert        *tls.Certificate                // present instead of the peer's certificate (its handshakes are "badcert" events)
+	onRelay     func(r *wire.Relay) []byte      // nil: every envelope 0
+	onLookup    func(req wire.Request) []byte   // nil: the default answers
+	blobs       map[string][]byte               // the peer's finished blobs, by identifier, for fed-blob-get
+	onBlobGet   func(r *wire.FedBlobGet) []byte // nil: answered from blobs
 }
 
 // peerEvent is something the peer saw.
@@ -211,7 +213,9 @@ func (p *peer) behave(f func(p *peer)) {
 
 func (p *peer) reset() {
 	p.setUnreachable(false)
-	p.behave(func(p *peer) { p.helloDomain, p.onRelay, p.onLookup, p.cert = "", nil, nil, nil })
+	p.behave(func(p *peer) {
+		p.helloDomain, p.onRelay, p.onLookup, p.cert, p.blobs, p.onBlobGet = "", nil, nil, nil, nil, nil
+	})
 }
 
 func (p *peer) accept(ctx context.Context) {
@@ -249,7 +253,7 @@ func (p *peer) answer(qc *quic.Conn, b []byte) []byte {
 		return wire.EncodeError(err)
 	}
 	p.mu.Lock()
-	hello, onRelay, onLookup := p.helloDomain, p.onRelay, p.onLookup
+	hello, onRelay, onLookup, onBlobGet := p.helloDomain, p.onRelay, p.onLookup, p.onBlobGet
 	p.mu.Unlock()
 	var f []byte
 	switch r := req.(type) {
@@ -266,6 +270,11 @@ func (p *peer) answer(qc *quic.Conn, b []byte) []byte {
 	case *wire.ServerInfo:
 		f, err = wire.EncodeSuccess(&wire.ServerInfoOK{Domain: p.c.Domain, CertKey: p.certKey.Public().(ed25519.PublicKey),
 			Registration: wire.RegistrationClosed, Limits: p.e.info.Limits})
+	case *wire.FedBlobGet:
+		if onBlobGet != nil {
+			return onBlobGet(r)
+		}
+		return p.blobGet(r)
 	default:
 		if onLookup != nil {
 			return onLookup(req)
@@ -279,6 +288,26 @@ func (p *peer) answer(qc *quic.Conn, b []byte) []byte {
 			return wire.EncodeError(wire.Errorf(wire.CodeUnknownRequest, "%T", req))
 		}
 	}
+	if err != nil {
+		return wire.EncodeError(err)
+	}
+	return f
+}
+
+// blobGet answers fed-blob-get from the peer's blobs as section 11 says a
+// server answers blob-get.
+func (p *peer) blobGet(r *wire.FedBlobGet) []byte {
+	p.mu.Lock()
+	b, ok := p.blobs[string(r.ID)]
+	p.mu.Unlock()
+	switch {
+	case !ok:
+		return wire.EncodeError(wire.Errorf(wire.CodeUnknownBlob, "no such blob"))
+	case r.Offset >= uint64(len(b)):
+		return wire.EncodeError(wire.Errorf(wire.CodeBadRange, "offset %d of a blob of %d bytes", r.Offset, len(b)))
+	}
+	end := min(r.Offset+r.Length, uint64(len(b)))
+	f, err := wire.EncodeSuccess(&wire.BlobGetOK{Data: b[r.Offset:end], Size: uint64(len(b))})
 	if err != nil {
 		return wire.EncodeError(err)
 	}

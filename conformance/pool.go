@@ -34,6 +34,13 @@ type account struct {
 	// withDevices); spent: a test spent the account's request budget.
 	extra []linked
 	spent bool
+	// blobBytes is the size of every blob the suite created for the
+	// account (they count toward its blob quota; section 11 has no
+	// request that deletes one), unfinished how many of them it left
+	// unfinished, and quotaFull: a test filled the account's blob quota.
+	blobBytes  uint64
+	unfinished int
+	quotaFull  bool
 }
 
 // linked is a linked device of a pool account.
@@ -49,6 +56,9 @@ func (a *account) as(l linked) *account {
 
 // unspent selects accounts whose request budget no test spent.
 func unspent(a *account) bool { return !a.spent }
+
+// blobRoom selects accounts whose blob quota no test filled.
+func blobRoom(a *account) bool { return !a.quotaFull }
 
 // oneDevice selects accounts with only their first device.
 func oneDevice(a *account) bool { return len(a.extra) == 0 }

@@ -177,6 +177,7 @@ type env struct {
 	c      Config
 	tls    *tls.Config
 	info   *wire.ServerInfoOK
+	limits map[uint64]uint64 // server-info key 4, by key, as announced
 	pool   *pool
 	peer   *peer
 	peerMu sync.Mutex // held by tests that use the peer's listening side
@@ -196,8 +197,18 @@ func newEnv(ctx context.Context, c Config) (*env, error) {
 		return nil, fmt.Errorf("conformance: cannot reach %s: %w", c.Server, err)
 	}
 	var info wire.ServerInfoOK
-	err = conn.request(ictx, &wire.ServerInfo{}, &info)
+	f, err := wire.EncodeRequest(&wire.ServerInfo{})
+	if err != nil {
+		return nil, err
+	}
+	p, err := conn.roundTrip(ictx, f)
 	conn.close()
+	if err == nil {
+		err = wire.DecodeResponse(p, &info)
+	}
+	if err == nil {
+		err = e.readLimits(p)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("conformance: server-info: %w", err)
 	}
@@ -217,6 +228,26 @@ func (e *env) close() {
 	if e.peer != nil {
 		e.peer.close()
 	}
+}
+
+// readLimits keeps the limits of the server-info response payload p by
+// key, so that tests read keys the wire package may not name.
+func (e *env) readLimits(p []byte) error {
+	var m struct {
+		Limits map[uint64]uint64 `cbor:"4,keyasint"`
+	}
+	if err := decodeLoose(p, &m); err != nil {
+		return fmt.Errorf("limits: %w", err)
+	}
+	e.limits = m.Limits
+	return nil
+}
+
+// limit returns the limit that server-info announces under key, and
+// whether it announces one (a value of 0 is none).
+func (e *env) limit(key uint64) (uint64, bool) {
+	v := e.limits[key]
+	return v, v != 0
 }
 
 // missing returns why needs cannot be met, or "".

@@ -84,6 +84,9 @@ var framingTests = []*Test{
 	{ID: "3.3.1/5", Level: MUST, Summary: "on an authenticated connection, a register or authenticate that fails step 4 gets that failure, not already_authenticated",
 		Cite: "A server MUST check a request in this order and answer with the first failure",
 		run:  test3_3_1_5_SyntaxBeforeAuthenticationState},
+	{ID: "3.3.1/6", Level: MUST, Summary: "blob requests outside their CDDL bounds (size 0, part or range of 0 or over 512 KiB, identifier not 16 bytes) are malformed",
+		Cite: "The map is valid for the request's CDDL rule, else malformed",
+		run:  test3_3_1_6_BlobCDDLBounds},
 }
 
 // test3_1_1_ZeroLength checks 3.1/1: a zero length is malformed.
@@ -211,6 +214,11 @@ func test3_3_1_1_UnauthenticatedRequests(t *T) {
 		&wire.GetDomainKey{Domain: t.env.c.Domain},
 		&wire.CreateLink{},
 		&wire.RemoveDevice{Device: 1},
+		&wire.BlobCreate{Size: wire.MinBlobSize},
+		&wire.BlobPut{ID: randomID(), Index: 0, Data: make([]byte, wire.MinBlobSize)},
+		&wire.BlobStatus{ID: randomID()},
+		&wire.BlobFinish{ID: randomID()},
+		&wire.BlobGet{Domain: t.env.c.Domain, ID: randomID(), Offset: 0, Length: 1},
 	}
 	for _, r := range reqs {
 		t.expectErr(c, r, wire.CodeUnauthenticated)
@@ -220,6 +228,29 @@ func test3_3_1_1_UnauthenticatedRequests(t *T) {
 // test3_3_1_2_CDDLBeforeAuthentication checks 3.3.1/2: a CDDL failure is reported before the authentication state.
 func test3_3_1_2_CDDLBeforeAuthentication(t *T) {
 	t.expectRaw(t.dial(), frameOf(hx("a2 00 07 01 80")), wire.CodeLimitExceeded)
+}
+
+// test3_3_1_6_BlobCDDLBounds checks 3.3.1/6: blob requests outside their CDDL bounds (size 0, part or range of 0 or over 512 KiB, identifier not 16 bytes) are malformed.
+func test3_3_1_6_BlobCDDLBounds(t *T) {
+	c := t.connect(t.account())
+	id, short := randomID(), randomID()[:15]
+	dom := t.env.c.Domain
+	for _, m := range []map[uint64]any{
+		{0: uint64(wire.TypeBlobCreate), 1: uint64(0)},
+		{0: uint64(wire.TypeBlobPut), 1: id, 2: uint64(0), 3: []byte{}},
+		{0: uint64(wire.TypeBlobPut), 1: id, 2: uint64(0), 3: make([]byte, wire.BlobPartSize+1)},
+		{0: uint64(wire.TypeBlobPut), 1: short, 2: uint64(0), 3: make([]byte, wire.MinBlobSize)},
+		{0: uint64(wire.TypeBlobStatus), 1: short},
+		{0: uint64(wire.TypeBlobFinish), 1: append(id, 0)},
+		{0: uint64(wire.TypeBlobGet), 1: dom, 2: id, 3: uint64(0), 4: uint64(0)},
+		{0: uint64(wire.TypeBlobGet), 1: dom, 2: id, 3: uint64(0), 4: uint64(wire.BlobPartSize + 1)},
+		{0: uint64(wire.TypeBlobGet), 1: dom, 2: id, 3: uint64(0), 4: uint64(1<<64 - 1)},
+		{0: uint64(wire.TypeBlobGet), 1: "NOT A DOMAIN", 2: short, 3: uint64(0), 4: uint64(1)}, // the CDDL before the domain
+	} {
+		raw, err := wire.Marshal(m)
+		t.must(err, "encode")
+		t.expectRaw(c, frameOf(raw), wire.CodeMalformed)
+	}
 }
 
 // test3_3_1_3_RegisterWhenAuthenticated checks 3.3.1/3: register on an authenticated connection is already_authenticated.
