@@ -2,9 +2,11 @@ package client
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +19,10 @@ import (
 )
 
 // partialSuffix ends the name of the temporary file of a download.
-const partialSuffix = ".xchat-download"
+const (
+	partialPrefix = ".xchat-"
+	partialSuffix = ".download"
+)
 
 // checkpointParts is how many parts a download writes between two
 // records of its progress in the profile.
@@ -38,8 +43,9 @@ type DownloadOptions struct {
 // returns the path written and the plaintext bytes an earlier, interrupted
 // run had kept, from which this one continued.
 //
-// The plaintext goes to a temporary file next to the output (".NAME.xchat-
-// download"), renamed to the output only once the whole blob verified.
+// The plaintext goes to a temporary file next to the output, named after
+// the file's identifier (".xchat-ID.download", whatever the file's name),
+// renamed to the output only once the whole blob verified.
 // When the download is interrupted, the verified part stays there and
 // DownloadFile with the same id and output continues from its end. An
 // output that exists gives ErrFileExists; a blob that is not the
@@ -60,9 +66,9 @@ func (cl *Client) DownloadFile(ctx context.Context, id string, o DownloadOptions
 		return "", 0, err
 	}
 	if f.DownloadOut != "" && f.DownloadOut != out {
-		os.Remove(partialPath(f.DownloadOut)) // an earlier download elsewhere
+		os.Remove(partialPath(f.DownloadOut, f.ID)) // an earlier download elsewhere
 	}
-	d := &download{cl: cl, ref: f.Ref, out: out, tmpPath: partialPath(out), progress: o.Progress}
+	d := &download{cl: cl, ref: f.Ref, out: out, tmpPath: partialPath(out, f.ID), progress: o.Progress}
 	n, err := d.open(f)
 	if err != nil {
 		return "", 0, err
@@ -97,7 +103,7 @@ func (cl *Client) DownloadFile(ctx context.Context, id string, o DownloadOptions
 	if err := place(d.tmpPath, out); err != nil {
 		return "", n, err
 	}
-	err = cl.p.update(context.WithoutCancel(ctx), func(tx *profile.Tx) error { return tx.SetDownloaded(f.Ref.BlobID, out) })
+	err = cl.p.update(context.WithoutCancel(ctx), func(tx *profile.Tx) error { return tx.SetDownloaded(fileID(&f.Ref), out) })
 	if err != nil {
 		return "", n, err
 	}
@@ -122,7 +128,13 @@ func downloadPath(out, name string) (string, error) {
 // characters that change how a name displays (format characters such as
 // U+202E, line and paragraph separators) replaced by "_"
 // (spec/11-files.md section 11.5).
+// A name that looks like a temporary download file gets a "_" in front,
+// so that no sender can name a file after another download's temporary
+// file.
 func savedName(name string) string {
+	if strings.HasPrefix(name, partialPrefix) {
+		name = "_" + name
+	}
 	return strings.Map(func(r rune) rune {
 		if unicode.In(r, unicode.Cf, unicode.Cc, unicode.Zl, unicode.Zp) {
 			return '_'
@@ -131,9 +143,11 @@ func savedName(name string) string {
 	}, name)
 }
 
-// partialPath returns the temporary file of a download to out.
-func partialPath(out string) string {
-	return filepath.Join(filepath.Dir(out), "."+filepath.Base(out)+partialSuffix)
+// partialPath returns the temporary file of the download of file id to
+// out: named after the file, not after out, so that it never collides
+// with another file's download or with a saved file, and stays short.
+func partialPath(out string, id []byte) string {
+	return filepath.Join(filepath.Dir(out), partialPrefix+hex.EncodeToString(id)+partialSuffix)
 }
 
 // place moves a complete download to its output path, never replacing a
@@ -168,7 +182,7 @@ type download struct {
 // open opens the temporary file, keeping the verified plaintext an
 // earlier run to the same output recorded, and returns its length.
 func (d *download) open(f *profile.File) (int64, error) {
-	if f.DownloadOut == d.out && f.DownloadDone > 0 {
+	if fi, err := os.Lstat(d.tmpPath); f.DownloadOut == d.out && f.DownloadDone > 0 && err == nil && fi.Mode().IsRegular() {
 		tmp, err := os.OpenFile(d.tmpPath, os.O_RDWR, 0)
 		if err == nil {
 			fi, err := tmp.Stat()
@@ -179,7 +193,12 @@ func (d *download) open(f *profile.File) (int64, error) {
 			tmp.Close()
 		}
 	}
-	tmp, err := os.OpenFile(d.tmpPath, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	// What is at the path is this file's own earlier temporary file (or
+	// something in its way): removed, then created anew, never followed.
+	if err := os.Remove(d.tmpPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return 0, err
+	}
+	tmp, err := os.OpenFile(d.tmpPath, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return 0, err
 	}
@@ -192,9 +211,9 @@ func (d *download) open(f *profile.File) (int64, error) {
 func (d *download) save(ctx context.Context, n int64) error {
 	return d.cl.p.update(ctx, func(tx *profile.Tx) error {
 		if n < 0 {
-			return tx.SetDownloadProgress(d.ref.BlobID, "", 0)
+			return tx.SetDownloadProgress(fileID(&d.ref), "", 0)
 		}
-		return tx.SetDownloadProgress(d.ref.BlobID, d.out, n)
+		return tx.SetDownloadProgress(fileID(&d.ref), d.out, n)
 	})
 }
 

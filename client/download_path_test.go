@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/xchat-im/xchat/spec/wire"
 )
 
 // The output of a download: the file's name in the current directory or
@@ -32,7 +34,10 @@ func TestDownloadPath(t *testing.T) {
 			}
 		}
 	}
-	if got := partialPath(filepath.Join(dir, "b.bin")); got != filepath.Join(dir, ".b.bin.xchat-download") {
+	// The temporary file is named after the file, not its name: two
+	// files of one name do not share it, and a long name fits.
+	id := []byte{0xab, 0xcd}
+	if got := partialPath(filepath.Join(dir, "b.bin"), id); got != filepath.Join(dir, ".xchat-abcd.download") {
 		t.Errorf("partial path %q", got)
 	}
 }
@@ -43,6 +48,7 @@ func TestSavedName(t *testing.T) {
 	for in, want := range map[string]string{
 		"photo.jpg":            "photo.jpg",
 		"invoice\u202egpj.exe": "invoice_gpj.exe",
+		".xchat-abcd.download": "_.xchat-abcd.download",
 		"a\u2028b\u2029c":      "a_b_c",
 		"zero\u200bwidth":      "zero_width",
 		"ünïcödé 文件.txt":       "ünïcödé 文件.txt",
@@ -76,5 +82,29 @@ func TestMediaType(t *testing.T) {
 		if got, err := mediaType(bad, "x"); err == nil {
 			t.Errorf("mediaType(%q) = %q", bad, got)
 		}
+	}
+}
+
+// A file's identifier covers the whole reference: another key, hash or
+// domain with the same blob identifier is another file.
+func TestFileIDCoversTheReference(t *testing.T) {
+	ref := wire.FileRef{Domain: "a.test", BlobID: make([]byte, 16), Key: make([]byte, 32), Hash: make([]byte, 32)}
+	id := FileID(&ref)
+	if len(id) != 32 || FileID(&ref) != id {
+		t.Fatalf("FileID = %q", id)
+	}
+	for name, change := range map[string]func(r *wire.FileRef){
+		"key":    func(r *wire.FileRef) { r.Key = append([]byte{1}, r.Key[1:]...) },
+		"hash":   func(r *wire.FileRef) { r.Hash = append([]byte{1}, r.Hash[1:]...) },
+		"domain": func(r *wire.FileRef) { r.Domain = "b.test" },
+	} {
+		other := ref
+		change(&other)
+		if FileID(&other) == id {
+			t.Errorf("another %s, the same identifier", name)
+		}
+	}
+	if _, err := ParseFileID(id); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -63,17 +64,35 @@ type File struct {
 	Partial int64
 }
 
+// FileID returns the identifier of the file a reference names, as File.ID
+// prints it: the first 16 bytes of a SHA-256 over the whole reference
+// (domain, blob identifier, key and hash), in hexadecimal. A reference
+// that reuses another's blob identifier with another key, hash or domain
+// (anyone can write one) is another file, so it cannot stand in for it.
+func FileID(ref *wire.FileRef) string { return hex.EncodeToString(fileID(ref)) }
+
+func fileID(ref *wire.FileRef) []byte {
+	h := sha256.New()
+	h.Write([]byte("xchat/1 file-id\x00"))
+	h.Write([]byte(ref.Domain))
+	h.Write([]byte{0})
+	h.Write(ref.BlobID)
+	h.Write(ref.Key)
+	h.Write(ref.Hash)
+	return h.Sum(nil)[:16]
+}
+
 // ParseFileID decodes a file identifier as File.ID prints it.
 func ParseFileID(s string) ([]byte, error) {
 	id, err := hex.DecodeString(s)
-	if err != nil || len(id) != wire.BlobIDLen {
+	if err != nil || len(id) != 16 {
 		return nil, fmt.Errorf("%q is not a file identifier (32 hexadecimal digits)", s)
 	}
 	return id, nil
 }
 
 func fileFromRow(r *profile.File) File {
-	return File{ID: hex.EncodeToString(r.Ref.BlobID), Ref: r.Ref, Caption: r.Caption, From: r.Sender, Group: r.Group,
+	return File{ID: hex.EncodeToString(r.ID), Ref: r.Ref, Caption: r.Caption, From: r.Sender, Group: r.Group,
 		GroupName: r.GroupName, Direct: r.GroupKind == wire.GroupKindDirect, SentAt: r.SentAt, ReceivedAt: r.ReceivedAt,
 		MessageID: r.MessageID, Outgoing: r.Outgoing, Path: r.Path, Partial: r.DownloadDone}
 }
@@ -106,13 +125,13 @@ func (p *Profile) File(ctx context.Context, id string) (*File, error) {
 }
 
 func (p *Profile) fileRow(ctx context.Context, id string) (*profile.File, error) {
-	blobID, err := ParseFileID(id)
+	fid, err := ParseFileID(id)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnknownFile, err)
 	}
 	var r *profile.File
 	err = p.view(ctx, func(tx *profile.Tx) (err error) {
-		r, err = tx.File(blobID)
+		r, err = tx.File(fid)
 		return err
 	})
 	if errors.Is(err, profile.ErrNotFound) {
@@ -132,7 +151,7 @@ func storeFile(tx *profile.Tx, m *Message, outgoing bool) error {
 	if m.File == nil {
 		return nil
 	}
-	_, err := tx.InsertFile(&profile.File{Ref: *m.File, Caption: m.Text, Sender: m.From, Group: m.Group,
+	_, err := tx.InsertFile(&profile.File{ID: fileID(m.File), Ref: *m.File, Caption: m.Text, Sender: m.From, Group: m.Group,
 		MessageID: m.MessageID, SentAt: m.SentAt, ReceivedAt: m.ReceivedAt, Outgoing: outgoing})
 	return err
 }

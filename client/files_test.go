@@ -235,7 +235,7 @@ func TestSendGroupFile(t *testing.T) {
 	}
 	for _, u := range []*user{bob, carol} {
 		m := u.fileMessage()
-		if !bytes.Equal(m.Group, id) || m.GroupName != "trio" || m.Text != "" || hex.EncodeToString(m.File.BlobID) != sent.ID {
+		if !bytes.Equal(m.Group, id) || m.GroupName != "trio" || m.Text != "" || client.FileID(m.File) != sent.ID {
 			t.Fatalf("message %+v", m)
 		}
 		out := filepath.Join(t.TempDir(), "mine.jpg")
@@ -281,7 +281,7 @@ func TestUploadResumes(t *testing.T) {
 	}
 	t.Logf("resumed at %d of %d blob bytes", first.Resumed, first.Total)
 	m := bob.fileMessage()
-	if hex.EncodeToString(m.File.BlobID) != sent.ID {
+	if client.FileID(m.File) != sent.ID {
 		t.Fatalf("message %+v, sent %+v", m, sent)
 	}
 	out := filepath.Join(t.TempDir(), "v.bin")

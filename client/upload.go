@@ -196,11 +196,13 @@ func (cl *Client) sendFile(ctx context.Context, target string, group []byte, src
 		// The upload is done in the transaction that queues its message:
 		// after a crash there is either the upload to resume or the
 		// message in the outbox, never both, never neither.
-		if err := tx.DeleteUpload(up.ID); err != nil {
+		if err := tx.DeleteUpload(up.ID); errors.Is(err, profile.ErrNotFound) {
+			return fmt.Errorf("%s was sent meanwhile by another xchat run on this profile: %w", o.Path, err)
+		} else if err != nil {
 			return err
 		}
 		now := time.Now()
-		f := &profile.File{Ref: ref, Caption: o.Caption, Sender: cl.id.Address, Group: group, MessageID: msgID,
+		f := &profile.File{ID: fileID(&ref), Ref: ref, Caption: o.Caption, Sender: cl.id.Address, Group: group, MessageID: msgID,
 			SentAt: time.UnixMilli(int64(c.SentAt)), ReceivedAt: now, Outgoing: true}
 		if _, err := tx.InsertFile(f); err != nil {
 			return err
@@ -243,7 +245,7 @@ func (cl *Client) resumableUpload(ctx context.Context, src *source, target strin
 		return nil, fmt.Errorf("upload status: %w", err)
 	}
 	if gone {
-		return nil, cl.p.update(ctx, func(tx *profile.Tx) error { return tx.DeleteUpload(up.ID) })
+		return nil, cl.p.update(ctx, func(tx *profile.Tx) error { return ignoreNotFound(tx.DeleteUpload(up.ID)) })
 	}
 	return up, nil
 }
@@ -335,7 +337,7 @@ func (cl *Client) uploadOnce(ctx context.Context, up *profile.Upload, f *os.File
 	// Parts of two versions would make a blob that fails every
 	// recipient's check (spec/11-files.md section 11.6.5).
 	if fi, err := f.Stat(); err != nil || fi.Size() != up.Size || fi.ModTime().UnixNano() != up.ModTime {
-		if err := cl.p.update(ctx, func(tx *profile.Tx) error { return tx.DeleteUpload(up.ID) }); err != nil {
+		if err := cl.p.update(ctx, func(tx *profile.Tx) error { return ignoreNotFound(tx.DeleteUpload(up.ID)) }); err != nil {
 			return nil, err
 		}
 		return nil, fmt.Errorf("%s changed while it was sent: send it again", up.Path)
@@ -456,4 +458,12 @@ func (cl *Client) putParts(parent context.Context, up *profile.Upload, blob io.R
 		return err // what failed on the way was cancelled
 	}
 	return firstErr
+}
+
+// ignoreNotFound returns err, or nil when it is profile.ErrNotFound.
+func ignoreNotFound(err error) error {
+	if errors.Is(err, profile.ErrNotFound) {
+		return nil
+	}
+	return err
 }

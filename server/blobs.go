@@ -162,11 +162,16 @@ func (c *conn) blobFinish(ctx context.Context, me store.Mailbox, r *wire.BlobFin
 // blob's domain over federation (fed-blob-get), passing its answer on. The
 // response's bytes are held in the frame budgets until it is written.
 func (c *conn) blobGet(ctx context.Context, h *responseHold, r *wire.BlobGet) ([]byte, error) {
-	if err := c.holdResponse(ctx, h, int64(r.Length)+blobResponseOverhead); err != nil {
-		return nil, err
-	}
 	if r.Domain == c.s.cfg.Domain {
+		if err := c.holdResponse(ctx, h, int64(r.Length)+blobResponseOverhead); err != nil {
+			return nil, err
+		}
 		return c.s.ReadBlob(ctx, r.ID, r.Offset, r.Length)
+	}
+	// The other domain's answer is read whole, up to a frame, whatever
+	// the length asked: that is what is held.
+	if err := c.holdResponse(ctx, h, wire.MaxFrame); err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, remoteBlobDeadline)
 	defer cancel()
@@ -188,14 +193,23 @@ func (s *Server) ReadBlob(ctx context.Context, id []byte, off, length uint64) ([
 	}
 	// An offset past every blob's end stays past it as an int64.
 	off = min(off, wire.MaxBlobSize)
-	buf := s.partBuffers.Get().(*[]byte)
-	defer s.partBuffers.Put(buf)
-	n, size, err := s.cfg.Store.ReadBlob(ctx, blobID(id), int64(off), (*buf)[:length], s.now())
+	// A whole part reads into a pooled buffer; a shorter range into one of
+	// its own size, so that what a request holds follows the length it
+	// asked for (and was charged to the frame budgets).
+	var p []byte
+	if length == wire.BlobPartSize {
+		buf := s.partBuffers.Get().(*[]byte)
+		defer s.partBuffers.Put(buf)
+		p = *buf
+	} else {
+		p = make([]byte, length)
+	}
+	n, size, err := s.cfg.Store.ReadBlob(ctx, blobID(id), int64(off), p[:length], s.now())
 	if err != nil {
 		return nil, blobError("read blob", err)
 	}
 	// The response is a copy: the buffer goes back to the pool.
-	return wire.EncodeSuccess(&wire.BlobGetOK{Data: (*buf)[:n], Size: uint64(size)})
+	return wire.EncodeSuccess(&wire.BlobGetOK{Data: p[:n], Size: uint64(size)})
 }
 
 // newPartBuffer makes a buffer of one part for Server.partBuffers, which

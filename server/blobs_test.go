@@ -156,7 +156,7 @@ func TestBlobUploadFinishGet(t *testing.T) {
 	if wire.BlobParts(size) != 3 {
 		t.Fatalf("blob of %d bytes has %d parts, want 3", size, wire.BlobParts(size))
 	}
-	before := time.Now()
+	before := time.Now().Truncate(time.Millisecond) // expiries are Unix milliseconds
 	var created wire.BlobCreateOK
 	if err := alice.do(&wire.BlobCreate{Size: size}, &created); err != nil {
 		t.Fatal(err)

@@ -247,10 +247,12 @@ func New(cfg Config) (*Server, error) {
 // received unread, and they count against the connection's window; so
 // that the requests admitted can always finish arriving, the connection's
 // window holds every stream's initial window and a whole frame more. It is
-// also what a peer can make the connection buffer, about quic-go's
-// default. A stream's window grows from its initial size while it is read.
+// also what a peer can make the connection buffer from the start (5.2 MiB;
+// quic-go's default connection window grows to 15 MiB), which is why a
+// stream starts small: its window grows from its initial size while it is
+// read.
 const (
-	streamWindow     = 128 << 10
+	streamWindow     = 32 << 10
 	connectionWindow = wire.MaxConcurrentStreams*streamWindow + 2*wire.MaxFrame
 )
 

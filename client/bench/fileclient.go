@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	crand "crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -133,7 +132,7 @@ func (m *libraryMember) receive(ctx context.Context) {
 				return
 			}
 			m.mu.Lock()
-			m.refs[hex.EncodeToString(msg.File.BlobID)] = *msg.File
+			m.refs[client.FileID(msg.File)] = *msg.File
 			m.mu.Unlock()
 			select {
 			case m.got <- struct{}{}:
@@ -220,7 +219,7 @@ func (d *libraryDriver) download(ctx context.Context, f *fileHandle, federated b
 	if federated {
 		m = d.members[1]
 	}
-	id := hex.EncodeToString(f.ref.BlobID)
+	id := client.FileID(&f.ref)
 	if err := m.waitRef(ctx, id); err != nil {
 		return 0, err
 	}

@@ -230,7 +230,7 @@ func fileOf(m *client.Message) *jsonFile {
 	if m.File == nil {
 		return nil
 	}
-	return &jsonFile{ID: hex.EncodeToString(m.File.BlobID), Name: m.File.Name, Size: m.File.Size, MediaType: m.File.MediaType, Caption: m.Text}
+	return &jsonFile{ID: client.FileID(m.File), Name: m.File.Name, Size: m.File.Size, MediaType: m.File.MediaType, Caption: m.Text}
 }
 
 // fileLine is what plain recv prints for a file message after the sender.
@@ -240,8 +240,8 @@ func fileLine(m *client.Message) string {
 	if m.Text != "" {
 		caption = " " + m.Text
 	}
-	return fmt.Sprintf("[file] %s (%s, %s)%s; download: xchat file get %x", shownName(f.Name), progress.Bytes(int64(f.Size)),
-		shownName(f.MediaType), caption, f.BlobID)
+	return fmt.Sprintf("[file] %s (%s, %s)%s; download: xchat file get %s", shownName(f.Name), progress.Bytes(int64(f.Size)),
+		shownName(f.MediaType), caption, client.FileID(f))
 }
 
 func (a *app) fileCmd() *cobra.Command {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -20,6 +21,7 @@ import (
 	"github.com/xchat-im/xchat/client/filecrypt"
 	"github.com/xchat-im/xchat/cmd/internal/clierr"
 	"github.com/xchat-im/xchat/cmd/internal/clitest"
+	"github.com/xchat-im/xchat/spec/wire"
 )
 
 // The binaries of these tests: xchat and xchatd built with go build, as a
@@ -308,7 +310,22 @@ func TestFileTransferResumes(t *testing.T) {
 	writeRandom(t, filepath.Join(f.dir, "small.bin"), 300<<10, 2)
 	f.run(t, f.xchat, "--profile", "alice", "send", "--file", "small.bin", "bob@b.test")
 	small := f.recvFile(t, "bob")
-	blob := filepath.Join(f.data["a.test"], "blobs", small.ID[:2], small.ID)
+	// The file's identifier is not the blob's: the blob is the one file
+	// of its padded size under blobs/.
+	var blob string
+	blobSize := int64(wire.PaddedBlobSize(wire.EncryptedFileSize(300 << 10)))
+	err := filepath.WalkDir(filepath.Join(f.data["a.test"], "blobs"), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		if fi, err := d.Info(); err == nil && fi.Size() == blobSize {
+			blob = path
+		}
+		return nil
+	})
+	if err != nil || blob == "" {
+		t.Fatalf("no blob of %d bytes under a.test's data directory: %v", blobSize, err)
+	}
 	b, err := os.ReadFile(blob)
 	if err != nil {
 		t.Fatalf("the blob of the small file: %v", err)

@@ -10,6 +10,10 @@ import (
 // File is a file shared in one of the profile's conversations
 // (spec/11-files.md), sent or received, with the state of its download.
 type File struct {
+	// ID identifies the file among the profile's: a digest of the whole
+	// reference (computed by package client), so that two references that
+	// share a blob identifier but differ in anything else are two files.
+	ID        []byte
 	Ref       wire.FileRef
 	Caption   string
 	Sender    string
@@ -33,7 +37,7 @@ type File struct {
 	GroupKind int
 }
 
-const fileColumns = `f.blob_id, f.domain, f.file_key, f.blob_hash, f.size, f.media_type, f.name, f.caption, f.sender,
+const fileColumns = `f.file_id, f.blob_id, f.domain, f.file_key, f.blob_hash, f.size, f.media_type, f.name, f.caption, f.sender,
 	f.group_id, f.msg_id, f.sent_at_ms, f.received_at_ms, f.outgoing, f.path, f.download_out, f.download_done, coalesce(g.name, ''), coalesce(g.kind, 0)`
 
 func scanFile(rows *sql.Rows) (*File, error) {
@@ -41,7 +45,7 @@ func scanFile(rows *sql.Rows) (*File, error) {
 	var msgID []byte
 	var sent, recv int64
 	var out int
-	if err := rows.Scan(&f.Ref.BlobID, &f.Ref.Domain, &f.Ref.Key, &f.Ref.Hash, &f.Ref.Size, &f.Ref.MediaType, &f.Ref.Name,
+	if err := rows.Scan(&f.ID, &f.Ref.BlobID, &f.Ref.Domain, &f.Ref.Key, &f.Ref.Hash, &f.Ref.Size, &f.Ref.MediaType, &f.Ref.Name,
 		&f.Caption, &f.Sender, &f.Group, &msgID, &sent, &recv, &out, &f.Path, &f.DownloadOut, &f.DownloadDone, &f.GroupName, &f.GroupKind); err != nil {
 		return nil, err
 	}
@@ -51,13 +55,13 @@ func scanFile(rows *sql.Rows) (*File, error) {
 }
 
 // InsertFile stores a file of a conversation; false when a file with its
-// blob identifier is stored already (the first reference to a blob is
-// kept).
+// identifier f.ID is stored already (the first message with a reference
+// is kept).
 func (t *Tx) InsertFile(f *File) (bool, error) {
-	res, err := t.exec("store file", `INSERT INTO files (blob_id, domain, file_key, blob_hash, size, media_type, name,
+	res, err := t.exec("store file", `INSERT INTO files (file_id, blob_id, domain, file_key, blob_hash, size, media_type, name,
 		caption, sender, group_id, msg_id, sent_at_ms, received_at_ms, outgoing)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (blob_id) DO NOTHING`,
-		f.Ref.BlobID, f.Ref.Domain, f.Ref.Key, f.Ref.Hash, f.Ref.Size, f.Ref.MediaType, f.Ref.Name,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (file_id) DO NOTHING`,
+		f.ID, f.Ref.BlobID, f.Ref.Domain, f.Ref.Key, f.Ref.Hash, f.Ref.Size, f.Ref.MediaType, f.Ref.Name,
 		f.Caption, f.Sender, f.Group, f.MessageID[:], f.SentAt.UnixMilli(), f.ReceivedAt.UnixMilli(), boolInt(f.Outgoing))
 	if err != nil {
 		return false, err
@@ -84,11 +88,11 @@ func (t *Tx) Files() ([]*File, error) {
 	return out, err
 }
 
-// File returns the stored file of a blob.
-func (t *Tx) File(blobID []byte) (*File, error) {
+// File returns the stored file with identifier id.
+func (t *Tx) File(id []byte) (*File, error) {
 	var f *File
 	err := t.list("file", `SELECT `+fileColumns+` FROM files f LEFT JOIN groups g ON g.id = f.group_id
-		WHERE f.blob_id = ?`, []any{blobID}, func(rows *sql.Rows) (err error) {
+		WHERE f.file_id = ?`, []any{id}, func(rows *sql.Rows) (err error) {
 		f, err = scanFile(rows)
 		return err
 	})
@@ -104,15 +108,15 @@ func (t *Tx) File(blobID []byte) (*File, error) {
 // SetDownloadProgress records an unfinished download of a file: its
 // output path and the verified plaintext bytes in its temporary file. An
 // empty out clears it.
-func (t *Tx) SetDownloadProgress(blobID []byte, out string, done int64) error {
-	return t.updateFile("download progress", `UPDATE files SET download_out = ?, download_done = ? WHERE blob_id = ?`,
-		out, done, blobID)
+func (t *Tx) SetDownloadProgress(id []byte, out string, done int64) error {
+	return t.updateFile("download progress", `UPDATE files SET download_out = ?, download_done = ? WHERE file_id = ?`,
+		out, done, id)
 }
 
 // SetDownloaded records where a file was downloaded, and clears its
 // unfinished download.
-func (t *Tx) SetDownloaded(blobID []byte, path string) error {
-	return t.updateFile("downloaded", `UPDATE files SET path = ?, download_out = '', download_done = 0 WHERE blob_id = ?`, path, blobID)
+func (t *Tx) SetDownloaded(id []byte, path string) error {
+	return t.updateFile("downloaded", `UPDATE files SET path = ?, download_out = '', download_done = 0 WHERE file_id = ?`, path, id)
 }
 
 func (t *Tx) updateFile(what, query string, args ...any) error {

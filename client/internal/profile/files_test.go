@@ -14,8 +14,10 @@ func testRef(b byte) wire.FileRef {
 		Hash: bytes.Repeat([]byte{b + 2}, 32), Size: 1000, MediaType: "text/plain", Name: "notes.txt"}
 }
 
-// Files round-trip with their group's name, newest first; the first
-// reference to a blob is kept; download state is recorded and cleared.
+// Files round-trip with their group's name, newest first; a file is
+// stored once by its identifier, and a reference that shares another's
+// blob identifier but not its key is another file; download state is
+// recorded and cleared.
 func TestFiles(t *testing.T) {
 	t.Parallel()
 	s, _ := open(t)
@@ -26,30 +28,33 @@ func TestFiles(t *testing.T) {
 			return err
 		}
 		for i, f := range []*File{
-			{Ref: a, Caption: "first", Sender: "bob@a.test", Group: []byte{0xaa}, MessageID: [32]byte{1}, SentAt: now, ReceivedAt: now},
-			{Ref: b, Sender: "alice@a.test", Group: []byte{0xbb}, MessageID: [32]byte{2}, SentAt: now, ReceivedAt: now.Add(time.Second), Outgoing: true},
+			{ID: []byte{0xa1}, Ref: a, Caption: "first", Sender: "bob@a.test", Group: []byte{0xaa}, MessageID: [32]byte{1}, SentAt: now, ReceivedAt: now},
+			{ID: []byte{0xb1}, Ref: b, Sender: "alice@a.test", Group: []byte{0xbb}, MessageID: [32]byte{2}, SentAt: now, ReceivedAt: now.Add(time.Second), Outgoing: true},
 		} {
 			if ok, err := tx.InsertFile(f); err != nil || !ok {
 				t.Fatalf("insert %d: %v, %v", i, ok, err)
 			}
 		}
-		again := &File{Ref: a, Caption: "other", Sender: "mallory@a.test", Group: []byte{0xaa}}
-		again.Ref.Key = bytes.Repeat([]byte{9}, 32)
-		if ok, err := tx.InsertFile(again); err != nil || ok {
-			t.Fatalf("a second reference to a blob: %v, %v", ok, err)
+		if ok, err := tx.InsertFile(&File{ID: []byte{0xa1}, Ref: a, Caption: "again", Sender: "bob@a.test", Group: []byte{0xaa}}); err != nil || ok {
+			t.Fatalf("the same file again: %v, %v", ok, err)
+		}
+		other := &File{ID: []byte{0xc1}, Ref: a, Caption: "other", Sender: "mallory@a.test", Group: []byte{0xaa}, ReceivedAt: now.Add(-time.Second)}
+		other.Ref.Key = bytes.Repeat([]byte{9}, 32)
+		if ok, err := tx.InsertFile(other); err != nil || !ok {
+			t.Fatalf("another reference to the same blob: %v, %v", ok, err)
 		}
 		return nil
 	})
 	view(t, s, func(tx *Tx) error {
 		fs, err := tx.Files()
-		if err != nil || len(fs) != 2 {
+		if err != nil || len(fs) != 3 || !bytes.Equal(fs[2].ID, []byte{0xc1}) || fs[2].Sender != "mallory@a.test" {
 			t.Fatalf("files %+v, %v", fs, err)
 		}
 		if !bytes.Equal(fs[0].Ref.BlobID, b.BlobID) || !fs[0].Outgoing || fs[0].GroupName != "" {
 			t.Fatalf("newest %+v", fs[0])
 		}
 		f := fs[1]
-		if !bytes.Equal(f.Ref.Key, a.Key) || !bytes.Equal(f.Ref.Hash, a.Hash) || f.Ref.Name != "notes.txt" || f.Ref.Size != 1000 ||
+		if !bytes.Equal(f.ID, []byte{0xa1}) || !bytes.Equal(f.Ref.Key, a.Key) || !bytes.Equal(f.Ref.Hash, a.Hash) || f.Ref.Name != "notes.txt" || f.Ref.Size != 1000 ||
 			f.Ref.MediaType != "text/plain" || f.Ref.Domain != "a.test" || f.Caption != "first" || f.Sender != "bob@a.test" ||
 			f.GroupName != "trio" || f.GroupKind != wire.GroupKindGroup || f.MessageID[0] != 1 || !f.SentAt.Equal(now) || f.Outgoing {
 			t.Fatalf("file %+v", f)
@@ -59,17 +64,17 @@ func TestFiles(t *testing.T) {
 		}
 		return nil
 	})
-	update(t, s, func(tx *Tx) error { return tx.SetDownloadProgress(a.BlobID, "/tmp/x", 65536) })
+	update(t, s, func(tx *Tx) error { return tx.SetDownloadProgress([]byte{0xa1}, "/tmp/x", 65536) })
 	view(t, s, func(tx *Tx) error {
-		f, err := tx.File(a.BlobID)
+		f, err := tx.File([]byte{0xa1})
 		if err != nil || f.DownloadOut != "/tmp/x" || f.DownloadDone != 65536 || f.Path != "" {
 			t.Fatalf("file %+v, %v", f, err)
 		}
 		return nil
 	})
-	update(t, s, func(tx *Tx) error { return tx.SetDownloaded(a.BlobID, "/tmp/x") })
+	update(t, s, func(tx *Tx) error { return tx.SetDownloaded([]byte{0xa1}, "/tmp/x") })
 	view(t, s, func(tx *Tx) error {
-		f, err := tx.File(a.BlobID)
+		f, err := tx.File([]byte{0xa1})
 		if err != nil || f.DownloadOut != "" || f.DownloadDone != 0 || f.Path != "/tmp/x" {
 			t.Fatalf("file %+v, %v", f, err)
 		}

@@ -140,7 +140,8 @@ var migrations = []string{
 	// download state, and the uploads not yet sent.
 	`ALTER TABLE messages ADD COLUMN file_ref BLOB;
 	CREATE TABLE files (
-		blob_id BLOB PRIMARY KEY,
+		file_id BLOB PRIMARY KEY,
+		blob_id BLOB NOT NULL,
 		domain TEXT NOT NULL,
 		file_key BLOB NOT NULL,
 		blob_hash BLOB NOT NULL,

@@ -90,10 +90,17 @@ func (t *Tx) FinishUpload(id int64, hash []byte) error {
 }
 
 // DeleteUpload forgets an upload: its message is queued, or it starts
-// over.
+// over. ErrNotFound when it was forgotten already (by another process
+// using the profile).
 func (t *Tx) DeleteUpload(id int64) error {
-	_, err := t.exec("delete upload", `DELETE FROM uploads WHERE id = ?`, id)
-	return err
+	res, err := t.exec("delete upload", `DELETE FROM uploads WHERE id = ?`, id)
+	if err != nil {
+		return err
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return errNotFound("upload")
+	}
+	return nil
 }
 
 // ExpireUploads forgets the uploads started before a time (their blobs

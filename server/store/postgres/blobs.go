@@ -260,7 +260,7 @@ func (s *Store) ReadBlob(ctx context.Context, id store.BlobID, off int64, p []by
 				return nil
 			}
 			if at := max(off, *idx*partSize) - off; at != int64(n) || n+len(slice) > len(p) {
-				return fmt.Errorf("part %d of blob %x: slice of %d bytes at %d, after %d bytes", *idx, id[:], len(slice), at, n)
+				return fmt.Errorf("part %d of the blob: slice of %d bytes at %d, after %d bytes", *idx, len(slice), at, n)
 			}
 			n += copy(p[n:], slice)
 			return nil
@@ -274,7 +274,7 @@ func (s *Store) ReadBlob(ctx context.Context, id store.BlobID, off int64, p []by
 	case off < 0 || off >= size:
 		err = fmt.Errorf("offset %d in a blob of %d bytes: %w", off, size, store.ErrBadRange)
 	case int64(n) != min(int64(len(p)), size-off):
-		err = fmt.Errorf("blob %x: read %d bytes at %d, want %d: parts missing", id[:], n, off, min(int64(len(p)), size-off))
+		err = fmt.Errorf("read %d bytes at %d, want %d: parts missing", n, off, min(int64(len(p)), size-off))
 	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("postgres: read blob: %w", err)

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -160,7 +161,7 @@ func (s *Store) PutPart(ctx context.Context, owner string, id store.BlobID, inde
 		return store.Blob{}, fmt.Errorf("sqlite: put part %d of %d bytes into a blob of %d: %w", index, len(data), b.Size, store.ErrBadRange)
 	}
 	if err := s.writePart(id, index*partSize, data); err != nil {
-		return store.Blob{}, fmt.Errorf("sqlite: put part: %w", err)
+		return store.Blob{}, fmt.Errorf("sqlite: put part: %w", pathless(err))
 	}
 	gone := false
 	err = s.write(ctx, 64, func(w *wtx) error {
@@ -284,6 +285,14 @@ func (s *Store) BlobState(ctx context.Context, owner string, id store.BlobID, no
 // FinishBlob marks a fully received blob complete, once no part of it is
 // being written.
 func (s *Store) FinishBlob(ctx context.Context, owner string, id store.BlobID, now, expires time.Time) (store.Blob, error) {
+	// A finished blob is answered from a read, without the blob's lock or
+	// a write: repeated finishes must not queue behind (or ahead of) the
+	// uploads of others.
+	if b, err := s.ownBlob(ctx, owner, id, now); err != nil {
+		return store.Blob{}, fmt.Errorf("sqlite: finish blob: %w", err)
+	} else if b.Complete {
+		return b, nil
+	}
 	lk := s.blobLock(id)
 	lk.Lock()
 	defer lk.Unlock()
@@ -335,7 +344,7 @@ func (s *Store) ReadBlob(ctx context.Context, id store.BlobID, off int64, p []by
 		err = store.ErrUnknownBlob
 	}
 	if err != nil {
-		return 0, 0, fmt.Errorf("sqlite: read blob: %w", err)
+		return 0, 0, fmt.Errorf("sqlite: read blob: %w", pathless(err))
 	}
 	defer f.Close()
 	got, err := f.ReadAt(p[:n], off)
@@ -345,7 +354,17 @@ func (s *Store) ReadBlob(ctx context.Context, id store.BlobID, off int64, p []by
 	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
-	return 0, 0, fmt.Errorf("sqlite: read blob: the file of %x: %w", id[:], err)
+	return 0, 0, fmt.Errorf("sqlite: read blob: the blob's file: %w", pathless(err))
+}
+
+// pathless returns err without the file path of a *fs.PathError: a blob's
+// path holds its identifier, which lets whoever knows it read the blob,
+// and errors reach the server's log.
+func pathless(err error) error {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		return fmt.Errorf("%s of a blob file: %w", pe.Op, pe.Err)
+	}
+	return err
 }
 
 // deleteBlobsChunk is how many blobs one write operation of
@@ -407,15 +426,23 @@ func (s *Store) removeBlobFiles(ctx context.Context) error {
 	if err != nil || len(ids) == 0 {
 		return err
 	}
-	for _, id := range ids {
+	// A file that cannot be removed stays listed, and is tried again by
+	// the next sweep; it does not hold the others back.
+	var failed error
+	ids = slices.DeleteFunc(ids, func(id []byte) bool {
 		if len(id) != len(store.BlobID{}) {
-			continue
+			return false
 		}
 		if err := os.Remove(s.blobPath(store.BlobID(id))); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
+			failed = pathless(err)
+			return true
 		}
+		return false
+	})
+	if len(ids) == 0 {
+		return failed
 	}
-	return s.write(ctx, 64*len(ids), func(w *wtx) error {
+	err = s.write(ctx, 64*len(ids), func(w *wtx) error {
 		for _, id := range ids {
 			if _, err := w.exec(`DELETE FROM blob_deletions WHERE id = ?`, id); err != nil {
 				return err
@@ -423,6 +450,7 @@ func (s *Store) removeBlobFiles(ctx context.Context) error {
 		}
 		return nil
 	})
+	return errors.Join(err, failed)
 }
 
 // BlobUsage sums the owner's live blobs.
