@@ -91,7 +91,13 @@ func serveRawStream(st *quic.Stream) {
 		}
 		st.Write([]byte{1})
 	case rawDownload:
-		st.CancelRead(0)
+		// The client closes its side after the header: read to that end
+		// rather than send STOP_SENDING, which could reach the client
+		// before its close and fail it.
+		if _, err := io.Copy(io.Discard, io.LimitReader(st, 1)); err != nil {
+			st.CancelWrite(0)
+			return
+		}
 		if err := writeZeros(st, n); err != nil {
 			st.CancelWrite(0)
 		}
