@@ -61,20 +61,12 @@ func (in *inbound) holdResponse(ctx context.Context, h *responseHold, n int64) e
 	budgets := in.frameLimits().Budgets
 	ctx, cancel := context.WithTimeout(ctx, responseWait)
 	defer cancel()
-	for i, b := range budgets {
-		if err := b.Acquire(ctx, n); err != nil {
-			for _, taken := range budgets[:i] {
-				taken.Release(n)
-			}
-			return &wire.Error{Code: wire.CodeRateLimited, RetryAfter: responseRetry,
-				Message: "too many blob bytes in flight on this connection or from this domain"}
-		}
+	release, err := wire.AcquireAll(ctx, n, budgets)
+	if err != nil {
+		return &wire.Error{Code: wire.CodeRateLimited, RetryAfter: responseRetry,
+			Message: "too many blob bytes in flight on this connection or from this domain"}
 	}
-	h.release = func() {
-		for _, b := range budgets {
-			b.Release(n)
-		}
-	}
+	h.release = release
 	return nil
 }
 

@@ -53,31 +53,13 @@ func (c *conn) holdResponse(ctx context.Context, h *responseHold, n int64) error
 	lim := c.frameLimits()
 	ctx, cancel := context.WithTimeout(ctx, responseWait)
 	defer cancel()
-	release, err := acquireAll(ctx, n, lim.Budgets)
+	release, err := wire.AcquireAll(ctx, n, lim.Budgets)
 	if err != nil {
 		return &wire.Error{Code: wire.CodeRateLimited, RetryAfter: responseRetry,
 			Message: "too many blob bytes in flight on this connection, account or server"}
 	}
 	h.release = release
 	return nil
-}
-
-// acquireAll takes n bytes of every budget in order, waiting while one is
-// spent, or takes none when ctx ends first.
-func acquireAll(ctx context.Context, n int64, budgets []*wire.Budget) (func(), error) {
-	for i, b := range budgets {
-		if err := b.Acquire(ctx, n); err != nil {
-			for _, taken := range budgets[:i] {
-				taken.Release(n)
-			}
-			return nil, err
-		}
-	}
-	return func() {
-		for _, b := range budgets {
-			b.Release(n)
-		}
-	}, nil
 }
 
 // blobError maps an error of the blob store to the protocol error a client

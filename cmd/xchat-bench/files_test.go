@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -27,18 +26,7 @@ func TestMain(m *testing.M) {
 // TestFilesTiny runs the files scenario at 1 MiB only, moved twice, with
 // the raw QUIC peer as a child process.
 func TestFilesTiny(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds xchatd and moves files")
-	}
-	goCmd, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command on PATH")
-	}
-	dir := t.TempDir()
-	xchatd := filepath.Join(dir, "xchatd")
-	if out, err := exec.Command(goCmd, "build", "-o", xchatd, "github.com/xchat-im/xchat/cmd/xchatd").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	dir, xchatd := buildXchatd(t, "moves files")
 	t.Setenv(asMainEnv, "1")
 	jsonFile := filepath.Join(dir, "out.json")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -12,19 +12,28 @@ import (
 	"time"
 )
 
-func TestMailboxJSON(t *testing.T) {
+// buildXchatd builds xchatd into a new temporary directory and returns
+// the directory and the binary; it skips the test in -short mode (why
+// says what else the test does) or without a go command.
+func buildXchatd(t *testing.T, why string) (dir, xchatd string) {
+	t.Helper()
 	if testing.Short() {
-		t.Skip("builds xchatd and runs a load")
+		t.Skip("builds xchatd and " + why)
 	}
 	goCmd, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go command on PATH")
 	}
-	dir := t.TempDir()
-	xchatd := filepath.Join(dir, "xchatd")
+	dir = t.TempDir()
+	xchatd = filepath.Join(dir, "xchatd")
 	if out, err := exec.Command(goCmd, "build", "-o", xchatd, "github.com/xchat-im/xchat/cmd/xchatd").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return dir, xchatd
+}
+
+func TestMailboxJSON(t *testing.T) {
+	dir, xchatd := buildXchatd(t, "runs a load")
 	jsonFile := filepath.Join(dir, "out.json")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/xchat-im/xchat/spec/wire"
 )
 
 // Errors of the blob store that callers decide on.
@@ -30,6 +32,19 @@ type Blob struct {
 	// CreatedAt plus the upload lifetime; for a complete one, the time it
 	// was finished plus the retention.
 	Expires time.Time
+}
+
+// LiveAt reports whether the blob has not expired at now, to the
+// millisecond: from Expires on it is unknown to every method.
+func (b Blob) LiveAt(now time.Time) bool { return b.Expires.UnixMilli() > now.UnixMilli() }
+
+// Parts returns the number of parts of the blob.
+func (b Blob) Parts() int64 { return int64(wire.BlobParts(uint64(b.Size))) }
+
+// FitsPart reports whether data is part index of the blob: an index below
+// Parts and the part's exact length.
+func (b Blob) FitsPart(index int64, data []byte) bool {
+	return index >= 0 && index < b.Parts() && uint64(len(data)) == wire.BlobPartLen(uint64(b.Size), uint64(index))
 }
 
 // BlobLimits bound what one account may hold in the blob store.

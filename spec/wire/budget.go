@@ -95,8 +95,9 @@ func (b *Budget) grant() {
 	}
 }
 
-// acquireAll takes n bytes from every budget, in order, or none of them.
-func acquireAll(ctx context.Context, n int64, budgets []*Budget) (release func(), err error) {
+// AcquireAll takes n bytes from every budget, in order, waiting while one
+// is spent, or none of them when ctx ends first; release gives them back.
+func AcquireAll(ctx context.Context, n int64, budgets []*Budget) (release func(), err error) {
 	for i, b := range budgets {
 		if err := b.Acquire(ctx, n); err != nil {
 			for _, taken := range budgets[:i] {

@@ -59,16 +59,16 @@ func TestAcquireAllTakesAllOrNothing(t *testing.T) {
 	if err := b.Acquire(context.Background(), 4); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := acquireAll(ctx, 3, []*Budget{a, b}); err == nil {
+	if _, err := AcquireAll(ctx, 3, []*Budget{a, b}); err == nil {
 		t.Fatal("acquired from a spent budget")
 	}
 	if a.Held() != 0 {
-		t.Fatalf("first budget holds %d after a failed acquireAll", a.Held())
+		t.Fatalf("first budget holds %d after a failed AcquireAll", a.Held())
 	}
 	b.Release(4)
-	release, err := acquireAll(context.Background(), 3, []*Budget{a, b})
+	release, err := AcquireAll(context.Background(), 3, []*Budget{a, b})
 	if err != nil || a.Held() != 3 || b.Held() != 3 {
-		t.Fatalf("acquireAll: %v, held %d and %d", err, a.Held(), b.Held())
+		t.Fatalf("AcquireAll: %v, held %d and %d", err, a.Held(), b.Held())
 	}
 	release()
 	if a.Held() != 0 || b.Held() != 0 {

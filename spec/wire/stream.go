@@ -97,7 +97,7 @@ func readRequest(st *quic.Stream, lim StreamLimits) (payload []byte, release fun
 	}
 	if len(lim.Budgets) > 0 {
 		ctx, cancel := context.WithDeadline(st.Context(), deadline)
-		release, err = acquireAll(ctx, int64(length), lim.Budgets)
+		release, err = AcquireAll(ctx, int64(length), lim.Budgets)
 		cancel()
 		if err != nil {
 			return nil, nil, fmt.Errorf("wire: frame memory budget: %w", err)

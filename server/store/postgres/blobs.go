@@ -74,12 +74,6 @@ func scanBlob(row pgx.Row, id store.BlobID) (b store.Blob, prefix int64, err err
 	return b, prefix, nil
 }
 
-// live reports whether b has not expired at now.
-func live(b store.Blob, now time.Time) bool { return b.Expires.UnixMilli() > millis(now) }
-
-// blobParts returns how many parts a blob of size bytes has.
-func blobParts(size int64) int64 { return int64(wire.BlobParts(uint64(size))) }
-
 // lockOwner serialises the transactions that check the limits of one owner
 // and create a blob, in every process sharing the schema.
 const lockOwner = `SELECT pg_advisory_xact_lock(hashtextextended('xchat blob owner ' || current_schema() || ' ' || $1, 0))`
@@ -131,14 +125,14 @@ func (s *Store) PutPart(ctx context.Context, owner string, id store.BlobID, inde
 		if err != nil {
 			return err
 		}
-		if b.Owner != owner || !live(b, now) {
+		if b.Owner != owner || !b.LiveAt(now) {
 			return store.ErrUnknownBlob
 		}
 		if b.Complete {
 			b.Received = b.Size
 			return nil
 		}
-		if index < 0 || index >= blobParts(b.Size) || uint64(len(data)) != wire.BlobPartLen(uint64(b.Size), uint64(index)) {
+		if !b.FitsPart(index, data) {
 			return fmt.Errorf("part %d of %d bytes into a blob of %d: %w", index, len(data), b.Size, store.ErrBadRange)
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO blob_parts (blob_id, idx, data) VALUES ($1, $2, $3)
@@ -179,7 +173,7 @@ func (s *Store) BlobState(ctx context.Context, owner string, id store.BlobID, no
 	err := s.with(ctx, func(c *pgxpool.Conn) error {
 		var err error
 		b, _, err = scanBlob(c.QueryRow(ctx, `SELECT `+blobColumns+` FROM blobs b WHERE b.id = $1`, id[:]), id)
-		if err == nil && (b.Owner != owner || !live(b, now)) {
+		if err == nil && (b.Owner != owner || !b.LiveAt(now)) {
 			err = store.ErrUnknownBlob
 		}
 		return err
@@ -207,13 +201,13 @@ func (s *Store) FinishBlob(ctx context.Context, owner string, id store.BlobID, n
 		if err != nil {
 			return err
 		}
-		if b.Owner != owner || !live(b, now) {
+		if b.Owner != owner || !b.LiveAt(now) {
 			return store.ErrUnknownBlob
 		}
 		if b.Complete {
 			return nil
 		}
-		if prefix < blobParts(b.Size) {
+		if prefix < b.Parts() {
 			return store.ErrBlobIncomplete
 		}
 		b.Complete, b.Expires = true, fromMillis(millis(expires))

@@ -82,12 +82,6 @@ func scanBlob(row scanner, id store.BlobID) (b store.Blob, prefix int64, err err
 	return b, prefix, nil
 }
 
-// live reports whether b has not expired at now.
-func live(b store.Blob, now time.Time) bool { return b.Expires.UnixMilli() > millis(now) }
-
-// blobParts returns how many parts a blob of size bytes has.
-func blobParts(size int64) int64 { return int64(wire.BlobParts(uint64(size))) }
-
 // CreateBlob records a new unfinished blob, checking the owner's limits in
 // the same transaction.
 func (s *Store) CreateBlob(ctx context.Context, b store.Blob, l store.BlobLimits) error {
@@ -139,7 +133,7 @@ func (s *Store) blob(ctx context.Context, id store.BlobID) (b store.Blob, err er
 // ownBlob reads the metadata of the blob id of owner that is live at now.
 func (s *Store) ownBlob(ctx context.Context, owner string, id store.BlobID, now time.Time) (store.Blob, error) {
 	b, err := s.blob(ctx, id)
-	if err == nil && (b.Owner != owner || !live(b, now)) {
+	if err == nil && (b.Owner != owner || !b.LiveAt(now)) {
 		err = store.ErrUnknownBlob
 	}
 	return b, err
@@ -157,7 +151,7 @@ func (s *Store) PutPart(ctx context.Context, owner string, id store.BlobID, inde
 	if b.Complete {
 		return b, nil
 	}
-	if index < 0 || index >= blobParts(b.Size) || uint64(len(data)) != wire.BlobPartLen(uint64(b.Size), uint64(index)) {
+	if !b.FitsPart(index, data) {
 		return store.Blob{}, fmt.Errorf("sqlite: put part %d of %d bytes into a blob of %d: %w", index, len(data), b.Size, store.ErrBadRange)
 	}
 	if err := s.writePart(id, index*partSize, data); err != nil {
@@ -176,7 +170,7 @@ func (s *Store) PutPart(ctx context.Context, owner string, id store.BlobID, inde
 		if err != nil {
 			return err
 		}
-		if b.Owner != owner || !live(b, now) {
+		if b.Owner != owner || !b.LiveAt(now) {
 			return store.ErrUnknownBlob
 		}
 		if b.Complete || index < prefix {
@@ -306,13 +300,13 @@ func (s *Store) FinishBlob(ctx context.Context, owner string, id store.BlobID, n
 		if err != nil {
 			return err
 		}
-		if b.Owner != owner || !live(b, now) {
+		if b.Owner != owner || !b.LiveAt(now) {
 			return store.ErrUnknownBlob
 		}
 		if b.Complete {
 			return nil
 		}
-		if prefix < blobParts(b.Size) {
+		if prefix < b.Parts() {
 			return store.ErrBlobIncomplete
 		}
 		b.Complete, b.Expires = true, fromMillis(millis(expires))
@@ -328,7 +322,7 @@ func (s *Store) FinishBlob(ctx context.Context, owner string, id store.BlobID, n
 // ReadBlob reads from the file of a complete, live blob.
 func (s *Store) ReadBlob(ctx context.Context, id store.BlobID, off int64, p []byte, now time.Time) (int, int64, error) {
 	b, err := s.blob(ctx, id)
-	if err == nil && (!b.Complete || !live(b, now)) {
+	if err == nil && (!b.Complete || !b.LiveAt(now)) {
 		err = store.ErrUnknownBlob
 	}
 	if err == nil && (off < 0 || off >= b.Size) {
