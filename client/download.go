@@ -259,6 +259,11 @@ func (d *download) run(ctx context.Context, n int64) error {
 	report()
 	parts := 0
 	err = d.cl.getBlob(ctx, d.ref, off, func(data []byte) error {
+		// Parts already fetched are not written once ctx ends, so that a
+		// cancelled download stops where it was cancelled.
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if _, err := d.w.Write(data); err != nil {
 			return err
 		}
