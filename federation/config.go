@@ -31,6 +31,17 @@ type Local interface {
 	// finished local blob, for fed-blob-get, and returns the blob-get-ok
 	// response; a refusal is a *wire.Error (unknown_blob, bad_range).
 	ReadBlob(ctx context.Context, id []byte, off, length uint64) ([]byte, error)
+	// PeerCallJoin links origin to the local call room of the identifier
+	// room, creating the room when there is none (spec/12-calls.md section
+	// 12.4), and returns the local handle of the room; a refusal is a
+	// *wire.Error (room_denied, limit_exceeded, unknown_request when the
+	// server does not relay calls). originHandle is origin's handle of it.
+	PeerCallJoin(origin string, room, token []byte, originHandle uint32) (uint32, error)
+	// PeerCallLeave unlinks origin from the local room of handle.
+	PeerCallLeave(origin string, handle uint32)
+	// PeerPacket takes a call media packet that arrived from origin in a
+	// DATAGRAM; it never blocks.
+	PeerPacket(origin string, pkt []byte)
 }
 
 // Config configures federation for one homeserver.

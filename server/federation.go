@@ -47,4 +47,17 @@ type Federation interface {
 	FetchBlob(ctx context.Context, domain string, id []byte, off, length uint64) (*wire.BlobGetOK, error)
 	// DomainKey returns the sender-certificate key of another domain.
 	DomainKey(ctx context.Context, domain string) (ed25519.PublicKey, error)
+	// CallJoin links the local room of handle with the room of the same
+	// identifier on domain by fed-call-join (spec/12-calls.md section
+	// 12.4) and returns the peer's handle of it; the peer's refusal comes
+	// back as its *wire.Error.
+	CallJoin(ctx context.Context, domain string, room, token []byte, handle uint32) (uint32, error)
+	// CallLeave unlinks this domain from the peer's room of peerHandle by
+	// fed-call-leave.
+	CallLeave(ctx context.Context, domain string, peerHandle uint32) error
+	// SendPacket sends a call media packet, already carrying the peer's
+	// handle, as a DATAGRAM on the outbound connection to domain. It never
+	// blocks: it reports false when the packet was dropped (no connection,
+	// or its queue is full).
+	SendPacket(domain string, pkt []byte) bool
 }

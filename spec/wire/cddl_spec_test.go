@@ -42,6 +42,10 @@ var cddlTypes = map[string]reflect.Type{
 	"blob-finish":          reflect.TypeFor[wire.BlobFinish](),
 	"blob-get":             reflect.TypeFor[wire.BlobGet](),
 	"fed-blob-get":         reflect.TypeFor[wire.FedBlobGet](),
+	"call-join":            reflect.TypeFor[wire.CallJoin](),
+	"call-leave":           reflect.TypeFor[wire.CallLeave](),
+	"fed-call-join":        reflect.TypeFor[wire.FedCallJoin](),
+	"fed-call-leave":       reflect.TypeFor[wire.FedCallLeave](),
 	// responses
 	"success":                 reflect.TypeFor[wire.OK](),
 	"error":                   reflect.TypeFor[wire.ErrorFrame](),
@@ -67,6 +71,10 @@ var cddlTypes = map[string]reflect.Type{
 	"blob-status-ok":          reflect.TypeFor[wire.BlobStatusOK](),
 	"blob-finish-ok":          reflect.TypeFor[wire.BlobFinishOK](),
 	"blob-get-ok":             reflect.TypeFor[wire.BlobGetOK](),
+	"call-join-ok":            reflect.TypeFor[wire.CallJoinOK](),
+	"call-leave-ok":           reflect.TypeFor[wire.OK](),
+	"fed-call-join-ok":        reflect.TypeFor[wire.FedCallJoinOK](),
+	"fed-call-leave-ok":       reflect.TypeFor[wire.OK](),
 	// common structures
 	"mailbox":     reflect.TypeFor[wire.Mailbox](),
 	"device-keys": reflect.TypeFor[wire.DeviceKeys](),
@@ -86,6 +94,8 @@ var cddlTypes = map[string]reflect.Type{
 	"fragment-payload":   reflect.TypeFor[wire.FragmentPayload](),
 	"content":            reflect.TypeFor[wire.Content](),
 	"file-ref":           reflect.TypeFor[wire.FileRef](),
+	"call-signal":        reflect.TypeFor[wire.CallSignal](),
+	"media-frame":        reflect.TypeFor[wire.MediaFrame](),
 }
 
 // cddlNoType lists the rules of spec/xchat.cddl that have no Go type of
@@ -114,6 +124,9 @@ var cddlNoType = map[string]string{
 	"message-id":        "a scalar: []byte fields, MessageIDSize bytes",
 	"content-type":      "a scalar: Content.Type",
 	"blob-id":           "a scalar: []byte fields, BlobIDLen bytes",
+	"room-id":           "a scalar: []byte fields, RoomIDLen bytes",
+	"room-token":        "a scalar: []byte fields, RoomTokenLen bytes",
+	"room-handle":       "a scalar: uint32 fields",
 }
 
 func loadSpecCDDL(t *testing.T) *cddl.Spec {
@@ -466,6 +479,19 @@ func TestEncodersMatchCDDL(t *testing.T) {
 	check("blob-finish", pl(wire.EncodeRequest(&wire.BlobFinish{ID: blobID})), "request")
 	check("blob-get", pl(wire.EncodeRequest(&wire.BlobGet{Domain: "b.example", ID: blobID, Offset: 0, Length: wire.BlobPartSize})), "request")
 	check("fed-blob-get", pl(wire.EncodeRequest(&wire.FedBlobGet{ID: blobID, Offset: 1 << 32, Length: 1})), "fed-request")
+
+	// The call requests and content have no vectors: check their encoders here.
+	room, token := b(wire.RoomIDLen, 37), b(wire.RoomTokenLen, 38)
+	check("call-join", pl(wire.EncodeRequest(&wire.CallJoin{Room: room, Token: token, Domains: []string{"b.example"}})), "request")
+	check("call-join", pl(wire.EncodeRequest(&wire.CallJoin{Room: room, Token: token, Domains: []string{}})), "request")
+	ok("call-join-ok", pl(wire.EncodeSuccess(&wire.CallJoinOK{Handle: 1<<32 - 1})))
+	check("call-leave", pl(wire.EncodeRequest(&wire.CallLeave{Handle: 7})), "request")
+	check("fed-call-join", pl(wire.EncodeRequest(&wire.FedCallJoin{Room: room, Token: token, Handle: 9})), "fed-request")
+	ok("fed-call-join-ok", pl(wire.EncodeSuccess(&wire.FedCallJoinOK{Handle: 10})))
+	check("fed-call-leave", pl(wire.EncodeRequest(&wire.FedCallLeave{Handle: 10})), "fed-request")
+	check("call-signal", mustEncode(t, &wire.CallSignal{CallID: b(wire.CallIDLen, 39), Kind: wire.SignalInvite, Media: wire.MediaAudio | wire.MediaVideo, Room: room, Token: token}))
+	check("call-signal", mustEncode(t, &wire.CallSignal{CallID: b(wire.CallIDLen, 39), Kind: wire.SignalHangup, Reason: wire.HangupNoAnswer}))
+	check("media-frame", mustEncode(t, &wire.MediaFrame{Kind: wire.KindAudio, Codec: "pcmu", Timestamp: 20000, Payload: b(160, 40), Echo: []uint64{1, 2, 3}}))
 
 	check("error", payloadOf(t, wire.EncodeError(wire.Errorf(wire.CodeAuthFailed, "no")), nil), "response")
 	check("error", payloadOf(t, wire.EncodeError(&wire.Error{Code: wire.CodeRateLimited, Message: strings.Repeat("é", 600), RetryAfter: 1500 * time.Millisecond}), nil), "response")

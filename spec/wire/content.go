@@ -15,6 +15,7 @@ const (
 	ContentReceipt  = 6
 	ContentTyping   = 7
 	ContentFile     = 8
+	ContentCall     = 9
 )
 
 // Content limits (spec/10-content.md).
@@ -28,14 +29,15 @@ const (
 
 // Content is the application data of an MLS application message.
 type Content struct {
-	Type     uint64   `cbor:"0,keyasint"`
-	SentAt   uint64   `cbor:"1,keyasint"` // Unix milliseconds, sender's clock
-	Text     *string  `cbor:"2,keyasint,omitempty"`
-	Ref      []byte   `cbor:"3,keyasint,omitempty"`
-	Reaction *string  `cbor:"4,keyasint,omitempty"`
-	IDs      [][]byte `cbor:"5,keyasint,omitempty"`
-	State    *uint64  `cbor:"6,keyasint,omitempty"`
-	File     *FileRef `cbor:"7,keyasint,omitempty"` // ContentFile; Text is the caption
+	Type     uint64      `cbor:"0,keyasint"`
+	SentAt   uint64      `cbor:"1,keyasint"` // Unix milliseconds, sender's clock
+	Text     *string     `cbor:"2,keyasint,omitempty"`
+	Ref      []byte      `cbor:"3,keyasint,omitempty"`
+	Reaction *string     `cbor:"4,keyasint,omitempty"`
+	IDs      [][]byte    `cbor:"5,keyasint,omitempty"`
+	State    *uint64     `cbor:"6,keyasint,omitempty"`
+	File     *FileRef    `cbor:"7,keyasint,omitempty"` // ContentFile; Text is the caption
+	Call     *CallSignal `cbor:"8,keyasint,omitempty"` // ContentCall
 }
 
 // FileRef is a file shared by reference (spec/11-files.md): where its
@@ -132,6 +134,11 @@ func (c *Content) Validate() error {
 			return err
 		}
 	}
+	if c.Call != nil {
+		if err := c.Call.Validate(); err != nil {
+			return err
+		}
+	}
 	need := func(ok bool, what string) error {
 		if !ok {
 			return Errorf(CodeMalformed, "content type %d without %s", c.Type, what)
@@ -159,12 +166,14 @@ func (c *Content) Validate() error {
 		return need(*c.State <= 1, "state 0 or 1")
 	case ContentFile:
 		return need(c.File != nil, "file reference")
+	case ContentCall:
+		return need(c.Call != nil, "call signal")
 	}
 	return nil
 }
 
 // Known reports whether the content type is one this version defines.
-func (c *Content) Known() bool { return c.Type >= ContentText && c.Type <= ContentFile }
+func (c *Content) Known() bool { return c.Type >= ContentText && c.Type <= ContentCall }
 
 // MessageID returns the identifier of the application message carried by
 // an MLSMessage (spec/10-content.md section 10.2).

@@ -46,6 +46,8 @@ const (
 	CodeUnknownBlob          Code = 32
 	CodeBadRange             Code = 33
 	CodeBlobIncomplete       Code = 34
+	CodeRoomDenied           Code = 35
+	CodeCallFull             Code = 36
 )
 
 var codeNames = [...]string{
@@ -57,7 +59,7 @@ var codeNames = [...]string{
 	"limit_exceeded", "internal", "unavailable", "already_authenticated",
 	"domain_refused", "peer_unauthenticated", "expired", "link_invalid",
 	"last_device", "outbound_full", "quota_exceeded", "unknown_blob",
-	"bad_range", "blob_incomplete",
+	"bad_range", "blob_incomplete", "room_denied", "call_full",
 }
 
 // String returns the code's name from spec/14-errors.md, or "code_N".
@@ -141,4 +143,6 @@ var (
 	ErrUnknownBlob          = &Error{Code: CodeUnknownBlob}
 	ErrBadRange             = &Error{Code: CodeBadRange}
 	ErrBlobIncomplete       = &Error{Code: CodeBlobIncomplete}
+	ErrRoomDenied           = &Error{Code: CodeRoomDenied}
+	ErrCallFull             = &Error{Code: CodeCallFull}
 )

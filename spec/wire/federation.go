@@ -47,6 +47,10 @@ func DecodeFedRequest(b []byte) (Request, error) {
 		r = new(Relay)
 	case TypeFedBlobGet:
 		r = new(FedBlobGet)
+	case TypeFedCallJoin:
+		r = new(FedCallJoin)
+	case TypeFedCallLeave:
+		r = new(FedCallLeave)
 	case TypeServerInfo:
 		r = new(ServerInfo)
 	case TypeGetDevices:

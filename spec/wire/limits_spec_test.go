@@ -132,6 +132,19 @@ var limitRows = map[string]limitRow{
 	"Retention of a finished blob":                                                 {values: []string{"BlobRetention * time.Second", "BlobRetention * time.Second"}, field: "BlobRetentionSeconds"},
 	"Automatic download of a file by a client":                                     {values: []string{"AutoFetchLimit", "AutoFetchLimit"}},
 	"Blob-read budget per origin domain (`fed-blob-get`)":                          {values: []string{"server.DefaultFedBlobBurst", "server.DefaultFedBlobRate", "time.Second"}},
+	"Media packet (a QUIC DATAGRAM payload)":                                       {values: []string{"CallPacketHeader + 1", "MaxCallPacket", "CallPacketHeader"}},
+	"SFrame ciphertext of one call frame":                                          {values: []string{"1", "MaxCallFrame", "1", "MaxPacketFragments"}},
+	"Other domains named by one `call-join`":                                       {values: []string{"0", "MaxCallDomains"}},
+	"Ring timeout of a call":                                                       {values: []string{"RingTimeout * time.Second"}},
+	"Wait of a receiver for a call frame's fragments":                              {values: []string{"ReassemblyWindow * time.Millisecond", "ReassemblyFrames"}},
+	"Past epochs whose SFrame keys a call receiver keeps":                          {values: []string{"CallPastEpochs", "CallEpochGrace * time.Millisecond"}},
+	"SFrame replay window of a call receiver":                                      {values: []string{"ReplayWindow"}},
+	"Devices of one server in one call room":                                       {values: []string{"MaxCallMembers"}, field: "MaxCallMembers"},
+	"Call rooms the devices of one account are in at once":                         {values: []string{"MaxCallRooms"}, field: "MaxCallRooms"},
+	"Frames a second of one sending device in one call room":                       {values: []string{"MaxCallFrameRate"}},
+	"Packets a second of one sending device in one call room":                      {values: []string{"MaxCallPacketRate"}},
+	"Call rooms linked by one origin domain on a server":                           {values: []string{"MaxPeerRooms"}},
+	"Idle time of a call room without members":                                     {values: []string{"CallRoomIdle * time.Second"}},
 }
 
 // notLimits are the exported constants of the limit blocks of spec/wire
@@ -293,6 +306,8 @@ func TestServerInfoLimitsTable(t *testing.T) {
 		"BlobRetentionSeconds":   "BlobRetention",
 		"UploadLifetimeSeconds":  "UploadLifetime",
 		"MaxUnfinishedUploads":   "MaxUnfinished",
+		"MaxCallMembers":         "MaxCallMembers",
+		"MaxCallRooms":           "MaxCallRooms",
 	}
 	byKey := map[int]string{}
 	for f, k := range cborKeys(reflect.TypeFor[wire.Limits]()) {

@@ -151,6 +151,14 @@ func RequestType(r Request) uint64 {
 		return TypeBlobGet
 	case *FedBlobGet:
 		return TypeFedBlobGet
+	case *CallJoin:
+		return TypeCallJoin
+	case *CallLeave:
+		return TypeCallLeave
+	case *FedCallJoin:
+		return TypeFedCallJoin
+	case *FedCallLeave:
+		return TypeFedCallLeave
 	case *FedHello:
 		return TypeFedHello
 	case *Relay:
@@ -209,6 +217,10 @@ func DecodeRequest(b []byte) (Request, error) {
 		r = new(BlobFinish)
 	case TypeBlobGet:
 		r = new(BlobGet)
+	case TypeCallJoin:
+		r = new(CallJoin)
+	case TypeCallLeave:
+		r = new(CallLeave)
 	default:
 		return nil, Errorf(CodeUnknownRequest, "request type %d", t)
 	}

@@ -289,7 +289,7 @@ func rawRequests(t testing.TB) []rawRequest {
 	}
 	enc := func(v any) []byte { return mustMarshal(t, v) }
 	return []rawRequest{
-		{"unknown type 19", enc(m(0, 19)), wire.CodeUnknownRequest},
+		{"unknown type 21", enc(m(0, 21)), wire.CodeUnknownRequest},
 		{"unknown type 31 (last reserved)", enc(m(0, 31)), wire.CodeUnknownRequest},
 		{"federation type 66 on xchat/1", enc(m(0, 66, 1, repeat(1, 16), 2, 0, 3, 1)), wire.CodeUnknownRequest},
 		{"unknown type 32 (push)", enc(m(0, 32)), wire.CodeUnknownRequest},

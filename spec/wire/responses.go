@@ -84,6 +84,14 @@ type Limits struct {
 	// MaxUnfinishedUploads is how many unfinished uploads one account may
 	// have.
 	MaxUnfinishedUploads uint64 `cbor:"15,keyasint,omitempty"`
+	// Keys 16 and 17 are the call limits of a server that relays calls
+	// (spec/12-calls.md section 12.10). MaxCallMembers zero (absent): the
+	// server does not relay calls.
+	// MaxCallMembers is how many devices of this server one room admits.
+	MaxCallMembers uint64 `cbor:"16,keyasint,omitempty"`
+	// MaxCallRooms is how many rooms the devices of one account may be in
+	// at once.
+	MaxCallRooms uint64 `cbor:"17,keyasint,omitempty"`
 }
 
 // GetDevicesOK answers GetDevices.

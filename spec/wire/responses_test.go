@@ -270,7 +270,7 @@ func TestCodeNames(t *testing.T) {
 	want := map[wire.Code]string{
 		0: "ok", 1: "malformed", 2: "frame_too_large", 3: "noncanonical", 4: "unknown_request",
 		6: "invalid_address", 16: "rate_limited", 19: "bad_padding", 24: "already_authenticated", 25: "domain_refused", 26: "peer_unauthenticated", 27: "expired", 28: "link_invalid", 29: "last_device", 30: "outbound_full",
-		31: "quota_exceeded", 32: "unknown_blob", 33: "bad_range", 34: "blob_incomplete", 35: "code_35",
+		31: "quota_exceeded", 32: "unknown_blob", 33: "bad_range", 34: "blob_incomplete", 35: "room_denied", 36: "call_full", 37: "code_37",
 	}
 	for c, name := range want {
 		if c.String() != name {

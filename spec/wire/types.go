@@ -22,6 +22,8 @@ const (
 	TypeBlobStatus         = 16
 	TypeBlobFinish         = 17
 	TypeBlobGet            = 18
+	TypeCallJoin           = 19
+	TypeCallLeave          = 20
 
 	TypeSuccess = 0 // response
 	TypeError   = 1 // response
@@ -29,9 +31,11 @@ const (
 	TypeDeliver  = 32 // push
 	TypeCaughtUp = 33 // push
 
-	TypeFedHello   = 64 // federation request
-	TypeRelay      = 65 // federation request
-	TypeFedBlobGet = 66 // federation request
+	TypeFedHello     = 64 // federation request
+	TypeRelay        = 65 // federation request
+	TypeFedBlobGet   = 66 // federation request
+	TypeFedCallJoin  = 67 // federation request
+	TypeFedCallLeave = 68 // federation request
 )
 
 // Header is key 0 of every request, response and push frame: the message
