@@ -193,4 +193,3 @@ func (r *MLSReceiver) open(e *epochKeys, leaf uint32, kid, ctr uint64, hl int, m
 	s.window.accept(ctr)
 	return pt, nil
 }
-
