@@ -1,79 +1,28 @@
-// Package sframe implements SFrame (RFC 9605) frame protection and the MLS key
-// layout of spec section 12.7.
+// Package sframe protects media frames with SFrame (RFC 9605): the SFrame
+// header, the derivation of a key and salt from a base key, and the
+// authenticated encryption of every cipher suite of RFC 9605 section 4.5
+// (and the AES-256-CTR-HMAC-SHA512 suites of its test vectors).
+//
+// MLSSender and MLSReceiver add the key layout of spec/12-calls.md section
+// 12.7: one base key per MLS epoch, a KID per sender leaf and epoch, past
+// epochs kept for frames in flight, and a replay window per KID.
 package sframe
 
-import (
-	"errors"
-	"time"
-)
+import "errors"
 
-// CipherSuite is an SFrame cipher suite identifier (RFC 9605 section 4.5).
-type CipherSuite uint16
-
-// Cipher suites of RFC 9605 section 8.1.
-const (
-	AES128CTRHMACSHA256_80 CipherSuite = 0x0001
-	AES128CTRHMACSHA256_64 CipherSuite = 0x0002
-	AES128CTRHMACSHA256_32 CipherSuite = 0x0003
-	AES128GCMSHA256_128    CipherSuite = 0x0004
-	AES256GCMSHA512_128    CipherSuite = 0x0005
-)
-
-// Sentinel errors; returned errors wrap them.
+// Sentinel errors. Every error of the package wraps one of them; none holds
+// key material.
 var (
-	ErrAuth       = errors.New("sframe: authentication failed")
-	ErrReplay     = errors.New("sframe: replayed counter")
+	// ErrAuth reports a ciphertext whose tag does not verify under the key.
+	ErrAuth = errors.New("sframe: authentication failed")
+	// ErrReplay reports a counter already accepted under a KID, or one
+	// below the replay window.
+	ErrReplay = errors.New("sframe: replayed counter")
+	// ErrUnknownKey reports a KID the receiver holds no key for: another
+	// KID than the key's, an epoch it does not know or no longer keeps, or
+	// a KID outside the MLS layout.
 	ErrUnknownKey = errors.New("sframe: unknown key")
-	ErrMalformed  = errors.New("sframe: malformed")
+	// ErrMalformed reports bytes that are not an SFrame ciphertext, or an
+	// argument out of range (a cipher suite, a base key, a leaf index).
+	ErrMalformed = errors.New("sframe: malformed")
 )
-
-var errTODO = errors.New("sframe: not implemented")
-
-// Key is the SFrame key and salt of one KID.
-type Key struct{}
-
-// DeriveKey derives the key and salt of kid from baseKey.
-func DeriveKey(cs CipherSuite, kid uint64, baseKey []byte) (*Key, error) { return nil, errTODO }
-
-// Seal protects plaintext under counter ctr.
-func (k *Key) Seal(ctr uint64, metadata, plaintext []byte) ([]byte, error) { return nil, errTODO }
-
-// Open authenticates and decrypts an SFrame ciphertext.
-func (k *Key) Open(metadata, sframeCiphertext []byte) (ctr uint64, plaintext []byte, err error) {
-	return 0, nil, errTODO
-}
-
-// ParseHeader decodes an SFrame header.
-func ParseHeader(b []byte) (kid, ctr uint64, headerLen int, err error) { return 0, 0, 0, errTODO }
-
-// MLSKeyID returns the KID of a leaf in an epoch.
-func MLSKeyID(leaf uint32, epoch uint64) uint64 { return uint64(leaf)<<8 | epoch&0xff }
-
-// SplitMLSKeyID splits a KID.
-func SplitMLSKeyID(kid uint64) (leaf uint32, epochLow uint8, err error) { return 0, 0, errTODO }
-
-// MLSSender protects frames.
-type MLSSender struct{}
-
-// NewMLSSender returns a sender.
-func NewMLSSender(leaf uint32) *MLSSender { return &MLSSender{} }
-
-// SetEpoch sets the epoch.
-func (s *MLSSender) SetEpoch(epoch uint64, baseKey []byte) error { return errTODO }
-
-// Protect protects a frame.
-func (s *MLSSender) Protect(metadata, plaintext []byte) ([]byte, error) { return nil, errTODO }
-
-// MLSReceiver opens frames.
-type MLSReceiver struct{}
-
-// NewMLSReceiver returns a receiver.
-func NewMLSReceiver() *MLSReceiver { return &MLSReceiver{} }
-
-// AddEpoch adds an epoch.
-func (r *MLSReceiver) AddEpoch(epoch uint64, baseKey []byte, now time.Time) {}
-
-// Unprotect opens a frame.
-func (r *MLSReceiver) Unprotect(metadata, ct []byte, now time.Time) (leaf uint32, epoch uint64, plaintext []byte, err error) {
-	return 0, 0, nil, errTODO
-}
