@@ -178,7 +178,7 @@ type Call struct {
 	stats    CallStats
 	newest   *echoState // the newest frame received, for echoes
 	ended    bool
-	lastLoad time.Time
+	lastLoad time.Time // when Send last had the group's epoch read from the profile
 }
 
 // echoState is what an echo (spec 12.8.3) reports of a received frame.

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -54,6 +55,11 @@ func (c *Call) Send(f *wire.MediaFrame) error {
 	}
 	fr := *f
 	c.mu.Lock()
+	if time.Since(c.lastLoad) > epochCheck {
+		// Another process of this profile may have moved the group on.
+		c.lastLoad = time.Now()
+		go c.reload()
+	}
 	if fr.Echo == nil && c.newest != nil {
 		held := time.Since(c.newest.arrived).Microseconds()
 		fr.Echo = []uint64{uint64(c.newest.source), c.newest.ts, uint64(max(held, 0))}
@@ -90,6 +96,35 @@ func (c *Call) Send(f *wire.MediaFrame) error {
 	c.stats.FramesSent[fr.Kind]++
 	c.mu.Unlock()
 	return nil
+}
+
+// epochCheck is how often Send has the group's epoch read from the
+// profile, besides the commits this client processes or makes.
+const epochCheck = time.Second
+
+// reload reads the call's group from the profile and takes its epoch's
+// keys, or ends the call when this device left the group.
+func (c *Call) reload() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	row, err := c.cl.p.group(ctx, c.group)
+	if err != nil || row == nil {
+		return
+	}
+	g, err := c.cl.loadGroup(ctx, row)
+	if err != nil {
+		return
+	}
+	if g.Epoch() == c.currentEpoch() && !g.Removed() && row.Active {
+		return
+	}
+	c.cl.groupChanged(ctx, g)
+}
+
+func (c *Call) currentEpoch() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.epoch
 }
 
 // packet takes one media packet of the call's room.

@@ -70,6 +70,40 @@
 // the verified part kept next to the output. The library never downloads a
 // file by itself.
 //
+// # Calls
+//
+// A call is signalled in its conversation's MLS group as content of type 9
+// (spec/12-calls.md section 12.2) and carried as media through the
+// homeserver's relay in QUIC datagrams (sections 12.3 to 12.6).
+// Client.StartCall calls a user in the one-to-one chat, StartGroupCall starts
+// a call in a group: each joins a new room at the homeserver (call-join,
+// naming the other domains of the group's members) and sends the invite,
+// which carries the room and its token. Receive must run for calls: every
+// call signal is stored (Message.Call) and reported through
+// ReceiveOptions.OnCall as a CallUpdate. An invite rings (CallRinging, with
+// the IncomingCall) and the device answers ringing, or busy when it is in
+// another call; Client.AnswerCall joins the room and accepts (or joins a
+// group call), DeclineCall declines, JoinCall joins the newest running call
+// of a group. Another device of the account that sees an accept stops
+// ringing (CallAnsweredElsewhere); when two devices accept, the one of the
+// lower MLS leaf keeps the call and the other hangs up. A call nobody
+// accepts ends at the ring timeout (Client.SetRingTimeout, 60 s by default):
+// the caller hangs up with reason no answer and every callee device reports
+// CallMissed.
+//
+// A Call sends media frames with Send: each frame is encrypted with SFrame
+// (package client/sframe) under the key of this device's leaf in the group's
+// current epoch, derived from the MLS exporter (section 12.7), split into
+// packets and sent as datagrams; the call takes the new epoch's keys when a
+// commit is processed or made, and a device removed from the group leaves
+// its calls. One reader per connection gives each arriving packet to the
+// call its room handle names; frames are reassembled (packets of one source
+// and sequence, dropped after 1 s or 32 newer frames), decrypted, checked
+// for replay and delivered on Frames. Updates, Connected and Done report the
+// call's signalling; Stats counts frames by kind, losses, frames that did
+// not decrypt, and round-trip times from echoes (section 12.8.3), which Send
+// adds by itself.
+//
 // # Linked devices
 //
 // Client.CreateLink returns a LinkCode to show on a new device, which passes
