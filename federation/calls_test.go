@@ -517,3 +517,27 @@ func TestFedCallBeforeHello(t *testing.T) {
 		t.Fatalf("fed-call-join after fed-hello: %v, handle %#x", err, ok.Handle)
 	}
 }
+
+// A connection accepted once Stop began is not served: ServeConn returns,
+// even while the connection stays open and sends datagrams, and does not
+// wait for it to close.
+func TestFedCallServeConnAfterStop(t *testing.T) {
+	t.Parallel()
+	nodes := startCallNodes(t, nil, "a.test", "b.test")
+	b := nodes["b.test"]
+	b.f.Stop()
+	qc := dialRaw(t, b, "a.test")
+	ctx, cancel := context.WithTimeout(servertest.Context(t), 10*time.Second)
+	defer cancel()
+	if err := wire.RoundTrip(ctx, qc, &wire.FedHello{Domain: "a.test"}, &wire.FedHelloOK{}); err == nil {
+		t.Fatal("fed-hello served after Stop")
+	}
+	// Before the listener closes the connection for want of fed-hello.
+	eventually(t, wire.AuthDeadline/2, "return of ServeConn", func() bool {
+		// Keep the connection busy, so that it does not close idle.
+		if err := qc.SendDatagram(packet(1, 0, 100)); err != nil {
+			t.Fatalf("connection closed before ServeConn returned: %v", err)
+		}
+		return b.f.Conns() == 0
+	})
+}

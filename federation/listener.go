@@ -50,10 +50,14 @@ func (f *Federation) ServeConn(ctx context.Context, qc *quic.Conn) {
 		}
 	}()
 	// Call media from the origin (spec/12-calls.md section 12.4), read
-	// while the connection lasts; a packet before fed-hello is dropped.
+	// while the connection is served; a packet before fed-hello is
+	// dropped. The reader ends with ServeConn, which may return on a
+	// connection that stays open (Stop began).
+	pctx, stopPackets := context.WithCancel(ctx)
 	var packets sync.WaitGroup
 	defer packets.Wait()
-	packets.Go(func() { in.readPackets(ctx) })
+	defer stopPackets()
+	packets.Go(func() { in.readPackets(pctx) })
 	go func() {
 		select {
 		case <-in.hello:
