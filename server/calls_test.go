@@ -472,3 +472,26 @@ func TestCallAcrossDomains(t *testing.T) {
 		}
 	}
 }
+
+// Whatever a peer sends as a media packet is counted, never a panic.
+func FuzzPeerPacket(f *testing.F) {
+	s := servertest.Start(f, servertest.Options{})
+	hs := s.Homeserver()
+	room, token := newRoom()
+	h, err := hs.PeerCallJoin("b.test", room, token, 1)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(packet(h, 1, 1, 0, 1, 10))
+	f.Add(packet(h, 1, 1, 110, 111, 1186))
+	f.Add([]byte{0, 0, 0, 0})
+	f.Add(make([]byte, 15))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		before := s.CallStats().Received
+		hs.PeerPacket("b.test", b)
+		hs.PeerPacket("c.test", b)
+		if got := s.CallStats().Received; got != before+2 {
+			t.Fatalf("received counter %d, want %d", got, before+2)
+		}
+	})
+}
