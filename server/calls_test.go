@@ -145,7 +145,7 @@ func TestCallJoinAdmission(t *testing.T) {
 // neither key 16 nor 17.
 func TestCallsDisabled(t *testing.T) {
 	t.Parallel()
-	s := servertest.Start(t, servertest.Options{Limits: server.Limits{CallMembers: -1}})
+	s := servertest.Start(t, servertest.Options{Limits: server.Limits{MaxCallMembers: -1}})
 	a := callDevice(t, s, "alice@a.test")
 	var info wire.ServerInfoOK
 	if err := a.Request(&wire.ServerInfo{}, &info); err != nil {
@@ -168,7 +168,7 @@ func TestCallsDisabled(t *testing.T) {
 // limit_exceeded for another, but not for a room it is already in.
 func TestCallLimits(t *testing.T) {
 	t.Parallel()
-	s := servertest.Start(t, servertest.Options{Limits: server.Limits{CallMembers: 2, CallRooms: 2}})
+	s := servertest.Start(t, servertest.Options{Limits: server.Limits{MaxCallMembers: 2, MaxCallRooms: 2}})
 	room, token := newRoom()
 	a := callDevice(t, s, "alice@a.test")
 	b := callDevice(t, s, "bob@a.test")
@@ -369,7 +369,7 @@ func TestCallSlowReceiver(t *testing.T) {
 // a room without members closes after the idle time.
 func TestPeerCalls(t *testing.T) {
 	t.Parallel()
-	s := servertest.Start(t, servertest.Options{Limits: server.Limits{CallPeerRooms: 2, CallRoomIdle: 300 * time.Millisecond}})
+	s := servertest.Start(t, servertest.Options{Limits: server.Limits{MaxCallPeerRooms: 2, CallRoomIdle: 300 * time.Millisecond}})
 	hs := s.Homeserver()
 	a := callDevice(t, s, "a@a.test")
 	room, token := newRoom()
