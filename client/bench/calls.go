@@ -160,8 +160,10 @@ type CallsResult struct {
 	// Runs are every measurement, search steps included, in order.
 	Runs []CallRun `json:"runs"`
 	// Max is, with a search, the largest stream count each one-to-one
-	// path held without loss.
+	// path held without loss (and with a p99 of at most SearchP99 ms,
+	// when that is not 0).
 	Max         []CallMax        `json:"max,omitempty"`
+	SearchP99   float64          `json:"search_p99_ms,omitempty"`
 	LoadAverage [2]float64       `json:"load_average"`
 	Errors      map[string]int64 `json:"errors"`
 }
@@ -221,9 +223,10 @@ type CallRatio struct {
 // CallMax is the outcome of a search on one path.
 type CallMax struct {
 	Path string `json:"path"`
-	// Streams is the largest count held without loss (0: not even the
-	// first step); FirstFailed the smallest that lost (0: none up to the
-	// search's maximum).
+	// Streams is the largest count held without loss, and within the
+	// search's p99 bound when it has one (0: not even the first step);
+	// FirstFailed the smallest that was not (0: none up to the search's
+	// maximum).
 	Streams      int     `json:"streams"`
 	FirstFailed  int     `json:"first_failed"`
 	P99          float64 `json:"p99_ms"` // at Streams
@@ -327,6 +330,7 @@ func Calls(ctx context.Context, o CallsOptions) (*CallsResult, error) {
 	}
 	res.CPU = strings.Join(cpuNotes, "; ")
 
+	res.SearchP99 = float64(o.SearchP99.Microseconds()) / 1000
 	res.LoadAverage[0] = loadAverage()
 	for _, path := range callsPaths {
 		if !has(path) {
@@ -481,9 +485,13 @@ func (r *CallsResult) WriteTable(w io.Writer) error {
 		}
 	}
 	if len(r.Max) > 0 {
-		fmt.Fprintf(w, "\nlargest stream count without loss\n\n")
+		bound := ""
+		if r.SearchP99 > 0 {
+			bound = " and p99 ≤ " + ms(r.SearchP99)
+		}
+		fmt.Fprintf(w, "\nlargest stream count without loss%s\n\n", bound)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintf(tw, "path\tstreams\tfirst with loss\tp99\tCPU/stream\tof bare relay\t\n")
+		fmt.Fprintf(tw, "path\tstreams\tfirst failing\tp99\tCPU/stream\tof bare relay\t\n")
 		for _, m := range r.Max {
 			failed, of := "none", "-"
 			if m.FirstFailed > 0 {
