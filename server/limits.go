@@ -63,6 +63,29 @@ type Limits struct {
 	// domain may read with fed-blob-get: bytes per second, with a burst of
 	// fedBlobBurstSeconds seconds' worth; default DefaultFedBlobRate.
 	FedBlobRate int64
+
+	// MaxCallMembers bounds the devices of this server in one call room
+	// (spec/12-calls.md section 12.3), announced as server-info key 16;
+	// default DefaultMaxCallMembers. Negative: the server does not relay
+	// calls (call-join is answered unknown_request, keys 16 and 17 are
+	// absent).
+	MaxCallMembers int
+	// MaxCallRooms bounds the call rooms the devices of one account are in at
+	// once, announced as server-info key 17; default DefaultMaxCallRooms.
+	// Negative: no limit (announced as math.MaxInt32).
+	MaxCallRooms int
+	// CallFrameRate and CallPacketRate bound the frames (first fragments)
+	// and packets a second one connection sends into one room, each a
+	// token bucket of one second's worth; the excess is dropped. Defaults
+	// DefaultCallFrameRate and DefaultCallPacketRate; negative: no limit.
+	CallFrameRate, CallPacketRate int
+	// MaxCallPeerRooms bounds the call rooms one other domain has linked on
+	// this server (fed-call-join); default DefaultMaxCallPeerRooms; negative:
+	// no limit.
+	MaxCallPeerRooms int
+	// CallRoomIdle is how long a room without members, but with linked
+	// domains, is kept; default DefaultCallRoomIdle.
+	CallRoomIdle time.Duration
 }
 
 // Rate is a token-bucket budget: Burst units, then one more every
@@ -104,14 +127,20 @@ func (r Rate) String() string {
 
 // Defaults of Limits (spec/15-limits.md section 15.1).
 const (
-	DefaultConnsPerAddress = 256
-	DefaultConnsPerAccount = 64
-	DefaultBlobQuota       = wire.BlobQuota
-	DefaultMaxUnfinished   = wire.MaxUnfinished
-	DefaultUploadLifetime  = wire.UploadLifetime * time.Second
-	DefaultBlobRetention   = wire.BlobRetention * time.Second
-	DefaultFedBlobRate     = 16 << 20 // bytes per second
-	DefaultFedBlobBurst    = DefaultFedBlobRate * fedBlobBurstSeconds
+	DefaultConnsPerAddress  = 256
+	DefaultConnsPerAccount  = 64
+	DefaultBlobQuota        = wire.BlobQuota
+	DefaultMaxUnfinished    = wire.MaxUnfinished
+	DefaultUploadLifetime   = wire.UploadLifetime * time.Second
+	DefaultBlobRetention    = wire.BlobRetention * time.Second
+	DefaultFedBlobRate      = 16 << 20 // bytes per second
+	DefaultFedBlobBurst     = DefaultFedBlobRate * fedBlobBurstSeconds
+	DefaultMaxCallMembers   = wire.MaxCallMembers
+	DefaultMaxCallRooms     = wire.MaxCallRooms
+	DefaultCallFrameRate    = wire.MaxCallFrameRate
+	DefaultCallPacketRate   = wire.MaxCallPacketRate
+	DefaultMaxCallPeerRooms = wire.MaxPeerRooms
+	DefaultCallRoomIdle     = wire.CallRoomIdle * time.Second
 )
 
 // fedBlobBurstSeconds is the burst of Limits.FedBlobRate, in seconds of
@@ -176,6 +205,21 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.FedBlobRate == 0 {
 		l.FedBlobRate = DefaultFedBlobRate
+	}
+	for _, f := range []struct {
+		v   *int
+		def int
+	}{
+		{&l.MaxCallMembers, DefaultMaxCallMembers}, {&l.MaxCallRooms, DefaultMaxCallRooms},
+		{&l.CallFrameRate, DefaultCallFrameRate}, {&l.CallPacketRate, DefaultCallPacketRate},
+		{&l.MaxCallPeerRooms, DefaultMaxCallPeerRooms},
+	} {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	if l.CallRoomIdle <= 0 {
+		l.CallRoomIdle = DefaultCallRoomIdle
 	}
 	for _, r := range []struct {
 		r   *Rate

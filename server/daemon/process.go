@@ -105,6 +105,12 @@ func (c Config) Args() ([]string, error) {
 	if l.FedBlobRate != 0 {
 		str("--fed-blob-rate", server.FormatSize(l.FedBlobRate))
 	}
+	if l.MaxCallMembers != 0 {
+		str("--max-call-members", fmt.Sprint(l.MaxCallMembers))
+	}
+	if l.MaxCallRooms != 0 {
+		str("--max-call-rooms", fmt.Sprint(l.MaxCallRooms))
+	}
 	return args, nil
 }
 
