@@ -59,6 +59,14 @@ type conn struct {
 	// before.
 	frames, accountBudget *wire.Budget
 	ended                 bool
+
+	// calls are the call rooms the connection is in, by handle
+	// (callrooms.go); guarded by callMu, changed under relay.mu too.
+	callMu sync.Mutex
+	calls  map[uint32]*membership
+	// callOut queues the media packets for this connection; set once, on
+	// its first call-join, under relay.mu (callforward.go).
+	callOut chan []byte
 }
 
 func (s *Server) newConn(qc *quic.Conn) *conn {
@@ -99,6 +107,9 @@ func decrement(m map[string]int, k string) {
 
 func (c *conn) serve(ctx context.Context) {
 	defer func() {
+		if c.s.calls != nil {
+			c.s.calls.leaveAll(c)
+		}
 		c.s.forget(c)
 		c.mu.Lock()
 		c.ended = true
@@ -241,6 +252,9 @@ func (c *conn) finishAuth(d *store.Device, registered bool) error {
 	}
 	close(c.authed)
 	go c.push(c.qc.Context(), store.Mailbox{Address: d.Address, Device: d.ID})
+	if s.calls != nil {
+		go c.readDatagrams(c.qc.Context(), s.calls)
+	}
 	return nil
 }
 

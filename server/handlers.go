@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/xchat-im/xchat/server/store"
@@ -63,6 +64,10 @@ func (c *conn) handle(ctx context.Context, hold *responseHold, req wire.Request)
 		return c.blobFinish(ctx, me, r)
 	case *wire.BlobGet:
 		return c.blobGet(ctx, hold, r)
+	case *wire.CallJoin:
+		return c.callJoin(dev, r)
+	case *wire.CallLeave:
+		return c.callLeave(r)
 	}
 	return nil, wire.Errorf(wire.CodeUnknownRequest, "%T", req)
 }
@@ -106,6 +111,15 @@ func (s *Server) ServerInfo() *wire.ServerInfoOK {
 	}
 	if l.MaxUnfinished > 0 {
 		ok.Limits.MaxUnfinishedUploads = uint64(l.MaxUnfinished)
+	}
+	// The call limits (spec/12-calls.md section 12.10), when calls are
+	// relayed.
+	if s.calls != nil {
+		ok.Limits.MaxCallMembers = uint64(l.CallMembers)
+		ok.Limits.MaxCallRooms = math.MaxInt32
+		if l.CallRooms > 0 {
+			ok.Limits.MaxCallRooms = uint64(l.CallRooms)
+		}
 	}
 	return ok
 }

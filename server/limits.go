@@ -63,6 +63,29 @@ type Limits struct {
 	// domain may read with fed-blob-get: bytes per second, with a burst of
 	// fedBlobBurstSeconds seconds' worth; default DefaultFedBlobRate.
 	FedBlobRate int64
+
+	// CallMembers bounds the devices of this server in one call room
+	// (spec/12-calls.md section 12.3), announced as server-info key 16;
+	// default DefaultCallMembers. Negative: the server does not relay
+	// calls (call-join is answered unknown_request, keys 16 and 17 are
+	// absent).
+	CallMembers int
+	// CallRooms bounds the call rooms the devices of one account are in at
+	// once, announced as server-info key 17; default DefaultCallRooms.
+	// Negative: no limit (announced as math.MaxInt32).
+	CallRooms int
+	// CallFrameRate and CallPacketRate bound the frames (first fragments)
+	// and packets a second one connection sends into one room, each a
+	// token bucket of one second's worth; the excess is dropped. Defaults
+	// DefaultCallFrameRate and DefaultCallPacketRate; negative: no limit.
+	CallFrameRate, CallPacketRate int
+	// CallPeerRooms bounds the call rooms one other domain has linked on
+	// this server (fed-call-join); default DefaultCallPeerRooms; negative:
+	// no limit.
+	CallPeerRooms int
+	// CallRoomIdle is how long a room without members, but with linked
+	// domains, is kept; default DefaultCallRoomIdle.
+	CallRoomIdle time.Duration
 }
 
 // Rate is a token-bucket budget: Burst units, then one more every
@@ -112,6 +135,12 @@ const (
 	DefaultBlobRetention   = wire.BlobRetention * time.Second
 	DefaultFedBlobRate     = 16 << 20 // bytes per second
 	DefaultFedBlobBurst    = DefaultFedBlobRate * fedBlobBurstSeconds
+	DefaultCallMembers     = wire.MaxCallMembers
+	DefaultCallRooms       = wire.MaxCallRooms
+	DefaultCallFrameRate   = wire.MaxCallFrameRate
+	DefaultCallPacketRate  = wire.MaxCallPacketRate
+	DefaultCallPeerRooms   = wire.MaxPeerRooms
+	DefaultCallRoomIdle    = wire.CallRoomIdle * time.Second
 )
 
 // fedBlobBurstSeconds is the burst of Limits.FedBlobRate, in seconds of
@@ -176,6 +205,21 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.FedBlobRate == 0 {
 		l.FedBlobRate = DefaultFedBlobRate
+	}
+	for _, f := range []struct {
+		v   *int
+		def int
+	}{
+		{&l.CallMembers, DefaultCallMembers}, {&l.CallRooms, DefaultCallRooms},
+		{&l.CallFrameRate, DefaultCallFrameRate}, {&l.CallPacketRate, DefaultCallPacketRate},
+		{&l.CallPeerRooms, DefaultCallPeerRooms},
+	} {
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	if l.CallRoomIdle <= 0 {
+		l.CallRoomIdle = DefaultCallRoomIdle
 	}
 	for _, r := range []struct {
 		r   *Rate

@@ -103,6 +103,14 @@ type Config struct {
 	// key-directory queries are admitted into. Required; package daemon
 	// gives one that makes a federation.Federation.
 	NewFederation func(local *Server) (Federation, error)
+	// CallQueue is how many media packets wait for one destination
+	// connection of the call relay before more are dropped; zero:
+	// DefaultCallQueue.
+	CallQueue int
+	// CallRetry and CallMaxRetry are the first and the largest backoff of
+	// a call room's link to another domain that failed (spec/08 section
+	// 8.9.3); zero: 1 s and 300 s. Tests shorten them.
+	CallRetry, CallMaxRetry time.Duration
 }
 
 // DefaultMaxConnections is the default bound on concurrent connections.
@@ -156,6 +164,8 @@ type Server struct {
 	accountFrames accountFrames
 	// partBuffers holds buffers of one blob part for reads (blobs.go).
 	partBuffers sync.Pool
+	// calls is the call relay (calls.go), nil when calls are not relayed.
+	calls *relay
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
@@ -223,6 +233,9 @@ func New(cfg Config) (*Server, error) {
 		frames: wire.NewBudget(frameBudgetServer),
 	}
 	s.partBuffers.New = newPartBuffer
+	if cfg.Limits.CallMembers > 0 {
+		s.calls = newRelay(s)
+	}
 	fed, err := cfg.NewFederation(s)
 	if err != nil {
 		return nil, err
@@ -267,6 +280,9 @@ func quicConfig() *quic.Config {
 		InitialStreamReceiveWindow:     streamWindow,
 		InitialConnectionReceiveWindow: connectionWindow,
 		MaxConnectionReceiveWindow:     connectionWindow,
+		// Call media travels in DATAGRAMs (spec/12-calls.md section 12.5),
+		// on client and federation connections alike.
+		EnableDatagrams: true,
 	}
 }
 
@@ -315,6 +331,10 @@ func (s *Server) Serve(ctx context.Context, pc net.PacketConn) error {
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
 	go s.sweep(sweepCtx)
+	if s.calls != nil {
+		s.calls.start(fedCtx)
+		defer s.calls.stop()
+	}
 	var blobSweeper sync.WaitGroup
 	blobSweeper.Go(func() { s.sweepBlobs(sweepCtx, s.cfg.BlobSweep) })
 

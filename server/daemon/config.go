@@ -70,7 +70,8 @@ type Config struct {
 	// work without a worker here (--queue-scan); zero: DefaultLease and
 	// DefaultScan.
 	Lease, Scan time.Duration
-	// Retry and MaxRetry are the first and the largest relay backoff, and
+	// Retry and MaxRetry are the first and the largest relay backoff (and
+	// that of call-room links to other domains), and
 	// OutboundTTL how long an envelope may wait for its peer; zero: the
 	// federation package's defaults. No flag sets them: tests shorten them.
 	Retry, MaxRetry, OutboundTTL time.Duration

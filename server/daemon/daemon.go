@@ -130,6 +130,7 @@ func assemble(ctx context.Context, c Config) (_ store.Store, _ *server.Server, e
 		Domain: c.Domain, Store: st, Certificate: cert, CertKey: keys.cert, ResetKey: keys.reset,
 		Registration: c.Registration, Logger: c.Logger, MaxConnections: c.MaxConnections,
 		Limits: c.Limits, PollInterval: poll, Now: c.Now, BlobSweep: c.BlobSweep,
+		CallRetry: c.Retry, CallMaxRetry: c.MaxRetry,
 		NewFederation: func(local *server.Server) (server.Federation, error) {
 			blobRate := local.Limits().FedBlobRate
 			f, err := federation.New(federation.Config{

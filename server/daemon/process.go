@@ -105,6 +105,12 @@ func (c Config) Args() ([]string, error) {
 	if l.FedBlobRate != 0 {
 		str("--fed-blob-rate", server.FormatSize(l.FedBlobRate))
 	}
+	if l.CallMembers != 0 {
+		str("--max-call-members", fmt.Sprint(l.CallMembers))
+	}
+	if l.CallRooms != 0 {
+		str("--max-call-rooms", fmt.Sprint(l.CallRooms))
+	}
 	return args, nil
 }
 
