@@ -681,3 +681,8 @@ func storedCall(m *client.Message, now time.Time) (client.CallUpdate, bool) {
 	}
 	return u, true
 }
+
+// callStats are the counters of a client call that callrun sums up.
+func callStats(s client.CallStats) callrun.Stats {
+	return callrun.Stats{Lost: s.Lost + s.Incomplete + s.Undecryptable, Participants: s.Participants, RTT: s.RTT}
+}

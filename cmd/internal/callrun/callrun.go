@@ -9,7 +9,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -17,13 +16,6 @@ import (
 	"github.com/xchat-im/xchat/client/media"
 	"github.com/xchat-im/xchat/spec/wire"
 )
-
-// FrameInterval is the length of an audio frame and the tick of the
-// playout.
-const FrameInterval = 20 * time.Millisecond
-
-// PlayoutDelay is the jitter buffer's delay (spec 12.8.1).
-const PlayoutDelay = 60 * time.Millisecond
 
 // Frame is a media frame received in a call.
 type Frame struct {
@@ -172,8 +164,8 @@ func (r *runner) send(ctx context.Context, done <-chan struct{}) {
 	for {
 		now := time.Since(r.start)
 		if r.o.Audio != nil {
-			for due := time.Duration(audioN) * FrameInterval; due <= now; due = time.Duration(audioN) * FrameInterval {
-				if now-due > 5*FrameInterval {
+			for due := time.Duration(audioN) * media.FrameDuration; due <= now; due = time.Duration(audioN) * media.FrameDuration {
+				if now-due > 5*media.FrameDuration {
 					audioN++ // skipped
 					continue
 				}
@@ -196,7 +188,7 @@ func (r *runner) send(ctx context.Context, done <-chan struct{}) {
 		}
 		next := time.Duration(1<<62 - 1)
 		if r.o.Audio != nil {
-			next = time.Duration(audioN) * FrameInterval
+			next = time.Duration(audioN) * media.FrameDuration
 		}
 		if r.o.Video != nil {
 			next = min(next, time.Duration(videoN)*videoEvery)
@@ -249,11 +241,11 @@ func (r *runner) sendFrame(f *wire.MediaFrame, sent *uint64) {
 // playout into the recording at every tick, and returns the recording
 // when ctx is done or the call ended.
 func (r *runner) receive(ctx context.Context) []int16 {
-	playout := media.NewPlayout(PlayoutDelay)
+	playout := media.NewPlayout(media.PlayoutDelay)
 	codecs := map[string]media.AudioCodec{}
 	var recording []int16
 	var ticks uint64
-	tick := time.NewTimer(FrameInterval)
+	tick := time.NewTimer(media.FrameDuration)
 	defer tick.Stop()
 	frames := r.conn.Frames()
 	for {
@@ -271,14 +263,14 @@ func (r *runner) receive(ctx context.Context) []int16 {
 		case <-tick.C:
 			// Catch up on ticks missed while the machine was busy, so that
 			// the recording is as long as the call.
-			for elapsed := time.Since(r.start); time.Duration(ticks+1)*FrameInterval <= elapsed; ticks++ {
+			for elapsed := time.Since(r.start); time.Duration(ticks+1)*media.FrameDuration <= elapsed; ticks++ {
 				if r.o.Record != nil {
 					recording = append(recording, playout.Next()...)
 				} else {
 					playout.Next()
 				}
 			}
-			tick.Reset(time.Duration(ticks+1)*FrameInterval - time.Since(r.start))
+			tick.Reset(time.Duration(ticks+1)*media.FrameDuration - time.Since(r.start))
 		}
 	}
 }
@@ -364,16 +356,8 @@ func (r *runner) summary() *Summary {
 		rtt = r.rtt
 	}
 	if len(rtt) > 0 {
-		p := Median(rtt)
-		ms := float64(p) / float64(time.Millisecond)
+		ms := float64(media.DurationPercentile(rtt, 50)) / float64(time.Millisecond)
 		s.RTTp50 = &ms
 	}
 	return s
-}
-
-// Median returns the median of samples, which must not be empty.
-func Median(samples []time.Duration) time.Duration {
-	s := slices.Clone(samples)
-	slices.Sort(s)
-	return s[len(s)/2]
 }
