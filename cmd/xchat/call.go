@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -43,7 +45,7 @@ func (f *callFlags) add(cmd *cobra.Command) {
 	fl.StringVar(&f.video, "video", "", "send video: the test pattern, `test[:WxH[@FPS]]` (default size and rate "+callrun.DefaultVideo.String()+")")
 	fl.StringVar(&f.record, "record", "", "record the other participants' audio to this WAV `FILE`")
 	fl.DurationVar(&f.duration, "duration", 0, "hang up after this long (0: when the other side hangs up, or on Ctrl-C)")
-	fl.StringVar(&f.codec, "codec", media.CodecPCMU, "audio codec: pcmu (G.711 μ-law, 8 kHz) or l16 (16-bit PCM, 48 kHz)")
+	fl.StringVar(&f.codec, "codec", media.CodecPCMU, "audio `CODEC`: pcmu (G.711 μ-law, 8 kHz) or l16 (16-bit PCM, 48 kHz)")
 	fl.BoolVar(&f.asJSON, "json", false, "print the call's events and summary as JSON objects, one per line")
 }
 
@@ -66,7 +68,7 @@ func (f *callFlags) check() error {
 		f.vid = &v
 	}
 	if f.audio != "" {
-		pcm, err := media.ReadWAVFile(f.audio)
+		pcm, err := readWAV(f.audio)
 		var fe *media.FormatError
 		switch {
 		case errors.As(err, &fe):
@@ -83,6 +85,16 @@ func (f *callFlags) check() error {
 		f.pcm = pcm
 	}
 	return nil
+}
+
+// readWAV reads a WAV file; its errors do not repeat the path.
+func readWAV(path string) (*media.PCM, error) {
+	r, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return media.ReadWAV(bufio.NewReader(r))
 }
 
 // formatOf describes a WAV format: "44100 Hz, 2 channels, 16-bit".
@@ -152,6 +164,8 @@ func (a *app) callStartCmd() *cobra.Command {
 				gid, _ = client.ParseGroupID(group) // checked by Args
 			}
 			return a.runCall(cmd.Context(), &f, true, nil, func(ctx context.Context, s *callSession) (*client.Call, error) {
+				ctx, cancel := context.WithTimeout(ctx, timeout)
+				defer cancel()
 				if gid != nil {
 					s.out.event(jsonCallEvent{Event: "starting", Group: hex.EncodeToString(gid)}, "starting a call in the group %x", gid)
 					return s.c.StartGroupCall(ctx, gid, f.callOptions())
@@ -178,30 +192,43 @@ func (a *app) callAnswerCmd() *cobra.Command {
 		Args: cobra.MatchAll(noArgs, nonNegative("--wait", &wait), func(*cobra.Command, []string) error { return f.check() }),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			incoming := make(chan *client.IncomingCall, 16)
-			var once sync.Once
-			var taken bool
+			// The first call that rings is taken; missed calls before it
+			// are shown.
+			var taken atomic.Bool
 			onCall := func(s *callSession, u client.CallUpdate) {
-				if u.Kind == client.CallRinging && u.Incoming != nil {
-					once.Do(func() { taken = true; incoming <- u.Incoming })
+				switch {
+				case u.Kind == client.CallRinging && u.Incoming != nil && taken.CompareAndSwap(false, true):
 					s.out.update(u)
-				} else if u.Kind == client.CallMissed && !taken {
+					incoming <- u.Incoming
+				case u.Kind == client.CallMissed && !taken.Load():
 					s.out.update(u)
 				}
 			}
 			return a.runCall(cmd.Context(), &f, false, onCall, func(ctx context.Context, s *callSession) (*client.Call, error) {
 				s.out.event(jsonCallEvent{Event: "waiting"}, "waiting for a call")
-				var in *client.IncomingCall
-				select {
-				case in = <-incoming:
-				case <-time.After(wait):
-					return nil, fmt.Errorf("no call rang within %s", wait)
-				case err := <-s.recvErr:
+				// A call that rang while another command received.
+				msgs, err := s.p.Messages(ctx)
+				if err != nil {
 					return nil, err
-				case <-ctx.Done():
-					return nil, ctx.Err()
+				}
+				in := ringingStored(msgs, wire.Mailbox{Address: a.self, Device: a.device}, time.Now())
+				if in != nil && taken.CompareAndSwap(false, true) {
+					s.out.update(client.CallUpdate{CallID: in.ID, Group: in.Group, Kind: client.CallRinging, From: in.From, Device: in.Device, Incoming: in})
+				} else {
+					select {
+					case in = <-incoming:
+					case <-time.After(wait):
+						return nil, fmt.Errorf("no call rang within %s", wait)
+					case err := <-s.recvErr:
+						return nil, err
+					case <-ctx.Done():
+						return nil, ctx.Err()
+					}
 				}
 				a.peers = []string{in.From}
-				return s.c.AnswerCall(ctx, in, f.callOptions())
+				rctx, cancel := context.WithTimeout(ctx, timeout)
+				defer cancel()
+				return s.c.AnswerCall(rctx, in, f.callOptions())
 			})
 		},
 	}
@@ -223,6 +250,9 @@ func (a *app) callJoinCmd() *cobra.Command {
 			if err := cobra.MatchAll(noArgs, nonNegative("--wait", &wait))(cmd, args); err != nil {
 				return err
 			}
+			if group == "" {
+				return errors.New("call join needs --group ID (an ID from 'xchat group list')")
+			}
 			if _, err := client.ParseGroupID(group); err != nil {
 				return fmt.Errorf("--group: %w", err)
 			}
@@ -243,8 +273,13 @@ func (a *app) callJoinCmd() *cobra.Command {
 				s.out.event(jsonCallEvent{Event: "joining", Group: group}, "joining the call of the group %s", group)
 				deadline := time.After(wait)
 				for {
-					call, err := s.c.JoinCall(ctx, gid, f.callOptions())
-					if err == nil || wait == 0 {
+					rctx, cancel := context.WithTimeout(ctx, timeout)
+					call, err := s.c.JoinCall(rctx, gid, f.callOptions())
+					cancel()
+					switch {
+					case errors.Is(err, client.ErrNoCall) && wait == 0:
+						return nil, clierr.Explain(err, "no call is running in the group %s: 'xchat call start --group %s' starts one; --wait D waits for one", group, group)
+					case !errors.Is(err, client.ErrNoCall):
 						return call, err
 					}
 					select {
@@ -269,6 +304,7 @@ func (a *app) callJoinCmd() *cobra.Command {
 
 // callSession is the connection of a call command while it runs.
 type callSession struct {
+	p       *client.Profile
 	c       *client.Client
 	out     *callOutput
 	recvErr <-chan error // Receive's end: the connection failed
@@ -283,8 +319,9 @@ const hangupTimeout = 10 * time.Second
 // runCall runs a call command: it connects (after catching up on a first
 // connection when catchUp is set, so that the call starts on current
 // group states), keeps receiving with onCall seeing every call signal,
-// starts the call with begin, waits until it is answered, streams with
-// callrun, hangs up and prints the summary.
+// starts the call with begin (which bounds its requests by timeout),
+// waits until it is answered, streams with callrun, hangs up and prints
+// the summary.
 func (a *app) runCall(ctx context.Context, f *callFlags, catchUp bool, onCall func(*callSession, client.CallUpdate),
 	begin func(context.Context, *callSession) (*client.Call, error)) (err error) {
 	var record *os.File
@@ -316,16 +353,25 @@ func (a *app) runCall(ctx context.Context, f *callFlags, catchUp bool, onCall fu
 	defer c.Close()
 	out := &callOutput{w: a.stdout, asJSON: f.asJSON}
 	recvErr := make(chan error, 1)
-	s := &callSession{c: c, out: out, recvErr: recvErr}
+	s := &callSession{p: p, c: c, out: out, recvErr: recvErr}
 	rctx, stopReceiving := context.WithCancel(ctx)
 	received := make(chan struct{})
 	go func() {
 		defer close(received)
-		err := c.Receive(rctx, client.ReceiveOptions{Wait: maxCall, OnCall: func(u client.CallUpdate) {
-			if onCall != nil {
-				onCall(s, u)
-			}
-		}})
+		err := c.Receive(rctx, client.ReceiveOptions{Wait: maxCall,
+			OnCall: func(u client.CallUpdate) {
+				if onCall != nil {
+					onCall(s, u)
+				}
+			},
+			// Call signals are this command's to show; other messages
+			// wait for the next recv.
+			OnMessage: func(m client.Message) {
+				if m.Call != nil {
+					p.MarkShown(rctx, m.ID)
+				}
+			},
+		})
 		if rctx.Err() == nil {
 			if err == nil {
 				err = errors.New("stopped receiving")
@@ -338,12 +384,11 @@ func (a *app) runCall(ctx context.Context, f *callFlags, catchUp bool, onCall fu
 		<-received
 	}()
 
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	call, err := begin(cctx, s)
-	cancel()
+	call, err := begin(ctx, s)
 	if err != nil {
 		return err
 	}
+	out.event(jsonCallEvent{Event: "started", Call: hex.EncodeToString(call.ID())}, "call %x", call.ID())
 	// From here the call is hung up however the command ends.
 	hungUp := false
 	hangup := func() {
@@ -370,7 +415,7 @@ func (a *app) runCall(ctx context.Context, f *callFlags, catchUp bool, onCall fu
 	case <-ctx.Done():
 		return clierr.Explain(ctx.Err(), "interrupted before the call was answered; it was cancelled")
 	}
-	out.event(jsonCallEvent{Event: "connected", Call: hex.EncodeToString(call.ID())}, "connected (call %x)", call.ID())
+	out.event(jsonCallEvent{Event: "connected", Call: hex.EncodeToString(call.ID())}, "connected")
 
 	// The call runs until the duration, a hang-up, Ctrl-C or a lost
 	// connection; Ctrl-C ends a call normally.
@@ -665,21 +710,51 @@ func (o *callOutput) recvLine(u client.CallUpdate) {
 	o.event(e, "%s %s", at.Local().Format("2006-01-02 15:04:05"), callText(u, e))
 }
 
-// storedCall is the update that a stored call message not yet shown
-// stands for: an invite is an incoming call, or a missed one once the
-// ring timeout passed; other signals are not shown again.
-func storedCall(m *client.Message, now time.Time) (client.CallUpdate, bool) {
+// storedCall is the update that the stored call message msgs[i], not
+// yet shown, stands for: an invite from another device is an incoming
+// call while it may still ring, else a missed call or one answered on
+// another device of this account; other signals and invites this device
+// answered are not shown.
+func storedCall(msgs []client.Message, i int, self wire.Mailbox, now time.Time) (client.CallUpdate, bool) {
+	m := &msgs[i]
 	sig := m.Call
-	if sig == nil || sig.Kind != wire.SignalInvite {
+	if sig == nil || sig.Kind != wire.SignalInvite || (m.From == self.Address && m.FromDevice == self.Device) {
 		return client.CallUpdate{}, false
 	}
-	u := client.CallUpdate{CallID: sig.CallID, Group: m.Group, Kind: client.CallRinging, From: m.From, Device: m.FromDevice,
-		Incoming: &client.IncomingCall{ID: sig.CallID, Group: m.Group, Direct: m.Direct, From: m.From, Device: m.FromDevice,
-			Media: sig.Media, SentAt: m.SentAt}}
+	in := &client.IncomingCall{ID: sig.CallID, Group: m.Group, Direct: m.Direct, From: m.From, Device: m.FromDevice,
+		Media: sig.Media, SentAt: m.SentAt, Room: sig.Room, Token: sig.Token}
+	u := client.CallUpdate{CallID: sig.CallID, Group: m.Group, Kind: client.CallRinging, From: m.From, Device: m.FromDevice, Incoming: in}
 	if now.Sub(m.SentAt) >= wire.RingTimeout*time.Second {
 		u.Kind = client.CallMissed
 	}
+	for _, n := range msgs[i+1:] {
+		if n.Call == nil || string(n.Call.CallID) != string(sig.CallID) {
+			continue
+		}
+		switch k := n.Call.Kind; {
+		case (k == wire.SignalAccept || k == wire.SignalJoin) && n.From == self.Address && n.FromDevice == self.Device:
+			return u, false
+		case k == wire.SignalAccept && n.From == self.Address:
+			u.Kind = client.CallAnsweredElsewhere
+		case (k == wire.SignalHangup || k == wire.SignalDecline) && u.Kind == client.CallRinging:
+			u.Kind = client.CallMissed
+		}
+	}
 	return u, true
+}
+
+// ringingStored returns the newest stored invite that still rings on
+// this device (see storedCall), or nil.
+func ringingStored(msgs []client.Message, self wire.Mailbox, now time.Time) *client.IncomingCall {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if now.Sub(msgs[i].SentAt) >= wire.RingTimeout*time.Second {
+			break
+		}
+		if u, ok := storedCall(msgs, i, self, now); ok && u.Kind == client.CallRinging {
+			return u.Incoming
+		}
+	}
+	return nil
 }
 
 // callStats are the counters of a client call that callrun sums up.

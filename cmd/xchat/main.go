@@ -467,14 +467,6 @@ func (a *app) recvCmd() *cobra.Command {
 			enc := json.NewEncoder(a.stdout)
 			calls := &callOutput{w: a.stdout, asJSON: asJSON}
 			show := func(m client.Message) {
-				if m.Call != nil {
-					// Shown by OnCall as it arrives; a stored invite
-					// not yet shown is an incoming or a missed call.
-					if u, ok := storedCall(&m, time.Now()); ok {
-						calls.recvLine(u)
-					}
-					return
-				}
 				if asJSON {
 					lane := "token"
 					if m.RequestLane {
@@ -516,8 +508,17 @@ func (a *app) recvCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			for _, m := range unshown {
-				show(m)
+			for i, m := range unshown {
+				if m.Call != nil {
+					// A call signal that arrived shows as OnCall reports
+					// it; one stored earlier by another command is an
+					// incoming, missed or answered call.
+					if u, ok := storedCall(unshown, i, wire.Mailbox{Address: a.self, Device: a.device}, time.Now()); ok {
+						calls.recvLine(u)
+					}
+				} else {
+					show(m)
+				}
 				if err := p.MarkShown(ctx, m.ID); err != nil {
 					return err
 				}
