@@ -22,6 +22,11 @@ var ErrNoCall = errors.New("no running call in this group")
 // ErrCallEnded is returned by the methods of a Call that ended.
 var ErrCallEnded = errors.New("the call ended")
 
+// ErrAnsweredElsewhere is returned by AnswerCall for a call that another
+// device of this account, of a lower MLS leaf index, accepted already
+// (spec/12-calls.md section 12.2.1 step 3).
+var ErrAnsweredElsewhere = errors.New("the call was answered on another device")
+
 // ErrInCall is returned when a call is started or answered while this
 // client takes part in another one.
 var ErrInCall = errors.New("this device is in another call")
@@ -189,6 +194,7 @@ type callRegistry struct {
 	byID     map[string]*Call
 	byHandle map[uint32]*Call
 	ringing  map[string]*ringingCall
+	answered map[string]uint32 // call → lowest leaf of an own device that accepted it
 	timeout  time.Duration
 	onCall   func(CallUpdate)
 	dgram    sync.Once
@@ -301,6 +307,20 @@ func (cl *Client) AnswerCall(ctx context.Context, in *IncomingCall, o CallOption
 		return nil, ErrInCall
 	}
 	cl.stopRinging(in.ID)
+	if in.Direct {
+		cl.calls.mu.Lock()
+		leaf, taken := cl.calls.answered[string(in.ID)]
+		cl.calls.mu.Unlock()
+		if taken {
+			_, g, err := cl.activeGroup(ctx, in.Group)
+			if err != nil {
+				return nil, err
+			}
+			if leaf < uint32(g.OwnLeaf()) {
+				return nil, ErrAnsweredElsewhere
+			}
+		}
+	}
 	return cl.takePart(ctx, in, o)
 }
 

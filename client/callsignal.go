@@ -76,7 +76,18 @@ func (cl *Client) callSignal(ctx context.Context, m Message, o ReceiveOptions) {
 
 	case wire.SignalAccept:
 		if c == nil {
-			if own && cl.stopRinging(sig.CallID) != nil {
+			if !own {
+				return
+			}
+			cl.calls.mu.Lock()
+			if cl.calls.answered == nil || len(cl.calls.answered) >= maxAnsweredKept {
+				cl.calls.answered = map[string]uint32{}
+			}
+			if l, ok := cl.calls.answered[string(sig.CallID)]; !ok || m.senderLeaf < l {
+				cl.calls.answered[string(sig.CallID)] = m.senderLeaf
+			}
+			cl.calls.mu.Unlock()
+			if cl.stopRinging(sig.CallID) != nil {
 				report(CallAnsweredElsewhere)
 			}
 			return
@@ -159,6 +170,10 @@ func (cl *Client) callSignal(ctx context.Context, m Message, o ReceiveOptions) {
 		report(CallJoined)
 	}
 }
+
+// maxAnsweredKept bounds the calls remembered as accepted by another own
+// device.
+const maxAnsweredKept = 256
 
 // reportCall calls the OnCall of the latest Receive that had one.
 func (cl *Client) reportCall(u CallUpdate) {
