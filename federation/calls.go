@@ -100,11 +100,11 @@ func (f *Federation) callPeer(domain string) error {
 
 // SendPacket sends a call media packet, already carrying the peer's
 // handle, as a DATAGRAM on the outbound connection to domain. It never
-// blocks and keeps no reference to pkt: the packet waits in the
-// destination's bounded queue for its sender, and is dropped (and
-// counted) when that queue is full or there is no connection to the
-// domain. In that case a connection is dialled in the background, for the
-// packets that follow.
+// blocks: the packet waits in the destination's bounded queue for its
+// sender, and is dropped (and counted) when that queue is full or there is
+// no connection to the domain; in that case a connection is dialled in the
+// background, for the packets that follow. SendPacket keeps pkt until it
+// is sent: the caller must not change it afterwards.
 func (f *Federation) SendPacket(domain string, pkt []byte) bool {
 	if len(pkt) > wire.MaxCallPacket || domain == f.cfg.Domain || !f.Allowed(domain) {
 		f.callCounts.refused.Add(1)
@@ -159,15 +159,14 @@ type packetLink struct {
 	next     time.Time
 }
 
-// offer queues a copy of pkt for domain, starting its sender when needed;
-// false when the queue is full or the federation is not running.
+// offer queues pkt for domain, starting its sender when needed; false
+// when the queue is full or the federation is not running.
 func (ls *packetLinks) offer(f *Federation, domain string, pkt []byte) bool {
-	cp := append(make([]byte, 0, len(pkt)), pkt...)
 	ls.mu.RLock()
 	l := ls.m[domain]
 	if l != nil {
 		select {
-		case l.queue <- cp:
+		case l.queue <- pkt:
 			ls.mu.RUnlock()
 			return true
 		default:
@@ -182,7 +181,7 @@ func (ls *packetLinks) offer(f *Federation, domain string, pkt []byte) bool {
 		return false
 	}
 	select {
-	case l.queue <- cp:
+	case l.queue <- pkt:
 		return true
 	default:
 		return false

@@ -325,8 +325,8 @@ func TestFedCallJoinAndLeave(t *testing.T) {
 // background.
 func TestFedCallPackets(t *testing.T) {
 	t.Parallel()
-	nodes := startCallNodes(t, nil, "a.test", "b.test")
-	a, b := nodes["a.test"], nodes["b.test"]
+	nodes := startCallNodes(t, nil, "a.test", "b.test", "c.test")
+	a, b, c := nodes["a.test"], nodes["b.test"], nodes["c.test"]
 	ctx := servertest.Context(t)
 	h, err := a.f.CallJoin(ctx, "b.test", randomBytes(wire.RoomIDLen, 1), randomBytes(wire.RoomTokenLen, 2), 0xA1)
 	if err != nil {
@@ -354,6 +354,7 @@ func TestFedCallPackets(t *testing.T) {
 			t.Fatalf("PeerPacket got a packet of %d bytes from %q that a.test did not send", len(p.pkt), p.origin)
 		}
 	}
+	t.Logf("%d of %d packets arrived; a.test: %+v", len(got), n, a.f.CallStats())
 	if len(got) < n*3/4 {
 		t.Fatalf("%d of %d packets arrived; a.test: %+v", len(got), n, a.f.CallStats())
 	}
@@ -361,24 +362,38 @@ func TestFedCallPackets(t *testing.T) {
 		t.Fatalf("b.test counted %d packets received, PeerPacket got %d", s.Received, len(got))
 	}
 
-	// b.test has not dialled a.test: its first packet is dropped and a
-	// connection is dialled in the background.
-	if b.f.SendPacket("a.test", packet(0xA1, 0, 200)) {
-		t.Fatal("b.test sent a packet without a connection to a.test")
-	}
-	if s := b.f.CallStats(); s.DroppedNoConn != 1 {
-		t.Fatalf("b.test: %+v, want one packet dropped for want of a connection", s)
-	}
+	// b.test, linked by a.test's fed-call-join, dials a.test for the
+	// room's packets without waiting for the first.
 	var back []byte
 	eventually(t, 20*time.Second, "connection from b.test to a.test", func() bool {
 		back = packet(0xA1, 1, 200)
 		return b.f.SendPacket("a.test", back)
 	})
 	waitPackets(t, a.local, 1)
-	for _, p := range a.local.received() {
-		if p.origin != "b.test" || !bytes.Equal(p.pkt, back) {
-			t.Fatalf("a.test got a packet of %d bytes from %q, want b.test's", len(p.pkt), p.origin)
-		}
+	checkOnly(t, a.local, "b.test", back)
+
+	// a.test has not dialled c.test: its first packet is dropped and a
+	// connection is dialled in the background.
+	if a.f.SendPacket("c.test", packet(0xC1, 0, 200)) {
+		t.Fatal("a.test sent a packet without a connection to c.test")
+	}
+	if s := a.f.CallStats(); s.DroppedNoConn != 1 {
+		t.Fatalf("a.test: %+v, want one packet dropped for want of a connection", s)
+	}
+	eventually(t, 20*time.Second, "connection from a.test to c.test", func() bool {
+		back = packet(0xC1, 1, 200)
+		return a.f.SendPacket("c.test", back)
+	})
+	waitPackets(t, c.local, 1)
+	checkOnly(t, c.local, "a.test", back)
+}
+
+// checkOnly checks that l received one packet, want, from origin.
+func checkOnly(t *testing.T, l *callLocal, origin string, want []byte) {
+	t.Helper()
+	got := l.received()
+	if len(got) != 1 || got[0].origin != origin || !bytes.Equal(got[0].pkt, want) {
+		t.Fatalf("PeerPacket got %d packets, want one from %s", len(got), origin)
 	}
 }
 
@@ -446,6 +461,7 @@ func TestFedCallSendPacketNeverBlocks(t *testing.T) {
 	if uint64(refused) != s.DroppedFull {
 		t.Fatalf("SendPacket reported %d packets dropped, counted %d full", refused, s.DroppedFull)
 	}
+	t.Logf("a.test: %+v", s)
 	// What was queued drains to b.test.
 	waitPackets(t, nodes["b.test"].local, 1)
 	if len(nodes["b.test"].local.received()) == 0 {

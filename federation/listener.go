@@ -186,6 +186,9 @@ func (in *inbound) handle(ctx context.Context, hold *responseHold, payload []byt
 		if err != nil {
 			return nil, err
 		}
+		// The room's packets to origin go on a connection this server
+		// dials: have it ready for the first.
+		in.f.links.kick(in.f, origin)
 		return wire.EncodeSuccess(&wire.FedCallJoinOK{Handle: h})
 	case *wire.FedCallLeave:
 		local.PeerCallLeave(origin, r.Handle)
