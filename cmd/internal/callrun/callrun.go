@@ -143,10 +143,6 @@ type runner struct {
 	sources                    map[uint32]bool
 }
 
-// now is the time since the call started, in microseconds: the
-// timestamp of a frame sent now.
-func (r *runner) now() uint64 { return uint64(time.Since(r.start) / time.Microsecond) }
-
 // send sends audio and video frames on their schedules until ctx is
 // done or done is closed. A frame late by more than a few intervals (the
 // machine was busy) is skipped rather than sent in a burst.
