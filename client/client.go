@@ -231,6 +231,8 @@ type Client struct {
 
 	receiving atomic.Bool // Receive ran
 
+	calls callRegistry // calls and ringing invites (call.go)
+
 	certMu      sync.Mutex
 	cert        []byte
 	certExpires time.Time

@@ -51,7 +51,8 @@ func dial(ctx context.Context, server, domain, caFile string) (*conn, error) {
 		HandshakeIdleTimeout: wire.HandshakeDeadline / 2,
 		MaxIdleTimeout:       wire.IdleTimeout,
 		KeepAlivePeriod:      wire.KeepAlive,
-		MaxIncomingStreams:   -1, // the server opens no bidirectional streams
+		MaxIncomingStreams:   -1,   // the server opens no bidirectional streams
+		EnableDatagrams:      true, // call media (spec/12-calls.md section 12.5)
 	})
 	if err != nil {
 		return nil, dialError(server, domain, caFile, err)

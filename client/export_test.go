@@ -96,3 +96,14 @@ func PendingUploadBlob(t testing.TB, p *Profile, path, to string) []byte {
 	}
 	return u.BlobID
 }
+
+// CallBaseKeys returns the SFrame base keys a call learned, by epoch.
+func CallBaseKeys(c *Call) map[uint64][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[uint64][]byte, len(c.baseKeys))
+	for e, k := range c.baseKeys {
+		out[e] = append([]byte(nil), k...)
+	}
+	return out
+}

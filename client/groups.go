@@ -349,6 +349,7 @@ func (cl *Client) changeGroup(ctx context.Context, id []byte, f func(g *mls.Grou
 		if err != nil {
 			return err
 		}
+		cl.groupChanged(ctx, g)
 		return cl.flushOutbox(ctx)
 	}
 }

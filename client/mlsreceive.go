@@ -205,6 +205,7 @@ func (cl *Client) processInGroup(ctx context.Context, h *heldMessage, p *wire.ML
 				if m == nil {
 					return nil // nothing stored; the key is used all the same
 				}
+				m.senderLeaf = uint32(res.Sender)
 				isNew, err := storeMessage(tx, m, cl.id.Address)
 				if err != nil {
 					return err
@@ -222,6 +223,9 @@ func (cl *Client) processInGroup(ctx context.Context, h *heldMessage, p *wire.ML
 		}
 		if err != nil {
 			return nil, false, err
+		}
+		if res.Kind == mls.KindCommit {
+			cl.groupChanged(ctx, g)
 		}
 		if again != nil {
 			if err := cl.flushOutbox(ctx); err != nil {
@@ -294,6 +298,9 @@ func (cl *Client) contentMessage(tx *profile.Tx, h *heldMessage, row *groupRow, 
 	}
 	if c.Type == wire.ContentFile {
 		m.File = c.File // validated by DecodeContent; never fetched here
+	}
+	if c.Type == wire.ContentCall {
+		m.Call = c.Call // validated by DecodeContent (spec/12-calls.md section 12.2)
 	}
 	return m, nil
 }

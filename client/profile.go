@@ -204,6 +204,12 @@ type Message struct {
 	// Text is its caption). The file is not downloaded: see
 	// Client.DownloadFile.
 	File *wire.FileRef
+	// Call is the signal of a call message (Type wire.ContentCall): an
+	// invite is an incoming call, missed when it arrived more than the
+	// ring timeout after its SentAt or was never answered.
+	Call *wire.CallSignal
+
+	senderLeaf uint32 // the sender's MLS leaf, on a message just received
 }
 
 // storeMessage stores m in tx, and the file it carries; false when a
@@ -211,7 +217,7 @@ type Message struct {
 func storeMessage(tx *profile.Tx, m *Message, own string) (bool, error) {
 	isNew, err := tx.InsertMessage(&profile.Message{ID: m.ID, Sender: m.From, SenderDevice: m.FromDevice, Recipient: m.To, Text: m.Text,
 		SentAt: m.SentAt, ReceivedAt: m.ReceivedAt, RequestLane: m.RequestLane, Group: m.Group, MessageID: m.MessageID,
-		Type: m.Type, Ref: m.Ref, File: m.File})
+		Type: m.Type, Ref: m.Ref, File: m.File, Call: m.Call})
 	if err != nil || !isNew {
 		return isNew, err
 	}
@@ -251,7 +257,7 @@ func (p *Profile) messages(ctx context.Context, unshown bool) ([]Message, error)
 	for _, r := range rows {
 		out = append(out, Message{ID: r.ID, From: r.Sender, FromDevice: r.SenderDevice, To: r.Recipient, Text: r.Text,
 			SentAt: r.SentAt, ReceivedAt: r.ReceivedAt, RequestLane: r.RequestLane, Group: r.Group, GroupName: r.GroupName,
-			Direct: r.GroupKind == wire.GroupKindDirect, Type: r.Type, MessageID: r.MessageID, Ref: r.Ref, File: r.File})
+			Direct: r.GroupKind == wire.GroupKindDirect, Type: r.Type, MessageID: r.MessageID, Ref: r.Ref, File: r.File, Call: r.Call})
 	}
 	return out, nil
 }

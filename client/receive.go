@@ -34,6 +34,12 @@ type ReceiveOptions struct {
 	// OnLinked is called when a new device of this account proved the
 	// link code this device showed, and was added to its groups.
 	OnLinked func(device uint32)
+	// OnCall is called for every call signal, after it is stored and
+	// acted on, and for a call event of this device (an invite that stops
+	// ringing at the ring timeout is CallMissed, reported from a timer's
+	// goroutine). Calls need Receive to run: their signalling arrives
+	// through it.
+	OnCall func(CallUpdate)
 }
 
 // Undeliverable is a notice that an envelope sent to another domain was
@@ -190,6 +196,9 @@ func (cl *Client) deliver(ctx context.Context, f *wire.Deliver, o ReceiveOptions
 		}
 		ids = append(ids, d.ID)
 		for _, m := range msgs {
+			if m.Call != nil {
+				cl.callSignal(ctx, m, o)
+			}
 			if o.OnMessage != nil {
 				o.OnMessage(m)
 			}

@@ -22,7 +22,8 @@ type Message struct {
 	MessageID    [32]byte
 	Type         int // content type
 	Ref          []byte
-	File         *wire.FileRef // a file message's reference
+	File         *wire.FileRef    // a file message's reference
+	Call         *wire.CallSignal // a call message's signal
 
 	// Read only: the group's name and kind (a message from before
 	// groups has kind wire.GroupKindDirect).
@@ -33,18 +34,24 @@ type Message struct {
 // InsertMessage stores m, unshown; false when a message with its ID is
 // stored already.
 func (t *Tx) InsertMessage(m *Message) (bool, error) {
-	var file []byte
+	var file, call []byte
 	if m.File != nil {
 		var err error
 		if file, err = wire.Marshal(m.File); err != nil {
 			return false, fmt.Errorf("profile: store message: file reference: %w", err)
 		}
 	}
+	if m.Call != nil {
+		var err error
+		if call, err = wire.Marshal(m.Call); err != nil {
+			return false, fmt.Errorf("profile: store message: call signal: %w", err)
+		}
+	}
 	res, err := t.exec("store message", `INSERT INTO messages
-		(id, sender, sender_device, recipient, text, sent_at_ms, received_at_ms, lane, stored_at_ms, group_id, msg_id, content_type, ref, shown, file_ref)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?) ON CONFLICT (id) DO NOTHING`,
+		(id, sender, sender_device, recipient, text, sent_at_ms, received_at_ms, lane, stored_at_ms, group_id, msg_id, content_type, ref, shown, file_ref, call)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (id) DO NOTHING`,
 		m.ID[:], m.Sender, m.SenderDevice, m.Recipient, m.Text, m.SentAt.UnixMilli(), m.ReceivedAt.UnixMilli(),
-		boolInt(m.RequestLane), time.Now().UnixMilli(), m.Group, m.MessageID[:], m.Type, m.Ref, file)
+		boolInt(m.RequestLane), time.Now().UnixMilli(), m.Group, m.MessageID[:], m.Type, m.Ref, file, call)
 	if err != nil {
 		return false, err
 	}
@@ -59,7 +66,7 @@ func (t *Tx) InsertMessage(m *Message) (bool, error) {
 // unshownOnly) in the order they were stored.
 func (t *Tx) Messages(unshownOnly bool) ([]Message, error) {
 	q := `SELECT m.id, m.sender, m.sender_device, m.recipient, m.text, m.sent_at_ms, m.received_at_ms, m.lane,
-		m.group_id, m.msg_id, m.content_type, m.ref, coalesce(g.name, ''), coalesce(g.kind, ?), m.file_ref
+		m.group_id, m.msg_id, m.content_type, m.ref, coalesce(g.name, ''), coalesce(g.kind, ?), m.file_ref, m.call
 		FROM messages m LEFT JOIN groups g ON g.id = m.group_id`
 	if unshownOnly {
 		q += ` WHERE m.shown = 0`
@@ -67,12 +74,18 @@ func (t *Tx) Messages(unshownOnly bool) ([]Message, error) {
 	var out []Message
 	err := t.list("messages", q+` ORDER BY m.rowid`, []any{wire.GroupKindDirect}, func(rows *sql.Rows) error {
 		var m Message
-		var id, msgID, file []byte
+		var id, msgID, file, call []byte
 		var sent, recv int64
 		var lane int
 		if err := rows.Scan(&id, &m.Sender, &m.SenderDevice, &m.Recipient, &m.Text, &sent, &recv, &lane,
-			&m.Group, &msgID, &m.Type, &m.Ref, &m.GroupName, &m.GroupKind, &file); err != nil {
+			&m.Group, &msgID, &m.Type, &m.Ref, &m.GroupName, &m.GroupKind, &file, &call); err != nil {
 			return err
+		}
+		if call != nil {
+			m.Call = new(wire.CallSignal)
+			if err := wire.Unmarshal(call, m.Call); err != nil {
+				return fmt.Errorf("call signal: %w", err)
+			}
 		}
 		if file != nil {
 			m.File = new(wire.FileRef)

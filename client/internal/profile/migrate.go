@@ -178,6 +178,9 @@ var migrations = []string{
 		created_at_ms INTEGER NOT NULL
 	);
 	CREATE INDEX uploads_source ON uploads (path, size, mtime_ns, target);`,
+
+	// 6: the signal of a call message (spec/12-calls.md section 12.2).
+	`ALTER TABLE messages ADD COLUMN call BLOB;`,
 }
 
 // errNewer is returned for a profile written by a later version.
