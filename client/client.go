@@ -154,8 +154,15 @@ func newIdentity(addr string, o RegisterOptions) (*Identity, error) {
 	if err != nil {
 		return nil, err
 	}
-	token := make([]byte, 32)
-	rand.Read(token)
+	// A linked device holds no token of its own: it adopts the account's
+	// when a trusted own device gives it (spec/09-mls.md section 9.5), and
+	// until then sends none, so that no contact is handed a token the
+	// homeserver does not know.
+	token := []byte{}
+	if o.Link == "" {
+		token = make([]byte, 32)
+		rand.Read(token)
+	}
 	return &Identity{Address: addr, Server: o.Server, CAFile: o.CAFile, SigKey: sigKey, HPKEKey: hk, Token: token, state: regKeys}, nil
 }
 

@@ -234,3 +234,53 @@ func TestOwnCopyRefusedIsPendingNotFailed(t *testing.T) {
 		t.Fatalf("alice's device 2 got %q, want three", texts(got))
 	}
 }
+
+// A linked device that has not been given the account's delivery token yet
+// (its account had no group to add it to) sends none: a contact keeps the
+// token it had, and the contact's later messages still carry a valid one.
+func TestLinkedDeviceWithoutTokenSendsNone(t *testing.T) {
+	t.Parallel()
+	s := servertest.Start(t, servertest.Options{})
+	alice, bob := register(t, s, "alice@a.test"), register(t, s, "bob@a.test")
+	bob2 := linkDevice(t, s, bob)
+	if err := alice.c.Send(t.Context(), "bob@a.test", "hello bob"); err != nil {
+		t.Fatal(err)
+	}
+	if got := bob.recvUntil(1); len(got) != 1 {
+		t.Fatalf("bob got %q", texts(got))
+	}
+	if got := bob2.recvUntil(1); len(got) != 1 {
+		t.Fatalf("bob's second device got %q", texts(got))
+	}
+	// bob answers, then his second device, which has not seen bob's answer
+	// (and the token it carries) yet, as two ringing devices do.
+	if err := bob.c.Send(t.Context(), "alice@a.test", "from bob"); err != nil {
+		t.Fatal(err)
+	}
+	if got := alice.recvUntil(1); len(got) != 1 {
+		t.Fatalf("alice got %q", texts(got))
+	}
+	if err := bob2.c.Send(t.Context(), "alice@a.test", "from bob's second device"); err != nil {
+		t.Fatal(err)
+	}
+	if got := alice.recvUntil(1); len(got) != 1 {
+		t.Fatalf("alice got %q", texts(got))
+	}
+	// Were the second device's token a random one of its own, alice would
+	// now hold it, bob's homeserver would refuse it (token_invalid) and the
+	// message would reach bob only through the request lane, if at all
+	// (across domains the refusal comes back as a notice).
+	if err := alice.c.Send(t.Context(), "bob@a.test", "again"); err != nil {
+		t.Fatal(err)
+	}
+	got := bob.recvUntil(2) // his second device's copy, then alice's
+	var last *client.Message
+	for i := range got {
+		if got[i].Text == "again" {
+			last = &got[i]
+		}
+	}
+	if last == nil || last.RequestLane {
+		t.Fatalf("alice's message after bob's second device wrote: %+v (of %q)", last, texts(got))
+	}
+}

@@ -24,6 +24,9 @@ type conn struct {
 
 	pushOnce sync.Once
 	push     *pushReader
+
+	dgOnce sync.Once
+	dg     *dgrams
 }
 
 // dial opens a client connection (ALPN xchat/1).
@@ -32,11 +35,18 @@ func (e *env) dial(ctx context.Context) (*conn, error) {
 }
 
 func (e *env) dialTLS(ctx context.Context, conf *tls.Config) (*conn, error) {
-	qc, err := quic.DialAddr(ctx, e.c.Server, conf, &quic.Config{KeepAlivePeriod: 10 * time.Second})
+	qc, err := quic.DialAddr(ctx, e.c.Server, conf, clientQUIC())
 	if err != nil {
 		return nil, err
 	}
 	return &conn{e: e, qc: qc}, nil
+}
+
+// clientQUIC is the QUIC configuration of the suite's connections: QUIC
+// DATAGRAMs enabled (max_datagram_frame_size), for call media (section
+// 12.5).
+func clientQUIC() *quic.Config {
+	return &quic.Config{KeepAlivePeriod: 10 * time.Second, EnableDatagrams: true}
 }
 
 // dial opens a client connection for t, closed when t ends.

@@ -43,8 +43,10 @@ func referenceAt(t *testing.T, reg server.Registration, peerAt string) (Config, 
 	if peerAt != "" {
 		target = peerAt
 	}
+	// Three devices fill a call room, so that the suite's accounts reach
+	// call_full (test 12.3/3).
 	s := servertest.Start(t, servertest.Options{Domain: "a.test", CADir: caDir, Registration: reg,
-		Peers: map[string]string{peerDomain: target}})
+		Peers: map[string]string{peerDomain: target}, Limits: server.Limits{MaxCallMembers: 3}})
 	return suiteConfig(t, s.Addr, "a.test", caDir, peerAddr), s
 }
 

@@ -3,6 +3,7 @@ package conformance
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"math/big"
 	"slices"
@@ -295,6 +296,7 @@ func mutants() []*mutation {
 			return nil, mustPayload(&wire.OK{})
 		}})
 	ms = append(ms, ruleMutants()...)
+	ms = append(ms, callMutants()...)
 	return append(ms, blobMutants()...)
 }
 
@@ -1638,6 +1640,54 @@ func blobMutants() []*mutation {
 				id := make([]byte, wire.BlobIDLen)
 				rand.Read(id)
 				return mustPayload(&wire.BlobCreateOK{ID: id, Expires: uint64(time.Now().Add(24 * time.Hour).UnixMilli())})
+			}})
+	}
+	return ms
+}
+
+// callMutants break rules of section 12, calls.
+func callMutants() []*mutation {
+	var ms []*mutation
+
+	// Sends a member's media packets back to it as well.
+	ms = append(ms, &mutation{name: "packet-back-to-sender", target: "12.5/1",
+		datagram: func(s *session, up bool, p []byte) [][]byte {
+			if up && !s.fed {
+				s.down.SendDatagram(p)
+			}
+			return [][]byte{p}
+		}})
+
+	// Admits a call-join that the server refused with code, answering the
+	// handle of the room that an earlier call-join got.
+	for _, f := range []struct {
+		name, target string
+		code         wire.Code
+	}{
+		{"room-token-not-checked", "12.3/2", wire.CodeRoomDenied},
+		{"room-size-not-checked", "12.3/3", wire.CodeCallFull},
+	} {
+		var mu sync.Mutex
+		handles := map[string]uint32{}
+		ms = append(ms, &mutation{name: f.name, target: f.target,
+			response: func(s *session, req, resp []byte) []byte {
+				var r wire.CallJoin
+				if reqType(req) != wire.TypeCallJoin || wire.Unmarshal(req, &r) != nil {
+					return resp
+				}
+				var ok wire.CallJoinOK
+				err := wire.DecodeResponse(resp, &ok)
+				mu.Lock()
+				defer mu.Unlock()
+				if err == nil {
+					handles[string(r.Room)] = ok.Handle
+					return resp
+				}
+				h, known := handles[string(r.Room)]
+				if pe := (*wire.Error)(nil); known && errors.As(err, &pe) && pe.Code == f.code {
+					return mustPayload(&wire.CallJoinOK{Handle: h})
+				}
+				return resp
 			}})
 	}
 	return ms

@@ -6,12 +6,12 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/quic-go/quic-go"
 
@@ -37,23 +37,25 @@ type peer struct {
 	unreachable bool
 	conns       []*quic.Conn
 	// behaviour, set by tests that hold env.peerMu
-	helloDomain string                          // answer fed-hello-ok with; "": the peer's domain
-	cert        *tls.Certificate                // present instead of the peer's certificate (its handshakes are "badcert" events)
-	onRelay     func(r *wire.Relay) []byte      // nil: every envelope 0
-	onLookup    func(req wire.Request) []byte   // nil: the default answers
-	blobs       map[string][]byte               // the peer's finished blobs, by identifier, for fed-blob-get
-	onBlobGet   func(r *wire.FedBlobGet) []byte // nil: answered from blobs
+	helloDomain string                           // answer fed-hello-ok with; "": the peer's domain
+	cert        *tls.Certificate                 // present instead of the peer's certificate (its handshakes are "badcert" events)
+	onRelay     func(r *wire.Relay) []byte       // nil: every envelope 0
+	onLookup    func(req wire.Request) []byte    // nil: the default answers
+	blobs       map[string][]byte                // the peer's finished blobs, by identifier, for fed-blob-get
+	onBlobGet   func(r *wire.FedBlobGet) []byte  // nil: answered from blobs
+	onCallJoin  func(r *wire.FedCallJoin) []byte // nil: fed-call-join-ok with the peer's handle of the room
+	callHandles map[string]uint32                // the peer's handles of rooms, by room identifier
 }
 
 // peerEvent is something the peer saw.
 type peerEvent struct {
-	kind    string // "refused", "badcert", "handshake", "request", "closed"
+	kind    string // "refused", "badcert", "handshake", "request", "datagram", "closed"
 	conn    *quic.Conn
 	sni     string
 	protos  []string
 	certErr error // the dialler's certificate, checked for the server's domain
 	req     wire.Request
-	raw     []byte // the request payload
+	raw     []byte // the request payload, or the datagram
 	err     error  // "closed": why
 }
 
@@ -108,7 +110,7 @@ func startPeer(ctx context.Context, e *env, pc *PeerConfig) (*peer, error) {
 		}
 		return c, nil
 	}
-	ln, err := p.tr.Listen(conf, &quic.Config{MaxIncomingStreams: 100, MaxIncomingUniStreams: -1})
+	ln, err := p.tr.Listen(conf, &quic.Config{MaxIncomingStreams: 100, MaxIncomingUniStreams: -1, EnableDatagrams: true})
 	if err != nil {
 		udp.Close()
 		return nil, fmt.Errorf("conformance: peer listen: %w", err)
@@ -214,7 +216,7 @@ func (p *peer) behave(f func(p *peer)) {
 func (p *peer) reset() {
 	p.setUnreachable(false)
 	p.behave(func(p *peer) {
-		p.helloDomain, p.onRelay, p.onLookup, p.cert, p.blobs, p.onBlobGet = "", nil, nil, nil, nil, nil
+		p.helloDomain, p.onRelay, p.onLookup, p.cert, p.blobs, p.onBlobGet, p.onCallJoin = "", nil, nil, nil, nil, nil, nil
 	})
 }
 
@@ -236,6 +238,9 @@ func (p *peer) serve(ctx context.Context, qc *quic.Conn) {
 		<-qc.Context().Done()
 		p.record(peerEvent{kind: "closed", conn: qc, err: context.Cause(qc.Context())})
 	}()
+	if qc.ConnectionState().SupportsDatagrams.Remote {
+		go p.readDatagrams(ctx, qc)
+	}
 	for {
 		st, err := qc.AcceptStream(ctx)
 		if err != nil {
@@ -253,7 +258,7 @@ func (p *peer) answer(qc *quic.Conn, b []byte) []byte {
 		return wire.EncodeError(err)
 	}
 	p.mu.Lock()
-	hello, onRelay, onLookup, onBlobGet := p.helloDomain, p.onRelay, p.onLookup, p.onBlobGet
+	hello, onRelay, onLookup, onBlobGet, onCallJoin := p.helloDomain, p.onRelay, p.onLookup, p.onBlobGet, p.onCallJoin
 	p.mu.Unlock()
 	var f []byte
 	switch r := req.(type) {
@@ -275,6 +280,13 @@ func (p *peer) answer(qc *quic.Conn, b []byte) []byte {
 			return onBlobGet(r)
 		}
 		return p.blobGet(r)
+	case *wire.FedCallJoin:
+		if onCallJoin != nil {
+			return onCallJoin(r)
+		}
+		f, err = wire.EncodeSuccess(&wire.FedCallJoinOK{Handle: p.callHandle(r.Room)})
+	case *wire.FedCallLeave:
+		f, err = wire.EncodeSuccess(&wire.OK{})
 	default:
 		if onLookup != nil {
 			return onLookup(req)
@@ -292,6 +304,36 @@ func (p *peer) answer(qc *quic.Conn, b []byte) []byte {
 		return wire.EncodeError(err)
 	}
 	return f
+}
+
+// callHandle returns the peer's handle of the room of identifier room,
+// choosing one at random the first time.
+func (p *peer) callHandle(room []byte) uint32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if h, ok := p.callHandles[string(room)]; ok {
+		return h
+	}
+	if p.callHandles == nil {
+		p.callHandles = map[string]uint32{}
+	}
+	var b [4]byte
+	rand.Read(b[:])
+	h := binary.BigEndian.Uint32(b[:])
+	p.callHandles[string(room)] = h
+	return h
+}
+
+// readDatagrams records the DATAGRAMs (call media packets, section 12.4)
+// that the server under test sends on a connection it dialled.
+func (p *peer) readDatagrams(ctx context.Context, qc *quic.Conn) {
+	for {
+		b, err := qc.ReceiveDatagram(ctx)
+		if err != nil {
+			return
+		}
+		p.record(peerEvent{kind: "datagram", conn: qc, raw: b})
+	}
 }
 
 // blobGet answers fed-blob-get from the peer's blobs as section 11 says a
@@ -327,7 +369,7 @@ func (p *peer) dialFed(ctx context.Context, cert bool) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	qc, err := p.tr.Dial(ctx, addr, conf, &quic.Config{KeepAlivePeriod: 10 * time.Second})
+	qc, err := p.tr.Dial(ctx, addr, conf, clientQUIC())
 	if err != nil {
 		return nil, err
 	}

@@ -131,6 +131,10 @@ type mutation struct {
 	// insecureUpstream makes an outbound proxy accept any certificate
 	// from the peer.
 	insecureUpstream bool
+	// datagram sees a DATAGRAM (a call media packet) going up (from the
+	// suite to the server) or down, and returns the DATAGRAMs to send on
+	// in the same direction.
+	datagram func(s *session, up bool, p []byte) [][]byte
 }
 
 func startProxy(t *testing.T, upstream, caDir string, m *mutation) *proxy {
@@ -177,7 +181,7 @@ func startProxyAt(t *testing.T, listen, upstream, caDir string, m *mutation, out
 		}
 		return c, nil
 	}
-	qconf := &quic.Config{MaxIncomingStreams: 100, MaxIncomingUniStreams: -1, Allow0RTT: m.allow0RTT}
+	qconf := &quic.Config{MaxIncomingStreams: 100, MaxIncomingUniStreams: -1, Allow0RTT: m.allow0RTT, EnableDatagrams: true}
 	ctx, cancel := context.WithCancel(context.Background())
 	if m.allow0RTT {
 		el, err := quic.ListenAddrEarly(listen, conf, qconf)
@@ -267,7 +271,7 @@ func (px *proxy) serve(ctx context.Context, down *quic.Conn) {
 		conf.Certificates = []tls.Certificate{px.upCert}
 	}
 	conf.InsecureSkipVerify = px.out && px.m.insecureUpstream
-	up, err := quic.DialAddr(ctx, px.upstream, conf, &quic.Config{KeepAlivePeriod: 10 * time.Second})
+	up, err := quic.DialAddr(ctx, px.upstream, conf, clientQUIC())
 	if err != nil {
 		close(p.ready)
 		down.CloseWithError(wire.CloseInternal, "upstream")
@@ -300,12 +304,36 @@ func (px *proxy) serve(ctx context.Context, down *quic.Conn) {
 	if !fed {
 		go s.pushes(ctx)
 	}
+	go s.datagrams(ctx, true)
+	go s.datagrams(ctx, false)
 	for {
 		st, err := down.AcceptStream(ctx)
 		if err != nil {
 			return
 		}
 		go s.serveStream(ctx, st)
+	}
+}
+
+// datagrams relays the DATAGRAMs of one direction (up: from the suite to
+// the server), through the mutation's datagram hook.
+func (s *session) datagrams(ctx context.Context, up bool) {
+	from, to := s.up, s.down
+	if up {
+		from, to = s.down, s.up
+	}
+	for {
+		b, err := from.ReceiveDatagram(ctx)
+		if err != nil {
+			return
+		}
+		out := [][]byte{b}
+		if s.px.m.datagram != nil {
+			out = s.px.m.datagram(s, up, b)
+		}
+		for _, p := range out {
+			to.SendDatagram(p)
+		}
 	}
 }
 

@@ -58,7 +58,7 @@ type Test struct {
 // registry is every test: the rows of the tables of the tests_*.go files,
 // one file per section of the specification.
 var registry = gather(conventionsTests, transportTests, framingTests, addressingTests, accountsTests,
-	keyDirectoryTests, envelopesTests, federationTests, filesTests, limitsTests)
+	keyDirectoryTests, envelopesTests, federationTests, filesTests, callsTests, limitsTests)
 
 // gather joins tables and sets each test's section from its id.
 func gather(tables ...[]*Test) []*Test {

@@ -34,6 +34,10 @@ type Federation struct {
 	// agree.
 	quotas quotas
 	usage  sync.RWMutex
+	// links send call media to peer domains, callCounts count it
+	// (calls.go).
+	links      packetLinks
+	callCounts callCounters
 
 	mu      sync.Mutex
 	tr      *quic.Transport

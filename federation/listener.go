@@ -49,6 +49,15 @@ func (f *Federation) ServeConn(ctx context.Context, qc *quic.Conn) {
 			f.origins.leave(o)
 		}
 	}()
+	// Call media from the origin (spec/12-calls.md section 12.4), read
+	// while the connection is served; a packet before fed-hello is
+	// dropped. The reader ends with ServeConn, which may return on a
+	// connection that stays open (Stop began).
+	pctx, stopPackets := context.WithCancel(ctx)
+	var packets sync.WaitGroup
+	defer packets.Wait()
+	defer stopPackets()
+	packets.Go(func() { in.readPackets(pctx) })
 	go func() {
 		select {
 		case <-in.hello:
@@ -77,6 +86,30 @@ func (f *Federation) ServeConn(ctx context.Context, qc *quic.Conn) {
 			defer f.handlers.Done()
 			in.serveStream(ctx, st)
 		}()
+	}
+}
+
+// readPackets hands the DATAGRAMs of the connection to Local.PeerPacket
+// with the origin the connection proved, and drops (and counts) those
+// that arrive before fed-hello, until the connection ends. It returns at
+// once when datagrams are not enabled on the connection.
+func (in *inbound) readPackets(ctx context.Context) {
+	if !in.qc.ConnectionState().SupportsDatagrams.Local {
+		return
+	}
+	c := &in.f.callCounts
+	for {
+		pkt, err := in.qc.ReceiveDatagram(ctx)
+		if err != nil {
+			return
+		}
+		origin := in.originDomain()
+		if origin == "" {
+			c.unproved.Add(1)
+			continue
+		}
+		c.received.Add(1)
+		in.f.cfg.Local.PeerPacket(origin, pkt)
 	}
 }
 
@@ -152,6 +185,18 @@ func (in *inbound) handle(ctx context.Context, hold *responseHold, payload []byt
 		return wire.EncodeSuccess(ok)
 	case *wire.FedBlobGet:
 		return in.blobGet(ctx, origin, hold, r)
+	case *wire.FedCallJoin:
+		h, err := local.PeerCallJoin(origin, r.Room, r.Token, r.Handle)
+		if err != nil {
+			return nil, err
+		}
+		// The room's packets to origin go on a connection this server
+		// dials: have it ready for the first.
+		in.f.links.kick(in.f, origin)
+		return wire.EncodeSuccess(&wire.FedCallJoinOK{Handle: h})
+	case *wire.FedCallLeave:
+		local.PeerCallLeave(origin, r.Handle)
+		return wire.EncodeSuccess(&wire.OK{})
 	}
 	return nil, wire.Errorf(wire.CodeUnknownRequest, "%T", req)
 }

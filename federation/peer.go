@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/quic-go/quic-go"
 
@@ -18,6 +19,9 @@ type peer struct {
 
 	mu sync.Mutex // held while dialling
 	qc *quic.Conn
+	// live is qc, for the call packet sender, which must not wait for a
+	// dial (calls.go).
+	live atomic.Pointer[quic.Conn]
 }
 
 // peer returns the peer of domain.
@@ -40,6 +44,7 @@ func (p *peer) conn(ctx context.Context) (*quic.Conn, error) {
 		return p.qc, nil
 	}
 	p.qc = nil
+	p.live.Store(nil)
 	fctx, err := p.f.running()
 	if err != nil {
 		return nil, err
@@ -59,6 +64,9 @@ func (p *peer) conn(ctx context.Context) (*quic.Conn, error) {
 		MaxIdleTimeout:        wire.IdleTimeout,
 		MaxIncomingStreams:    -1,
 		MaxIncomingUniStreams: -1,
+		// Call media goes to the peer in DATAGRAMs on this connection
+		// (spec/12-calls.md section 12.4).
+		EnableDatagrams: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s at %s: %w", p.domain, addr, err)
@@ -82,6 +90,7 @@ func (p *peer) conn(ctx context.Context) (*quic.Conn, error) {
 		p.forget(qc)
 	}()
 	p.qc = qc
+	p.live.Store(qc)
 	p.f.cfg.Logger.Debug("federation connection", "peer", p.domain, "addr", addr.String())
 	return qc, nil
 }
@@ -109,6 +118,7 @@ func (p *peer) forget(qc *quic.Conn) {
 	if p.qc == qc {
 		p.qc = nil
 	}
+	p.live.CompareAndSwap(qc, nil)
 	p.mu.Unlock()
 	if !idle {
 		return
@@ -130,5 +140,6 @@ func (p *peer) closeWith(code uint64, reason string) {
 	if p.qc != nil {
 		p.qc.CloseWithError(quic.ApplicationErrorCode(code), reason)
 		p.qc = nil
+		p.live.Store(nil)
 	}
 }

@@ -42,7 +42,7 @@ type room struct {
 type roomLink struct {
 	handle uint32 // the domain's handle of the room
 	// inbound is set when the domain linked itself with fed-call-join;
-	// such links count against its rooms (Limits.CallPeerRooms).
+	// such links count against its rooms (Limits.MaxCallPeerRooms).
 	inbound bool
 }
 
@@ -118,11 +118,11 @@ func (r *relay) join(c *conn, account string, req *wire.CallJoin) (uint32, error
 		if _, in := rm.members[c]; in {
 			return rm.handle, nil
 		}
-		if len(rm.members) >= r.lim.CallMembers {
+		if len(rm.members) >= r.lim.MaxCallMembers {
 			return 0, wire.Errorf(wire.CodeCallFull, "the room holds %d devices of this server, the most it admits", len(rm.members))
 		}
 	}
-	if (rm == nil || rm.accounts[account] == 0) && r.lim.CallRooms > 0 && r.accountRooms[account] >= r.lim.CallRooms {
+	if (rm == nil || rm.accounts[account] == 0) && r.lim.MaxCallRooms > 0 && r.accountRooms[account] >= r.lim.MaxCallRooms {
 		return 0, wire.Errorf(wire.CodeLimitExceeded, "the account's devices are in %d call rooms, the most allowed", r.accountRooms[account])
 	}
 	if rm == nil {
@@ -276,7 +276,7 @@ func (r *relay) peerJoin(origin string, room, token []byte, originHandle uint32)
 	if rm != nil {
 		l = rm.links[origin]
 	}
-	if (l == nil || !l.inbound) && r.lim.CallPeerRooms > 0 && r.peerRooms[origin] >= r.lim.CallPeerRooms {
+	if (l == nil || !l.inbound) && r.lim.MaxCallPeerRooms > 0 && r.peerRooms[origin] >= r.lim.MaxCallPeerRooms {
 		return 0, wire.Errorf(wire.CodeLimitExceeded, "%s has linked %d call rooms here, the most allowed", origin, r.peerRooms[origin])
 	}
 	if rm == nil {

@@ -115,10 +115,10 @@ func (s *Server) ServerInfo() *wire.ServerInfoOK {
 	// The call limits (spec/12-calls.md section 12.10), when calls are
 	// relayed.
 	if s.calls != nil {
-		ok.Limits.MaxCallMembers = uint64(l.CallMembers)
+		ok.Limits.MaxCallMembers = uint64(l.MaxCallMembers)
 		ok.Limits.MaxCallRooms = math.MaxInt32
-		if l.CallRooms > 0 {
-			ok.Limits.MaxCallRooms = uint64(l.CallRooms)
+		if l.MaxCallRooms > 0 {
+			ok.Limits.MaxCallRooms = uint64(l.MaxCallRooms)
 		}
 	}
 	return ok

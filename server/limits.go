@@ -64,25 +64,25 @@ type Limits struct {
 	// fedBlobBurstSeconds seconds' worth; default DefaultFedBlobRate.
 	FedBlobRate int64
 
-	// CallMembers bounds the devices of this server in one call room
+	// MaxCallMembers bounds the devices of this server in one call room
 	// (spec/12-calls.md section 12.3), announced as server-info key 16;
-	// default DefaultCallMembers. Negative: the server does not relay
+	// default DefaultMaxCallMembers. Negative: the server does not relay
 	// calls (call-join is answered unknown_request, keys 16 and 17 are
 	// absent).
-	CallMembers int
-	// CallRooms bounds the call rooms the devices of one account are in at
-	// once, announced as server-info key 17; default DefaultCallRooms.
+	MaxCallMembers int
+	// MaxCallRooms bounds the call rooms the devices of one account are in at
+	// once, announced as server-info key 17; default DefaultMaxCallRooms.
 	// Negative: no limit (announced as math.MaxInt32).
-	CallRooms int
+	MaxCallRooms int
 	// CallFrameRate and CallPacketRate bound the frames (first fragments)
 	// and packets a second one connection sends into one room, each a
 	// token bucket of one second's worth; the excess is dropped. Defaults
 	// DefaultCallFrameRate and DefaultCallPacketRate; negative: no limit.
 	CallFrameRate, CallPacketRate int
-	// CallPeerRooms bounds the call rooms one other domain has linked on
-	// this server (fed-call-join); default DefaultCallPeerRooms; negative:
+	// MaxCallPeerRooms bounds the call rooms one other domain has linked on
+	// this server (fed-call-join); default DefaultMaxCallPeerRooms; negative:
 	// no limit.
-	CallPeerRooms int
+	MaxCallPeerRooms int
 	// CallRoomIdle is how long a room without members, but with linked
 	// domains, is kept; default DefaultCallRoomIdle.
 	CallRoomIdle time.Duration
@@ -127,20 +127,20 @@ func (r Rate) String() string {
 
 // Defaults of Limits (spec/15-limits.md section 15.1).
 const (
-	DefaultConnsPerAddress = 256
-	DefaultConnsPerAccount = 64
-	DefaultBlobQuota       = wire.BlobQuota
-	DefaultMaxUnfinished   = wire.MaxUnfinished
-	DefaultUploadLifetime  = wire.UploadLifetime * time.Second
-	DefaultBlobRetention   = wire.BlobRetention * time.Second
-	DefaultFedBlobRate     = 16 << 20 // bytes per second
-	DefaultFedBlobBurst    = DefaultFedBlobRate * fedBlobBurstSeconds
-	DefaultCallMembers     = wire.MaxCallMembers
-	DefaultCallRooms       = wire.MaxCallRooms
-	DefaultCallFrameRate   = wire.MaxCallFrameRate
-	DefaultCallPacketRate  = wire.MaxCallPacketRate
-	DefaultCallPeerRooms   = wire.MaxPeerRooms
-	DefaultCallRoomIdle    = wire.CallRoomIdle * time.Second
+	DefaultConnsPerAddress  = 256
+	DefaultConnsPerAccount  = 64
+	DefaultBlobQuota        = wire.BlobQuota
+	DefaultMaxUnfinished    = wire.MaxUnfinished
+	DefaultUploadLifetime   = wire.UploadLifetime * time.Second
+	DefaultBlobRetention    = wire.BlobRetention * time.Second
+	DefaultFedBlobRate      = 16 << 20 // bytes per second
+	DefaultFedBlobBurst     = DefaultFedBlobRate * fedBlobBurstSeconds
+	DefaultMaxCallMembers   = wire.MaxCallMembers
+	DefaultMaxCallRooms     = wire.MaxCallRooms
+	DefaultCallFrameRate    = wire.MaxCallFrameRate
+	DefaultCallPacketRate   = wire.MaxCallPacketRate
+	DefaultMaxCallPeerRooms = wire.MaxPeerRooms
+	DefaultCallRoomIdle     = wire.CallRoomIdle * time.Second
 )
 
 // fedBlobBurstSeconds is the burst of Limits.FedBlobRate, in seconds of
@@ -210,9 +210,9 @@ func (l Limits) withDefaults() Limits {
 		v   *int
 		def int
 	}{
-		{&l.CallMembers, DefaultCallMembers}, {&l.CallRooms, DefaultCallRooms},
+		{&l.MaxCallMembers, DefaultMaxCallMembers}, {&l.MaxCallRooms, DefaultMaxCallRooms},
 		{&l.CallFrameRate, DefaultCallFrameRate}, {&l.CallPacketRate, DefaultCallPacketRate},
-		{&l.CallPeerRooms, DefaultCallPeerRooms},
+		{&l.MaxCallPeerRooms, DefaultMaxCallPeerRooms},
 	} {
 		if *f.v == 0 {
 			*f.v = f.def

@@ -233,7 +233,7 @@ func New(cfg Config) (*Server, error) {
 		frames: wire.NewBudget(frameBudgetServer),
 	}
 	s.partBuffers.New = newPartBuffer
-	if cfg.Limits.CallMembers > 0 {
+	if cfg.Limits.MaxCallMembers > 0 {
 		s.calls = newRelay(s)
 	}
 	fed, err := cfg.NewFederation(s)

@@ -29,6 +29,12 @@
 // themselves), next to a raw QUIC stream as the ceiling, and samples the
 // servers' memory for each file size.
 //
+// [Calls] measures the media relays of calls: many one-to-one audio calls
+// through one homeserver and between two federated ones, and a group call
+// with video, next to a bare quic-go DATAGRAM relay as the baseline; its
+// devices send media packets whose data is a send timestamp, since relays
+// do not decrypt.
+//
 // Each starts its homeservers as child xchatd processes with temporary
 // data directories (the embedded store, or fresh PostgreSQL schemas with
 // Options.DB), or targets running ones (all but Files, which always

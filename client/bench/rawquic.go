@@ -198,6 +198,19 @@ func (w *firstLine) Write(p []byte) (int, error) {
 // command (with --listen, --cert and --key added) when command is not
 // empty, else in this process.
 func startRawPeer(ctx context.Context, command []string, certFile, keyFile string) (*rawPeer, error) {
+	return startPeer(ctx, command, certFile, keyFile, ServeRawQUIC)
+}
+
+// peerServe is how an in-process peer serves: on pc with the certificate
+// and key of certFile and keyFile until ctx ends, calling ready once it
+// accepts connections.
+type peerServe func(ctx context.Context, pc net.PacketConn, certFile, keyFile string, ready func()) error
+
+// startPeer starts a peer process on a free loopback port with the
+// certificate and key of certFile and keyFile: as a child process running
+// command (with --listen, --cert and --key added, printing "ready" once it
+// listens) when command is not empty, else in this process with serve.
+func startPeer(ctx context.Context, command []string, certFile, keyFile string, serve peerServe) (*rawPeer, error) {
 	if len(command) == 0 {
 		pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 		if err != nil {
@@ -210,7 +223,7 @@ func startRawPeer(ctx context.Context, command []string, certFile, keyFile strin
 		go func() {
 			defer close(p.stopped)
 			defer pc.Close()
-			errc <- ServeRawQUIC(pctx, pc, certFile, keyFile, func() { close(ready) })
+			errc <- serve(pctx, pc, certFile, keyFile, func() { close(ready) })
 		}()
 		select {
 		case <-ready:
@@ -242,11 +255,11 @@ func startRawPeer(ctx context.Context, command []string, certFile, keyFile strin
 		if strings.TrimSpace(s) == "ready" {
 			return p, nil
 		}
-		err = fmt.Errorf("raw QUIC peer %s: %s", command[0], stderr)
+		err = fmt.Errorf("peer %s: %s", command[0], stderr)
 	case <-p.exited:
-		err = fmt.Errorf("raw QUIC peer %s ended: %s", command[0], stderr)
+		err = fmt.Errorf("peer %s ended: %s", command[0], stderr)
 	case <-time.After(30 * time.Second):
-		err = errors.New("raw QUIC peer: not ready in 30 s")
+		err = errors.New("peer: not ready in 30 s")
 	case <-ctx.Done():
 		err = ctx.Err()
 	}

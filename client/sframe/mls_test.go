@@ -336,3 +336,33 @@ func TestMLSConcurrent(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// Re-keying the current epoch (a forked epoch) keeps the counter, so going
+// back to a base key used before in the epoch never reuses a nonce under
+// its key.
+func TestMLSSenderReKeyKeepsCounter(t *testing.T) {
+	t.Parallel()
+	s := NewMLSSender(2)
+	k1, k2 := baseKeyOf(9), []byte("another-base-key")
+	seen := map[string]bool{} // base key and counter of every frame sent
+	for i, bk := range [][]byte{k1, k2, k1, k2} {
+		if err := s.SetEpoch(9, bk); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			ct, err := s.Protect(nil, []byte("frame"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, ctr, _, err := ParseHeader(ct)
+			if err != nil {
+				t.Fatal(err)
+			}
+			use := fmt.Sprintf("%x/%d", bk, ctr)
+			if seen[use] {
+				t.Fatalf("round %d: counter %d sent twice under one key", i, ctr)
+			}
+			seen[use] = true
+		}
+	}
+}

@@ -28,8 +28,9 @@ func NewMLSSender(leaf uint32) *MLSSender {
 
 // SetEpoch switches to epoch, whose base key is
 // MLS-Exporter("SFrame 1.0 Base Key", "", 16). Setting the current epoch
-// again with the same base key keeps the counter; an older epoch than the
-// current one is refused, so a key never meets a counter twice.
+// again keeps the counter, with the same base key or another (a forked
+// epoch), so that a base key used before in the epoch never meets a
+// counter twice; an older epoch than the current one is refused.
 func (s *MLSSender) SetEpoch(epoch uint64, baseKey []byte) error {
 	if s.leaf > MaxMLSLeaf {
 		return fmt.Errorf("%w: leaf index %d cannot send media", ErrMalformed, s.leaf)
@@ -48,7 +49,10 @@ func (s *MLSSender) SetEpoch(epoch uint64, baseKey []byte) error {
 	if err != nil {
 		return err
 	}
-	s.set, s.epoch, s.baseKey, s.key, s.ctr = true, epoch, bytes.Clone(baseKey), k, 0
+	if !s.set || epoch != s.epoch {
+		s.ctr = 0
+	}
+	s.set, s.epoch, s.baseKey, s.key = true, epoch, bytes.Clone(baseKey), k
 	return nil
 }
 

@@ -6,6 +6,7 @@
 //	xchat-bench group       [--devices N] [--duration D] [--rate R] ...
 //	xchat-bench crash       [--duration D] [--kills K] [--store sqlite|postgres] [--db URL] [--federation [--kill-side S]] ...
 //	xchat-bench files       [--sizes 1MiB,64MiB,1GiB] [--parallel P] [--store sqlite|postgres] [--db URL] ...
+//	xchat-bench calls       [--paths relay,server,federation,group-relay,group-server] [--streams N] [--search] ...
 //
 // Common options: [--db URL] [--xchatd PATH] [--json FILE], or
 // [--server HOST:PORT --domain D [--ca FILE] [--server-pid PID]] (and for
@@ -99,7 +100,9 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 				"each recipient's client before it is acknowledged: the whole path of a group message.", bench.Group),
 		crashCmd(stdout, stderr),
 		filesCmd(stdout, stderr),
+		callsCmd(stdout, stderr),
 		rawPeerCmd(stdout),
+		callsRelayCmd(stdout),
 	)
 	return root
 }

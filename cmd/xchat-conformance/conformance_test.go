@@ -47,7 +47,10 @@ func runConformance(t *testing.T, db string) {
 	addr, peer := freeUDP(t), freeUDP(t)
 	startServe(t, xchatd, dir, daemon.Config{Domain: "a.test", Listen: addr, DataDir: "data", DB: db,
 		TLSCert: "CA/a.test.pem", TLSKey: "CA/a.test.key", Registration: server.RegistrationInvite,
-		TrustCAs: []string{"CA/ca.pem"}, Peers: map[string]string{"peer.test": peer}})
+		TrustCAs: []string{"CA/ca.pem"}, Peers: map[string]string{"peer.test": peer},
+		// Three devices fill a call room, so that the suite's accounts
+		// reach call_full (test 12.3/3).
+		Limits: server.Limits{MaxCallMembers: 3}})
 	invites := makeInvites(t, xchatd, dir, db, 16)
 	if err := os.WriteFile(filepath.Join(dir, "invites"), []byte(strings.Join(invites, "\n")+"\n"), 0o600); err != nil {
 		t.Fatal(err)

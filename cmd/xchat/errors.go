@@ -66,6 +66,8 @@ func (a *app) explain(err error) error {
 		return clierr.Explain(err, "no account in the profile %s: run 'xchat register USER@DOMAIN --server HOST:PORT' first, or pass --profile", a.profile)
 	case errors.Is(err, syscall.ENOTDIR):
 		return clierr.Explain(err, "--profile %s is not a directory", a.profile)
+	case errors.Is(err, client.ErrInCall):
+		return clierr.Explain(err, "this device is already in a call: end it first")
 	case errors.Is(err, context.Canceled):
 		return clierr.Explain(err, "interrupted")
 	}
@@ -182,6 +184,10 @@ func (a *app) refusal(err error) string {
 		if we.Message != "" {
 			return "the homeserver refused: " + we.Message
 		}
+	case wire.CodeRoomDenied:
+		return "the homeserver refused to admit this device to the call's room (its token does not match): the call is not the one invited to"
+	case wire.CodeCallFull:
+		return fmt.Sprintf("the call is full on %s (it admits a limited number of devices of one homeserver to one call)", domain)
 	case wire.CodeMailboxFull:
 		return "the recipient's mailbox is full: try again later"
 	case wire.CodeRequestLaneClosed, wire.CodeTokenInvalid:

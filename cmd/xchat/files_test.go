@@ -57,6 +57,12 @@ type federation struct {
 func startFederation(t *testing.T) *federation {
 	t.Helper()
 	xchat, xchatd := buildBinaries(t)
+	return startFederationWith(t, xchat, xchatd)
+}
+
+// startFederationWith starts the federation with binaries already built.
+func startFederationWith(t *testing.T, xchat, xchatd string) *federation {
+	t.Helper()
 	f := &federation{dir: t.TempDir(), addrs: map[string]string{}, data: map[string]string{}, xchat: xchat, xchatd: xchatd}
 	domains := []string{"a.test", "b.test"}
 	f.run(t, xchatd, append([]string{"dev-ca", "--out", "CA"}, domains...)...)

@@ -9,6 +9,8 @@
 //	xchat whoami
 //	xchat group create NAME MEMBER... | add ID MEMBER... | remove ID MEMBER | list
 //	xchat device link [--wait DURATION] | remove DEVICE
+//	xchat call start (USER@DOMAIN | --group ID) [--audio FILE.wav] [--video test[:WxH[@FPS]]] [--record FILE.wav] [--duration D] [--codec pcmu|l16] [--json]
+//	xchat call answer [--wait D] [media flags as for start] | join --group ID [--wait D] [media flags]
 //	xchat version
 //
 // Its state lives in --profile DIR; the default is the directory named by
@@ -162,7 +164,7 @@ func (a *app) newRoot() *cobra.Command {
 	}
 	root.PersistentFlags().StringVar(&a.profile, "profile", "", "profile `DIR` (identity, keys, messages); default: "+profileRule())
 	root.PersistentFlags().BoolVarP(&a.verbose, "verbose", "v", false, "on an error, also print the underlying error chain")
-	root.AddCommand(a.registerCmd(), a.sendCmd(), a.recvCmd(), a.fileCmd(), a.whoamiCmd(), a.unopenedCmd(), a.groupCmd(), a.deviceCmd(), versionCmd())
+	root.AddCommand(a.registerCmd(), a.sendCmd(), a.recvCmd(), a.fileCmd(), a.whoamiCmd(), a.unopenedCmd(), a.groupCmd(), a.deviceCmd(), a.callCmd(), versionCmd())
 	clierr.TrackRun(root, &a.running)
 	return root
 }
@@ -420,7 +422,7 @@ type jsonMessage struct {
 }
 
 // contentTypes names content types in recv output (spec/10-content.md).
-var contentTypes = map[int]string{1: "", 2: "reply", 3: "reaction", 4: "edit", 5: "delete", 6: "receipt", 7: "typing", 8: "file"}
+var contentTypes = map[int]string{1: "", 2: "reply", 3: "reaction", 4: "edit", 5: "delete", 6: "receipt", 7: "typing", 8: "file", 9: "call"}
 
 func typeName(t int) string {
 	if n, ok := contentTypes[t]; ok {
@@ -448,7 +450,11 @@ func (a *app) recvCmd() *cobra.Command {
 			"--wait. A file message shows the file's name, size and ID; recv does not download it: 'xchat file\n" +
 			"get ID' does. With --json each message is one JSON object on a line; a file message has\n" +
 			"\"type\":\"file\", the caption as \"text\" and a \"file\" object with id, name, size, media_type and\n" +
-			"caption.",
+			"caption.\n\n" +
+			"Calls show as lines of their own: an incoming call (ringing here), a missed call, one answered on\n" +
+			"another device of the account, and hang-ups; with --json an object with \"event\" (incoming,\n" +
+			"missed, answered_elsewhere, hung_up, ...), \"call\" (its identifier), from, device, media and\n" +
+			"group. 'xchat call answer' answers a call.",
 		Args: cobra.MatchAll(noArgs, nonNegative("--wait", &wait)),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -459,6 +465,7 @@ func (a *app) recvCmd() *cobra.Command {
 			defer p.Close()
 			defer c.Close()
 			enc := json.NewEncoder(a.stdout)
+			calls := &callOutput{w: a.stdout, asJSON: asJSON}
 			show := func(m client.Message) {
 				if asJSON {
 					lane := "token"
@@ -501,8 +508,17 @@ func (a *app) recvCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			for _, m := range unshown {
-				show(m)
+			for i, m := range unshown {
+				if m.Call != nil {
+					// A call signal that arrived shows as OnCall reports
+					// it; one stored earlier by another command is an
+					// incoming, missed or answered call.
+					if u, ok := storedCall(unshown, i, wire.Mailbox{Address: a.self, Device: a.device}, time.Now()); ok {
+						calls.recvLine(u)
+					}
+				} else {
+					show(m)
+				}
 				if err := p.MarkShown(ctx, m.ID); err != nil {
 					return err
 				}
@@ -510,9 +526,12 @@ func (a *app) recvCmd() *cobra.Command {
 			return c.Receive(ctx, client.ReceiveOptions{
 				Wait: wait,
 				OnMessage: func(m client.Message) {
-					show(m)
+					if m.Call == nil {
+						show(m)
+					}
 					p.MarkShown(ctx, m.ID)
 				},
+				OnCall: calls.recvLine,
 				OnLinked: func(dev uint32) {
 					fmt.Fprintf(a.stdout, "linked device %d\n", dev)
 				},

@@ -185,8 +185,8 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 		LookupMisses: server.DefaultLookupMisses, Registrations: server.DefaultRegistrations,
 		BlobQuota: server.DefaultBlobQuota, MaxUnfinished: server.DefaultMaxUnfinished,
 		UploadLifetime: server.DefaultUploadLifetime, BlobRetention: server.DefaultBlobRetention,
-		FedBlobRate: server.DefaultFedBlobRate,
-		CallMembers: server.DefaultCallMembers, CallRooms: server.DefaultCallRooms,
+		FedBlobRate:    server.DefaultFedBlobRate,
+		MaxCallMembers: server.DefaultMaxCallMembers, MaxCallRooms: server.DefaultMaxCallRooms,
 	}
 	f.IntVar(&o.Limits.ConnsPerAddress, "max-conns-per-address", o.Limits.ConnsPerAddress, "concurrent client connections from one IPv4 address or IPv6 /64; -1: no limit")
 	f.IntVar(&o.Limits.ConnsPerAccount, "max-conns-per-account", o.Limits.ConnsPerAccount, "concurrent authenticated connections of one account, all its devices together; -1: no limit")
@@ -201,8 +201,8 @@ func serveCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.DurationVar(&o.Limits.UploadLifetime, "upload-lifetime", o.Limits.UploadLifetime, "how long an unfinished file upload is kept")
 	f.DurationVar(&o.Limits.BlobRetention, "blob-retention", o.Limits.BlobRetention, "how long a file is kept once uploaded; at least the mailbox retention (720h)")
 	f.Var(sizeFlag{&o.Limits.FedBlobRate}, "fed-blob-rate", "file bytes per second the servers of one other domain may read (burst: 4 s worth): SIZE, or none")
-	f.IntVar(&o.Limits.CallMembers, "max-call-members", o.Limits.CallMembers, "devices of this server in one call room (server-info key 16); -1: do not relay calls")
-	f.IntVar(&o.Limits.CallRooms, "max-call-rooms", o.Limits.CallRooms, "call rooms the devices of one account are in at once (server-info key 17); -1: no limit")
+	f.IntVar(&o.Limits.MaxCallMembers, "max-call-members", o.Limits.MaxCallMembers, "devices of this server in one call room (server-info key 16); -1: do not relay calls")
+	f.IntVar(&o.Limits.MaxCallRooms, "max-call-rooms", o.Limits.MaxCallRooms, "call rooms the devices of one account are in at once (server-info key 17); -1: no limit")
 	f.Var(levelFlag{&level}, "log-level", "log level: debug, info, warn or error")
 	f.StringVar(&pprofAddr, "pprof", "", "serve net/http/pprof on this loopback HOST:PORT (for profiling)")
 	f.MarkHidden("pprof")

@@ -50,6 +50,7 @@ const sharedStorePoll = 2 * time.Second
 // server and federation.
 type Daemon struct {
 	addr   net.Addr
+	srv    *server.Server
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error // set before done is closed
@@ -81,7 +82,7 @@ func Start(ctx context.Context, cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	serveCtx, cancel := context.WithCancel(context.Background())
-	d := &Daemon{addr: pc.LocalAddr(), cancel: cancel, done: make(chan struct{})}
+	d := &Daemon{addr: pc.LocalAddr(), srv: srv, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(d.done)
 		defer pc.Close()
@@ -154,6 +155,10 @@ func assemble(ctx context.Context, c Config) (_ store.Store, _ *server.Server, e
 
 // Addr returns the UDP address the daemon listens on.
 func (d *Daemon) Addr() net.Addr { return d.addr }
+
+// Server returns the daemon's client server, for its counters
+// (CallStats).
+func (d *Daemon) Server() *server.Server { return d.srv }
 
 // Done is closed once the daemon has stopped: after Close, or when serving
 // failed.

@@ -105,11 +105,11 @@ func (c Config) Args() ([]string, error) {
 	if l.FedBlobRate != 0 {
 		str("--fed-blob-rate", server.FormatSize(l.FedBlobRate))
 	}
-	if l.CallMembers != 0 {
-		str("--max-call-members", fmt.Sprint(l.CallMembers))
+	if l.MaxCallMembers != 0 {
+		str("--max-call-members", fmt.Sprint(l.MaxCallMembers))
 	}
-	if l.CallRooms != 0 {
-		str("--max-call-rooms", fmt.Sprint(l.CallRooms))
+	if l.MaxCallRooms != 0 {
+		str("--max-call-rooms", fmt.Sprint(l.MaxCallRooms))
 	}
 	return args, nil
 }

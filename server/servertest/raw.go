@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -49,12 +50,65 @@ func TLSConfig(t testing.TB, s *Server, alpn string) *tls.Config {
 // Dial opens a client connection (ALPN xchat/1) to s.
 func Dial(t testing.TB, s *Server) *Raw {
 	t.Helper()
-	qc, err := quic.DialAddr(Context(t), s.Addr, TLSConfig(t, s, wire.ALPN), &quic.Config{})
+	return DialConfig(t, s, &quic.Config{})
+}
+
+// DialDatagrams opens a client connection to s that supports QUIC
+// DATAGRAMs, as a call's connection must (spec/12-calls.md section 12.5).
+func DialDatagrams(t testing.TB, s *Server) *Raw {
+	t.Helper()
+	return DialConfig(t, s, &quic.Config{EnableDatagrams: true})
+}
+
+// DialConfig opens a client connection to s with the QUIC configuration
+// conf.
+func DialConfig(t testing.TB, s *Server, conf *quic.Config) *Raw {
+	t.Helper()
+	qc, err := quic.DialAddr(Context(t), s.Addr, TLSConfig(t, s, wire.ALPN), conf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { qc.CloseWithError(0, "") })
 	return &Raw{T: t, QC: qc}
+}
+
+// DialOver opens a client connection to s over pc (a UDP socket, or a
+// wrapper of one that a test controls) with the QUIC configuration conf.
+func DialOver(t testing.TB, s *Server, pc net.PacketConn, conf *quic.Config) *Raw {
+	t.Helper()
+	addr, err := net.ResolveUDPAddr("udp", s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &quic.Transport{Conn: pc}
+	t.Cleanup(func() { tr.Close() })
+	qc, err := tr.Dial(Context(t), addr, TLSConfig(t, s, wire.ALPN), conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { qc.CloseWithError(0, "") })
+	return &Raw{T: t, QC: qc}
+}
+
+// CallJoin joins the call room with call-join (spec/12-calls.md section
+// 12.3) and returns its handle.
+func (r *Raw) CallJoin(room, token []byte, domains ...string) (uint32, error) {
+	var ok wire.CallJoinOK
+	err := r.Request(&wire.CallJoin{Room: room, Token: token, Domains: domains}, &ok)
+	return ok.Handle, err
+}
+
+// CallLeave leaves the call room of handle with call-leave.
+func (r *Raw) CallLeave(handle uint32) error {
+	return r.Request(&wire.CallLeave{Handle: handle}, &wire.OK{})
+}
+
+// NextDatagram returns the next DATAGRAM the connection receives, or an
+// error after d.
+func (r *Raw) NextDatagram(d time.Duration) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return r.QC.ReceiveDatagram(ctx)
 }
 
 // RoundTrip writes b on a new request stream and returns the response

@@ -273,3 +273,23 @@ func MailboxCount(t testing.TB, path string) int {
 	}
 	return n
 }
+
+// CallStats returns the running server's call relay counters (zero when
+// stopped).
+func (s *Server) CallStats() server.CallStats {
+	if h := s.Homeserver(); h != nil {
+		return h.CallStats()
+	}
+	return server.CallStats{}
+}
+
+// Homeserver returns the running server's *server.Server (nil when
+// stopped), for calling what federation calls (PeerCallJoin, PeerPacket).
+func (s *Server) Homeserver() *server.Server {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.d == nil {
+		return nil
+	}
+	return s.d.Server()
+}
