@@ -157,6 +157,13 @@ func (r *relay) join(c *conn, account string, req *wire.CallJoin) (uint32, error
 		if d == r.s.cfg.Domain || rm.links[d] != nil || rm.pending[d] {
 			continue
 		}
+		if len(rm.links)+len(rm.pending) >= wire.MaxCallDomains {
+			// A room's domains are those of one group: members that
+			// leave and join again naming new domains each time get no
+			// more link goroutines, each retrying for as long as the room
+			// has members, nor more copies of every packet.
+			break
+		}
 		rm.pending[d] = true
 		r.links.Add(1)
 		go r.link(rm, d)

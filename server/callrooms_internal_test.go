@@ -2,6 +2,8 @@ package server
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -37,5 +39,47 @@ func TestCallJoinAfterLeaveAll(t *testing.T) {
 	}
 	if n := r.accountRooms["alice@a.test"]; n != 0 {
 		t.Fatalf("account in %d rooms, want 0", n)
+	}
+}
+
+// blockingFed is a Federation whose fed-call-join never answers before
+// its context ends.
+type blockingFed struct{ Federation }
+
+func (blockingFed) CallJoin(ctx context.Context, _ string, _, _ []byte, _ uint32) (uint32, error) {
+	<-ctx.Done()
+	return 0, ctx.Err()
+}
+
+func (blockingFed) CallLeave(context.Context, string, uint32) error { return nil }
+
+// A room links at most wire.MaxCallDomains other domains, however many
+// different ones its members name in call-joins (a member that leaves and
+// joins again naming new domains each time).
+func TestCallRoomDomainsBounded(t *testing.T) {
+	t.Parallel()
+	r := testRelay(t)
+	r.s.fed = blockingFed{}
+	stay, churn := &conn{callOut: make(chan []byte, 1)}, &conn{callOut: make(chan []byte, 1)}
+	room, token := bytes.Repeat([]byte{1}, wire.RoomIDLen), bytes.Repeat([]byte{2}, wire.RoomTokenLen)
+	h, err := r.join(stay, "alice@a.test", &wire.CallJoin{Room: room, Token: token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		var domains []string
+		for j := range wire.MaxCallDomains {
+			domains = append(domains, fmt.Sprintf("d%d-%d.test", i, j))
+		}
+		if _, err := r.join(churn, "mallory@a.test", &wire.CallJoin{Room: room, Token: token, Domains: domains}); err != nil {
+			t.Fatal(err)
+		}
+		r.leave(churn, h)
+	}
+	r.mu.Lock()
+	n := len(r.rooms[h].pending) + len(r.rooms[h].links)
+	r.mu.Unlock()
+	if n > wire.MaxCallDomains {
+		t.Fatalf("room links or is linking %d domains, want at most %d", n, wire.MaxCallDomains)
 	}
 }
