@@ -110,6 +110,12 @@ func (r *relay) join(c *conn, account string, req *wire.CallJoin) (uint32, error
 	if r.stopped {
 		return 0, wire.Errorf(wire.CodeUnavailable, "server shutting down")
 	}
+	if c.callsEnded {
+		// The connection closed while this request was in flight: a
+		// member that no one will ever take out would keep the room open
+		// and count against the account's rooms.
+		return 0, wire.Errorf(wire.CodeUnavailable, "the connection is closing")
+	}
 	rm := r.byID[id]
 	if rm != nil {
 		if !rm.matches(req.Token) {
@@ -151,6 +157,13 @@ func (r *relay) join(c *conn, account string, req *wire.CallJoin) (uint32, error
 		if d == r.s.cfg.Domain || rm.links[d] != nil || rm.pending[d] {
 			continue
 		}
+		if len(rm.links)+len(rm.pending) >= wire.MaxCallDomains {
+			// A room's domains are those of one group: members that
+			// leave and join again naming new domains each time get no
+			// more link goroutines, each retrying for as long as the room
+			// has members, nor more copies of every packet.
+			break
+		}
 		rm.pending[d] = true
 		r.links.Add(1)
 		go r.link(rm, d)
@@ -180,6 +193,7 @@ func (r *relay) leaveAll(c *conn) {
 	ms := c.calls
 	c.calls = nil
 	c.callMu.Unlock()
+	c.callsEnded = true
 	for _, m := range ms {
 		r.removeMember(m.room, c, m)
 	}

@@ -76,6 +76,30 @@ func (r *relay) start(ctx context.Context) {
 	r.ctx, r.cancel = context.WithCancel(ctx)
 }
 
+// closeAll closes every room at shutdown, while the federation still runs,
+// so that linked domains get their fed-call-leave rather than keeping the
+// rooms for the idle time; it waits for those at most wait. Rooms that
+// connections close afterwards send nothing.
+func (r *relay) closeAll(wait time.Duration) {
+	r.mu.Lock()
+	for _, rm := range r.rooms {
+		r.close(rm, "shutdown")
+	}
+	r.stopped = true
+	r.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		r.links.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+}
+
 // stop ends the relay's background work and waits for it.
 func (r *relay) stop() {
 	r.mu.Lock()

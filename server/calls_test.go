@@ -492,3 +492,43 @@ func FuzzPeerPacket(f *testing.F) {
 		}
 	})
 }
+
+// A server that shuts down unlinks its rooms from the linked domains with
+// fed-call-leave (spec/12-calls.md section 12.3), so that a peer's room
+// with no member left closes at once, not after the room idle time.
+func TestCallShutdownUnlinks(t *testing.T) {
+	t.Parallel()
+	fed := servertest.StartFederation(t, servertest.Options{}, "a.test", "b.test")
+	room, token := newRoom()
+	a := callDevice(t, fed["a.test"], "a@a.test")
+	b := callDevice(t, fed["b.test"], "b@b.test")
+	ha := mustJoin(t, a, room, token, "b.test")
+	hb := mustJoin(t, b, room, token)
+	// Once b's packets reach a, a's fed-call-join linked both rooms.
+	deadline := time.Now().Add(30 * time.Second)
+	for seq := uint32(0); ; seq++ {
+		if time.Now().After(deadline) {
+			t.Fatalf("no packet crossed: a %+v, b %+v", fed["a.test"].CallStats(), fed["b.test"].CallStats())
+		}
+		send(t, b, packet(hb, 1, seq, 0, 1, 100))
+		if got, err := a.NextDatagram(200 * time.Millisecond); err == nil {
+			if h, _ := wire.PacketHandle(got); h != ha {
+				t.Fatalf("a got handle %d, want %d", h, ha)
+			}
+			break
+		}
+	}
+	if err := b.CallLeave(hb); err != nil {
+		t.Fatal(err)
+	}
+	if n := fed["b.test"].CallStats().Rooms; n != 1 {
+		t.Fatalf("b has %d rooms after its member left, want 1 (linked, waiting for the idle time)", n)
+	}
+	fed["a.test"].Stop()
+	for fed["b.test"].CallStats().Rooms != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("b's room still open after a shut down: %+v", fed["b.test"].CallStats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

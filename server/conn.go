@@ -64,6 +64,9 @@ type conn struct {
 	// (callrooms.go); guarded by callMu, changed under relay.mu too.
 	callMu sync.Mutex
 	calls  map[uint32]*membership
+	// callsEnded is set, under relay.mu, once the closing connection left
+	// its rooms: a call-join still in flight then admits it to none.
+	callsEnded bool
 	// callOut queues the media packets for this connection; set once, on
 	// its first call-join, under relay.mu (callforward.go).
 	callOut chan []byte

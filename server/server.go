@@ -408,6 +408,11 @@ wait:
 			break wait
 		}
 	}
+	if s.calls != nil {
+		// Before the federation stops: rooms linked with other domains
+		// are unlinked by fed-call-leave (spec/12-calls.md section 12.3).
+		s.calls.closeAll(drainWait)
+	}
 	for _, c := range conns {
 		c.qc.CloseWithError(wire.CloseServerShutdown, "server shutting down")
 	}
