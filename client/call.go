@@ -151,9 +151,9 @@ type Call struct {
 	handle uint32
 	source uint32
 
-	sendMu sync.Mutex // serialises Send: sequence and SFrame counter
+	sendMu sync.Mutex // serialises Send: sequence and SFrame counter; never taken with mu held
 	seq    uint32
-	sender *sframe.MLSSender
+	sender callSender
 
 	frames    chan ReceivedFrame
 	updates   chan CallUpdate
@@ -439,7 +439,7 @@ func (cl *Client) newCall(ctx context.Context, id, group []byte, direct bool, ro
 	rand.Read(src[:])
 	c.source = binary.BigEndian.Uint32(src[:])
 	c.leaf = uint32(g.OwnLeaf())
-	c.sender = sframe.NewMLSSender(c.leaf)
+	c.sender = callSender{p: cl.p, group: group, leaf: c.leaf}
 	if err := c.rekey(g); err != nil {
 		return nil, err
 	}
@@ -471,24 +471,30 @@ func (c *Call) rekey(g *mls.Group) error {
 		return fmt.Errorf("SFrame base key: %w", err)
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, m := range g.Members() {
 		if mb, ok := memberDevice(m); ok {
 			c.leaves[uint32(m.Leaf)] = mb
 		}
 	}
-	if _, known := c.baseKeys[epoch]; known {
+	if _, known := c.baseKeys[epoch]; known || epoch < c.epoch {
+		if !known {
+			c.baseKeys[epoch] = base
+			c.recv.AddEpoch(epoch, base, time.Now())
+		}
+		c.mu.Unlock()
 		return nil
 	}
 	c.baseKeys[epoch] = base
 	c.recv.AddEpoch(epoch, base, time.Now())
-	if epoch < c.epoch {
-		return nil
-	}
 	c.epoch = epoch
+	c.mu.Unlock()
+	// Send holds sendMu while it takes mu: never the other way round.
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
-	return c.sender.SetEpoch(epoch, base)
+	if err := c.sender.setEpoch(epoch, base); err != nil && !errors.Is(err, sframe.ErrUnknownKey) {
+		return err
+	}
+	return nil
 }
 
 // groupChanged gives the calls of a group its new epoch, or ends them when

@@ -69,10 +69,12 @@ func (c *Call) Send(f *wire.MediaFrame) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	seq := c.seq
-	ct, err := c.sender.Protect(wire.FrameMetadata(c.source, seq), pt)
+	ct, err := c.sender.protect(ctx, wire.FrameMetadata(c.source, seq), pt)
 	if err != nil {
 		return fmt.Errorf("protect a media frame: %w", err)
 	}
