@@ -189,6 +189,10 @@ func (c *Call) packet(b []byte, now time.Time) {
 // Receiver limits besides those of spec 12.6.
 const (
 	maxCallSources = 256 // sources a call reassembles frames of at once
+	// maxPartialFrames bounds the incomplete frames of one source: packets
+	// of ever older sequences make no frame newer than the others, so the
+	// 32-newer rule alone does not bound them within the 1 s window.
+	maxPartialFrames = 2 * wire.ReassemblyFrames
 )
 
 // reassembler puts frames back together from their packets (spec 12.6).
@@ -276,6 +280,18 @@ func (r *reassembler) add(p wire.MediaPacket, now time.Time) ([]byte, addResult)
 					res.incomplete++
 				}
 			}
+		}
+		if len(s.partial) >= maxPartialFrames {
+			// Drop the oldest incomplete frame.
+			var oldest uint32
+			first := true
+			for seq := range s.partial {
+				if first || newer(oldest, seq) {
+					oldest, first = seq, false
+				}
+			}
+			delete(s.partial, oldest)
+			res.incomplete++
 		}
 		f = &partialFrame{count: p.Count, parts: make([][]byte, p.Count), first: now}
 		s.partial[p.Seq] = f

@@ -117,3 +117,22 @@ func newTestCall() *Call {
 	return &Call{recv: sframe.NewMLSReceiver(), frames: make(chan ReceivedFrame, 4), leaves: map[uint32]wire.Mailbox{},
 		parts: map[wire.Mailbox]bool{}, start: time.Unix(0, 0)}
 }
+
+// A hostile sender that sends first packets of ever older frames within
+// the 1 s window must not make a source hold unbounded incomplete frames.
+func TestReassemblyBoundsPartialFrames(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1000, 0)
+	var r reassembler
+	var dropped uint64
+	for i := range uint32(10000) {
+		_, res := r.add(pkt(1, 1_000_000-i, 0, 111, "x"), t0)
+		dropped += res.incomplete
+	}
+	if n := len(r.sources[1].partial); n > maxPartialFrames {
+		t.Fatalf("%d incomplete frames held for one source, at most %d", n, maxPartialFrames)
+	}
+	if dropped == 0 {
+		t.Fatal("no incomplete frame counted as dropped")
+	}
+}
