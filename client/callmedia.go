@@ -149,7 +149,7 @@ func (c *Call) packet(b []byte, now time.Time) {
 	if ct == nil {
 		return
 	}
-	leaf, _, pt, err := c.recv.Unprotect(wire.FrameMetadata(p.Source, p.Seq), ct, now)
+	leaf, epoch, pt, err := c.recv.Unprotect(wire.FrameMetadata(p.Source, p.Seq), ct, now)
 	if err != nil {
 		c.stats.Undecryptable++
 		return
@@ -159,7 +159,7 @@ func (c *Call) packet(b []byte, now time.Time) {
 		c.stats.Undecryptable++
 		return
 	}
-	mb, ok := c.leaves[leaf]
+	mb, ok := c.leaves[epoch][leaf]
 	if !ok {
 		c.stats.Undecryptable++
 		return
