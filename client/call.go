@@ -151,9 +151,9 @@ type Call struct {
 	handle uint32
 	source uint32
 
-	sendMu sync.Mutex // serialises Send: sequence and SFrame counter
+	sendMu sync.Mutex // serialises Send: sequence and SFrame counter; never taken with mu held
 	seq    uint32
-	sender *sframe.MLSSender
+	sender callSender
 
 	frames    chan ReceivedFrame
 	updates   chan CallUpdate
@@ -166,10 +166,10 @@ type Call struct {
 	epoch    uint64
 	leaf     uint32
 	recv     *sframe.MLSReceiver
-	leaves   map[uint32]wire.Mailbox // leaf index → device, of every epoch known
-	parts    map[wire.Mailbox]bool   // devices taking part, this one included
-	baseKeys map[uint64][]byte       // epoch → SFrame base key (kept for tests)
-	partner  *wire.Mailbox           // the callee device that took a one-to-one call
+	leaves   map[uint64]map[uint32]wire.Mailbox // epoch → leaf index → device, of the epochs held
+	parts    map[wire.Mailbox]bool              // devices taking part, this one included
+	baseKeys map[uint64][]byte                  // epoch → SFrame base key (kept for tests)
+	partner  *wire.Mailbox                      // the callee device that took a one-to-one call
 	partLeaf uint32
 	heard    map[wire.Mailbox]bool // callee devices heard from (ringing or busy)
 	busy     map[wire.Mailbox]bool
@@ -433,13 +433,13 @@ func (cl *Client) newCall(ctx context.Context, id, group []byte, direct bool, ro
 	c := &Call{cl: cl, id: id, group: group, direct: direct, role: role, media: media, room: room, token: token,
 		start: time.Now(), frames: make(chan ReceivedFrame, 512), updates: make(chan CallUpdate, 64),
 		connected: make(chan struct{}), done: make(chan struct{}), recv: sframe.NewMLSReceiver(),
-		leaves: map[uint32]wire.Mailbox{}, parts: map[wire.Mailbox]bool{cl.id.Mailbox(): true},
+		leaves: map[uint64]map[uint32]wire.Mailbox{}, parts: map[wire.Mailbox]bool{cl.id.Mailbox(): true},
 		baseKeys: map[uint64][]byte{}, heard: map[wire.Mailbox]bool{}, busy: map[wire.Mailbox]bool{}}
 	var src [4]byte
 	rand.Read(src[:])
 	c.source = binary.BigEndian.Uint32(src[:])
 	c.leaf = uint32(g.OwnLeaf())
-	c.sender = sframe.NewMLSSender(c.leaf)
+	c.sender = callSender{p: cl.p, group: group, leaf: c.leaf}
 	if err := c.rekey(g); err != nil {
 		return nil, err
 	}
@@ -470,25 +470,41 @@ func (c *Call) rekey(g *mls.Group) error {
 	if err != nil {
 		return fmt.Errorf("SFrame base key: %w", err)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	leaves := map[uint32]wire.Mailbox{}
 	for _, m := range g.Members() {
 		if mb, ok := memberDevice(m); ok {
-			c.leaves[uint32(m.Leaf)] = mb
+			leaves[uint32(m.Leaf)] = mb
 		}
 	}
-	if _, known := c.baseKeys[epoch]; known {
+	c.mu.Lock()
+	// A leaf may name another device in another epoch (a member removed,
+	// another added in its place): frames are attributed by their epoch.
+	c.leaves[epoch] = leaves
+	held := c.recv.Epochs(time.Now())
+	for e := range c.leaves {
+		if e != epoch && !slices.Contains(held, e) {
+			delete(c.leaves, e)
+		}
+	}
+	if _, known := c.baseKeys[epoch]; known || epoch < c.epoch {
+		if !known {
+			c.baseKeys[epoch] = base
+			c.recv.AddEpoch(epoch, base, time.Now())
+		}
+		c.mu.Unlock()
 		return nil
 	}
 	c.baseKeys[epoch] = base
 	c.recv.AddEpoch(epoch, base, time.Now())
-	if epoch < c.epoch {
-		return nil
-	}
 	c.epoch = epoch
+	c.mu.Unlock()
+	// Send holds sendMu while it takes mu: never the other way round.
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
-	return c.sender.SetEpoch(epoch, base)
+	if err := c.sender.setEpoch(epoch, base); err != nil && !errors.Is(err, sframe.ErrUnknownKey) {
+		return err
+	}
+	return nil
 }
 
 // groupChanged gives the calls of a group its new epoch, or ends them when

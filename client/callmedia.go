@@ -69,10 +69,12 @@ func (c *Call) Send(f *wire.MediaFrame) error {
 	if err != nil {
 		return err
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	seq := c.seq
-	ct, err := c.sender.Protect(wire.FrameMetadata(c.source, seq), pt)
+	ct, err := c.sender.protect(ctx, wire.FrameMetadata(c.source, seq), pt)
 	if err != nil {
 		return fmt.Errorf("protect a media frame: %w", err)
 	}
@@ -147,7 +149,7 @@ func (c *Call) packet(b []byte, now time.Time) {
 	if ct == nil {
 		return
 	}
-	leaf, _, pt, err := c.recv.Unprotect(wire.FrameMetadata(p.Source, p.Seq), ct, now)
+	leaf, epoch, pt, err := c.recv.Unprotect(wire.FrameMetadata(p.Source, p.Seq), ct, now)
 	if err != nil {
 		c.stats.Undecryptable++
 		return
@@ -157,7 +159,7 @@ func (c *Call) packet(b []byte, now time.Time) {
 		c.stats.Undecryptable++
 		return
 	}
-	mb, ok := c.leaves[leaf]
+	mb, ok := c.leaves[epoch][leaf]
 	if !ok {
 		c.stats.Undecryptable++
 		return
@@ -187,6 +189,10 @@ func (c *Call) packet(b []byte, now time.Time) {
 // Receiver limits besides those of spec 12.6.
 const (
 	maxCallSources = 256 // sources a call reassembles frames of at once
+	// maxPartialFrames bounds the incomplete frames of one source: packets
+	// of ever older sequences make no frame newer than the others, so the
+	// 32-newer rule alone does not bound them within the 1 s window.
+	maxPartialFrames = 2 * wire.ReassemblyFrames
 )
 
 // reassembler puts frames back together from their packets (spec 12.6).
@@ -274,6 +280,18 @@ func (r *reassembler) add(p wire.MediaPacket, now time.Time) ([]byte, addResult)
 					res.incomplete++
 				}
 			}
+		}
+		if len(s.partial) >= maxPartialFrames {
+			// Drop the oldest incomplete frame.
+			var oldest uint32
+			first := true
+			for seq := range s.partial {
+				if first || newer(oldest, seq) {
+					oldest, first = seq, false
+				}
+			}
+			delete(s.partial, oldest)
+			res.incomplete++
 		}
 		f = &partialFrame{count: p.Count, parts: make([][]byte, p.Count), first: now}
 		s.partial[p.Seq] = f

@@ -114,6 +114,58 @@ func FuzzCallPacket(f *testing.F) {
 // newTestCall is a call with no connection and no keys, for the receive
 // path alone.
 func newTestCall() *Call {
-	return &Call{recv: sframe.NewMLSReceiver(), frames: make(chan ReceivedFrame, 4), leaves: map[uint32]wire.Mailbox{},
+	return &Call{recv: sframe.NewMLSReceiver(), frames: make(chan ReceivedFrame, 4), leaves: map[uint64]map[uint32]wire.Mailbox{},
 		parts: map[wire.Mailbox]bool{}, start: time.Unix(0, 0)}
+}
+
+// A hostile sender that sends first packets of ever older frames within
+// the 1 s window must not make a source hold unbounded incomplete frames.
+func TestReassemblyBoundsPartialFrames(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1000, 0)
+	var r reassembler
+	var dropped uint64
+	for i := range uint32(10000) {
+		_, res := r.add(pkt(1, 1_000_000-i, 0, 111, "x"), t0)
+		dropped += res.incomplete
+	}
+	if n := len(r.sources[1].partial); n > maxPartialFrames {
+		t.Fatalf("%d incomplete frames held for one source, at most %d", n, maxPartialFrames)
+	}
+	if dropped == 0 {
+		t.Fatal("no incomplete frame counted as dropped")
+	}
+}
+
+// A frame is attributed to the device its leaf named in the frame's
+// epoch, not to a device that took the leaf in a later epoch.
+func TestCallFrameAttributedByEpoch(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(0, 0)
+	c := newTestCall()
+	carol := wire.Mailbox{Address: "carol@b.test", Device: 1}
+	dave := wire.Mailbox{Address: "dave@b.test", Device: 1}
+	base1, base2 := bytes.Repeat([]byte{1}, 16), bytes.Repeat([]byte{2}, 16)
+	c.recv.AddEpoch(1, base1, now)
+	c.leaves[1] = map[uint32]wire.Mailbox{2: carol}
+	c.recv.AddEpoch(2, base2, now)
+	c.leaves[2] = map[uint32]wire.Mailbox{2: dave} // carol removed, dave at her leaf
+	s := sframe.NewMLSSender(2)
+	if err := s.SetEpoch(1, base1); err != nil {
+		t.Fatal(err)
+	}
+	pt, _ := wire.Marshal(&wire.MediaFrame{Kind: wire.KindAudio, Codec: "pcmu", Payload: []byte{1}})
+	ct, err := s.Protect(wire.FrameMetadata(9, 0), pt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.packet(wire.AppendMediaPacket(nil, &wire.MediaPacket{Handle: 7, Source: 9, Seq: 0, Count: 1, Data: ct}), now)
+	select {
+	case fr := <-c.frames:
+		if fr.From != carol.Address {
+			t.Fatalf("a frame of epoch 1 attributed to %s, want %s", fr.From, carol.Address)
+		}
+	default:
+		t.Fatalf("frame not delivered: %+v", c.stats)
+	}
 }

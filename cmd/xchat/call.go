@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -326,15 +327,23 @@ func (a *app) runCall(ctx context.Context, f *callFlags, catchUp bool, onCall fu
 	begin func(context.Context, *callSession) (*client.Call, error)) (err error) {
 	var record *os.File
 	if f.record != "" {
-		if record, err = os.Create(f.record); err != nil {
+		// The recording is written beside the file and takes its name only
+		// when the call succeeded: a failed call leaves an existing file
+		// as it was.
+		if record, err = os.CreateTemp(filepath.Dir(f.record), "."+filepath.Base(f.record)+".*.part"); err != nil {
 			return fmt.Errorf("--record: %w", err)
 		}
 		defer func() {
 			if cerr := record.Close(); err == nil && cerr != nil {
 				err = fmt.Errorf("--record: %w", cerr)
 			}
+			if err == nil {
+				if rerr := os.Rename(record.Name(), f.record); rerr != nil {
+					err = fmt.Errorf("--record: %w", rerr)
+				}
+			}
 			if err != nil {
-				os.Remove(f.record)
+				os.Remove(record.Name())
 			}
 		}()
 	}

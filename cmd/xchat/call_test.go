@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,5 +82,28 @@ func TestStoredCall(t *testing.T) {
 	}
 	if in := ringingStored([]client.Message{invite, sig("alice@a.test", 1, wire.SignalHangup)}, self, now); in != nil {
 		t.Errorf("ringingStored of a hung-up call = %+v", in)
+	}
+}
+
+// A call that fails leaves an existing --record file as it was and no
+// partial file beside it.
+func TestCallFailedKeepsRecordFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	rec := filepath.Join(dir, "old.wav")
+	if err := os.WriteFile(rec, []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := &app{profile: filepath.Join(dir, "no-profile"), stdout: io.Discard, stderr: io.Discard}
+	f := &callFlags{record: rec, codec: "pcmu"}
+	err := a.runCall(context.Background(), f, false, nil, nil)
+	if err == nil {
+		t.Fatal("a call without a profile succeeded")
+	}
+	if b, _ := os.ReadFile(rec); string(b) != "precious" {
+		t.Fatalf("the existing recording became %q after a failed call (%v)", b, err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("files left: %v", ents)
 	}
 }

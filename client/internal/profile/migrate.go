@@ -181,6 +181,16 @@ var migrations = []string{
 
 	// 6: the signal of a call message (spec/12-calls.md section 12.2).
 	`ALTER TABLE messages ADD COLUMN call BLOB;`,
+
+	// 7: the SFrame counters this device reserved per group and epoch
+	// (spec/12-calls.md section 12.7), so that no call, rejoin or restart
+	// uses a counter twice under one key.
+	`CREATE TABLE sframe_counters (
+		group_id BLOB NOT NULL,
+		epoch INTEGER NOT NULL,
+		next INTEGER NOT NULL,
+		PRIMARY KEY (group_id, epoch)
+	);`,
 }
 
 // errNewer is returned for a profile written by a later version.
