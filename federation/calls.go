@@ -20,9 +20,18 @@ import (
 
 const (
 	// packetQueueLen bounds the packets waiting for one destination
-	// domain's sender: about 300 KB, and a few tens of milliseconds of a
-	// busy link, beyond which late media is worth less than none.
-	packetQueueLen = 256
+	// domain's sender. Every stream of every room linked to the domain
+	// shares it: 1,000 audio streams are 25,000 packets a second each
+	// way, and 256 packets (10 ms of them) overflowed whenever the
+	// sender waited a moment for quic-go (BENCHMARKS.md, Calls). 2,048
+	// is about 80 ms of such a link, beyond which late media is worth
+	// less than none: about 400 KB of audio packets, at most 2.4 MB.
+	packetQueueLen = 2048
+	// packetReadQueueLen bounds the packets read from one inbound
+	// federation connection and waiting for Local.PeerPacket: quic-go
+	// drops the DATAGRAMs beyond its own 128 unread ones, so its reader
+	// only moves them here (listener.go).
+	packetReadQueueLen = 2048
 	// packetLinkIdle is how long a destination's sender waits without a
 	// packet before it ends.
 	packetLinkIdle = time.Minute
@@ -40,12 +49,14 @@ type CallStats struct {
 	// domain policy refuses, or the packet is too large.
 	DroppedFull, DroppedNoConn, DroppedSend, DroppedRefused uint64
 	// Received is the packets handed to Local.PeerPacket; DroppedUnproved
-	// those that arrived on a connection before its fed-hello.
-	Received, DroppedUnproved uint64
+	// those that arrived on a connection before its fed-hello;
+	// DroppedReadFull those read from QUIC while Local.PeerPacket was
+	// packetReadQueueLen packets behind.
+	Received, DroppedUnproved, DroppedReadFull uint64
 }
 
 type callCounters struct {
-	sent, full, noConn, send, refused, received, unproved atomic.Uint64
+	sent, full, noConn, send, refused, received, unproved, readFull atomic.Uint64
 }
 
 // CallStats returns the counts of call media packets since New.
@@ -54,7 +65,7 @@ func (f *Federation) CallStats() CallStats {
 	return CallStats{
 		Sent: c.sent.Load(), DroppedFull: c.full.Load(), DroppedNoConn: c.noConn.Load(),
 		DroppedSend: c.send.Load(), DroppedRefused: c.refused.Load(),
-		Received: c.received.Load(), DroppedUnproved: c.unproved.Load(),
+		Received: c.received.Load(), DroppedUnproved: c.unproved.Load(), DroppedReadFull: c.readFull.Load(),
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,6 +40,7 @@ type callLocal struct {
 	joins   []peerJoin
 	leaves  []peerLeave
 	packets []peerPacket
+	discard atomic.Bool // PeerPacket only counts (the probe)
 }
 
 type peerJoin struct {
@@ -74,6 +76,9 @@ func (l *callLocal) PeerCallLeave(origin string, handle uint32) {
 }
 
 func (l *callLocal) PeerPacket(origin string, pkt []byte) {
+	if l.discard.Load() {
+		return
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.packets = append(l.packets, peerPacket{origin, pkt})
