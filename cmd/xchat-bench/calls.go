@@ -3,9 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -53,17 +51,11 @@ func callsCmd(stdout, stderr io.Writer) *cobra.Command {
 				o.Relay = []string{exe, "calls-relay"}
 			}
 			o.Progress = stderr
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
+			stop, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return err
 			}
+			defer stop()
 			res, err := bench.Calls(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -95,31 +87,5 @@ func callsCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringArrayVar(&o.ServerArgs, "server-arg", nil, "extra argument to each started xchatd serve (repeatable)")
 	f.StringVar(&jsonFile, "json", "", "also write the result as JSON to FILE")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile to FILE")
-	return cmd
-}
-
-// callsRelayCmd is the bare relay of the calls scenario, which starts it
-// as a child process: it prints "ready" once it listens and serves until
-// it is signalled.
-func callsRelayCmd(stdout io.Writer) *cobra.Command {
-	var listen, cert, key string
-	cmd := &cobra.Command{
-		Use:    "calls-relay",
-		Short:  "The bare relay of the calls scenario (started by xchat-bench calls)",
-		Hidden: true,
-		Args:   cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			pc, err := net.ListenPacket("udp", listen)
-			if err != nil {
-				return err
-			}
-			defer pc.Close()
-			return bench.ServeCallRelay(cmd.Context(), pc, cert, key, func() { fmt.Fprintln(stdout, "ready") })
-		},
-	}
-	f := cmd.Flags()
-	f.StringVar(&listen, "listen", "127.0.0.1:0", "UDP address to listen on")
-	f.StringVar(&cert, "cert", "", "PEM certificate chain")
-	f.StringVar(&key, "key", "", "PEM private key")
 	return cmd
 }

@@ -4,11 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 )
 
 // TestCallsRelayTiny runs the calls scenario on the bare relay paths only,
@@ -18,26 +14,8 @@ func TestCallsRelayTiny(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a load")
 	}
-	t.Setenv(asMainEnv, "1")
-	jsonFile := filepath.Join(t.TempDir(), "out.json")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	code := run(ctx, []string{"calls", "--paths", "relay,group-relay", "--streams", "4", "--duration", "1s", "--warmup", "200ms",
-		"--group-size", "3", "--video", "160x120", "--json", jsonFile}, &stdout, &stderr)
-	if code != 0 {
-		t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())
-	}
-	t.Logf("\n%s", stdout.String())
-	for _, want := range []string{"bare relay: in a child process", "group-relay", "errors  none"} {
-		if !strings.Contains(stdout.String(), want) {
-			t.Errorf("table lacks %q", want)
-		}
-	}
-	b, err := os.ReadFile(jsonFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := runScenario(t, t.TempDir(), []string{"calls", "--paths", "relay,group-relay", "--streams", "4", "--duration", "1s", "--warmup", "200ms",
+		"--group-size", "3", "--video", "160x120"}, "bare relay: in a child process", "group-relay", "errors  none")
 	var res struct {
 		Scenario string `json:"scenario"`
 		Runs     []struct {

@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
-	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -52,17 +50,11 @@ func filesCmd(stdout, stderr io.Writer) *cobra.Command {
 				o.RawPeer = []string{exe, "raw-quic-peer"}
 			}
 			o.Progress = stderr
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
+			stop, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return err
 			}
+			defer stop()
 			res, err := bench.Files(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -105,30 +97,4 @@ func storeDB(store, db string) (string, error) {
 		return "", fmt.Errorf("--store %q: want sqlite or postgres", store)
 	}
 	return db, nil
-}
-
-// rawPeerCmd is the raw QUIC peer of the files scenario, which starts it
-// as a child process: it prints "ready" once it listens and serves until
-// it is signalled.
-func rawPeerCmd(stdout io.Writer) *cobra.Command {
-	var listen, cert, key string
-	cmd := &cobra.Command{
-		Use:    "raw-quic-peer",
-		Short:  "The raw QUIC peer of the files scenario (started by xchat-bench files)",
-		Hidden: true,
-		Args:   cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			pc, err := net.ListenPacket("udp", listen)
-			if err != nil {
-				return err
-			}
-			defer pc.Close()
-			return bench.ServeRawQUIC(cmd.Context(), pc, cert, key, func() { fmt.Fprintln(stdout, "ready") })
-		},
-	}
-	f := cmd.Flags()
-	f.StringVar(&listen, "listen", "127.0.0.1:0", "UDP address to listen on")
-	f.StringVar(&cert, "cert", "", "PEM certificate chain")
-	f.StringVar(&key, "key", "", "PEM private key")
-	return cmd
 }

@@ -27,25 +27,8 @@ func TestMain(m *testing.M) {
 // the raw QUIC peer as a child process.
 func TestFilesTiny(t *testing.T) {
 	dir, xchatd := buildXchatd(t, "moves files")
-	t.Setenv(asMainEnv, "1")
-	jsonFile := filepath.Join(dir, "out.json")
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var stdout, stderr bytes.Buffer
-	code := run(ctx, []string{"files", "--sizes", "1MiB", "--min-bytes", "2MiB", "--xchatd", xchatd, "--json", jsonFile}, &stdout, &stderr)
-	if code != 0 {
-		t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())
-	}
-	t.Logf("\n%s", stdout.String())
-	for _, want := range []string{"raw QUIC peer in a child process", "federation", "peak RSS", "errors  none"} {
-		if !strings.Contains(stdout.String(), want) {
-			t.Errorf("table lacks %q", want)
-		}
-	}
-	b, err := os.ReadFile(jsonFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := runScenario(t, dir, []string{"files", "--sizes", "1MiB", "--min-bytes", "2MiB", "--xchatd", xchatd},
+		"raw QUIC peer in a child process", "federation", "peak RSS", "errors  none")
 	var res struct {
 		Scenario string `json:"scenario"`
 		Sizes    []struct {
@@ -74,4 +57,32 @@ func TestFilesTiny(t *testing.T) {
 			t.Errorf("JSON transfer %+v", x)
 		}
 	}
+}
+
+// runScenario runs xchat-bench with args and --json, this test binary
+// standing for xchat-bench in the child processes it starts, checks that
+// it exits 0 with a table holding every wanted string, and returns the
+// JSON it wrote.
+func runScenario(t *testing.T, dir string, args []string, wantInTable ...string) []byte {
+	t.Helper()
+	t.Setenv(asMainEnv, "1")
+	jsonFile := filepath.Join(dir, "out.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	code := run(ctx, append(args, "--json", jsonFile), &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout.String(), stderr.String())
+	}
+	t.Logf("\n%s", stdout.String())
+	for _, want := range wantInTable {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("table lacks %q", want)
+		}
+	}
+	b, err := os.ReadFile(jsonFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -29,6 +29,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -101,8 +102,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		crashCmd(stdout, stderr),
 		filesCmd(stdout, stderr),
 		callsCmd(stdout, stderr),
-		rawPeerCmd(stdout),
-		callsRelayCmd(stdout),
+		childServerCmd(stdout, "raw-quic-peer", "The raw QUIC peer of the files scenario (started by xchat-bench files)", bench.ServeRawQUIC),
+		childServerCmd(stdout, "calls-relay", "The bare relay of the calls scenario (started by xchat-bench calls)", bench.ServeCallRelay),
 	)
 	return root
 }
@@ -130,17 +131,11 @@ func scenarioCmd(stdout, stderr io.Writer, name, short, long string, runScenario
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.Progress = stderr
-			if cpuProfile != "" {
-				f, err := os.Create(cpuProfile)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				if err := pprof.StartCPUProfile(f); err != nil {
-					return err
-				}
-				defer pprof.StopCPUProfile()
+			stop, err := startCPUProfile(cpuProfile)
+			if err != nil {
+				return err
 			}
+			defer stop()
 			res, err := runScenario(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -267,4 +262,48 @@ func report(stdout io.Writer, jsonFile string, res result) error {
 		return errFailed
 	}
 	return nil
+}
+
+// startCPUProfile writes a CPU profile to path until stop is called; with
+// an empty path it does nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// childServerCmd is a hidden command that a scenario starts as a child
+// process: it listens, prints "ready" and serves with serve until it is
+// signalled.
+func childServerCmd(stdout io.Writer, use, short string,
+	serve func(ctx context.Context, pc net.PacketConn, certFile, keyFile string, ready func()) error) *cobra.Command {
+	var listen, cert, key string
+	cmd := &cobra.Command{
+		Use:    use,
+		Short:  short,
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			pc, err := net.ListenPacket("udp", listen)
+			if err != nil {
+				return err
+			}
+			defer pc.Close()
+			return serve(cmd.Context(), pc, cert, key, func() { fmt.Fprintln(stdout, "ready") })
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:0", "UDP address to listen on")
+	f.StringVar(&cert, "cert", "", "PEM certificate chain")
+	f.StringVar(&key, "key", "", "PEM private key")
+	return cmd
 }
